@@ -1,0 +1,47 @@
+# Every target sets up its own virtual environment in .venv (only Python and pip needed).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: help install dev demo test test-fast bench lint clean
+
+help:
+	@echo "make demo   - set up and train a small network, printing its falling loss"
+	@echo "make test   - set up (with PyTorch as the test oracle) and run the whole test suite"
+	@echo "make bench  - lamina vs PyTorch, side by side (steps per second and ratio)"
+	@echo "make lint   - ruff"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: $(STAMP)
+
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	HYPOTHESIS_PROFILE=dev $(PY) -m pytest -x
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(PY) -m ruff check lamina tests bench examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -1,0 +1,22 @@
+"""lamina: a readable deep-learning framework on NumPy.
+
+A ``Tensor`` with reverse-mode autograd, PyTorch-familiar ops, and (in subpackages) ``nn``,
+``optim`` and ``data``. A PyTorch script ports by changing ``import torch`` to
+``import lamina as torch`` for everything lamina implements.
+"""
+# isort: skip_file
+# ruff: noqa: F401, F403, E402
+
+from lamina.backend import (
+    Generator, bool_, double, float, float32, float64, get_default_dtype, int64, long,
+    manual_seed, set_default_dtype,
+)
+from lamina.tensor import Tensor          # Tensor first: the ops below attach its methods
+from lamina import ops
+from lamina.ops import *
+from lamina.creation import *
+from lamina import autograd
+from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+bool = bool_  # lamina.bool, like torch.bool
+__version__ = "0.1.0"

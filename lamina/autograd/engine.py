@@ -1,0 +1,280 @@
+"""Reverse-mode differentiation: walk the recorded graph backwards, applying the chain rule.
+
+The graph is made of ``Function`` nodes; a tensor made by an op points at its node (``_ctx``)
+and each node points at its input tensors. ``backward`` sorts the nodes reachable from the
+roots in topological order (iteratively, so a 10,000-op chain is fine), then visits them in
+reverse, handing each node the summed gradient of its outputs and passing what it returns on
+to its inputs. Leaves that require grad accumulate into ``.grad``; intermediate gradients are
+dropped as soon as their node has run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.autograd.grad_mode import GradMode
+
+
+def _topo_order(roots):
+    """Nodes reachable from ``roots`` with every node after all the nodes it feeds from."""
+    order = []
+    seen = set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        parents = node.__dict__.get("parents")
+        if parents is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access "
+                "saved tensors after they have already been freed). Saved intermediate values "
+                "of the graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time."
+            )
+        for c in parents:
+            if c is not None and c not in seen:
+                stack.append((c, False))
+    return order
+
+
+def unbroadcast(g, shape, op_name: str, index: int):
+    """Sum a broadcast gradient back down to ``shape`` (the input's shape)."""
+    lead = g.ndim - len(shape)
+    if lead >= 0:
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+        )
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if lead:
+            g = g.reshape(shape)
+    if g.shape != tuple(shape):
+        raise RuntimeError(
+            f"{op_name}.backward returned a gradient of shape {g.shape} for input {index} "
+            f"of shape {tuple(shape)}"
+        )
+    return g
+
+
+def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unused=False):
+    """Backpropagate from ``roots`` (tensors) seeded with ``root_grads`` (arrays).
+
+    With ``capture`` (a list of tensors) the gradients with respect to those tensors are
+    returned instead of accumulated into any ``.grad``: this is ``autograd.grad``.
+    """
+    grads = {}          # node -> gradient of its output (or list of them for multi-output)
+    captured = None
+    if capture is not None:
+        captured = {id(t): None for t in capture}
+        cap_nodes = {}
+        for t in capture:
+            if t._ctx is not None:
+                cap_nodes.setdefault(t._ctx, []).append(t)
+
+    nodes = []
+    for t, g in zip(roots, root_grads):
+        if t._ctx is None:
+            # the root is itself a leaf: its gradient is the seed
+            if capture is None:
+                _accumulate_leaf(t, g.copy())
+            elif id(t) in captured:
+                captured[id(t)] = _add(captured[id(t)], g)
+            continue
+        _add_grad(grads, t._ctx, t._out_idx, g)
+        nodes.append(t._ctx)
+
+    order = _topo_order(nodes)
+    handed = set()      # ids of arrays already given to a leaf in this pass
+    for node in reversed(order):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node.n_out > 1:
+            gs = g
+        else:
+            gs = (g,)
+        if node.__dict__.get("retained"):
+            for t in node.retained:
+                gi = gs[t._out_idx]
+                if gi is not None and capture is None:
+                    t.grad = _make_grad(t.grad, gi)
+        if capture is not None and node in cap_nodes:
+            for t in cap_nodes[node]:
+                gi = gs[t._out_idx]
+                if gi is not None:
+                    captured[id(t)] = _add(captured[id(t)], gi)
+        for t, v in node.saved_versions:
+            if t._vc[0] != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: [{t.data.dtype} tensor of shape "
+                    f"{tuple(t.shape)}] is at version {t._vc[0]}; expected version {v} "
+                    f"instead (needed by {type(node).__name__}.backward)"
+                )
+        in_grads = node.backward(node, *gs)
+        inputs = node.inputs
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        if len(in_grads) != len(inputs):
+            raise RuntimeError(
+                f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
+                f"expected {len(inputs)} (one per forward argument)"
+            )
+        needs = node.needs_input_grad
+        parents = node.parents
+        name = type(node).__name__
+        for i, (t, gi) in enumerate(zip(inputs, in_grads)):
+            if gi is None or not needs[i]:
+                continue
+            d = t.data
+            if gi.shape != d.shape:
+                gi = unbroadcast(gi, d.shape, name, i)
+            if gi.dtype != d.dtype:
+                gi = gi.astype(d.dtype)
+            c = parents[i]
+            if c is not None:
+                _add_grad(grads, c, node.parent_idx[i], gi)
+            elif capture is None:
+                if id(gi) in handed or gi.base is not None or not gi.flags.writeable:
+                    gi = gi.copy()
+                handed.add(id(gi))
+                _accumulate_leaf(t, gi)
+            elif id(t) in captured:
+                captured[id(t)] = _add(captured[id(t)], gi)
+        if not retain_graph:
+            node.inputs = node.parents = None
+            node.saved = ()
+    if capture is not None:
+        out = []
+        for t in capture:
+            g = captured[id(t)]
+            if g is None and not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+            out.append(g)
+        return out
+    return None
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+def _add_grad(grads, node, idx, g):
+    if node.n_out == 1:
+        prev = grads.get(node)
+        grads[node] = g if prev is None else prev + g
+    else:
+        lst = grads.get(node)
+        if lst is None:
+            lst = grads[node] = [None] * node.n_out
+        lst[idx] = g if lst[idx] is None else lst[idx] + g
+
+
+def _make_grad(prev, g):
+    if prev is None:
+        return _make(g.copy())
+    prev.data = prev.data + g
+    return prev
+
+
+def _accumulate_leaf(t, g):
+    if t.grad is None:
+        t.grad = _make(g)
+    else:
+        # out of place: the old array may be shared with a caller
+        t.grad.data = t.grad.data + g
+
+
+def backward(tensor, gradient=None, retain_graph=False):
+    """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "element 0 of tensors does not require grad and does not have a grad_fn"
+        )
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs; got a tensor of "
+                f"shape {tuple(tensor.shape)}: pass gradient= to backward()"
+            )
+        g = np.ones_like(tensor.data)
+    else:
+        g = _as_grad_array(gradient, tensor, "backward")
+    with _enabled(False):
+        run_backward([tensor], [g], retain_graph=retain_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned without touching ``.grad``.
+
+    >>> (gx,) = grad((x * x).sum(), [x])   # gx == 2 * x
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients) is not supported yet"
+        )
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("autograd.grad: one of the inputs does not require grad")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    seeds = []
+    for o, go in zip(outputs, grad_outputs):
+        if not o.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if go is None:
+            if o.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; got shape "
+                    f"{tuple(o.shape)}: pass grad_outputs="
+                )
+            seeds.append(np.ones_like(o.data))
+        else:
+            seeds.append(_as_grad_array(go, o, "autograd.grad"))
+    with _enabled(False):
+        res = run_backward(outputs, seeds, retain_graph=bool(retain_graph), capture=inputs,
+                           allow_unused=allow_unused)
+    return tuple(None if g is None else _make(g) for g in res)
+
+
+def _as_grad_array(gradient, like, where):
+    arr = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if arr.shape != like.data.shape:
+        raise RuntimeError(
+            f"{where}: gradient has shape {tuple(arr.shape)} but the output has shape "
+            f"{tuple(like.shape)}"
+        )
+    return np.array(arr, dtype=like.data.dtype, copy=True)
+
+
+class _enabled:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.prev = GradMode.enabled
+        GradMode.enabled = self.mode
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self.prev
+
+
+from lamina.tensor import Tensor, _make  # noqa: E402

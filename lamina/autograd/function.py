@@ -1,0 +1,130 @@
+"""``Function``: one differentiable operation on raw arrays.
+
+An op is a subclass with two static methods on ``xp`` arrays::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved
+            return g * b, g * a   # the engine sums each back to its input's shape
+
+``Mul.apply(x, y)`` unwraps the tensors, runs ``forward`` and, when an input requires a
+gradient and grad mode is on, records the node in the graph. Arguments that are not tensors
+(Python scalars, axes, flags) pass through to ``forward`` untouched and get no gradient.
+
+Rules for ``backward``: return one gradient (or ``None``) per positional argument of
+``forward`` (a single value when there is one argument); skip work for inputs whose
+``ctx.needs_input_grad[i]`` is false; never modify the incoming gradient in place; never
+return an array that ``forward`` saved or received, only freshly computed ones. A forward that
+returns a tuple makes one tensor per element; its backward receives one gradient per output,
+``None`` for outputs that got no gradient. Non-floating outputs (indices) never require grad.
+
+Higher-order gradients: backward works on arrays, so it is not itself recorded. A future
+``create_graph=True`` would run a Function's ``backward`` written in tensor ops instead; nothing
+here depends on backward being array-only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.autograd.grad_mode import GradMode
+from lamina.tensor import Tensor, _make
+
+
+class Function:
+    """Base class of every differentiable op. See the module docstring for the contract."""
+
+    # Set to True on ops whose forward may return a view sharing memory with input 0
+    # (reshape, transpose, slicing): the output then shares the input's version counter,
+    # so an in-place change through either is seen by both.
+    is_view = False
+    saved: tuple = ()
+    saved_versions: tuple = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs."""
+        self.saved = arrays
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on tensors (and plain arguments); record it when gradients are needed."""
+        ctx = object.__new__(cls)
+        raw = []
+        need = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                if a.requires_grad:
+                    need = True
+            else:
+                raw.append(a)
+        need = need and GradMode.enabled
+        if need:
+            ctx.needs_input_grad = tuple(
+                isinstance(a, Tensor) and a.requires_grad for a in args
+            )
+        out = cls.forward(ctx, *raw, **kwargs)
+        multi = type(out) is tuple
+        outs = tuple(_wrap(o) for o in out) if multi else (_wrap(out),)
+        if cls.is_view and isinstance(args[0], Tensor) and outs[0].data.base is not None:
+            src = args[0]
+            if src._vc is None:
+                src._vc = [0]
+            outs[0]._vc = src._vc
+        if need:
+            # Edges are fixed now, so a later in-place op that gives an input tensor a new
+            # grad_fn does not re-route this node's gradient.
+            ctx.inputs = args
+            ctx.parents = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
+            ctx.parent_idx = tuple(a._out_idx if isinstance(a, Tensor) else 0 for a in args)
+            ctx.n_out = len(outs)
+            for i, t in enumerate(outs):
+                if not multi or t.data.dtype.kind == "f":
+                    t.requires_grad = True
+                    t._ctx = ctx
+                    t._out_idx = i
+            if ctx.saved or cls.is_view:
+                _record_versions(ctx, args, outs)
+        return outs if multi else outs[0]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}Backward>"
+
+
+def _record_versions(ctx, args, outs) -> None:
+    """Remember the version of every tensor whose data ``forward`` saved."""
+    rec = []
+    saved = ctx.saved
+    if ctx.is_view and isinstance(args[0], Tensor):
+        # a view's backward is stale once its base has been changed in place
+        saved = (*saved, args[0].data)
+    for t in (*args, *outs):
+        if isinstance(t, Tensor):
+            d = t.data
+            for s in saved:
+                if s is d:
+                    if t._vc is None:
+                        t._vc = [0]
+                    rec.append((t, t._vc[0]))
+                    break
+    ctx.saved_versions = tuple(rec)
+
+
+def _wrap(arr) -> Tensor:
+    if type(arr) is not np.ndarray:
+        arr = np.asarray(arr)
+    return _make(arr)

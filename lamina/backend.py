@@ -1,0 +1,164 @@
+"""The array backend: the ``xp`` module, dtypes, type promotion and the global random state.
+
+lamina keeps every tensor's data in an ``xp`` array. Today ``xp`` is NumPy; the same code is
+written so that CuPy can stand in for it later (Chainer's idiom).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+xp = np
+
+# dtypes are NumPy dtype objects, so ``t.dtype == lamina.float32`` and ``np.asarray(t)`` agree.
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int64 = np.dtype("int64")
+bool_ = np.dtype("bool")
+float = float32  # noqa: A001  (torch.float is float32)
+double = float64
+long = int64
+
+DTYPES = (bool_, int64, float32, float64)
+_RANK = {bool_: 0, int64: 1, float32: 2, float64: 3}
+_ALIASES = {
+    "float32": float32, "float": float32, "float64": float64, "double": float64,
+    "int64": int64, "long": int64, "bool": bool_,
+}
+
+_default_dtype = [float32]
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype of floating tensors made from Python floats (float32 unless changed)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the default floating dtype; only float32 and float64 are allowed, as in PyTorch."""
+    d = as_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+    _default_dtype[0] = d
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Normalize a dtype given as a lamina/NumPy dtype, a Python type or a name."""
+    if isinstance(dtype, np.dtype) and dtype in _RANK:
+        return dtype
+    if dtype is builtins.float:
+        return _default_dtype[0]
+    if dtype is int:
+        return int64
+    if dtype is bool:
+        return bool_
+    if isinstance(dtype, str) and dtype in _ALIASES:
+        return _ALIASES[dtype]
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        d = None
+    if d in _RANK:
+        return d
+    raise TypeError(
+        f"unsupported dtype {dtype!r}: lamina supports float32, float64, int64 and bool"
+    )
+
+
+
+def canonical_dtype(arr_dtype: np.dtype) -> np.dtype:
+    """Map any NumPy dtype onto the four lamina dtypes (ints -> int64, floats -> float32/64)."""
+    if arr_dtype in _RANK:
+        return arr_dtype
+    kind = arr_dtype.kind
+    if kind == "f":
+        return float64 if arr_dtype.itemsize > 4 else float32
+    if kind in "iu":
+        return int64
+    if kind == "b":
+        return bool_
+    raise TypeError(f"unsupported array dtype {arr_dtype}: lamina supports float32, "
+                    "float64, int64 and bool")
+
+
+def scalar_kind(x) -> int:
+    """Category of a Python scalar: 0 bool, 1 int, 2 float."""
+    if isinstance(x, bool):
+        return 0
+    if isinstance(x, int):
+        return 1
+    return 2
+
+
+def _category(d: np.dtype) -> int:
+    return 2 if d.kind == "f" else (1 if d.kind in "iu" else 0)
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion between two tensor dtypes (of equal dimension category)."""
+    if a is b or a == b:
+        return a
+    return a if _RANK[a] > _RANK[b] else b
+
+
+def result_dtype(a_dtype: np.dtype, a_dim: bool, b_dtype: np.dtype, b_dim: bool) -> np.dtype:
+    """Promotion of two tensors: dimensioned tensors win over 0-dim ones of the same category.
+
+    ``a_dim``/``b_dim`` say whether each operand has at least one dimension. This follows
+    PyTorch: ``float32 tensor * float64 0-dim tensor`` stays float32.
+    """
+    if a_dim == b_dim:
+        return promote_types(a_dtype, b_dtype)
+    dim_t, zero_t = (a_dtype, b_dtype) if a_dim else (b_dtype, a_dtype)
+    if _category(zero_t) > _category(dim_t):
+        return zero_t
+    return dim_t
+
+
+def scalar_result_dtype(t_dtype: np.dtype, scalar) -> np.dtype:
+    """Promotion of a tensor with a Python scalar: the scalar only raises the category."""
+    k = scalar_kind(scalar)
+    c = _category(t_dtype)
+    if k <= c:
+        return t_dtype
+    return _default_dtype[0] if k == 2 else int64
+
+
+# --- random state -------------------------------------------------------------------------
+
+class Generator:
+    """A seeded source of random numbers, like ``torch.Generator``.
+
+    >>> g = Generator().manual_seed(0)
+    """
+
+    def __init__(self, seed: int | None = None):
+        self._np = np.random.default_rng(seed)
+        self._seed = seed
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._np = np.random.default_rng(int(seed))
+        self._seed = int(seed)
+        return self
+
+    def initial_seed(self) -> int | None:
+        return self._seed
+
+    @property
+    def np(self) -> np.random.Generator:
+        return self._np
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed lamina's global random state: every random draw in the library follows from it."""
+    return default_generator.manual_seed(seed)
+
+
+def rng(generator: Generator | None = None) -> np.random.Generator:
+    """The NumPy generator to draw from: the given one, or lamina's global one."""
+    return (generator or default_generator).np

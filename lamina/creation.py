@@ -1,0 +1,182 @@
+"""Making tensors: from data, filled, ranges and random draws.
+
+Random functions draw from lamina's global generator (seeded by ``lamina.manual_seed``) or
+from an explicit ``generator=``. The draws are NumPy's, so the same seed gives the same numbers
+in lamina on every run, but not the same numbers as PyTorch's generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.backend import as_dtype, get_default_dtype, rng
+from lamina.tensor import Tensor, _make, _to_array
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange",
+           "linspace", "eye", "rand", "randn", "randint", "randperm", "normal", "zeros_like",
+           "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like"]
+
+
+def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size, op):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
+            raise ValueError(f"{op}: size must be non-negative ints, got {tuple(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _float_dtype(dtype):
+    return get_default_dtype() if dtype is None else as_dtype(dtype)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays, tensors).
+
+    Python floats become float32 (the default dtype), ints int64, bools bool.
+    """
+    return _finish(_to_array(data, dtype, copy=True), requires_grad)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """Like ``tensor`` but shares memory with an array or tensor when the dtype allows."""
+    if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
+        return data
+    return _make(_to_array(data, dtype, copy=False))
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``arr`` (changes to one show in the other)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
+    if arr.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+        raise TypeError(
+            f"from_numpy: can't convert np.ndarray of type {arr.dtype}; the supported types "
+            "are float32, float64, int64 and bool"
+        )
+    return _make(arr)
+
+
+def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.zeros(_size(size, "zeros"), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.ones(_size(size, "ones"), _float_dtype(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.empty(_size(size, "empty"), _float_dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
+    if dtype is None:
+        dtype = _to_array(fill_value).dtype
+    return _finish(np.full(_size((size,), "full"), fill_value, as_dtype(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Values ``start, start+step, ...`` below ``end``; int64 unless a bound is a float."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            f"arange: upper bound and larger bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})"
+        )
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = get_default_dtype() if is_float else np.int64
+    dtype = as_dtype(dtype)
+    n = int(np.ceil((end - start) / step))
+    arr = (start + step * np.arange(n, dtype=np.float64)).astype(dtype)
+    return _finish(arr, requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError("linspace: number of steps must be non-negative")
+    return _finish(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Uniform draws on [0, 1)."""
+    arr = rng(generator).random(_size(size, "rand"), dtype=np.float64)
+    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal draws."""
+    arr = rng(generator).standard_normal(_size(size, "randn"))
+    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
+
+
+def normal(mean: float, std: float, size, generator=None, dtype=None) -> Tensor:
+    if std < 0:
+        raise RuntimeError(f"normal: expects std >= 0.0, but found std {std}")
+    arr = rng(generator).normal(mean, std, _size((size,), "normal"))
+    return _make(arr.astype(_float_dtype(dtype)))
+
+
+def randint(low, high=None, size=(), generator=None, dtype=None) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)``."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise RuntimeError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
+    arr = rng(generator).integers(low, high, _size((size,), "randint"))
+    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+
+
+def randperm(n: int, generator=None, dtype=None) -> Tensor:
+    """A random permutation of ``0 .. n-1``."""
+    arr = rng(generator).permutation(int(n))
+    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+
+
+def _like(x, dtype):
+    return x.dtype if dtype is None else as_dtype(dtype)
+
+
+def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.zeros(x.shape, _like(x, dtype)), requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.ones(x.shape, _like(x, dtype)), requires_grad)
+
+
+def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.empty(x.shape, _like(x, dtype)), requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.full(x.shape, fill_value, _like(x, dtype)), requires_grad)
+
+
+def rand_like(x, dtype=None, generator=None, requires_grad: bool = False) -> Tensor:
+    return rand(*x.shape, generator=generator, dtype=_like(x, dtype),
+                requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, generator=None, requires_grad: bool = False) -> Tensor:
+    return randn(*x.shape, generator=generator, dtype=_like(x, dtype),
+                 requires_grad=requires_grad)
+
+
+def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
+    return randint(low, high, x.shape, generator=generator, dtype=_like(x, dtype))

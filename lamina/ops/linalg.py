@@ -1,0 +1,126 @@
+"""Linear algebra: ``matmul`` (PyTorch's 1-D, 2-D and batched broadcasting rules), ``dot``,
+``outer``, ``mm``, ``bmm``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.autograd.function import Function
+from lamina.tensor import Tensor
+
+__all__ = ["matmul", "mm", "bmm", "dot", "outer"]
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:           # dot product: g is a scalar
+            return (g * b if na else None), (g * a if nb else None)
+        if a.ndim == 1:                           # (k) @ (..., k, n) -> (..., n)
+            if na:
+                ga = (g[..., None, :] @ np.swapaxes(b, -1, -2))[..., 0, :]
+            if nb:
+                gb = a[:, None] * g[..., None, :]
+            return ga, gb
+        if b.ndim == 1:                           # (..., m, k) @ (k) -> (..., m)
+            if na:
+                ga = g[..., :, None] * b
+            if nb:
+                gb = (np.swapaxes(a, -1, -2) @ g[..., :, None])[..., 0]
+            return ga, gb
+        if na:
+            ga = g @ np.swapaxes(b, -1, -2)
+        if nb:
+            if a.ndim == 2 and g.ndim == 2:
+                gb = a.T @ g
+            else:
+                gb = np.swapaxes(a, -1, -2) @ g   # the engine sums broadcast batch dims
+        return ga, gb
+
+
+def _check_float_match(a, b, op):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected two Tensors, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+    if a.data.dtype != b.data.dtype:
+        raise RuntimeError(
+            f"{op}: expected both operands to have the same dtype, but got {a.dtype} and "
+            f"{b.dtype}"
+        )
+    if a.data.ndim == 0 or b.data.ndim == 0:
+        raise RuntimeError(
+            f"{op}: both arguments need to be at least 1D, but they are {a.data.ndim}D and "
+            f"{b.data.ndim}D"
+        )
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with PyTorch's rules: 1-D operands are vectors, leading dims broadcast.
+
+    >>> matmul(randn(2, 4, 5), randn(5, 3)).shape
+    (2, 4, 3)
+    """
+    _check_float_match(a, b, "matmul")
+    sa, sb = a.data.shape, b.data.shape
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if ka != kb:
+        raise RuntimeError(
+            f"matmul: shapes {tuple(sa)} and {tuple(sb)} are not aligned: {ka} (dim "
+            f"{len(sa) - 1} of input) != {kb} (dim {max(len(sb) - 2, 0)} of other)"
+        )
+    if len(sa) > 2 or len(sb) > 2:
+        try:
+            np.broadcast_shapes(sa[:-2] if len(sa) >= 2 else (), sb[:-2] if len(sb) >= 2 else ())
+        except ValueError:
+            raise RuntimeError(
+                f"matmul: batch dimensions of {tuple(sa)} and {tuple(sb)} cannot be broadcast"
+            ) from None
+    return MatMul.apply(a, b)
+
+
+def mm(a, b) -> Tensor:
+    """Product of two 2-D matrices (no broadcasting)."""
+    _check_float_match(a, b, "mm")
+    if a.data.ndim != 2 or b.data.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {a.data.ndim}-D and {b.data.ndim}-D")
+    return matmul(a, b)
+
+
+def bmm(a, b) -> Tensor:
+    """Batched product of two 3-D tensors with equal batch size (no broadcasting)."""
+    _check_float_match(a, b, "bmm")
+    if a.data.ndim != 3 or b.data.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got {a.data.ndim}-D and "
+                           f"{b.data.ndim}-D")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)
+
+
+def dot(a, b) -> Tensor:
+    """Inner product of two 1-D tensors of equal length."""
+    _check_float_match(a, b, "dot")
+    if a.data.ndim != 1 or b.data.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {a.data.ndim}D and "
+                           f"{b.data.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] "
+                           f"and src [{b.shape[0]}] to have the same number of elements")
+    return matmul(a, b)
+
+
+def outer(a, b) -> Tensor:
+    """Outer product ``a[:, None] * b[None, :]`` of two 1-D tensors."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError("outer: expected two 1-D tensors")
+    from lamina.ops.movement import unsqueeze
+    return unsqueeze(a, 1) * unsqueeze(b, 0)

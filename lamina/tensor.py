@@ -1,0 +1,434 @@
+"""``Tensor``: an n-dimensional array that can record the operations applied to it.
+
+A tensor wraps an ``xp`` (NumPy) array in ``.data``. When ``requires_grad`` is true, every op
+applied to it records a node in a graph, and ``backward()`` walks that graph in reverse to
+compute gradients (see ``lamina.autograd``). The methods here are thin: each one calls the op
+of the same name in ``lamina.ops``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina import backend
+from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
+
+
+def _make(data: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """Fast internal constructor: wrap an array that already has a lamina dtype, no checks."""
+    t = object.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._ctx = None
+    t._out_idx = 0
+    t._vc = None
+    t._retain = False
+    return t
+
+
+def _to_array(data, dtype=None, copy=True) -> np.ndarray:
+    """Convert Python data / arrays / tensors to an array with a lamina dtype."""
+    if isinstance(data, Tensor):
+        arr = data.data
+    else:
+        arr = data
+    if dtype is not None:
+        dtype = as_dtype(dtype)
+        return np.array(arr, dtype=dtype, copy=copy) if copy else np.asarray(arr, dtype=dtype)
+    if isinstance(arr, np.ndarray):
+        d = canonical_dtype(arr.dtype)
+        return np.array(arr, dtype=d, copy=copy) if copy or d != arr.dtype else arr
+    a = np.array(arr)
+    if a.dtype.kind == "f":
+        return a.astype(get_default_dtype(), copy=False)
+    if a.dtype.kind == "O":
+        raise TypeError(f"tensor: could not convert data of type {type(data).__name__} "
+                        "to a numeric array")
+    return a.astype(canonical_dtype(a.dtype), copy=False)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    >>> x = lamina.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_idx", "_vc", "_retain",
+                 "__weakref__")
+    __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False):
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self._ctx = None
+        self._out_idx = 0
+        self._vc = None
+        self._retain = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # --- basic attributes ----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def size(self, dim: int | None = None):
+        """The shape, or the length of one dimension (PyTorch's ``Tensor.size``)."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[_norm_dim(dim, self.data.ndim, "size")]
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    @property
+    def _version(self) -> int:
+        return 0 if self._vc is None else self._vc[0]
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use detach() "
+                "to get a tensor that does not require grad"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward`` (leaves always keep it)."""
+        if self._ctx is None or self._retain:
+            return
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+        self._retain = True
+        retained = self._ctx.__dict__.setdefault("retained", [])
+        retained.append(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retain
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, cut from the graph."""
+        t = _make(self.data)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True is not supported yet")
+        _engine.backward(self, gradient, retain_graph)
+
+    # --- conversion ----------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared memory); errors if this tensor requires grad."""
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
+            )
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None:
+            return self.data.astype(dtype, copy=False)
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar"
+            )
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self.data.size} values is ambiguous"
+            )
+        return bool(self.data.reshape(()).item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def to(self, dtype=None, *args, **kwargs) -> Tensor:
+        """Cast to ``dtype`` (a device string such as ``'cpu'`` is accepted and ignored)."""
+        if isinstance(dtype, Tensor):
+            dtype = dtype.dtype
+        if dtype is None or (isinstance(dtype, str) and dtype.startswith("cpu")):
+            dtype = kwargs.get("dtype", args[0] if args else None)
+            if dtype is None:
+                return self
+        return _ops.cast(self, as_dtype(dtype))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return str(self.dtype)
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return _ops.cast(self, backend.float32)
+
+    def double(self) -> Tensor:
+        return _ops.cast(self, backend.float64)
+
+    def long(self) -> Tensor:
+        return _ops.cast(self, backend.int64)
+
+    def int(self) -> Tensor:
+        return _ops.cast(self, backend.int64)
+
+    def bool(self) -> Tensor:
+        return _ops.cast(self, backend.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return _ops.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(",
+                               precision=4, threshold=1000, edgeitems=3)
+        extra = []
+        if self.data.dtype not in (get_default_dtype(), backend.int64) or self.data.size == 0:
+            if not (self.data.dtype == backend.bool_ and self.data.size):
+                extra.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extra.append(f"grad_fn={self._ctx!r}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self.data.size == 0:
+            extra.insert(0, f"size={self.data.shape}")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # --- arithmetic (fast paths live in lamina.ops.elementwise) --------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    # comparisons and logic: no gradient
+    def __eq__(self, other):
+        return _ops.eq(self, other)
+
+    def __ne__(self, other):
+        return _ops.ne(self, other)
+
+    def __lt__(self, other):
+        return _ops.lt(self, other)
+
+    def __le__(self, other):
+        return _ops.le(self, other)
+
+    def __gt__(self, other):
+        return _ops.gt(self, other)
+
+    def __ge__(self, other):
+        return _ops.ge(self, other)
+
+    def __and__(self, other):
+        return _ops.logical_and(self, other) if self.dtype == backend.bool_ else \
+            _ops.bitwise_and(self, other)
+
+    def __or__(self, other):
+        return _ops.logical_or(self, other) if self.dtype == backend.bool_ else \
+            _ops.bitwise_or(self, other)
+
+    def __xor__(self, other):
+        return _ops.logical_xor(self, other)
+
+    def __invert__(self):
+        return _ops.logical_not(self)
+
+    # in-place arithmetic (a += b) maps to the checked in-place ops
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # --- indexing ------------------------------------------------------------------------
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        _ops.setitem(self, index, value)
+
+    # --- properties that are ops ---------------------------------------------------------
+    @property
+    def T(self) -> Tensor:
+        return _ops.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Tensor:
+        return _ops.transpose(self, -2, -1)
+
+
+def _norm_dim(dim: int, ndim: int, op: str) -> int:
+    lo, hi = -max(ndim, 1), max(ndim, 1) - 1
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if dim < lo or dim > hi:
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of [{lo}, {hi}], "
+            f"but got {dim})"
+        )
+    return dim % max(ndim, 1)
+
+
+def _method(name):
+    fn = getattr(_ops, name)
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    method.__doc__ = fn.__doc__
+    return method
+
+
+# Methods that are the op of the same name with the tensor as first argument.
+_METHODS = (
+    "add sub mul div pow neg exp log log1p log2 sqrt rsqrt abs sign sin cos tanh sigmoid "
+    "relu leaky_relu clamp clip maximum minimum square reciprocal floor ceil round "
+    "eq ne lt le gt ge logical_and logical_or logical_not logical_xor isnan isinf isfinite "
+    "sum mean max min amax amin argmax argmin var std prod logsumexp norm softmax log_softmax "
+    "all any cumsum "
+    "matmul mm bmm dot outer transpose permute "
+    "reshape view flatten squeeze unsqueeze expand expand_as broadcast_to split chunk flip "
+    "repeat view_as reshape_as unflatten "
+    "gather index_select masked_fill "
+    "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_"
+).split()
+
+
+from lamina import ops as _ops  # noqa: E402
+from lamina.autograd import engine as _engine  # noqa: E402
+
+for _name in _METHODS:
+    if hasattr(_ops, _name) and not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _method(_name))
+del _name

@@ -1,0 +1,123 @@
+"""Test oracles: ``check_op`` runs one lambda in lamina and in PyTorch and compares them;
+``check_grad`` runs lamina's numerical gradcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # the PyTorch comparisons skip, visibly, where torch is absent
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="torch not installed: "
+                                    "PyTorch parity checks skipped")
+
+TOL = {np.float64: dict(rtol=1e-7, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+def torch_dtype(np_dtype):
+    return {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64,
+            np.dtype("int64"): torch.int64, np.dtype("bool"): torch.bool}[np.dtype(np_dtype)]
+
+
+def make_arrays(shapes, dtype=np.float64, seed=0, low=-2.0, high=2.0, positive=False,
+                noncontiguous=False):
+    """Random arrays for ``shapes``; each entry may also be a ready array."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in shapes:
+        if isinstance(s, np.ndarray):
+            out.append(s)
+            continue
+        a = rng.uniform(0.1 if positive else low, high, size=s).astype(dtype)
+        if noncontiguous and a.ndim >= 2:
+            a = np.ascontiguousarray(a.swapaxes(-1, -2)).swapaxes(-1, -2)
+        out.append(a)
+    return out
+
+
+def _float_outputs(out):
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return outs
+
+
+def check_op(shapes, torch_fn, lamina_fn=None, dtype=np.float64, rtol=None, atol=None,
+             grad_rtol=None, grad_atol=None, grad=True, seed=0, low=-2.0, high=2.0,
+             positive=False, noncontiguous=False, requires_grad=None):
+    """Run ``torch_fn`` in PyTorch and ``lamina_fn`` (default: the same lambda) in lamina on the
+    same random inputs; compare shapes, dtypes, values, then the gradients of the sum of
+    every floating output."""
+    if torch is None:
+        pytest.skip("torch not installed: PyTorch parity checks skipped")
+    lamina_fn = lamina_fn or torch_fn
+    arrays = make_arrays(shapes, dtype, seed, low, high, positive, noncontiguous)
+    tol = TOL[np.dtype(dtype).type]
+    rtol = tol["rtol"] if rtol is None else rtol
+    atol = tol["atol"] if atol is None else atol
+    grad_rtol = rtol if grad_rtol is None else grad_rtol
+    grad_atol = atol if grad_atol is None else grad_atol
+    if requires_grad is None:
+        requires_grad = [a.dtype.kind == "f" for a in arrays]
+    tt = [torch.tensor(a, requires_grad=bool(rg and grad)) for a, rg in
+          zip(arrays, requires_grad)]
+    lt = [lamina.tensor(a, requires_grad=bool(rg and grad)) for a, rg in
+          zip(arrays, requires_grad)]
+    tout = _float_outputs(torch_fn(*tt))
+    lout = _float_outputs(lamina_fn(*lt))
+    assert len(tout) == len(lout), f"{len(lout)} outputs, PyTorch gives {len(tout)}"
+    for i, (t, lo) in enumerate(zip(tout, lout)):
+        tn = t.detach().numpy()
+        ln = np.asarray(lo.data)
+        assert ln.shape == tn.shape, f"output {i}: shape {ln.shape}, PyTorch {tn.shape}"
+        assert ln.dtype == tn.dtype, f"output {i}: dtype {ln.dtype}, PyTorch {tn.dtype}"
+        np.testing.assert_allclose(ln, tn, rtol=rtol, atol=atol, equal_nan=True,
+                                   err_msg=f"output {i} values differ from PyTorch")
+    if not grad:
+        return lout
+    tsum = sum(t.sum() for t in tout if t.dtype.is_floating_point and t.requires_grad)
+    lsum = sum(lo.sum() for lo in lout if lo.dtype.kind == "f" and lo.requires_grad)
+    if isinstance(tsum, int):
+        return lout
+    tsum.backward()
+    lsum.backward()
+    for i, (t, lo) in enumerate(zip(tt, lt)):
+        if not t.requires_grad:
+            continue
+        if t.grad is None:
+            assert lo.grad is None or np.all(lo.grad.data == 0), f"input {i}: unexpected grad"
+            continue
+        assert lo.grad is not None, f"input {i}: lamina produced no gradient"
+        assert lo.grad.shape == tuple(t.grad.shape), \
+            f"input {i}: grad shape {lo.grad.shape}, PyTorch {tuple(t.grad.shape)}"
+        assert lo.grad.dtype == t.grad.numpy().dtype, \
+            f"input {i}: grad dtype {lo.grad.dtype}, PyTorch {t.grad.numpy().dtype}"
+        np.testing.assert_allclose(lo.grad.data, t.grad.numpy(), rtol=grad_rtol,
+                                   atol=grad_atol, equal_nan=True,
+                                   err_msg=f"gradient of input {i} differs from PyTorch")
+    return lout
+
+
+def check_grad(fn, shapes, seed=0, positive=False, low=-2.0, high=2.0, fast_mode=False,
+               **kw):
+    """lamina's own numerical gradcheck in float64 on random inputs of ``shapes``."""
+    arrays = make_arrays(shapes, np.float64, seed, low, high, positive)
+    xs = [lamina.tensor(a, requires_grad=True) for a in arrays]
+    assert lamina.autograd.gradcheck(fn, xs, fast_mode=fast_mode, **kw)
+
+
+def check_raises_like(torch_fn, lamina_fn, shapes, exc=(RuntimeError, ValueError, TypeError,
+                                                         IndexError)):
+    """Error parity: the bad call raises in PyTorch and in lamina."""
+    if torch is None:
+        pytest.skip("torch not installed: PyTorch parity checks skipped")
+    arrays = make_arrays(shapes)
+    with pytest.raises(Exception):
+        torch_fn(*[torch.tensor(a) for a in arrays])
+    with pytest.raises(exc):
+        lamina_fn(*[lamina.tensor(a) for a in arrays])

@@ -1,0 +1,126 @@
+"""Timing: alternate lamina and PyTorch, median of pair ratios, with a CPU-contention check."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import time
+
+from bench.workloads import WORKLOADS
+
+
+def _cpu_busy_jiffies() -> int | None:
+    """Busy CPU time of the whole machine, in clock ticks (None where /proc/stat is absent)."""
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()[1:]
+    except OSError:
+        return None
+    vals = [int(v) for v in parts]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals[:8]) - idle
+
+
+def _timed(step, seconds: float):
+    """Run ``step`` repeatedly for about ``seconds``; return (steps/s, foreign CPU share)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy0, own0 = _cpu_busy_jiffies(), os.times()
+    t0 = time.perf_counter()
+    n = 0
+    while True:
+        step()
+        n += 1
+        el = time.perf_counter() - t0
+        if el >= seconds and n >= 3:
+            break
+    busy1, own1 = _cpu_busy_jiffies(), os.times()
+    foreign = 0.0
+    if busy0 is not None:
+        machine = (busy1 - busy0) / tick
+        own = (own1.user - own0.user) + (own1.system - own0.system)
+        foreign = max(0.0, machine - own) / el   # cores' worth of other processes' work
+    return n / el, foreign
+
+
+def run_workload(mod, repeats: int, seconds: float, has_torch: bool):
+    lam = mod.lamina_step()
+    tor = mod.torch_step() if has_torch else None
+    # warm-up: caches, allocator, lazy initialisation
+    _timed(lam, min(0.5, seconds))
+    if tor:
+        _timed(tor, min(0.5, seconds))
+    pairs = []
+    for r in range(repeats):
+        order = (("lamina", lam), ("torch", tor)) if r % 2 == 0 else \
+            (("torch", tor), ("lamina", lam))
+        res = {}
+        for name, fn in order:
+            if fn is not None:
+                res[name] = _timed(fn, seconds)
+        pairs.append(res)
+    return pairs
+
+
+def summarize(pairs, noise_limit: float = 0.25):
+    clean = [p for p in pairs if all(f <= noise_limit for _, f in p.values())]
+    use = clean if len(clean) >= max(3, len(pairs) // 2) else pairs
+    lam = statistics.median(p["lamina"][0] for p in use)
+    if "torch" not in use[0]:
+        return lam, None, None, len(clean), len(pairs)
+    tor = statistics.median(p["torch"][0] for p in use)
+    ratio = statistics.median(p["lamina"][0] / p["torch"][0] for p in use)
+    return lam, tor, ratio, len(clean), len(pairs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("workloads", nargs="*", help=f"names (default: all): {', '.join(WORKLOADS)}")
+    ap.add_argument("--repeats", type=int, default=5, help="timed pairs per workload (5)")
+    ap.add_argument("--seconds", type=float, default=1.0, help="seconds per timed run (1.0)")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    args = ap.parse_args(argv)
+    mods = {}
+    for name, modname in WORKLOADS.items():
+        mods[name] = importlib.import_module(f"bench.workloads.{modname}")
+    if args.list:
+        for name, mod in mods.items():
+            print(f"{name:12s} {mod.DESCRIPTION}")
+        return 0
+    names = args.workloads or list(mods)
+    unknown = [n for n in names if n not in mods]
+    if unknown:
+        ap.error(f"unknown workload(s) {unknown}; choose from {list(mods)}")
+    try:
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+        has_torch = True
+    except ImportError:
+        has_torch = False
+        print("torch is not installed: timing lamina alone (pip install torch==2.13.0)")
+    import numpy as np
+
+    print(f"threads={os.environ.get('OMP_NUM_THREADS')} numpy={np.__version__}"
+          + (f" torch={torch.__version__}" if has_torch else "")
+          + f"  ({args.repeats} alternating pairs x {args.seconds}s, medians)")
+    header = f"| {'workload':12s} | {'lamina steps/s':>14s} | {'torch steps/s':>13s} | " \
+             f"{'ratio':>6s} | {'target':>6s} | clean pairs |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    failed = 0
+    for name in names:
+        mod = mods[name]
+        try:
+            pairs = run_workload(mod, args.repeats, args.seconds, has_torch)
+        except Exception as e:  # a workload whose ops are missing must not stop the rest
+            print(f"| {name:12s} | failed: {type(e).__name__}: {e}")
+            failed += 1
+            continue
+        lam, tor, ratio, clean, total = summarize(pairs)
+        tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
+        ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
+        print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "
+              f"{getattr(mod, 'TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|", flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,449 @@
+"""Pooling: ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``,
+``adaptive_max_pool1d/2d``, with PyTorch's output sizes, padding and ``ceil_mode`` rules.
+
+Max pooling records the position of each window's maximum in forward (the first maximum in
+row-major window order, which is where PyTorch's CPU kernel sends the gradient at ties), so
+backward is a scatter of the incoming gradient, never an equality mask. Non-overlapping
+windows without padding (the common 2x2 stride 2 case) take a reshape fast path: the
+windows are a plain reshape of the input and the gradient a single assignment. Overlapping
+windows scatter with ``np.bincount`` (a vectorised scatter-add).
+
+The pooled axes are the last one or two; every leading axis (batch, channels) is treated
+alike, so an input laid out channels first in memory (as ``conv2d`` hands out) is pooled in
+that memory order without a transpose copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.autograd.function import Function
+from lamina.tensor import Tensor
+
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
+
+_as_strided = np.lib.stride_tricks.as_strided
+
+
+def _lead_contig(x):
+    """Return (array, swapped): a C-ordered view of a 4-d array, swapping the two leading
+    axes when that makes it contiguous (channels-first-batch-second memory)."""
+    if x.flags.c_contiguous:
+        return x, False
+    xt = x.swapaxes(0, 1)
+    if xt.flags.c_contiguous:
+        return xt, True
+    return np.ascontiguousarray(x), False
+
+
+def _pool_len(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length (``pooling_output_shape``)."""
+    num = size + 2 * p - d * (k - 1) - 1
+    out = (num + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _padded(x, pads_hw, sizes_hw, fill):
+    """Pad the last two axes: ``pads_hw`` (top, left), total sizes ``sizes_hw``."""
+    h, w = x.shape[-2:]
+    pt, pl = pads_hw
+    hp, wp = sizes_hw
+    if pt == 0 and pl == 0 and hp == h and wp == w:
+        return x
+    buf = np.full(x.shape[:-2] + (hp, wp), fill, x.dtype)
+    hh = min(h, hp - pt)
+    ww = min(w, wp - pl)
+    buf[..., pt:pt + hh, pl:pl + ww] = x[..., :hh, :ww]
+    return buf
+
+
+def _windows(xp, ho, wo, k, s, d):
+    """(..., Ho, Wo, kh, kw) strided view of the windows of ``xp``."""
+    st = xp.strides
+    return _as_strided(xp, xp.shape[:-2] + (ho, wo, k[0], k[1]),
+                       st[:-2] + (st[-2] * s[0], st[-1] * s[1], st[-2] * d[0], st[-1] * d[1]),
+                       writeable=False)
+
+
+# --- max pooling -----------------------------------------------------------------------------
+
+class MaxPool2dFn(Function):
+    """Max pooling over the last two axes of a 4-d array; returns (out, flat indices)."""
+
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, ceil_mode):
+        xa, swapped = _lead_contig(x)
+        h, w = xa.shape[-2:]
+        ho = _pool_len(h, k[0], s[0], p[0], d[0], ceil_mode)
+        wo = _pool_len(w, k[1], s[1], p[1], d[1], ceil_mode)
+        lead = xa.shape[:-2]
+        fast = (k == s and p == (0, 0) and d == (1, 1))
+        if fast:
+            # windows tile the input: a reshape exposes them
+            win = xa[..., :ho * k[0], :wo * k[1]].reshape(lead + (ho, k[0], wo, k[1]))
+            win = win.swapaxes(-3, -2).reshape(lead + (ho, wo, k[0] * k[1]))
+        else:
+            hp = max(h + 2 * p[0], (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+            wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+            xp = _padded(xa, p, (hp, wp), -np.inf)
+            win = _windows(xp, ho, wo, k, s, d).reshape(lead + (ho, wo, k[0] * k[1]))
+        arg = win.argmax(axis=-1)
+        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        # flat index in the unpadded input plane, as PyTorch returns it
+        ki, kj = np.divmod(arg, k[1])
+        hi = ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]
+        wi = kj * d[1] + (np.arange(wo) * s[1] - p[1])
+        idx = hi * w + wi
+        ctx.geom = (xa.shape, swapped, fast, ho, wo)
+        ctx.arg = arg
+        if swapped:
+            out, idx = out.swapaxes(0, 1), idx.swapaxes(0, 1)
+        return out, idx
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        shape, swapped, fast, ho, wo = ctx.geom
+        k = ctx.inputs[1]
+        h, w = shape[-2:]
+        lead = shape[:-2]
+        if swapped:
+            g = g.swapaxes(0, 1)
+        if fast:
+            kk = k[0] * k[1]
+            gw = np.zeros(lead + (ho, wo, kk), g.dtype)
+            np.put_along_axis(gw, ctx.arg[..., None], g[..., None], axis=-1)
+            gw = gw.reshape(lead + (ho, wo, k[0], k[1])).swapaxes(-3, -2)
+            if ho * k[0] == h and wo * k[1] == w:
+                gx = gw.reshape(shape)
+            else:
+                gx = np.zeros(shape, g.dtype)
+                gx[..., :ho * k[0], :wo * k[1]] = gw.reshape(lead + (ho * k[0], wo * k[1]))
+        else:
+            gx = _scatter_planes(g, _flat_idx(ctx, shape), shape)
+        if swapped:
+            gx = gx.swapaxes(0, 1)
+        return gx, None, None, None, None, None
+
+
+def _flat_idx(ctx, shape):
+    """Indices into the unpadded plane recomputed from the stored window argmax."""
+    k, s, p, d = ctx.inputs[1:5]
+    _, _, _, ho, wo = ctx.geom
+    w = shape[-1]
+    ki, kj = np.divmod(ctx.arg, k[1])
+    hi = ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]
+    wi = kj * d[1] + (np.arange(wo) * s[1] - p[1])
+    return hi * w + wi
+
+
+def _scatter_planes(g, idx, shape):
+    """Sum ``g`` (..., Ho, Wo) into planes of ``shape`` at flat plane indices ``idx``."""
+    hw = shape[-2] * shape[-1]
+    nplanes = int(np.prod(shape[:-2]))
+    flat = idx.reshape(nplanes, -1) + (np.arange(nplanes) * hw)[:, None]
+    gx = np.bincount(flat.ravel(), weights=g.reshape(-1), minlength=nplanes * hw)
+    return gx.astype(g.dtype, copy=False).reshape(shape)
+
+
+class AdaptiveMaxPool2dFn(Function):
+    """Adaptive max pooling over the last two axes; returns (out, flat indices)."""
+
+    @staticmethod
+    def forward(ctx, x, out_size):
+        h, w = x.shape[-2:]
+        ih, lh = _adaptive_gather(h, out_size[0])
+        iw, lw = _adaptive_gather(w, out_size[1])
+        win = x[..., ih[:, :, None, None], iw[None, None, :, :]]    # (..., Ho, kh, Wo, kw)
+        win = win.swapaxes(-3, -2).reshape(x.shape[:-2] + (out_size[0], out_size[1], -1))
+        arg = win.argmax(axis=-1)
+        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        ki, kj = np.divmod(arg, iw.shape[1])
+        hi = ih[np.arange(out_size[0])[:, None], ki]
+        wi = iw[np.arange(out_size[1]), kj]
+        idx = hi * w + wi
+        ctx.save_for_backward(idx)
+        ctx.shape = x.shape
+        return out, idx
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        (idx,) = ctx.saved
+        return _scatter_planes(g, idx, ctx.shape), None
+
+
+def _adaptive_bounds(size, out):
+    i = np.arange(out)
+    start = (i * size) // out
+    end = -((-(i + 1) * size) // out)        # ceil((i + 1) * size / out)
+    return start, end
+
+
+def _adaptive_gather(size, out):
+    """Index table (out, kmax) of each adaptive window, padded by repeating its last index
+    (a repeat never changes the max, and argmax keeps the first occurrence)."""
+    start, end = _adaptive_bounds(size, out)
+    kmax = int((end - start).max())
+    idx = start[:, None] + np.arange(kmax)
+    return np.minimum(idx, (end - 1)[:, None]), end - start
+
+
+# --- average pooling -------------------------------------------------------------------------
+
+class AvgPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, ceil_mode, count_include_pad, divisor_override):
+        xa, swapped = _lead_contig(x)
+        h, w = xa.shape[-2:]
+        ho = _pool_len(h, k[0], s[0], p[0], 1, ceil_mode)
+        wo = _pool_len(w, k[1], s[1], p[1], 1, ceil_mode)
+        hp = max(h + 2 * p[0], (ho - 1) * s[0] + k[0])
+        wp = max(w + 2 * p[1], (wo - 1) * s[1] + k[1])
+        xp = _padded(xa, p, (hp, wp), 0)
+        out = _windows(xp, ho, wo, k, s, (1, 1)).sum(axis=(-2, -1))
+        if divisor_override:
+            div = np.array(float(divisor_override), xa.dtype)
+        else:
+            dh = _avg_counts(h, ho, k[0], s[0], p[0], count_include_pad)
+            dw = _avg_counts(w, wo, k[1], s[1], p[1], count_include_pad)
+            div = np.multiply.outer(dh, dw).astype(xa.dtype)
+        out /= div
+        ctx.geom = (xa.shape, swapped, hp, wp, ho, wo)
+        ctx.div = div
+        return out.swapaxes(0, 1) if swapped else out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, swapped, hp, wp, ho, wo = ctx.geom
+        k, s, p = ctx.inputs[1:4]
+        if swapped:
+            g = g.swapaxes(0, 1)
+        gd = g / ctx.div
+        gp = np.zeros(shape[:-2] + (hp, wp), g.dtype)
+        he = s[0] * (ho - 1) + 1
+        we = s[1] * (wo - 1) + 1
+        for i in range(k[0]):
+            for j in range(k[1]):
+                gp[..., i:i + he:s[0], j:j + we:s[1]] += gd
+        gx = gp[..., p[0]:p[0] + shape[-2], p[1]:p[1] + shape[-1]]
+        if swapped:
+            gx = gx.swapaxes(0, 1)
+        return gx, None, None, None, None, None, None
+
+
+def _avg_counts(size, out, k, s, p, count_include_pad):
+    """Per-output-position divisor along one axis (PyTorch's avg_pool rules)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    pool = end - start
+    if count_include_pad:
+        return pool
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+class AdaptiveAvgPool2dFn(Function):
+    """``out = A_h @ x @ A_w.T`` with row-averaging matrices A (exact adaptive windows)."""
+
+    @staticmethod
+    def forward(ctx, x, out_size):
+        h, w = x.shape[-2:]
+        ah = _avg_matrix(h, out_size[0], x.dtype)
+        aw = _avg_matrix(w, out_size[1], x.dtype)
+        ctx.mats = (ah, aw)
+        return np.matmul(np.matmul(ah, x), aw.T)
+
+    @staticmethod
+    def backward(ctx, g):
+        ah, aw = ctx.mats
+        return np.matmul(np.matmul(ah.T, g), aw), None
+
+
+def _avg_matrix(size, out, dtype):
+    start, end = _adaptive_bounds(size, out)
+    i = np.arange(size)
+    m = (i >= start[:, None]) & (i < end[:, None])
+    return (m / (end - start)[:, None]).astype(dtype)
+
+
+# --- argument handling -----------------------------------------------------------------------
+
+def _tuple(v, n, name, op, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),) * n
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        return _tuple(v[0], n, name, op)
+    if isinstance(v, (tuple, list)) and len(v) == n and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+        return tuple(int(e) for e in v)
+    raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+
+
+def _check_input(x, nd, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.data.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
+                           f"{tuple(x.shape)}")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating input, got {x.dtype}")
+    if any(n == 0 for n in x.shape[-nd:]):
+        raise RuntimeError(f"{op}: expected non-empty spatial dims, got shape "
+                           f"{tuple(x.shape)}")
+
+
+def _to4d(x, nd):
+    """View an input as 4-d (lead, lead, H, W) for the 2-d Functions; returns the undo."""
+    orig = tuple(x.shape)
+    if nd == 1:
+        x = x.unsqueeze(-2)
+    if x.data.ndim == 3:
+        x = x.unsqueeze(0)
+        return x, (lambda t: t.reshape(orig[:-nd] + t.shape[-nd:]))
+    if nd == 1:
+        return x, (lambda t: t.squeeze(-2))
+    return x, (lambda t: t)
+
+
+def _pool_args(kernel_size, stride, padding, dilation, nd, op):
+    k = _tuple(kernel_size, nd, "kernel_size", op)
+    s = _tuple(stride, nd, "stride", op, allow_none=True)
+    if s is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        s = k
+    p = _tuple(padding, nd, "padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    if min(k) < 1 or min(s) < 1 or min(d) < 1:
+        raise RuntimeError(f"{op}: kernel_size, stride and dilation must be positive, got "
+                           f"kernel_size={k}, stride={s}, dilation={d}")
+    if any(pi < 0 or 2 * pi > ki for pi, ki in zip(p, k)):
+        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but "
+                           f"got pad={p}, kernel_size={k}")
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    return k, s, p, d
+
+
+def _check_out(x, k, s, p, d, ceil_mode, op):
+    for size, ki, si, pi, di in zip(x.shape[-2:], k, s, p, d):
+        if _pool_len(size, ki, si, pi, di, ceil_mode) < 1:
+            raise RuntimeError(f"{op}: output size is too small for input {tuple(x.shape)} "
+                               f"with kernel_size={k}, stride={s}, padding={p}")
+
+
+def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
+    _check_input(x, nd, op)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, op)
+    x4, undo = _to4d(x, nd)
+    _check_out(x4, k, s, p, d, ceil_mode, op)
+    out, idx = MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode))
+    out = undo(out)
+    if return_indices:
+        return out, undo(idx)
+    return out
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling over ``(N, C, H, W)`` or ``(C, H, W)``; ``stride`` defaults to
+    ``kernel_size``; padding is implicit ``-inf``. With ``return_indices`` also returns the
+    flat index (``h * W + w``) of each maximum in its input plane.
+
+    >>> max_pool2d(lamina.randn(1, 2, 4, 4), 2).shape
+    (1, 2, 2, 2)
+    """
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     2, "max_pool2d")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """1-D max pooling over ``(N, C, L)`` or ``(C, L)``. See ``max_pool2d``."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     1, "max_pool1d")
+
+
+def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+              nd, op):
+    _check_input(x, nd, op)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, 1, nd, op)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"{op}: divisor must be not zero")
+    x4, undo = _to4d(x, nd)
+    _check_out(x4, k, s, p, d, ceil_mode, op)
+    return undo(AvgPool2dFn.apply(x4, k, s, p, bool(ceil_mode), bool(count_include_pad),
+                                  divisor_override))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None) -> Tensor:
+    """2-D average pooling; the divisor counts padded zeros when ``count_include_pad``
+    (windows running past the padding in ``ceil_mode`` are clipped, as in PyTorch).
+
+    >>> avg_pool2d(lamina.ones(1, 1, 4, 4), 2).shape
+    (1, 1, 2, 2)
+    """
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, 2, "avg_pool2d")
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True) -> Tensor:
+    """1-D average pooling over ``(N, C, L)`` or ``(C, L)``. See ``avg_pool2d``."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None,
+                     1, "avg_pool1d")
+
+
+def _adaptive_size(output_size, x, nd, op):
+    if nd == 1:
+        os_ = _tuple(output_size, 1, "output_size", op)
+        return (1,) + os_
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        os_ = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
+    else:
+        os_ = output_size
+    os_ = _tuple(os_, 2, "output_size", op)
+    if min(os_) < 1:
+        raise RuntimeError(f"{op}: output_size must be positive, got {os_}")
+    return os_
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed ``output_size`` (an int, a pair, ``None`` keeps that
+    dim); window ``i`` spans ``[floor(i*H/Ho), ceil((i+1)*H/Ho))``.
+
+    >>> adaptive_avg_pool2d(lamina.randn(2, 3, 7, 9), (2, 3)).shape
+    (2, 3, 2, 3)
+    """
+    op = "adaptive_avg_pool2d"
+    _check_input(input, 2, op)
+    return AdaptiveAvgPool2dFn.apply(input, _adaptive_size(output_size, input, 2, op))
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:
+    """Adaptive average pooling over the last axis. See ``adaptive_avg_pool2d``."""
+    op = "adaptive_avg_pool1d"
+    _check_input(input, 1, op)
+    x4, undo = _to4d(input, 1)
+    return undo(AdaptiveAvgPool2dFn.apply(x4, _adaptive_size(output_size, input, 1, op)))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed ``output_size`` over adaptive windows (see
+    ``adaptive_avg_pool2d``); optionally returns the flat plane indices of the maxima."""
+    op = "adaptive_max_pool2d"
+    _check_input(input, 2, op)
+    out, idx = AdaptiveMaxPool2dFn.apply(input, _adaptive_size(output_size, input, 2, op))
+    return (out, idx) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Adaptive max pooling over the last axis. See ``adaptive_max_pool2d``."""
+    op = "adaptive_max_pool1d"
+    _check_input(input, 1, op)
+    x4, undo = _to4d(input, 1)
+    out, idx = AdaptiveMaxPool2dFn.apply(x4, _adaptive_size(output_size, input, 1, op))
+    out, idx = undo(out), undo(idx)
+    return (out, idx) if return_indices else out

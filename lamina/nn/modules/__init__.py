@@ -1,0 +1,7 @@
+"""Every layer class. Each file lists its classes in ``__all__``; a new file adds one
+``from lamina.nn.modules.<file> import *`` line at the end of this list."""
+# ruff: noqa: F401, F403
+
+from lamina.nn.modules.container import *
+from lamina.nn.modules.flatten import *
+from lamina.nn.modules.linear import *

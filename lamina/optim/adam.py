@@ -1,0 +1,125 @@
+"""Adam: adaptive moment estimation (Kingma and Ba, 2014), with optional AMSGrad."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.optim.optimizer import Optimizer, _check, _decayed_grad
+from lamina.tensor import _make
+
+__all__ = ["Adam"]
+
+
+class Adam(Optimizer):
+    r"""Adam, PyTorch's update exactly.
+
+    With ``g`` the gradient and ``t`` the step count (from 1)::
+
+        g <- -g                          if maximize
+        p <- p * (1 - lr * weight_decay)  if decoupled_weight_decay   (AdamW)
+        g <- g + weight_decay * p         otherwise, if weight_decay   (L2 penalty)
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g**2
+        vmax <- max(vmax, v);  v_hat = vmax           if amsgrad, else v_hat = v
+        p <- p - lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps)
+
+    ``m``, ``v`` (and ``vmax``) start at zero; the bias corrections ``1 - beta**t`` undo
+    that start.
+
+    Args:
+        params: tensors or parameter groups to optimize.
+        lr: learning rate (default 1e-3).
+        betas: decay rates ``(beta1, beta2)`` of the two moment averages (default
+            ``(0.9, 0.999)``).
+        eps: added to the denominator for numerical stability (default 1e-8).
+        weight_decay: L2 penalty (default 0), or the decoupled decay rate with
+            ``decoupled_weight_decay=True``.
+        amsgrad: use the maximum of past second moments (AMSGrad).
+        maximize: maximize the objective instead of minimizing it.
+        decoupled_weight_decay: decay the weights directly, as AdamW does.
+
+    State per parameter: ``step`` (int), ``exp_avg``, ``exp_avg_sq`` and, with amsgrad,
+    ``max_exp_avg_sq``.
+
+    >>> opt = lamina.optim.Adam(model.parameters(), lr=1e-3)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 maximize: bool = False, decoupled_weight_decay: bool = False) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        self._validate_group(defaults)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        lr, eps, betas, wd = group["lr"], group["eps"], group["betas"], group["weight_decay"]
+        _check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
+        _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        _check(wd >= 0.0, f"Invalid weight_decay value: {wd}")
+
+    def _step_group(self, group):
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
+        eps = group["eps"]
+        wd = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        maximize = group["maximize"]
+        decoupled = group["decoupled_weight_decay"]
+        w1 = 1.0 - beta1
+        w2 = 1.0 - beta2
+        shrink = 1.0 - lr * wd
+        state = self.state
+        for p in group["params"]:
+            gt = p.grad
+            if gt is None:
+                continue
+            d = p.data
+            s = self._buffers(d, 2)
+            if decoupled:
+                g = _decayed_grad(gt.data, d, 0, maximize, s[0])
+                if wd:
+                    np.multiply(d, shrink, out=d)
+            else:
+                g = _decayed_grad(gt.data, d, wd, maximize, s[0])
+            st = state[p]
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = _make(np.zeros_like(d))
+                st["exp_avg_sq"] = _make(np.zeros_like(d))
+                if amsgrad:
+                    st["max_exp_avg_sq"] = _make(np.zeros_like(d))
+            step = st["step"] = st["step"] + 1
+            m = st["exp_avg"].data
+            v = st["exp_avg_sq"].data
+            t = s[1]
+            # m <- lerp(m, g, 1 - beta1), in the form PyTorch's lerp uses for that weight
+            np.subtract(g, m, out=t)
+            if w1 < 0.5:
+                np.multiply(t, w1, out=t)
+                np.add(m, t, out=m)
+            else:
+                np.multiply(t, beta1, out=t)
+                np.subtract(g, t, out=m)
+            np.multiply(v, beta2, out=v)
+            np.multiply(g, g, out=t)
+            np.multiply(t, w2, out=t)
+            np.add(v, t, out=v)
+            if amsgrad:
+                vmax = st["max_exp_avg_sq"].data
+                np.maximum(vmax, v, out=vmax)
+                np.sqrt(vmax, out=t)
+            else:
+                np.sqrt(v, out=t)
+            np.divide(t, (1.0 - beta2 ** step) ** 0.5, out=t)
+            np.add(t, eps, out=t)
+            np.divide(m, t, out=t)
+            np.multiply(t, lr / (1.0 - beta1 ** step), out=t)
+            np.subtract(d, t, out=d)
+            if p._vc is not None:
+                p._vc[0] += 1

@@ -1,5 +1,16 @@
-"""Indexing: ``x[index]`` (ints, slices with steps, None, Ellipsis, boolean masks, integer
-arrays), ``gather``, ``index_select``, ``masked_fill`` and ``__setitem__``."""
+"""Indexing: ``x[index]``, ``x[index] = value``, ``gather``, ``index_select``,
+``take_along_dim``, ``masked_fill`` and ``nonzero``.
+
+``x[index]`` follows PyTorch, which follows NumPy with one difference: integers (and 0-d integer
+tensors) are applied first as plain selections, so only tensor/list indices count as
+"advanced" when deciding where their dims go in the result (``x[:, 0, :, [0, 1]]`` on a
+``(2, 3, 4, 5)`` tensor has shape ``(2, 4, 2)``; NumPy would give ``(2, 2, 4)``). An index
+made of ints, slices, None and Ellipsis only returns a view.
+
+Internally an index is split in two: a basic part (ints, slices, None; a view of the input)
+and an advanced part applied to that view (full slices plus the integer/boolean arrays).
+Backward scatters the gradient into the view, accumulating repeated indices.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +18,308 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
-from lamina.tensor import Tensor
+from lamina.ops.elementwise import _inplace, cast
+from lamina.tensor import Tensor, _make, _norm_dim
 
-__all__ = ["getitem", "setitem"]
+__all__ = ["getitem", "setitem", "gather", "index_select", "take_along_dim", "masked_fill",
+           "masked_fill_", "nonzero"]
 
-
-def _convert_index(index):
-    """Turn tensors inside an index into arrays (NumPy then does the indexing)."""
-    if isinstance(index, tuple):
-        return tuple(_convert_index(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
-    return index
+_FULL = slice(None)
+_BASIC = (int, slice, type(None), type(Ellipsis))
 
 
-def _is_basic(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer))
-               and not isinstance(i, bool) for i in items)
+# --- accumulation of repeated indices --------------------------------------------------------
+
+def _accumulate_rows(rows, g2, n_rows):
+    """``out[rows[i]] += g2[i]`` for every i (repeats accumulate) into a zero ``(n_rows, m)``.
+
+    ``np.add.at`` is correct but slow; this picks, by measurement on 2 cores:
+    ``bincount`` for single columns, a one-hot GEMM when ``n_rows`` is small, a plain
+    assignment when no row repeats, and otherwise sort + ``add.reduceat`` over the runs
+    (2-5x faster than ``np.add.at`` on 10^4..10^5 rows).
+    """
+    n, m = g2.shape
+    dt = g2.dtype
+    if n == 0 or m == 0:
+        return np.zeros((n_rows, m), dt)
+    if m == 1:
+        return np.bincount(rows, weights=g2[:, 0], minlength=n_rows).astype(dt)[:, None]
+    if n_rows <= 256 and n_rows * n <= (1 << 22) and np.isfinite(g2).all():
+        onehot = (np.arange(n_rows)[:, None] == rows).astype(dt)
+        return onehot @ g2
+    out = np.zeros((n_rows, m), dt)
+    order = np.argsort(rows, kind="stable")
+    sr = rows[order]
+    starts = np.flatnonzero(np.concatenate(([True], sr[1:] != sr[:-1])))
+    if len(starts) == n:
+        out[rows] = g2  # no repeats
+    else:
+        out[sr[starts]] = np.add.reduceat(np.take(g2, order, axis=0), starts, axis=0)
+    return out
+
+
+def _scatter_add_flat(flat_idx, g, size):
+    """A flat array of ``size`` with ``g`` summed at ``flat_idx`` (repeats accumulate)."""
+    return np.bincount(flat_idx.ravel(), weights=g.ravel(), minlength=size).astype(g.dtype)
+
+
+# --- parsing an index -------------------------------------------------------------------------
+
+def _index_array(item, pos):
+    """An index entry that is a tensor, array or sequence: an int64 or bool array, or an int
+    (0-d integer tensors select like ints, as in PyTorch)."""
+    if isinstance(item, Tensor):
+        arr = item.data
+    elif isinstance(item, np.ndarray):
+        arr = item
+    else:
+        seq = item
+        if any(isinstance(v, Tensor) for v in seq):
+            seq = [v.data if isinstance(v, Tensor) else v for v in seq]
+        try:
+            arr = np.asarray(seq)
+        except ValueError:
+            raise IndexError(f"index: could not convert the list at position {pos} to an "
+                             "index tensor (ragged or mixed entries)") from None
+        if arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)
+    k = arr.dtype.kind
+    if k == "b":
+        return arr
+    if k in "iu":
+        if arr.ndim == 0 and not isinstance(item, (list, tuple)):
+            return int(arr)
+        return arr.astype(np.int64, copy=False)
+    raise IndexError(
+        f"index: tensors used as indices must be long, int, byte or bool tensors, got dtype "
+        f"{arr.dtype} at position {pos}"
+    )
+
+
+def _check_step(s: slice) -> slice:
+    if s.step is not None:
+        step = int(s.step)
+        if step <= 0:
+            raise ValueError(
+                "index: step must be greater than zero (got slice step "
+                f"{step}); negative steps are not supported, as in PyTorch: use flip()"
+            )
+    return s
+
+
+def _parse(index, ndim: int):
+    """Split ``index`` into ``(basic, adv)``: ``basic`` a NumPy basic index for a view of the
+    input; ``adv`` None or a tuple (full slices and arrays) to apply to that view."""
+    items = index if type(index) is tuple else (index,)
+    conv = []
+    consumed = 0
+    n_ellipsis = 0
+    has_adv = False
+    for pos, it in enumerate(items):
+        t = type(it)
+        if t is int or it is None:
+            pass
+        elif t is slice:
+            it = _check_step(it)
+        elif it is Ellipsis:
+            n_ellipsis += 1
+            if n_ellipsis > 1:
+                raise IndexError("index: an index can only have a single ellipsis ('...')")
+        elif isinstance(it, (bool, np.bool_)):
+            it = np.asarray(it)
+        elif isinstance(it, (np.integer,)):
+            it = int(it)
+        elif isinstance(it, (Tensor, np.ndarray, list, tuple)):
+            it = _index_array(it, pos)
+        else:
+            raise IndexError(
+                "index: only integers, slices (`:`), ellipsis (`...`), None and long or bool "
+                f"tensors are valid indices (got {type(it).__name__} at position {pos})"
+            )
+        if isinstance(it, np.ndarray):
+            has_adv = True
+            consumed += it.ndim if it.dtype.kind == "b" else 1
+        elif it is not None and it is not Ellipsis:
+            consumed += 1
+        conv.append(it)
+    if consumed > ndim:
+        raise IndexError(f"index: too many indices for tensor of dimension {ndim} "
+                         f"({consumed} indexed)")
+    if not has_adv:
+        if n_ellipsis == 0:
+            conv.append(Ellipsis)  # so that an all-int index gives a 0-d view, not a scalar
+        return tuple(conv), None
+    basic, adv = [], []
+    for it in conv:
+        if it is Ellipsis:
+            k = ndim - consumed
+            basic.extend([_FULL] * k)
+            adv.extend([_FULL] * k)
+        elif isinstance(it, np.ndarray):
+            k = it.ndim if it.dtype.kind == "b" else 1
+            basic.extend([_FULL] * k)
+            adv.append(it)
+        elif type(it) is int:
+            basic.append(it)
+        else:  # slice or None: one dim of the view
+            basic.append(it)
+            adv.append(_FULL)
+    basic.append(Ellipsis)
+    return tuple(basic), tuple(adv)
+
+
+def _reword(e: IndexError, shape) -> IndexError:
+    msg = str(e).replace("axis", "dimension").replace("array", "tensor")
+    return IndexError(f"index: {msg} (indexing a tensor of shape {tuple(shape)})")
+
+
+def _is_trivial(basic) -> bool:
+    return all(b is Ellipsis or (type(b) is slice and b == _FULL) for b in basic)
+
+
+def _adv_grad(g, vshape, adv, dtype):
+    """The gradient of ``view[adv]`` w.r.t. ``view`` (shape ``vshape``), accumulating repeats."""
+    dims, arrays = [], []
+    d = 0
+    for it in adv:
+        if isinstance(it, np.ndarray):
+            if it.dtype.kind == "b":
+                if it.ndim == 0:
+                    return _adv_grad_slow(g, vshape, adv, dtype)
+                nz = np.nonzero(it)
+                dims.extend(range(d, d + it.ndim))
+                arrays.extend(nz)
+                d += it.ndim
+            else:
+                dims.append(d)
+                arrays.append(it)
+                d += 1
+        else:
+            d += 1
+    arrays = np.broadcast_arrays(*arrays)
+    nb = arrays[0].size
+    adv_sizes = tuple(vshape[k] for k in dims)
+    n_adv = 1
+    for s in adv_sizes:
+        n_adv *= s
+    # bounds were checked by the forward indexing; 'wrap' turns negative indices positive
+    lin = np.ravel_multi_index(arrays, adv_sizes, mode="wrap").ravel() if nb else \
+        np.zeros(0, np.int64)
+    k0, k1 = dims[0], dims[-1]
+    if dims == list(range(k0, k1 + 1)):
+        # the indexed dims are adjacent: the result is outer + bshape + inner
+        outer, inner = vshape[:k0], vshape[k1 + 1:]
+        n_out, n_in = int(np.prod(outer)), int(np.prod(inner))
+        g2 = g.reshape(n_out * nb, n_in)
+        rows = (np.arange(n_out)[:, None] * n_adv + lin).ravel() if n_out > 1 else lin
+        return _accumulate_rows(rows, g2, n_out * n_adv).reshape(vshape)
+    # separated: the broadcast dims come first, then the other dims in order
+    rest = [k for k in range(len(vshape)) if k not in dims]
+    rshape = tuple(vshape[k] for k in rest)
+    n_in = int(np.prod(rshape))
+    acc = _accumulate_rows(lin, g.reshape(nb, n_in), n_adv)
+    acc = acc.reshape(adv_sizes + rshape)
+    return np.moveaxis(acc, range(len(dims)), dims)
+
+
+def _adv_grad_slow(g, vshape, adv, dtype):
+    out = np.zeros(vshape, dtype)
+    np.add.at(out, adv, g)
+    return out
 
 
 class GetItem(Function):
+    """``a[basic][adv]``: basic indexing gives a view, the advanced part a copy."""
+
     @staticmethod
-    def forward(ctx, a, index, basic):
-        ctx.shape, ctx.dtype, ctx.index, ctx.basic = a.shape, a.dtype, index, basic
+    def forward(ctx, a, basic, adv):
+        ctx.shape, ctx.basic, ctx.adv = a.shape, basic, adv
+        v = a if basic is None else a[basic]
+        ctx.vshape = v.shape
+        return v[adv]
+
+    @staticmethod
+    def backward(ctx, g):
+        vg = _adv_grad(g, ctx.vshape, ctx.adv, g.dtype)
+        if ctx.basic is None:
+            return vg, None, None
+        out = np.zeros(ctx.shape, g.dtype)
+        out[ctx.basic] = vg
+        return out, None, None
+
+
+class BasicItem(Function):
+    """``a[index]`` with ints, slices, None and Ellipsis: a view."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.shape, ctx.index = a.shape, index
         return a[index]
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, ctx.dtype)
-        if ctx.basic:
-            out[ctx.index] = g
-        else:
-            np.add.at(out, ctx.index, g)  # repeated indices accumulate
-        return out, None, None
+        out = np.zeros(ctx.shape, g.dtype)
+        out[ctx.index] = g
+        return out, None
 
 
-class _ViewItem(GetItem):
-    is_view = True
+def _fast_basic(index):
+    """The NumPy index for a plain int/slice/None/Ellipsis index, or None if not that."""
+    t = type(index)
+    if t is int:
+        return (index, Ellipsis)
+    if t is slice:
+        return (_check_step(index),)
+    if t is tuple:
+        n_ell = 0
+        for it in index:
+            ti = type(it)
+            if ti is slice:
+                _check_step(it)
+            elif it is Ellipsis:
+                n_ell += 1
+            elif ti is not int and it is not None:
+                return None
+        if n_ell == 0:
+            return (*index, Ellipsis)
+        if n_ell == 1:
+            return index
+    return None
 
 
 def getitem(x, index) -> Tensor:
-    idx = _convert_index(index)
-    basic = _is_basic(idx)
+    """``x[index]``: ints, slices (positive steps), None, Ellipsis, boolean masks and integer
+    tensors/arrays/lists, with PyTorch's rules for where advanced-index dims go.
+
+    >>> x = arange(12).reshape(3, 4)
+    >>> x[[0, 2], 1:3].shape
+    (2, 2)
+    """
+    idx = _fast_basic(index)
     try:
-        if basic:
-            return _ViewItem.apply(x, idx, True)
-        return GetItem.apply(x, idx, False)
+        if idx is not None:
+            if len(idx) > x.data.ndim + 1:
+                _parse(index, x.data.ndim)  # raises a clear "too many indices"
+            return BasicItem.apply(x, idx)
+        basic, adv = _parse(index, x.data.ndim)
+        if adv is None:
+            return BasicItem.apply(x, basic)
+        return GetItem.apply(x, None if _is_trivial(basic) else basic, adv)
     except IndexError as e:
-        raise IndexError(f"index: {e} (tensor of shape {tuple(x.shape)})") from None
+        if str(e).startswith("index:"):
+            raise
+        raise _reword(e, x.data.shape) from None
 
 
 def setitem(x, index, value) -> None:
-    """``x[index] = value`` for tensors outside the graph (in no_grad, or not requiring grad)."""
+    """``x[index] = value`` for tensors outside the graph (in no_grad, or not requiring grad).
+
+    ``value`` (a number, array or tensor) broadcasts to the indexed shape and is cast to
+    ``x``'s dtype; the write bumps ``x``'s version counter (an op that saved ``x`` for its
+    backward then raises instead of using stale values).
+    """
     if GradMode.enabled and (x.requires_grad or
                              (isinstance(value, Tensor) and value.requires_grad)):
         raise RuntimeError(
@@ -69,8 +327,271 @@ def setitem(x, index, value) -> None:
             "requires grad) is not supported; do it under lamina.no_grad() or build the result "
             "with where/cat"
         )
-    idx = _convert_index(index)
+    basic, adv = _parse(index, x.data.ndim)
     v = value.data if isinstance(value, Tensor) else value
-    x.data[idx] = v
+    try:
+        if adv is None:
+            x.data[basic] = v
+        else:
+            x.data[basic][adv] = v
+    except IndexError as e:
+        raise _reword(e, x.data.shape) from None
+    except ValueError as e:
+        if not x.data.flags.writeable:
+            raise RuntimeError(
+                "__setitem__: unsupported operation: more than one element of the written-to "
+                "tensor refers to a single memory location (it was made by expand or "
+                "broadcast_to); clone() it first"
+            ) from None
+        raise RuntimeError(
+            f"__setitem__: shape mismatch: value of shape {np.shape(v)} cannot be broadcast to "
+            f"the indexed shape ({e})"
+        ) from None
+    except TypeError as e:
+        raise TypeError(f"__setitem__: can't assign a {type(value).__name__} to a tensor "
+                        f"({e})") from None
     if x._vc is not None:
         x._vc[0] += 1
+
+
+# --- gather / index_select / take_along_dim ---------------------------------------------------
+
+def _index_tensor(index, op: str) -> np.ndarray:
+    arr = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _check_bounds(idx: np.ndarray, n: int, dim: int, op: str, exc=RuntimeError) -> None:
+    """PyTorch's gather/index_select reject negative indices too."""
+    if idx.size == 0:
+        return
+    lo, hi = idx.min(), idx.max()
+    if lo < 0 or hi >= n:
+        bad = int(lo if lo < 0 else hi)
+        raise exc(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, a, dim, idx):
+        # PyTorch allows index smaller than input in the other dims: use the leading block
+        sub = a[tuple(slice(0, k) if i != dim else _FULL for i, k in enumerate(idx.shape))]
+        ctx.shape, ctx.dim, ctx.idx, ctx.sub_shape = a.shape, dim, idx, sub.shape
+        return np.take_along_axis(sub, idx, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        idx, dim, sub_shape = ctx.idx, ctx.dim, ctx.sub_shape
+        # flat position in ``sub`` of every gathered element
+        strides = np.cumprod((1,) + sub_shape[:0:-1])[::-1]
+        flat = idx * strides[dim]
+        for k, n in enumerate(idx.shape):
+            if k != dim and n > 1:
+                shp = [1] * idx.ndim
+                shp[k] = n
+                flat = flat + (np.arange(n) * strides[k]).reshape(shp)
+        size = int(np.prod(sub_shape))
+        gsub = _scatter_add_flat(np.broadcast_to(flat, idx.shape), g, size).reshape(sub_shape)
+        if sub_shape == ctx.shape:
+            return gsub, None, None
+        out = np.zeros(ctx.shape, g.dtype)
+        out[tuple(slice(0, k) for k in sub_shape)] = gsub
+        return out, None, None
+
+
+def gather(input, dim: int, index) -> Tensor:  # noqa: A002
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` for ``dim == 1`` (and likewise for the
+    other dims). ``index`` has the input's number of dims and no more than its size in the
+    dims other than ``dim``; the result has ``index``'s shape.
+
+    >>> gather(tensor([[1, 2], [3, 4]]), 1, tensor([[0, 0], [1, 0]]))
+    tensor([[1, 1],
+            [4, 3]])
+    """
+    x = input
+    idx = _index_tensor(index, "gather")
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, "gather")
+    if nd <= 1 and idx.ndim <= 1:
+        if nd == 0 or idx.ndim == 0:
+            from lamina.ops.movement import reshape
+
+            out = gather(reshape(x, -1), 0, idx.reshape(-1))
+            return reshape(out, idx.shape)
+    elif idx.ndim != nd:
+        raise RuntimeError(
+            f"gather(): Index tensor must have the same number of dimensions as input tensor "
+            f"(got {idx.ndim} and {nd})"
+        )
+    xs = x.data.shape
+    for k in range(nd):
+        if k != d and idx.shape[k] > xs[k]:
+            raise RuntimeError(
+                f"gather(): Size does not match at dimension {k} expected index "
+                f"{list(idx.shape)} to be no larger than self {list(xs)} apart from "
+                f"dimension {d}"
+            )
+    _check_bounds(idx, xs[d], d, "gather")
+    return Gather.apply(x, d, idx)
+
+
+class IndexSelect(Function):
+    @staticmethod
+    def forward(ctx, a, dim, idx):
+        ctx.shape, ctx.dim, ctx.idx = a.shape, dim, idx
+        return np.take(a, idx, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dim, idx = ctx.shape, ctx.dim, ctx.idx
+        n_out = int(np.prod(shape[:dim]))
+        n_in = int(np.prod(shape[dim + 1:]))
+        k = idx.size
+        rows = (np.arange(n_out)[:, None] * shape[dim] + idx).ravel() if n_out > 1 else idx
+        acc = _accumulate_rows(rows, g.reshape(n_out * k, n_in), n_out * shape[dim])
+        return acc.reshape(shape), None, None
+
+
+def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
+    """The entries of ``input`` at positions ``index`` (a 1-D integer tensor) along ``dim``.
+
+    >>> index_select(arange(6).reshape(2, 3), 1, tensor([2, 0, 2])).shape
+    (2, 3)
+    """
+    x = input
+    idx = _index_tensor(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError(
+            f"index_select(): Index is supposed to be a vector, got shape {tuple(idx.shape)}"
+        )
+    idx = idx.reshape(-1)
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, "index_select")
+    if nd == 0:
+        _check_bounds(idx, 1, 0, "index_select", IndexError)
+        return getitem(x, ())
+    _check_bounds(idx, x.data.shape[d], d, "index_select", IndexError)
+    return IndexSelect.apply(x, d, idx)
+
+
+def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
+    """``gather`` along ``dim`` after broadcasting ``input`` and ``indices`` in the other dims;
+    with ``dim=None`` both are flattened first."""
+    from lamina.ops.movement import expand, reshape
+
+    x = input
+    idx = _index_tensor(indices, "take_along_dim")
+    if dim is None:
+        return gather(reshape(x, -1), 0, idx.reshape(-1))
+    nd = x.data.ndim
+    if idx.ndim != nd:
+        raise RuntimeError(
+            "take_along_dim(): input and indices should have the same number of dimensions, "
+            f"but got {nd} dimensions for input, and {idx.ndim} dimensions for indices"
+        )
+    d = _norm_dim(dim, nd, "take_along_dim")
+    xs, js = list(x.data.shape), list(idx.shape)
+    xs[d] = js[d] = 1
+    try:
+        b = list(np.broadcast_shapes(tuple(xs), tuple(js)))
+    except ValueError:
+        raise RuntimeError(
+            f"take_along_dim(): the shapes of input {tuple(x.shape)} and indices "
+            f"{tuple(idx.shape)} cannot be broadcast together apart from dimension {d}"
+        ) from None
+    n = x.data.shape[d]
+    if idx.size and idx.min() < 0:
+        idx = np.where(idx < 0, idx + n, idx)   # PyTorch wraps negatives when dim is given
+    bx, bi = list(b), list(b)
+    bx[d], bi[d] = n, idx.shape[d]
+    if tuple(bx) != x.data.shape:
+        x = expand(x, tuple(bx))
+    idx = np.broadcast_to(idx, tuple(bi))
+    return gather(x, d, idx)
+
+
+# --- masks ------------------------------------------------------------------------------------
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, a, mask, value):
+        ctx.mask = mask
+        return np.where(mask, value, a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        mask = ctx.mask
+        na, _, nv = ctx.needs_input_grad
+        ga = np.where(mask, 0, g).astype(g.dtype, copy=False) if na else None
+        gv = None
+        if nv:
+            gv = np.asarray(np.where(mask, g, 0).sum(), dtype=g.dtype)
+        return ga, None, gv
+
+
+def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
+    """``value`` where ``mask`` (a bool tensor broadcastable with ``input``) is true, else
+    ``input``. ``value`` is a number or a 0-d tensor (which then gets a gradient).
+
+    >>> masked_fill(zeros(3), tensor([True, False, True]), 1.0)
+    tensor([1., 0., 1.])
+    """
+    x = input
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype.kind != "b":
+        raise RuntimeError(
+            f"masked_fill(): only supports boolean masks, but got mask with dtype {m.dtype}"
+        )
+    try:
+        np.broadcast_shapes(x.data.shape, m.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill(): the shape of the mask {tuple(m.shape)} cannot be broadcast with "
+            f"the shape of the input {tuple(x.shape)}"
+        ) from None
+    if isinstance(value, Tensor):
+        if value.data.ndim != 0:
+            raise RuntimeError(
+                "masked_fill(): only supports a 0-dimensional value tensor, but got tensor "
+                f"with {value.data.ndim} dimension(s)"
+            )
+        if value.data.dtype != x.data.dtype:
+            if x.data.dtype.kind == "f" and value.data.dtype.kind == "f":
+                value = cast(value, x.data.dtype)
+            else:
+                value = value.item()
+    elif isinstance(value, np.ndarray):
+        value = value.item()
+    return MaskedFill.apply(x, m, value)
+
+
+def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
+    """In-place ``masked_fill``; ``mask`` must broadcast to ``input``'s shape."""
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    try:
+        ok = np.broadcast_shapes(input.data.shape, m.shape) == input.data.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(
+            f"masked_fill_(): the mask of shape {tuple(m.shape)} must broadcast to the input "
+            f"of shape {tuple(input.shape)}"
+        )
+    if isinstance(value, Tensor):
+        return _inplace(input, "masked_fill_", lambda x, v: masked_fill(x, m, v), value)
+    return _inplace(input, "masked_fill_", lambda x: masked_fill(x, m, value))
+
+
+def nonzero(input, *, as_tuple: bool = False):  # noqa: A002
+    """Indices of the non-zero elements: an ``(n, ndim)`` int64 tensor, or with ``as_tuple`` a
+    tuple of ``ndim`` 1-D tensors (one for a 0-d input, as in PyTorch)."""
+    a = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if as_tuple:
+        if a.ndim == 0:
+            return (_make(np.zeros(int(a != 0), np.int64)),)
+        return tuple(_make(i.astype(np.int64, copy=False)) for i in np.nonzero(a))
+    if a.ndim == 0:
+        return _make(np.zeros((int(a != 0), 0), np.int64))
+    return _make(np.argwhere(a).astype(np.int64, copy=False))

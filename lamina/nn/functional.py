@@ -6,4 +6,61 @@ under PyTorch's ``torch.nn.functional`` names. A new op file adds one import lin
 # isort: skip_file
 # ruff: noqa: F401, F403
 
-from lamina.ops.nn import linear
+from __future__ import annotations
+
+import numpy as np
+
+from lamina import ops as _ops
+from lamina.ops import nn as _nn
+from lamina.tensor import Tensor, _make
+
+from lamina.ops.elementwise import leaky_relu, relu, sigmoid, tanh
+from lamina.ops.nn import (
+    batch_norm, dropout, elu, gelu, heaviside, layer_norm, linear, silu, softplus,
+)
+from lamina.ops.loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+    l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+)
+
+
+def _implicit_dim(ndim: int) -> int:
+    # PyTorch's legacy rule when dim is omitted
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (fused, numerically stable)."""
+    if dim is None:
+        dim = _implicit_dim(input.ndim)
+    fn = getattr(_ops, "softmax", None) or _nn.softmax
+    return fn(input, dim, dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype=None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (fused, numerically stable)."""
+    if dim is None:
+        dim = _implicit_dim(input.ndim)
+    fn = getattr(_ops, "log_softmax", None) or _nn.log_softmax
+    return fn(input, dim, dtype=dtype)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Int64 one-hot encoding with a new last dim of size ``num_classes`` (``max + 1`` when
+    -1)."""
+    if not isinstance(tensor, Tensor) or tensor.data.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    t = tensor.data
+    if num_classes == -1:
+        if t.size == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(t.max()) + 1
+    if t.size and t.min() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    if t.size and t.max() >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = np.zeros((*t.shape, num_classes), dtype=np.int64)
+    np.put_along_axis(out, t[..., None].astype(np.intp), 1, axis=-1)
+    return _make(out)

@@ -1,1 +1,192 @@
-"""Utilities."""
+"""Utilities over a model's parameters: gradient clipping, flattening to a vector, and the
+L1/L2 weight penalties of a regularized loss.
+
+``clip_grad_norm_``, ``clip_grad_value_``, ``parameters_to_vector`` and
+``vector_to_parameters`` follow ``torch.nn.utils``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from lamina.autograd.function import Function
+from lamina.nn.module import Module
+from lamina.tensor import Tensor, _make
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
+           "vector_to_parameters", "l1_penalty", "l2_penalty"]
+
+
+def _param_list(parameters, op: str) -> list:
+    if isinstance(parameters, Module):
+        return list(parameters.parameters())
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    try:
+        params = list(parameters)
+    except TypeError:
+        raise TypeError(f"{op}: expected a Module, a Tensor or an iterable of Tensors, got "
+                        f"{type(parameters).__name__}") from None
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{op}: expected Tensors, got {type(p).__name__}")
+    return params
+
+
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None) -> Tensor:
+    """Scale all gradients together so that their joint ``norm_type``-norm is at most
+    ``max_norm``; returns the total norm before clipping (a 0-d tensor).
+
+    The norm is over all gradients as if concatenated into one vector. Gradients are scaled
+    in place by ``max_norm / (total_norm + 1e-6)`` when that is below 1 (PyTorch's rule).
+
+    >>> loss.backward()
+    >>> nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    """
+    grads = [p.grad for p in _param_list(parameters, "clip_grad_norm_")
+             if p.grad is not None]
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if not grads:
+        return _make(np.array(0.0, dtype=np.float32))
+    dt = grads[0].data.dtype
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+    elif norm_type == 2.0:
+        total = math.sqrt(sum(float(np.dot(g.data.ravel(), g.data.ravel())) for g in grads))
+    else:
+        s = sum(float(np.sum(np.abs(g.data) ** norm_type)) for g in grads)
+        total = s ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is "
+            "non-finite, so it cannot be clipped. To disable this error and scale the "
+            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+        )
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0 or math.isnan(coef):
+        for g in grads:
+            np.multiply(g.data, g.data.dtype.type(coef), out=g.data)
+    return _make(np.array(total, dtype=dt))
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
+                     foreach=None) -> None:
+    """Clamp every gradient element to ``[-clip_value, clip_value]`` in place."""
+    clip_value = float(clip_value)
+    for p in _param_list(parameters, "clip_grad_value_"):
+        if p.grad is not None:
+            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+
+
+class _Concat(Function):
+    """Flatten and concatenate tensors; backward splits the gradient back."""
+
+    @staticmethod
+    def forward(ctx, *arrays):
+        ctx.shapes = [a.shape for a in arrays]
+        return np.concatenate([a.ravel() for a in arrays])
+
+    @staticmethod
+    def backward(ctx, g):
+        out, i = [], 0
+        for s in ctx.shapes:
+            n = math.prod(s)
+            out.append(g[i:i + n].reshape(s).copy())
+            i += n
+        return tuple(out)
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """All parameters flattened and concatenated into one 1-D tensor (differentiable)."""
+    params = _param_list(parameters, "parameters_to_vector")
+    if not params:
+        raise RuntimeError("parameters_to_vector: expected a non-empty list of Tensors")
+    dts = {p.data.dtype for p in params}
+    if len(dts) > 1:
+        raise TypeError(f"parameters_to_vector: parameters have mixed dtypes "
+                        f"{sorted(map(str, dts))}")
+    return _Concat.apply(*params)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place.
+
+    PyTorch rebinds each ``param.data`` to a view of ``vec``; lamina copies instead, so the
+    parameters keep their own memory (and an optimizer holding them stays valid).
+    """
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
+    if vec.ndim != 1:
+        raise RuntimeError(f"vector_to_parameters: expected a 1-D vector, got shape "
+                           f"{tuple(vec.shape)}")
+    params = _param_list(parameters, "vector_to_parameters")
+    total = sum(p.data.size for p in params)
+    if total != vec.data.size:
+        raise RuntimeError(f"vector_to_parameters: the vector has {vec.data.size} elements but "
+                           f"the parameters need {total}")
+    i = 0
+    for p in params:
+        n = p.data.size
+        np.copyto(p.data, vec.data[i:i + n].reshape(p.data.shape), casting="unsafe")
+        if p._vc is not None:
+            p._vc[0] += 1
+        i += n
+
+
+class _Penalty(Function):
+    """``weight * sum_p sum |p|`` (order 1) or ``weight * sum_p sum p^2`` (order 2)."""
+
+    @staticmethod
+    def forward(ctx, order, weight, *arrays):
+        ctx.order, ctx.weight = order, weight
+        ctx.save_for_backward(*arrays)
+        dt = arrays[0].dtype
+        if order == 1:
+            s = sum(float(np.abs(a).sum()) for a in arrays)
+        else:
+            s = sum(float(np.dot(a.ravel(), a.ravel())) for a in arrays)
+        return np.asarray(weight * s, dtype=dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = g * ctx.weight
+        needs = ctx.needs_input_grad[2:]
+        if ctx.order == 1:
+            grads = [np.sign(a) * c if n else None for a, n in zip(ctx.saved, needs)]
+        else:
+            grads = [a * (2 * c) if n else None for a, n in zip(ctx.saved, needs)]
+        return (None, None, *grads)
+
+
+def _penalty(params, weight, order, op):
+    params = _param_list(params, op)
+    params = [p for p in params if p.data.dtype.kind == "f"]
+    if not params:
+        return _make(np.array(0.0, dtype=np.float32))
+    return _Penalty.apply(order, float(weight), *params)
+
+
+def l1_penalty(module_or_params, weight: float = 1.0) -> Tensor:
+    """``weight * sum_i |w_i|`` over every parameter (lasso), differentiable, one graph node.
+
+    Convention: *all* parameters given are penalized, biases included; to penalize weights
+    only, pass them yourself::
+
+        loss = criterion(out, y) + nn.utils.l1_penalty(
+            [p for n, p in model.named_parameters() if n.endswith("weight")], weight=1e-4)
+    """
+    return _penalty(module_or_params, weight, 1, "l1_penalty")
+
+
+def l2_penalty(module_or_params, weight: float = 1.0) -> Tensor:
+    """``weight * sum_i w_i^2`` over every parameter (ridge / weight decay), without a 1/2
+    factor, differentiable, one graph node. Its gradient is ``2 * weight * w``, so it equals
+    SGD's ``weight_decay=2 * weight``. Convention: all parameters given, biases included;
+    filter the list to exclude them (see ``l1_penalty``)."""
+    return _penalty(module_or_params, weight, 2, "l2_penalty")

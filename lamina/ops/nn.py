@@ -9,10 +9,16 @@ BLAS. ``lamina.nn.functional`` exposes them under PyTorch's names.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from lamina import backend
 from lamina.autograd.function import Function
 from lamina.tensor import Tensor
 
-__all__ = ["linear"]
+__all__ = ["linear", "dropout", "batch_norm", "layer_norm", "elu", "gelu", "silu",
+           "softplus", "heaviside", "softmax", "log_softmax"]
 
 
 def _tensor(x, op: str) -> Tensor:
@@ -103,3 +109,446 @@ def _linear_error(input, weight):
         f"{input.shape[-1]} features but weight {tuple(weight.shape)} expects "
         f"{weight.shape[1]} (in_features)"
     )
+
+
+# --- dropout ---------------------------------------------------------------------------------
+
+class Dropout(Function):
+    """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
+    ``1 / (1 - p)``; backward multiplies by the same scaled mask."""
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        q = 1.0 - p
+        if q == 0.0:
+            mask = np.zeros_like(x)
+        else:
+            mask = backend.rng(generator).random(x.shape, dtype=x.dtype)
+            # floor(u + q) is 1 with probability q (u ~ U[0, 1)): kept elements, in place
+            np.add(mask, q, out=mask)
+            np.floor(mask, out=mask)
+            mask *= 1.0 / q
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0], None, None
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator=None) -> Tensor:
+    """Randomly zero elements with probability ``p`` during training, scaling the rest by
+    ``1 / (1 - p)`` so the expectation is unchanged; the identity when not ``training``.
+
+    Draws from lamina's random state (``lamina.manual_seed``) or ``generator``. ``inplace``
+    is accepted for compatibility; lamina always returns a new tensor.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _float_tensor(input, "dropout")
+    if not training or p == 0.0:
+        return input
+    return Dropout.apply(input, float(p), generator)
+
+
+# --- normalization ---------------------------------------------------------------------------
+
+class BatchNorm(Function):
+    """Batch normalization over every axis except 1 (channels), for (N, C), (N, C, L),
+    (N, C, H, W), ... inputs.
+
+    Training: normalize with the batch mean and biased variance and update the running
+    statistics in place (``running = (1 - momentum) * running + momentum * batch``, the
+    unbiased variance for ``running_var``). Evaluation: normalize with the running statistics.
+
+    Backward (training), with ``xhat`` the normalized input and ``m`` the count per channel:
+    ``gx = w * invstd * (g - mean(g) - xhat * mean(g * xhat))``; ``gw = sum(g * xhat)``,
+    ``gb = sum(g)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
+        c = x.shape[1]
+        axes = (0, *range(2, x.ndim))
+        bshape = (1, c) + (1,) * (x.ndim - 2)
+        if training:
+            n = x.size // c
+            mean = x.mean(axis=axes)
+            xc = x - mean.reshape(bshape)
+            var = np.square(xc).mean(axis=axes)
+            if rm is not None:
+                rm *= 1.0 - momentum
+                rm += momentum * mean
+            if rv is not None:
+                rv *= 1.0 - momentum
+                rv += (momentum * n / (n - 1)) * var
+        else:
+            xc = x - rm.reshape(bshape)
+            var = rv
+        invstd = 1.0 / np.sqrt(var + eps)
+        xc *= invstd.reshape(bshape)  # xc is now xhat
+        ctx.save_for_backward(xc, invstd, w)
+        ctx.training = training
+        ctx.axes = axes
+        ctx.bshape = bshape
+        if w is not None:
+            out = xc * w.reshape(bshape)
+            if b is not None:
+                out += b.reshape(bshape)
+        elif b is not None:
+            out = xc + b.reshape(bshape)
+        else:
+            out = xc.copy()
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, invstd, w = ctx.saved
+        axes, bshape = ctx.axes, ctx.bshape
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        gsum = g.sum(axis=axes) if (nb or (nx and ctx.training)) else None
+        gxsum = (g * xhat).sum(axis=axes) if (nw or (nx and ctx.training)) else None
+        gx = None
+        if nx:
+            scale = invstd if w is None else invstd * w
+            if ctx.training:
+                n = g.size // g.shape[1]
+                gx = g - (gsum / n).reshape(bshape)
+                gx -= xhat * (gxsum / n).reshape(bshape)
+                gx *= scale.reshape(bshape)
+            else:
+                gx = g * scale.reshape(bshape)
+        return (gx, gxsum if nw else None, gsum if nb else None,
+                None, None, None, None, None)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization over all axes but 1 (PyTorch's ``F.batch_norm``).
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel. With ``training`` the
+    batch statistics are used (biased variance) and ``running_mean``/``running_var`` (when
+    given) are updated in place with ``momentum`` (unbiased variance); otherwise the running
+    statistics are used.
+    """
+    _float_tensor(input, "batch_norm")
+    shape = input.shape
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), "
+                         f"got shape {tuple(shape)}")
+    c = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and (not isinstance(t, Tensor) or t.shape != (c,)):
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise RuntimeError(f"batch_norm: {name} should contain {c} elements (one per "
+                               f"channel of input {tuple(shape)}), got {got}")
+    if training:
+        if input.numel() // max(c, 1) <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got "
+                             f"input size {tuple(shape)}")
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be given when "
+                           "training=False")
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training),
+                           float(momentum), float(eps))
+
+
+class LayerNorm(Function):
+    """Layer normalization over the last ``k`` axes; backward
+    ``gx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat))`` with ``gh = g * w``."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, k, eps):
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xc = x - x.mean(axis=axes, keepdims=True)
+        invstd = 1.0 / np.sqrt(np.square(xc).mean(axis=axes, keepdims=True) + eps)
+        xc *= invstd  # xhat
+        ctx.save_for_backward(xc, invstd, w)
+        ctx.axes = axes
+        if w is not None:
+            out = xc * w
+            if b is not None:
+                out += b
+        elif b is not None:
+            out = xc + b
+        else:
+            out = xc.copy()
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, invstd, w = ctx.saved
+        axes = ctx.axes
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        lead = tuple(range(g.ndim - len(axes)))
+        gw = (g * xhat).sum(axis=lead) if nw else None
+        gb = g.sum(axis=lead) if nb else None
+        gx = None
+        if nx:
+            gh = g * w if w is not None else g
+            gx = gh - gh.mean(axis=axes, keepdims=True)
+            gx -= xhat * (gh * xhat).mean(axis=axes, keepdims=True)
+            gx *= invstd
+        return gx, gw, gb, None, None
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing ``normalized_shape`` dims (biased variance), then scale
+    by ``weight`` and shift by ``bias`` (both of shape ``normalized_shape``)."""
+    _float_tensor(input, "layer_norm")
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(ns)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != ns:
+        raise RuntimeError(
+            f"layer_norm: given normalized_shape={list(ns)}, expected input with shape "
+            f"[*, {', '.join(map(str, ns))}], but got input of size {tuple(input.shape)}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != ns:
+            raise RuntimeError(f"layer_norm: {name} must have shape {ns}, got "
+                               f"{tuple(t.shape)}")
+    return LayerNorm.apply(input, weight, bias, k, float(eps))
+
+
+# --- activations -----------------------------------------------------------------------------
+
+class Elu(Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        neg = x <= 0
+        with np.errstate(over="ignore"):
+            e = np.expm1(np.where(neg, x, 0))
+        e *= alpha
+        out = np.where(neg, e, x)
+        ctx.save_for_backward(neg, e)
+        ctx.alpha = alpha
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        neg, e = ctx.saved
+        # d/dx alpha * (exp(x) - 1) = alpha * exp(x) = alpha * (exp(x) - 1) + alpha
+        return np.where(neg, g * (e + ctx.alpha), g), None
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise (``inplace`` is accepted and
+    ignored: lamina computes out of place)."""
+    return Elu.apply(_float_tensor(input, "elu"), float(alpha))
+
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _erf_small(a):
+    """erf(a) for 0 <= a < 2.5: ``2/sqrt(pi) * exp(-a^2) * sum_n (2a^2)^n a / (2n+1)!!``
+    (all terms positive, so no cancellation); 45 terms reach double precision."""
+    a2 = 2.0 * a * a
+    t = a.copy()
+    acc = a.copy()
+    for n in range(1, 45):
+        t *= a2 / (2 * n + 1)
+        acc += t
+    return (2.0 / _SQRT_PI) * np.exp(-a * a) * acc
+
+
+def _erfc_large(a):
+    """erfc(a) for a >= 2.5 by the continued fraction
+    ``exp(-a^2)/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + ...))))``, 40 levels."""
+    f = a.copy()
+    for k in range(40, 0, -1):
+        f = a + (0.5 * k) / f
+    return np.exp(-a * a) / (_SQRT_PI * f)
+
+
+def _normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt(2)) / 2 to double precision (NumPy has no erf)."""
+    z = x * (1.0 / math.sqrt(2.0))
+    a = np.abs(z)
+    out = np.empty_like(z)
+    small = a < 2.5
+    if small.all():
+        e = _erf_small(a)
+        out = 0.5 + 0.5 * np.copysign(e, z)
+        return out
+    s = _erf_small(a[small])
+    out[small] = 0.5 + 0.5 * np.copysign(s, z[small])
+    big = ~small
+    c = 0.5 * _erfc_large(a[big])
+    out[big] = np.where(z[big] > 0, 1.0 - c, c)
+    return out
+
+
+_GELU_K = math.sqrt(2.0 / math.pi)
+
+
+class Gelu(Function):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _GELU_K * (x + 0.044715 * x * x * x)
+            t = np.tanh(inner)
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1.0 + t)
+        cdf = _normal_cdf(x.astype(np.float64, copy=False)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved
+        if ctx.approximate == "tanh":
+            # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2)
+            dinner = _GELU_K * (1.0 + 3 * 0.044715 * x * x)
+            d = 0.5 * (1.0 + s) + 0.5 * x * (1.0 - s * s) * dinner
+        else:
+            # d/dx x Phi(x) = Phi(x) + x phi(x)
+            d = s + x * np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+        return g * d, None
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)`` with Phi the standard normal CDF; ``approximate='tanh'`` uses
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_float_tensor(input, "gelu"), approximate)
+
+
+class Silu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-x))
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved
+        return g * (s * (1.0 + x * (1.0 - s)))  # d/dx x s(x) = s (1 + x (1 - s))
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (swish)."""
+    return Silu.apply(_float_tensor(input, "silu"))
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        bx = x * beta
+        lin = bx > threshold
+        with np.errstate(over="ignore"):
+            out = np.logaddexp(0, bx) / beta
+        out = np.where(lin, x, out).astype(x.dtype, copy=False)
+        ctx.save_for_backward(bx, lin)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        bx, lin = ctx.saved
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-bx))  # d/dx log(1 + exp(bx)) / b = sigmoid(bx)
+        return np.where(lin, g, g * s), None, None
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta x)) / beta``, and ``x`` where ``beta x > threshold``."""
+    return Softplus.apply(_float_tensor(input, "softplus"), float(beta), float(threshold))
+
+
+class Heaviside(Function):
+    @staticmethod
+    def forward(ctx, x, values):
+        return np.where(x > 0, 1, np.where(x == 0, values, 0)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        # the step is flat almost everywhere: zero gradient (PyTorch raises instead)
+        return np.zeros_like(g), None
+
+
+def heaviside(input: Tensor, values=1.0) -> Tensor:
+    """The Heaviside step: 0 where ``x < 0``, ``values`` where ``x == 0``, 1 where ``x > 0``
+    (``torch.heaviside``'s convention; ``values`` may be a number or a broadcastable tensor).
+
+    Its gradient is zero everywhere (PyTorch raises "not implemented" instead), so a step
+    in a graph passes no gradient: the perceptron learns by its own rule, not backprop.
+    """
+    _tensor(input, "heaviside")
+    v = values.data if isinstance(values, Tensor) else values
+    if input.data.dtype.kind != "f":
+        return Tensor(np.where(input.data > 0, 1, np.where(input.data == 0, v, 0))
+                      .astype(input.data.dtype))
+    return Heaviside.apply(input, v)
+
+
+# --- softmax fallbacks -----------------------------------------------------------------------
+
+class _LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        z = x - x.max(axis=dim, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(z)
+        ctx.dim = dim
+        return z
+
+    @staticmethod
+    def backward(ctx, g):
+        z = ctx.saved[0]
+        return g - np.exp(z) * g.sum(axis=ctx.dim, keepdims=True), None
+
+
+class _Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        e /= e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(e)
+        ctx.dim = dim
+        return e
+
+    @staticmethod
+    def backward(ctx, g):
+        p = ctx.saved[0]
+        gp = g * p
+        return gp - p * gp.sum(axis=ctx.dim, keepdims=True), None
+
+
+def _dim(dim, ndim, op):
+    n = max(ndim, 1)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
+
+
+def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (a fallback used when ``lamina.ops`` lacks it)."""
+    _tensor(input, "softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    x = _float_tensor(input, "softmax")
+    if x.ndim == 0:
+        return _Softmax.apply(x.reshape(1), 0).reshape(())
+    return _Softmax.apply(x, _dim(dim, x.ndim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (a fallback used when ``lamina.ops`` lacks it)."""
+    _tensor(input, "log_softmax")
+    if dtype is not None:
+        input = input.to(dtype)
+    x = _float_tensor(input, "log_softmax")
+    if x.ndim == 0:
+        return _LogSoftmax.apply(x.reshape(1), 0).reshape(())
+    return _LogSoftmax.apply(x, _dim(dim, x.ndim, "log_softmax"))

@@ -1,7 +1,12 @@
 """Every layer class. Each file lists its classes in ``__all__``; a new file adds one
 ``from lamina.nn.modules.<file> import *`` line at the end of this list."""
+# isort: skip_file
 # ruff: noqa: F401, F403
 
 from lamina.nn.modules.container import *
 from lamina.nn.modules.flatten import *
 from lamina.nn.modules.linear import *
+from lamina.nn.modules.activation import *
+from lamina.nn.modules.dropout import *
+from lamina.nn.modules.normalization import *
+from lamina.nn.modules.loss import *

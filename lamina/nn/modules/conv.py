@@ -1,0 +1,205 @@
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``.
+
+Parameter names, shapes and default initialization are PyTorch's, so state dicts move
+between the two libraries unchanged: ``weight`` is ``(out, in / groups, *kernel)`` for a
+convolution and ``(in, out / groups, *kernel)`` for a transposed one; ``weight`` gets
+``kaiming_uniform_(a=sqrt(5))`` and ``bias`` U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+"""
+
+from __future__ import annotations
+
+import math
+
+from lamina import creation
+from lamina.nn import init
+from lamina.nn.module import Module
+from lamina.nn.parameter import Parameter
+from lamina.ops.conv import _tuple, conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from lamina.tensor import Tensor
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+
+
+class _ConvNd(Module):
+    _nd = 2
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, padding_mode, output_padding=0, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        nd = self._nd
+        for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                       ("groups", groups)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"{name}: {arg} must be a positive int, got {v!r}")
+        if in_channels % groups:
+            raise ValueError(f"{name}: in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError(f"{name}: out_channels must be divisible by groups")
+        if padding_mode != "zeros":
+            if padding_mode in ("reflect", "replicate", "circular"):
+                raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not "
+                                          "supported yet; only 'zeros'")
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' "
+                             f"or 'circular', got {padding_mode!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _tuple(kernel_size, nd, "kernel_size", name)
+        self.stride = _tuple(stride, nd, "stride", name)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{name}: invalid padding string {padding!r}, expected "
+                                 "'valid' or 'same'")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{name}: padding='same' is not supported for strided "
+                                 "convolutions")
+            self.padding = padding
+        else:
+            self.padding = _tuple(padding, nd, "padding", name)
+        self.dilation = _tuple(dilation, nd, "dilation", name)
+        self.output_padding = _tuple(output_padding, nd, "output_padding", name)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.transposed = self._transposed
+        if self._transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(creation.empty(*shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(creation.empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        nd = self._nd
+        if self.padding != (0,) * nd:
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
+                f", padding={self.padding}"
+        if self.dilation != (1,) * nd:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * nd:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer over ``(N, C_in, L)``; see ``lamina.ops.conv.conv1d``.
+
+    >>> nn.Conv1d(3, 8, 5, padding=2)(lamina.randn(4, 3, 20)).shape
+    (4, 8, 20)
+    """
+
+    _nd = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        p = self._parameters
+        return conv1d(input, p["weight"], p["bias"], self.stride, self.padding,
+                      self.dilation, self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer over ``(N, C_in, H, W)``: one im2col and one GEMM per group
+    (see ``lamina.ops.conv.conv2d``).
+
+    >>> nn.Conv2d(1, 6, 5, padding=2)(lamina.randn(64, 1, 28, 28)).shape
+    (64, 6, 28, 28)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        p = self._parameters
+        return conv2d(input, p["weight"], p["bias"], self.stride, self.padding,
+                      self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def _output_padding(self, input, output_size):
+        """``output_padding`` that gives ``output_size`` (PyTorch's rule), or the stored one."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        output_size = tuple(output_size)[-nd:]
+        if len(output_size) != nd:
+            raise ValueError(f"{type(self).__name__}: output_size must have {nd} or "
+                             f"{nd + 2} elements, got {output_size}")
+        res = []
+        for i in range(nd):
+            size = input.shape[-nd + i]
+            lo = ((size - 1) * self.stride[i] - 2 * self.padding[i]
+                  + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            hi = lo + self.stride[i] - 1
+            if not lo <= output_size[i] <= hi:
+                raise ValueError(f"{type(self).__name__}: requested an output size of "
+                                 f"{output_size}, but valid sizes range from {lo} to {hi} "
+                                 f"for dim {i}")
+            res.append(output_size[i] - lo)
+        return tuple(res)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution layer; see ``lamina.ops.conv.conv_transpose1d``."""
+
+    _nd = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, output_padding=0, groups: int = 1, bias: bool = True,
+                 dilation=1, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        p = self._parameters
+        return conv_transpose1d(input, p["weight"], p["bias"], self.stride, self.padding,
+                                self._output_padding(input, output_size), self.groups,
+                                self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution layer (decoders, generators); see
+    ``lamina.ops.conv.conv_transpose2d``.
+
+    >>> nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)(lamina.randn(2, 16, 7, 7)).shape
+    (2, 8, 14, 14)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, output_padding=0, groups: int = 1, bias: bool = True,
+                 dilation=1, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        p = self._parameters
+        return conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
+                                self._output_padding(input, output_size), self.groups,
+                                self.dilation)

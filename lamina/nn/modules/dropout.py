@@ -1,0 +1,33 @@
+"""``Dropout``."""
+
+from __future__ import annotations
+
+from lamina.nn import functional as F
+from lamina.nn.module import Module
+from lamina.tensor import Tensor
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """During training, zero each element with probability ``p`` and scale the rest by
+    ``1 / (1 - p)`` (inverted dropout); the identity in eval mode. Draws from lamina's random
+    state. ``inplace`` is accepted and ignored (lamina computes out of place).
+
+    >>> drop = nn.Dropout(0.2)
+    >>> drop.eval()(x) is x
+    True
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

@@ -1,0 +1,146 @@
+"""``BatchNorm1d`` (and ``BatchNorm2d``/``BatchNorm3d``, the same op on more dims) and
+``LayerNorm``: PyTorch's parameters, buffers, state_dict keys and train/eval behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina import creation
+from lamina.nn import init
+from lamina.nn.module import Module
+from lamina.nn.parameter import Parameter
+from lamina.ops.nn import batch_norm, layer_norm
+from lamina.tensor import Tensor, _make
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm"]
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d/2d/3d; subclasses set ``_dims`` (the accepted input ranks)."""
+
+    _dims: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(creation.empty(num_features, dtype=dtype))
+            self.bias = Parameter(creation.empty(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", creation.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", _make(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.ndim not in self._dims:
+            want = " or ".join(f"{d}D" for d in self._dims)
+            raise ValueError(f"expected {want} input (got {input.ndim}D input)")
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        b = self._buffers
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            nbt = b["num_batches_tracked"]
+            if nbt is not None:
+                nbt.data += 1
+                if self.momentum is None:  # cumulative moving average
+                    momentum = 1.0 / float(nbt.data)
+        # batch statistics in training, or whenever there are no running statistics
+        use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
+        track = not self.training or self.track_running_stats
+        p = self._parameters
+        return batch_norm(input, b["running_mean"] if track else None,
+                          b["running_var"] if track else None, p["weight"], p["bias"],
+                          use_batch, momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) input over N (and L), per channel C.
+
+    ``y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias``. Training uses the batch mean
+    and biased variance and updates ``running_mean``/``running_var`` (unbiased variance)
+    with ``momentum`` (``None``: cumulative average over ``num_batches_tracked``); eval uses
+    the running statistics. One fused op (``lamina.ops.nn.batch_norm``).
+    """
+
+    _dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) input, per channel (see ``BatchNorm1d``)."""
+
+    _dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) input, per channel (see ``BatchNorm1d``)."""
+
+    _dims = (5,)
+
+
+class LayerNorm(Module):
+    """Normalize over the trailing ``normalized_shape`` dims of each sample, then apply an
+    elementwise ``weight`` and ``bias`` (ones and zeros initially) of that shape."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.ones(*self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.zeros(*self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        p = self._parameters
+        return layer_norm(input, self.normalized_shape, p["weight"], p["bias"], self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

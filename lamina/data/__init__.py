@@ -1,0 +1,25 @@
+"""Data handling: datasets, the ``DataLoader``, preprocessing and data splits.
+
+Mirrors ``torch.utils.data`` (``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
+``random_split``, ``DataLoader``, ``default_collate``) and adds the preprocessing and splitting
+tools of a typical course (scalers fitted on training data only, one-hot encodings, polynomial
+features, train/validation/test splits and k-fold indices).
+"""
+
+from lamina.data.dataloader import DataLoader, default_collate, default_convert
+from lamina.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from lamina.data.preprocessing import (
+    MinMaxScaler,
+    OneHotEncoder,
+    StandardScaler,
+    one_hot,
+    polynomial_features,
+)
+from lamina.data.splits import kfold_indices, stratified_kfold_indices, train_val_test_split
+
+__all__ = [
+    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "DataLoader", "default_collate", "default_convert",
+    "StandardScaler", "MinMaxScaler", "OneHotEncoder", "one_hot", "polynomial_features",
+    "train_val_test_split", "kfold_indices", "stratified_kfold_indices",
+]

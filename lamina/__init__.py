@@ -21,3 +21,5 @@ from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enab
 bool = bool_  # lamina.bool, like torch.bool
 __version__ = "0.1.0"
 from lamina import nn
+from lamina.serialization import load, save
+from lamina import data

@@ -21,7 +21,7 @@ from lamina.autograd.function import Function
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate"]
 
 _as_strided = np.lib.stride_tricks.as_strided
 
@@ -243,21 +243,30 @@ def _avg_counts(size, out, k, s, p, count_include_pad):
     return np.minimum(end, size) - np.maximum(start, 0)
 
 
-class AdaptiveAvgPool2dFn(Function):
-    """``out = A_h @ x @ A_w.T`` with row-averaging matrices A (exact adaptive windows)."""
+class Separable2dFn(Function):
+    """``out = A_h @ x @ A_w.T`` over the last two axes, for fixed matrices A (adaptive
+    average pooling, bilinear resampling); with ``gather`` index pairs the forward is an
+    exact gather instead (nearest resampling), the backward the same transposed products."""
 
     @staticmethod
-    def forward(ctx, x, out_size):
-        h, w = x.shape[-2:]
-        ah = _avg_matrix(h, out_size[0], x.dtype)
-        aw = _avg_matrix(w, out_size[1], x.dtype)
+    def forward(ctx, x, ah, aw, gather):
         ctx.mats = (ah, aw)
+        if gather is not None:
+            ih, iw = gather
+            return x[..., ih[:, None], iw]
         return np.matmul(np.matmul(ah, x), aw.T)
 
     @staticmethod
     def backward(ctx, g):
         ah, aw = ctx.mats
-        return np.matmul(np.matmul(ah.T, g), aw), None
+        return np.matmul(np.matmul(ah.T, g), aw), None, None, None
+
+
+def _adaptive_avg(x, out_size):
+    h, w = x.shape[-2:]
+    dt = x.data.dtype
+    return Separable2dFn.apply(x, _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt),
+                               None)
 
 
 def _avg_matrix(size, out, dtype):
@@ -419,7 +428,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """
     op = "adaptive_avg_pool2d"
     _check_input(input, 2, op)
-    return AdaptiveAvgPool2dFn.apply(input, _adaptive_size(output_size, input, 2, op))
+    return _adaptive_avg(input, _adaptive_size(output_size, input, 2, op))
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
@@ -427,7 +436,7 @@ def adaptive_avg_pool1d(input, output_size) -> Tensor:
     op = "adaptive_avg_pool1d"
     _check_input(input, 1, op)
     x4, undo = _to4d(input, 1)
-    return undo(AdaptiveAvgPool2dFn.apply(x4, _adaptive_size(output_size, input, 1, op)))
+    return undo(_adaptive_avg(x4, _adaptive_size(output_size, input, 1, op)))
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -447,3 +456,85 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     out, idx = AdaptiveMaxPool2dFn.apply(x4, _adaptive_size(output_size, input, 1, op))
     out, idx = undo(out), undo(idx)
     return (out, idx) if return_indices else out
+
+
+# --- resampling ------------------------------------------------------------------------------
+
+def _nearest_index(size, out, scale):
+    """PyTorch's legacy 'nearest' source index: ``min(floor(dst * scale), size - 1)`` in
+    float32 arithmetic, ``scale`` being ``1 / scale_factor`` or ``size / out``."""
+    dst = np.arange(out, dtype=np.float32)
+    src = np.floor(dst * np.float32(scale)).astype(np.int64)
+    return np.minimum(src, size - 1)
+
+
+def _linear_matrix(size, out, scale, align_corners, dtype):
+    """(out, size) matrix of linear-interpolation weights (PyTorch's source-index rule)."""
+    dst = np.arange(out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        src = np.maximum(scale * (dst + 0.5) - 0.5, 0.0)
+    i0 = src.astype(np.int64)
+    i1 = i0 + (i0 < size - 1)
+    lam = src - i0
+    m = np.zeros((out, size))
+    rows = np.arange(out)
+    m[rows, i0] = 1.0 - lam
+    m[rows, i1] += lam
+    return m.astype(dtype)
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
+                align_corners=None, recompute_scale_factor=None) -> Tensor:
+    """Resize ``(N, C, L)`` or ``(N, C, H, W)`` inputs by ``size`` or ``scale_factor``.
+
+    Modes: ``'nearest'`` (3-d and 4-d), ``'linear'`` (3-d), ``'bilinear'`` (4-d, with
+    ``align_corners``). Source positions follow PyTorch: with a ``scale_factor`` (and no
+    ``recompute_scale_factor``) the map uses ``1 / scale_factor``, otherwise ``in / out``.
+
+    >>> interpolate(lamina.randn(1, 3, 4, 4), scale_factor=2).shape
+    (1, 3, 8, 8)
+    """
+    op = "interpolate"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+    nd = input.ndim - 2
+    if nd not in (1, 2):
+        raise NotImplementedError(f"{op}: only 3-D and 4-D inputs are supported, got "
+                                  f"{input.ndim}-D")
+    modes = {1: ("nearest", "linear"), 2: ("nearest", "bilinear")}[nd]
+    if mode not in modes:
+        raise NotImplementedError(f"{op}: mode {mode!r} is not supported for {input.ndim}-D "
+                                  f"input; expected one of {modes}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(f"{op}: align_corners option can only be set with the "
+                         "interpolating modes: linear | bilinear")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: exactly one of size or scale_factor should be defined")
+    in_sizes = input.shape[-nd:]
+    if size is not None:
+        out_sizes = _tuple(size, nd, "size", op)
+        scales = [i / o for i, o in zip(in_sizes, out_sizes)]
+    else:
+        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+        if len(sf) != nd:
+            raise ValueError(f"{op}: scale_factor must have {nd} elements, got {scale_factor}")
+        out_sizes = tuple(int(np.floor(i * float(f))) for i, f in zip(in_sizes, sf))
+        if recompute_scale_factor:
+            scales = [i / o for i, o in zip(in_sizes, out_sizes)]
+        else:
+            scales = [1.0 / float(f) for f in sf]
+    if min(out_sizes) < 1:
+        raise ValueError(f"{op}: output size {out_sizes} must be positive")
+    dt = input.data.dtype
+    x4, undo = (input, lambda t: t) if nd == 2 else _to4d(input, 1)
+    if nd == 1:
+        in_sizes, out_sizes, scales = (1,) + tuple(in_sizes), (1,) + out_sizes, [1.0] + scales
+    if mode == "nearest":
+        idx = [_nearest_index(i, o, s) for i, o, s in zip(in_sizes, out_sizes, scales)]
+        mats = [np.eye(i, dtype=dt)[ix] for i, ix in zip(in_sizes, idx)]
+        return undo(Separable2dFn.apply(x4, mats[0], mats[1], tuple(idx)))
+    ac = bool(align_corners)
+    mats = [_linear_matrix(i, o, s, ac, dt) for i, o, s in zip(in_sizes, out_sizes, scales)]
+    return undo(Separable2dFn.apply(x4, mats[0], mats[1], None))

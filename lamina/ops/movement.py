@@ -79,6 +79,8 @@ def reshape(x, *shape) -> Tensor:
             f"reshape: shape {list(shape)} is invalid for input of size {n} "
             f"(input shape {tuple(x.shape)})"
         )
+    if -1 in shape:
+        shape = tuple(n // known if s == -1 else s for s in shape)
     if shape == x.data.shape:
         return x
     return Reshape.apply(x, shape)

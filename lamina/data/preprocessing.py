@@ -88,7 +88,8 @@ class StandardScaler(_Fitted):
     scikit-learn. Statistics are computed in float64; outputs keep the input's float dtype.
 
     Attributes (after ``fit``): ``mean_``, ``var_``, ``scale_`` (float64 arrays of the
-    feature shape, ``None`` when disabled), ``n_samples_seen_``, ``n_features_in_``.
+    feature shape; ``var_`` and ``scale_`` are ``None`` with ``with_std=False``),
+    ``n_samples_seen_``, ``n_features_in_``.
 
     >>> scaler = StandardScaler().fit(x_train)
     >>> x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
@@ -111,7 +112,7 @@ class StandardScaler(_Fitted):
         a64 = arr.astype(np.float64, copy=False)
         n = arr.shape[0]
         mean = a64.mean(axis=0)
-        self.mean_ = mean if self.with_mean else None
+        self.mean_ = mean  # kept even with with_mean=False, as scikit-learn does
         if self.with_std:
             self.var_ = a64.var(axis=0)
             # constant columns: a variance within rounding error of 0 (scikit-learn's bound)
@@ -132,7 +133,7 @@ class StandardScaler(_Fitted):
         # each step computes in float64 and rounds to the input's dtype (as scikit-learn's
         # in-place ``X -= mean_; X /= scale_`` does)
         out = arr.copy()
-        if self.mean_ is not None:
+        if self.with_mean:
             np.subtract(out, self.mean_, out=out, casting="same_kind")
         if self.scale_ is not None:
             np.divide(out, self.scale_, out=out, casting="same_kind")
@@ -146,7 +147,7 @@ class StandardScaler(_Fitted):
         out = arr.copy()
         if self.scale_ is not None:
             np.multiply(out, self.scale_, out=out, casting="same_kind")
-        if self.mean_ is not None:
+        if self.with_mean:
             np.add(out, self.mean_, out=out, casting="same_kind")
         return _rewrap(out, is_t)
 

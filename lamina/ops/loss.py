@@ -408,8 +408,8 @@ class CrossEntropy(Function):
         if ctx.reduction == "none":
             coef = g.reshape(-1, 1)
         elif ctx.reduction == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                coef = g / ctx.denom
+            # nothing kept (all ignored): PyTorch's gradient is 0, not 0 * inf
+            coef = g / ctx.denom if ctx.denom else np.zeros_like(g)
         else:
             coef = g
         logp = ctx.saved[0]
@@ -576,8 +576,8 @@ class NLL(Function):
         if ctx.reduction == "none":
             coef = g.reshape(-1)
         elif ctx.reduction == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                coef = g / ctx.denom
+            # nothing kept (all ignored): PyTorch's gradient is 0, not 0 * inf
+            coef = g / ctx.denom if ctx.denom else np.zeros_like(g)
         else:
             coef = g
         gz = np.zeros(ctx.zshape, dtype=g.dtype)

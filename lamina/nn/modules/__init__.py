@@ -10,3 +10,7 @@ from lamina.nn.modules.activation import *
 from lamina.nn.modules.dropout import *
 from lamina.nn.modules.normalization import *
 from lamina.nn.modules.loss import *
+from lamina.nn.modules.conv import *
+from lamina.nn.modules.pooling import *
+from lamina.nn.modules.rnn import *
+from lamina.nn.modules.misc import *

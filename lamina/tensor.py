@@ -141,8 +141,9 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         self._retain = True
-        retained = self._ctx.__dict__.setdefault("retained", [])
-        retained.append(self)
+        if self._ctx.retained is None:
+            self._ctx.retained = []
+        self._ctx.retained.append(self)
 
     @property
     def retains_grad(self) -> bool:
@@ -398,18 +399,6 @@ def _norm_dim(dim: int, ndim: int, op: str) -> int:
     return dim % max(ndim, 1)
 
 
-def _method(name):
-    fn = getattr(_ops, name)
-
-    def method(self, *args, **kwargs):
-        return fn(self, *args, **kwargs)
-
-    method.__name__ = name
-    method.__qualname__ = f"Tensor.{name}"
-    method.__doc__ = fn.__doc__
-    return method
-
-
 # Methods that are the op of the same name with the tensor as first argument.
 _METHODS = (
     "add sub mul div pow neg exp log log1p log2 sqrt rsqrt abs sign sin cos tanh sigmoid "
@@ -428,7 +417,15 @@ _METHODS = (
 from lamina import ops as _ops  # noqa: E402
 from lamina.autograd import engine as _engine  # noqa: E402
 
+# binary dunders that take (self, other) in order are the op functions themselves
+for _name, _op in (("__add__", "add"), ("__sub__", "sub"), ("__mul__", "mul"),
+                   ("__truediv__", "div"), ("__pow__", "pow"), ("__matmul__", "matmul"),
+                   ("__neg__", "neg"), ("__getitem__", "getitem")):
+    setattr(Tensor, _name, getattr(_ops, _op))
+del _op
+
 for _name in _METHODS:
     if hasattr(_ops, _name) and not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _method(_name))
+        # a plain function stored on the class is a method: self is its first argument
+        setattr(Tensor, _name, getattr(_ops, _name))
 del _name

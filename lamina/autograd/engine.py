@@ -1,59 +1,43 @@
 """Reverse-mode differentiation: walk the recorded graph backwards, applying the chain rule.
 
 The graph is made of ``Function`` nodes; a tensor made by an op points at its node (``_ctx``)
-and each node points at its input tensors. ``backward`` sorts the nodes reachable from the
-roots in topological order (iteratively, so a 10,000-op chain is fine), then visits them in
-reverse, handing each node the summed gradient of its outputs and passing what it returns on
-to its inputs. Leaves that require grad accumulate into ``.grad``; intermediate gradients are
-dropped as soon as their node has run.
+and each node points at its input tensors. ``backward`` visits the nodes reachable from the
+roots newest first (iteratively, so a 10,000-op chain is fine), handing each node the summed
+gradient of its outputs and passing what it returns on to its inputs. Leaves that require
+grad accumulate into ``.grad``; intermediate gradients are dropped as soon as their node has
+run.
 """
 
 from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
 
 import numpy as np
 
 from lamina.autograd.grad_mode import GradMode
 
-
-def _topo_order(roots):
-    """Nodes reachable from ``roots`` with every node after all the nodes it feeds from."""
-    order = []
-    seen = set()
-    stack = [(r, False) for r in roots]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        parents = node.__dict__.get("parents")
-        if parents is None:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access "
-                "saved tensors after they have already been freed). Saved intermediate values "
-                "of the graph are freed when you call .backward() or autograd.grad(). Specify "
-                "retain_graph=True if you need to backward through the graph a second time."
-            )
-        for c in parents:
-            if c is not None and c not in seen:
-                stack.append((c, False))
-    return order
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time."
+)
 
 
 def unbroadcast(g, shape, op_name: str, index: int):
     """Sum a broadcast gradient back down to ``shape`` (the input's shape)."""
     lead = g.ndim - len(shape)
     if lead >= 0:
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-        )
-        if axes:
-            g = g.sum(axis=axes, keepdims=True)
-        if lead:
-            g = g.reshape(shape)
+        inner = tuple(lead + i for i, n in enumerate(shape)
+                      if n == 1 and g.shape[lead + i] != 1)
+        if inner:
+            g = g.sum(axis=tuple(range(lead)) + inner, keepdims=True)
+            if lead:
+                g = g.reshape(shape)
+        elif lead == 1:
+            g = g.sum(axis=0)
+        elif lead:
+            g = g.sum(axis=tuple(range(lead)))
     if g.shape != tuple(shape):
         raise RuntimeError(
             f"{op_name}.backward returned a gradient of shape {g.shape} for input {index} "
@@ -68,8 +52,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
     With ``capture`` (a list of tensors) the gradients with respect to those tensors are
     returned instead of accumulated into any ``.grad``: this is ``autograd.grad``.
     """
-    grads = {}          # node -> gradient of its output (or list of them for multi-output)
-    captured = None
+    grads = {}          # node -> gradient of its output (a list of them for multi-output)
+    captured = cap_nodes = None
     if capture is not None:
         captured = {id(t): None for t in capture}
         cap_nodes = {}
@@ -77,7 +61,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             if t._ctx is not None:
                 cap_nodes.setdefault(t._ctx, []).append(t)
 
-    nodes = []
+    starts = []
     for t, g in zip(roots, root_grads):
         if t._ctx is None:
             # the root is itself a leaf: its gradient is the seed
@@ -87,28 +71,31 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 captured[id(t)] = _add(captured[id(t)], g)
             continue
         _add_grad(grads, t._ctx, t._out_idx, g)
-        nodes.append(t._ctx)
+        starts.append(t._ctx)
 
-    order = _topo_order(nodes)
+    # Visit nodes newest first: a node is created after every node it consumes, so by the
+    # time it is popped, all gradient contributions to it have arrived (PyTorch's engine
+    # orders its ready queue the same way, by sequence number).
+    heap = [(-n.seq, n) for n in set(starts)]
+    heapify(heap)
+    seen = set(starts)
     handed = set()      # ids of arrays already given to a leaf in this pass
-    for node in reversed(order):
+    while heap:
+        node = heappop(heap)[1]
+        if node.parents is None:
+            raise RuntimeError(_FREED)
         g = grads.pop(node, None)
         if g is None:
             continue
-        if node.n_out > 1:
-            gs = g
-        else:
-            gs = (g,)
-        if node.__dict__.get("retained"):
+        gs = g if node.n_out > 1 else (g,)
+        if node.retained is not None and capture is None:
             for t in node.retained:
-                gi = gs[t._out_idx]
-                if gi is not None and capture is None:
-                    t.grad = _make_grad(t.grad, gi)
-        if capture is not None and node in cap_nodes:
+                if gs[t._out_idx] is not None:
+                    t.grad = _make_grad(t.grad, gs[t._out_idx])
+        if cap_nodes is not None and node in cap_nodes:
             for t in cap_nodes[node]:
-                gi = gs[t._out_idx]
-                if gi is not None:
-                    captured[id(t)] = _add(captured[id(t)], gi)
+                if gs[t._out_idx] is not None:
+                    captured[id(t)] = _add(captured[id(t)], gs[t._out_idx])
         for t, v in node.saved_versions:
             if t._vc[0] != v:
                 raise RuntimeError(
@@ -128,25 +115,32 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             )
         needs = node.needs_input_grad
         parents = node.parents
-        name = type(node).__name__
-        for i, (t, gi) in enumerate(zip(inputs, in_grads)):
+        for i in range(len(inputs)):
+            gi = in_grads[i]
             if gi is None or not needs[i]:
                 continue
-            d = t.data
+            d = inputs[i].data
             if gi.shape != d.shape:
-                gi = unbroadcast(gi, d.shape, name, i)
+                gi = unbroadcast(gi, d.shape, type(node).__name__, i)
             if gi.dtype != d.dtype:
                 gi = gi.astype(d.dtype)
             c = parents[i]
             if c is not None:
-                _add_grad(grads, c, node.parent_idx[i], gi)
+                if c.n_out == 1:
+                    prev = grads.get(c)
+                    grads[c] = gi if prev is None else prev + gi
+                else:
+                    _add_grad(grads, c, node.parent_idx[i], gi)
+                if c not in seen:
+                    seen.add(c)
+                    heappush(heap, (-c.seq, c))
             elif capture is None:
-                if id(gi) in handed or gi.base is not None or not gi.flags.writeable:
+                if gi.base is not None or id(gi) in handed:
                     gi = gi.copy()
                 handed.add(id(gi))
-                _accumulate_leaf(t, gi)
-            elif id(t) in captured:
-                captured[id(t)] = _add(captured[id(t)], gi)
+                _accumulate_leaf(inputs[i], gi)
+            elif id(inputs[i]) in captured:
+                captured[id(inputs[i])] = _add(captured[id(inputs[i])], gi)
         if not retain_graph:
             node.inputs = node.parents = None
             node.saved = ()
@@ -206,7 +200,7 @@ def backward(tensor, gradient=None, retain_graph=False):
                 f"grad can be implicitly created only for scalar outputs; got a tensor of "
                 f"shape {tuple(tensor.shape)}: pass gradient= to backward()"
             )
-        g = np.ones_like(tensor.data)
+        g = np.ones(tensor.data.shape, tensor.data.dtype)
     else:
         g = _as_grad_array(gradient, tensor, "backward")
     with _enabled(False):

@@ -31,10 +31,16 @@ here depends on backward being array-only.
 
 from __future__ import annotations
 
+from itertools import count
+
 import numpy as np
+from numpy import asarray, ndarray
 
 from lamina.autograd.grad_mode import GradMode
 from lamina.tensor import Tensor, _make
+
+_new = object.__new__
+_seq = count()   # creation order of nodes: a valid topological order of the graph
 
 
 class Function:
@@ -43,9 +49,12 @@ class Function:
     # Set to True on ops whose forward may return a view sharing memory with input 0
     # (reshape, transpose, slicing): the output then shares the input's version counter,
     # so an in-place change through either is seen by both.
+    # Engine bookkeeping lives in slots (fast to set on every op); an op's own extras
+    # (ctx.axis, ctx.shape, ...) go to the instance dict as usual.
+    __slots__ = ("inputs", "parents", "parent_idx", "needs_input_grad", "n_out", "seq",
+                 "saved", "saved_versions", "__dict__")
     is_view = False
-    saved: tuple = ()
-    saved_versions: tuple = ()
+    retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
 
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs."""
@@ -62,44 +71,70 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on tensors (and plain arguments); record it when gradients are needed."""
-        ctx = object.__new__(cls)
-        raw = []
+        ctx = _new(cls)
+        ctx.saved = ctx.saved_versions = ()
+        # this is the hot path of every op: plain loops, no helper calls
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
         need = False
-        for a in args:
-            if isinstance(a, Tensor):
-                raw.append(a.data)
-                if a.requires_grad:
+        if GradMode.enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
                     need = True
-            else:
-                raw.append(a)
-        need = need and GradMode.enabled
+                    break
         if need:
-            ctx.needs_input_grad = tuple(
-                isinstance(a, Tensor) and a.requires_grad for a in args
-            )
+            needs, parents, pidx = [], [], []
+            for a in args:
+                if isinstance(a, Tensor):
+                    needs.append(a.requires_grad)
+                    parents.append(a._ctx)
+                    pidx.append(a._out_idx)
+                else:
+                    needs.append(False)
+                    parents.append(None)
+                    pidx.append(0)
+            ctx.needs_input_grad = needs
         out = cls.forward(ctx, *raw, **kwargs)
-        multi = type(out) is tuple
-        outs = tuple(_wrap(o) for o in out) if multi else (_wrap(out),)
-        if cls.is_view and isinstance(args[0], Tensor) and outs[0].data.base is not None:
-            src = args[0]
-            if src._vc is None:
-                src._vc = [0]
-            outs[0]._vc = src._vc
+        if type(out) is not tuple:
+            if type(out) is not ndarray:
+                out = asarray(out)
+            t = _new(Tensor)
+            t.data = out
+            t.grad = t._ctx = t._vc = None
+            t._out_idx = 0
+            t._retain = False
+            if cls.is_view and out.base is not None and isinstance(args[0], Tensor):
+                _share_version(args[0], t)
+            if need:
+                # Edges are fixed now, so a later in-place op that gives an input tensor a
+                # new grad_fn does not re-route this node's gradient.
+                ctx.inputs = args
+                ctx.parents = parents
+                ctx.parent_idx = pidx
+                ctx.n_out = 1
+                ctx.seq = next(_seq)
+                t.requires_grad = True
+                t._ctx = ctx
+                if ctx.saved or cls.is_view:
+                    _record_versions(ctx, args, (t,))
+            else:
+                t.requires_grad = False
+            return t
+
+        outs = tuple(_wrap(o) for o in out)
         if need:
-            # Edges are fixed now, so a later in-place op that gives an input tensor a new
-            # grad_fn does not re-route this node's gradient.
             ctx.inputs = args
-            ctx.parents = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
-            ctx.parent_idx = tuple(a._out_idx if isinstance(a, Tensor) else 0 for a in args)
+            ctx.parents = parents
+            ctx.parent_idx = pidx
             ctx.n_out = len(outs)
+            ctx.seq = next(_seq)
             for i, t in enumerate(outs):
-                if not multi or t.data.dtype.kind == "f":
+                if t.data.dtype.kind == "f":
                     t.requires_grad = True
                     t._ctx = ctx
                     t._out_idx = i
-            if ctx.saved or cls.is_view:
+            if ctx.saved:
                 _record_versions(ctx, args, outs)
-        return outs if multi else outs[0]
+        return outs
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
@@ -122,6 +157,12 @@ def _record_versions(ctx, args, outs) -> None:
                     rec.append((t, t._vc[0]))
                     break
     ctx.saved_versions = tuple(rec)
+
+
+def _share_version(src: Tensor, view: Tensor) -> None:
+    if src._vc is None:
+        src._vc = [0]
+    view._vc = src._vc
 
 
 def _wrap(arr) -> Tensor:

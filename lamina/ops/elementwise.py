@@ -404,9 +404,12 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # exp(-a) overflows to inf for very negative a, giving exactly 0: the right limit
-        with np.errstate(over="ignore"):
-            out = 1 / (1 + np.exp(-a))
+        # 1 / (1 + exp(-a)), with -a capped below exp's overflow (the result there is ~0)
+        out = np.negative(a)
+        np.minimum(out, 88.0 if a.dtype == np.float32 else 708.0, out=out)
+        np.exp(out, out=out)
+        out += 1
+        np.divide(1, out, out=out)
         ctx.save_for_backward(out)
         return out
 
@@ -538,27 +541,39 @@ def neg(x) -> Tensor:
 
 
 def exp(x) -> Tensor:
-    return Exp.apply(_floating(x, "exp"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "exp")
+    return Exp.apply(x)
 
 
 def log(x) -> Tensor:
-    return Log.apply(_floating(x, "log"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "log")
+    return Log.apply(x)
 
 
 def log1p(x) -> Tensor:
-    return Log1p.apply(_floating(x, "log1p"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "log1p")
+    return Log1p.apply(x)
 
 
 def log2(x) -> Tensor:
-    return Log2.apply(_floating(x, "log2"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "log2")
+    return Log2.apply(x)
 
 
 def sqrt(x) -> Tensor:
-    return Sqrt.apply(_floating(x, "sqrt"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "sqrt")
+    return Sqrt.apply(x)
 
 
 def rsqrt(x) -> Tensor:
-    return Rsqrt.apply(_floating(x, "rsqrt"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "rsqrt")
+    return Rsqrt.apply(x)
 
 
 def abs(x) -> Tensor:
@@ -578,19 +593,27 @@ def sign(x) -> Tensor:
 
 
 def sin(x) -> Tensor:
-    return Sin.apply(_floating(x, "sin"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "sin")
+    return Sin.apply(x)
 
 
 def cos(x) -> Tensor:
-    return Cos.apply(_floating(x, "cos"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "cos")
+    return Cos.apply(x)
 
 
 def tanh(x) -> Tensor:
-    return Tanh.apply(_floating(x, "tanh"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "tanh")
+    return Tanh.apply(x)
 
 
 def sigmoid(x) -> Tensor:
-    return Sigmoid.apply(_floating(x, "sigmoid"))
+    if type(x) is not Tensor or x.data.dtype.kind != "f":
+        x = _floating(x, "sigmoid")
+    return Sigmoid.apply(x)
 
 
 def relu(x) -> Tensor:
@@ -862,19 +885,58 @@ class _grad:
         GradMode.enabled = self.prev
 
 
+def _fast_inplace(t, ufunc, other, op_name: str):
+    """``t <op>= other`` straight into ``t``'s memory when no graph is involved.
+
+    Returns None when the slow, general path must run instead.
+    """
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op_name}: expected a Tensor, got {type(t).__name__}")
+    if GradMode.enabled and (t.requires_grad or
+                             (isinstance(other, Tensor) and other.requires_grad)):
+        return None
+    if isinstance(other, Tensor):
+        o = other.data
+        if _category(o.dtype) > _category(t.data.dtype):
+            return None                     # the general path raises the clear error
+    elif type(other) in _PY_SCALARS:
+        o = other
+        if isinstance(o, float) and t.data.dtype.kind != "f":
+            return None
+    else:
+        return None
+    if ufunc is np.true_divide and t.data.dtype.kind != "f":
+        return None
+    try:
+        ufunc(t.data, o, out=t.data)
+    except ValueError:
+        return None                         # shape mismatch: the general path explains it
+    if t._vc is not None:
+        t._vc[0] += 1
+    return t
+
+
 def add_(t, other, alpha=None) -> Tensor:
+    if alpha is None and _fast_inplace(t, np.add, other, "add_") is not None:
+        return t
     return _inplace(t, "add_", lambda x, o: add(x, o, alpha=alpha), other)
 
 
 def sub_(t, other, alpha=None) -> Tensor:
+    if alpha is None and _fast_inplace(t, np.subtract, other, "sub_") is not None:
+        return t
     return _inplace(t, "sub_", lambda x, o: sub(x, o, alpha=alpha), other)
 
 
 def mul_(t, other) -> Tensor:
+    if _fast_inplace(t, np.multiply, other, "mul_") is not None:
+        return t
     return _inplace(t, "mul_", mul, other)
 
 
 def div_(t, other) -> Tensor:
+    if _fast_inplace(t, np.true_divide, other, "div_") is not None:
+        return t
     return _inplace(t, "div_", div, other)
 
 

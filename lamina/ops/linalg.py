@@ -37,12 +37,9 @@ class MatMul(Function):
                 gb = (np.swapaxes(a, -1, -2) @ g[..., :, None])[..., 0]
             return ga, gb
         if na:
-            ga = g @ np.swapaxes(b, -1, -2)
+            ga = g @ b.swapaxes(-1, -2)
         if nb:
-            if a.ndim == 2 and g.ndim == 2:
-                gb = a.T @ g
-            else:
-                gb = np.swapaxes(a, -1, -2) @ g   # the engine sums broadcast batch dims
+            gb = a.swapaxes(-1, -2) @ g   # the engine sums broadcast batch dims
         return ga, gb
 
 
@@ -68,6 +65,9 @@ def matmul(a, b) -> Tensor:
     >>> matmul(randn(2, 4, 5), randn(5, 3)).shape
     (2, 4, 3)
     """
+    if (type(a) is Tensor and type(b) is Tensor and a.data.ndim == 2 and b.data.ndim == 2
+            and a.data.shape[1] == b.data.shape[0] and a.data.dtype is b.data.dtype):
+        return MatMul.apply(a, b)           # the common case, already known to be valid
     _check_float_match(a, b, "matmul")
     sa, sb = a.data.shape, b.data.shape
     ka = sa[-1]

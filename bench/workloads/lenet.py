@@ -1,0 +1,63 @@
+"""lenet: LeNet-5 on 1x28x28 (first conv padded by 2), batch 64, cross-entropy, Adam(1e-3).
+
+Memory-bound: im2col copies, pooling and element-wise work, skinny GEMMs (6 and 16 output
+channels)."""
+
+import numpy as np
+
+from bench.workloads.common import classification_batch
+
+NAME = "lenet"
+DESCRIPTION = "LeNet-5 1x28x28, batch 64, CrossEntropyLoss, Adam(1e-3)"
+TARGET = 1.0
+
+
+def fill_params(model, seed=0):
+    """Same weights in both libraries: U(-1/sqrt(fan_in), ..) from one NumPy stream."""
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        shape = tuple(p.shape)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        a = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
+        p.data[...] = type(p.data)(a) if not isinstance(p.data, np.ndarray) else a
+
+
+def _step(lib):
+    nn = lib.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+    with lib.no_grad():
+        fill_params(model)
+    xa, ya = classification_batch(64, 28 * 28, 10)
+    x = lib.tensor(xa.reshape(64, 1, 28, 28))
+    y = lib.tensor(ya)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def lamina_step():
+    import lamina
+    import lamina.optim  # noqa: F401
+
+    return _step(lamina)
+
+
+def torch_step():
+    import torch
+
+    return _step(torch)

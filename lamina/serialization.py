@@ -285,7 +285,7 @@ def _bad(path, what):
 def _parse_header(raw: bytes, path, data_len: int) -> tuple[dict, dict]:
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _bad(path, f"the header is not valid UTF-8 JSON ({e})") from None
     if not isinstance(header, dict):
         raise _bad(path, f"the header is a JSON {type(header).__name__}, expected an object")
@@ -371,8 +371,11 @@ def _to_arrays(entries, data) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load(f):
+def load(f, map_location=None, weights_only=None):
     """Load what ``save`` wrote (or any safetensors file) from a path or binary file object.
+
+    ``map_location`` and ``weights_only`` are accepted so ``torch.load`` calls port unchanged
+    and are ignored: tensors live on the CPU, and loading never runs code (there is no pickle).
 
     Returns the saved structure with ``Tensor`` leaves (saved NumPy arrays come back as arrays).
     A file without lamina's structure metadata (written by another tool) loads as a flat
@@ -408,14 +411,16 @@ def load(f):
         spec = json.loads(spec)
         root = spec["root"]
         version = spec["version"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as e:
         raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
+    if type(version) is not int:
+        raise _bad(path, f"the lamina format version {version!r} is not an int")
     if version > _FORMAT_VERSION:
         raise ValueError(f"load: {path} was written by a newer lamina (format version "
                          f"{version}, this one reads up to {_FORMAT_VERSION})")
     try:
         return _decode(root, arrays, path, {})
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, RecursionError) as e:
         raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
 
 

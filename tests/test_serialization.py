@@ -316,6 +316,17 @@ def test_truncated_file(tmp_path, cut):
     ({"__metadata__": {"lamina": json.dumps({"version": 1, "root": {"tensor": "zz"}})}}, b"",
      "does not contain"),
     ({"__metadata__": {"x": 1}}, b"", "string values"),
+    ({"__metadata__": {"lamina": json.dumps({"version": "1", "root": 1})}}, b"",
+     "is not an int"),
+    ({"__metadata__": {"lamina": json.dumps({"version": 1, "root": {"dict": 5}})}}, b"",
+     "structure metadata is invalid"),
+    ({"__metadata__": {"lamina": json.dumps({"version": 1, "root": {"dict": [[[1], 2]]}})}},
+     b"", "structure metadata is invalid"),
+    ({"__metadata__": {"lamina": json.dumps({"version": 1, "root": {"set": []}})}}, b"",
+     "unknown structure node kind 'set'"),
+    ({"__metadata__": {"lamina": '{"version": 1, "root": ' + "[" * 100000 + "]" * 100000
+                       + "}"}}, b"", "structure metadata is invalid"),
+    (b'{"a":' * 100000 + b"1" + b"}" * 100000, b"", "not valid UTF-8 JSON"),
 ])
 def test_corrupted_header(tmp_path, header, data, match):
     p = tmp_path / "c.safetensors"
@@ -323,6 +334,29 @@ def test_corrupted_header(tmp_path, header, data, match):
     with pytest.raises(ValueError, match=match) as info:
         lamina.load(p)
     assert "c.safetensors" in str(info.value)
+
+
+def test_huge_header_length(tmp_path):
+    p = tmp_path / "h.safetensors"
+    p.write_bytes(struct.pack("<Q", 2**63) + b"{}")
+    with pytest.raises(ValueError, match="exceeds"):
+        lamina.load(p)
+
+
+def test_random_byte_corruption_raises_only_value_errors():
+    buf = io.BytesIO()
+    lamina.save({"state": {0: {"step": 3, "exp_avg": lamina.ones(3)}},
+                 "groups": [{"lr": 0.1, "betas": (0.9, 0.99)}], "w": lamina.arange(4)}, buf)
+    raw = buf.getvalue()
+    r = np.random.default_rng(0)
+    for _ in range(300):
+        b = bytearray(raw)
+        for pos in r.integers(0, len(b), size=r.integers(1, 4)):
+            b[pos] = r.integers(0, 256)
+        try:
+            lamina.load(io.BytesIO(bytes(b)))
+        except ValueError:
+            pass
 
 
 def test_not_a_safetensors_file(tmp_path):
@@ -394,3 +428,42 @@ def test_safetensors_package_files_load_in_lamina(tmp_path):
     for k, a in arrs.items():
         expected = a.astype(np.int64) if a.dtype == np.uint8 else a
         _arrays_equal(expected, got[k])
+
+
+# --- with real modules and optimizers -------------------------------------------------------
+
+def test_checkpoint_resume_gives_identical_training(tmp_path):
+    nn, optim = getattr(lamina, "nn", None), getattr(lamina, "optim", None)
+    if nn is None or optim is None or not hasattr(optim, "Adam"):
+        pytest.skip("lamina.nn / lamina.optim.Adam not available")
+    r = np.random.default_rng(0)
+    x = lamina.tensor(r.standard_normal((16, 3)).astype(np.float32))
+    y = lamina.tensor(r.standard_normal((16, 2)).astype(np.float32))
+
+    def make():
+        lamina.manual_seed(0)
+        m = nn.Linear(3, 2)
+        return m, optim.Adam(m.parameters(), lr=0.01)
+
+    def step(m, opt):
+        opt.zero_grad()
+        ((m(x) - y) ** 2).mean().backward()
+        opt.step()
+
+    model, opt = make()
+    for _ in range(3):
+        step(model, opt)
+    p = tmp_path / "ckpt.safetensors"
+    lamina.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}, p)
+    ckpt = lamina.load(p)
+    assert ckpt["epoch"] == 3
+    assert ckpt["optim"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert type(ckpt["optim"]["param_groups"][0]["params"][0]) is int
+    model2, opt2 = make()
+    model2.load_state_dict(ckpt["model"])
+    opt2.load_state_dict(ckpt["optim"])
+    for _ in range(2):
+        step(model, opt)
+        step(model2, opt2)
+    for (k, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)

@@ -8,4 +8,7 @@ once and return a zero-argument callable running ONE training step.
 WORKLOADS = {
     "tiny-ops": "tiny_ops",
     "mlp-ops": "mlp_ops",
+    "lenet": "lenet",
+    "lstm": "lstm",
+    "conv-wide": "conv_wide",
 }

@@ -93,6 +93,11 @@ class Subset(Dataset):
             return [self.dataset[self.indices[int(i)]] for i in idx]
         return self.dataset[self.indices[idx]]
 
+    def __getitems__(self, indices: list[int]) -> list:
+        rows = [self.indices[int(i)] for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        return getitems(rows) if getitems else [self.dataset[i] for i in rows]
+
     def __len__(self) -> int:
         return len(self.indices)
 

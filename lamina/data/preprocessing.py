@@ -86,6 +86,7 @@ class StandardScaler(_Fitted):
 
     Features with zero variance get a scale of 1 (they become 0 after centering), as in
     scikit-learn. Statistics are computed in float64; outputs keep the input's float dtype.
+    Unlike scikit-learn, NaNs are not skipped in ``fit``: they propagate (clean data first).
 
     Attributes (after ``fit``): ``mean_``, ``var_``, ``scale_`` (float64 arrays of the
     feature shape; ``var_`` and ``scale_`` are ``None`` with ``with_std=False``),

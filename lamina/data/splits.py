@@ -165,9 +165,11 @@ def _folds(fold_of: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray
         yield np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def kfold_indices(n: int, k: int, shuffle: bool = False, seed: int | None = None,
+def kfold_indices(n, k: int, shuffle: bool = False, seed: int | None = None,
                   generator: Generator | None = None):
     """Yield ``(train_idx, val_idx)`` for k-fold cross-validation over ``n`` samples.
+
+    ``n`` is the number of samples, or anything with a length (an array, a dataset).
 
     Every sample is in exactly one validation fold; fold sizes differ by at most one (the
     first ``n % k`` folds have one more), as in scikit-learn's ``KFold``. Without shuffling
@@ -177,6 +179,8 @@ def kfold_indices(n: int, k: int, shuffle: bool = False, seed: int | None = None
     ...     fit(x[train_idx]); evaluate(x[val_idx])
     """
     op = "kfold_indices"
+    if hasattr(n, "__len__") and not isinstance(n, (int, np.integer)):
+        n = len(n)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"{op}: n must be a non-negative int, got {n!r}")
     _check_k(n, k, op)

@@ -95,3 +95,13 @@ def test_random_split_errors():
         random_split(Squares(5), [2, 2])
     with pytest.raises(ValueError, match="fractions"):
         random_split(Squares(5), [1.5, -0.5])
+
+
+def test_subset_getitems_delegates():
+    class Batched(Squares):
+        def __getitems__(self, idx):
+            return [("batched", i) for i in idx]
+
+    s = Subset(Batched(10), [9, 4, 1])
+    assert s.__getitems__([0, 2]) == [("batched", 9), ("batched", 1)]
+    assert Subset(Squares(10), [3, 2]).__getitems__([1, 0]) == [4, 9]

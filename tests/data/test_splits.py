@@ -192,3 +192,9 @@ def test_kfold_errors():
         list(stratified_kfold_indices([0, 0, 0, 1, 1, 1, 2, 2], 3))
     with pytest.raises(ValueError, match="1-D"):
         list(stratified_kfold_indices(np.zeros((4, 2)), 2))
+
+
+def test_kfold_accepts_sized_objects():
+    a = [v.tolist() for _, v in kfold_indices(np.zeros((9, 2)), 3)]
+    assert a == [v.tolist() for _, v in kfold_indices(9, 3)]
+    assert len(list(kfold_indices(Range(6), 2))) == 2

@@ -567,6 +567,22 @@ def test_elementwise_max_broadcasts():
 
 
 @requires_torch
+@pytest.mark.parametrize("fn", [
+    lambda x, M: M.sum(x, 1), lambda x, M: M.mean(x, dim=(0, 1)), lambda x, M: M.max(x),
+    lambda x, M: M.max(x, 1), lambda x, M: M.min(x, dim=0, keepdim=True),
+    lambda x, M: M.amax(x, dim=(0, 1)), lambda x, M: M.amin(x, 1), lambda x, M: M.argmax(x),
+    lambda x, M: M.argmin(x, dim=1), lambda x, M: M.var(x, 0), lambda x, M: M.std(x),
+    lambda x, M: M.prod(x, 1), lambda x, M: M.logsumexp(x, 1), lambda x, M: M.norm(x, 1),
+    lambda x, M: M.softmax(x, 1), lambda x, M: M.log_softmax(x, dim=0),
+    lambda x, M: M.all(x), lambda x, M: M.any(x, 1), lambda x, M: M.cumsum(x, dim=1),
+    lambda x, M: M.max(x, other=x.flip(1)),
+])
+def test_function_forms(fn):
+    tf, lf = _both(fn)
+    check_op([(3, 4)], tf, lf)
+
+
+@requires_torch
 def test_cumsum_dtype_argument():
     check_op([(3, 4)], lambda x: x.cumsum(0, dtype=torch.float64),
              lambda x: x.cumsum(0, dtype=lamina.float64), dtype=np.float32)

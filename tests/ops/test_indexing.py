@@ -157,6 +157,8 @@ def test_accumulate_rows_matches_add_at():
     for n_rows, n, m in [(3, 0, 4), (6, 50, 1), (6, 50, 5), (500, 300, 3), (500, 100, 7),
                          (1000, 4000, 2), (20, 10, 0)]:
         rows = rng.integers(0, n_rows, n)
+        if n_rows == 1000:
+            rows[::7] = 3          # one row repeated hundreds of times
         g = rng.standard_normal((n, m))
         if n > 2 and m > 0:
             g[1, 0] = np.inf          # must not leak into other rows
@@ -256,7 +258,7 @@ def test_setitem_semantics():
     x[x > 2.5] = -1.0
     assert x.dtype == lamina.float32
     np.testing.assert_array_equal(x.data, [[1, 1, 1, 1], [2, 0, -1, 0], [0, 1, 2, -1]])
-    assert x._version == v0 + 4 or x._vc is None
+    assert x._version == v0 + 4
     i = lamina.tensor([1, 2, 3])
     i[0] = 7.9                           # truncated, as in PyTorch
     assert i.tolist() == [7, 2, 3]

@@ -203,7 +203,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             self.register_parameter(name, value)
             return
         if params is not None and name in params:
@@ -217,7 +217,7 @@ class Module:
         if isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_modules")
             d["_modules"][name] = value
             return
         modules = d.get("_modules")
@@ -232,7 +232,7 @@ class Module:
         if isinstance(value, Buffer):
             if params is None:
                 raise AttributeError("cannot assign buffers before Module.__init__() call")
-            self._forget(name)
+            self._forget(name, keep="_buffers")
             self.register_buffer(name, value, value.persistent)
             return
         buffers = d.get("_buffers")
@@ -246,13 +246,16 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Drop ``name`` from every registry and the instance dict (before re-registering)."""
+    def _forget(self, name: str, keep: str) -> None:
+        """Drop ``name`` from the instance dict and the registries other than ``keep`` (so a
+        re-assigned name keeps its place in ``keep``'s order, as in PyTorch)."""
         d = self.__dict__
         d.pop(name, None)
         for reg in ("_parameters", "_buffers", "_modules"):
-            d[reg].pop(name, None)
-        d["_non_persistent_buffers_set"].discard(name)
+            if reg != keep:
+                d[reg].pop(name, None)
+        if keep != "_buffers":
+            d["_non_persistent_buffers_set"].discard(name)
 
     def __getattr__(self, name: str):
         # only called when normal lookup fails: look in the registries

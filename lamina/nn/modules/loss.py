@@ -25,9 +25,6 @@ class _Loss(Module):
         _check_reduction(reduction, type(self).__name__, self._reductions)
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class _WeightedLoss(_Loss):
     def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,

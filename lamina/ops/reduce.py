@@ -123,8 +123,11 @@ def _nonempty(x: Tensor, axes, op: str, full: bool) -> None:
 
 
 def _return_type(name: str):
+    """A named tuple like ``torch.return_types.<name>``: prints as ``max(values=...,
+    indices=...)`` and pickles (its qualified name points at the module-level variable)."""
     cls = namedtuple(name, ["values", "indices"])
-    cls.__module__ = "lamina.return_types"
+    cls.__qualname__ = f"_{name}_result"
+    cls.__module__ = __name__
     cls.__doc__ = f"``(values, indices)`` returned by ``{name}(x, dim)``."
     return cls
 

@@ -4,6 +4,7 @@ numerical gradchecks."""
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -245,6 +246,10 @@ def test_max_dim_returns_named_tuple():
     assert r.values.requires_grad
     np.testing.assert_array_equal(r.indices.data, [1, 0, 0])
     assert type(x.min(dim=0)).__name__ == "min"
+    assert repr(r).startswith("max(values=tensor(")
+    back = pickle.loads(pickle.dumps(x.detach().max(0)))
+    assert type(back).__name__ == "max"
+    np.testing.assert_array_equal(back.indices.data, np.argmax(TIES, axis=0))
 
 
 # --- NaN -------------------------------------------------------------------------------------

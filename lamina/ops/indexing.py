@@ -605,6 +605,32 @@ def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
             f"masked_fill_(): the mask of shape {tuple(m.shape)} must broadcast to the input "
             f"of shape {tuple(input.shape)}"
         )
+    value_rg = isinstance(value, Tensor) and value.requires_grad
+    if not (GradMode.enabled and (input.requires_grad or value_rg)):
+        # outside the graph: write straight into the input's memory
+        if isinstance(value, Tensor):
+            if value.data.ndim != 0:
+                raise RuntimeError(
+                    "masked_fill_(): only supports a 0-dimensional value tensor, but got "
+                    f"tensor with {value.data.ndim} dimension(s)"
+                )
+            value = value.data
+        if m.dtype.kind != "b":
+            raise RuntimeError(
+                "masked_fill_(): only supports boolean masks, but got mask with dtype "
+                f"{m.dtype}"
+            )
+        try:
+            np.copyto(input.data, value, casting="unsafe", where=m)
+        except ValueError:
+            raise RuntimeError(
+                "masked_fill_(): unsupported operation: more than one element of the "
+                "written-to tensor refers to a single memory location; clone() it first"
+            ) from None
+        if input._vc is None:
+            input._vc = [0]
+        input._vc[0] += 1
+        return input
     if isinstance(value, Tensor):
         return _inplace(input, "masked_fill_", lambda x, v: masked_fill(x, m, v), value)
     return _inplace(input, "masked_fill_", lambda x: masked_fill(x, m, value))

@@ -112,6 +112,19 @@ def test_getitem_hypothesis(case, dtype):
 
 
 @requires_torch
+@settings(max_examples=25)
+@given(case=index_cases(min_size=0))
+def test_getitem_size_zero_dims(case):
+    shape, spec, as_tuple = case
+
+    def f(L, x):
+        idx = lib_index(spec, L)
+        return x[idx if as_tuple else idx[0]] * 2
+
+    both([shape], f)
+
+
+@requires_torch
 @pytest.mark.parametrize("f", [
     lambda L, x: x[:, 0, :, [0, 1]],              # PyTorch applies ints first (NumPy differs)
     lambda L, x: x[L.tensor(1), :, [0, 1]],       # a 0-d tensor acts as an int
@@ -431,7 +444,14 @@ def test_masked_fill_inplace():
     both([(3, 4)], f)
     x = lamina.zeros(3)
     x.masked_fill_(lamina.tensor([True, False, True]), 2.0)
-    assert x.tolist() == [2.0, 0.0, 2.0] and x._version in (0, 1)
+    assert x.tolist() == [2.0, 0.0, 2.0] and x._version == 1
+    i = lamina.tensor([1, 2, 3])
+    i.masked_fill_(lamina.tensor([False, True, False]), lamina.tensor(7.9))
+    assert i.tolist() == [1, 7, 3]
+    with pytest.raises(RuntimeError, match="single memory location"):
+        lamina.zeros(1).expand(3).masked_fill_(lamina.tensor([True, False, True]), 1.0)
+    with pytest.raises(RuntimeError, match="0-dimensional"):
+        x.masked_fill_(lamina.tensor([True, False, True]), lamina.ones(1))
     w = lamina.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         w.masked_fill_(lamina.tensor([True, False, True]), 1.0)

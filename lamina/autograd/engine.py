@@ -13,6 +13,7 @@ from __future__ import annotations
 from heapq import heapify, heappop, heappush
 
 import numpy as np
+from numpy import ndarray
 
 from lamina.autograd.grad_mode import GradMode
 
@@ -120,6 +121,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             if gi is None or not needs[i]:
                 continue
             d = inputs[i].data
+            if type(gi) is not ndarray:
+                gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
             if gi.shape != d.shape:
                 gi = unbroadcast(gi, d.shape, type(node).__name__, i)
             if gi.dtype != d.dtype:

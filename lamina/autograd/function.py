@@ -93,7 +93,15 @@ class Function:
                     parents.append(None)
                     pidx.append(0)
             ctx.needs_input_grad = needs
-        out = cls.forward(ctx, *raw, **kwargs)
+        try:
+            out = cls.forward(ctx, *raw, **kwargs)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            shapes = " and ".join(str(tuple(getattr(r, "shape", ()))) for r in raw
+                                  if isinstance(r, ndarray))
+            raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast "
+                             "together") from None
         if type(out) is not tuple:
             if type(out) is not ndarray:
                 out = asarray(out)

@@ -164,7 +164,9 @@ class Pow(Function):
         if na:
             if isinstance(b, np.ndarray):
                 # d/da a^b = b * a^(b-1), defined as 0 where b == 0 (PyTorch's convention)
-                ga = np.where(b == 0, 0.0, g * b * a ** (b - 1)).astype(g.dtype, copy=False)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = g * b * a ** (b - 1)
+                ga = np.where(b == 0, 0.0, ga).astype(g.dtype, copy=False)
             elif b == 0:
                 ga = np.zeros_like(g)
             elif b == 2:
@@ -189,12 +191,12 @@ def add(a, b, alpha=None) -> Tensor:
 
 def sub(a, b, alpha=None) -> Tensor:
     """``a - alpha * b`` with broadcasting."""
+    if _is_bool(a) or _is_bool(b):
+        raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not "
+                           "supported; to invert a mask use `~` or logical_not() instead")
     if alpha is not None and alpha != 1:
         b = mul(b, alpha)
     a, b = _promote(a, b, "sub")
-    if _is_bool(a) and _is_bool(b):
-        raise RuntimeError("sub: subtraction with two bool tensors is not supported; use "
-                           "logical_xor or ~ instead")
     return Sub.apply(a, b)
 
 
@@ -405,7 +407,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         # 1 / (1 + exp(-a)), with -a capped below exp's overflow (the result there is ~0)
-        out = np.negative(a)
+        out = np.negative(a, out=np.empty_like(a))
         np.minimum(out, 88.0 if a.dtype == np.float32 else 708.0, out=out)
         np.exp(out, out=out)
         out += 1

@@ -74,6 +74,11 @@ class Optimizer:
             )
         if isinstance(params, dict):
             params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
         try:
             groups = list(params)
         except TypeError:

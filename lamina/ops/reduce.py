@@ -94,11 +94,6 @@ def _squeeze(out, axes, keepdim):
     return out if keepdim or not axes else np.squeeze(out, axis=axes)
 
 
-def _float_only(x: Tensor, op: str, what: str) -> None:
-    if x.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: {what} only supports floating point tensors, got {x.dtype}")
-
-
 def _apply_dtype(x: Tensor, dtype, op: str) -> Tensor:
     """Cast ``x`` to the ``dtype`` argument of a reduction (PyTorch casts before reducing)."""
     if dtype is None:
@@ -223,7 +218,7 @@ class ExtremeDims(Function):
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, is_max):
-        out = (np.max if is_max else np.min)(a, axis=axes, keepdims=True)
+        out = a.max(axis=axes, keepdims=True) if is_max else a.min(axis=axes, keepdims=True)
         ctx.save_for_backward(a, out)
         ctx.axes, ctx.keepdim = axes, keepdim
         return _squeeze(out, axes, keepdim)
@@ -245,7 +240,7 @@ class ExtremeDim(Function):
 
     @staticmethod
     def forward(ctx, a, axis, keepdim, is_max):
-        ctx.shape, ctx.dtype = a.shape, a.dtype
+        ctx.shape = a.shape
         if a.ndim == 0:
             ctx.idx = None
             return a.copy(), np.zeros((), np.int64)

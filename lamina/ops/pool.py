@@ -71,72 +71,87 @@ def _windows(xp, ho, wo, k, s, d):
 # --- max pooling -----------------------------------------------------------------------------
 
 class MaxPool2dFn(Function):
-    """Max pooling over the last two axes of a 4-d array; returns (out, flat indices)."""
+    """Max pooling over the last two axes of a 4-d array; returns ``out`` or, with
+    ``return_indices``, ``(out, flat plane indices)``.
+
+    The window maximum is found by a loop over the kh*kw kernel offsets, each a strided view
+    of the (padded) input compared with the running maximum, so no window array is ever
+    materialized; the winning offset (first maximum in row-major window order, PyTorch's
+    choice at ties) is stored as a small int code. The 2x2 stride-2 case compares the four
+    quarter views pairwise instead (half the passes). Backward writes (or, for overlapping
+    windows, adds) ``g`` times ``code == q`` into the strided view of each offset ``q``.
+    """
 
     @staticmethod
-    def forward(ctx, x, k, s, p, d, ceil_mode):
+    def forward(ctx, x, k, s, p, d, ceil_mode, return_indices):
         xa, swapped = _lead_contig(x)
         h, w = xa.shape[-2:]
         ho = _pool_len(h, k[0], s[0], p[0], d[0], ceil_mode)
         wo = _pool_len(w, k[1], s[1], p[1], d[1], ceil_mode)
-        lead = xa.shape[:-2]
-        fast = (k == s and p == (0, 0) and d == (1, 1))
-        if fast:
-            # windows tile the input: a reshape exposes them
-            win = xa[..., :ho * k[0], :wo * k[1]].reshape(lead + (ho, k[0], wo, k[1]))
-            win = win.swapaxes(-3, -2).reshape(lead + (ho, wo, k[0] * k[1]))
+        hp = max(h + 2 * p[0], (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+        wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+        xp = _padded(xa, p, (hp, wp), -np.inf)
+        sl = _offset_slices(k, s, d, ho, wo)
+        if k == (2, 2) and s == (2, 2) and d == (1, 1):
+            a, b, c, e = (xp[(..., *q)] for q in sl)
+            m1 = np.maximum(a, b)
+            m2 = np.maximum(c, e)
+            code = (b > a).view(np.int8)               # a wins ties (first in window order)
+            lower = m2 > m1                            # top row wins ties
+            code = np.where(lower, (e > c).view(np.int8) + np.int8(2), code)
+            out = np.maximum(m1, m2, out=m1)
         else:
-            hp = max(h + 2 * p[0], (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1)
-            wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
-            xp = _padded(xa, p, (hp, wp), -np.inf)
-            win = _windows(xp, ho, wo, k, s, d).reshape(lead + (ho, wo, k[0] * k[1]))
-        arg = win.argmax(axis=-1)
-        out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-        # flat index in the unpadded input plane, as PyTorch returns it
-        ki, kj = np.divmod(arg, k[1])
-        hi = ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]
-        wi = kj * d[1] + (np.arange(wo) * s[1] - p[1])
-        idx = hi * w + wi
-        ctx.geom = (xa.shape, swapped, fast, ho, wo)
-        ctx.arg = arg
+            out = xp[(..., *sl[0])].copy()
+            code = np.zeros(out.shape, np.int8 if len(sl) < 128 else np.int32)
+            for q in range(1, len(sl)):
+                v = xp[(..., *sl[q])]
+                upd = v > out
+                np.copyto(code, q, where=upd)
+                np.copyto(out, v, where=upd)
+        ctx.geom = (xa.shape, swapped, hp, wp, sl)
+        ctx.code = code
         if swapped:
-            out, idx = out.swapaxes(0, 1), idx.swapaxes(0, 1)
-        return out, idx
+            out = out.swapaxes(0, 1)
+        if not return_indices:
+            return out
+        ki, kj = np.divmod(code.astype(np.int64), k[1])
+        idx = (ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]) * w \
+            + kj * d[1] + (np.arange(wo) * s[1] - p[1])
+        return out, (idx.swapaxes(0, 1) if swapped else idx)
 
     @staticmethod
-    def backward(ctx, g, _gi):
-        shape, swapped, fast, ho, wo = ctx.geom
-        k = ctx.inputs[1]
+    def backward(ctx, g, _gi=None):
+        shape, swapped, hp, wp, sl = ctx.geom
+        k, s, p, d = ctx.inputs[1:5]
         h, w = shape[-2:]
-        lead = shape[:-2]
         if swapped:
             g = g.swapaxes(0, 1)
-        if fast:
-            kk = k[0] * k[1]
-            gw = np.zeros(lead + (ho, wo, kk), g.dtype)
-            np.put_along_axis(gw, ctx.arg[..., None], g[..., None], axis=-1)
-            gw = gw.reshape(lead + (ho, wo, k[0], k[1])).swapaxes(-3, -2)
-            if ho * k[0] == h and wo * k[1] == w:
-                gx = gw.reshape(shape)
+        code = ctx.code
+        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
+        # windows that tile the plane exactly cover every element once: no zero-fill needed
+        tiles = (s == k and d == (1, 1) and p == (0, 0) and hp == s[0] * g.shape[-2]
+                 and wp == s[1] * g.shape[-1])
+        gp = (np.empty if tiles else np.zeros)(shape[:-2] + (hp, wp), g.dtype)
+        for q, idx in enumerate(sl):
+            view = gp[(..., *idx)]
+            if overlap:
+                view += g * (code == q)
             else:
-                gx = np.zeros(shape, g.dtype)
-                gx[..., :ho * k[0], :wo * k[1]] = gw.reshape(lead + (ho * k[0], wo * k[1]))
-        else:
-            gx = _scatter_planes(g, _flat_idx(ctx, shape), shape)
+                np.multiply(g, code == q, out=view)
+        gx = gp if (hp == h and wp == w and p == (0, 0)) else \
+            gp[..., p[0]:p[0] + h, p[1]:p[1] + w]
         if swapped:
             gx = gx.swapaxes(0, 1)
-        return gx, None, None, None, None, None
+        return gx, None, None, None, None, None, None
 
 
-def _flat_idx(ctx, shape):
-    """Indices into the unpadded plane recomputed from the stored window argmax."""
-    k, s, p, d = ctx.inputs[1:5]
-    _, _, _, ho, wo = ctx.geom
-    w = shape[-1]
-    ki, kj = np.divmod(ctx.arg, k[1])
-    hi = ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]
-    wi = kj * d[1] + (np.arange(wo) * s[1] - p[1])
-    return hi * w + wi
+def _offset_slices(k, s, d, ho, wo):
+    """For each kernel offset (row-major), the (row, col) slices selecting its value in every
+    window of a padded plane."""
+    he = s[0] * (ho - 1) + 1
+    we = s[1] * (wo - 1) + 1
+    return [(slice(i * d[0], i * d[0] + he, s[0]), slice(j * d[1], j * d[1] + we, s[1]))
+            for i in range(k[0]) for j in range(k[1])]
 
 
 def _scatter_planes(g, idx, shape):
@@ -347,11 +362,10 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, op)
     x4, undo = _to4d(x, nd)
     _check_out(x4, k, s, p, d, ceil_mode, op)
-    out, idx = MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode))
-    out = undo(out)
     if return_indices:
-        return out, undo(idx)
-    return out
+        out, idx = MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode), True)
+        return undo(out), undo(idx)
+    return undo(MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode), False))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -14,7 +14,7 @@ from lamina import ops as _ops
 from lamina.ops import nn as _nn
 from lamina.tensor import Tensor, _make
 
-from lamina.ops.elementwise import leaky_relu, relu, sigmoid, tanh
+from lamina.ops.elementwise import sigmoid, tanh
 from lamina.ops.nn import (
     batch_norm, dropout, elu, gelu, heaviside, layer_norm, linear, silu, softplus,
 )
@@ -28,6 +28,17 @@ from lamina.ops.pool import (
     avg_pool1d, avg_pool2d, interpolate, max_pool1d, max_pool2d,
 )
 from lamina.nn.modules.misc import dropout2d, embedding
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``. ``inplace`` is accepted for compatibility; lamina computes out of
+    place (same values and gradients)."""
+    return _ops.relu(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere (``inplace`` is ignored)."""
+    return _ops.leaky_relu(input, negative_slope)
 
 
 def _implicit_dim(ndim: int) -> int:

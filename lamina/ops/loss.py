@@ -349,7 +349,7 @@ class CrossEntropy(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, t, w, ignore_index, eps, reduction, probs):
+    def forward(ctx, x, t, w, ignore_index, eps, reduction, probs, maybe_ignored):
         shape = x.shape
         class_dim = 1 if x.ndim >= 2 else 0
         z = _to_rows(x, class_dim)
@@ -369,8 +369,8 @@ class CrossEntropy(Function):
             ctx.kind = "dense"
         else:
             t = t.reshape(-1)
-            valid = t != ignore_index
-            if valid.all():
+            valid = (t != ignore_index) if maybe_ignored else None
+            if valid is None or valid.all():
                 valid, ts = None, t
             else:
                 ts = np.where(valid, t, 0)
@@ -442,7 +442,7 @@ class CrossEntropy(Function):
                         p -= (eps / c) * (valid[:, None] * ws)
         p *= coef
         return (_from_rows(p, ctx.shape, ctx.class_dim).astype(logp.dtype, copy=False),
-                None, None, None, None, None, None)
+                None, None, None, None, None, None, None)
 
 
 def _class_target_checks(input, target, op):
@@ -461,16 +461,20 @@ def _class_target_checks(input, target, op):
                            f"{ishape}, got {tshape}")
 
 
-def _check_class_range(t, c, ignore_index):
+def _check_class_range(t, c, ignore_index) -> bool:
+    """Raise IndexError for a target outside [0, C) that is not ``ignore_index``; return
+    whether any target may equal ``ignore_index`` (False lets the op skip the mask)."""
     if t.size == 0:
-        return
+        return False
     lo, hi = t.min(), t.max()
+    maybe_ignored = bool(lo <= ignore_index <= hi)
     if lo >= 0 and hi < c:
-        return
+        return maybe_ignored
     bad = t[(t != ignore_index) & ((t < 0) | (t >= c))]
     if bad.size:
         raise IndexError(f"Target {int(bad.flat[0])} is out of bounds (expected a class "
                          f"index in [0, {c}) or ignore_index={ignore_index}).")
+    return maybe_ignored
 
 
 def _class_weight(weight, c, dt, op):
@@ -521,14 +525,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")
         return CrossEntropy.apply(input, t.astype(x.dtype, copy=False), w, int(ignore_index),
-                                  float(label_smoothing), reduction, True)
+                                  float(label_smoothing), reduction, True, False)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected target of dtype int64 (class indices) or floating "
                            f"(probabilities), got {t.dtype}")
     _class_target_checks(input, target, op)
-    _check_class_range(t, c, ignore_index)
+    maybe_ignored = _check_class_range(t, c, ignore_index)
     return CrossEntropy.apply(input, t, w, int(ignore_index), float(label_smoothing),
-                              reduction, False)
+                              reduction, False, maybe_ignored)
 
 
 def _legacy_reduction(size_average, reduce, reduction):

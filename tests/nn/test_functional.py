@@ -90,6 +90,13 @@ def test_softplus_threshold_and_extremes():
     check_op([x], lambda t: TF.softplus(t), lambda t: F.softplus(t))
 
 
+def test_relu_inplace_flag_is_accepted():
+    x = lamina.tensor([-1.0, 2.0])
+    np.testing.assert_array_equal(F.relu(x, inplace=True).data, [0.0, 2.0])
+    np.testing.assert_array_equal(x.data, [-1.0, 2.0])     # lamina computes out of place
+    np.testing.assert_allclose(F.leaky_relu(x, 0.1, inplace=True).data, [-0.1, 2.0])
+
+
 def test_activation_gradcheck():
     for fn in (F.elu, F.gelu, F.silu, F.softplus, lambda x: F.gelu(x, approximate="tanh"),
                lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, 0)):

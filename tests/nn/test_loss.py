@@ -3,6 +3,8 @@ where PyTorch has one, target), modules and functionals, plus gradchecks of the 
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lamina
 import lamina.nn as nn
@@ -319,3 +321,13 @@ def test_loss_module_reprs_and_legacy_flags():
     assert nn.MSELoss(size_average=False).reduction == "sum"
     assert nn.L1Loss(reduce=False).reduction == "none"
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+
+
+@requires_torch
+@given(n=st.integers(1, 5), c=st.integers(1, 6), extra=st.integers(0, 3),
+       smoothing=st.sampled_from([0.0, 0.15]), reduction=st.sampled_from(REDS),
+       seed=st.integers(0, 1000))
+def test_cross_entropy_shapes_hypothesis(n, c, extra, smoothing, reduction, seed):
+    shape = (n, c) + ((extra,) if extra else ())
+    x, t, _ = _ce_case(shape, seed=seed, ignore=seed % 2 == 0)
+    _compare_ce(x, t, dict(reduction=reduction, label_smoothing=smoothing))

@@ -1,5 +1,6 @@
 """Indexing: ``x[index]``, ``x[index] = value``, ``gather``, ``index_select``,
-``take_along_dim``, ``masked_fill`` and ``nonzero``.
+``take_along_dim``, ``scatter``/``scatter_add``, ``masked_fill``, ``masked_select`` and
+``nonzero``.
 
 ``x[index]`` follows PyTorch, which follows NumPy with one difference: integers (and 0-d integer
 tensors) are applied first as plain selections, so only tensor/list indices count as
@@ -22,7 +23,7 @@ from lamina.ops.elementwise import _inplace, cast
 from lamina.tensor import Tensor, _make, _norm_dim
 
 __all__ = ["getitem", "setitem", "gather", "index_select", "take_along_dim", "masked_fill",
-           "masked_fill_", "nonzero"]
+           "masked_fill_", "masked_select", "nonzero", "scatter", "scatter_add"]
 
 _FULL = slice(None)
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -405,17 +406,24 @@ class Gather(Function):
             gsub = np.zeros(sub_shape, g.dtype)
             np.put_along_axis(gsub, idx, g, axis=dim)
             return _pad_to(gsub, ctx.shape), None, None
-        # flat position in ``sub`` of every gathered element
-        strides = np.cumprod((1,) + sub_shape[:0:-1])[::-1]
-        flat = idx * strides[dim]
-        for k, n in enumerate(idx.shape):
-            if k != dim and n > 1:
-                shp = [1] * idx.ndim
-                shp[k] = n
-                flat = flat + (np.arange(n) * strides[k]).reshape(shp)
+        flat = _flat_positions(idx, dim, sub_shape)
         size = int(np.prod(sub_shape))
         gsub = _scatter_add_flat(flat, g, size).reshape(sub_shape)
         return _pad_to(gsub, ctx.shape), None, None
+
+
+def _flat_positions(idx, dim, shape):
+    """Flat (C-order) positions in an array of ``shape`` of the elements that ``idx`` addresses
+    along ``dim``; in the other dims an element's coordinate is its own position in ``idx``
+    (the gather/scatter addressing rule)."""
+    strides = np.cumprod((1,) + tuple(shape[:0:-1]))[::-1]
+    flat = idx * strides[dim]
+    for k, n in enumerate(idx.shape):
+        if k != dim and n > 1:
+            shp = [1] * idx.ndim
+            shp[k] = n
+            flat = flat + (np.arange(n) * strides[k]).reshape(shp)
+    return flat
 
 
 def _pad_to(a, shape):
@@ -647,3 +655,142 @@ def nonzero(input, *, as_tuple: bool = False):  # noqa: A002
     if a.ndim == 0:
         return _make(np.zeros((int(a != 0), 0), np.int64))
     return _make(np.argwhere(a).astype(np.int64, copy=False))
+
+
+# --- scatter ------------------------------------------------------------------------------------
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, a, dim, idx, src):
+        sub = src[tuple(slice(0, k) for k in idx.shape)]
+        flat = _flat_positions(idx, dim, a.shape).ravel()
+        ctx.flat, ctx.src_shape, ctx.idx_shape = flat, src.shape, idx.shape
+        out = a.copy()
+        if a.dtype.kind == "f":
+            out.reshape(-1)[...] += np.bincount(flat, weights=sub.ravel(),
+                                                minlength=a.size).astype(a.dtype, copy=False)
+        else:   # exact integer sums
+            np.add.at(out.reshape(-1), flat, sub.ravel())
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        _, _, _, ns = ctx.needs_input_grad
+        gs = _src_grad(g, ctx) if ns else None
+        return g, None, None, gs
+
+
+class Scatter(Function):
+    @staticmethod
+    def forward(ctx, a, dim, idx, src):
+        flat = _flat_positions(idx, dim, a.shape).ravel()
+        ctx.flat, ctx.idx_shape = flat, idx.shape
+        ctx.src_shape = src.shape if isinstance(src, np.ndarray) else None
+        out = a.copy()
+        if isinstance(src, np.ndarray):
+            out.reshape(-1)[flat] = src[tuple(slice(0, k) for k in idx.shape)].ravel()
+        else:
+            out.reshape(-1)[flat] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        na, _, _, ns = ctx.needs_input_grad
+        ga = None
+        if na:
+            ga = np.array(g, copy=True)   # overwritten positions get no gradient
+            ga.reshape(-1)[ctx.flat] = 0
+        gs = _src_grad(g, ctx) if ns else None
+        return ga, None, None, gs
+
+
+def _src_grad(g, ctx):
+    """The gradient of ``src``: ``gather(g, dim, index)`` in the leading block of ``src``."""
+    picked = np.take(g, ctx.flat).reshape(ctx.idx_shape)
+    return _pad_to(picked, ctx.src_shape)
+
+
+def _scatter_args(op, x, dim, index, src):
+    idx = _index_tensor(index, op)
+    nd = x.data.ndim
+    d = _norm_dim(dim, nd, op)
+    if idx.ndim != nd:
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as self tensor "
+            f"(got {idx.ndim} and {nd})"
+        )
+    xs = x.data.shape
+    if isinstance(src, Tensor):
+        ss = src.data.shape
+        if len(ss) != nd:
+            raise RuntimeError(
+                f"{op}(): Index tensor must have the same number of dimensions as src tensor "
+                f"(got {idx.ndim} and {len(ss)})"
+            )
+        if src.data.dtype != x.data.dtype:
+            raise RuntimeError(
+                f"{op}(): Expected self.dtype to be equal to src.dtype (got {x.dtype} and "
+                f"{src.dtype})"
+            )
+    else:
+        ss = idx.shape
+    for k in range(nd):
+        if idx.shape[k] > ss[k] or (k != d and idx.shape[k] > xs[k]):
+            raise RuntimeError(
+                f"{op}(): Expected index {list(idx.shape)} to be no larger than self "
+                f"{list(xs)} apart from dimension {d} and to be no larger size than src "
+                f"{list(ss)}"
+            )
+    _check_bounds(idx, xs[d], d, op)
+    return d, idx
+
+
+def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (the reverse of
+    ``gather``; repeated indices accumulate): for ``dim == 1``,
+    ``out[i][index[i][j]] += src[i][j]``.
+
+    >>> scatter_add(zeros(2, 3), 1, tensor([[0, 0], [2, 1]]), ones(2, 2))
+    tensor([[2., 0., 0.],
+            [0., 1., 1.]])
+    """
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add(): src must be a Tensor, got {type(src).__name__}")
+    d, idx = _scatter_args("scatter_add", input, dim, index, src)
+    return ScatterAdd.apply(input, d, idx, src)
+
+
+def scatter(input, dim: int, index, src=None, value=None, reduce=None) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``src`` (a tensor, or a number given as ``src`` or ``value``)
+    written at ``index`` along ``dim``: for ``dim == 1``, ``out[i][index[i][j]] = src[i][j]``.
+    Where an index repeats, which write wins is unspecified (as in PyTorch)."""
+    if reduce is not None:
+        raise NotImplementedError("scatter(): reduce= is not supported; use scatter_add")
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter(): expected src (a Tensor) or value (a number)")
+    d, idx = _scatter_args("scatter", input, dim, index, src)
+    if isinstance(src, Tensor):
+        return Scatter.apply(input, d, idx, src)
+    return Scatter.apply(input, d, idx, src.item() if isinstance(src, np.ndarray) else src)
+
+
+def masked_select(input, mask) -> Tensor:  # noqa: A002
+    """The 1-D tensor of the elements of ``input`` where ``mask`` is true (the two broadcast)."""
+    from lamina.ops.movement import expand, reshape
+
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype.kind != "b":
+        raise RuntimeError(f"masked_select(): expected a bool mask, got dtype {m.dtype}")
+    try:
+        shape = np.broadcast_shapes(input.data.shape, m.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_select(): the shapes of input {tuple(input.shape)} and mask "
+            f"{tuple(m.shape)} cannot be broadcast together"
+        ) from None
+    x = input if input.data.shape == shape else expand(input, shape)
+    if shape == ():
+        x, m = reshape(x, 1), m.reshape(1)
+    return getitem(x, np.broadcast_to(m, x.data.shape))

@@ -72,7 +72,9 @@ def _dir_forward(mode, x2, t_len, bsz, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
             bias *= scale
         xp += bias
     act = xp.reshape(t_len, bsz, -1)
-    whh_t = (w_hh if scale is None else w_hh * scale[:, None]).T
+    # a contiguous (H, G*H) copy: the per-step GEMM runs ~1.5x faster than on a transposed
+    # view (116 vs 184 us for 32x128 @ 128x512 float32 on OpenBLAS, one thread)
+    whh_t = np.ascontiguousarray((w_hh if scale is None else w_hh * scale[:, None]).T)
     hbuf = np.empty((t_len + 1, bsz, hid), dt)
     first = t_len if reverse else 0
     hbuf[first] = h0

@@ -392,6 +392,8 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
+            elif p.grad.data.flags.writeable:
+                p.grad.data.fill(0)
             else:
                 p.grad = _make(np.zeros_like(p.grad.data))
 

@@ -82,6 +82,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> linear(lamina.ones(2, 3), lamina.ones(4, 3)).shape
     (2, 4)
     """
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        _tensor(input, "linear")
+        _tensor(weight, "linear")
     xd, wd = input.data, weight.data
     if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
         _linear_error(input, weight)

@@ -181,6 +181,11 @@ def test_repr_matches_torch():
     tnested = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)),
                                   torch.nn.ModuleList([torch.nn.ReLU()]))
     assert repr(nested) == repr(tnested)
+    rep = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)])
+    trep = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.ReLU(),
+                                torch.nn.Linear(2, 2)])
+    assert repr(rep) == repr(trep)
+    assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList())
 
 
 # --- containers ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from lamina.nn.module import Module
+from lamina.nn.module import Module, _addindent
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
@@ -182,9 +182,22 @@ class ModuleList(Module):
         return [k for k in super().__dir__() if not k.isdigit()]
 
     def __repr__(self) -> str:
+        """Like PyTorch's: runs of identical entries print once, as ``(0-2): 3 x Linear(...)``."""
         if not self._modules:
-            return "ModuleList()"
-        return super().__repr__()
+            return self._get_name() + "()"
+        runs = []  # [first index, last index, repr]
+        for i, m in enumerate(self._modules.values()):
+            r = repr(m)
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for first, last, r in runs:
+            head = f"({first})" if first == last else f"({first}-{last}): {last - first + 1} x"
+            sep = ": " if first == last else " "
+            lines.append(_addindent(head + sep + r, 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

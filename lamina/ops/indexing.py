@@ -379,8 +379,16 @@ def _index_tensor(index, op: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_bounds(idx: np.ndarray, n: int, dim: int, op: str, exc=RuntimeError) -> None:
-    """PyTorch's gather/index_select reject negative indices too."""
+class IndexOutOfRangeError(IndexError, RuntimeError):
+    """An index outside its dimension in gather/scatter/index_select/take_along_dim.
+
+    PyTorch raises RuntimeError for some of these ops and IndexError for others (and for
+    ``x[i]``); this is both, so either ``except`` clause catches it."""
+
+
+def _check_bounds(idx: np.ndarray, n: int, dim: int, op: str,
+                  exc=IndexOutOfRangeError) -> None:
+    """PyTorch's gather/index_select/scatter reject negative indices too."""
     if idx.size == 0:
         return
     lo, hi = idx.min(), idx.max()
@@ -504,9 +512,9 @@ def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
     nd = x.data.ndim
     d = _norm_dim(dim, nd, "index_select")
     if nd == 0:
-        _check_bounds(idx, 1, 0, "index_select", IndexError)
+        _check_bounds(idx, 1, 0, "index_select")
         return getitem(x, ())
-    _check_bounds(idx, x.data.shape[d], d, "index_select", IndexError)
+    _check_bounds(idx, x.data.shape[d], d, "index_select")
     return IndexSelect.apply(x, d, idx)
 
 

@@ -385,6 +385,8 @@ def test_gather_error_messages():
         lamina.gather(x, 1, lamina.tensor([[0, 5]]))
     with pytest.raises(IndexError, match="index_select.*index 4 .*dimension 1 with size 4"):
         lamina.index_select(x, 1, lamina.tensor([4]))
+    with pytest.raises(IndexError, match="scatter_add.*index -1 .*dimension 0 with size 3"):
+        lamina.scatter_add(x, 0, lamina.tensor([[-1]]), x)
 
 
 @requires_torch

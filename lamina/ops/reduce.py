@@ -86,8 +86,25 @@ def _count(shape, axes) -> int:
 def _expand_back(g, axes, keepdim):
     """Re-insert reduced axes into ``g`` so it broadcasts against the input."""
     if not keepdim and axes:
-        g = np.expand_dims(g, axes)
+        shape = list(g.shape)
+        for ax in axes:                 # axes are sorted: insert from the left
+            shape.insert(ax, 1)
+        g = g.reshape(shape)
     return g
+
+
+def _spread(g, shape, axes, keepdim, scale=None):
+    """``g`` (the gradient of a sum-like reduction) copied over the reduced axes, times
+    ``scale``: a fresh, writeable array of ``shape``. Cheaper than ``np.broadcast_to`` for the
+    small arrays where per-call overhead dominates, and the engine need not copy it again."""
+    out = np.empty(shape, g.dtype)
+    if scale is not None:
+        g = g * scale
+    if g.ndim == 0:
+        out.fill(g)
+    else:
+        out[...] = _expand_back(g, axes, keepdim)
+    return out
 
 
 def _squeeze(out, axes, keepdim):
@@ -141,8 +158,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_back(g, ctx.axes, ctx.keepdim)
-        return np.broadcast_to(g, ctx.shape), None, None
+        return _spread(g, ctx.shape, ctx.axes, ctx.keepdim), None, None
 
 
 def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
@@ -167,14 +183,16 @@ class Mean(Function):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         n = ctx.n = _count(a.shape, axes)
         s = a.sum(axis=axes, keepdims=keepdim)
+        if n:
+            return np.true_divide(s, n, dtype=a.dtype)
         # the mean of an empty slice is 0 / 0 = nan, as in PyTorch
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.true_divide(s, n, dtype=a.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_back(g, ctx.axes, ctx.keepdim)
-        return np.broadcast_to(g / ctx.n if ctx.n else g, ctx.shape), None, None
+        n = ctx.n
+        return _spread(g, ctx.shape, ctx.axes, ctx.keepdim, 1 / n if n else None), None, None
 
 
 def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:

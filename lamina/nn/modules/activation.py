@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lamina.nn import functional as F
 from lamina.nn.module import Module
+from lamina.ops import elementwise as _ew
 from lamina.tensor import Tensor
 
 __all__ = ["Step", "Heaviside", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU",
@@ -40,14 +41,14 @@ class Sigmoid(Module):
     """``1 / (1 + exp(-x))``."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.sigmoid(input)
+        return _ew.sigmoid(input)
 
 
 class Tanh(Module):
     """``tanh(x)``."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.tanh(input)
+        return _ew.tanh(input)
 
 
 class ReLU(Module):
@@ -58,7 +59,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return _ew.relu(input)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -73,7 +74,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return _ew.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace

@@ -365,8 +365,9 @@ class CrossEntropy(Function):
                 a = a * w
             rows = -(a * logp).sum(axis=1)
             denom = m
-            ctx.save_for_backward(logp, a)
+            ctx.save_for_backward(logp, a, w)
             ctx.kind = "dense"
+            ctx.eps = eps
         else:
             t = t.reshape(-1)
             valid = (t != ignore_index) if maybe_ignored else None
@@ -440,9 +441,17 @@ class CrossEntropy(Function):
                         p -= (eps / c) * ws
                     else:
                         p -= (eps / c) * (valid[:, None] * ws)
+        gt = None
+        if ctx.kind == "dense" and ctx.needs_input_grad[1]:
+            # d/dt of -sum_c w_c ((1 - eps) t_c + eps/C) logp_c
+            w = ctx.saved[2]
+            gt = logp * (-(1.0 - ctx.eps) * coef)
+            if w is not None:
+                gt *= w
+            gt = _from_rows(gt, ctx.shape, ctx.class_dim).astype(logp.dtype, copy=False)
         p *= coef
         return (_from_rows(p, ctx.shape, ctx.class_dim).astype(logp.dtype, copy=False),
-                None, None, None, None, None, None, None)
+                gt, None, None, None, None, None, None)
 
 
 def _class_target_checks(input, target, op):
@@ -497,8 +506,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     (N,), (N, d1, ...) or (); or class probabilities (floating, same shape as ``input``).
     ``weight`` (C,) rescales classes; targets equal to ``ignore_index`` contribute nothing;
     ``label_smoothing`` mixes the target with the uniform distribution. The mean over class
-    indices is weighted: ``sum_i w[t_i] l_i / sum_i w[t_i]``, as in PyTorch. Only ``input``
-    gets a gradient.
+    indices is weighted: ``sum_i w[t_i] l_i / sum_i w[t_i]``, as in PyTorch. ``input`` gets a
+    gradient, and so does a probability ``target``; ``weight`` does not.
 
     >>> F.cross_entropy(logits, labels)          # logits (128, 10), labels (128,) int64
     """
@@ -524,7 +533,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                f"shape {tuple(x.shape)}, got {tuple(t.shape)}")
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")
-        return CrossEntropy.apply(input, t.astype(x.dtype, copy=False), w, int(ignore_index),
+        if t.dtype != x.dtype:
+            target = target.to(x.dtype)
+        return CrossEntropy.apply(input, target, w, int(ignore_index),
                                   float(label_smoothing), reduction, True, False)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{op}: expected target of dtype int64 (class indices) or floating "

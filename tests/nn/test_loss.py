@@ -161,8 +161,9 @@ def _compare_ce(x, t, tkw, lkw=None, tfn=None, lfn=None, rtol=1e-7, atol=1e-10):
     lfn = lfn or F.cross_entropy
     lkw = tkw if lkw is None else lkw
     tx, lx = _t(x, True), _l(x, True)
-    tt = torch.tensor(t)
-    lt = lamina.tensor(t)
+    soft = np.asarray(t).dtype.kind == "f"   # probability targets are differentiable too
+    tt = torch.tensor(t, requires_grad=soft)
+    lt = lamina.tensor(t, requires_grad=soft)
     want = tfn(tx, tt, **{k: (_t(v) if isinstance(v, np.ndarray) else v)
                           for k, v in tkw.items()})
     got = lfn(lx, lt, **{k: (_l(v) if isinstance(v, np.ndarray) else v)
@@ -176,6 +177,7 @@ def _compare_ce(x, t, tkw, lkw=None, tfn=None, lfn=None, rtol=1e-7, atol=1e-10):
     got.backward(lamina.tensor(gseed, dtype=got.dtype))
     np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), rtol=rtol, atol=atol,
                                equal_nan=True)
+    return tt, lt
 
 
 @requires_torch
@@ -206,7 +208,8 @@ def test_cross_entropy_probability_targets(shape, reduction, weighted, smoothing
     kw = dict(reduction=reduction, label_smoothing=smoothing)
     if weighted:
         kw["weight"] = rng.uniform(0.2, 2.0, size=shape[cdim])
-    _compare_ce(x, p, kw)
+    tt, lt = _compare_ce(x, p, kw)
+    np.testing.assert_allclose(lt.grad.data, tt.grad.numpy(), rtol=1e-7, atol=1e-10)
 
 
 @requires_torch
@@ -249,6 +252,8 @@ def test_cross_entropy_gradcheck():
                [(2, 3, 2)])
     p = lamina.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype=lamina.float64)
     check_grad(lambda x: F.cross_entropy(x, p, weight=w, label_smoothing=0.2), [(2, 3)])
+    check_grad(lambda x, q: F.cross_entropy(x, q, weight=w, label_smoothing=0.2,
+                                            reduction="none"), [(2, 3, 2), (2, 3, 2)])
 
 
 @requires_torch

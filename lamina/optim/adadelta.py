@@ -37,6 +37,8 @@ class Adadelta(Optimizer):
     >>> opt = lamina.optim.Adadelta([w])
     """
 
+    _n_scratch = 3
+
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
@@ -58,12 +60,13 @@ class Adadelta(Optimizer):
         wd = group["weight_decay"]
         maximize = group["maximize"]
         state = self.state
+        scratch = self._scratch
         for p in group["params"]:
             gt = p.grad
             if gt is None:
                 continue
             d = p.data
-            s = self._buffers(d, 3)
+            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
             g = _decayed_grad(gt.data, d, wd, maximize, s[0])
             st = state[p]
             if not st:

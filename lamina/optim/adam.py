@@ -75,12 +75,13 @@ class Adam(Optimizer):
         w2 = 1.0 - beta2
         shrink = 1.0 - lr * wd
         state = self.state
+        scratch = self._scratch
         for p in group["params"]:
             gt = p.grad
             if gt is None:
                 continue
             d = p.data
-            s = self._buffers(d, 2)
+            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
             if decoupled:
                 g = _decayed_grad(gt.data, d, 0, maximize, s[0])
                 if wd:

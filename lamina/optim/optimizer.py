@@ -201,14 +201,16 @@ class Optimizer:
     def _step_group(self, group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")
 
-    def _buffers(self, d: np.ndarray, n: int) -> list[np.ndarray]:
-        """``n`` scratch arrays with ``d``'s shape and dtype, reused from step to step."""
-        key = (d.shape, d.dtype.num)
-        bufs = self._scratch.get(key)
-        if bufs is None:
-            bufs = self._scratch[key] = []
-        while len(bufs) < n:
-            bufs.append(np.empty(d.shape, d.dtype))
+    _n_scratch = 2   # scratch arrays per shape that ``_step_group`` needs
+
+    def _new_buffers(self, d: np.ndarray) -> list[np.ndarray]:
+        """Scratch arrays with ``d``'s shape and dtype, reused from step to step.
+
+        The step loops look them up inline, ``self._scratch.get((d.shape, d.dtype))``, and
+        call this only the first time a shape is seen.
+        """
+        bufs = [np.empty(d.shape, d.dtype) for _ in range(self._n_scratch)]
+        self._scratch[d.shape, d.dtype] = bufs
         return bufs
 
     # --- saving and loading --------------------------------------------------------------

@@ -69,12 +69,13 @@ class RMSprop(Optimizer):
         centered = group["centered"]
         maximize = group["maximize"]
         state = self.state
+        scratch = self._scratch
         for p in group["params"]:
             gt = p.grad
             if gt is None:
                 continue
             d = p.data
-            s = self._buffers(d, 2)
+            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
             g = _decayed_grad(gt.data, d, wd, maximize, s[0])
             st = state[p]
             if not st:

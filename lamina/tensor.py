@@ -409,7 +409,8 @@ _METHODS = (
     "matmul mm bmm dot outer transpose permute "
     "reshape view flatten squeeze unsqueeze expand expand_as broadcast_to split chunk flip "
     "repeat view_as reshape_as unflatten "
-    "gather index_select masked_fill "
+    "gather index_select masked_fill narrow movedim take_along_dim nonzero masked_select "
+    "scatter scatter_add "
     "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_"
 ).split()
 

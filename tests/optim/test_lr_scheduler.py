@@ -56,6 +56,15 @@ SCHEDULES = {
     "SequentialLR-three": lambda m, o: m.SequentialLR(
         o, [m.ExponentialLR(o, gamma=0.9), m.StepLR(o, step_size=5, gamma=0.5),
             m.LambdaLR(o, lambda t: 1 / (1 + t))], milestones=[20, 50]),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lambda t: 0.97 if t % 3 else 1.01),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=12),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=60, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=10, T_mult=2, eta_min=0.001),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.2], total_steps=100),
+    "OneCycleLR-three-phase-linear": lambda m, o: m.OneCycleLR(
+        o, max_lr=0.3, epochs=10, steps_per_epoch=10, pct_start=0.25,
+        anneal_strategy="linear", three_phase=True, cycle_momentum=False),
 }
 
 
@@ -69,7 +78,7 @@ def test_schedule_matches_pytorch(name):
     ls = SCHEDULES[name](sched, lopt)
     _close(ls.get_last_lr(), ts.get_last_lr(), f"{name}: after construction")
     _close(_lrs(lopt), _lrs(topt), f"{name}: group lrs after construction")
-    if not isinstance(ls, sched.SequentialLR):
+    if not isinstance(ls, (sched.SequentialLR, sched.OneCycleLR)):
         assert [g["initial_lr"] for g in lopt.param_groups] == [0.1, 0.05]
         assert ls.base_lrs == [0.1, 0.05]
     for i in range(STEPS):
@@ -80,6 +89,65 @@ def test_schedule_matches_pytorch(name):
         assert ls.last_epoch == ts.last_epoch
         _close(ls.get_last_lr(), ts.get_last_lr(), f"{name}: get_last_lr at step {i}")
         _close(_lrs(lopt), _lrs(topt), f"{name}: group lrs at step {i}")
+        for tg, lg in zip(topt.param_groups, lopt.param_groups):
+            assert lg["momentum"] == tg["momentum"]
+
+
+@requires_torch
+def test_one_cycle_cycles_adam_beta1():
+    tw, lw = torch.zeros(2, requires_grad=True), lamina.zeros(2, requires_grad=True)
+    topt, lopt = torch.optim.Adam([tw], lr=1.0), optim.Adam([lw], lr=1.0)
+    ts = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.01, total_steps=50)
+    ls = sched.OneCycleLR(lopt, max_lr=0.01, total_steps=50)
+    for i in range(50):
+        for w, o in ((tw, topt), (lw, lopt)):
+            o.zero_grad()
+            (w * w + w).sum().backward()
+            o.step()
+        ts.step()
+        ls.step()
+        _close(ls.get_last_lr(), ts.get_last_lr(), f"step {i}")
+        _close(lopt.param_groups[0]["betas"], topt.param_groups[0]["betas"], f"betas {i}")
+        np.testing.assert_allclose(lw.data, tw.detach().numpy(), rtol=1e-7, atol=1e-12)
+    with pytest.raises(ValueError, match="Tried to step 51 times"):
+        ls.step()
+
+
+@requires_torch
+def test_warm_restarts_fractional_epochs():
+    topt, lopt = _optimizers()
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=5, T_mult=2)
+    ls = sched.CosineAnnealingWarmRestarts(lopt, T_0=5, T_mult=2)
+    for epoch in range(30):
+        for i in range(4):
+            topt.step()
+            lopt.step()
+            ts.step(epoch + i / 4)
+            ls.step(epoch + i / 4)
+            _close(ls.get_last_lr(), ts.get_last_lr(), f"epoch {epoch} + {i}/4")
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        ls.step(-1)
+
+
+@requires_torch
+def test_chained_scheduler_class():
+    topt, lopt = _optimizers()
+    tc = torch.optim.lr_scheduler.ChainedScheduler(
+        [torch.optim.lr_scheduler.ConstantLR(topt, factor=0.1, total_iters=4),
+         torch.optim.lr_scheduler.ExponentialLR(topt, gamma=0.9)])
+    lc = sched.ChainedScheduler([sched.ConstantLR(lopt, factor=0.1, total_iters=4),
+                                 sched.ExponentialLR(lopt, gamma=0.9)])
+    _close(lc.get_last_lr(), tc.get_last_lr(), "start")
+    for i in range(20):
+        topt.step()
+        lopt.step()
+        tc.step()
+        lc.step()
+        _close(lc.get_last_lr(), tc.get_last_lr(), f"step {i}")
+    sd = copy.deepcopy(lc.state_dict())
+    assert len(sd["_schedulers"]) == 2
+    with pytest.raises(ValueError, match="at least one scheduler"):
+        sched.ChainedScheduler([])
 
 
 @requires_torch
@@ -153,7 +221,8 @@ def test_resume_needs_initial_lr():
 
 @pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingLR-past-T_max",
                                   "LinearLR-warmup", "SequentialLR-warmup-cosine",
-                                  "LambdaLR-time-decay"])
+                                  "LambdaLR-time-decay", "OneCycleLR", "PolynomialLR",
+                                  "CosineAnnealingWarmRestarts", "MultiplicativeLR"])
 def test_state_dict_round_trip(name):
     def build():
         o = optim.SGD([{"params": [lamina.zeros(2, requires_grad=True)], "lr": lr}
@@ -262,6 +331,23 @@ def test_scheduler_errors():
         sched.ReduceLROnPlateau(o, threshold_mode="rol")
     with pytest.raises(ValueError, match="expected 1 min_lrs, got 2"):
         sched.ReduceLROnPlateau(o, min_lr=[0.1, 0.2])
+    with pytest.raises(ValueError, match="total_steps OR"):
+        sched.OneCycleLR(o, max_lr=0.1)
+    with pytest.raises(ValueError, match="pct_start"):
+        sched.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.5)
+    with pytest.raises(ValueError, match="anneal_strategy"):
+        sched.OneCycleLR(o, max_lr=0.1, total_steps=10, anneal_strategy="exp")
+    with pytest.raises(ValueError, match="max_lr must have the same length"):
+        sched.OneCycleLR(o, max_lr=[0.1, 0.2], total_steps=10)
+    with pytest.raises(ValueError, match="must support momentum or beta1"):
+        sched.OneCycleLR(optim.Adagrad([lamina.zeros(1, requires_grad=True)]), max_lr=0.1,
+                         total_steps=10)
+    with pytest.raises(ValueError, match="positive integer T_0"):
+        sched.CosineAnnealingWarmRestarts(o, T_0=0)
+    with pytest.raises(ValueError, match="Constant multiplicative factor"):
+        sched.ConstantLR(o, factor=2)
+    with pytest.raises(TypeError, match="lr_lambda should be a function"):
+        sched.MultiplicativeLR(o, 0.5)
 
 
 # --- ReduceLROnPlateau -----------------------------------------------------------------------

@@ -23,3 +23,4 @@ __version__ = "0.1.0"
 from lamina import nn
 from lamina.serialization import load, save
 from lamina import data
+from lamina import optim

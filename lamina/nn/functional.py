@@ -16,7 +16,9 @@ from lamina.tensor import Tensor, _make
 
 from lamina.ops.elementwise import sigmoid, tanh
 from lamina.ops.nn import (
-    batch_norm, dropout, elu, gelu, heaviside, layer_norm, linear, silu, softplus,
+    batch_norm, celu, dropout, elu, gelu, hardsigmoid, hardswish, hardtanh, heaviside,
+    layer_norm, linear, logsigmoid, mish, prelu, relu6, selu, silu, softplus, softsign,
+    tanhshrink, threshold,
 )
 from lamina.ops.loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
@@ -62,6 +64,14 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
         dim = _implicit_dim(input.ndim)
     fn = getattr(_ops, "log_softmax", None) or _nn.log_softmax
     return fn(input, dim, dtype=dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    if dim is None:
+        dim = _implicit_dim(input.ndim)
+    return softmax(-input, dim, dtype=dtype)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

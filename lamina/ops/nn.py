@@ -18,7 +18,9 @@ from lamina.autograd.function import Function
 from lamina.tensor import Tensor
 
 __all__ = ["linear", "dropout", "batch_norm", "layer_norm", "elu", "gelu", "silu",
-           "softplus", "heaviside", "softmax", "log_softmax"]
+           "softplus", "heaviside", "softmax", "log_softmax", "hardtanh", "relu6",
+           "hardsigmoid", "hardswish", "logsigmoid", "softsign", "selu", "celu", "mish",
+           "tanhshrink", "threshold", "prelu", "softmin"]
 
 
 def _tensor(x, op: str) -> Tensor:
@@ -490,6 +492,249 @@ def heaviside(input: Tensor, values=1.0) -> Tensor:
         return Tensor(np.where(input.data > 0, 1, np.where(input.data == 0, v, 0))
                       .astype(input.data.dtype))
     return Heaviside.apply(input, v)
+
+
+# --- more pointwise activations: y = f(x), backward g * f'(x) ---------------------------------
+
+class _Pointwise(Function):
+    """One elementwise activation: subclasses define ``fn(x, *args) -> (y, saved)`` and
+    ``grad(saved, *args) -> dy/dx``."""
+
+    @classmethod
+    def forward(cls, ctx, x, *args):
+        y, saved = cls.fn(x, *args)
+        ctx.save_for_backward(*saved)
+        ctx.args = args
+        return y.astype(x.dtype, copy=False)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        return (g * cls.grad(ctx.saved, *ctx.args), *([None] * len(ctx.args)))
+
+
+class Hardtanh(_Pointwise):
+    @staticmethod
+    def fn(x, lo, hi):
+        return np.clip(x, lo, hi), (x,)
+
+    @staticmethod
+    def grad(saved, lo, hi):
+        x = saved[0]
+        return (x > lo) & (x < hi)  # PyTorch: zero at and beyond the ends
+
+
+class Hardsigmoid(_Pointwise):
+    @staticmethod
+    def fn(x):
+        return np.clip(x / 6.0 + 0.5, 0.0, 1.0), (x,)
+
+    @staticmethod
+    def grad(saved):
+        x = saved[0]
+        return ((x > -3.0) & (x < 3.0)) * (1.0 / 6.0)
+
+
+class Hardswish(_Pointwise):
+    @staticmethod
+    def fn(x):
+        return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (x,)
+
+    @staticmethod
+    def grad(saved):
+        x = saved[0]
+        return np.where(x < -3.0, 0.0, np.where(x <= 3.0, x / 3.0 + 0.5, 1.0))
+
+
+class Logsigmoid(_Pointwise):
+    @staticmethod
+    def fn(x):
+        return -np.logaddexp(0, -x), (x,)
+
+    @staticmethod
+    def grad(saved):
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(saved[0]))  # sigmoid(-x)
+
+
+class Softsign(_Pointwise):
+    @staticmethod
+    def fn(x):
+        d = 1.0 + np.abs(x)
+        return x / d, (d,)
+
+    @staticmethod
+    def grad(saved):
+        d = saved[0]
+        return 1.0 / (d * d)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class Celu(_Pointwise):
+    """``scale * x`` for ``x > 0``, else ``scale * alpha * (exp(x / beta) - 1)``: CELU is
+    ``beta = alpha, scale = 1``; SELU is ``alpha = 1.6733, beta = 1, scale = 1.0507``."""
+
+    @staticmethod
+    def fn(x, alpha, beta, scale):
+        neg = x <= 0
+        with np.errstate(over="ignore"):
+            e = np.exp(np.where(neg, x, 0) / beta)
+        y = np.where(neg, (alpha * scale) * (e - 1.0), scale * x)
+        return y, (neg, e)
+
+    @staticmethod
+    def grad(saved, alpha, beta, scale):
+        neg, e = saved
+        return np.where(neg, (scale * alpha / beta) * e, scale)
+
+
+class Mish(_Pointwise):
+    @staticmethod
+    def fn(x):
+        t = np.tanh(np.logaddexp(0, x))
+        return x * t, (x, t)
+
+    @staticmethod
+    def grad(saved):
+        x, t = saved
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-x))
+        return t + x * (1.0 - t * t) * s  # d softplus/dx = sigmoid
+
+
+class Tanhshrink(_Pointwise):
+    @staticmethod
+    def fn(x):
+        t = np.tanh(x)
+        return x - t, (t,)
+
+    @staticmethod
+    def grad(saved):
+        t = saved[0]
+        return t * t
+
+
+class Threshold(_Pointwise):
+    @staticmethod
+    def fn(x, th, value):
+        keep = x > th
+        return np.where(keep, x, value), (keep,)
+
+    @staticmethod
+    def grad(saved, th, value):
+        return saved[0]
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """``clamp(x, min_val, max_val)``; gradient 1 strictly inside, 0 elsewhere."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return Hardtanh.apply(_float_tensor(input, "hardtanh"), float(min_val), float(max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)``."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``clamp(x / 6 + 1/2, 0, 1)``."""
+    return Hardsigmoid.apply(_float_tensor(input, "hardsigmoid"))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * hardsigmoid(x)``."""
+    return Hardswish.apply(_float_tensor(input, "hardswish"))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, computed stably."""
+    return Logsigmoid.apply(_float_tensor(input, "logsigmoid"))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``."""
+    return Softsign.apply(_float_tensor(input, "softsign"))
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``scale * (x if x > 0 else alpha * (exp(x) - 1))`` with the self-normalizing
+    constants ``alpha = 1.6733, scale = 1.0507``."""
+    return Celu.apply(_float_tensor(input, "selu"), _SELU_ALPHA, 1.0, _SELU_SCALE)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
+    if alpha == 0:
+        raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return Celu.apply(_float_tensor(input, "celu"), float(alpha), float(alpha), 1.0)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    return Mish.apply(_float_tensor(input, "mish"))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)``."""
+    return Tanhshrink.apply(_float_tensor(input, "tanhshrink"))
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value``."""
+    return Threshold.apply(_float_tensor(input, "threshold"), float(threshold), float(value))
+
+
+class Prelu(Function):
+    """``x`` where positive, ``w * x`` elsewhere, ``w`` one slope per channel (dim 1) or one
+    shared slope; ``gw`` sums ``g * x`` over the negative part."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ws = w.reshape((1, -1) + (1,) * (x.ndim - 2)) if x.ndim >= 2 and w.size > 1 else \
+            w.reshape(-1)[0]
+        pos = x > 0
+        ctx.save_for_backward(x, pos, w)
+        ctx.ws = ws
+        return np.where(pos, x, x * ws)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, pos, w = ctx.saved
+        nx, nw = ctx.needs_input_grad
+        gx = np.where(pos, g, g * ctx.ws) if nx else None
+        gw = None
+        if nw:
+            gn = np.where(pos, 0, g * x)
+            if w.size > 1:
+                gw = gn.sum(axis=(0, *range(2, x.ndim))).reshape(w.shape)
+            else:
+                gw = np.asarray(gn.sum(), dtype=w.dtype).reshape(w.shape)
+        return gx, gw
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """Leaky ReLU with learned slopes ``weight``: one (shape (1,)) or one per channel
+    (shape (C,), channels on dim 1)."""
+    _float_tensor(input, "prelu")
+    _tensor(weight, "prelu")
+    n = weight.numel()
+    if n != 1 and (input.ndim < 2 or input.shape[1] != n):
+        raise RuntimeError(f"prelu: mismatch in parameter count: weight has {n} slopes but "
+                           f"input {tuple(input.shape)} has "
+                           f"{input.shape[1] if input.ndim > 1 else 1} channels")
+    return Prelu.apply(input, weight)
+
+
+def softmin(input: Tensor, dim: int, dtype=None) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    from lamina import ops
+
+    fn = getattr(ops, "softmax", None) or softmax
+    return fn(-input, dim, dtype=dtype)
 
 
 # --- softmax fallbacks -----------------------------------------------------------------------

@@ -66,6 +66,20 @@ ACTS = [
     ("softmax_neg", lambda m, x: m.softmax(x, dim=-1)),
     ("log_softmax", lambda m, x: m.log_softmax(x, dim=1)),
     ("log_softmax0", lambda m, x: m.log_softmax(x, dim=0)),
+    ("hardtanh", lambda m, x: m.hardtanh(x, -1.5, 2.5)),
+    ("relu6", lambda m, x: m.relu6(x * 3)),
+    ("hardsigmoid", lambda m, x: m.hardsigmoid(x * 2)),
+    ("hardswish", lambda m, x: m.hardswish(x * 2)),
+    ("logsigmoid", lambda m, x: m.logsigmoid(x)),
+    ("softsign", lambda m, x: m.softsign(x)),
+    ("selu", lambda m, x: m.selu(x)),
+    # alpha = 0.5: PyTorch rounds 1/alpha to float32 in its backward, so other alphas differ
+    # from the exact derivative by ~1e-7 relative
+    ("celu", lambda m, x: m.celu(x, alpha=0.5)),
+    ("mish", lambda m, x: m.mish(x)),
+    ("tanhshrink", lambda m, x: m.tanhshrink(x)),
+    ("threshold", lambda m, x: m.threshold(x, 0.3, -2.0)),
+    ("softmin", lambda m, x: m.softmin(x, dim=2)),
 ]
 
 
@@ -97,9 +111,21 @@ def test_relu_inplace_flag_is_accepted():
     np.testing.assert_allclose(F.leaky_relu(x, 0.1, inplace=True).data, [-0.1, 2.0])
 
 
+@requires_torch
+@pytest.mark.parametrize("wshape", [(1,), (5,)])
+def test_prelu_matches_torch(wshape):
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0.1, 0.5, size=wshape)
+    for xshape in [(4, 5), (2, 5, 3)]:
+        check_op([xshape, w], lambda x, w: TF.prelu(x, w), lambda x, w: F.prelu(x, w))
+    with pytest.raises(RuntimeError, match="prelu"):
+        F.prelu(lamina.randn(2, 4), lamina.ones(3))
+
+
 def test_activation_gradcheck():
     for fn in (F.elu, F.gelu, F.silu, F.softplus, lambda x: F.gelu(x, approximate="tanh"),
-               lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, 0)):
+               lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, 0), F.selu, F.mish,
+               F.logsigmoid, F.softsign, F.hardswish, lambda x: F.celu(x, 0.5)):
         check_grad(fn, [(3, 4)])
 
 

@@ -58,11 +58,19 @@ def test_mlp_matches_torch(dtype):
     ("GELU", {}), ("GELU", {"approximate": "tanh"}), ("SiLU", {}),
     ("Softplus", {"beta": 2.0}), ("Sigmoid", {}), ("Tanh", {}), ("Softmax", {"dim": 1}),
     ("LogSoftmax", {"dim": -1}), ("Identity", {}), ("Flatten", {}),
+    ("Hardtanh", {"min_val": -0.5, "max_val": 2.0}), ("ReLU6", {}), ("Hardsigmoid", {}),
+    ("Hardswish", {}), ("LogSigmoid", {}), ("Softsign", {}), ("SELU", {}),
+    ("CELU", {"alpha": 0.5}), ("Mish", {}), ("Tanhshrink", {}),
+    ("Threshold", {"threshold": 0.2, "value": -1.0}), ("PReLU", {}),
+    ("PReLU", {"num_parameters": 4, "init": 0.1}), ("Softmin", {"dim": 1}),
 ], ids=lambda p: p[0] + str(p[1]))
 def test_activation_modules_match_torch(pair):
     name, kw = pair
     lm, tm = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
     assert repr(lm) == repr(tm)
+    lm.double()
+    tm.double()
+    _sync(lm, tm)
     x = np.random.default_rng(1).normal(0, 2, size=(3, 4, 2))
     _run_both(lm, tm, x, *TOLS[np.float64])
 

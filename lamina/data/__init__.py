@@ -6,6 +6,7 @@ tools of a typical course (scalers fitted on training data only, one-hot encodin
 features, train/validation/test splits and k-fold indices).
 """
 
+from lamina.data import datasets as datasets  # real and synthetic datasets
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
 from lamina.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from lamina.data.preprocessing import (

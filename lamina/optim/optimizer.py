@@ -102,7 +102,7 @@ class Optimizer:
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
-        group = dict(param_group)
+        group = param_group   # kept as given (as in PyTorch): edits to it reach the optimizer
         params = group.get("params")
         if params is None:
             raise ValueError("add_param_group: the param group has no 'params' entry")

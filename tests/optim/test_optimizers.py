@@ -534,3 +534,14 @@ def test_momentum_without_dampening_is_the_velocity_form():
             vi += p.grad.data
             p.data -= lr * vi
     _assert_close(_sgd_run(lr=lr, momentum=beta), prob.values()[:2], "velocity", rtol=1e-12)
+
+
+def test_group_dicts_are_kept_as_given():
+    w = lamina.tensor([1.0], requires_grad=True)
+    group = {"params": [w], "lr": 0.5}
+    opt = optim.SGD([group], lr=0.1, momentum=0.9)
+    assert opt.param_groups[0] is group and group["momentum"] == 0.9
+    group["lr"] = 0.25                      # an edit to the dict reaches the optimizer
+    (w * 2).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(w.data, [1.0 - 0.25 * 2])

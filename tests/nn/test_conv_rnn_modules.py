@@ -146,6 +146,14 @@ def test_embedding_max_norm_and_from_pretrained():
     assert not nn.Embedding.from_pretrained(lamina.tensor(w)).weight.requires_grad
 
 
+def test_embedding_gradcheck():
+    from lamina.nn.modules.misc import embedding
+    from tests.helpers import check_grad
+
+    idx = lamina.tensor([[0, 3, 3], [1, 0, 4]])
+    check_grad(lambda w: embedding(idx, w), [(5, 3)])   # padding_idx rows get no grad by design
+
+
 def test_dropout2d_zeros_whole_channels():
     lamina.manual_seed(0)
     m = nn.Dropout2d(0.5)

@@ -144,3 +144,8 @@ def test_conv_float32_stays_float32():
 def test_conv_errors(call, exc):
     with pytest.raises(exc):
         call()
+
+
+def test_conv_transpose1d_gradcheck():
+    check_grad(lambda x, w, b: conv_transpose1d(x, w, b, stride=2, padding=1, dilation=2),
+               [(2, 3, 4), (3, 2, 3), (2,)])

@@ -119,6 +119,12 @@ def test_pool_gradchecks():
     check_grad(lambda x: P.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 5, 5)])
     check_grad(lambda x: P.interpolate(x, scale_factor=2, mode="bilinear"), [(1, 1, 3, 3)])
     check_grad(lambda x: P.max_pool1d(x, 4, 2, 2), [(2, 3, 20)], fast_mode=True)
+    check_grad(lambda x: P.avg_pool1d(x, 3, 2, 1, ceil_mode=True), [(2, 2, 7)])
+    check_grad(lambda x: P.adaptive_avg_pool1d(x, 3), [(2, 2, 7)])
+    check_grad(lambda x: P.adaptive_max_pool1d(x, 3), [(2, 2, 7)])
+    check_grad(lambda x: P.interpolate(x, size=(3, 5), mode="nearest"), [(1, 2, 2, 3)])
+    check_grad(lambda x: P.interpolate(x, scale_factor=1.5, mode="linear",
+                                       align_corners=True), [(1, 2, 4)])
 
 
 def test_max_pool_on_channels_first_memory():

@@ -545,3 +545,26 @@ def test_group_dicts_are_kept_as_given():
     (w * 2).sum().backward()
     opt.step()
     np.testing.assert_allclose(w.data, [1.0 - 0.25 * 2])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_odd_shapes_and_layouts(name):
+    # 0-d, empty, Fortran-ordered (non-contiguous) and 3-d parameters, gradients set by hand
+    rng = np.random.default_rng(7)
+    arrays = [np.array(0.7), np.zeros((0,)), np.asfortranarray(rng.normal(size=(3, 4))),
+              rng.normal(size=(2, 1, 3))]
+    lp = [lamina.tensor(a, requires_grad=True) for a in arrays]
+    assert not lp[2].data.flags.c_contiguous
+    tp = [torch.tensor(a, requires_grad=True) for a in arrays]
+    kw = {**_SD_KW[name], "weight_decay": 0.01}
+    lopt, topt = getattr(optim, name)(lp, **kw), getattr(torch.optim, name)(tp, **kw)
+    for i in range(10):
+        for lt, tt in zip(lp, tp):
+            g = rng.normal(size=lt.shape)
+            lt.grad = lamina.tensor(g)
+            tt.grad = torch.tensor(g)
+        lopt.step()
+        topt.step()
+        _assert_close([p.data for p in lp], [p.detach().numpy() for p in tp], f"step {i}")
+    assert lp[2].data.flags.f_contiguous

@@ -8,6 +8,8 @@ once and return a zero-argument callable running ONE training step.
 WORKLOADS = {
     "tiny-ops": "tiny_ops",
     "mlp-ops": "mlp_ops",
+    "tiny": "tiny",
+    "mlp": "mlp",
     "lenet": "lenet",
     "lstm": "lstm",
     "conv-wide": "conv_wide",

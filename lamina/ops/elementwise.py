@@ -181,8 +181,27 @@ class Pow(Function):
         return ga, gb
 
 
+def _ready(a, b) -> bool:
+    """True when ``a`` and ``b`` need no promotion: two tensors of one non-bool dtype, or a
+    float tensor with a Python number, or an int64 tensor with a Python int. This is the
+    common case, checked first to keep per-op overhead low."""
+    if isinstance(a, Tensor):
+        k = a.data.dtype.kind
+        if isinstance(b, Tensor):
+            return a.data.dtype is b.data.dtype and k != "b"
+        t = type(b)
+        return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
+    if isinstance(b, Tensor):
+        k = b.data.dtype.kind
+        t = type(a)
+        return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
+    return False
+
+
 def add(a, b, alpha=None) -> Tensor:
     """``a + alpha * b`` with broadcasting."""
+    if alpha is None and _ready(a, b):
+        return Add.apply(a, b)
     if alpha is not None and alpha != 1:
         b = mul(b, alpha)
     a, b = _promote(a, b, "add")
@@ -191,6 +210,8 @@ def add(a, b, alpha=None) -> Tensor:
 
 def sub(a, b, alpha=None) -> Tensor:
     """``a - alpha * b`` with broadcasting."""
+    if alpha is None and _ready(a, b):
+        return Sub.apply(a, b)
     if _is_bool(a) or _is_bool(b):
         raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not "
                            "supported; to invert a mask use `~` or logical_not() instead")
@@ -201,6 +222,8 @@ def sub(a, b, alpha=None) -> Tensor:
 
 
 def mul(a, b) -> Tensor:
+    if _ready(a, b):
+        return Mul.apply(a, b)
     a, b = _promote(a, b, "mul")
     return Mul.apply(a, b)
 
@@ -214,6 +237,9 @@ def div(a, b, rounding_mode=None) -> Tensor:
         a, b = _promote(a, b, "div")
         fn = np.floor_divide if rounding_mode == "floor" else _trunc_div
         return _nograd(fn, a, b)
+    if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
+                         b.data.dtype.kind) == "f":
+        return Div.apply(a, b)
     a, b = _promote(a, b, "div", floating=True)
     return Div.apply(a, b)
 
@@ -239,6 +265,9 @@ def remainder(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:
     """``a ** b``; either side may be a tensor or a Python number."""
+    if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
+                         b.data.dtype.kind) == "f":
+        return Pow.apply(a, b)
     a, b = _promote(a, b, "pow")
     if isinstance(a, Tensor) and a.data.dtype.kind in "iu":
         bb = b.data if isinstance(b, Tensor) else b

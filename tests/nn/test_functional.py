@@ -262,3 +262,13 @@ def test_one_hot():
         F.one_hot(lamina.tensor([0, 5]), num_classes=3)
     with pytest.raises(RuntimeError):
         F.one_hot(lamina.tensor([0.0, 1.0]))
+
+
+def test_internal_erf_is_double_precision():
+    import math
+
+    from lamina.ops.nn import _erf
+    x = np.concatenate([np.linspace(-7, 7, 20001), [0.0, 1e-300, 1e-9, 0.0625, 6.0, 50.0]])
+    ref = np.array([math.erf(v) for v in x])
+    got = _erf(x)
+    np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-300)

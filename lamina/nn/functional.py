@@ -16,7 +16,7 @@ from lamina.tensor import Tensor, _make
 
 from lamina.ops.elementwise import sigmoid, tanh
 from lamina.ops.nn import (
-    batch_norm, celu, dropout, elu, gelu, hardsigmoid, hardswish, hardtanh, heaviside,
+    batch_norm, celu, dropout, elu, gelu, group_norm, hardsigmoid, hardswish, hardtanh, heaviside,
     layer_norm, linear, logsigmoid, mish, prelu, relu6, selu, silu, softplus, softsign,
     tanhshrink, threshold,
 )

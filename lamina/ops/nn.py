@@ -17,7 +17,7 @@ from lamina import backend
 from lamina.autograd.function import Function
 from lamina.tensor import Tensor
 
-__all__ = ["linear", "dropout", "batch_norm", "layer_norm", "elu", "gelu", "silu",
+__all__ = ["linear", "dropout", "batch_norm", "layer_norm", "group_norm", "elu", "gelu", "silu",
            "softplus", "heaviside", "softmax", "log_softmax", "hardtanh", "relu6",
            "hardsigmoid", "hardswish", "logsigmoid", "softsign", "selu", "celu", "mish",
            "tanhshrink", "threshold", "prelu", "softmin"]
@@ -317,6 +317,36 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
             raise RuntimeError(f"layer_norm: {name} must have shape {ns}, got "
                                f"{tuple(t.shape)}")
     return LayerNorm.apply(input, weight, bias, k, float(eps))
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize each of ``num_groups`` channel groups per sample (over its channels and
+    spatial positions, biased variance), then apply per-channel ``weight`` and ``bias``.
+
+    Built from the fused layer-norm op on a (N, G, C/G * spatial) view, so backward is that
+    op's plus the affine's.
+    """
+    _float_tensor(input, "group_norm")
+    if input.ndim < 2:
+        raise RuntimeError(f"group_norm: expected an input with at least 2 dims (N, C, ...), "
+                           f"got shape {tuple(input.shape)}")
+    n, c = input.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(f"group_norm: expected the number of channels ({c}) to be "
+                           f"divisible by num_groups ({num_groups})")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise RuntimeError(f"group_norm: {name} must have shape ({c},), got "
+                               f"{tuple(t.shape)}")
+    y = LayerNorm.apply(input.reshape(n, num_groups, -1), None, None, 1, float(eps))
+    y = y.reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(bshape)
+    if bias is not None:
+        y = y + bias.reshape(bshape)
+    return y
 
 
 # --- activations -----------------------------------------------------------------------------

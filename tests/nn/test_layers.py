@@ -140,6 +140,23 @@ def test_layernorm_matches_torch(kw):
     _run_both(lm, tm, x, *TOLS[np.float64])
 
 
+@requires_torch
+@pytest.mark.parametrize("kw", [{}, {"affine": False}, {"bias": False}, {"eps": 1e-3}],
+                         ids=str)
+@pytest.mark.parametrize("shape", [(3, 6), (2, 6, 5), (2, 6, 3, 2)])
+def test_groupnorm_matches_torch(kw, shape):
+    tm, lm = torch.nn.GroupNorm(3, 6, **kw).double(), nn.GroupNorm(3, 6, **kw).double()
+    assert repr(lm) == repr(tm)
+    if tm.weight is not None:
+        with torch.no_grad():
+            tm.weight.uniform_(0.5, 1.5)
+    _sync(lm, tm)
+    x = np.random.default_rng(5).normal(size=shape)
+    _run_both(lm, tm, x, *TOLS[np.float64])
+    with pytest.raises(ValueError):
+        nn.GroupNorm(4, 6)
+
+
 def test_dropout_module_train_eval():
     lamina.manual_seed(0)
     d = nn.Dropout(0.25)

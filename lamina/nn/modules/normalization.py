@@ -9,10 +9,10 @@ from lamina import creation
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
-from lamina.ops.nn import batch_norm, layer_norm
+from lamina.ops.nn import batch_norm, group_norm, layer_norm
 from lamina.tensor import Tensor, _make
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
 
 
 class _BatchNorm(Module):
@@ -151,3 +151,39 @@ class LayerNorm(Module):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, "
                 f"bias={self._parameters['bias'] is not None}")
+
+
+class GroupNorm(Module):
+    """Split the C channels into ``num_groups`` groups and normalize each group of each
+    sample over its channels and spatial positions; then a per-channel ``weight`` and
+    ``bias`` (ones and zeros initially). Input (N, C, *)."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        self._has_bias = affine and bias
+        self.register_parameter(
+            "weight", Parameter(creation.ones(num_channels, dtype=dtype)) if affine else None)
+        self.register_parameter(
+            "bias", Parameter(creation.zeros(num_channels, dtype=dtype)) if self._has_bias
+            else None)
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        p = self._parameters
+        return group_norm(input, self.num_groups, p["weight"], p["bias"], self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self._has_bias}")

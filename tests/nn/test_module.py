@@ -246,6 +246,33 @@ def test_modulelist_and_moduledict():
                                            "layers.1.weight", "layers.1.bias"]
 
 
+def test_parameterlist_and_parameterdict():
+    pl = nn.ParameterList([nn.Parameter(lamina.ones(3)), lamina.zeros(2, 2)])
+    assert len(pl) == 2 and isinstance(pl[1], nn.Parameter) and pl[1].requires_grad
+    pl.append(lamina.ones(1))
+    assert list(pl.state_dict()) == ["0", "1", "2"] and pl[-1].shape == (1,)
+    assert "(1): Parameter containing: [lamina.float32 of size 2x2]" in repr(pl)
+    pd = nn.ParameterDict({"a": lamina.ones(3)})
+    pd["b"] = nn.Parameter(lamina.zeros(1))
+    assert list(pd) == ["a", "b"] and "a" in pd and len(pd) == 2
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pl = nn.ParameterList([lamina.ones(2), lamina.ones(2)])
+            self.pd = nn.ParameterDict({"w": lamina.ones(3)})
+
+        def forward(self, x):
+            return x * self.pl[0] * self.pl[1]
+
+    h = Holder()
+    assert [n for n, _ in h.named_parameters()] == ["pl.0", "pl.1", "pd.w"]
+    h(lamina.ones(2)).sum().backward()
+    assert h.pl[0].grad is not None
+    with pytest.raises(TypeError):
+        nn.ParameterList([1.0])
+
+
 def test_flatten_unflatten_identity():
     x = lamina.randn(2, 3, 4, 5)
     assert nn.Flatten()(x).shape == (2, 60)

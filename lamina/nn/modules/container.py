@@ -1,4 +1,5 @@
-"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``."""
+"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``,
+``ParameterDict``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from lamina.nn.module import Module, _addindent
+from lamina.nn.parameter import Parameter
+from lamina.tensor import Tensor
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _index(idx, n: int, what: str) -> int:
@@ -256,3 +259,115 @@ class ModuleDict(Module):
                     raise ValueError(f"ModuleDict update sequence element #{j} has length "
                                      f"{len(pair)}; 2 is required")
                 self[pair[0]] = pair[1]
+
+
+def _as_parameter(value, owner: str):
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)  # PyTorch wraps plain tensors too
+    raise TypeError(f"{owner}: expected a Parameter or Tensor, got {type(value).__name__}")
+
+
+def _param_line(name: str, p) -> str:
+    size = "x".join(str(n) for n in p.shape) if p.ndim else "()"
+    return f"({name}): Parameter containing: [lamina.{p.dtype} of size {size}]"
+
+
+class ParameterList(Module):
+    """A list of parameters registered on the owner (named ``'0'``, ``'1'``, ...); plain
+    tensors are wrapped in ``Parameter``.
+
+    >>> self.scales = nn.ParameterList([nn.Parameter(lamina.ones(4)) for _ in range(3)])
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(list(self._parameters.values())[idx])
+        return self._parameters[str(_index(idx, len(self), "ParameterList"))]
+
+    def __setitem__(self, idx, value) -> None:
+        name = str(_index(idx, len(self), "ParameterList"))
+        self._parameters[name] = _as_parameter(value, "ParameterList")
+
+    def __iadd__(self, values) -> ParameterList:
+        return self.extend(values)
+
+    def append(self, value) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList"))
+        return self
+
+    def extend(self, values) -> ParameterList:
+        for v in list(values):
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(_param_line(k, p) for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters with string keys, registered on the owner; plain
+    tensors are wrapped in ``Parameter``."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self.register_parameter(key, _as_parameter(value, "ParameterDict"))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key: str, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str):
+        v = self._parameters[key]
+        del self._parameters[key]
+        return v
+
+    def clear(self) -> None:
+        self._parameters.clear()
+
+    def update(self, parameters) -> None:
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self) -> str:
+        return "\n".join(_param_line(k, p) for k, p in self._parameters.items())

@@ -183,3 +183,24 @@ def test_version_counter_and_repr():
     assert "requires_grad=True" in repr(y)
     assert "grad_fn" in repr(y * 2)
     assert "dtype=float64" in repr(lamina.ones(1, dtype=lamina.float64))
+
+
+def test_graph_makes_no_reference_cycles():
+    """Nodes and tensors are freed by reference counting alone: a training step leaves no
+    cyclic garbage for the (slow) cycle collector."""
+    import gc
+
+    w = lamina.randn(3, 4, requires_grad=True)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            x = lamina.randn(5, 3)
+            h = (x @ w).tanh().sigmoid().exp()
+            h.retain_grad()
+            loss = (h * h).mean()
+            loss.backward()
+            del x, h, loss
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -31,12 +31,22 @@ def _check_sample(ds, feature_shape, classification: bool):
     x, y = ds[0]
     assert isinstance(x, Tensor) and isinstance(y, Tensor)
     assert x.shape == feature_shape and x.dtype == np.float32
+    assert isinstance(x.data, np.ndarray) and isinstance(y.data, np.ndarray)
     if classification:
         assert y.shape == () and y.dtype == np.int64
     else:
         assert y.shape == (1,) and y.dtype == np.float32
     x_last, _ = ds[-1]
     assert x_last.shape == feature_shape
+    batch = getattr(ds, "__getitems__", None)
+    if batch is not None:  # the DataLoader's batched fetch gives the same samples
+        for (bx, by), i in zip(batch([0, len(ds) - 1, -1]), [0, len(ds) - 1, -1]):
+            sx, sy = ds[i]
+            assert isinstance(by.data, np.ndarray) and by.shape == sy.shape
+            np.testing.assert_array_equal(bx.data, sx.data)
+            np.testing.assert_array_equal(by.data, sy.data)
+        with pytest.raises(IndexError, match="out of range"):
+            batch([0, len(ds)])
     with pytest.raises(IndexError, match="out of range"):
         ds[len(ds)]
 
@@ -113,6 +123,9 @@ def test_transforms_and_tensor_dataset():
     assert int(y.item()) == ds.targets[3] + 10
     with pytest.raises(ValueError, match="transform"):
         ds.to_tensor_dataset()
+    xb, yb = next(iter(DataLoader(ds, batch_size=5)))
+    np.testing.assert_array_equal(xb.data, ds.data[:5] * 2)
+    np.testing.assert_array_equal(yb.data, ds.targets[:5] + 10)
     td = D.Iris().to_tensor_dataset()
     assert type(td) is TensorDataset and len(td) == 150
     batches = list(DataLoader(td, batch_size=64))

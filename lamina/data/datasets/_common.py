@@ -148,13 +148,28 @@ class ArrayDataset(Dataset):
         if not -n <= index < n:
             raise IndexError(f"{self.name}: index {index} is out of range for {n} samples")
         i = int(index) % n
-        x = _make(self._features(self.data[i:i + 1])[0])
-        y = _make(self._targets(self.targets[i:i + 1])[0])
+        # ``[0, ...]`` keeps a 0-d target an array (``[0]`` would give a NumPy scalar)
+        x = _make(self._features(self.data[i:i + 1])[0, ...])
+        y = _make(self._targets(self.targets[i:i + 1])[0, ...])
         if self.transform is not None:
             x = self.transform(x)
         if self.target_transform is not None:
             y = self.target_transform(y)
         return x, y
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """The samples at ``indices`` (the ``DataLoader``'s batched fetch): one vectorized
+        conversion for the whole batch instead of one per sample."""
+        if self.transform is not None or self.target_transform is not None:
+            return [self[i] for i in indices]
+        n = len(self.data)
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = int(idx[(idx < -n) | (idx >= n)][0])
+            raise IndexError(f"{self.name}: index {bad} is out of range for {n} samples")
+        x = self._features(self.data[idx])
+        y = self._targets(self.targets[idx])
+        return [(_make(x[k, ...]), _make(y[k, ...])) for k in range(len(idx))]
 
     def __repr__(self) -> str:
         lines = [f"Dataset {self.name}", f"    Number of datapoints: {len(self)}",

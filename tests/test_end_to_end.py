@@ -75,11 +75,11 @@ def test_logistic_regression_separates_two_gaussian_blobs():
     x_test, y_test = _blobs(500, seed=1)
     lamina.manual_seed(0)
     model = nn.Linear(2, 1)
-    acc = M.Accuracy(threshold=0.0)                   # the model outputs logits
+    # with BCEWithLogitsLoss, "accuracy" thresholds the logits at 0 (probability 0.5)
     hist = fit(model, nn.BCEWithLogitsLoss(), optim.SGD(model.parameters(), lr=0.5),
                DataLoader(TensorDataset(x, y), batch_size=40, shuffle=True), epochs=20,
                val_loader=DataLoader(TensorDataset(x_test, y_test), batch_size=500),
-               metrics=[acc], verbose=0)
+               metrics=["accuracy"], verbose=0)
     # the Bayes-optimal boundary is x1 + x2 = 0: it errs on about 0.23% of such points
     assert hist["val_accuracy"][-1] > 0.99
     assert hist["val_loss"][-1] < 0.05

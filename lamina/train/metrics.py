@@ -90,7 +90,7 @@ def _predicted_labels(output, target, threshold: float, op: str):
 def _as_labels(arr: np.ndarray, op: str, what: str) -> np.ndarray:
     """Integer class labels (>= 0) from an int, bool or integral float array."""
     if arr.dtype.kind == "b":
-        return arr.astype(np.int64)
+        return arr.astype(np.int64).ravel()
     if arr.dtype.kind == "f":
         lab = arr.astype(np.int64)
         if not np.array_equal(lab, arr):
@@ -209,9 +209,6 @@ def _prf(cm: np.ndarray, average: str | None, pos_label: int, zero_division: flo
     """Precision, recall and F1 from a confusion matrix (scikit-learn's definitions)."""
     if average not in _AVERAGES:
         raise ValueError(f"{op}: average must be one of {_AVERAGES}, got {average!r}")
-    tp = np.diag(cm).astype(np.float64)
-    pred_sum = cm.sum(axis=0).astype(np.float64)      # predicted as each class
-    true_sum = cm.sum(axis=1).astype(np.float64)      # support of each class
     if average == "binary":
         if cm.shape[0] > 2:
             raise ValueError(f"{op}: average='binary' needs labels 0 and 1, found "
@@ -219,11 +216,13 @@ def _prf(cm: np.ndarray, average: str | None, pos_label: int, zero_division: flo
                              f"'weighted' for multiclass data")
         if pos_label not in (0, 1):
             raise ValueError(f"{op}: pos_label must be 0 or 1, got {pos_label!r}")
-        cm2 = np.zeros((2, 2), dtype=cm.dtype)
-        cm2[:cm.shape[0], :cm.shape[1]] = cm
-        tp, pred_sum, true_sum = (a[pos_label:pos_label + 1] for a in
-                                  (np.diag(cm2), cm2.sum(0), cm2.sum(1)))
-        tp, pred_sum, true_sum = (a.astype(np.float64) for a in (tp, pred_sum, true_sum))
+        cm = np.pad(cm, (0, 2 - cm.shape[0]))          # 2x2 even if only label 0 occurred
+    tp = np.diag(cm).astype(np.float64)
+    pred_sum = cm.sum(axis=0).astype(np.float64)      # predicted as each class
+    true_sum = cm.sum(axis=1).astype(np.float64)      # support of each class
+    if average == "binary":
+        keep = slice(pos_label, pos_label + 1)
+        tp, pred_sum, true_sum = tp[keep], pred_sum[keep], true_sum[keep]
     elif average == "micro":
         tp, pred_sum, true_sum = (np.array([a.sum()]) for a in (tp, pred_sum, true_sum))
     # F1 = 2 tp / (2 tp + fp + fn) = 2 tp / (true_sum + pred_sum)

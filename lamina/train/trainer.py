@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from lamina.autograd import no_grad
+from lamina.nn import BCEWithLogitsLoss
+from lamina.nn.functional import binary_cross_entropy_with_logits
 from lamina.ops import cat
 from lamina.tensor import Tensor
 from lamina.train.callbacks import Callback, LRSchedulerCallback
@@ -79,10 +81,16 @@ def _output_array(output):
     return output.data if isinstance(output, Tensor) else output
 
 
-def _make_metrics(metrics) -> list[Metric]:
+def _make_metrics(metrics, loss_fn=None) -> list[Metric]:
     if isinstance(metrics, (str, Metric)) or callable(metrics):
         metrics = [metrics]
     made = [get_metric(m) for m in metrics]
+    if isinstance(loss_fn, BCEWithLogitsLoss) or loss_fn is binary_cross_entropy_with_logits:
+        # the model outputs logits, so a metric named by a string thresholds at logit 0
+        # (probability 0.5); metric objects keep the threshold they were given
+        for spec, m in zip(metrics, made):
+            if isinstance(spec, str) and hasattr(m, "threshold"):
+                m.threshold = 0.0
     names = [m.name for m in made]
     for name in names:
         if names.count(name) > 1:
@@ -106,7 +114,7 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None,
     """
     if loss_fn is None and not metrics:
         raise ValueError("evaluate: nothing to compute: give a loss_fn or metrics")
-    return _evaluate(model, loader, loss_fn, _make_metrics(metrics), "evaluate")
+    return _evaluate(model, loader, loss_fn, _make_metrics(metrics, loss_fn), "evaluate")
 
 
 def _evaluate(model, loader, loss_fn, metrics: list[Metric], op: str) -> dict[str, float]:
@@ -231,7 +239,7 @@ class Trainer:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.metrics = _make_metrics(metrics)
+        self.metrics = _make_metrics(metrics, loss_fn)
         self.val_metrics = [copy.deepcopy(m) for m in self.metrics]
         self.callbacks = callbacks
         self.regularization = regularization
@@ -381,6 +389,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
             ``"mae"``, ``"r2"``, ``"precision"``, ``"recall"``, ``"f1"``), ``Metric``
             objects or functions ``fn(output, target) -> float``; computed on the training
             batches (as the model was when it saw each batch) and on the validation data.
+            With ``nn.BCEWithLogitsLoss`` the outputs are logits, so metrics given by name
+            threshold them at 0 (probability 0.5) instead of 0.5.
         callbacks: ``Callback`` objects (``EarlyStopping``, ``ModelCheckpoint``,
             ``CSVLogger``, ...), run in order.
         scheduler: a learning-rate scheduler stepped after every epoch;

@@ -198,6 +198,18 @@ def test_precision_recall_f1_binary(skm, pos_label, zero_division):
                                (p, r, f), rtol=1e-12)
 
 
+def test_binary_scores_when_only_one_label_occurs(skm):
+    zeros = np.zeros(6, dtype=np.int64)
+    for zd in (0.0, 1.0):
+        p, r, f, _ = skm.precision_recall_fscore_support(zeros, zeros, average="binary",
+                                                         zero_division=zd)
+        assert M.precision_recall_f1(zeros, zeros, zero_division=zd) == (p, r, f)
+    ones = np.ones(6, dtype=np.int64)
+    p, r, f, _ = skm.precision_recall_fscore_support(ones, zeros, average="binary",
+                                                     pos_label=0, zero_division=0.0)
+    assert M.precision_recall_f1(zeros, ones, pos_label=0) == (p, r, f)
+
+
 def test_zero_division_nan_is_skipped_in_macro(skm):
     target = np.array([0, 0, 1, 1, 2])
     pred = np.array([0, 1, 1, 1, 1])            # class 2 never predicted

@@ -166,6 +166,27 @@ def test_fit_errors():
         fit(model, ce, opt, loader, 1, metrics=[M.ConfusionMatrix()], verbose=0)
 
 
+def test_named_metrics_threshold_logits_with_bce_with_logits():
+    x, y = _classification(n=40)
+    yf = y.float().reshape(40, 1)
+    lamina.manual_seed(0)
+    model = nn.Linear(3, 1)
+    loader = DataLoader(TensorDataset(x, yf), batch_size=40)
+    with lamina.no_grad():
+        logits = model(x)
+    expected = M.accuracy(logits.sigmoid(), yf)
+    assert expected != M.accuracy(logits, yf)      # thresholding logits at 0.5 would differ
+    for loss_fn in (nn.BCEWithLogitsLoss(), nn.functional.binary_cross_entropy_with_logits):
+        res = evaluate(model, loader, loss_fn, ["accuracy", "f1"])
+        assert res["accuracy"] == expected
+        assert res["f1"] == M.f1_score(logits.sigmoid(), yf, average="macro")
+    # a metric object keeps its own threshold
+    assert evaluate(model, loader, nn.BCEWithLogitsLoss(), [M.Accuracy()])["accuracy"] == \
+        M.accuracy(logits, yf)
+    assert evaluate(model, loader, nn.MSELoss(), ["accuracy"])["accuracy"] == \
+        M.accuracy(logits, yf)
+
+
 # --- evaluate and predict -------------------------------------------------------------
 
 def test_evaluate_and_predict():

@@ -332,3 +332,16 @@ def test_small_cnn_trains_like_torch():
     tm = build(torch).double()
     lm = build(lamina, dtype=lamina.float64)
     _run_pair(lm, tm, np.random.default_rng(12).standard_normal((4, 1, 10, 10)))
+
+
+@requires_torch
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("nd, pad", [(2, (1, 2)), (2, "same"), (1, 2)])
+def test_conv_padding_modes(mode, nd, pad):
+    cls = "Conv2d" if nd == 2 else "Conv1d"
+    kw = dict(padding=pad, padding_mode=mode)
+    k = (3, 4) if pad == "same" else 3
+    shape = (2, 3, 5, 6) if nd == 2 else (2, 3, 7)
+    _run_pair(getattr(nn, cls)(3, 4, k, **kw, dtype=lamina.float64),
+              getattr(torch.nn, cls)(3, 4, k, **kw).double(),
+              np.random.default_rng(13).standard_normal(shape))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from lamina import creation
 from lamina.nn import init
 from lamina.nn.module import Module
@@ -18,6 +20,36 @@ from lamina.ops.conv import _tuple, conv1d, conv2d, conv_transpose1d, conv_trans
 from lamina.tensor import Tensor
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+
+
+def _index_pad(size, before, after, mode):
+    """Source indices along one axis for PyTorch's non-zero padding modes."""
+    i = np.arange(-before, size + after)
+    if mode == "circular":
+        return i % size
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    i = np.abs(i)                                   # reflect (edge not repeated)
+    return np.where(i > size - 1, 2 * (size - 1) - i, i)
+
+
+def _mode_pad(x: Tensor, pads, mode: str, owner: str) -> Tensor:
+    """Pad the trailing spatial dims of ``x`` by ``pads`` ((before, after) per dim) with
+    ``mode`` as one gather (its gradient sums back over repeated sources)."""
+    nd = len(pads)
+    idx = []
+    for k, (b, a) in enumerate(pads):
+        size = x.shape[x.ndim - nd + k]
+        if mode == "reflect" and (b >= size or a >= size):
+            raise RuntimeError(f"{owner}: padding ({b}, {a}) should be smaller than the input "
+                               f"size {size} for padding_mode='reflect'")
+        if mode == "circular" and (b > size or a > size):
+            raise RuntimeError(f"{owner}: padding ({b}, {a}) should be at most the input size "
+                               f"{size} for padding_mode='circular'")
+        idx.append(_index_pad(size, b, a, mode))
+    if nd == 1:
+        return x[..., idx[0]]
+    return x[..., idx[0][:, None], idx[1]]
 
 
 class _ConvNd(Module):
@@ -37,12 +69,11 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: in_channels must be divisible by groups")
         if out_channels % groups:
             raise ValueError(f"{name}: out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            if padding_mode in ("reflect", "replicate", "circular"):
-                raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not "
-                                          "supported yet; only 'zeros'")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' "
                              f"or 'circular', got {padding_mode!r}")
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f"{name}: only 'zeros' padding mode is supported")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _tuple(kernel_size, nd, "kernel_size", name)
@@ -81,6 +112,25 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def _pad_input(self, input: Tensor) -> Tensor:
+        """Explicit padding for padding_mode reflect/replicate/circular (then conv with 0)."""
+        nd = self._nd
+        if self.padding == "valid":
+            return input
+        if self.padding == "same":
+            pads = []
+            for k, d in zip(self.kernel_size, self.dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+        else:
+            pads = [(p, p) for p in self.padding]
+        if not any(b or a for b, a in pads):
+            return input
+        if input.ndim not in (nd + 1, nd + 2):
+            raise RuntimeError(f"{type(self).__name__}: expected a {nd + 1}-D or {nd + 2}-D "
+                               f"input, got shape {tuple(input.shape)}")
+        return _mode_pad(input, pads, self.padding_mode, type(self).__name__)
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -96,6 +146,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s
 
 
@@ -116,6 +168,9 @@ class Conv1d(_ConvNd):
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
+        if self.padding_mode != "zeros":
+            return conv1d(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
+                        self.dilation, self.groups)
         return conv1d(input, p["weight"], p["bias"], self.stride, self.padding,
                       self.dilation, self.groups)
 
@@ -136,6 +191,9 @@ class Conv2d(_ConvNd):
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
+        if self.padding_mode != "zeros":
+            return conv2d(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
+                        self.dilation, self.groups)
         return conv2d(input, p["weight"], p["bias"], self.stride, self.padding,
                       self.dilation, self.groups)
 

@@ -289,8 +289,10 @@ def test_idx_errors(tmp_path):
     images, labels = _mnist_files(tmp_path)
     img_path = os.path.join(tmp_path, "train-images-idx3-ubyte")
     lab_path = os.path.join(tmp_path, "train-labels-idx1-ubyte")
-    good_images = open(img_path, "rb").read()
-    good_labels = open(lab_path, "rb").read()
+    with open(img_path, "rb") as f:
+        good_images = f.read()
+    with open(lab_path, "rb") as f:
+        good_labels = f.read()
 
     # a corrupted magic number: not IDX at all
     _write(img_path, b"\x12\x34" + good_images[2:])

@@ -23,8 +23,8 @@ def require(module: str, package: str, what: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(f"{what} needs the optional dependency {package!r}, which is not "
-                          f"installed; install it with `{_EXTRA}` (or `pip install "
-                          f"{package}`)") from e
+                          f"installed (or failed to import: {e}); install it with "
+                          f"`{_EXTRA}` (or `pip install {package}`)") from e
 
 
 def package_dir(module: str, package: str, what: str) -> str:

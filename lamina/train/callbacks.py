@@ -2,7 +2,8 @@
 
 A callback subclasses ``Callback`` and overrides the hooks it needs; each hook receives the
 ``Trainer`` (``trainer.model``, ``trainer.optimizer``, ``trainer.history``, and
-``trainer.stop_training``, which a callback sets to end training after the current epoch).
+``trainer.stop_training``, which a callback sets to end training: set in ``on_batch_end``
+it also ends the current epoch after that batch; the epoch is then validated and recorded).
 Epochs are numbered from 1. ``logs`` holds the epoch's values under the same keys as the
 history (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``time``, ...).
 
@@ -351,13 +352,12 @@ class JSONLogger(Callback):
 # --- small helpers ------------------------------------------------------------------------
 
 class TerminateOnNaN(Callback):
-    """Stop training at the end of the epoch in which a batch loss became NaN or infinite."""
+    """Stop training at the first batch whose loss is NaN or infinite."""
 
     def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(loss):
-            if not trainer.stop_training:
-                trainer.print(f"batch {batch}: loss is {loss}, stopping training")
+            trainer.print(f"batch {batch}: loss is {loss}, stopping training")
             trainer.stop_training = True
 
 

@@ -308,7 +308,8 @@ class Trainer:
 
     def train_epoch(self, loader: Iterable) -> dict[str, float]:
         """One pass over ``loader`` in train mode with an optimizer step per batch; returns
-        the epoch's mean loss, metrics and (with a regularization term) mean penalty."""
+        the epoch's mean loss, metrics and (with a regularization term) mean penalty. A
+        callback that sets ``stop_training`` in ``on_batch_end`` ends the pass early."""
         model, optimizer, loss_fn, reg = (self.model, self.optimizer, self.loss_fn,
                                           self.regularization)
         for m in self.metrics:
@@ -349,6 +350,8 @@ class Trainer:
                     cb.on_batch_end(self, i, {"loss": value})
                 if bar is not None:
                     bar.update(value)
+                if self.stop_training:      # set by a callback: end the epoch here (Keras)
+                    break
         finally:
             if bar is not None:
                 bar.close()

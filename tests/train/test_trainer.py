@@ -11,7 +11,7 @@ import pytest
 import lamina
 from lamina import nn, optim
 from lamina.data import DataLoader, TensorDataset
-from lamina.train import History, Trainer, evaluate, fit, predict
+from lamina.train import History, LambdaCallback, Trainer, evaluate, fit, predict
 from lamina.train import metrics as M
 from lamina.train.progress import EpochBar, format_epoch, is_terminal
 
@@ -129,11 +129,15 @@ def test_epochs_zero_and_stop_from_callback():
     opt = optim.SGD(model.parameters(), lr=0.1)
     assert len(fit(model, nn.CrossEntropyLoss(), opt, loader, 0, verbose=0)) == 0
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, verbose=0)
-    from lamina.train import LambdaCallback
+    batches = []
     trainer.callbacks.append(LambdaCallback(
-        on_batch_end=lambda t, b, logs: setattr(t, "stop_training", True)))
-    assert len(trainer.fit(loader, 10)) == 1          # stops at the end of that epoch
-    assert trainer.history is not None and trainer.epoch == 1
+        on_batch_end=lambda t, b, logs: (batches.append(logs["loss"]),
+                                         setattr(t, "stop_training", True))))
+    hist = trainer.fit(loader, 10, loader)
+    # set after a batch: the epoch ends there, is still validated and recorded, and no
+    # further epoch runs
+    assert len(hist) == 1 and trainer.epoch == 1 and len(batches) == 1
+    assert hist["loss"] == batches and "val_loss" in hist
 
 
 def test_fit_errors():

@@ -79,6 +79,20 @@ class RNNBase(Module):
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """No-op, for scripts written for PyTorch's cuDNN weight packing."""
+
+    @property
+    def all_weights(self) -> list:
+        """The parameters grouped per layer and direction, as in PyTorch."""
+        p = self._parameters
+        out = []
+        for layer in range(self.num_layers):
+            for sfx in ("", "_reverse")[:2 if self.bidirectional else 1]:
+                names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+                out.append([p[f"{n}_l{layer}{sfx}"] for n in names])
+        return out
+
     def _layer_weights(self, layer: int):
         p = self._parameters
         out = []

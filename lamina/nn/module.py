@@ -141,7 +141,7 @@ class Module:
             raise AttributeError(f"cannot assign {what} before Module.__init__() call")
 
     @staticmethod
-    def _check_name(name, kind: str, owner) -> None:
+    def _check_name(name, kind: str) -> None:
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
         if name == "":
@@ -152,7 +152,7 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or ``None``, a declared-but-absent one such as a missing bias)."""
         self._check_init("parameters")
-        self._check_name(name, "parameter", self)
+        self._check_name(name, "parameter")
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
@@ -169,7 +169,7 @@ class Module:
         floating.
         """
         self._check_init("buffers")
-        self._check_name(name, "buffer", self)
+        self._check_name(name, "buffer")
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -190,7 +190,7 @@ class Module:
         self._check_init("child modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._check_name(name, "module", self)
+        self._check_name(name, "module")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
         self._modules[name] = module

@@ -278,3 +278,34 @@ def test_init_uses_generator_and_bumps_version():
         nn.init.zeros_(p)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
+
+
+@requires_torch
+def test_training_steps_track_torch():
+    """Several manual-SGD steps of Linear-BatchNorm-ReLU-Linear with cross-entropy (float64)
+    follow PyTorch step for step: losses, weights and running statistics."""
+    tm = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                             torch.nn.Linear(8, 3)).double()
+    lm = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).double()
+    _sync(lm, tm)
+    rng = np.random.default_rng(8)
+    tcrit, lcrit = torch.nn.CrossEntropyLoss(label_smoothing=0.1), \
+        nn.CrossEntropyLoss(label_smoothing=0.1)
+    for _ in range(5):
+        x, y = rng.normal(size=(16, 6)), rng.integers(0, 3, size=16)
+        tl = tcrit(tm(torch.tensor(x)), torch.tensor(y))
+        ll = lcrit(lm(lamina.tensor(x)), lamina.tensor(y))
+        np.testing.assert_allclose(ll.item(), tl.item(), rtol=1e-10)
+        tm.zero_grad()
+        lm.zero_grad()
+        tl.backward()
+        ll.backward()
+        with torch.no_grad():
+            for p in tm.parameters():
+                p -= 0.5 * p.grad
+        with lamina.no_grad():
+            for p in lm.parameters():
+                p -= 0.5 * p.grad
+    for k, v in tm.state_dict().items():
+        np.testing.assert_allclose(lm.state_dict()[k].data, v.numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=k)

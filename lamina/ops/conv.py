@@ -27,6 +27,9 @@ backward the conv forward path, sharing the same helpers.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from lamina.autograd.function import Function
@@ -35,6 +38,52 @@ from lamina.tensor import Tensor
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 _as_strided = np.lib.stride_tricks.as_strided
+
+
+# --- a small buffer pool ---------------------------------------------------------------------
+# The big per-step temporaries (column matrices, padded inputs, col2im sums) are megabytes:
+# glibc hands such blocks back to the OS when freed and every new step faults them in again
+# (PERF-NOTES: about a third of a NumPy LeNet step). Buffers are recycled by shape once
+# nothing but the pool refers to them (checked with the reference count, so a buffer saved
+# for backward or handed out as an output view is never reused while alive).
+# LAMINA_CONV_POOL=0 turns the pool off.
+
+_POOL: dict = {}
+_POOL_ON = os.environ.get("LAMINA_CONV_POOL", "1") != "0"
+_POOL_PER_KEY = 4
+_POOL_KEYS = 32
+
+
+def _free_refcount() -> int:
+    """Reference count ``_buffer`` sees for a pooled buffer nobody else holds."""
+    lst = [np.empty(1)]
+    for b in lst:
+        return sys.getrefcount(b)
+    return -1
+
+
+_FREE_RC = _free_refcount()
+
+
+def _buffer(shape, dtype, zero=False):
+    """An array of ``shape`` and ``dtype`` (zeroed when ``zero``), recycled when possible."""
+    if not _POOL_ON:
+        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    key = (shape, dtype)
+    lst = _POOL.get(key)
+    if lst is None:
+        if len(_POOL) >= _POOL_KEYS:            # forget the oldest shape
+            del _POOL[next(iter(_POOL))]
+        lst = _POOL[key] = []
+    for b in lst:
+        if sys.getrefcount(b) == _FREE_RC:
+            if zero:
+                b.fill(0)
+            return b
+    b = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if len(lst) < _POOL_PER_KEY:
+        lst.append(b)
+    return b
 
 
 # --- helpers on raw arrays -------------------------------------------------------------------
@@ -46,7 +95,7 @@ def _pad_cn(x, pads):
     xt = x.transpose(1, 2, 3, 0)
     if not (pt or pb or pl or pr):
         return xt
-    buf = np.zeros((c, h + pt + pb, w + pl + pr, n), x.dtype)
+    buf = _buffer((c, h + pt + pb, w + pl + pr, n), x.dtype, zero=True)
     buf[:, pt:pt + h, pl:pl + w] = xt
     return buf
 
@@ -59,7 +108,7 @@ def _im2col(xp, kh, kw, ho, wo, stride, dilation):
         xp, (c, kh, kw, ho, wo, n),
         (s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1], s_n),
         writeable=False)
-    cols = np.empty((c, kh, kw, ho, wo, n), xp.dtype)
+    cols = _buffer((c, kh, kw, ho, wo, n), xp.dtype)
     np.copyto(cols, view)
     return cols.reshape(c * kh * kw, ho * wo * n)
 
@@ -67,7 +116,7 @@ def _im2col(xp, kh, kw, ho, wo, stride, dilation):
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
     """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
     cols = cols.reshape(c, kh, kw, ho, wo, n)
-    out = np.zeros((c, hp, wp, n), cols.dtype)
+    out = _buffer((c, hp, wp, n), cols.dtype, zero=True)
     sh, sw = stride
     dh, dw = dilation
     he = sh * (ho - 1) + 1
@@ -78,11 +127,15 @@ def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
     return out
 
 
-def _gemm_groups(a, b, groups, trans_a=False, trans_b=False):
-    """``a @ b`` per group: ``a`` (G*m, k) and ``b`` (G*k, n) stacked along axis 0."""
+def _gemm_groups(a, b, groups, trans_a=False, trans_b=False, pooled=False):
+    """``a @ b`` per group: ``a`` (G*m, k) and ``b`` (G*k, n) stacked along axis 0; with
+    ``pooled`` the (ungrouped) result is written into a recycled buffer."""
     if groups == 1:
         a2 = a.T if trans_a else a
         b2 = b.T if trans_b else b
+        if pooled:
+            return np.matmul(a2, b2, out=_buffer((a2.shape[0], b2.shape[1]),
+                                                 np.result_type(a2, b2)))
         return a2 @ b2
     a3 = a.reshape(groups, -1, a.shape[-1])
     b3 = b.reshape(groups, -1, b.shape[-1])
@@ -114,7 +167,7 @@ class Conv2dFn(Function):
         xp = _pad_cn(x, pads)
         cols = _im2col(xp, kh, kw, ho, wo, stride, dilation)
         w2 = w.reshape(o, cg * kh * kw)
-        out = _gemm_groups(w2, cols, groups)
+        out = _gemm_groups(w2, cols, groups, pooled=True)
         if b is not None:
             out += b[:, None]
         ctx.save_for_backward(cols, w)
@@ -142,7 +195,8 @@ class Conv2dFn(Function):
                                 g2.reshape(groups, -1, g2.shape[1]).transpose(0, 2, 1))
                 gw = np.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape)
         if need_x:
-            gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True)
+            gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True,
+                                 pooled=True)
             gxp = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation)
             gx = gxp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + wd].transpose(3, 0, 1, 2)
         return gx, gw, gb, None, None, None, None
@@ -166,7 +220,7 @@ class ConvTranspose2dFn(Function):
         x2 = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(cin, h * wd * n)
         # weight (Cin, Cout/G, kh, kw): group gi maps its Cg inputs to its Og*kh*kw columns
         w2 = w.reshape(cin, og * kh * kw)
-        cols = _gemm_groups(w2, x2, groups, trans_a=True)       # (Cout*kh*kw, H*W*N)
+        cols = _gemm_groups(w2, x2, groups, trans_a=True, pooled=True)   # (Cout*K, H*W*N)
         full = _col2im(cols, cout, n, hf, wf, kh, kw, h, wd, stride, dilation)
         out = full[:, padding[0]:padding[0] + hout, padding[1]:padding[1] + wout]
         if b is not None:

@@ -149,3 +149,25 @@ def test_conv_errors(call, exc):
 def test_conv_transpose1d_gradcheck():
     check_grad(lambda x, w, b: conv_transpose1d(x, w, b, stride=2, padding=1, dilation=2),
                [(2, 3, 4), (3, 2, 3), (2,)])
+
+
+def test_conv_buffer_pool_never_reuses_live_arrays():
+    """Outputs kept alive and graphs backpropagated twice are untouched by later calls."""
+    rng = np.random.default_rng(0)
+    w = lamina.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    xs = [lamina.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+          for _ in range(3)]
+    ys = [conv2d(x, w, padding=1) for x in xs]
+    copies = [y.data.copy() for y in ys]
+    loss = (ys[0] * ys[0]).sum()
+    loss.backward(retain_graph=True)
+    g1 = xs[0].grad.data.copy(), w.grad.data.copy()
+    for x in xs[1:]:
+        (conv2d(x, w, padding=1) ** 2).sum().backward()     # churn the pool
+    for y, c in zip(ys, copies):
+        np.testing.assert_array_equal(y.data, c)
+    xs[0].grad = None
+    w.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(xs[0].grad.data, g1[0])
+    np.testing.assert_array_equal(w.grad.data, g1[1])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.ops.conv import _buffer
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -57,13 +58,14 @@ def _axis_order(x):
 
 
 def _alloc(shape, dtype, order, fill=None):
-    """A new array of ``shape`` whose memory follows axis ``order`` (see ``_axis_order``), so
-    pooling keeps the memory layout of its input (e.g. conv's batch-last output)."""
-    if order is None:
-        return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-    mem = tuple(shape[a] for a in order)
-    buf = np.empty(mem, dtype) if fill is None else np.full(mem, fill, dtype)
-    return buf.transpose(np.argsort(order))
+    """An array of ``shape`` whose memory follows axis ``order`` (see ``_axis_order``), so
+    pooling keeps the memory layout of its input (e.g. conv's batch-last output); recycled
+    through conv's buffer pool."""
+    mem = shape if order is None else tuple(shape[a] for a in order)
+    buf = _buffer(mem, np.dtype(dtype), zero=fill is not None and fill == 0)
+    if fill is not None and fill != 0:
+        buf.fill(fill)
+    return buf if order is None else buf.transpose(np.argsort(order))
 
 
 def _padded(x, pads_hw, sizes_hw, fill, order=None):
@@ -114,7 +116,7 @@ class MaxPool2dFn(Function):
         sl = _offset_slices(k, s, d, ho, wo)
         if k == (2, 2) and s == (2, 2) and d == (1, 1):
             a, b, c, e = (xp[(..., *q)] for q in sl)
-            m1 = np.maximum(a, b)
+            m1 = np.maximum(a, b, out=_alloc(a.shape, a.dtype, order))
             m2 = np.maximum(c, e)
             code = (b > a).view(np.int8)               # a wins ties (first in window order)
             lower = m2 > m1                            # top row wins ties

@@ -17,7 +17,8 @@ from lamina.autograd import no_grad
 from lamina.tensor import Tensor
 
 __all__ = ["ExperimentResult", "markdown_table", "fmt", "seed_all", "save_plot",
-           "full_batch_loss", "tensor", "minibatches"]
+           "full_batch_loss", "tensor", "minibatches", "train_full_batch",
+           "predict_array", "decision_grid"]
 
 
 @dataclass
@@ -125,3 +126,35 @@ def save_plot(draw: Callable, out_dir: Path, filename: str, notes: list[str],
     path = out_dir / filename
     fig.savefig(path, dpi=100)
     return path
+
+
+def train_full_batch(model, loss_fn, optimizer, x: Tensor, y: Tensor, steps: int) -> list[float]:
+    """``steps`` full-batch gradient steps; returns the loss before each step and at the end."""
+    losses = []
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        losses.append(float(loss.data))
+        loss.backward()
+        optimizer.step()
+    losses.append(full_batch_loss(model, loss_fn, x, y))
+    return losses
+
+
+def predict_array(model, x: np.ndarray) -> np.ndarray:
+    """The model's outputs for the float array ``x`` as a NumPy array (eval mode, no grad)."""
+    was = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return np.asarray(model(tensor(x)).data)
+    finally:
+        model.train(was)
+
+
+def decision_grid(x: np.ndarray, n: int = 200, margin: float = 0.5):
+    """A ``n x n`` grid over the 2-D points ``x`` (plus a margin): ``(xx, yy, points)``."""
+    lo, hi = x.min(0) - margin, x.max(0) + margin
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
+    return xx, yy, np.stack([xx.ravel(), yy.ravel()], axis=1)

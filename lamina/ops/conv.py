@@ -95,8 +95,13 @@ def _pad_cn(x, pads):
     xt = x.transpose(1, 2, 3, 0)
     if not (pt or pb or pl or pr):
         return xt
-    buf = _buffer((c, h + pt + pb, w + pl + pr, n), x.dtype, zero=True)
+    buf = _buffer((c, h + pt + pb, w + pl + pr, n), x.dtype)
     buf[:, pt:pt + h, pl:pl + w] = xt
+    # zero only the border (the buffer may be recycled)
+    buf[:, :pt] = 0
+    buf[:, pt + h:] = 0
+    buf[:, pt:pt + h, :pl] = 0
+    buf[:, pt:pt + h, pl + w:] = 0
     return buf
 
 

@@ -164,6 +164,8 @@ def test_conv_buffer_pool_never_reuses_live_arrays():
     g1 = xs[0].grad.data.copy(), w.grad.data.copy()
     for x in xs[1:]:
         (conv2d(x, w, padding=1) ** 2).sum().backward()     # churn the pool
+    for x, c in zip(xs, copies):                            # recycled (dirty) buffers
+        np.testing.assert_array_equal(conv2d(x, w, padding=1).data, c)
     for y, c in zip(ys, copies):
         np.testing.assert_array_equal(y.data, c)
     xs[0].grad = None

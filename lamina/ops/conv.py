@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -52,6 +53,7 @@ _POOL: dict = {}
 _POOL_ON = os.environ.get("LAMINA_CONV_POOL", "1") != "0"
 _POOL_PER_KEY = 4
 _POOL_KEYS = 32
+_POOL_LOCK = threading.Lock()
 
 
 def _free_refcount() -> int:
@@ -70,20 +72,26 @@ def _buffer(shape, dtype, zero=False):
     if not _POOL_ON:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     key = (shape, dtype)
-    lst = _POOL.get(key)
-    if lst is None:
-        if len(_POOL) >= _POOL_KEYS:            # forget the oldest shape
-            del _POOL[next(iter(_POOL))]
-        lst = _POOL[key] = []
-    for b in lst:
-        if sys.getrefcount(b) == _FREE_RC:
-            if zero:
-                b.fill(0)
-            return b
-    b = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-    if len(lst) < _POOL_PER_KEY:
-        lst.append(b)
-    return b
+    with _POOL_LOCK:                  # a buffer handed to one thread is referenced at once
+        lst = _POOL.get(key)
+        if lst is None:
+            if len(_POOL) >= _POOL_KEYS:        # forget the oldest shape
+                del _POOL[next(iter(_POOL))]
+            lst = _POOL[key] = []
+        for b in lst:
+            if sys.getrefcount(b) == _FREE_RC:
+                found = b
+                break
+        else:
+            found = None
+            if len(lst) < _POOL_PER_KEY:
+                found = np.empty(shape, dtype)
+                lst.append(found)
+    if found is None:
+        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if zero:
+        found.fill(0)
+    return found
 
 
 # --- helpers on raw arrays -------------------------------------------------------------------

@@ -108,6 +108,8 @@ def test_conv_default_init_bounds():
     ("AdaptiveMaxPool1d", (4,), {}),
     ("Upsample", (), dict(scale_factor=2, mode="nearest")),
     ("Upsample", (), dict(size=(5, 7), mode="bilinear", align_corners=True)),
+    ("UpsamplingNearest2d", (), dict(scale_factor=2)),
+    ("UpsamplingBilinear2d", (), dict(size=(5, 4))),
 ])
 def test_pool_like_modules(name, args, kw):
     one_d = name.endswith("1d")

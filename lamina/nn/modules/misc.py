@@ -14,7 +14,8 @@ from lamina.nn.parameter import Parameter
 from lamina.ops.pool import interpolate
 from lamina.tensor import Tensor, _make
 
-__all__ = ["Upsample", "Embedding", "Dropout2d", "embedding", "dropout2d"]
+__all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding", "Dropout2d",
+           "embedding", "dropout2d"]
 
 
 # --- embedding -------------------------------------------------------------------------------
@@ -223,3 +224,17 @@ class Upsample(Module):
         else:
             info = f"size={self.size}"
         return info + f", mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(mode='nearest')`` for 4-d inputs."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(mode='bilinear', align_corners=True)``, as PyTorch defines it."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

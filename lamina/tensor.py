@@ -24,6 +24,7 @@ def _make(data: np.ndarray, requires_grad: bool = False) -> Tensor:
     t._out_idx = 0
     t._vc = None
     t._retain = False
+    t._prev = None
     return t
 
 
@@ -58,7 +59,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_idx", "_vc", "_retain",
-                 "__weakref__")
+                 "_prev", "__weakref__")
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
@@ -69,6 +70,7 @@ class Tensor:
         self._out_idx = 0
         self._vc = None
         self._retain = False
+        self._prev = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -158,6 +160,9 @@ class Tensor:
         return t
 
     def detach_(self) -> Tensor:
+        if self._ctx is not None:
+            # nodes recorded before now still reach the old grad_fn (see autograd.engine.edge)
+            self._prev = (_next_seq(), self._ctx, self._out_idx, self._prev)
         self._ctx = None
         self.requires_grad = False
         return self
@@ -417,6 +422,7 @@ _METHODS = (
 
 from lamina import ops as _ops  # noqa: E402
 from lamina.autograd import engine as _engine  # noqa: E402
+from lamina.autograd.function import next_seq as _next_seq  # noqa: E402
 
 # binary dunders that take (self, other) in order are the op functions themselves
 for _name, _op in (("__add__", "add"), ("__sub__", "sub"), ("__mul__", "mul"),

@@ -25,6 +25,21 @@ _FREED = (
 )
 
 
+def edge(t, seq: int):
+    """The (node, output index) that tensor ``t`` was the output of when node ``seq`` used it.
+
+    Normally that is ``t``'s current ``grad_fn``. An in-place op that records itself gives
+    ``t`` a new one and pushes the old one onto ``t._prev`` as ``(first_seq, node, index,
+    older)``: nodes created before ``first_seq`` still see the old edge.
+    """
+    prev = t._prev
+    c, i = t._ctx, t._out_idx
+    while prev is not None and seq < prev[0]:
+        c, i = prev[1], prev[2]
+        prev = prev[3]
+    return c, i
+
+
 def unbroadcast(g, shape, op_name: str, index: int):
     """Sum a broadcast gradient back down to ``shape`` (the input's shape)."""
     lead = g.ndim - len(shape)
@@ -83,7 +98,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
     handed = set()      # ids of arrays already given to a leaf in this pass
     while heap:
         node = heappop(heap)[1]
-        if node.parents is None:
+        inputs = node.inputs
+        if inputs is None:
             raise RuntimeError(_FREED)
         g = grads.pop(node, None)
         if g is None:
@@ -106,7 +122,6 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                     f"instead (needed by {type(node).__name__}.backward)"
                 )
         in_grads = node.backward(node, *gs)
-        inputs = node.inputs
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) != len(inputs):
@@ -115,25 +130,29 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 f"expected {len(inputs)} (one per forward argument)"
             )
         needs = node.needs_input_grad
-        parents = node.parents
         for i in range(len(inputs)):
             gi = in_grads[i]
             if gi is None or not needs[i]:
                 continue
-            d = inputs[i].data
+            t = inputs[i]
+            d = t.data
             if type(gi) is not ndarray:
                 gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
             if gi.shape != d.shape:
                 gi = unbroadcast(gi, d.shape, type(node).__name__, i)
             if gi.dtype != d.dtype:
                 gi = gi.astype(d.dtype)
-            c = parents[i]
+            if t._prev is None:
+                c = t._ctx
+                j = t._out_idx
+            else:
+                c, j = edge(t, node.seq)
             if c is not None:
                 if c.n_out == 1:
                     prev = grads.get(c)
                     grads[c] = gi if prev is None else prev + gi
                 else:
-                    _add_grad(grads, c, node.parent_idx[i], gi)
+                    _add_grad(grads, c, j, gi)
                 if c not in seen:
                     seen.add(c)
                     heappush(heap, (-c.seq, c))
@@ -141,11 +160,11 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 if gi.base is not None or id(gi) in handed:
                     gi = gi.copy()
                 handed.add(id(gi))
-                _accumulate_leaf(inputs[i], gi)
-            elif id(inputs[i]) in captured:
-                captured[id(inputs[i])] = _add(captured[id(inputs[i])], gi)
+                _accumulate_leaf(t, gi)
+            elif id(t) in captured:
+                captured[id(t)] = _add(captured[id(t)], gi)
         if not retain_graph:
-            node.inputs = node.parents = None
+            node.inputs = None
             node.saved = node.saved_versions = ()
             if node.retained is not None:
                 node.retained = None        # it points back at this node's outputs

@@ -51,8 +51,8 @@ class Function:
     # so an in-place change through either is seen by both.
     # Engine bookkeeping lives in slots (fast to set on every op); an op's own extras
     # (ctx.axis, ctx.shape, ...) go to the instance dict as usual.
-    __slots__ = ("inputs", "parents", "parent_idx", "needs_input_grad", "n_out", "seq",
-                 "saved", "saved_versions", "__dict__")
+    __slots__ = ("inputs", "needs_input_grad", "n_out", "seq", "saved", "saved_versions",
+                 "__dict__")
     is_view = False
     retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
 
@@ -82,17 +82,9 @@ class Function:
                     need = True
                     break
         if need:
-            needs, parents, pidx = [], [], []
-            for a in args:
-                if isinstance(a, Tensor):
-                    needs.append(a.requires_grad)
-                    parents.append(a._ctx)
-                    pidx.append(a._out_idx)
-                else:
-                    needs.append(False)
-                    parents.append(None)
-                    pidx.append(0)
-            ctx.needs_input_grad = needs
+            ctx.needs_input_grad = [isinstance(a, Tensor) and a.requires_grad for a in args]
+        else:
+            ctx.needs_input_grad = None     # forward may skip saving what no backward needs
         try:
             out = cls.forward(ctx, *raw, **kwargs)
         except ValueError as e:
@@ -107,17 +99,16 @@ class Function:
                 out = asarray(out)
             t = _new(Tensor)
             t.data = out
-            t.grad = t._ctx = t._vc = None
+            t.grad = t._ctx = t._vc = t._prev = None
             t._out_idx = 0
             t._retain = False
             if cls.is_view and out.base is not None and isinstance(args[0], Tensor):
                 _share_version(args[0], t)
             if need:
-                # Edges are fixed now, so a later in-place op that gives an input tensor a
-                # new grad_fn does not re-route this node's gradient.
+                # The edges to the inputs' nodes are read at backward time from the inputs
+                # (and their rebind history, should an in-place op give one a new grad_fn
+                # later: see ``lamina.autograd.engine.edge``).
                 ctx.inputs = args
-                ctx.parents = parents
-                ctx.parent_idx = pidx
                 ctx.n_out = 1
                 ctx.seq = next(_seq)
                 t.requires_grad = True
@@ -131,8 +122,6 @@ class Function:
         outs = tuple(_wrap(o) for o in out)
         if need:
             ctx.inputs = args
-            ctx.parents = parents
-            ctx.parent_idx = pidx
             ctx.n_out = len(outs)
             ctx.seq = next(_seq)
             for i, t in enumerate(outs):
@@ -171,6 +160,11 @@ def _record_versions(ctx, args, outs) -> None:
                     rec.append((t._vc, t._vc[0], d))
                     break
     ctx.saved_versions = tuple(rec)
+
+
+def next_seq() -> int:
+    """A sequence number later than every node recorded so far."""
+    return next(_seq)
 
 
 def _share_version(src: Tensor, view: Tensor) -> None:

@@ -36,6 +36,7 @@ class Parameter(Tensor):
         self._ctx = None
         self._out_idx = 0
         self._retain = False
+        self._prev = None
         if isinstance(data, Tensor):
             # share the version counter: both names see in-place changes
             if data._vc is None:
@@ -87,4 +88,5 @@ class Buffer(Tensor):
         self._out_idx = 0
         self._vc = None
         self._retain = False
+        self._prev = None
         self.persistent = persistent

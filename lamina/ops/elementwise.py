@@ -123,7 +123,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        n = ctx.needs_input_grad
+        if n is not None:
+            # each gradient needs only the other factor (as in PyTorch)
+            ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
         return a * b
 
     @staticmethod
@@ -878,6 +881,9 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
         with _grad(True):
             r = out_of_place(old, *args)
         _write(t, r.data, op_name)
+        if t._ctx is not None:
+            # nodes recorded before r still reach t's old grad_fn (autograd.engine.edge)
+            t._prev = (r._ctx.seq, t._ctx, t._out_idx, t._prev)
         t._ctx, t._out_idx, t.requires_grad = r._ctx, r._out_idx, True
         return t
     with _grad(False):

@@ -305,3 +305,25 @@ def test_sigmoid_is_stable(v):
     assert np.all(np.isfinite(y))
     np.testing.assert_allclose(y[0], 1 / (1 + np.exp(-v)), rtol=1e-12)
     assert y[1] < 1e-300 and y[2] == 1.0
+
+
+@requires_torch
+def test_inplace_chain_with_consumers_in_between():
+    def f(x):
+        y = x * 2
+        a = y * 1.0             # sees y = 2x
+        y.add_(x)               # y = 3x
+        b = y * 1.0             # sees y = 3x
+        y.mul_(y.detach() * 0 + 2)   # y = 6x
+        return a + b + y        # d/dx = 2 + 3 + 6
+    check_op([(3,)], f)
+
+
+def test_detach_inplace_keeps_earlier_consumers():
+    x = lamina.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    z = y * 2               # recorded before y is detached
+    y.detach_()
+    assert y.is_leaf and not y.requires_grad
+    z.sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]

@@ -126,6 +126,39 @@ def scalar_result_dtype(t_dtype: np.dtype, scalar) -> np.dtype:
     return _default_dtype[0] if k == 2 else int64
 
 
+# --- allocator ------------------------------------------------------------------------------
+
+def tune_allocator() -> bool:
+    """Keep freed multi-megabyte arrays in the process instead of returning them to the OS.
+
+    glibc hands large blocks (>= 128 KiB by default) back with munmap as soon as they are
+    freed, so a training step that allocates the same temporaries every time page-faults
+    them back in on the next step: about a third of a LeNet step in hand-written NumPy here
+    (shared/PERF-NOTES.md). Raising the mmap and trim thresholds makes glibc reuse them.
+    Applied once at import on Linux/glibc; set ``LAMINA_NO_MALLOPT=1`` to opt out. Returns
+    whether the settings were applied.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if os.environ.get("LAMINA_NO_MALLOPT") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False                    # not glibc (musl, ...): nothing to tune
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    ok = mallopt(m_mmap_threshold, 32 * 1024 * 1024)    # glibc's maximum on 64-bit
+    ok &= mallopt(m_trim_threshold, 512 * 1024 * 1024)
+    ok &= mallopt(m_top_pad, 64 * 1024 * 1024)
+    return bool(ok)
+
+
+ALLOCATOR_TUNED = tune_allocator()
+
+
 # --- random state -------------------------------------------------------------------------
 
 class Generator:

@@ -2,7 +2,7 @@
 log_softmax + gather, manual SGD, raw tensor ops. BLAS does the work: the engine must add
 almost nothing."""
 
-from bench.workloads.common import classification_batch, init_weights
+from bench.workloads.common import both, classification_batch, init_weights
 
 NAME = "mlp-ops"
 DESCRIPTION = "784-256-128-10 ReLU MLP, batch 128, log_softmax+gather CE, manual SGD"
@@ -31,13 +31,4 @@ def _step(lib):
     return step
 
 
-def lamina_step():
-    import lamina
-
-    return _step(lamina)
-
-
-def torch_step():
-    import torch
-
-    return _step(torch)
+lamina_step, torch_step = both(_step)

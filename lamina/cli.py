@@ -1,0 +1,1266 @@
+"""The ``lamina`` command line: train, evaluate and use models without writing code.
+
+::
+
+    lamina train                                  # LeNet-5 on scikit-learn's digits
+    lamina train --dataset iris --model mlp --hidden 32,16 --epochs 50
+    lamina train --config run.toml --lr 0.01      # flags override the file
+    lamina evaluate runs/20260101-120000-lenet5-digits
+    lamina predict runs/20260101-120000-lenet5-digits digit.png
+    lamina experiment list
+
+A training run writes a directory (``--out runs/``, one timestamped sub-directory per run)
+holding everything the other commands need: ``config.toml`` (the resolved configuration),
+``preprocessing.json`` (input shape, class names, standardizer mean/std: JSON, never pickle),
+``best.safetensors``/``last.safetensors`` checkpoints, ``history.csv``/``history.json``,
+``learning_curve.png`` and, for classifiers, ``confusion_matrix.png`` and
+``test_metrics.json``.
+
+The digits images are 8x8; LeNet-5 wants 32x32 (the paper's input, ``padding=0``), so by
+default they are upsampled 4x bilinearly (``data.image_size = 32``, chosen automatically for
+``lenet5``). ``lamina predict`` reads an image file as grayscale, resizes it to the dataset's
+own size (8x8 for digits), scales pixels to [0, 1] and then applies the same steps; digits
+are light strokes on a dark background, so pass ``--invert`` for dark-on-light pictures.
+
+Errors a person can fix (an unknown name, a bad config value, a missing file) print
+``lamina: error: ...`` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lamina import config as C
+
+__all__ = ["main", "CLIError"]
+
+PROG = "lamina"
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class CLIError(Exception):
+    """An error the user can act on: printed as ``lamina: error: ...``, exit status 2."""
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+def _say(*args, file=None) -> None:
+    print(*args, file=file or sys.stdout, flush=True)
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    """A plain text table with aligned columns (numbers right-aligned)."""
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.4f}" if math.isfinite(v) else str(v)
+        return str(v)
+
+    text = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(r[i], (int, float)) for r in rows) if rows else False
+               for i in range(len(headers))]
+
+    def line(vals):
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(vals, widths, numeric)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out += [line(r) for r in text]
+    return "\n".join(out)
+
+
+def _write_csv(path, headers: list[str], rows: list[list]) -> None:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise CLIError(f"cannot write {path}: the folder {path.parent} does not exist")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(headers)
+        w.writerows(rows)
+
+
+def _json_dump(path, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def _dataset_names() -> list[str]:
+    from lamina.data.datasets import available_datasets
+    return [n for n in available_datasets() if n != "csv"]  # CSV files: csv:PATH
+
+
+def _load_raw(dcfg: dict, classes=None, categories=None):
+    """``(X, y, info)`` of the configured dataset, all samples, before any preprocessing.
+
+    X: float32 ``(n, *sample_shape)``; y: int64 labels or float32 ``(n, 1)``; info: the
+    task, class names, feature names and, for CSV files, the columns and categories."""
+    from lamina.data.datasets import CSVDataset, load_dataset
+
+    name = dcfg["dataset"]
+    info: dict = {"dataset": name}
+    try:
+        if name.startswith("csv:"):
+            path = name[4:]
+            if not os.path.isfile(path):
+                raise CLIError(f"data file not found: {path}")
+            if not dcfg["target"]:
+                raise CLIError("a csv: dataset needs --target COLUMN (config key "
+                               "'data.target')")
+            task = dcfg["task"]
+            kw = {"classification": None if task == "auto" else task == "classification"}
+            if classes is not None:
+                kw["classes"] = classes
+            if categories:
+                kw["encoder"] = _encoder(categories)
+            ds = CSVDataset(path, dcfg["target"], categorical=dcfg["categorical"] or None,
+                            **kw, **dcfg["args"])
+            info["csv"] = {"target": dcfg["target"],
+                           "columns": [c for c in ds.columns if c != dcfg["target"]],
+                           "categorical": {c: ds.encoder.categories_[i].tolist()
+                                           for i, c in enumerate(dcfg["categorical"])}
+                           if ds.encoder is not None else {}}
+        else:
+            names = _dataset_names()
+            key = name.strip().lower().replace("-", "_")
+            if key not in names and key.replace("_", "") not in {n.replace("_", "")
+                                                                   for n in names}:
+                raise CLIError(f"unknown dataset {name!r}; valid names: {', '.join(names)}, "
+                               f"or csv:PATH")
+            ds = load_dataset(name, **dcfg["args"])
+    except CLIError:
+        raise
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from None
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"cannot load dataset {name!r}: {e}") from None
+
+    x, y = _arrays(ds, name)
+    ds_classes = getattr(ds, "classes", None)
+    task = dcfg["task"]
+    if task == "auto":
+        task = "classification" if ds_classes is not None else "regression"
+    if task == "classification":
+        if ds_classes is None:
+            if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+                raise CLIError(f"dataset {name!r} has non-integer targets: it cannot be used "
+                               "for classification (use --task regression)")
+            y = y.reshape(-1).astype(np.int64)
+            ds_classes = [str(c) for c in range(int(y.max()) + 1)]
+        y = y.reshape(-1).astype(np.int64)
+        info["classes"] = [str(c) for c in ds_classes]
+    else:
+        y = y.reshape(len(y), -1).astype(np.float32)
+        info["classes"] = None
+    info["task"] = task
+    feats = getattr(ds, "feature_names", None)
+    info["feature_names"] = list(feats) if feats else None
+    return x, y, info
+
+
+def _arrays(ds, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(ds, "arrays"):
+        x, y = ds.arrays()
+    elif hasattr(ds, "tensors") and len(ds.tensors) == 2:
+        x, y = (np.asarray(getattr(t, "data", t)) for t in ds.tensors)
+    else:  # a dataset of (features, target) samples, such as ImageFolder
+        xs, ys = [], []
+        for i in range(len(ds)):
+            a, b = ds[i]
+            xs.append(np.asarray(getattr(a, "data", a)))
+            ys.append(np.asarray(getattr(b, "data", b)))
+        shapes = {a.shape for a in xs}
+        if len(shapes) > 1:
+            raise CLIError(f"dataset {name!r} has samples of different shapes "
+                           f"{sorted(shapes)[:3]}; resize them to one size")
+        x, y = np.stack(xs), np.stack(ys)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    elif x.ndim == 3:            # (n, H, W) grayscale images
+        x = x[:, None]
+    return x, np.asarray(y)
+
+
+def _encoder(categories: dict):
+    """A fitted OneHotEncoder whose categories are the stored ones, column by column."""
+    from lamina.data.preprocessing import OneHotEncoder
+
+    cols = list(categories.values())
+    rows = max(len(c) for c in cols)
+    table = np.array([[c[i % len(c)] for c in cols] for i in range(rows)], dtype=str)
+    return OneHotEncoder(dtype=np.float32).fit(table)
+
+
+def _split(y: np.ndarray, task: str, dcfg: dict, seed: int):
+    """Indices ``(train, val, test)``: a seeded, stratified (for classes) split, after the
+    optional random ``limit`` subset. Deterministic in the seed and the split settings."""
+    from lamina.data.splits import train_val_test_split
+
+    n = len(y)
+    idx = np.arange(n)
+    rng = np.random.default_rng(seed)
+    if dcfg["limit"] and dcfg["limit"] < n:
+        idx = np.sort(rng.permutation(n)[:dcfg["limit"]])
+    strat = y[idx] if task == "classification" else None
+    kw = {"val": dcfg["val_split"], "test": dcfg["test_split"], "seed": seed}
+    try:
+        try:
+            parts = train_val_test_split(idx, stratify=strat, **kw)
+        except ValueError:
+            parts = train_val_test_split(idx, **kw)
+    except ValueError as e:
+        raise CLIError(f"cannot split {len(idx)} samples: {e}") from None
+    return parts
+
+
+class Preprocessor:
+    """The steps between raw samples and model inputs, fitted on the training split and
+    saved as JSON: standardization (per feature mean/std) and image resizing."""
+
+    def __init__(self, state: dict):
+        self.state = state
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, info: dict, cfg: dict) -> Preprocessor:
+        dcfg = cfg["data"]
+        raw_shape = list(x_train.shape[1:])
+        image = len(raw_shape) == 3
+        std = dcfg["standardize"]
+        if std == "auto":
+            std = not image
+        state = {"task": info["task"], "classes": info["classes"],
+                 "raw_shape": raw_shape, "image": image,
+                 "feature_names": info.get("feature_names"), "csv": info.get("csv"),
+                 "standardize": None, "image_size": None}
+        if std:
+            flat = x_train.reshape(len(x_train), -1).astype(np.float64)
+            mean = flat.mean(axis=0)
+            scale = flat.std(axis=0)
+            scale[scale < 1e-12] = 1.0
+            state["standardize"] = {"mean": mean.tolist(), "std": scale.tolist()}
+        size = dcfg["image_size"]
+        if size == 0 and image and cfg["model"]["name"].lower().replace("_", "") == "lenet5":
+            pad = cfg["model"]["args"].get("padding", 0)
+            size = 32 if pad == 0 else 28 if pad == 2 else 0
+        if size and not image:
+            raise CLIError(f"config key 'data.image_size' = {size}: the dataset "
+                           f"{dcfg['dataset']!r} is not images (samples of shape "
+                           f"{tuple(raw_shape)})")
+        if size and image and tuple(raw_shape[1:]) != (size, size):
+            state["image_size"] = int(size)
+        pre = cls(state)
+        state["input_shape"] = list(pre.transform(x_train[:1]).shape[1:])
+        return pre
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Preprocessor:
+        path = run_dir / "preprocessing.json"
+        if not path.is_file():
+            raise CLIError(f"{path} not found: is {run_dir} a lamina run directory?")
+        with open(path, encoding="utf-8") as f:
+            return cls(json.load(f))
+
+    def save(self, run_dir: Path) -> None:
+        _json_dump(run_dir / "preprocessing.json", self.state)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        s = self.state
+        x = np.asarray(x, dtype=np.float32)
+        raw = tuple(s["raw_shape"])
+        if x.shape[1:] != raw:
+            raise CLIError(f"inputs of shape {x.shape[1:]} do not match the training data's "
+                           f"{raw}")
+        if s["standardize"] is not None:
+            mean = np.asarray(s["standardize"]["mean"], dtype=np.float64)
+            std = np.asarray(s["standardize"]["std"], dtype=np.float64)
+            flat = (x.reshape(len(x), -1) - mean) / std
+            x = flat.astype(np.float32).reshape(x.shape)
+        if s["image_size"]:
+            from lamina.ops.pool import interpolate
+            from lamina.tensor import Tensor
+            size = s["image_size"]
+            x = interpolate(Tensor(x), size=(size, size), mode="bilinear",
+                            align_corners=False).data.astype(np.float32)
+        return np.ascontiguousarray(x)
+
+    @property
+    def classes(self):
+        return self.state["classes"]
+
+    @property
+    def classification(self) -> bool:
+        return self.state["task"] == "classification"
+
+
+# --- models, losses, optimizers -------------------------------------------------------------
+
+def _models_module():
+    try:
+        from lamina import models
+    except ImportError:
+        return None
+    return models if hasattr(models, "get_model") else None
+
+
+def _model_names() -> list[str]:
+    models = _models_module()
+    if models is not None:
+        return list(models.available_models())
+    return ["mlp", "linear", "logistic", "softmax", "lenet5"]
+
+
+def build_model(mcfg: dict, input_shape: list[int], out_features: int):
+    """The configured model for inputs of ``input_shape`` and ``out_features`` outputs."""
+    from lamina import nn
+
+    name = mcfg["name"]
+    key = name.strip().lower().replace("_", "-")
+    names = _model_names()
+    if key not in [n.lower() for n in names] and key.replace("-", "") not in names:
+        raise CLIError(f"unknown model {name!r}; valid names: {', '.join(names)}")
+    in_features = int(np.prod(input_shape))
+    image = len(input_shape) == 3
+    models = _models_module()
+    kwargs = dict(mcfg["args"])
+    if key.replace("-", "") == "lenet5":
+        if not image:
+            raise CLIError(f"model 'lenet5' needs image data (C, H, W); the data has samples "
+                           f"of shape {tuple(input_shape)}: use --model mlp")
+        kwargs.setdefault("in_channels", input_shape[0])
+        kwargs.setdefault("padding", 0 if input_shape[1] == 32 else 2)
+        kwargs.setdefault("num_classes", out_features)
+    elif key in ("mlp", "highway-mlp"):
+        kwargs.setdefault("in_features", in_features)
+        kwargs.setdefault("hidden", list(mcfg["hidden"]))
+        kwargs.setdefault("out_features", out_features)
+        kwargs.setdefault("dropout", mcfg["dropout"])
+        kwargs.setdefault("activation", mcfg["activation"])
+    elif key == "resnet-small":
+        kwargs.setdefault("in_channels", input_shape[0] if image else 1)
+        kwargs.setdefault("num_classes", out_features)
+    else:  # linear, logistic, softmax
+        kwargs.setdefault("in_features", in_features)
+        kwargs.setdefault("out_features", out_features)
+    try:
+        if models is not None:
+            net = models.get_model(key, **kwargs)
+        else:
+            net = _fallback_model(key, kwargs)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"cannot build model {name!r}: {e}") from None
+    if key.replace("-", "") != "lenet5" and (image or len(input_shape) > 1) \
+            and key != "resnet-small":
+        net = nn.Sequential(nn.Flatten(), net)
+    return net
+
+
+def _fallback_model(key: str, kw: dict):
+    """Models built from ``lamina.nn`` while ``lamina.models`` is not installed."""
+    from lamina import nn
+
+    if key == "lenet5":
+        from lamina.models.lenet import LeNet5
+        return LeNet5(**kw)
+    if key == "mlp":
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+                "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "silu": nn.SiLU}
+        layers, width = [], kw["in_features"]
+        for h in kw["hidden"]:
+            layers += [nn.Linear(width, h), acts[kw["activation"]]()]
+            if kw["dropout"]:
+                layers.append(nn.Dropout(kw["dropout"]))
+            width = h
+        layers.append(nn.Linear(width, kw["out_features"]))
+        return nn.Sequential(*layers)
+    return nn.Linear(kw["in_features"], kw["out_features"])
+
+
+def _loss(name: str, classification: bool):
+    from lamina import nn
+
+    if name == "auto":
+        name = "cross_entropy" if classification else "mse"
+    table = {"cross_entropy": nn.CrossEntropyLoss, "bce": nn.BCEWithLogitsLoss,
+             "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss,
+             "smooth_l1": nn.SmoothL1Loss}
+    if classification and name not in ("cross_entropy", "bce"):
+        raise CLIError(f"config key 'train.loss': {name!r} is a regression loss, the task is "
+                       "classification; allowed: cross_entropy, bce (two classes)")
+    if not classification and name in ("cross_entropy", "bce"):
+        raise CLIError(f"config key 'train.loss': {name!r} is a classification loss, the task "
+                       "is regression; allowed: mse, l1, huber, smooth_l1")
+    return name, table[name]()
+
+
+def _optimizer(tcfg: dict, params):
+    from lamina import optim
+
+    name, lr, wd = tcfg["optimizer"], tcfg["lr"], tcfg["weight_decay"]
+    mom, betas = tcfg["momentum"], tuple(tcfg["betas"])
+    if name in ("sgd", "momentum", "nesterov"):
+        return optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd,
+                         nesterov=name == "nesterov")
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=mom, weight_decay=wd)
+    if name == "adadelta":
+        return optim.Adadelta(params, lr=lr, weight_decay=wd)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
+    return optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
+
+
+def _scheduler(tcfg: dict, opt):
+    from lamina.optim import lr_scheduler as S
+
+    kind = tcfg["schedule"]
+    if kind == "none":
+        return None
+    if kind == "step":
+        return S.StepLR(opt, step_size=tcfg["step_size"], gamma=tcfg["gamma"])
+    if kind == "exponential":
+        return S.ExponentialLR(opt, gamma=tcfg["gamma"])
+    if kind == "cosine":
+        return S.CosineAnnealingLR(opt, T_max=tcfg["t_max"] or tcfg["epochs"])
+    if kind == "plateau":
+        return S.ReduceLROnPlateau(opt, factor=tcfg["plateau_factor"],
+                                   patience=tcfg["plateau_patience"])
+    decay = tcfg["decay"]
+    return S.LambdaLR(opt, lambda epoch: 1.0 / (1.0 + decay * epoch))
+
+
+def _regularization(tcfg: dict):
+    from lamina.nn.utils import l1_penalty, l2_penalty
+
+    l1, l2 = tcfg["l1"], tcfg["l2"]
+    if not (l1 or l2):
+        return None
+
+    def penalty(model):
+        total = None
+        if l1:
+            total = l1_penalty(model, l1)
+        if l2:
+            p = l2_penalty(model, l2)
+            total = p if total is None else total + p
+        return total
+
+    return penalty
+
+
+def _targets_for(loss_name: str, y: np.ndarray) -> np.ndarray:
+    if loss_name == "bce":
+        return y.astype(np.float32).reshape(-1, 1)
+    return y
+
+
+def _outputs_to_predictions(out: np.ndarray, classification: bool, loss_name: str):
+    """``(labels, probabilities)`` for classifiers, ``(values, None)`` for regression."""
+    if not classification:
+        return out, None
+    if loss_name == "bce" or out.shape[1] == 1:
+        p1 = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
+        probs = np.stack([1 - p1, p1], axis=1)
+    else:
+        z = out.astype(np.float64)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        probs = z / z.sum(axis=1, keepdims=True)
+    return probs.argmax(axis=1), probs
+
+
+# --- the run directory ----------------------------------------------------------------------
+
+def _run_dir(cfg: dict) -> Path:
+    out = Path(cfg["out"])
+    name = cfg["name"]
+    if not name:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        ds = cfg["data"]["dataset"]
+        ds = Path(ds[4:]).stem if ds.startswith("csv:") else ds
+        name = f"{stamp}-{cfg['model']['name']}-{ds}"
+    path, k = out / name, 1
+    while path.exists():
+        k += 1
+        path = out / f"{name}-{k}"
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise CLIError(f"cannot create the run directory {path}: {e}") from None
+    return path
+
+
+def _read_run(run_dir: str) -> tuple[Path, dict, Preprocessor]:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise CLIError(f"run directory not found: {path}")
+    cfg_path = path / "config.toml"
+    if not cfg_path.is_file():
+        raise CLIError(f"{cfg_path} not found: is {path} a lamina run directory?")
+    cfg = C.resolve(C.merge(C.defaults(), C.load_toml(cfg_path)))
+    return path, cfg, Preprocessor.load(path)
+
+
+def _restore_model(path: Path, cfg: dict, pre: Preprocessor):
+    from lamina.train import load_checkpoint
+
+    ckpt = path / "best.safetensors"
+    if not ckpt.is_file():
+        raise CLIError(f"checkpoint not found: {ckpt}")
+    loss_name, _ = _loss(cfg["train"]["loss"], pre.classification)
+    out = _out_features(pre, loss_name)
+    model = build_model(cfg["model"], pre.state["input_shape"], out)
+    try:
+        load_checkpoint(ckpt, model)
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CLIError(f"cannot load {ckpt} into the configured model: {e}") from None
+    model.eval()
+    return model, loss_name
+
+
+def _out_features(pre: Preprocessor, loss_name: str) -> int:
+    if pre.classification:
+        return 1 if loss_name == "bce" else len(pre.classes)
+    return int(np.prod(pre.state.get("target_shape", [1])))
+
+
+def _predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    from lamina.tensor import Tensor
+    from lamina.train import predict
+
+    return predict(model, Tensor(x), batch_size=batch).data
+
+
+def _metrics(out: np.ndarray, y: np.ndarray, pre: Preprocessor, loss_name: str) -> dict:
+    """Test metrics: accuracy, per-class precision/recall/F1 and the confusion matrix for
+    classifiers; MSE, RMSE, MAE and R^2 for regression."""
+    from lamina.train import metrics as M
+
+    if pre.classification:
+        labels, _ = _outputs_to_predictions(out, True, loss_name)
+        k = len(pre.classes)
+        cm = M.confusion_matrix(labels, y, num_classes=k)
+        p, r, f = M.precision_recall_f1(labels, y, average=None, num_classes=k)
+        return {"n": int(len(y)), "accuracy": float((labels == y).mean()),
+                "macro_precision": float(np.mean(p)), "macro_recall": float(np.mean(r)),
+                "macro_f1": float(np.mean(f)),
+                "classes": list(pre.classes),
+                "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]),
+                                  "f1": float(f[i]), "support": int(cm[i].sum())}
+                              for i, c in enumerate(pre.classes)},
+                "confusion_matrix": cm.tolist()}
+    out = out.reshape(y.shape)
+    return {"n": int(len(y)), "mse": M.mean_squared_error(out, y),
+            "rmse": M.root_mean_squared_error(out, y),
+            "mae": M.mean_absolute_error(out, y), "r2": M.r2_score(out, y)}
+
+
+def _metric_rows(m: dict) -> tuple[list[str], list[list]]:
+    if "accuracy" in m:
+        rows = [[c, v["precision"], v["recall"], v["f1"], v["support"]]
+                for c, v in m["per_class"].items()]
+        rows.append(["(macro)", m["macro_precision"], m["macro_recall"], m["macro_f1"],
+                     m["n"]])
+        return ["class", "precision", "recall", "f1", "support"], rows
+    return ["metric", "value"], [[k, float(m[k])] for k in ("mse", "rmse", "mae", "r2")]
+
+
+def _print_metrics(m: dict, title: str) -> None:
+    _say(title)
+    if "accuracy" in m:
+        _say(f"accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.4f}  ({m['n']} samples)")
+    _say(_table(*_metric_rows(m)))
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+def _pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def _plot_history(history: dict, path: Path, plt) -> None:
+    metric = next((k for k in history if k in ("accuracy", "r2", "mae", "rmse")), None)
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 4),
+                             squeeze=False)
+    ax = axes[0][0]
+    for key in ("loss", "val_loss"):
+        if key in history and any(v is not None for v in history[key]):
+            ax.plot(history["epoch"], history[key], marker="o", ms=3,
+                    label="training" if key == "loss" else "validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.legend()
+    if metric:
+        ax = axes[0][1]
+        for key in (metric, f"val_{metric}"):
+            if key in history:
+                ax.plot(history["epoch"], history[key], marker="o", ms=3,
+                        label="training" if key == metric else "validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_confusion(cm: list, classes: list, path: Path, plt) -> None:
+    cm = np.asarray(cm)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * k + 2), max(4, 0.5 * k + 1.5)))
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax)
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xticklabels(classes, rotation=45 if max(len(c) for c in classes) > 3 else 0)
+    ax.set_yticklabels(classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix (test set)")
+    if k <= 20:
+        top = cm.max() if cm.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > top / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def _config_from_args(args) -> dict:
+    cfg = C.defaults()
+    layers = []
+    if args.config:
+        layers.append(C.load_toml(args.config))
+    flags: dict = {}
+    for dest, dotted in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        section, _, name = dotted.rpartition(".")
+        target = flags if not section else flags.setdefault(section, {})
+        try:
+            target[name] = C.coerce(section, name, value)
+        except C.ConfigError as e:
+            raise CLIError(f"{e} (from the flag --{dest.replace('_', '-')})") from None
+    for kind, pairs in (("data", args.dataset_arg), ("model", args.model_arg)):
+        for pair in pairs or []:
+            k, sep, v = pair.partition("=")
+            if not sep or not k.strip():
+                raise CLIError(f"--{kind}-arg expects KEY=VALUE, got {pair!r}")
+            flags.setdefault(kind, {}).setdefault("args", {})[k.strip()] = _literal(v)
+    for pair in args.set or []:
+        k, sep, v = pair.partition("=")
+        if not sep:
+            raise CLIError(f"--set expects SECTION.KEY=VALUE, got {pair!r}")
+        section, _, name = k.strip().rpartition(".")
+        target = flags if not section else flags.setdefault(section, {})
+        target[name] = C.coerce(section, name, v)
+    merged = C.merge(cfg, *layers, flags)
+    for s in ("data", "model"):  # args tables merge key by key
+        merged[s]["args"] = {**cfg[s]["args"],
+                             **{k: v for layer in layers for k, v in
+                                layer.get(s, {}).get("args", {}).items()},
+                             **flags.get(s, {}).get("args", {})}
+    return C.resolve(merged)
+
+
+def _literal(text: str):
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+def cmd_train(args) -> int:
+    import lamina
+    from lamina.data import DataLoader, TensorDataset
+    from lamina.tensor import Tensor
+    from lamina.train import CSVLogger, EarlyStopping, JSONLogger, ModelCheckpoint, fit
+
+    t0 = time.perf_counter()
+    cfg = _config_from_args(args)
+    dcfg, tcfg = cfg["data"], cfg["train"]
+    seed = cfg["seed"]
+    # check the names before loading any data
+    _check_model_name(cfg["model"]["name"])
+    x, y, info = _load_raw(dcfg)
+    tr, va, te = _split(y, info["task"], dcfg, seed)
+    pre = Preprocessor.fit(x[tr], info, cfg)
+    pre.state["target_shape"] = list(y.shape[1:]) or [1]
+    classification = pre.classification
+    loss_name, loss_fn = _loss(tcfg["loss"], classification)
+    if loss_name == "bce" and len(pre.classes) != 2:
+        raise CLIError(f"config key 'train.loss': 'bce' needs two classes, the data has "
+                       f"{len(pre.classes)}; use cross_entropy")
+    lamina.manual_seed(seed)
+    model = build_model(cfg["model"], pre.state["input_shape"], _out_features(pre, loss_name))
+    optimizer = _optimizer(tcfg, model.parameters())
+    scheduler = _scheduler(tcfg, optimizer)
+
+    # record what "auto" became, so config.toml is the configuration actually used
+    dcfg["task"] = info["task"]
+    dcfg["standardize"] = pre.state["standardize"] is not None
+    dcfg["image_size"] = pre.state["image_size"] or dcfg["image_size"]
+    tcfg["loss"] = loss_name
+    run = _run_dir(cfg)
+    header = (f"lamina {lamina.__version__} run {run.name}: the resolved configuration\n"
+              f"repeat it with: lamina train --config {run / 'config.toml'}")
+    (run / "config.toml").write_text(C.dump_toml(cfg, header), encoding="utf-8")
+    pre.save(run)
+
+    def loader(idx, shuffle):
+        xs = Tensor(pre.transform(x[idx]))
+        ys = Tensor(_targets_for(loss_name, y[idx]))
+        return DataLoader(TensorDataset(xs, ys), batch_size=tcfg["batch_size"],
+                          shuffle=shuffle, seed=seed if shuffle else None)
+
+    train_loader = loader(tr, True)
+    val_loader = loader(va, False) if len(va) else None
+    monitor = "val_loss" if val_loader is not None else "loss"
+    callbacks = [ModelCheckpoint(run, monitor=monitor, save_optimizer=False),
+                 CSVLogger(run / "history.csv"), JSONLogger(run / "history.json")]
+    if tcfg["patience"]:
+        callbacks.insert(0, EarlyStopping(patience=tcfg["patience"], verbose=True))
+    metric_names = ["accuracy"] if classification else ["mae", "r2"]
+    n_params = sum(p.data.size for p in model.parameters())
+    _say(f"data: {dcfg['dataset']} ({info['task']}, {len(tr)} train / {len(va)} validation / "
+         f"{len(te)} test samples, input {tuple(pre.state['input_shape'])}"
+         + (f", {len(pre.classes)} classes" if classification else "") + ")")
+    _say(f"model: {cfg['model']['name']} ({n_params:,} parameters), loss {loss_name}, "
+         f"optimizer {tcfg['optimizer']} (lr {tcfg['lr']:g}), schedule {tcfg['schedule']}, "
+         f"{tcfg['epochs']} epochs of batch {tcfg['batch_size']}")
+    _say(f"run directory: {run}")
+    history = fit(model, loss_fn, optimizer, train_loader, tcfg["epochs"], val_loader,
+                  metrics=metric_names, callbacks=callbacks, scheduler=scheduler,
+                  regularization=_regularization(tcfg),
+                  progress=False if args.no_progress else None)
+
+    from lamina.train import load_checkpoint
+    load_checkpoint(run / "best.safetensors", model)
+    plt = _pyplot()
+    if plt is None:
+        _say("matplotlib is not installed: skipped learning_curve.png and "
+             "confusion_matrix.png (pip install 'lamina[plot]')")
+    else:
+        _plot_history(history.to_dict(), run / "learning_curve.png", plt)
+    if len(te):
+        out = _predict(model, pre.transform(x[te]))
+        m = _metrics(out, y[te], pre, loss_name)
+        _json_dump(run / "test_metrics.json", m)
+        if classification and plt is not None:
+            _plot_confusion(m["confusion_matrix"], pre.classes, run / "confusion_matrix.png",
+                            plt)
+        _print_metrics(m, f"test metrics (best epoch, {len(te)} samples):")
+    else:
+        _say("no test split (data.test_split = 0): no test metrics")
+    _say(f"run directory: {run}  ({time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def _check_model_name(name: str) -> None:
+    names = _model_names()
+    key = name.strip().lower().replace("_", "-")
+    if key not in [n.lower() for n in names] and key.replace("-", "") not in names:
+        raise CLIError(f"unknown model {name!r}; valid names: {', '.join(names)}")
+
+
+def cmd_evaluate(args) -> int:
+    path, cfg, pre = _read_run(args.run_dir)
+    model, loss_name = _restore_model(path, cfg, pre)
+    if args.data:
+        dcfg = dict(cfg["data"])
+        dcfg["dataset"] = args.data
+        dcfg["task"] = pre.state["task"]
+        dcfg["limit"] = 0
+        csv_info = pre.state.get("csv") or {}
+        x, y, info = _load_raw(dcfg, classes=pre.classes if args.data.startswith("csv:")
+                               else None, categories=csv_info.get("categorical"))
+        if pre.classification and info["classes"] != pre.classes and \
+                not args.data.startswith("csv:"):
+            raise CLIError(f"dataset {args.data!r} has classes {info['classes']}, the model "
+                           f"was trained on {pre.classes}")
+        what = f"{args.data} ({len(y)} samples)"
+    else:
+        x, y, info = _load_raw(cfg["data"], classes=pre.classes
+                               if cfg["data"]["dataset"].startswith("csv:") else None,
+                               categories=(pre.state.get("csv") or {}).get("categorical"))
+        _, _, te = _split(y, info["task"], cfg["data"], cfg["seed"])
+        if not len(te):
+            raise CLIError(f"the run {path} has no test split (data.test_split = 0); "
+                           "give --data DATASET_OR_CSV")
+        x, y = x[te], y[te]
+        what = f"the run's test split ({len(y)} samples)"
+    m = _metrics(_predict(model, pre.transform(x)), y, pre, loss_name)
+    if args.output:
+        headers, rows = _metric_rows(m)
+        if "accuracy" in m:
+            rows = [["(accuracy)", "", "", m["accuracy"], m["n"]]] + rows
+        _write_csv(args.output, headers, rows)
+        _say(f"wrote {args.output}")
+    else:
+        _print_metrics(m, f"{path.name} on {what}:")
+    return 0
+
+
+def _read_inputs(path: Path, pre: Preprocessor, invert: bool):
+    """``(x raw, row names)`` from a CSV, an image or an .npy file."""
+    raw = tuple(pre.state["raw_shape"])
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise CLIError(f"input file not found: {path}")
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise CLIError(f"cannot read {path} as a NumPy .npy file: {e}") from None
+        arr = np.asarray(arr, dtype=np.float32)
+        size = int(np.prod(raw))
+        if arr.size == size:              # one sample: (C, H, W), (H, W) or flat
+            arr = arr.reshape((1,) + raw)
+        elif arr.ndim >= 2 and int(np.prod(arr.shape[1:])) == size:    # a batch
+            arr = arr.reshape((len(arr),) + raw)
+        else:
+            raise CLIError(f"{path}: an array of shape {arr.shape} does not hold samples of "
+                           f"shape {raw} (give one sample or a batch (n, {size}))")
+        return arr, [str(i) for i in range(len(arr))]
+    if suffix in _IMAGE_EXT:
+        if not pre.state["image"]:
+            raise CLIError(f"{path} is an image, but the model was trained on tabular data "
+                           f"of {raw[0]} features: give a CSV or .npy file")
+        return _read_image(path, raw, invert)[None], [path.name]
+    if suffix in (".csv", ".gz", ".txt"):
+        return _read_csv_inputs(path, pre), None
+    raise CLIError(f"{path}: unknown input type {suffix!r}; give a .csv, .npy or image file "
+                   f"({', '.join(_IMAGE_EXT)})")
+
+
+def _read_image(path: Path, raw: tuple, invert: bool) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CLIError("reading images needs Pillow: pip install pillow "
+                       "(or 'lamina[data]')") from None
+    channels, h, w = raw
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if (img.width, img.height) != (w, h):
+                shrink = img.width > w or img.height > h
+                img = img.resize((w, h), Image.Resampling.BOX if shrink
+                                 else Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except OSError as e:
+        raise CLIError(f"cannot read {path} as an image: {e}") from None
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    if channels == 3 and arr.shape[0] != 3:
+        arr = np.repeat(arr[:1], 3, axis=0)
+    if invert:
+        arr = 1.0 - arr
+    return arr.astype(np.float32)
+
+
+def _read_csv_inputs(path: Path, pre: Preprocessor) -> np.ndarray:
+    raw = tuple(pre.state["raw_shape"])
+    n_feat = int(np.prod(raw))
+    opener = open
+    if path.suffix == ".gz":
+        import gzip
+        opener = gzip.open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if not rows:
+        raise CLIError(f"{path} is empty")
+
+    def numeric(row):
+        try:
+            [float(v) for v in row]
+            return True
+        except ValueError:
+            return False
+
+    header = None if numeric(rows[0]) else [h.strip() for h in rows[0]]
+    body = rows[1:] if header is not None else rows
+    if not body:
+        raise CLIError(f"{path} has a header but no data rows")
+    info = pre.state.get("csv")
+    if info and header is not None:
+        missing = [c for c in info["columns"] if c not in header]
+        if missing:
+            raise CLIError(f"{path}: missing feature columns {missing}; the model was trained "
+                           f"on {info['columns']}")
+        index = {c: i for i, c in enumerate(header)}
+        blocks = []
+        for c in info["columns"]:
+            vals = [r[index[c]].strip() for r in body]
+            if c in info["categorical"]:
+                cats = info["categorical"][c]
+                unknown = sorted(set(vals) - set(cats))
+                if unknown:
+                    raise CLIError(f"{path}: column {c!r} has values {unknown[:5]} not seen "
+                                   f"in training ({cats})")
+                lookup = {v: i for i, v in enumerate(cats)}
+                onehot = np.zeros((len(vals), len(cats)), np.float32)
+                onehot[np.arange(len(vals)), [lookup[v] for v in vals]] = 1
+                blocks.append(onehot)
+            else:
+                blocks.append(_floats(vals, path, c)[:, None])
+        return np.concatenate(blocks, axis=1).reshape((len(body),) + raw)
+    names = pre.state.get("feature_names")
+    if header is not None and names and all(c in header for c in names):
+        index = {c: i for i, c in enumerate(header)}
+        body = [[r[index[c]] for c in names] for r in body]
+    width = len(body[0])
+    if width != n_feat:
+        raise CLIError(f"{path} has {width} columns, the model takes {n_feat} features"
+                       + (f" ({', '.join(names)})" if names else ""))
+    arr = np.array([_floats(r, path, None) for r in body], dtype=np.float32)
+    return arr.reshape((len(body),) + raw)
+
+
+def _floats(vals, path, col) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in vals], dtype=np.float32)
+    except ValueError:
+        bad = next(v for v in vals if not _is_float(v))
+        where = f" in column {col!r}" if col else ""
+        raise CLIError(f"{path}: non-numeric value {bad!r}{where}") from None
+
+
+def _is_float(v) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_predict(args) -> int:
+    path, cfg, pre = _read_run(args.run_dir)
+    model, loss_name = _restore_model(path, cfg, pre)
+    x, names = _read_inputs(Path(args.input), pre, args.invert)
+    out = _predict(model, pre.transform(x))
+    if names is None:
+        names = [str(i) for i in range(len(x))]
+    if pre.classification:
+        labels, probs = _outputs_to_predictions(out, True, loss_name)
+        headers = ["input", "class", "probability"]
+        rows = [[n, pre.classes[int(k)], float(probs[i, k])]
+                for i, (n, k) in enumerate(zip(names, labels))]
+        if args.probabilities:
+            headers += [f"p({c})" for c in pre.classes]
+            rows = [r + [float(v) for v in probs[i]] for i, r in enumerate(rows)]
+    else:
+        flat = out.reshape(len(out), -1)
+        headers = ["input"] + (["value"] if flat.shape[1] == 1
+                               else [f"value_{j}" for j in range(flat.shape[1])])
+        rows = [[n] + [float(v) for v in flat[i]] for i, n in enumerate(names)]
+    if args.output:
+        _write_csv(args.output, headers, rows)
+        _say(f"wrote {len(rows)} predictions to {args.output}")
+    else:
+        _say(_table(headers, rows))
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    try:
+        from lamina import experiments
+    except ImportError as e:
+        raise CLIError(f"lamina.experiments is not available in this installation ({e})") \
+            from None
+    if args.action == "list":
+        items = experiments.available()
+        width = max((len(n) for n, _ in items), default=0)
+        for name, desc in items:
+            _say(f"{name.ljust(width)}  {desc}")
+        return 0
+    if not args.name:
+        raise CLIError("experiment run needs a NAME; see `lamina experiment list`")
+    names = [n for n, _ in experiments.available()]
+    if args.name.strip().lower().replace("_", "-") not in names:
+        raise CLIError(f"unknown experiment {args.name!r}; valid names: {', '.join(names)}")
+    try:
+        result = experiments.run(args.name, seed=args.seed, out_dir=Path(args.out),
+                                 quick=args.quick)
+    except ImportError as e:
+        raise CLIError(f"experiment {args.name!r} is not available ({e})") from None
+    _say(result.markdown)
+    if getattr(result, "plot", None):
+        _say(f"plot: {result.plot}")
+    else:
+        _say("no plot written (matplotlib is not installed: pip install 'lamina[plot]')")
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+# flag dest -> config key
+_FLAG_KEYS = {
+    "seed": "seed", "out": "out", "name": "name",
+    "dataset": "data.dataset", "target": "data.target", "categorical": "data.categorical",
+    "task": "data.task", "val_split": "data.val_split", "test_split": "data.test_split",
+    "standardize": "data.standardize", "image_size": "data.image_size", "limit": "data.limit",
+    "model": "model.name", "hidden": "model.hidden", "dropout": "model.dropout",
+    "activation": "model.activation",
+    "epochs": "train.epochs", "batch_size": "train.batch_size", "loss": "train.loss",
+    "optimizer": "train.optimizer", "lr": "train.lr", "momentum": "train.momentum",
+    "weight_decay": "train.weight_decay", "betas": "train.betas",
+    "schedule": "train.schedule", "step_size": "train.step_size", "gamma": "train.gamma",
+    "decay": "train.decay", "t_max": "train.t_max",
+    "plateau_patience": "train.plateau_patience", "plateau_factor": "train.plateau_factor",
+    "l1": "train.l1", "l2": "train.l2", "patience": "train.patience",
+}
+
+_TRAIN_EPILOG = """\
+examples:
+  lamina train                                   LeNet-5 on the bundled digits (the default)
+  lamina train --epochs 5 --limit 500            a quick smaller run
+  lamina train --dataset iris --model mlp --hidden 32,16 --epochs 100 --lr 0.01
+  lamina train --dataset csv:houses.csv --target price --categorical city --model mlp
+  lamina train --dataset diabetes --model linear --optimizer sgd --schedule cosine
+  lamina train --config run.toml --seed 3        flags override the file's values
+  lamina train --set train.gamma=0.5 --schedule step --step-size 5
+
+config file (TOML; every key optional, see any run's config.toml for all of them):
+  seed = 0
+  [data]
+  dataset = "digits"      # or "csv:PATH" with target = "COLUMN"
+  val_split = 0.15
+  [model]
+  name = "mlp"
+  hidden = [128, 64]
+  [train]
+  optimizer = "adam"      # sgd momentum nesterov adagrad rmsprop adadelta adam adamw
+  schedule = "cosine"     # none step exponential cosine plateau time-decay
+  epochs = 20
+
+The run directory (--out/<timestamp>-<model>-<dataset>) receives config.toml,
+preprocessing.json, best.safetensors, last.safetensors, history.csv, history.json,
+learning_curve.png and, for classifiers, confusion_matrix.png and test_metrics.json.
+Digits (8x8) are upsampled to 32x32 for LeNet-5 (data.image_size, automatic).
+"""
+
+_EVAL_EPILOG = """\
+examples:
+  lamina evaluate runs/20260101-120000-lenet5-digits
+  lamina evaluate runs/RUN --output metrics.csv
+  lamina evaluate runs/RUN --data csv:new_houses.csv     another labelled data set
+
+Without --data the run's test split is rebuilt from its config.toml (same seed, same
+split fractions), so the numbers match test_metrics.json.
+"""
+
+_PREDICT_EPILOG = """\
+examples:
+  lamina predict runs/RUN digit.png              one image: grayscale, resized like training
+  lamina predict runs/RUN digit.png --invert     dark strokes on a light background
+  lamina predict runs/RUN samples.npy            one sample or a batch (n, *input shape)
+  lamina predict runs/RUN flowers.csv --output predictions.csv
+
+A CSV holds feature columns (a header naming the training columns, or exactly as many
+columns as the model has features; a target column is ignored). Classifiers print the
+class and its probability (--probabilities adds one column per class); regressors print
+the predicted value.
+"""
+
+_EXPERIMENT_EPILOG = """\
+examples:
+  lamina experiment list
+  lamina experiment run xor --seed 1 --out figures
+  lamina experiment run optimizers --quick
+"""
+
+_MAIN_EPILOG = """\
+examples:
+  lamina train                                   train LeNet-5 on the bundled digits
+  lamina train --dataset iris --model mlp        another data set and model
+  lamina evaluate runs/RUN                       test metrics of a finished run
+  lamina predict runs/RUN digit.png              use a trained model
+  lamina experiment list                         the lectures' experiments
+
+`lamina COMMAND --help` describes each command.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own: usage, then "lamina ...: error:", exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lamina import __version__
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(prog=PROG, description="lamina: train, evaluate and use NumPy neural "
+                "networks from the command line.", epilog=_MAIN_EPILOG, formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model and write a run directory",
+                       description="Train a model. With no arguments: LeNet-5 on "
+                       "scikit-learn's digits. Settings come from defaults, then --config, "
+                       "then flags.", epilog=_TRAIN_EPILOG, formatter_class=fmt)
+    t.add_argument("--config", metavar="FILE.toml", help="a TOML config file")
+    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="set any config key (repeatable)")
+    t.add_argument("--seed", help="random seed (default 0)")
+    t.add_argument("--out", metavar="DIR", help="parent folder of run directories "
+                   "(default runs)")
+    t.add_argument("--name", help="run directory name (default: timestamp-model-dataset)")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it only shows on a terminal anyway)")
+    g = t.add_argument_group("data")
+    g.add_argument("--dataset", metavar="NAME|csv:PATH",
+                   help="dataset (default digits): " + ", ".join(_safe_dataset_names())
+                   + ", or csv:PATH")
+    g.add_argument("--target", metavar="COLUMN", help="target column of a CSV dataset")
+    g.add_argument("--categorical", metavar="COL,COL", help="CSV columns to one-hot encode")
+    g.add_argument("--task", help="classification, regression or auto (default)")
+    g.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE",
+                   help="extra dataset argument, e.g. root=~/data/mnist (repeatable)")
+    g.add_argument("--val-split", metavar="FRAC", help="validation fraction (default 0.15)")
+    g.add_argument("--test-split", metavar="FRAC", help="test fraction (default 0.15)")
+    g.add_argument("--standardize", action="store_const", const="true",
+                   help="standardize inputs with the training split's mean/std "
+                   "(default: tabular yes, images no)")
+    g.add_argument("--no-standardize", dest="standardize", action="store_const",
+                   const="false", help="do not standardize")
+    g.add_argument("--image-size", metavar="N", help="resize images to NxN (default: 32 for "
+                   "lenet5, else unchanged)")
+    g.add_argument("--limit", metavar="N", help="use a random subset of N samples")
+    g = t.add_argument_group("model")
+    g.add_argument("--model", metavar="NAME", help="model (default lenet5): "
+                   + ", ".join(_safe_model_names()))
+    g.add_argument("--hidden", metavar="N,N,...", help="hidden sizes of mlp (default 128,64)")
+    g.add_argument("--dropout", metavar="P", help="dropout probability (default 0)")
+    g.add_argument("--activation", help="hidden activation of mlp: "
+                   + ", ".join(C.ACTIVATIONS))
+    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="extra model argument, e.g. pool=avg (repeatable)")
+    g = t.add_argument_group("training")
+    g.add_argument("--epochs", metavar="N", help="epochs (default 20)")
+    g.add_argument("--batch-size", metavar="N", help="batch size (default 64)")
+    g.add_argument("--loss", help="loss: " + ", ".join(C.LOSSES) + " (default auto: "
+                   "cross_entropy for classes, mse for values)")
+    g.add_argument("--optimizer", help="optimizer (default adam): " + ", ".join(C.OPTIMIZERS))
+    g.add_argument("--lr", metavar="RATE", help="learning rate (default: the optimizer's "
+                   "usual one: 1e-3 for adam, 1e-2 for sgd)")
+    g.add_argument("--momentum", metavar="M", help="momentum (default 0.9 for momentum and "
+                   "nesterov)")
+    g.add_argument("--weight-decay", metavar="W", help="optimizer weight decay (default 0)")
+    g.add_argument("--betas", metavar="B1,B2", help="Adam betas (default 0.9,0.999)")
+    g.add_argument("--schedule", help="learning-rate schedule: " + ", ".join(C.SCHEDULES))
+    g.add_argument("--step-size", metavar="N", help="step schedule: epochs per decay")
+    g.add_argument("--gamma", metavar="G", help="step (0.1) / exponential (0.95) factor")
+    g.add_argument("--decay", metavar="D", help="time-decay: lr0 / (1 + D * epoch)")
+    g.add_argument("--t-max", metavar="N", help="cosine: half-period in epochs")
+    g.add_argument("--plateau-patience", metavar="N", help="plateau: epochs before a cut")
+    g.add_argument("--plateau-factor", metavar="F", help="plateau: factor of a cut")
+    g.add_argument("--l1", metavar="W", help="L1 penalty weight")
+    g.add_argument("--l2", metavar="W", help="L2 penalty weight")
+    g.add_argument("--patience", metavar="N", help="early stopping patience (0: off)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a trained run on its test split or "
+                       "other data", description="Rebuild a run's model from config.toml, "
+                       "load best.safetensors and evaluate it.", epilog=_EVAL_EPILOG,
+                       formatter_class=fmt)
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of lamina train")
+    e.add_argument("--data", metavar="DATASET_OR_CSV", help="evaluate on this data set "
+                   "(a name or csv:PATH) instead of the run's test split")
+    e.add_argument("--output", metavar="FILE.csv", help="write the metrics as CSV")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("predict", help="predictions of a trained run for new inputs",
+                       description="Predict with a run's best model: INPUT is a CSV of "
+                       "features, an image (PNG/JPG) or an .npy array.",
+                       epilog=_PREDICT_EPILOG, formatter_class=fmt)
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of lamina train")
+    r.add_argument("input", metavar="INPUT", help="a .csv, .npy or image file")
+    r.add_argument("--output", metavar="FILE.csv", help="write the predictions as CSV")
+    r.add_argument("--invert", action="store_true", help="invert image pixels (dark strokes "
+                   "on a light background)")
+    r.add_argument("--probabilities", action="store_true",
+                   help="also print every class's probability")
+    r.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("experiment", help="list or run the lectures' experiments",
+                       description="Reproduce an experiment of the lectures (lamina."
+                       "experiments): a markdown table and a plot.",
+                       epilog=_EXPERIMENT_EPILOG, formatter_class=fmt)
+    x.add_argument("action", choices=("list", "run"), help="list the experiments or run one")
+    x.add_argument("name", nargs="?", metavar="NAME", help="the experiment to run")
+    x.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    x.add_argument("--out", default="runs/experiments", metavar="DIR",
+                   help="where the plot goes (default runs/experiments)")
+    x.add_argument("--quick", action="store_true", help="a reduced, fast version")
+    x.set_defaults(func=cmd_experiment)
+    return p
+
+
+def _safe_dataset_names() -> list[str]:
+    try:
+        return _dataset_names()
+    except ImportError:
+        return []
+
+
+def _safe_model_names() -> list[str]:
+    try:
+        return _model_names()
+    except ImportError:
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for errors a user can fix)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (CLIError, C.ConfigError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 .PHONY: help install dev demo test test-fast bench lint clean
 
 help:
-	@echo "make demo   - set up and train a small network, printing its falling loss"
+	@echo "make demo   - set up and train LeNet-5 on the bundled digits (lamina train), writing runs/<run>/"
 	@echo "make test   - set up (with PyTorch as the test oracle) and run the whole test suite"
 	@echo "make bench  - lamina vs PyTorch, side by side (steps per second and ratio)"
 	@echo "make lint   - ruff"
@@ -28,8 +28,14 @@ install: $(VENV)/.installed
 
 dev: $(STAMP)
 
-demo: $(VENV)/.installed
-	$(PY) examples/demo.py
+# the default run needs scikit-learn (digits); matplotlib draws its plots, tqdm its bar
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PIP) install -e ".[data,plot,progress]"
+	@touch $@
+
+demo: $(VENV)/.installed-demo
+	$(VENV)/bin/lamina train
+	@echo "run directory: $$(ls -td runs/*/ | head -1)"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -389,6 +389,9 @@ def dump_toml(cfg: dict, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
 class _MiniToml:
     """Just enough TOML for Python 3.10 without tomli: ``[table]`` headers, ``key = value``
     lines with strings, numbers, booleans, arrays and inline tables, and comments."""
@@ -456,7 +459,7 @@ class _MiniToml:
                 raise self.error(lineno, f"missing {close!r}")
             return (items if tok == "[" else table), rest[1:]
         if tok[:1] == '"':
-            return tok[1:-1].encode().decode("unicode_escape"), rest
+            return re.sub(r'\\(["\\nt])', lambda m: _ESCAPES[m.group(1)], tok[1:-1]), rest
         if tok[:1] == "'":
             return tok[1:-1], rest
         if tok in ("true", "false"):

@@ -30,6 +30,7 @@ backward the conv forward path, sharing the same helpers.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -56,6 +57,7 @@ _POOL: dict = {}
 _POOL_ON = os.environ.get("LAMINA_CONV_POOL", "1") != "0"
 _POOL_PER_KEY = 4
 _POOL_KEYS = 32
+_POOL_MAX_BYTES = 64 << 20       # larger arrays are not kept
 _POOL_LOCK = threading.Lock()
 
 
@@ -70,9 +72,15 @@ def _free_refcount() -> int:
 _FREE_RC = _free_refcount()
 
 
+def clear_buffer_pool() -> None:
+    """Drop every recycled buffer (memory held between steps is returned to the allocator)."""
+    with _POOL_LOCK:
+        _POOL.clear()
+
+
 def _buffer(shape, dtype, zero=False):
     """An array of ``shape`` and ``dtype`` (zeroed when ``zero``), recycled when possible."""
-    if not _POOL_ON:
+    if not _POOL_ON or math.prod(shape) * dtype.itemsize > _POOL_MAX_BYTES:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     key = (shape, dtype)
     with _POOL_LOCK:                  # a buffer handed to one thread is referenced at once

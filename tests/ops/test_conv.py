@@ -173,3 +173,14 @@ def test_conv_buffer_pool_never_reuses_live_arrays():
     loss.backward()
     np.testing.assert_array_equal(xs[0].grad.data, g1[0])
     np.testing.assert_array_equal(w.grad.data, g1[1])
+
+
+def test_clear_buffer_pool():
+    from lamina.ops import conv as C
+
+    x = lamina.randn(2, 3, 8, 8)
+    w = lamina.randn(4, 3, 3, 3)
+    a = conv2d(x, w, padding=1).data.copy()
+    C.clear_buffer_pool()
+    assert not C._POOL
+    np.testing.assert_array_equal(conv2d(x, w, padding=1).data, a)

@@ -133,12 +133,7 @@ def _load_raw(dcfg: dict, classes=None, categories=None):
                                            for i, c in enumerate(dcfg["categorical"])}
                            if ds.encoder is not None else {}}
         else:
-            names = _dataset_names()
-            key = name.strip().lower().replace("-", "_")
-            if key not in names and key.replace("_", "") not in {n.replace("_", "")
-                                                                   for n in names}:
-                raise CLIError(f"unknown dataset {name!r}; valid names: {', '.join(names)}, "
-                               f"or csv:PATH")
+            _check_dataset_name(name)
             ds = load_dataset(name, **dcfg["args"])
     except CLIError:
         raise
@@ -170,6 +165,20 @@ def _load_raw(dcfg: dict, classes=None, categories=None):
     feats = getattr(ds, "feature_names", None)
     info["feature_names"] = list(feats) if feats else None
     return x, y, info
+
+
+def _check_dataset_name(name: str) -> None:
+    from lamina.data.datasets import dataset_info
+
+    if name.startswith("csv:"):
+        return
+    try:
+        dataset_info(name)           # raises ValueError for an unknown name (aliases work)
+    except (ValueError, TypeError):
+        raise CLIError(f"unknown dataset {name!r}; valid names: "
+                       f"{', '.join(_dataset_names())}, or csv:PATH") from None
+    if name.strip().lower() == "csv":
+        raise CLIError("give a CSV file as --dataset csv:PATH (with --target COLUMN)")
 
 
 def _arrays(ds, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -714,6 +723,9 @@ def cmd_train(args) -> int:
     seed = cfg["seed"]
     # check the names before loading any data
     _check_model_name(cfg["model"]["name"])
+    _check_dataset_name(dcfg["dataset"])
+    if dcfg["dataset"].startswith("csv:"):   # recorded absolute: evaluate works from anywhere
+        dcfg["dataset"] = "csv:" + os.path.abspath(dcfg["dataset"][4:])
     x, y, info = _load_raw(dcfg)
     tr, va, te = _split(y, info["task"], dcfg, seed)
     pre = Preprocessor.fit(x[tr], info, cfg)

@@ -133,6 +133,7 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
         "one": ["predict", run, tmp_path / "one.npy"],
         "png": ["predict", run, tmp_path / "digit.png", "--probabilities"],
         "csv": ["predict", run, tmp_path / "rows.csv"],
+        "eval_data": ["evaluate", run, "--data", "digits"],
     }, cwd=tmp)
     m = json.loads((run / "test_metrics.json").read_text())
     out = _ok(results["eval"])
@@ -141,6 +142,7 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
         rows = list(csv.reader(f))
     assert rows[0] == ["class", "precision", "recall", "f1", "support"]
     assert float(rows[1][3]) == pytest.approx(m["accuracy"])
+    assert "digits (1797 samples)" in _ok(results["eval_data"])   # the whole data set
 
     _ok(results["npy"])
     with open(tmp_path / "p.csv") as f:

@@ -195,3 +195,12 @@ def test_train_without_matplotlib_says_so(tmp_path, monkeypatch, capsys):
     run = tmp_path / "runs" / "r"
     assert (run / "test_metrics.json").is_file() and (run / "best.safetensors").is_file()
     assert not (run / "learning_curve.png").exists()
+
+
+@pytest.mark.parametrize("name", ["digits_lenet5", "iris_mlp", "housing_regression"])
+def test_example_configs_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "configs" / f"{name}.toml"
+    cfg = C.resolve(C.merge(C.defaults(), C.load_toml(path)))
+    assert cfg["data"]["dataset"]

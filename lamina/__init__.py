@@ -25,3 +25,4 @@ from lamina.serialization import load, save
 from lamina import data
 from lamina import optim
 from lamina import train
+from lamina import models

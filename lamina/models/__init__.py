@@ -1,0 +1,95 @@
+"""Ready-made models, built from ``lamina.nn`` layers, and a registry to build them by name.
+
+* ``mlp(in_features, hidden=[...], out_features, activation, dropout, batch_norm)``: a
+  multilayer perceptron (an ``nn.Sequential``);
+* ``linear``, ``logistic``, ``softmax``: linear, logistic and softmax regression (one
+  ``nn.Linear`` giving values or logits);
+* ``LeNet5``: LeNet-5 for 1x28x28 (``padding=2``) or 1x32x32 (``padding=0``) digits;
+* ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
+* ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers.
+
+Every model returns logits (or regression values): the softmax or sigmoid belongs in the loss
+(``nn.CrossEntropyLoss``, ``nn.BCEWithLogitsLoss``). ``get_model(name, **kwargs)`` builds a
+model by name and ``available_models()`` lists the names.
+
+>>> model = get_model("lenet5", activation="tanh")
+>>> model = get_model("mlp", in_features=64, hidden=[128, 64], out_features=10)
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from lamina.models.highway import HighwayMLP
+from lamina.models.lenet import LeNet5
+from lamina.models.mlp import linear, logistic, mlp, softmax
+from lamina.models.resnet import ResNet, resnet_small
+
+__all__ = ["mlp", "linear", "logistic", "softmax", "LeNet5", "ResNet", "resnet_small",
+           "HighwayMLP", "get_model", "available_models", "register_model"]
+
+_REGISTRY: dict = {
+    "mlp": mlp,
+    "lenet5": LeNet5,
+    "resnet-small": resnet_small,
+    "highway-mlp": HighwayMLP,
+    "logistic": logistic,
+    "linear": linear,
+    "softmax": softmax,
+}
+
+_ALIASES = {"lenet": "lenet5", "lenet-5": "lenet5", "resnet": "resnet-small",
+            "resnet8": "resnet-small", "resnet-8": "resnet-small", "highway": "highway-mlp",
+            "logistic-regression": "logistic", "linear-regression": "linear",
+            "softmax-regression": "softmax"}
+
+
+def _canonical(name: str) -> str:
+    key = name.strip().lower().replace("_", "-").replace(" ", "-")
+    return _ALIASES.get(key, key)
+
+
+def available_models() -> list[str]:
+    """The names ``get_model`` accepts, sorted."""
+    return sorted(_REGISTRY)
+
+
+def register_model(name: str, factory) -> None:
+    """Make ``get_model(name, **kw)`` call ``factory(**kw)`` (a Module class or a function)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"register_model: name must be a non-empty str, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"register_model: factory must be callable, got "
+                        f"{type(factory).__name__}")
+    _REGISTRY[_canonical(name)] = factory
+
+
+def get_model(name: str, **kwargs):
+    """Build the model called ``name`` (see ``available_models()``) with ``kwargs``.
+
+    Names are case-insensitive and ``_`` equals ``-`` (``"resnet_small"`` works). An unknown
+    name raises ValueError listing the valid ones; a missing or unknown argument raises
+    TypeError listing the ones the model takes.
+
+    >>> get_model("softmax", in_features=64, num_classes=10)
+    Linear(in_features=64, out_features=10, bias=True)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"get_model: name must be a str, got {type(name).__name__}")
+    key = _canonical(name)
+    if key not in _REGISTRY:
+        raise ValueError(f"get_model: unknown model {name!r}; available models: "
+                         f"{', '.join(available_models())}")
+    factory = _REGISTRY[key]
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to check against: just call
+        return factory(**kwargs)
+    try:
+        sig.bind(**kwargs)
+    except TypeError as e:
+        accepted = [p.name for p in sig.parameters.values()
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        raise TypeError(f"get_model({key!r}): {e}; it accepts: "
+                        f"{', '.join(accepted)}") from None
+    return factory(**kwargs)

@@ -18,7 +18,7 @@ from lamina.tensor import Tensor
 
 __all__ = ["ExperimentResult", "markdown_table", "fmt", "seed_all", "save_plot",
            "full_batch_loss", "tensor", "minibatches", "train_full_batch",
-           "predict_array", "decision_grid"]
+           "predict_array", "decision_grid", "train_minibatch"]
 
 
 @dataclass
@@ -58,8 +58,6 @@ def fmt(value, digits: int = 4) -> str:
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}g}"
 
 
@@ -158,3 +156,28 @@ def decision_grid(x: np.ndarray, n: int = 200, margin: float = 0.5):
     lo, hi = x.min(0) - margin, x.max(0) + margin
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
     return xx, yy, np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+def train_minibatch(model, loss_fn, optimizer, x: np.ndarray, y: np.ndarray, epochs: int,
+                    batch_size: int, rng: np.random.Generator, y_dtype=np.float32,
+                    on_epoch: Callable | None = None) -> list[float]:
+    """Mini-batch training on arrays (shuffled by ``rng`` every epoch); returns the mean
+    training loss of each epoch (as seen during the epoch). Stops early when the loss is no
+    longer finite (a diverging run). ``on_epoch(epoch)`` is called after each epoch."""
+    losses = []
+    n = len(x)
+    model.train()
+    for epoch in range(epochs):
+        total = 0.0
+        for idx in minibatches(n, batch_size, rng):
+            optimizer.zero_grad()
+            loss = loss_fn(model(tensor(x[idx])), tensor(y[idx], y_dtype))
+            loss.backward()
+            optimizer.step()
+            total += float(loss.data) * len(idx)
+        losses.append(total / n)
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
+        if not math.isfinite(losses[-1]):
+            break
+    return losses

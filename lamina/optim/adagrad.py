@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.optim.optimizer import Optimizer, _check, _decayed_grad
+from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
 
 __all__ = ["Adagrad"]
@@ -74,16 +74,8 @@ class Adagrad(Optimizer):
         lr_decay = group["lr_decay"]
         eps = group["eps"]
         wd = group["weight_decay"]
-        maximize = group["maximize"]
         state = self.state
-        scratch = self._scratch
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
-            g = _decayed_grad(gt.data, d, wd, maximize, s[0])
+        for p, d, g, s in self._grads(group, wd):
             st = state[p]
             if not st:
                 self._init_state(st, p, group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.optim.optimizer import Optimizer, _check, _decayed_grad
+from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
 
 __all__ = ["Adam"]
@@ -69,25 +69,15 @@ class Adam(Optimizer):
         eps = group["eps"]
         wd = group["weight_decay"]
         amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
         w1 = 1.0 - beta1
         w2 = 1.0 - beta2
         shrink = 1.0 - lr * wd
         state = self.state
-        scratch = self._scratch
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
-            if decoupled:
-                g = _decayed_grad(gt.data, d, 0, maximize, s[0])
-                if wd:
-                    np.multiply(d, shrink, out=d)
-            else:
-                g = _decayed_grad(gt.data, d, wd, maximize, s[0])
+        # decoupled (AdamW) decay shrinks the weights instead of adding to the gradient
+        for p, d, g, s in self._grads(group, 0 if decoupled else wd):
+            if decoupled and wd:
+                np.multiply(d, shrink, out=d)
             st = state[p]
             if not st:
                 st["step"] = 0

@@ -203,6 +203,20 @@ class Optimizer:
 
     _n_scratch = 2   # scratch arrays per shape that ``_step_group`` needs
 
+    def _grads(self, group, weight_decay: float):
+        """Yield ``(param, data, grad, scratch)`` for every parameter of ``group`` that has a
+        gradient. ``grad`` already has ``maximize`` and L2 ``weight_decay`` applied (in
+        ``scratch[0]`` when that changes it); ``scratch`` holds this shape's spare arrays."""
+        maximize = group["maximize"]
+        scratch = self._scratch
+        for p in group["params"]:
+            gt = p.grad
+            if gt is None:
+                continue
+            d = p.data
+            s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
+            yield p, d, _decayed_grad(gt.data, d, weight_decay, maximize, s[0]), s
+
     def _new_buffers(self, d: np.ndarray) -> list[np.ndarray]:
         """Scratch arrays with ``d``'s shape and dtype, reused from step to step.
 

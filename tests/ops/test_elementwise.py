@@ -109,8 +109,7 @@ def test_clamp_tensor_bounds():
              lambda x, lo, hi: lamina.clamp(x, lo - 1, hi + 1))
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "abs",
-                                  "reciprocal", "clamp", "scalar_mix"])
+@pytest.mark.parametrize("name", sorted(UNARY))
 def test_unary_gradcheck(name):
     fn, kw = UNARY[name]
     check_grad(fn, [(3, 4)], positive=kw.get("positive", False))
@@ -123,6 +122,12 @@ def test_binary_gradcheck(name):
 
 def test_pow_gradcheck():
     check_grad(lambda a, b: a ** b, [(2, 3), (2, 3)], positive=True)
+
+
+def test_where_leaky_relu_cast_gradcheck():
+    check_grad(lambda a, b: lamina.where(a > b, a * 2, b.sin()), [(3, 4), (4,)])
+    check_grad(lambda a: lamina.leaky_relu(a, 0.3), [(3, 4)])
+    check_grad(lambda a: (a.float() * 2).double(), [(2, 3)], eps=1e-2, atol=1e-3, rtol=1e-3)
 
 
 @requires_torch

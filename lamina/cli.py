@@ -263,7 +263,7 @@ class Preprocessor:
             scale[scale < 1e-12] = 1.0
             state["standardize"] = {"mean": mean.tolist(), "std": scale.tolist()}
         size = dcfg["image_size"]
-        if size == 0 and image and cfg["model"]["name"].lower().replace("_", "") == "lenet5":
+        if size == 0 and image and _factory(cfg["model"]["name"])[0] == "lenet5":
             pad = cfg["model"]["args"].get("padding", 0)
             size = 32 if pad == 0 else 28 if pad == 2 else 0
         if size and not image:
@@ -321,89 +321,83 @@ class Preprocessor:
 def _models_module():
     try:
         from lamina import models
-    except ImportError:
-        return None
-    return models if hasattr(models, "get_model") else None
+    except ImportError as e:
+        raise CLIError(f"lamina.models is not available in this installation ({e})") from None
+    return models
 
 
 def _model_names() -> list[str]:
+    return list(_models_module().available_models())
+
+
+def _factory(name: str):
+    """``(canonical name, factory)`` of a model name; CLIError listing the names if unknown."""
     models = _models_module()
-    if models is not None:
-        return list(models.available_models())
-    return ["mlp", "linear", "logistic", "softmax", "lenet5"]
+    try:
+        key = models._canonical(name)
+        return key, models._REGISTRY[key]
+    except (KeyError, AttributeError):
+        raise CLIError(f"unknown model {name!r}; valid names: "
+                       f"{', '.join(_model_names())}") from None
+
+
+def _params(factory) -> set[str]:
+    import inspect
+
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def single_output(name: str) -> bool:
+    """Whether the model always has one output (``logistic``: one logit of class 1)."""
+    _, factory = _factory(name)
+    return not ({"out_features", "num_classes"} & _params(factory))
 
 
 def build_model(mcfg: dict, input_shape: list[int], out_features: int):
-    """The configured model for inputs of ``input_shape`` and ``out_features`` outputs."""
+    """The configured model for inputs of ``input_shape`` and ``out_features`` outputs.
+
+    Each model gets the arguments its factory takes among ``in_features`` (flat models,
+    whose inputs are flattened first), ``in_channels`` (image models), ``out_features`` /
+    ``num_classes``, ``hidden``, ``dropout``, ``activation`` and LeNet-5's ``padding``
+    (0 for 32x32 inputs, 2 otherwise); ``model.args`` adds or overrides any argument."""
     from lamina import nn
 
-    name = mcfg["name"]
-    key = name.strip().lower().replace("_", "-")
-    names = _model_names()
-    if key not in [n.lower() for n in names] and key.replace("-", "") not in names:
-        raise CLIError(f"unknown model {name!r}; valid names: {', '.join(names)}")
-    in_features = int(np.prod(input_shape))
+    key, factory = _factory(mcfg["name"])
+    params = _params(factory)
     image = len(input_shape) == 3
-    models = _models_module()
-    kwargs = dict(mcfg["args"])
-    if key.replace("-", "") == "lenet5":
-        if not image:
-            raise CLIError(f"model 'lenet5' needs image data (C, H, W); the data has samples "
-                           f"of shape {tuple(input_shape)}: use --model mlp")
-        kwargs.setdefault("in_channels", input_shape[0])
-        kwargs.setdefault("padding", 0 if input_shape[1] == 32 else 2)
-        kwargs.setdefault("num_classes", out_features)
-    elif key in ("mlp", "highway-mlp"):
-        kwargs.setdefault("in_features", in_features)
-        kwargs.setdefault("hidden", list(mcfg["hidden"]))
-        kwargs.setdefault("out_features", out_features)
-        kwargs.setdefault("dropout", mcfg["dropout"])
-        kwargs.setdefault("activation", mcfg["activation"])
-    elif key == "resnet-small":
-        kwargs.setdefault("in_channels", input_shape[0] if image else 1)
-        kwargs.setdefault("num_classes", out_features)
-    else:  # linear, logistic, softmax
-        kwargs.setdefault("in_features", in_features)
-        kwargs.setdefault("out_features", out_features)
+    flat_model = "in_features" in params
+    if "in_channels" in params and not image:
+        raise CLIError(f"model {key!r} needs image data (C, H, W); the data has samples of "
+                       f"shape {tuple(input_shape)}: use --model mlp")
+    given = {"in_features": int(np.prod(input_shape)), "out_features": out_features,
+             "num_classes": out_features, "hidden": list(mcfg["hidden"]),
+             "dropout": mcfg["dropout"], "activation": mcfg["activation"]}
+    if image:
+        given["in_channels"] = input_shape[0]
+        given["padding"] = 0 if tuple(input_shape[1:]) == (32, 32) else 2
+    kwargs = {k: v for k, v in given.items() if k in params}
+    kwargs.update(mcfg["args"])
     try:
-        if models is not None:
-            net = models.get_model(key, **kwargs)
-        else:
-            net = _fallback_model(key, kwargs)
+        net = _models_module().get_model(key, **kwargs)
     except (TypeError, ValueError) as e:
-        raise CLIError(f"cannot build model {name!r}: {e}") from None
-    if key.replace("-", "") != "lenet5" and (image or len(input_shape) > 1) \
-            and key != "resnet-small":
+        raise CLIError(f"cannot build model {key!r} for inputs of shape "
+                       f"{tuple(input_shape)}: {e}") from None
+    if flat_model and len(input_shape) > 1:
         net = nn.Sequential(nn.Flatten(), net)
     return net
 
 
-def _fallback_model(key: str, kw: dict):
-    """Models built from ``lamina.nn`` while ``lamina.models`` is not installed."""
-    from lamina import nn
-
-    if key == "lenet5":
-        from lamina.models.lenet import LeNet5
-        return LeNet5(**kw)
-    if key == "mlp":
-        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-                "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "silu": nn.SiLU}
-        layers, width = [], kw["in_features"]
-        for h in kw["hidden"]:
-            layers += [nn.Linear(width, h), acts[kw["activation"]]()]
-            if kw["dropout"]:
-                layers.append(nn.Dropout(kw["dropout"]))
-            width = h
-        layers.append(nn.Linear(width, kw["out_features"]))
-        return nn.Sequential(*layers)
-    return nn.Linear(kw["in_features"], kw["out_features"])
-
-
-def _loss(name: str, classification: bool):
+def _loss(name: str, classification: bool, single: bool = False):
     from lamina import nn
 
     if name == "auto":
-        name = "cross_entropy" if classification else "mse"
+        name = ("bce" if single else "cross_entropy") if classification else "mse"
+    if classification and single and name != "bce":
+        raise CLIError(f"config key 'train.loss': the model has one output (a logit), so "
+                       f"classification needs 'bce', not {name!r}; or use --model softmax")
     table = {"cross_entropy": nn.CrossEntropyLoss, "bce": nn.BCEWithLogitsLoss,
              "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss,
              "smooth_l1": nn.SmoothL1Loss}
@@ -531,7 +525,8 @@ def _restore_model(path: Path, cfg: dict, pre: Preprocessor):
     ckpt = path / "best.safetensors"
     if not ckpt.is_file():
         raise CLIError(f"checkpoint not found: {ckpt}")
-    loss_name, _ = _loss(cfg["train"]["loss"], pre.classification)
+    loss_name, _ = _loss(cfg["train"]["loss"], pre.classification,
+                         single_output(cfg["model"]["name"]))
     out = _out_features(pre, loss_name)
     model = build_model(cfg["model"], pre.state["input_shape"], out)
     try:
@@ -731,7 +726,11 @@ def cmd_train(args) -> int:
     pre = Preprocessor.fit(x[tr], info, cfg)
     pre.state["target_shape"] = list(y.shape[1:]) or [1]
     classification = pre.classification
-    loss_name, loss_fn = _loss(tcfg["loss"], classification)
+    loss_name, loss_fn = _loss(tcfg["loss"], classification,
+                               single_output(cfg["model"]["name"]))
+    if loss_name == "bce" and len(pre.classes) != 2 and single_output(cfg["model"]["name"]):
+        raise CLIError(f"model {cfg['model']['name']!r} has one output, for two classes; the "
+                       f"data has {len(pre.classes)}: use --model softmax or mlp")
     if loss_name == "bce" and len(pre.classes) != 2:
         raise CLIError(f"config key 'train.loss': 'bce' needs two classes, the data has "
                        f"{len(pre.classes)}; use cross_entropy")
@@ -801,10 +800,7 @@ def cmd_train(args) -> int:
 
 
 def _check_model_name(name: str) -> None:
-    names = _model_names()
-    key = name.strip().lower().replace("_", "-")
-    if key not in [n.lower() for n in names] and key.replace("-", "") not in names:
-        raise CLIError(f"unknown model {name!r}; valid names: {', '.join(names)}")
+    _factory(name)
 
 
 def cmd_evaluate(args) -> int:
@@ -1252,7 +1248,7 @@ def _safe_dataset_names() -> list[str]:
 def _safe_model_names() -> list[str]:
     try:
         return _model_names()
-    except ImportError:
+    except CLIError:
         return []
 
 

@@ -122,6 +122,7 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
     x = (d.images[:5] / 16).astype(np.float32)
     np.save(tmp_path / "five.npy", x)
     np.save(tmp_path / "one.npy", x[0])
+    np.save(tmp_path / "bad.npy", np.zeros((3, 5), np.float32))
     Image.fromarray((d.images[0] * 255 / 16).astype(np.uint8)).resize((40, 40)).save(
         tmp_path / "digit.png")
     with open(tmp_path / "rows.csv", "w", newline="") as f:
@@ -134,7 +135,14 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
         "png": ["predict", run, tmp_path / "digit.png", "--probabilities"],
         "csv": ["predict", run, tmp_path / "rows.csv"],
         "eval_data": ["evaluate", run, "--data", "digits"],
+        "missing_input": ["predict", run, tmp_path / "nothere.png"],
+        "wrong_shape": ["predict", run, tmp_path / "bad.npy"],
     }, cwd=tmp)
+    for case, words in (("missing_input", ["nothere.png", "not found"]),
+                        ("wrong_shape", ["(3, 5)", "(1, 8, 8)"])):
+        rc, _, err = results[case]
+        assert rc == 2 and err.startswith("lamina: error: ") and "Traceback" not in err
+        assert all(w in err for w in words), err
     m = json.loads((run / "test_metrics.json").read_text())
     out = _ok(results["eval"])
     assert f"accuracy {m['accuracy']:.4f}" in out           # the same test split
@@ -191,6 +199,8 @@ def test_csv_classification_and_regression(tmp_path):
         "reg": ["train", "--dataset", "diabetes", "--model", "linear", "--optimizer", "sgd",
                 "--lr", "0.1", "--epochs", "3", "--name", "reg", "--schedule", "step",
                 "--step-size", "1", "--gamma", "0.5", "--l2", "1e-4"],
+        "logistic": ["train", "--dataset", "breast_cancer", "--model", "logistic", "--epochs",
+                     "2", "--name", "lg", "--optimizer", "momentum", "--schedule", "time-decay"],
     }, cwd=tmp_path)
     out = _ok(results["iris"])
     run = tmp_path / "runs" / "iris"
@@ -210,6 +220,17 @@ def test_csv_classification_and_regression(tmp_path):
     assert (reg_run / "learning_curve.png").is_file()
     assert "r2" in reg and "rmse" in reg
 
+    # logistic regression: one logit, so the loss is BCE-with-logits
+    _ok(results["logistic"])
+    lg_run = tmp_path / "runs" / "lg"
+    assert 'loss = "bce"' in (lg_run / "config.toml").read_text()
+    lg = json.loads((lg_run / "test_metrics.json").read_text())
+    assert lg["classes"] == ["malignant", "benign"]
+    assert np.array(lg["confusion_matrix"]).shape == (2, 2)
+    hist = json.loads((lg_run / "history.json").read_text())
+    assert hist["lr"] == pytest.approx([0.01, 0.01 / 1.1])
+    np.save(tmp_path / "cancer.npy", np.ones((3, 30), np.float32))
+
     # predict from a CSV with the training columns (by name, in another order, target
     # absent) and evaluate on a labelled CSV
     with open(tmp_path / "new.csv", "w", newline="") as f:
@@ -224,7 +245,11 @@ def test_csv_classification_and_regression(tmp_path):
         "evaluate": ["evaluate", run, "--data", "csv:more.csv"],
         "reg_predict": ["predict", reg_run, "diab.npy"],
         "reg_eval": ["evaluate", reg_run, "--output", "reg.csv"],
+        "lg_predict": ["predict", lg_run, "cancer.npy"],
     }, cwd=tmp_path)
+    lines = _ok(results["lg_predict"]).splitlines()
+    assert len(lines) == 5 and all(ln.split()[1] in ("malignant", "benign")
+                                    for ln in lines[2:])
     lines = _ok(results["predict"]).splitlines()
     assert [ln.split()[1] for ln in lines[2:]] == ["setosa", "virginica"]
     assert "50 samples" in _ok(results["evaluate"])
@@ -266,6 +291,10 @@ ERRORS = {
     "missing_run": (["evaluate", "no_such_run"], ["no_such_run", "not found"]),
     "not_a_run": (["predict", ".", "x.npy"], ["config.toml", "not found"]),
     "lenet_tabular": (["train", "--dataset", "iris"], ["lenet5", "image", "--model mlp"]),
+    "logistic_3_classes": (["train", "--dataset", "iris", "--model", "logistic"],
+                           ["'logistic'", "3", "softmax"]),
+    "bad_loss_for_task": (["train", "--dataset", "diabetes", "--model", "linear", "--loss",
+                           "cross_entropy"], ["'train.loss'", "regression", "mse"]),
     "bad_set": (["train", "--set", "train.colour=red"],
                 ["'train.colour'", "optimizer", "epochs"]),
     "unknown_experiment": (["experiment", "run", "no-such-experiment"],

@@ -53,8 +53,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     """``exp(x) / sum(exp(x))`` along ``dim`` (fused, numerically stable)."""
     if dim is None:
         dim = _implicit_dim(input.ndim)
-    fn = getattr(_ops, "softmax", None) or _nn.softmax
-    return fn(input, dim, dtype=dtype)
+    return _ops.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
@@ -62,8 +61,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     """``x - logsumexp(x)`` along ``dim`` (fused, numerically stable)."""
     if dim is None:
         dim = _implicit_dim(input.ndim)
-    fn = getattr(_ops, "log_softmax", None) or _nn.log_softmax
-    return fn(input, dim, dtype=dtype)
+    return _ops.log_softmax(input, dim, dtype=dtype)
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,

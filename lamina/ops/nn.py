@@ -1,7 +1,7 @@
 """Fused neural-network ops with hand-written backward passes: ``linear``, ``dropout``,
 ``batch_norm``, ``layer_norm`` and the activations that the elementwise module lacks
-(``elu``, ``gelu``, ``silu``, ``softplus``, ``heaviside``), plus softmax / log_softmax
-fallbacks used until ``lamina.ops`` provides them.
+(``elu``, ``gelu``, ``silu``, ``softplus``, ``heaviside``, ...). softmax and log_softmax
+live in ``lamina.ops.reduce``.
 
 Each is one graph node: one Python call forward and one backward, the arithmetic in NumPy and
 BLAS. ``lamina.nn.functional`` exposes them under PyTorch's names.
@@ -15,10 +15,11 @@ import numpy as np
 
 from lamina import backend
 from lamina.autograd.function import Function
+from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
 
 __all__ = ["linear", "dropout", "batch_norm", "layer_norm", "group_norm", "elu", "gelu", "silu",
-           "softplus", "heaviside", "softmax", "log_softmax", "hardtanh", "relu6",
+           "softplus", "heaviside", "hardtanh", "relu6",
            "hardsigmoid", "hardswish", "logsigmoid", "softsign", "selu", "celu", "mish",
            "tanhshrink", "threshold", "prelu", "softmin"]
 
@@ -772,72 +773,4 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 def softmin(input: Tensor, dim: int, dtype=None) -> Tensor:
     """``softmax(-x)`` along ``dim``."""
-    from lamina import ops
-
-    fn = getattr(ops, "softmax", None) or softmax
-    return fn(-input, dim, dtype=dtype)
-
-
-# --- softmax fallbacks -----------------------------------------------------------------------
-
-class _LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        z = x - x.max(axis=dim, keepdims=True)
-        z -= np.log(np.exp(z).sum(axis=dim, keepdims=True))
-        ctx.save_for_backward(z)
-        ctx.dim = dim
-        return z
-
-    @staticmethod
-    def backward(ctx, g):
-        z = ctx.saved[0]
-        return g - np.exp(z) * g.sum(axis=ctx.dim, keepdims=True), None
-
-
-class _Softmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        e /= e.sum(axis=dim, keepdims=True)
-        ctx.save_for_backward(e)
-        ctx.dim = dim
-        return e
-
-    @staticmethod
-    def backward(ctx, g):
-        p = ctx.saved[0]
-        gp = g * p
-        return gp - p * gp.sum(axis=ctx.dim, keepdims=True), None
-
-
-def _dim(dim, ndim, op):
-    n = max(ndim, 1)
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    if not -n <= dim < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
-    return int(dim) % n
-
-
-def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``dim`` (a fallback used when ``lamina.ops`` lacks it)."""
-    _tensor(input, "softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    x = _float_tensor(input, "softmax")
-    if x.ndim == 0:
-        return _Softmax.apply(x.reshape(1), 0).reshape(())
-    return _Softmax.apply(x, _dim(dim, x.ndim, "softmax"))
-
-
-def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:
-    """``x - logsumexp(x)`` along ``dim`` (a fallback used when ``lamina.ops`` lacks it)."""
-    _tensor(input, "log_softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    x = _float_tensor(input, "log_softmax")
-    if x.ndim == 0:
-        return _LogSoftmax.apply(x.reshape(1), 0).reshape(())
-    return _LogSoftmax.apply(x, _dim(dim, x.ndim, "log_softmax"))
+    return softmax(-input, dim, dtype=dtype)

@@ -299,6 +299,7 @@ ERRORS = {
                 ["'train.colour'", "optimizer", "epochs"]),
     "unknown_experiment": (["experiment", "run", "no-such-experiment"],
                            ["no-such-experiment"]),
+    "experiment_no_name": (["experiment", "run"], ["NAME", "experiment list"]),
 }
 
 
@@ -316,7 +317,11 @@ def error_results(tmp_path_factory):
                      for c in ("", "train", "evaluate", "predict", "experiment")})
     commands["version"] = ["--version"]
     commands["experiment_list"] = ["experiment", "list"]
-    return _run_all(commands, cwd=tmp)
+    commands["experiment_run"] = ["experiment", "run", "polynomial-degree", "--quick",
+                                  "--seed", "1", "--out", tmp / "figs"]
+    results = _run_all(commands, cwd=tmp)
+    results["tmp"] = tmp
+    return results
 
 
 @pytest.mark.parametrize("case", list(ERRORS))
@@ -359,3 +364,13 @@ def test_experiment_list(error_results):
     assert rc == 0, err
     for name, _ in experiments.available():
         assert name in out
+
+
+def test_experiment_run(error_results):
+    experiments = pytest.importorskip("lamina.experiments")
+    if "polynomial-degree" not in [n for n, _ in experiments.available()]:
+        pytest.skip("no polynomial-degree experiment")
+    out = _ok(error_results["experiment_run"])
+    assert "| degree |" in out                 # the markdown table
+    plot = error_results["tmp"] / "figs" / "polynomial-degree.png"
+    assert f"plot: {plot}" in out and plot.is_file()

@@ -303,16 +303,26 @@ ERRORS = {
 }
 
 
-@pytest.fixture(scope="module")
-def error_results(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("errors")
+# a subprocess each for these (the exit status and stderr of a real process); the rest run
+# in-process through ``lamina.cli.main`` (the same code, without the start-up cost)
+SUBPROCESS = ("unknown_model", "unknown_dataset", "bad_key_file", "missing_config",
+              "missing_csv", "missing_run", "lenet_tabular", "bad_optimizer")
+
+
+def _write_error_files(tmp: Path) -> None:
     (tmp / "badkey.toml").write_text("[train]\nepoch = 3\n")
     (tmp / "badvalue.toml").write_text("[model]\ndropout = 2.5\n")
     (tmp / "badsection.toml").write_text("[optim]\nlr = 0.1\n")
     (tmp / "broken.toml").write_text("[train\nlr = \n")
     (tmp / "data.csv").write_text("a,b,y\n1,2,0\n3,4,1\n")
     np.save(tmp / "x.npy", np.zeros(4, np.float32))
-    commands = {k: v[0] for k, v in ERRORS.items()}
+
+
+@pytest.fixture(scope="module")
+def error_results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("errors")
+    _write_error_files(tmp)
+    commands = {k: ERRORS[k][0] for k in SUBPROCESS}
     commands.update({f"help_{c}": [c, "--help"] if c else ["--help"]
                      for c in ("", "train", "evaluate", "predict", "experiment")})
     commands["version"] = ["--version"]
@@ -324,14 +334,28 @@ def error_results(tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize("case", list(ERRORS))
-def test_errors_exit_2_with_a_message(error_results, case):
-    rc, out, err = error_results[case]
+def _check_error(rc, out, err, words):
     assert rc == 2, (out, err)
     assert "Traceback" not in err
     assert err.startswith("lamina: error: ") or "\nlamina: error: " in err, err
-    for word in ERRORS[case][1]:
+    for word in words:
         assert word in err, (word, err)
+
+
+@pytest.mark.parametrize("case", SUBPROCESS)
+def test_errors_exit_2_with_a_message(error_results, case):
+    _check_error(*error_results[case], ERRORS[case][1])
+
+
+@pytest.mark.parametrize("case", [c for c in ERRORS if c not in SUBPROCESS])
+def test_errors_in_process(case, tmp_path, monkeypatch, capsys):
+    from lamina import cli
+
+    _write_error_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main([str(a) for a in ERRORS[case][0]])
+    captured = capsys.readouterr()
+    _check_error(rc, captured.out, captured.err, ERRORS[case][1])
 
 
 @pytest.mark.parametrize("command", ["", "train", "evaluate", "predict", "experiment"])

@@ -174,6 +174,10 @@ def test_highway_starts_near_the_identity():
     layer.gate.bias.data[...] = 5.0
     layer.reset_parameters()
     assert np.all(layer.gate.bias.detach().numpy() == -2.0)
+    no_bias = nn.Highway(4, activation=nn.Tanh, bias=False, gate_bias=-1)
+    assert list(no_bias.state_dict()) == ["linear.weight", "gate.weight", "gate.bias"]
+    assert np.all(no_bias.gate.bias.detach().numpy() == -1.0)
+    assert isinstance(no_bias.activation, nn.Tanh)
 
 
 def test_residual_mlp_block_is_identity_plus_correction():

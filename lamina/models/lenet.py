@@ -7,8 +7,14 @@ from collections import OrderedDict
 
 from lamina import nn
 from lamina.nn.modules.residual import make_activation
+from lamina.tensor import Tensor
 
 __all__ = ["LeNet5"]
+
+
+def _pooled_twice(n: int, padding: int) -> int:
+    """Side of the feature map after conv 5x5 (padded), pool 2, conv 5x5, pool 2."""
+    return ((n + 2 * padding - 4) // 2 - 4) // 2
 
 
 class LeNet5(nn.Sequential):
@@ -82,6 +88,16 @@ class LeNet5(nn.Sequential):
         self.in_channels = in_channels
         self.padding = padding
         self.pool = pool
+
+    def forward(self, input: Tensor) -> Tensor:
+        shape = tuple(input.shape)
+        if len(shape) != 4 or shape[1] != self.in_channels or \
+                any(_pooled_twice(n, self.padding) != 5 for n in shape[2:]):
+            side = 32 - 2 * self.padding
+            raise ValueError(f"LeNet5: expected input of shape (N, {self.in_channels}, {side}, "
+                             f"{side}) for padding={self.padding} (the classifier takes "
+                             f"16x5x5 features), got {shape}")
+        return super().forward(input)
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):  # a slice is a plain Sequential of those layers

@@ -52,6 +52,11 @@ def test_lenet5_bad_arguments():
         models.LeNet5(activation="swishy")
     with pytest.raises(ValueError, match="padding"):
         models.LeNet5(padding=-1)
+    with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\) for padding=0"):
+        models.LeNet5(padding=0)(lamina.randn(2, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"\(N, 3, 28, 28\)"):
+        models.LeNet5(in_channels=3)(lamina.randn(2, 1, 28, 28))
+    assert _shape(models.LeNet5(), 2, 1, 29, 29) == (2, 10)   # floor division in pooling
 
 
 def test_mlp_structure_and_shapes():

@@ -46,8 +46,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                            "search over lambda and hidden size"),
     "house-prices": ("house_prices", "Boston housing: linear regression and an MLP, with and "
                                      "without input standardization"),
-    "digits": ("digits", "digits: logistic regression, MLP and LeNet-5, accuracy and "
-                         "misclassified examples"),
+    "digits": ("digits", "digits: softmax (logistic) regression, MLP and LeNet-5, accuracy "
+                         "and misclassified examples"),
     "activations": ("activations", "sigmoid, tanh, ReLU, LeakyReLU in a deep MLP: gradient "
                                    "norms per layer and loss curves"),
 }

@@ -34,6 +34,10 @@ NAME = "logistic"
 THRESHOLDS = (0.5, 0.8)
 
 
+def _signed(v: float) -> str:
+    return f"{'-' if v < 0 else '+'} {abs(v):.3f}"
+
+
 def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> ExperimentResult:
     rng = seed_all(seed)
     steps = 100 if quick else 300
@@ -63,8 +67,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     markdown = (f"### Logistic regression: threshold 0.5 vs 0.8\n\n{n} training and {n} test "
                 f"points in two Gaussian classes (centres 2.5 apart, std 1); full-batch "
                 f"gradient descent, lr 0.5, {steps} steps; final training loss "
-                f"{losses[-1]:.4f}. Decision boundary: {w[0]:.3f} x1 {w[1]:+.3f} x2 "
-                f"{b:+.3f} = logit(t).\n\n{table}")
+                f"{losses[-1]:.4f}. Decision boundary: {w[0]:.3f} x1 {_signed(w[1])} x2 "
+                f"{_signed(b)} = logit(t).\n\n{table}")
     data = {"weights": w.tolist(), "bias": b, "final_loss": losses[-1], "loss_curve": losses,
             "thresholds": results, "n_test": n, "test_positives": int(y_te.sum())}
 

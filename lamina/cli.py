@@ -1138,8 +1138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a run directory",
                        description="Train a model. With no arguments: LeNet-5 on "
-                       "scikit-learn's digits. Settings come from defaults, then --config, "
-                       "then flags.", epilog=_TRAIN_EPILOG, formatter_class=fmt)
+                       "scikit-learn's digits.\nSettings come from the defaults, then "
+                       "--config FILE, then the flags (which win).",
+                       epilog=_TRAIN_EPILOG, formatter_class=fmt)
     t.add_argument("--config", metavar="FILE.toml", help="a TOML config file")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="set any config key (repeatable)")

@@ -100,9 +100,10 @@ def test_train_history_and_metrics_files(digits_run):
 
 
 def test_train_config_is_resolved_and_reusable(digits_run):
-    tomllib = pytest.importorskip("tomllib")
+    from lamina.config import parse_toml
+
     _, run, _ = digits_run
-    cfg = tomllib.loads((run / "config.toml").read_text())
+    cfg = parse_toml((run / "config.toml").read_text())
     assert cfg["model"]["name"] == "lenet5"
     assert cfg["data"]["dataset"] == "digits"
     assert cfg["data"]["image_size"] == 32          # 8x8 digits upsampled for LeNet-5

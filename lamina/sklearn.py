@@ -63,6 +63,8 @@ _OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW,
                "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad,
                "adadelta": optim.Adadelta}
 _DTYPES = {"float32": np.float32, "float64": np.float64}
+_LOSSES = {"cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss,
+           "mae": nn.L1Loss, "huber": nn.HuberLoss, "smooth_l1": nn.SmoothL1Loss}
 
 
 class _SeededGlobalRNG:
@@ -142,6 +144,13 @@ class _NeuralNetBase(BaseEstimator):
         elif not callable(self.optimizer):
             raise TypeError(f"{op}: optimizer must be a name or an Optimizer class, got "
                             f"{type(self.optimizer).__name__}")
+        if isinstance(self.loss, str):
+            if self.loss.lower() not in _LOSSES:
+                raise ValueError(f"{op}: unknown loss {self.loss!r}; expected one of "
+                                 f"{', '.join(_LOSSES)} or a loss function / module")
+        elif self.loss is not None and not callable(self.loss):
+            raise TypeError(f"{op}: loss must be a name, a loss module or a function "
+                            f"loss(output, target); got {type(self.loss).__name__}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"{op}: dtype must be 'float32' or 'float64', got "
                              f"{self.dtype!r}")
@@ -186,7 +195,12 @@ class _NeuralNetBase(BaseEstimator):
             opt = self._build_optimizer(module.parameters())
             loader = DataLoader(TensorDataset(Tensor(Xs), Tensor(y.astype(y_dtype))),
                                 batch_size=int(self.batch_size), shuffle=True, seed=seed)
-            loss_fn = self.loss if self.loss is not None else default_loss
+            if self.loss is None:
+                loss_fn = default_loss
+            elif isinstance(self.loss, str):
+                loss_fn = _LOSSES[self.loss.lower()]()
+            else:
+                loss_fn = self.loss
             self.history_ = _train_fit(module, loss_fn, opt, loader, int(self.epochs),
                                        callbacks=list(self.callbacks or ()),
                                        verbose=2 if self.verbose else 0)
@@ -213,10 +227,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
     Args:
         module: ``module(n_features_in, n_classes) -> nn.Module`` returning logits; ``None``
             (default) builds an MLP of ``hidden_sizes`` with ``activation``.
-        hidden_sizes: hidden layer widths of the default MLP (default ``(100,)``).
+        hidden_sizes: hidden layer widths of the default MLP (default ``(100,)``; ``()`` is
+            a single linear layer: multinomial logistic regression).
         activation: the default MLP's activation (``'relu'``, ``'tanh'``, ...).
-        loss: the training loss (default ``nn.CrossEntropyLoss()``; it receives the logits
-            and the class indices ``0..n_classes-1``).
+        loss: the training loss: ``None`` for ``nn.CrossEntropyLoss()``, a loss module or
+            function ``loss(logits, class_indices)``, or a name (``'cross_entropy'``;
+            regressors: ``'mse'``, ``'l1'``/``'mae'``, ``'huber'``, ``'smooth_l1'``).
         optimizer: ``'adam'`` (default), ``'sgd'``, ``'adamw'``, ``'rmsprop'``, ``'adagrad'``,
             ``'adadelta'``, or an optimizer class; ``lr`` its learning rate (default 1e-3)
             and ``optimizer_kwargs`` further arguments (``{'momentum': 0.9}``).

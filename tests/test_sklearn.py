@@ -172,3 +172,16 @@ def test_missing_sklearn_raises_importerror_naming_the_extra(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.import_module("lamina.sklearn")
+
+
+def test_loss_by_name_and_no_hidden_layer():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((120, 2))
+    y = 3.0 * x[:, 0] - x[:, 1]
+    for loss in ("mse", "huber", "l1", nn.SmoothL1Loss()):
+        reg = NeuralNetRegressor(hidden_sizes=(), loss=loss, epochs=40, lr=0.05,
+                                 random_state=0).fit(x, y)
+        assert len(reg.module_) == 1                 # one Linear layer: linear regression
+        assert reg.score(x, y) > 0.97, loss
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        NeuralNetRegressor(loss="nope").fit(x, y)

@@ -603,10 +603,16 @@ def _pyplot():
     return plt
 
 
-def _plot_history(history: dict, path: Path, plt) -> None:
+def _plot_history(history: dict, path: Path, plt, best_epoch: int | None = None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     metric = next((k for k in history if k in ("accuracy", "r2", "mae", "rmse")), None)
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 4),
                              squeeze=False)
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", ls="--", lw=1, label="best (checkpoint)")
     ax = axes[0][0]
     for key in ("loss", "val_loss"):
         if key in history and any(v is not None for v in history[key]):
@@ -784,7 +790,9 @@ def cmd_train(args) -> int:
         _say("matplotlib is not installed: skipped learning_curve.png and "
              "confusion_matrix.png (pip install 'lamina[plot]')")
     else:
-        _plot_history(history.to_dict(), run / "learning_curve.png", plt)
+        best = next((cb.best_epoch for cb in callbacks if isinstance(cb, ModelCheckpoint)),
+                    None)
+        _plot_history(history.to_dict(), run / "learning_curve.png", plt, best)
     if len(te):
         out = _predict(model, pre.transform(x[te]))
         m = _metrics(out, y[te], pre, loss_name)

@@ -303,7 +303,10 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetBase):
         out = self._forward(X)
         return out[:, 0] if self._y_is_1d else out
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self):   # scikit-learn >= 1.6
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+    def _more_tags(self):         # the same for scikit-learn < 1.6
+        return {"multioutput": True}

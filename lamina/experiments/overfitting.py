@@ -1,7 +1,7 @@
 """Fighting overfitting (lecture: regularization for deep learning: weight decay, dropout,
 early stopping and batch normalization).
 
-An over-sized MLP (64-256-256-10, ReLU; about 84,000 weights) learns 8x8 digits from only 100
+An over-sized MLP (64-256-256-10, ReLU; about 85,000 weights) learns 8x8 digits from only 100
 training images, with a validation set of 300 and a test set of 300. Without regularization
 the training loss goes to zero while the validation loss, after a minimum in the first
 epochs, climbs again: the network memorizes the 100 images and grows over-confident on the

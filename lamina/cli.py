@@ -141,7 +141,10 @@ def _load_raw(dcfg: dict, classes=None, categories=None):
         raise CLIError(str(e)) from None
     except ImportError as e:
         raise CLIError(str(e)) from None
-    except (ValueError, TypeError) as e:
+    except TypeError as e:
+        raise CLIError(f"cannot load dataset {name!r}: {e} (give dataset arguments with "
+                       f"--dataset-arg KEY=VALUE, or [data.args] in a config file)") from None
+    except ValueError as e:
         raise CLIError(f"cannot load dataset {name!r}: {e}") from None
 
     x, y = _arrays(ds, name)
@@ -255,7 +258,9 @@ class Preprocessor:
         state = {"task": info["task"], "classes": info["classes"],
                  "raw_shape": raw_shape, "image": image,
                  "feature_names": info.get("feature_names"), "csv": info.get("csv"),
-                 "standardize": None, "image_size": None}
+                 "standardize": None, "image_size": None,
+                 # mean raw pixel of the training images: predict warns about inverted ones
+                 "pixel_mean": float(x_train.mean()) if image else None}
         if std:
             flat = x_train.reshape(len(x_train), -1).astype(np.float64)
             mean = flat.mean(axis=0)
@@ -874,7 +879,14 @@ def _read_inputs(path: Path, pre: Preprocessor, invert: bool):
         if not pre.state["image"]:
             raise CLIError(f"{path} is an image, but the model was trained on tabular data "
                            f"of {raw[0]} features: give a CSV or .npy file")
-        return _read_image(path, raw, invert)[None], [path.name]
+        img = _read_image(path, raw, invert)
+        ref = pre.state.get("pixel_mean")
+        if ref is not None and ref <= 1 and abs(float(img.mean()) - ref) > 0.4:
+            hint = ("--invert may be wrong for it" if invert else "if it has the opposite "
+                    "polarity (dark strokes on a light background, say), pass --invert")
+            _say(f"note: {path.name} has mean brightness {img.mean():.2f}, the training "
+                 f"images {ref:.2f}: {hint}", file=sys.stderr)
+        return img[None], [path.name]
     if suffix in (".csv", ".gz", ".txt"):
         return _read_csv_inputs(path, pre), None
     raise CLIError(f"{path}: unknown input type {suffix!r}; give a .csv, .npy or image file "

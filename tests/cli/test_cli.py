@@ -124,8 +124,9 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
     np.save(tmp_path / "five.npy", x)
     np.save(tmp_path / "one.npy", x[0])
     np.save(tmp_path / "bad.npy", np.zeros((3, 5), np.float32))
-    Image.fromarray((d.images[0] * 255 / 16).astype(np.uint8)).resize((40, 40)).save(
-        tmp_path / "digit.png")
+    pixels = (d.images[0] * 255 / 16).astype(np.uint8)
+    Image.fromarray(pixels).resize((40, 40)).save(tmp_path / "digit.png")
+    Image.fromarray(255 - pixels).resize((40, 40)).save(tmp_path / "dark_on_light.png")
     with open(tmp_path / "rows.csv", "w", newline="") as f:
         csv.writer(f).writerows(d.data[:4] / 16)
     results = _run_all({
@@ -136,6 +137,9 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
         "png": ["predict", run, tmp_path / "digit.png", "--probabilities"],
         "csv": ["predict", run, tmp_path / "rows.csv"],
         "eval_data": ["evaluate", run, "--data", "digits"],
+        "inverted": ["predict", run, tmp_path / "dark_on_light.png", "--invert",
+                     "--probabilities"],
+        "not_inverted": ["predict", run, tmp_path / "dark_on_light.png"],
         "missing_input": ["predict", run, tmp_path / "nothere.png"],
         "wrong_shape": ["predict", run, tmp_path / "bad.npy"],
     }, cwd=tmp)
@@ -166,6 +170,11 @@ def test_evaluate_and_predict_read_the_run_back(digits_run, tmp_path):
     probs = [float(v) for v in png[2].split()[3:]]
     assert len(probs) == 10 and sum(probs) == pytest.approx(1, abs=1e-3)
     assert float(png[2].split()[2]) == pytest.approx(max(probs), abs=1e-4)
+    # --invert turns a dark-on-light picture into the training images' light-on-dark
+    inv = _ok(results["inverted"]).splitlines()[2].split()
+    assert inv[1] == png[2].split()[1]
+    assert [float(v) for v in inv[3:]] == pytest.approx(probs, abs=2e-3)
+    assert "--invert" in results["not_inverted"][2]          # the hint on stderr
     assert len(_ok(results["csv"]).splitlines()) == 2 + 4
     # the .npy rows and the CSV rows are the same images: the same predictions
     npy_classes = [r["class"] for r in preds[:4]]

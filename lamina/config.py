@@ -412,7 +412,9 @@ class _MiniToml:
             if not toks:
                 continue
             if toks[0] == "[" and toks[-1] == "]" and len(toks) == 3:
-                table = doc.setdefault(toks[1], {})
+                table = doc
+                for part in toks[1].split("."):     # [data.args]: a table inside [data]
+                    table = table.setdefault(part.strip(), {})
                 continue
             if len(toks) < 3 or toks[1] != "=":
                 raise self.error(lineno, f"expected key = value, got {line.strip()!r}")

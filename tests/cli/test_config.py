@@ -92,7 +92,8 @@ def test_builtin_toml_reader_matches_tomllib():
     tomllib = pytest.importorskip("tomllib")
     text = C.dump_toml(_sample_config(), "header") + (
         "\n[extra]\nlist = [1, 2.5, \"s\", true]  # comment\n"
-        "table = {a = 1, 'b c' = \"d\"}\nneg = -3\nsci = 1e-3\n")
+        "table = {a = 1, 'b c' = \"d\"}\nneg = -3\nsci = 1e-3\n"
+        "[extra.sub]\nroot = 'C:\\raw'\n")
     assert C._MiniToml(text, "t").parse() == tomllib.loads(text)
     with pytest.raises(C.ConfigError, match="line 2"):
         C._MiniToml("[a]\nb = \n", "t").parse()

@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 from lamina import backend, nn, optim
 from lamina.autograd import no_grad
-from lamina.data import DataLoader, TensorDataset
+from lamina.data import DataLoader, TensorDataset, train_val_test_split
 from lamina.tensor import Tensor
 from lamina.train import fit as _train_fit
 
@@ -92,8 +92,8 @@ class _NeuralNetBase(BaseEstimator):
 
     def __init__(self, module=None, *, hidden_sizes=(100,), activation="relu", loss=None,
                  optimizer="adam", lr=1e-3, optimizer_kwargs=None, epochs=100, batch_size=32,
-                 weight_decay=0.0, standardize=False, dtype="float32", callbacks=None,
-                 random_state=None, verbose=0):
+                 weight_decay=0.0, standardize=False, validation_fraction=None,
+                 dtype="float32", callbacks=None, random_state=None, verbose=0):
         self.module = module
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -105,6 +105,7 @@ class _NeuralNetBase(BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.standardize = standardize
+        self.validation_fraction = validation_fraction
         self.dtype = dtype
         self.callbacks = callbacks
         self.random_state = random_state
@@ -151,6 +152,11 @@ class _NeuralNetBase(BaseEstimator):
         elif self.loss is not None and not callable(self.loss):
             raise TypeError(f"{op}: loss must be a name, a loss module or a function "
                             f"loss(output, target); got {type(self.loss).__name__}")
+        vf = self.validation_fraction
+        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real)
+                               or not 0 < vf < 1):
+            raise ValueError(f"{op}: validation_fraction must be None or a number in (0, 1), "
+                             f"got {vf!r}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"{op}: dtype must be 'float32' or 'float64', got "
                              f"{self.dtype!r}")
@@ -180,13 +186,21 @@ class _NeuralNetBase(BaseEstimator):
             X = (X - self.x_mean_) / self.x_scale_
         return np.ascontiguousarray(X, dtype=_DTYPES[self.dtype])
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, n_out: int, y_dtype, default_loss):
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_out: int, y_dtype, default_loss,
+             stratify: bool = False):
         self._check_params()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if self.standardize:
+        val = None
+        if self.validation_fraction is not None:
+            X, X_val, y, y_val = self._split(X, y, seed, stratify)
+        if self.standardize:            # statistics of the training part only
             self.x_mean_ = X.mean(axis=0)
             std = X.std(axis=0)
             self.x_scale_ = np.where(std > 0, std, 1.0)  # constant features stay as they are
+        if self.validation_fraction is not None:
+            val = DataLoader(TensorDataset(Tensor(self._scale(X_val)),
+                                           Tensor(y_val.astype(y_dtype))),
+                             batch_size=max(int(self.batch_size), 256))
         Xs = self._scale(X)
         dtype = _DTYPES[self.dtype]
         with _SeededGlobalRNG(seed):
@@ -202,10 +216,25 @@ class _NeuralNetBase(BaseEstimator):
             else:
                 loss_fn = self.loss
             self.history_ = _train_fit(module, loss_fn, opt, loader, int(self.epochs),
-                                       callbacks=list(self.callbacks or ()),
+                                       val_loader=val, callbacks=list(self.callbacks or ()),
                                        verbose=2 if self.verbose else 0)
         self.module_ = module
         return self
+
+    def _split(self, X, y, seed: int, stratify: bool):
+        """Hold out ``validation_fraction`` of the samples (class-stratified for classifiers
+        when every class has at least two members)."""
+        strat = None
+        if stratify and np.bincount(y).min() >= 2:
+            strat = y
+        idx = np.arange(len(y))
+        tr, va, _ = train_val_test_split(idx, val=float(self.validation_fraction), test=0,
+                                         seed=seed, stratify=strat)
+        if len(va) == 0:
+            raise ValueError(f"{type(self).__name__}.fit: validation_fraction="
+                             f"{self.validation_fraction} of {len(y)} samples leaves no "
+                             f"validation sample")
+        return X[tr], X[va], y[tr], y[va]
 
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
@@ -241,6 +270,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
         standardize: standardize the inputs with the training set's mean and standard
             deviation (default ``False``; or put a ``StandardScaler`` in a ``Pipeline``).
         dtype: ``'float32'`` (default) or ``'float64'`` for the network's computations.
+        validation_fraction: hold out this fraction of the training samples (stratified by
+            class) as validation data: ``history_`` then records ``val_loss`` each epoch, and
+            callbacks such as ``EarlyStopping('val_loss', restore_best_weights=True)`` can
+            use it. Default ``None``: train on everything.
         callbacks: ``lamina.train`` callbacks for the training run.
         random_state: seed of the initialization, dropout and batch order (``None``: a fresh
             draw from NumPy's global generator).
@@ -256,7 +289,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         return self._fit(X, y_idx.reshape(-1), len(self.classes_), np.int64,
-                         nn.CrossEntropyLoss())
+                         nn.CrossEntropyLoss(), stratify=True)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, ``(n_samples, n_classes)``, columns in ``classes_`` order."""

@@ -185,3 +185,20 @@ def test_loss_by_name_and_no_hidden_layer():
         assert reg.score(x, y) > 0.97, loss
     with pytest.raises(ValueError, match="unknown loss 'nope'"):
         NeuralNetRegressor(loss="nope").fit(x, y)
+
+
+def test_validation_fraction_and_early_stopping(iris):
+    from lamina.train import EarlyStopping
+
+    x, y = iris
+    stop = EarlyStopping("val_loss", patience=3, restore_best_weights=True)
+    clf = NeuralNetClassifier(hidden_sizes=(16,), epochs=300, lr=0.05, standardize=True,
+                              validation_fraction=0.2, callbacks=[stop], random_state=0)
+    clf.fit(x, y)
+    val = clf.history_["val_loss"]
+    assert 3 < len(val) < 300                        # stopped early on the held-out part
+    assert clf.score(x, y) > 0.9
+    # the statistics come from the 120 training samples, not all 150
+    assert not np.allclose(clf.x_mean_, x.mean(0))
+    with pytest.raises(ValueError, match="validation_fraction"):
+        NeuralNetClassifier(validation_fraction=1.5).fit(x, y)

@@ -11,11 +11,12 @@ import pytest
 
 from lamina import experiments
 
-pytest.importorskip("sklearn")  # the bundled data sets come through scikit-learn
-
 EXPECTED = ["polynomial-degree", "regularization", "learning-rate", "xor", "logistic",
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
             "activations"]
+# optional packages an experiment's data or tools come from (the rest are synthetic)
+NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
+         "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"]}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,8 @@ def results(tmp_path_factory):
 
     def get(name):
         if name not in cache:
-            if name == "house-prices":
-                pytest.importorskip("mlxtend")
+            for module in NEEDS.get(name, []):
+                pytest.importorskip(module)
             cache[name] = experiments.run(name, seed=0, out_dir=out, quick=True)
         return cache[name]
 

@@ -383,6 +383,11 @@ def build_model(mcfg: dict, input_shape: list[int], out_features: int):
     if image:
         given["in_channels"] = input_shape[0]
         given["padding"] = 0 if tuple(input_shape[1:]) == (32, 32) else 2
+    for key_, off in (("dropout", 0.0), ("activation", "relu")):
+        if mcfg[key_] != off and key_ not in params:
+            takes = [n for n in _model_names() if key_ in _params(_factory(n)[1])]
+            raise CLIError(f"config key 'model.{key_}': model {key!r} has no {key_} option; "
+                           f"models with one: {', '.join(takes)}")
     kwargs = {k: v for k, v in given.items() if k in params}
     kwargs.update(mcfg["args"])
     try:

@@ -310,6 +310,8 @@ ERRORS = {
     "unknown_experiment": (["experiment", "run", "no-such-experiment"],
                            ["no-such-experiment"]),
     "experiment_no_name": (["experiment", "run"], ["NAME", "experiment list"]),
+    "dropout_unsupported": (["train", "--model", "linear", "--dataset", "xor", "--dropout",
+                             "0.5"], ["'model.dropout'", "'linear'", "mlp"]),
 }
 
 

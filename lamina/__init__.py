@@ -8,8 +8,8 @@ A ``Tensor`` with reverse-mode autograd, PyTorch-familiar ops, and (in subpackag
 # ruff: noqa: F401, F403, E402
 
 from lamina.backend import (
-    Generator, bool_, double, float, float32, float64, get_default_dtype, int64, long,
-    manual_seed, set_default_dtype,
+    Generator, bool_, double, float, float32, float64, fork_rng, get_default_dtype,
+    get_rng_state, int64, long, manual_seed, set_default_dtype, set_rng_state,
 )
 from lamina.tensor import Tensor          # Tensor first: the ops below attach its methods
 from lamina import ops

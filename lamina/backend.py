@@ -192,6 +192,42 @@ def manual_seed(seed: int) -> Generator:
     return default_generator.manual_seed(seed)
 
 
+def get_rng_state() -> dict:
+    """The state of lamina's global generator (a JSON-able dict), for ``set_rng_state``."""
+    return {"bit_generator": default_generator.np.bit_generator.state,
+            "seed": default_generator.initial_seed()}
+
+
+def set_rng_state(state: dict) -> None:
+    """Put lamina's global generator back to a state from ``get_rng_state``."""
+    g = np.random.default_rng()
+    g.bit_generator.state = state["bit_generator"]
+    default_generator._np = g
+    default_generator._seed = state.get("seed")
+
+
+class fork_rng:
+    """Context manager: the global generator's state is restored on exit, so draws inside
+    (optionally after ``manual_seed(seed)``) do not disturb the caller's random stream.
+
+    >>> with fork_rng(seed=0):
+    ...     w = lamina.randn(3)        # the same numbers every time
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+
+    def __enter__(self):
+        self._state = get_rng_state()
+        if self.seed is not None:
+            manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        set_rng_state(self._state)
+        return False
+
+
 def rng(generator: Generator | None = None) -> np.random.Generator:
     """The NumPy generator to draw from: the given one, or lamina's global one."""
     return (generator or default_generator).np

@@ -339,9 +339,8 @@ def _factory(name: str):
     """``(canonical name, factory)`` of a model name; CLIError listing the names if unknown."""
     models = _models_module()
     try:
-        key = models._canonical(name)
-        return key, models._REGISTRY[key]
-    except (KeyError, AttributeError):
+        return models.get_factory(name)
+    except ValueError:
         raise CLIError(f"unknown model {name!r}; valid names: "
                        f"{', '.join(_model_names())}") from None
 

@@ -67,24 +67,6 @@ _LOSSES = {"cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1L
            "mae": nn.L1Loss, "huber": nn.HuberLoss, "smooth_l1": nn.SmoothL1Loss}
 
 
-class _SeededGlobalRNG:
-    """Run a block with lamina's global generator seeded, then put the caller's stream back
-    (weight initializers and dropout draw from the global generator)."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def __enter__(self):
-        g = backend.default_generator
-        self.saved = (g._np, g._seed)
-        g.manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        g = backend.default_generator
-        g._np, g._seed = self.saved
-        return False
-
-
 class _NeuralNetBase(BaseEstimator):
     """What the classifier and the regressor share (parameters, checks, the training run)."""
 
@@ -203,7 +185,7 @@ class _NeuralNetBase(BaseEstimator):
                              batch_size=max(int(self.batch_size), 256))
         Xs = self._scale(X)
         dtype = _DTYPES[self.dtype]
-        with _SeededGlobalRNG(seed):
+        with backend.fork_rng(seed):
             module = self._build_module(X.shape[1], n_out)
             module.to(dtype=dtype)
             opt = self._build_optimizer(module.parameters())

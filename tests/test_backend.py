@@ -38,3 +38,17 @@ def test_allocator_tuning_can_be_switched_off():
     assert off.stdout.strip() == "False"
     if sys.platform.startswith("linux"):
         assert on.stdout.strip() in ("True", "False")   # False on non-glibc Linux
+
+
+def test_rng_state_round_trip_and_fork():
+    lamina.manual_seed(5)
+    state = lamina.get_rng_state()
+    a = lamina.randn(4).tolist()
+    lamina.set_rng_state(state)
+    assert lamina.randn(4).tolist() == a
+    lamina.set_rng_state(state)
+    with lamina.fork_rng(seed=0):
+        inside = lamina.randn(2).tolist()
+    with lamina.fork_rng(seed=0):
+        assert lamina.randn(2).tolist() == inside
+    assert lamina.randn(4).tolist() == a        # the outer stream was not disturbed

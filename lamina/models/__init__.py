@@ -64,6 +64,16 @@ def register_model(name: str, factory) -> None:
     _REGISTRY[_canonical(name)] = factory
 
 
+def get_factory(name: str):
+    """``(canonical name, factory)`` for a model name (aliases and ``_``/``-`` accepted); a
+    KeyError-free way for tools such as the CLI to inspect a model's constructor."""
+    key = _canonical(name) if isinstance(name, str) else None
+    if key not in _REGISTRY:
+        raise ValueError(f"get_factory: unknown model {name!r}; available models: "
+                         f"{', '.join(available_models())}")
+    return key, _REGISTRY[key]
+
+
 def get_model(name: str, **kwargs):
     """Build the model called ``name`` (see ``available_models()``) with ``kwargs``.
 

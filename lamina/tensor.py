@@ -362,19 +362,6 @@ class Tensor:
     def __invert__(self):
         return _ops.logical_not(self)
 
-    # in-place arithmetic (a += b) maps to the checked in-place ops
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
-
     # --- indexing ------------------------------------------------------------------------
     def __getitem__(self, index):
         return _ops.getitem(self, index)
@@ -424,10 +411,12 @@ from lamina import ops as _ops  # noqa: E402
 from lamina.autograd import engine as _engine  # noqa: E402
 from lamina.autograd.function import next_seq as _next_seq  # noqa: E402
 
-# binary dunders that take (self, other) in order are the op functions themselves
+# dunders that take (self, other) in order are the op functions themselves (a += b is the
+# checked in-place op add_)
 for _name, _op in (("__add__", "add"), ("__sub__", "sub"), ("__mul__", "mul"),
                    ("__truediv__", "div"), ("__pow__", "pow"), ("__matmul__", "matmul"),
-                   ("__neg__", "neg"), ("__getitem__", "getitem")):
+                   ("__neg__", "neg"), ("__getitem__", "getitem"), ("__iadd__", "add_"),
+                   ("__isub__", "sub_"), ("__imul__", "mul_"), ("__itruediv__", "div_")):
     setattr(Tensor, _name, getattr(_ops, _op))
 del _op
 

@@ -156,7 +156,10 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = a ** b
-        ctx.save_for_backward(a, b, out)
+        n = ctx.needs_input_grad
+        if n is not None:
+            # the exponent's gradient needs the output too; a's needs only a and b
+            ctx.save_for_backward(a, b, out if n[1] else None)
         return out
 
     @staticmethod

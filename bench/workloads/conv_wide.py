@@ -4,7 +4,7 @@ cross-entropy, SGD with momentum.
 
 GEMM-heavier than LeNet (K up to 576, 32-128 output rows)."""
 
-from bench.workloads.common import classification_batch
+from bench.workloads.common import both, classification_batch, train_step
 from bench.workloads.lenet import fill_params
 
 NAME = "conv-wide"
@@ -28,24 +28,7 @@ def _step(lib):
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return train_step(model, loss_fn, opt, x, y)
 
 
-def lamina_step():
-    import lamina
-    import lamina.optim  # noqa: F401
-
-    return _step(lamina)
-
-
-def torch_step():
-    import torch
-
-    return _step(torch)
+lamina_step, torch_step = both(_step)

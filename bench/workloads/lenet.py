@@ -5,7 +5,7 @@ channels)."""
 
 import numpy as np
 
-from bench.workloads.common import classification_batch
+from bench.workloads.common import both, classification_batch, train_step
 
 NAME = "lenet"
 DESCRIPTION = "LeNet-5 1x28x28, batch 64, CrossEntropyLoss, Adam(1e-3)"
@@ -40,24 +40,7 @@ def _step(lib):
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return train_step(model, loss_fn, opt, x, y)
 
 
-def lamina_step():
-    import lamina
-    import lamina.optim  # noqa: F401
-
-    return _step(lamina)
-
-
-def torch_step():
-    import torch
-
-    return _step(torch)
+lamina_step, torch_step = both(_step)

@@ -4,7 +4,7 @@ the last hidden state to 10 classes, cross-entropy, Adam(1e-3).
 Recurrence-bound: one fused sequence op; the per-step small GEMM and gate element-wise work
 dominate."""
 
-from bench.workloads.common import classification_batch
+from bench.workloads.common import both, classification_batch, train_step
 from bench.workloads.lenet import fill_params
 
 NAME = "lstm"
@@ -34,24 +34,7 @@ def _step(lib):
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return train_step(model, loss_fn, opt, x, y)
 
 
-def lamina_step():
-    import lamina
-    import lamina.optim  # noqa: F401
-
-    return _step(lamina)
-
-
-def torch_step():
-    import torch
-
-    return _step(torch)
+lamina_step, torch_step = both(_step)

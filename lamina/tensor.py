@@ -14,17 +14,23 @@ from lamina import backend
 from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
 
 
-def _make(data: np.ndarray, requires_grad: bool = False) -> Tensor:
-    """Fast internal constructor: wrap an array that already has a lamina dtype, no checks."""
-    t = object.__new__(Tensor)
+def _init_slots(t, data: np.ndarray, requires_grad: bool = False) -> None:
+    """Give a new tensor (or Parameter, Buffer) its data and every other slot's empty value:
+    the one place that lists them (``Function.apply`` inlines the same for speed)."""
     t.data = data
     t.grad = None
     t.requires_grad = requires_grad
-    t._ctx = None
-    t._out_idx = 0
-    t._vc = None
-    t._retain = False
-    t._prev = None
+    t._ctx = None           # the Function node that made it (None for leaves)
+    t._out_idx = 0          # which output of that node it is
+    t._vc = None            # version counter [n], shared with views; created when needed
+    t._retain = False       # retain_grad() was called
+    t._prev = None          # grad_fn history left by in-place ops (autograd.engine.edge)
+
+
+def _make(data: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """Fast internal constructor: wrap an array that already has a lamina dtype, no checks."""
+    t = object.__new__(Tensor)
+    _init_slots(t, data, requires_grad)
     return t
 
 
@@ -63,14 +69,7 @@ class Tensor:
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
-        self.data = _to_array(data, dtype)
-        self.grad = None
-        self.requires_grad = False
-        self._ctx = None
-        self._out_idx = 0
-        self._vc = None
-        self._retain = False
-        self._prev = None
+        _init_slots(self, _to_array(data, dtype))
         if requires_grad:
             self.requires_grad_(True)
 

@@ -15,7 +15,7 @@ from heapq import heapify, heappop, heappush
 import numpy as np
 from numpy import ndarray
 
-from lamina.autograd.grad_mode import GradMode
+from lamina.autograd.grad_mode import set_grad_enabled
 
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -227,7 +227,7 @@ def backward(tensor, gradient=None, retain_graph=False):
         g = np.ones(tensor.data.shape, tensor.data.dtype)
     else:
         g = _as_grad_array(gradient, tensor, "backward")
-    with _enabled(False):
+    with set_grad_enabled(False):
         run_backward([tensor], [g], retain_graph=retain_graph)
 
 
@@ -267,7 +267,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             seeds.append(np.ones_like(o.data))
         else:
             seeds.append(_as_grad_array(go, o, "autograd.grad"))
-    with _enabled(False):
+    with set_grad_enabled(False):
         res = run_backward(outputs, seeds, retain_graph=bool(retain_graph), capture=inputs,
                            allow_unused=allow_unused)
     return tuple(None if g is None else _make(g) for g in res)
@@ -281,18 +281,6 @@ def _as_grad_array(gradient, like, where):
             f"{tuple(like.shape)}"
         )
     return np.array(arr, dtype=like.data.dtype, copy=True)
-
-
-class _enabled:
-    def __init__(self, mode):
-        self.mode = mode
-
-    def __enter__(self):
-        self.prev = GradMode.enabled
-        GradMode.enabled = self.mode
-
-    def __exit__(self, *exc):
-        GradMode.enabled = self.prev
 
 
 from lamina.tensor import Tensor, _make  # noqa: E402

@@ -97,7 +97,7 @@ class Function:
         if type(out) is not tuple:
             if type(out) is not ndarray:
                 out = asarray(out)
-            t = _new(Tensor)
+            t = _new(Tensor)            # tensor._init_slots, inlined: the hot path
             t.data = out
             t.grad = t._ctx = t._vc = t._prev = None
             t._out_idx = 0

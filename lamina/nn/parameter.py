@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.tensor import Tensor, _to_array
+from lamina.tensor import Tensor, _init_slots, _to_array
 
 __all__ = ["Parameter", "Buffer"]
 
@@ -30,20 +30,12 @@ class Parameter(Tensor):
             arr = data.data
         else:
             arr = _to_array(data, copy=False)
-        self.data = arr
-        self.grad = None
-        self.requires_grad = False
-        self._ctx = None
-        self._out_idx = 0
-        self._retain = False
-        self._prev = None
+        _init_slots(self, arr)
         if isinstance(data, Tensor):
             # share the version counter: both names see in-place changes
             if data._vc is None:
                 data._vc = [0]
             self._vc = data._vc
-        else:
-            self._vc = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -81,12 +73,5 @@ class Buffer(Tensor):
 
     def __init__(self, data, persistent: bool = True):
         arr = data.data if isinstance(data, Tensor) else _to_array(data, copy=False)
-        self.data = arr
-        self.grad = None
-        self.requires_grad = False
-        self._ctx = None
-        self._out_idx = 0
-        self._vc = None
-        self._retain = False
-        self._prev = None
+        _init_slots(self, arr)
         self.persistent = persistent

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from lamina.autograd.function import Function
-from lamina.autograd.grad_mode import GradMode
+from lamina.autograd.grad_mode import GradMode, set_grad_enabled
 from lamina.backend import (
     _category,
     as_dtype,
@@ -881,7 +881,7 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
         # the recorded op reads a snapshot of t, then t takes its place in the graph
         old = _make(t.data.copy(), t.requires_grad)
         old._ctx, old._out_idx = t._ctx, t._out_idx
-        with _grad(True):
+        with set_grad_enabled(True):
             r = out_of_place(old, *args)
         _write(t, r.data, op_name)
         if t._ctx is not None:
@@ -889,7 +889,7 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
             t._prev = (r._ctx.seq, t._ctx, t._out_idx, t._prev)
         t._ctx, t._out_idx, t.requires_grad = r._ctx, r._out_idx, True
         return t
-    with _grad(False):
+    with set_grad_enabled(False):
         r = out_of_place(t, *args)
     _write(t, r.data, op_name)
     return t
@@ -911,18 +911,6 @@ def _write(t: Tensor, value: np.ndarray, op_name: str) -> None:
             ) from None
     np.copyto(t.data, value, casting="unsafe")
     _bump(t)
-
-
-class _grad:
-    def __init__(self, mode):
-        self.mode = mode
-
-    def __enter__(self):
-        self.prev = GradMode.enabled
-        GradMode.enabled = self.mode
-
-    def __exit__(self, *exc):
-        GradMode.enabled = self.prev
 
 
 def _fast_inplace(t, ufunc, other, op_name: str):

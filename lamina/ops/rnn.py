@@ -21,6 +21,8 @@ steps, then forms the weight gradients and the input gradient as large GEMMs aft
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from lamina.autograd.function import Function
@@ -45,6 +47,64 @@ def _scale(mode, h, dtype):
     if mode == "GRU":
         return np.concatenate([np.full(2 * h, 0.5), np.ones(h)]).astype(dtype)
     return None
+
+
+# --- optional compiled LSTM gate kernels -----------------------------------------------------
+# With numba installed (an optional extra, never required), the element-wise work of one LSTM
+# time step between two GEMMs runs as one compiled loop instead of a chain of small ufunc
+# calls: the backward step (17 ufuncs) becomes one call, the forward step 10 -> 5. The
+# kernels do exactly the NumPy fallback's operations in the same order and precision (the
+# constants are passed in the array dtype, no fast-math), so both paths give the same bits;
+# tests/ops/test_speed_paths.py checks that. The transcendental functions stay in NumPy
+# (its SIMD tanh is several times faster than numba's scalar one on these machines).
+# LAMINA_NUMBA=0 turns the kernels off.
+
+_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
+_KERNELS: list = []
+
+
+def _lstm_kernels():
+    """``(forward_gates, backward_step)`` compiled with numba, or None without numba."""
+    if not _USE_NUMBA:
+        return None
+    if _KERNELS:
+        return _KERNELS[0]
+    try:
+        import numba
+    except ImportError:
+        _KERNELS.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def forward_gates(a, cp, c, hid, half):
+        # a holds tanh of the (i, f, o at half scale, g) pre-activations
+        for b in range(a.shape[0]):
+            for j in range(3 * hid):
+                a[b, j] = a[b, j] * half + half
+            for j in range(hid):
+                c[b, j] = a[b, hid + j] * cp[b, j] + a[b, j] * a[b, 3 * hid + j]
+
+    @numba.njit(cache=True, nogil=True)
+    def backward_step(a, tc, cp, dh, dc, d, dy, has_dy, hid, one):
+        for b in range(a.shape[0]):
+            for j in range(hid):
+                if has_dy:
+                    dh[b, j] = dh[b, j] + dy[b, j]
+                i = a[b, j]
+                f = a[b, hid + j]
+                o = a[b, 2 * hid + j]
+                g = a[b, 3 * hid + j]
+                t = tc[b, j]
+                h = dh[b, j]
+                x = dc[b, j] + (one - t * t) * o * h
+                d[b, j] = x * g * ((one - i) * i)
+                d[b, hid + j] = x * cp[b, j] * ((one - f) * f)
+                d[b, 2 * hid + j] = h * t * ((one - o) * o)
+                d[b, 3 * hid + j] = x * ((one - g * g) * i)
+                dc[b, j] = x * f
+
+    _KERNELS.append((forward_gates, backward_step))
+    return _KERNELS[0]
 
 
 # --- one direction, forward ------------------------------------------------------------------
@@ -93,6 +153,19 @@ def _dir_forward(mode, x2, t_len, bsz, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
         tcs = _buffer((t_len, bsz, hid), np.dtype(dt))
         tmp = np.empty((bsz, 4 * hid), dt)
         tmph = np.empty((bsz, hid), dt)
+        kern = _lstm_kernels()
+        if kern is not None:
+            gates, half = kern[0], dt.type(0.5)
+            for t in order:
+                p, o = prev_of(t), out_of(t)
+                a = act[t]
+                np.matmul(hbuf[p], whh_t, out=tmp)
+                a += tmp
+                np.tanh(a, out=a)
+                gates(a, cbuf[p], cbuf[o], hid, half)
+                np.tanh(cbuf[o], out=tcs[t])
+                np.multiply(a[:, 2 * hid:h3], tcs[t], out=hbuf[o])
+            order = ()
         for t in order:
             p, o = prev_of(t), out_of(t)
             a = act[t]
@@ -109,7 +182,7 @@ def _dir_forward(mode, x2, t_len, bsz, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
             np.tanh(c, out=tcs[t])
             np.multiply(a[:, 2 * hid:h3], tcs[t], out=hbuf[o])
         saved.update(cbuf=cbuf, tcs=tcs)
-        c_last = cbuf[out_of(order[-1])]
+        c_last = cbuf[0] if reverse else cbuf[t_len]
     elif mode == "GRU":
         hh = _buffer((t_len, bsz, 3 * hid), np.dtype(dt))
         # b_hr, b_hz are folded into the input projections; b_hn stays inside r * (...)
@@ -184,6 +257,16 @@ def _dir_backward(mode, sv, dy, dh_n, dc_n, reverse, t_len, bsz, need_c0):
         dg = _buffer((t_len, bsz, 4 * hid), np.dtype(dt))
         tmp = np.empty((bsz, hid), dt)
         sd = np.empty((bsz, h3), dt)
+        kern = _lstm_kernels()
+        if kern is not None:
+            step, one = kern[1], dt.type(1.0)
+            has_dy = dy is not None
+            for t in order:
+                d = dg[t]
+                step(act[t], tcs[t], cbuf[prev_of(t)], dh, dc, d, dy[t] if has_dy else dh,
+                     has_dy, hid, one)
+                np.matmul(d, w_hh, out=dh)
+            order = ()
         for t in order:
             a = act[t]
             if dy is not None:

@@ -70,3 +70,45 @@ def test_batch_norm_float32_conv_layout():
     yt.sum().backward()
     np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _lstm_run(monkeypatch, use_numba, dtype, bidir, batch_first):
+    from lamina.ops import rnn
+
+    monkeypatch.setattr(rnn, "_USE_NUMBA", use_numba)
+    rng = np.random.default_rng(3)
+    t_len, bsz, isz, hid = 5, 3, 4, 6
+    nd = 2 if bidir else 1
+
+    def t(*shape):
+        return lamina.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+
+    ws = [(t(4 * hid, isz), t(4 * hid, hid), t(4 * hid), t(4 * hid)) for _ in range(nd)]
+    x = t(bsz, t_len, isz) if batch_first else t(t_len, bsz, isz)
+    h0, c0 = t(nd, bsz, hid), t(nd, bsz, hid)
+    y, h, c = rnn.rnn_layer("LSTM", x, ws, h0, c0, batch_first=batch_first)
+    gy = lamina.tensor(rng.standard_normal(y.shape).astype(dtype))
+    ((y * gy).sum() + (h * h).sum() + c.sum()).backward()
+    return [y.data, h.data, c.data, x.grad.data, h0.grad.data, c0.grad.data] + [
+        p.grad.data for w in ws for p in w]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bidir,batch_first", [(False, False), (True, True)])
+def test_lstm_numba_kernels_match_numpy(monkeypatch, dtype, bidir, batch_first):
+    """The optional compiled LSTM gate kernels give the NumPy path's results bit for bit."""
+    pytest.importorskip("numba")
+    fast = _lstm_run(monkeypatch, True, dtype, bidir, batch_first)
+    ref = _lstm_run(monkeypatch, False, dtype, bidir, batch_first)
+    for a, b in zip(fast, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lstm_numpy_path_without_numba(monkeypatch):
+    """LAMINA_NUMBA=0 (``_USE_NUMBA`` off): the kernels are not used at all."""
+    from lamina.ops import rnn
+
+    monkeypatch.setattr(rnn, "_USE_NUMBA", False)
+    assert rnn._lstm_kernels() is None
+    out = _lstm_run(monkeypatch, False, np.float64, False, False)
+    assert all(np.isfinite(a).all() for a in out)

@@ -75,33 +75,42 @@ def _lstm_kernels():
         _KERNELS.append(None)
         return None
 
+    # row views and plain 1-D loops: numba then vectorizes them (2-D indexing with offsets
+    # ran 2.8x slower, 19.5 vs 7.0 us per backward step at 32x128, float32)
     @numba.njit(cache=True, nogil=True)
     def forward_gates(a, cp, c, hid, half):
         # a holds tanh of the (i, f, o at half scale, g) pre-activations
         for b in range(a.shape[0]):
+            s = a[b, :3 * hid]
             for j in range(3 * hid):
-                a[b, j] = a[b, j] * half + half
+                s[j] = s[j] * half + half
+            ai, af, ag = a[b, :hid], a[b, hid:2 * hid], a[b, 3 * hid:]
+            cpr, cr = cp[b], c[b]
             for j in range(hid):
-                c[b, j] = a[b, hid + j] * cp[b, j] + a[b, j] * a[b, 3 * hid + j]
+                cr[j] = af[j] * cpr[j] + ai[j] * ag[j]
 
     @numba.njit(cache=True, nogil=True)
     def backward_step(a, tc, cp, dh, dc, d, dy, has_dy, hid, one):
+        if has_dy:
+            for b in range(a.shape[0]):
+                dhr, dyr = dh[b], dy[b]
+                for j in range(hid):
+                    dhr[j] = dhr[j] + dyr[j]
         for b in range(a.shape[0]):
+            ai, af = a[b, :hid], a[b, hid:2 * hid]
+            ao, ag = a[b, 2 * hid:3 * hid], a[b, 3 * hid:]
+            di, df = d[b, :hid], d[b, hid:2 * hid]
+            do, dg = d[b, 2 * hid:3 * hid], d[b, 3 * hid:]
+            tcr, cpr, dhr, dcr = tc[b], cp[b], dh[b], dc[b]
             for j in range(hid):
-                if has_dy:
-                    dh[b, j] = dh[b, j] + dy[b, j]
-                i = a[b, j]
-                f = a[b, hid + j]
-                o = a[b, 2 * hid + j]
-                g = a[b, 3 * hid + j]
-                t = tc[b, j]
-                h = dh[b, j]
-                x = dc[b, j] + (one - t * t) * o * h
-                d[b, j] = x * g * ((one - i) * i)
-                d[b, hid + j] = x * cp[b, j] * ((one - f) * f)
-                d[b, 2 * hid + j] = h * t * ((one - o) * o)
-                d[b, 3 * hid + j] = x * ((one - g * g) * i)
-                dc[b, j] = x * f
+                i, f, o, g = ai[j], af[j], ao[j], ag[j]
+                t, h = tcr[j], dhr[j]
+                x = dcr[j] + (one - t * t) * o * h
+                di[j] = x * g * ((one - i) * i)
+                df[j] = x * cpr[j] * ((one - f) * f)
+                do[j] = h * t * ((one - o) * o)
+                dg[j] = x * ((one - g * g) * i)
+                dcr[j] = x * f
 
     _KERNELS.append((forward_gates, backward_step))
     return _KERNELS[0]

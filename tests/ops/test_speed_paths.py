@@ -77,7 +77,7 @@ def _lstm_run(monkeypatch, use_numba, dtype, bidir, batch_first):
 
     monkeypatch.setattr(rnn, "_USE_NUMBA", use_numba)
     rng = np.random.default_rng(3)
-    t_len, bsz, isz, hid = 5, 3, 4, 6
+    t_len, bsz, isz, hid = 4, 9, 5, 37     # long enough rows for the SIMD loop body
     nd = 2 if bidir else 1
 
     def t(*shape):

@@ -112,3 +112,26 @@ def test_lstm_numpy_path_without_numba(monkeypatch):
     assert rnn._lstm_kernels() is None
     out = _lstm_run(monkeypatch, False, np.float64, False, False)
     assert all(np.isfinite(a).all() for a in out)
+
+
+@pytest.mark.parametrize("c,n,h,w,kh,kw,stride,dilation", [
+    (3, 2, 9, 8, 3, 3, (2, 2), (1, 1)), (2, 3, 7, 7, 3, 3, (3, 3), (1, 1)),
+    (2, 2, 10, 9, 5, 2, (1, 2), (1, 1)), (2, 2, 9, 9, 2, 2, (3, 3), (1, 1)),
+    (2, 2, 11, 11, 3, 3, (2, 1), (2, 2)), (1, 4, 6, 6, 1, 1, (1, 1), (1, 1))])
+def test_col2im_is_the_adjoint_of_im2col(c, n, h, w, kh, kw, stride, dilation):
+    """col2im (the assign-first fast path and the zero-and-add path) is im2col's adjoint:
+    <im2col(x), y> == <x, col2im(y)>, and the first call fully overwrites a recycled
+    buffer (no stale values from an earlier use)."""
+    from lamina.ops.conv import _col2im, _im2col
+
+    rng = np.random.default_rng(c + n + h)
+    ho = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    x = rng.standard_normal((c, h, w, n))
+    y = rng.standard_normal((c * kh * kw, ho * wo * n))
+    lhs = float(np.sum(_im2col(x, kh, kw, ho, wo, stride, dilation) * y))
+    for _ in range(2):       # the second call may get the first one's (dirtied) buffer
+        back = _col2im(y, c, n, h, w, kh, kw, ho, wo, stride, dilation)
+        np.testing.assert_allclose(float(np.sum(x * back)), lhs, rtol=1e-12)
+        back[...] = np.nan
+        del back

@@ -140,7 +140,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
             if gi.shape != d.shape:
                 gi = unbroadcast(gi, d.shape, type(node).__name__, i)
-            if gi.dtype != d.dtype:
+            if gi.dtype is not d.dtype and gi.dtype != d.dtype:
                 gi = gi.astype(d.dtype)
             if t._prev is None:
                 c = t._ctx
@@ -160,7 +160,10 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 if gi.base is not None or id(gi) in handed:
                     gi = gi.copy()
                 handed.add(id(gi))
-                _accumulate_leaf(t, gi)
+                if t.grad is None:
+                    t.grad = _make(gi)
+                else:
+                    t.grad.data = t.grad.data + gi     # out of place: gi may be shared
             elif id(t) in captured:
                 captured[id(t)] = _add(captured[id(t)], gi)
         if not retain_graph:

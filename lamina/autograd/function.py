@@ -77,16 +77,12 @@ class Function:
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         need = False
         if GradMode.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    need = True
-                    break
-        if need:
-            ctx.needs_input_grad = [isinstance(a, Tensor) and a.requires_grad for a in args]
-        else:
-            ctx.needs_input_grad = None     # forward may skip saving what no backward needs
+            needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+            need = True in needs
+        # None tells forward that no backward will run: it may skip saving anything
+        ctx.needs_input_grad = needs if need else None
         try:
-            out = cls.forward(ctx, *raw, **kwargs)
+            out = cls.forward(ctx, *raw, **kwargs) if kwargs else cls.forward(ctx, *raw)
         except ValueError as e:
             if "broadcast" not in str(e):
                 raise

@@ -177,8 +177,58 @@ class BatchNorm(Function):
     ones (N, C)), so every per-channel sum is a contiguous BLAS matrix-vector product or a
     batched row dot product, and every pass runs over contiguous memory; the output keeps the
     input's memory order. Forward saves the centred input ``x - mean`` (not ``xhat``), which
-    takes one pass less; forward is 5 passes over the data, backward 6.
+    takes one pass less; forward is 5 passes over the data, backward 6. With numba installed
+    (optional; ``LAMINA_NUMBA=0`` turns it off) the affine output ``xc * scale + shift`` and
+    the input gradient ``(g - mean(g)) * scale - xc * k`` are one compiled pass each, doing
+    the NumPy path's operations in the same order and precision (the same bits): forward 4
+    passes, backward 3.
     """
+
+    # (read here: the module-level imports of this file are not this class's to change)
+    _use_numba = __import__("os").environ.get("LAMINA_NUMBA", "1") != "0"
+    _kernel_cache: list = []
+
+    @staticmethod
+    def _kernels():
+        """``(affine, input_grad)`` compiled with numba, or None (no numba, or turned off)."""
+        if not BatchNorm._use_numba:
+            return None
+        if BatchNorm._kernel_cache:
+            return BatchNorm._kernel_cache[0]
+        try:
+            import numba
+        except ImportError:
+            BatchNorm._kernel_cache.append(None)
+            return None
+
+        @numba.njit(cache=True, nogil=True)
+        def affine(a, s, t, out, rows):
+            # out = a * s + t with per-channel s, t along rows (rows) or columns
+            for r in range(a.shape[0]):
+                ar, orow = a[r], out[r]
+                if rows:
+                    sr, tr = s[r], t[r]
+                    for j in range(a.shape[1]):
+                        orow[j] = ar[j] * sr + tr
+                else:
+                    for j in range(a.shape[1]):
+                        orow[j] = ar[j] * s[j] + t[j]
+
+        @numba.njit(cache=True, nogil=True)
+        def input_grad(g, xc, m, s, k, out, rows):
+            # out = (g - m) * s - xc * k with per-channel m, s, k
+            for r in range(g.shape[0]):
+                gr, xr, orow = g[r], xc[r], out[r]
+                if rows:
+                    mr, sr, kr = m[r], s[r], k[r]
+                    for j in range(g.shape[1]):
+                        orow[j] = (gr[j] - mr) * sr - xr[j] * kr
+                else:
+                    for j in range(g.shape[1]):
+                        orow[j] = (gr[j] - m[j]) * s[j] - xr[j] * k[j]
+
+        BatchNorm._kernel_cache.append((affine, input_grad))
+        return BatchNorm._kernel_cache[0]
 
     @staticmethod
     def _as_2d(x, perm=None):
@@ -241,9 +291,14 @@ class BatchNorm(Function):
             var = rv
         invstd = 1.0 / np.sqrt(var + eps)
         scale = invstd if w is None else invstd * w
-        out = np.multiply(xc, scale[col], out=_buffer(xc.shape, xc.dtype))
-        if b is not None:
-            out += b[col]
+        out = _buffer(xc.shape, xc.dtype)
+        kern = BatchNorm._kernels() if b is not None else None
+        if kern is not None:
+            kern[0](xc, scale, b, out, rows)
+        else:
+            np.multiply(xc, scale[col], out=out)
+            if b is not None:
+                out += b[col]
         ctx.save_for_backward(xc, invstd, w)
         ctx.layout = (x.shape, perm, rows)
         ctx.training = training
@@ -267,12 +322,17 @@ class BatchNorm(Function):
             scale = invstd if w is None else invstd * w
             if ctx.training:
                 n = xc.size // xc.shape[0 if rows else 1]
-                gx = np.subtract(g2, (gsum / n)[col], out=_buffer(xc.shape, xc.dtype))
-                gx *= scale[col]
-                tmp = np.multiply(xc, (scale * invstd * gxsum / n)[col],
-                                  out=_buffer(xc.shape, xc.dtype))
-                gx -= tmp
-                del tmp
+                gm, k = gsum / n, scale * invstd * gxsum / n
+                gx = _buffer(xc.shape, xc.dtype)
+                kern = BatchNorm._kernels()
+                if kern is not None and g2.flags.c_contiguous:
+                    kern[1](g2, xc, gm, scale, k, gx, rows)
+                else:
+                    np.subtract(g2, gm[col], out=gx)
+                    gx *= scale[col]
+                    tmp = np.multiply(xc, k[col], out=_buffer(xc.shape, xc.dtype))
+                    gx -= tmp
+                    del tmp
             else:
                 gx = np.multiply(g2, scale[col], out=_buffer(xc.shape, xc.dtype))
             gx = BatchNorm._back(gx, x_shape, perm)

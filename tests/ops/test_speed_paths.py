@@ -135,3 +135,31 @@ def test_col2im_is_the_adjoint_of_im2col(c, n, h, w, kh, kw, stride, dilation):
         np.testing.assert_allclose(float(np.sum(x * back)), lhs, rtol=1e-12)
         back[...] = np.nan
         del back
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,order", [((8, 5, 6, 7), (1, 2, 3, 0)), ((40, 37), None),
+                                         ((6, 33, 5), (0, 2, 1))])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, training):
+    """batch_norm's optional compiled passes give the NumPy path's results bit for bit."""
+    pytest.importorskip("numba")
+    from lamina.ops.nn import BatchNorm
+
+    rng = np.random.default_rng(5)
+    xa = _laid_out(rng.standard_normal(shape).astype(dtype) * 2 + 1, order)
+    ga = _laid_out(rng.standard_normal(shape).astype(dtype), order)
+    wa, ba = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(2))
+    rva = (rng.random(shape[1]) + 0.5).astype(dtype)
+
+    def run(use):
+        monkeypatch.setattr(BatchNorm, "_use_numba", use)
+        x = lamina.tensor(xa, requires_grad=True)
+        w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
+        rm, rv = lamina.tensor(np.zeros_like(wa)), lamina.tensor(rva.copy())
+        y = batch_norm(x, rm, rv, w, b, training=training)
+        (y * lamina.tensor(ga)).sum().backward()
+        return [y.data.copy(), x.grad.data, w.grad.data, b.grad.data, rm.data, rv.data]
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)

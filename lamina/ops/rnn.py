@@ -433,10 +433,15 @@ class RNNLayerFn(Function):
                 grads[base] = unperm(d_in.T @ x2)
             if need[base + 1]:
                 grads[base + 1] = unperm(d_hh.T @ hprev)
-            if need[base + 2]:
-                grads[base + 2] = unperm(d_in.sum(axis=0))
-            if need[base + 3]:
-                grads[base + 3] = unperm(d_hh.sum(axis=0))
+            if need[base + 2] or need[base + 3]:
+                # column sums as one BLAS matrix-vector product; LSTM and RNN share them
+                ones = np.ones(d_in.shape[0], d_in.dtype)
+                s_in = unperm(ones @ d_in)
+                s_hh = s_in if d_hh is d_in else unperm(ones @ d_hh)
+                if need[base + 2]:
+                    grads[base + 2] = s_in
+                if need[base + 3]:
+                    grads[base + 3] = s_hh if s_hh is not s_in else s_in.copy()
         if need[0]:
             gx = gx2.reshape(t_len, bsz, -1)
             grads[0] = gx.transpose(1, 0, 2) if batch_first else gx

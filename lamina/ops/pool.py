@@ -18,6 +18,8 @@ a transpose copy and its gradient comes back in that same layout.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from lamina.autograd.function import Function
@@ -90,6 +92,83 @@ def _windows(xp, ho, wo, k, s, d):
                        writeable=False)
 
 
+# --- optional compiled 2x2 max pooling -------------------------------------------------------
+# With numba installed (optional; LAMINA_NUMBA=0 turns it off) the common 2x2 stride-2 case
+# runs as one compiled pass forward (maximum and winning offset) and one backward (routing g),
+# instead of six and eight NumPy passes; the kernels reproduce the NumPy path's results
+# exactly (same comparisons, NaN propagation and tie rules, g * (code == q) products).
+
+_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
+_KERNELS: list = []
+
+
+def _pool_kernels():
+    """``(forward, backward)`` compiled with numba, or None."""
+    if not _USE_NUMBA:
+        return None
+    if _KERNELS:
+        return _KERNELS[0]
+    try:
+        import numba
+    except ImportError:
+        _KERNELS.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def forward(x, out, code):
+        # x (P, H, W, Q) pooled over axes 1, 2 into out, code (P, Ho, Wo, Q)
+        for p in range(out.shape[0]):
+            for i in range(out.shape[1]):
+                r0, r1 = x[p, 2 * i], x[p, 2 * i + 1]
+                ro, rc = out[p, i], code[p, i]
+                for j in range(out.shape[2]):
+                    va, vb, vc, ve = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
+                    vo, vk = ro[j], rc[j]
+                    for q in range(out.shape[3]):
+                        a, b, c, e = va[q], vb[q], vc[q], ve[q]
+                        m1 = a if (a >= b or a != a) else b        # np.maximum
+                        m2 = c if (c >= e or c != c) else e
+                        k = 1 if b > a else 0
+                        if m2 > m1:
+                            k = 3 if e > c else 2
+                        vk[q] = k
+                        vo[q] = m1 if (m1 >= m2 or m1 != m1) else m2
+
+    @numba.njit(cache=True, nogil=True)
+    def backward(g, code, gp):
+        # gp (P, 2*Ho, 2*Wo, Q) gets g * (code == offset) at each window position
+        for p in range(g.shape[0]):
+            for i in range(g.shape[1]):
+                r0, r1 = gp[p, 2 * i], gp[p, 2 * i + 1]
+                rg, rc = g[p, i], code[p, i]
+                for j in range(g.shape[2]):
+                    va, vb, vc, ve = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
+                    vg, vk = rg[j], rc[j]
+                    for q in range(g.shape[3]):
+                        v, k = vg[q], vk[q]
+                        va[q] = v * (k == 0)
+                        vb[q] = v * (k == 1)
+                        vc[q] = v * (k == 2)
+                        ve[q] = v * (k == 3)
+
+    _KERNELS.append((forward, backward))
+    return _KERNELS[0]
+
+
+def _pqview(a, order):
+    """``a`` (N, C, H, W) as a C-contiguous (P, H, W, Q) view with the pooled axes in the
+    middle, or None when its memory order has no such view."""
+    if order is None:
+        if not a.flags.c_contiguous:
+            return None
+        n, c, h, w = a.shape
+        return a.reshape(n * c, h, w, 1)
+    if order not in ((1, 2, 3, 0), (0, 2, 3, 1)):
+        return None
+    v = a.transpose(order)
+    return v if v.flags.c_contiguous else None
+
+
 # --- max pooling -----------------------------------------------------------------------------
 
 class MaxPool2dFn(Function):
@@ -114,7 +193,14 @@ class MaxPool2dFn(Function):
         wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
         xp = _padded(x, p, (hp, wp), -np.inf, order)
         sl = _offset_slices(k, s, d, ho, wo)
-        if k == (2, 2) and s == (2, 2) and d == (1, 1):
+        fast = (k == (2, 2) and s == (2, 2) and d == (1, 1) and xp is x and x.ndim == 4
+                and _pool_kernels() is not None)
+        xv = _pqview(x, order) if fast else None
+        if xv is not None:
+            out = _alloc(x.shape[:-2] + (ho, wo), x.dtype, order)
+            code = _alloc(out.shape, np.int8, order)
+            _pool_kernels()[0](xv, _pqview(out, order), _pqview(code, order))
+        elif k == (2, 2) and s == (2, 2) and d == (1, 1):
             a, b, c, e = (xp[(..., *q)] for q in sl)
             m1 = np.maximum(a, b, out=_alloc(a.shape, a.dtype, order))
             m2 = np.maximum(c, e)
@@ -149,6 +235,17 @@ class MaxPool2dFn(Function):
         # windows that tile the plane exactly cover every element once: no zero-fill needed
         tiles = (s == k and d == (1, 1) and p == (0, 0) and hp == s[0] * g.shape[-2]
                  and wp == s[1] * g.shape[-1])
+        if tiles and k == (2, 2) and len(shape) == 4 and code.dtype == np.int8 \
+                and _pool_kernels() is not None:
+            gp = _alloc(shape, g.dtype, order)
+            gpv, cv = _pqview(gp, order), _pqview(code, order)
+            if gpv is not None and cv is not None:
+                gv = _pqview(g, order)
+                if gv is None:       # g in another memory order: one copy into code's
+                    gv = _pqview(_alloc(g.shape, g.dtype, order), order)
+                    gv[...] = g.transpose(order) if order is not None else g.reshape(gv.shape)
+                _pool_kernels()[1](gv, cv, gpv)
+                return gp, None, None, None, None, None, None
         gp = _alloc(shape[:-2] + (hp, wp), g.dtype, order, None if tiles else 0)
         for q, idx in enumerate(sl):
             view = gp[(..., *idx)]

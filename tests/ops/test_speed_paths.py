@@ -163,3 +163,39 @@ def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, 
 
     for a, b in zip(run(True), run(False)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (3, 2, 7, 9)])
+@pytest.mark.parametrize("order", [None, (1, 2, 3, 0), (0, 2, 3, 1), (2, 0, 3, 1)])
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_max_pool_numba_kernels_match_numpy(monkeypatch, dtype, shape, order,
+                                            return_indices):
+    """2x2 max pooling's optional compiled kernels give the NumPy path's values, winning
+    positions (ties: first in window order; NaN propagates), indices and gradients, for
+    every memory layout (the gradient arrives in another layout than the input)."""
+    pytest.importorskip("numba")
+    from lamina.nn import functional as F
+    from lamina.ops import pool
+
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(shape).astype(dtype)
+    a[0, 0, :2, :2] = 1.0                      # a four-way tie
+    a[-1, -1, 2, 3] = np.nan
+    a = _laid_out(a, order)
+    ga = _laid_out(rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2)).astype(
+        dtype), (1, 2, 3, 0))
+
+    def run(use):
+        monkeypatch.setattr(pool, "_USE_NUMBA", use)
+        x = lamina.tensor(a, requires_grad=True)
+        y = F.max_pool2d(x, 2, return_indices=return_indices)
+        extra = []
+        if return_indices:
+            y, idx = y
+            extra = [idx.data]
+        (y * lamina.tensor(ga)).sum().backward()
+        return [y.data.copy(), x.grad.data.copy()] + extra
+
+    for p, q in zip(run(True), run(False)):
+        np.testing.assert_array_equal(p, q)

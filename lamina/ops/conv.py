@@ -137,8 +137,59 @@ def _im2col(xp, kh, kw, ho, wo, stride, dilation):
     return cols.reshape(c * kh * kw, ho * wo * n)
 
 
+_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
+_KERNELS: list = []
+
+
+def _col2im_kernel():
+    """col2im compiled with numba (optional; ``LAMINA_NUMBA=0`` turns it off), or None.
+
+    One channel at a time, its output plane kept in cache while its kh*kw column blocks are
+    added in order: each output element sums the same terms in the same (row-major offset)
+    order as the NumPy path below, so the results are the same (up to the sign of zero
+    sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms."""
+    if not _USE_NUMBA:
+        return None
+    if _KERNELS:
+        return _KERNELS[0]
+    try:
+        import numba
+    except ImportError:
+        _KERNELS.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def col2im(cols, out, sh, sw, dh, dw):
+        # cols (C, kh, kw, Ho, Wo, N) -> out (C, Hp, Wp, N)
+        c_n, kh, kw, ho, wo, n = cols.shape
+        for c in range(c_n):
+            oc = out[c]
+            for y in range(oc.shape[0]):
+                for x in range(oc.shape[1]):
+                    r = oc[y, x]
+                    for k in range(n):
+                        r[k] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    for oy in range(ho):
+                        for ox in range(wo):
+                            src = cols[c, i, j, oy, ox]
+                            r = oc[oy * sh + i * dh, ox * sw + j * dw]
+                            for k in range(n):
+                                r[k] = r[k] + src[k]
+
+    _KERNELS.append(col2im)
+    return col2im
+
+
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
     """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
+    kern = _col2im_kernel()
+    if kern is not None and cols.flags.c_contiguous:
+        out = _buffer((c, hp, wp, n), cols.dtype)
+        kern(cols.reshape(c, kh, kw, ho, wo, n), out, stride[0], stride[1], dilation[0],
+             dilation[1])
+        return out
     cols = cols.reshape(c, kh, kw, ho, wo, n)
     sh, sw = stride
     dh, dw = dilation

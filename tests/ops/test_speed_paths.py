@@ -118,12 +118,19 @@ def test_lstm_numpy_path_without_numba(monkeypatch):
     (3, 2, 9, 8, 3, 3, (2, 2), (1, 1)), (2, 3, 7, 7, 3, 3, (3, 3), (1, 1)),
     (2, 2, 10, 9, 5, 2, (1, 2), (1, 1)), (2, 2, 9, 9, 2, 2, (3, 3), (1, 1)),
     (2, 2, 11, 11, 3, 3, (2, 1), (2, 2)), (1, 4, 6, 6, 1, 1, (1, 1), (1, 1))])
-def test_col2im_is_the_adjoint_of_im2col(c, n, h, w, kh, kw, stride, dilation):
-    """col2im (the assign-first fast path and the zero-and-add path) is im2col's adjoint:
-    <im2col(x), y> == <x, col2im(y)>, and the first call fully overwrites a recycled
-    buffer (no stale values from an earlier use)."""
+@pytest.mark.parametrize("use_numba", [False, True])
+def test_col2im_is_the_adjoint_of_im2col(monkeypatch, c, n, h, w, kh, kw, stride, dilation,
+                                         use_numba):
+    """col2im (the assign-first NumPy path, its zero-and-add path and the optional compiled
+    kernel) is im2col's adjoint: <im2col(x), y> == <x, col2im(y)>; every call fully
+    overwrites a recycled buffer (no stale values from an earlier use); the compiled kernel
+    gives the NumPy path's values exactly."""
+    from lamina.ops import conv
     from lamina.ops.conv import _col2im, _im2col
 
+    if use_numba:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(conv, "_USE_NUMBA", use_numba)
     rng = np.random.default_rng(c + n + h)
     ho = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (w - dilation[1] * (kw - 1) - 1) // stride[1] + 1
@@ -133,6 +140,11 @@ def test_col2im_is_the_adjoint_of_im2col(c, n, h, w, kh, kw, stride, dilation):
     for _ in range(2):       # the second call may get the first one's (dirtied) buffer
         back = _col2im(y, c, n, h, w, kh, kw, ho, wo, stride, dilation)
         np.testing.assert_allclose(float(np.sum(x * back)), lhs, rtol=1e-12)
+        if use_numba:
+            monkeypatch.setattr(conv, "_USE_NUMBA", False)
+            ref = _col2im(y, c, n, h, w, kh, kw, ho, wo, stride, dilation).copy()
+            monkeypatch.setattr(conv, "_USE_NUMBA", True)
+            np.testing.assert_array_equal(back, ref)
         back[...] = np.nan
         del back
 

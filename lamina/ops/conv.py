@@ -141,8 +141,10 @@ _USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
 _KERNELS: list = []
 
 
-def _col2im_kernel():
-    """col2im compiled with numba (optional; ``LAMINA_NUMBA=0`` turns it off), or None.
+def _kernels():
+    """``(col2im, im2col)`` compiled with numba (optional; ``LAMINA_NUMBA=0`` turns it off),
+    or None. im2col reads the unpadded input directly (writing zeros for the padding), which
+    saves the padded copy.
 
     One channel at a time, its output plane kept in cache while its kh*kw column blocks are
     added in order: each output element sums the same terms in the same (row-major offset)
@@ -178,16 +180,37 @@ def _col2im_kernel():
                             for k in range(n):
                                 r[k] = r[k] + src[k]
 
-    _KERNELS.append(col2im)
-    return col2im
+    @numba.njit(cache=True, nogil=True)
+    def im2col(xt, cols, pt, pl, sh, sw, dh, dw):
+        # xt (C, H, W, N) any strides -> cols (C, kh, kw, Ho, Wo, N), zero outside the input
+        c_n, kh, kw, ho, wo, n = cols.shape
+        h, w = xt.shape[1], xt.shape[2]
+        for c in range(c_n):
+            for i in range(kh):
+                for j in range(kw):
+                    for oy in range(ho):
+                        y = oy * sh + i * dh - pt
+                        for ox in range(wo):
+                            x = ox * sw + j * dw - pl
+                            dst = cols[c, i, j, oy, ox]
+                            if 0 <= y < h and 0 <= x < w:
+                                src = xt[c, y, x]
+                                for k in range(n):
+                                    dst[k] = src[k]
+                            else:
+                                for k in range(n):
+                                    dst[k] = 0
+
+    _KERNELS.append((col2im, im2col))
+    return _KERNELS[0]
 
 
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
     """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
-    kern = _col2im_kernel()
+    kern = _kernels()
     if kern is not None and cols.flags.c_contiguous:
         out = _buffer((c, hp, wp, n), cols.dtype)
-        kern(cols.reshape(c, kh, kw, ho, wo, n), out, stride[0], stride[1], dilation[0],
+        kern[0](cols.reshape(c, kh, kw, ho, wo, n), out, stride[0], stride[1], dilation[0],
              dilation[1])
         return out
     cols = cols.reshape(c, kh, kw, ho, wo, n)
@@ -253,8 +276,17 @@ class Conv2dFn(Function):
         wp = wd + pads[2] + pads[3]
         ho = _out_len(h, kh, stride[0], pads[0] + pads[1], dilation[0])
         wo = _out_len(wd, kw, stride[1], pads[2] + pads[3], dilation[1])
-        xp = _pad_cn(x, pads)
-        cols = _im2col(xp, kh, kw, ho, wo, stride, dilation)
+        kern = _kernels()
+        xt = x.transpose(1, 2, 3, 0)
+        if kern is not None and xt.strides[3] == x.itemsize:
+            # batch-last input (a previous conv's output): contiguous runs of N to copy;
+            # conv-wide layers 2, 3: pad + im2col 1.64 -> 0.71 and 0.81 -> 0.36 ms
+            cols = _buffer((c, kh, kw, ho, wo, n), x.dtype)
+            kern[1](xt, cols, pads[0], pads[2], stride[0], stride[1], dilation[0],
+                    dilation[1])
+            cols = cols.reshape(c * kh * kw, ho * wo * n)
+        else:
+            cols = _im2col(_pad_cn(x, pads), kh, kw, ho, wo, stride, dilation)
         w2 = w.reshape(o, cg * kh * kw)
         out = _gemm_groups(w2, cols, groups, pooled=True)
         if b is not None:

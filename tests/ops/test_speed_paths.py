@@ -211,3 +211,31 @@ def test_max_pool_numba_kernels_match_numpy(monkeypatch, dtype, shape, order,
 
     for p, q in zip(run(True), run(False)):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel,stride,padding,dilation", [
+    (3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 0, 1), (3, 2, 2, 2), (4, 3, (2, 1), 1)])
+@pytest.mark.parametrize("order", [None, (1, 2, 3, 0)])
+def test_conv2d_numba_kernels_match_numpy(monkeypatch, dtype, kernel, stride, padding,
+                                          dilation, order):
+    """conv2d with the optional compiled im2col (batch-last inputs) and col2im gives the
+    NumPy path's output and gradients exactly."""
+    pytest.importorskip("numba")
+    from lamina.ops import conv
+
+    rng = np.random.default_rng(11)
+    xa = _laid_out(rng.standard_normal((3, 4, 11, 10)).astype(dtype), order)
+    wa = rng.standard_normal((5, 4, kernel, kernel)).astype(dtype)
+    ba = rng.standard_normal(5).astype(dtype)
+
+    def run(use):
+        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        x = lamina.tensor(xa, requires_grad=True)
+        w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
+        y = conv.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
+        (y * y).sum().backward()
+        return [y.data.copy(), x.grad.data.copy(), w.grad.data, b.grad.data]
+
+    for p, q in zip(run(True), run(False)):
+        np.testing.assert_array_equal(p, q)

@@ -26,6 +26,10 @@ small C, a net loss on LeNet-sized layers.
 
 A transposed convolution is the adjoint: its forward is the conv input-gradient path and its
 backward the conv forward path, sharing the same helpers.
+
+With numba installed (an optional extra; ``LAMINA_NUMBA=0`` turns it off) col2im, and im2col
+of a batch-last input, run as compiled loops (``_kernels``) that give the NumPy path's results
+exactly; without numba everything is NumPy.
 """
 
 from __future__ import annotations

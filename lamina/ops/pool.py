@@ -6,7 +6,8 @@ row-major window order, which is where PyTorch's CPU kernel sends the gradient a
 backward routes the incoming gradient by that stored position (a small int code per output),
 never by comparing values. The work is a loop over the kh*kw kernel offsets of vectorized
 ops on strided views (no window array is materialized); the 2x2 stride-2 case compares the
-four quarter views pairwise. Adaptive max pooling scatters with ``np.bincount``.
+four quarter views pairwise (or, with numba installed, one compiled pass each way that gives
+the same results). Adaptive max pooling scatters with ``np.bincount``.
 Interpolation (``interpolate``: nearest, linear, bilinear) is here too, as separable
 resampling matrices.
 

@@ -145,19 +145,28 @@ _USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
 _KERNELS: list = []
 
 
-def _kernels():
+def _kernels(dtype):
     """``(col2im, im2col)`` compiled with numba (optional; ``LAMINA_NUMBA=0`` turns it off),
-    or None. im2col reads the unpadded input directly (writing zeros for the padding), which
-    saves the padded copy.
+    or None (also for dtypes other than float32/float64). im2col reads the unpadded input
+    directly (writing zeros for the padding), which saves the padded copy.
 
     One channel at a time, its output plane kept in cache while its kh*kw column blocks are
     added in order: each output element sums the same terms in the same (row-major offset)
     order as the NumPy path below, so the results are the same (up to the sign of zero
     sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms."""
-    if not _USE_NUMBA:
+    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
         return None
     if _KERNELS:
         return _KERNELS[0]
+    try:
+        return _build_kernels()
+    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
+        _KERNELS.append(None)
+        return None
+
+
+def _build_kernels():
+    """Compile the kernels (called once, by the function above)."""
     try:
         import numba
     except ImportError:
@@ -211,7 +220,7 @@ def _kernels():
 
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
     """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
-    kern = _kernels()
+    kern = _kernels(cols.dtype)
     if kern is not None and cols.flags.c_contiguous:
         out = _buffer((c, hp, wp, n), cols.dtype)
         kern[0](cols.reshape(c, kh, kw, ho, wo, n), out, stride[0], stride[1], dilation[0],
@@ -280,7 +289,7 @@ class Conv2dFn(Function):
         wp = wd + pads[2] + pads[3]
         ho = _out_len(h, kh, stride[0], pads[0] + pads[1], dilation[0])
         wo = _out_len(wd, kw, stride[1], pads[2] + pads[3], dilation[1])
-        kern = _kernels()
+        kern = _kernels(x.dtype)
         xt = x.transpose(1, 2, 3, 0)
         if kern is not None and xt.strides[3] == x.itemsize:
             # batch-last input (a previous conv's output): contiguous runs of N to copy;

@@ -189,12 +189,22 @@ class BatchNorm(Function):
     _kernel_cache: list = []
 
     @staticmethod
-    def _kernels():
-        """``(affine, input_grad)`` compiled with numba, or None (no numba, or turned off)."""
-        if not BatchNorm._use_numba:
+    def _kernels(dtype):
+        """``(affine, input_grad)`` compiled with numba, or None (no numba, turned off, or a
+        dtype other than float32/float64)."""
+        if not BatchNorm._use_numba or np.dtype(dtype) not in (np.float32, np.float64):
             return None
         if BatchNorm._kernel_cache:
             return BatchNorm._kernel_cache[0]
+        try:
+            return BatchNorm._build_kernels()
+        except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
+            BatchNorm._kernel_cache.append(None)
+            return None
+
+    @staticmethod
+    def _build_kernels():
+        """Compile the kernels (called once, by ``_kernels``)."""
         try:
             import numba
         except ImportError:
@@ -292,7 +302,7 @@ class BatchNorm(Function):
         invstd = 1.0 / np.sqrt(var + eps)
         scale = invstd if w is None else invstd * w
         out = _buffer(xc.shape, xc.dtype)
-        kern = BatchNorm._kernels() if b is not None else None
+        kern = BatchNorm._kernels(xc.dtype) if b is not None else None
         if kern is not None:
             kern[0](xc, scale, b, out, rows)
         else:
@@ -324,7 +334,7 @@ class BatchNorm(Function):
                 n = xc.size // xc.shape[0 if rows else 1]
                 gm, k = gsum / n, scale * invstd * gxsum / n
                 gx = _buffer(xc.shape, xc.dtype)
-                kern = BatchNorm._kernels()
+                kern = BatchNorm._kernels(xc.dtype)
                 if kern is not None and g2.flags.c_contiguous:
                     kern[1](g2, xc, gm, scale, k, gx, rows)
                 else:

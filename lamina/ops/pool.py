@@ -103,12 +103,22 @@ _USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
 _KERNELS: list = []
 
 
-def _pool_kernels():
-    """``(forward, backward)`` compiled with numba, or None."""
-    if not _USE_NUMBA:
+def _pool_kernels(dtype):
+    """``(forward, backward)`` compiled with numba, or None (no numba, turned off, or a dtype
+    other than float32/float64)."""
+    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
         return None
     if _KERNELS:
         return _KERNELS[0]
+    try:
+        return _build_pool_kernels()
+    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
+        _KERNELS.append(None)
+        return None
+
+
+def _build_pool_kernels():
+    """Compile the kernels (called once, by the function above)."""
     try:
         import numba
     except ImportError:
@@ -195,12 +205,12 @@ class MaxPool2dFn(Function):
         xp = _padded(x, p, (hp, wp), -np.inf, order)
         sl = _offset_slices(k, s, d, ho, wo)
         fast = (k == (2, 2) and s == (2, 2) and d == (1, 1) and xp is x and x.ndim == 4
-                and _pool_kernels() is not None)
+                and _pool_kernels(x.dtype) is not None)
         xv = _pqview(x, order) if fast else None
         if xv is not None:
             out = _alloc(x.shape[:-2] + (ho, wo), x.dtype, order)
             code = _alloc(out.shape, np.int8, order)
-            _pool_kernels()[0](xv, _pqview(out, order), _pqview(code, order))
+            _pool_kernels(x.dtype)[0](xv, _pqview(out, order), _pqview(code, order))
         elif k == (2, 2) and s == (2, 2) and d == (1, 1):
             a, b, c, e = (xp[(..., *q)] for q in sl)
             m1 = np.maximum(a, b, out=_alloc(a.shape, a.dtype, order))
@@ -237,7 +247,7 @@ class MaxPool2dFn(Function):
         tiles = (s == k and d == (1, 1) and p == (0, 0) and hp == s[0] * g.shape[-2]
                  and wp == s[1] * g.shape[-1])
         if tiles and k == (2, 2) and len(shape) == 4 and code.dtype == np.int8 \
-                and _pool_kernels() is not None:
+                and _pool_kernels(g.dtype) is not None:
             gp = _alloc(shape, g.dtype, order)
             gpv, cv = _pqview(gp, order), _pqview(code, order)
             if gpv is not None and cv is not None:
@@ -245,7 +255,7 @@ class MaxPool2dFn(Function):
                 if gv is None:       # g in another memory order: one copy into code's
                     gv = _pqview(_alloc(g.shape, g.dtype, order), order)
                     gv[...] = g.transpose(order) if order is not None else g.reshape(gv.shape)
-                _pool_kernels()[1](gv, cv, gpv)
+                _pool_kernels(g.dtype)[1](gv, cv, gpv)
                 return gp, None, None, None, None, None, None
         gp = _alloc(shape[:-2] + (hp, wp), g.dtype, order, None if tiles else 0)
         for q, idx in enumerate(sl):

@@ -65,12 +65,22 @@ _USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
 _KERNELS: list = []
 
 
-def _lstm_kernels():
-    """``(forward_gates, backward_step)`` compiled with numba, or None without numba."""
-    if not _USE_NUMBA:
+def _lstm_kernels(dtype):
+    """``(forward_gates, backward_step)`` compiled with numba, or None (no numba, turned off,
+    or a dtype other than float32/float64)."""
+    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
         return None
     if _KERNELS:
         return _KERNELS[0]
+    try:
+        return _build_lstm_kernels()
+    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
+        _KERNELS.append(None)
+        return None
+
+
+def _build_lstm_kernels():
+    """Compile the kernels (called once, by the function above)."""
     try:
         import numba
     except ImportError:
@@ -164,7 +174,7 @@ def _dir_forward(mode, x2, t_len, bsz, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
         tcs = _buffer((t_len, bsz, hid), np.dtype(dt))
         tmp = np.empty((bsz, 4 * hid), dt)
         tmph = np.empty((bsz, hid), dt)
-        kern = _lstm_kernels()
+        kern = _lstm_kernels(dt)
         if kern is not None:
             gates, half = kern[0], dt.type(0.5)
             for t in order:
@@ -268,7 +278,7 @@ def _dir_backward(mode, sv, dy, dh_n, dc_n, reverse, t_len, bsz, need_c0):
         dg = _buffer((t_len, bsz, 4 * hid), np.dtype(dt))
         tmp = np.empty((bsz, hid), dt)
         sd = np.empty((bsz, h3), dt)
-        kern = _lstm_kernels()
+        kern = _lstm_kernels(dt)
         if kern is not None:
             step, one = kern[1], dt.type(1.0)
             has_dy = dy is not None

@@ -109,7 +109,7 @@ def test_lstm_numpy_path_without_numba(monkeypatch):
     from lamina.ops import rnn
 
     monkeypatch.setattr(rnn, "_USE_NUMBA", False)
-    assert rnn._lstm_kernels() is None
+    assert rnn._lstm_kernels(np.float64) is None
     out = _lstm_run(monkeypatch, False, np.float64, False, False)
     assert all(np.isfinite(a).all() for a in out)
 
@@ -239,3 +239,47 @@ def test_conv2d_numba_kernels_match_numpy(monkeypatch, dtype, kernel, stride, pa
 
     for p, q in zip(run(True), run(False)):
         np.testing.assert_array_equal(p, q)
+
+
+def test_numba_kernels_build_when_numba_is_installed(monkeypatch):
+    """With numba present the compiled paths really exist (so the exactness tests above
+    compare two different paths); other dtypes (float16) and LAMINA_NUMBA=0 get None."""
+    pytest.importorskip("numba")
+    from lamina.ops import conv, pool, rnn
+    from lamina.ops.nn import BatchNorm
+
+    for mod, fn in ((conv, conv._kernels), (pool, pool._pool_kernels),
+                    (rnn, rnn._lstm_kernels)):
+        monkeypatch.setattr(mod, "_USE_NUMBA", True)
+        assert fn(np.float32) is not None and fn(np.float64) is not None
+        assert fn(np.float16) is None
+        monkeypatch.setattr(mod, "_USE_NUMBA", False)
+        assert fn(np.float32) is None
+    monkeypatch.setattr(BatchNorm, "_use_numba", True)
+    assert BatchNorm._kernels(np.float32) is not None
+    assert BatchNorm._kernels(np.float16) is None
+
+
+@pytest.mark.parametrize("op", ["conv", "pool", "bn", "lstm"])
+def test_float16_takes_the_numpy_path(op):
+    """float16 inputs never reach the compiled kernels (they run and give finite values)."""
+    from lamina.nn import functional as F
+    from lamina.ops.rnn import rnn_layer
+
+    rng = np.random.default_rng(0)
+    x = lamina.tensor(_laid_out(rng.standard_normal((2, 3, 6, 6)).astype(np.float16),
+                                (1, 2, 3, 0)), requires_grad=True)
+    if op == "conv":
+        y = F.conv2d(x, lamina.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float16)),
+                     padding=1)
+    elif op == "pool":
+        y = F.max_pool2d(x, 2)
+    elif op == "bn":
+        y = batch_norm(x, None, None, lamina.tensor(np.ones(3, np.float16)),
+                       lamina.tensor(np.zeros(3, np.float16)), training=True)
+    else:
+        w = [lamina.tensor(rng.standard_normal(s).astype(np.float16)) for s in
+             ((8, 6), (8, 2), (8,), (8,))]
+        y = rnn_layer("LSTM", x.reshape(6, 6, 6)[:, :, :6], [tuple(w)])[0]
+    y.sum().backward()
+    assert np.isfinite(x.grad.data.astype(np.float64)).all()

@@ -441,12 +441,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # 1 / (1 + exp(-a)), with -a capped below exp's overflow (the result there is ~0)
-        out = np.negative(a, out=np.empty_like(a))
-        np.minimum(out, 88.0 if a.dtype == np.float32 else 708.0, out=out)
-        np.exp(out, out=out)
-        out += 1
-        np.divide(1, out, out=out)
+        # 1 / (1 + exp(-a)), with a clipped at -88 (-708 for float64) where exp(-a) would
+        # overflow: the sigmoid there is 0 to the dtype's precision anyway
+        out = 1 / (1 + np.exp(-np.maximum(a, -88.0 if a.dtype == np.float32 else -708.0)))
         ctx.save_for_backward(out)
         return out
 

@@ -157,6 +157,8 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if not keepdim and len(axes) == a.ndim:
+            return a.sum()              # a full reduction: no axis bookkeeping (faster)
         return a.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
@@ -184,8 +186,12 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        n = ctx.n = _count(a.shape, axes)
-        s = a.sum(axis=axes, keepdims=keepdim)
+        if not keepdim and len(axes) == a.ndim:
+            n = ctx.n = a.size
+            s = a.sum()                 # a full reduction: no axis bookkeeping (faster)
+        else:
+            n = ctx.n = _count(a.shape, axes)
+            s = a.sum(axis=axes, keepdims=keepdim)
         if n:
             return np.true_divide(s, n, dtype=a.dtype)
         # the mean of an empty slice is 0 / 0 = nan, as in PyTorch

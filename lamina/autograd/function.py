@@ -16,6 +16,9 @@ An op is a subclass with two static methods on ``xp`` arrays::
 ``Mul.apply(x, y)`` unwraps the tensors, runs ``forward`` and, when an input requires a
 gradient and grad mode is on, records the node in the graph. Arguments that are not tensors
 (Python scalars, axes, flags) pass through to ``forward`` untouched and get no gradient.
+Inside ``forward``, ``ctx.needs_input_grad`` is a list of flags, one per argument, or ``None``
+when no backward will run (grad mode off, or no input requires grad): forward may then skip
+saving anything.
 
 Rules for ``backward``: return one gradient (or ``None``) per positional argument of
 ``forward`` (a single value when there is one argument); skip work for inputs whose
@@ -46,13 +49,13 @@ _seq = count()   # creation order of nodes: a valid topological order of the gra
 class Function:
     """Base class of every differentiable op. See the module docstring for the contract."""
 
-    # Set to True on ops whose forward may return a view sharing memory with input 0
-    # (reshape, transpose, slicing): the output then shares the input's version counter,
-    # so an in-place change through either is seen by both.
     # Engine bookkeeping lives in slots (fast to set on every op); an op's own extras
     # (ctx.axis, ctx.shape, ...) go to the instance dict as usual.
     __slots__ = ("inputs", "needs_input_grad", "n_out", "seq", "saved", "saved_versions",
                  "__dict__")
+    # Set to True on ops whose forward may return a view sharing memory with input 0
+    # (reshape, transpose, slicing): the output then shares the input's version counter,
+    # so an in-place change through either is seen by both.
     is_view = False
     retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
 

@@ -509,7 +509,25 @@ class LinearLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _SchedulerGroup(LRScheduler):
+    """Base of schedulers that wrap others (``_schedulers``): their state dicts nest the
+    wrapped schedulers' own."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base class, with every wrapped scheduler's own state dict."""
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        scheds = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for sched, sd in zip(self._schedulers, scheds):
+            sched.load_state_dict(sd)
+
+
+class SequentialLR(_SchedulerGroup):
     """Run ``schedulers`` one after another, switching at the epochs in ``milestones``.
 
     Args:
@@ -558,21 +576,8 @@ class SequentialLR(LRScheduler):
             sched.step()
         self._last_lr = sched.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
-        """As the base class, with every wrapped scheduler's own state dict."""
-        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return sd
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state_dict = dict(state_dict)
-        scheds = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for sched, sd in zip(self._schedulers, scheds):
-            sched.load_state_dict(sd)
-
-
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_SchedulerGroup):
     """Step several schedulers together, so their effects multiply (each acts on the rate the
     previous one left).
 
@@ -596,19 +601,6 @@ class ChainedScheduler(LRScheduler):
         for sched in self._schedulers:
             sched.step()
         self._last_lr = _lrs(self.optimizer)
-
-    def state_dict(self) -> dict[str, Any]:
-        """As the base class, with every wrapped scheduler's own state dict."""
-        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state_dict = dict(state_dict)
-        scheds = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for sched, sd in zip(self._schedulers, scheds):
-            sched.load_state_dict(sd)
 
 
 def _undo_initial_step(sched) -> None:

@@ -151,7 +151,20 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    """Conv1d/Conv2d: zero padding goes to the op, other padding modes pad the input first."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        p = self._parameters
+        fn = conv1d if self._nd == 1 else conv2d
+        if self.padding_mode != "zeros":
+            return fn(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
+                      self.dilation, self.groups)
+        return fn(input, p["weight"], p["bias"], self.stride, self.padding, self.dilation,
+                  self.groups)
+
+
+class Conv1d(_Conv):
     """1-D convolution layer over ``(N, C_in, L)``; see ``lamina.ops.conv.conv1d``.
 
     >>> nn.Conv1d(3, 8, 5, padding=2)(lamina.randn(4, 3, 20)).shape
@@ -166,16 +179,8 @@ class Conv1d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, dtype=dtype)
 
-    def forward(self, input: Tensor) -> Tensor:
-        p = self._parameters
-        if self.padding_mode != "zeros":
-            return conv1d(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
-                        self.dilation, self.groups)
-        return conv1d(input, p["weight"], p["bias"], self.stride, self.padding,
-                      self.dilation, self.groups)
 
-
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-D convolution layer over ``(N, C_in, H, W)``: one im2col and one GEMM per group
     (see ``lamina.ops.conv.conv2d``).
 
@@ -188,14 +193,6 @@ class Conv2d(_ConvNd):
                  padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, dtype=dtype)
-
-    def forward(self, input: Tensor) -> Tensor:
-        p = self._parameters
-        if self.padding_mode != "zeros":
-            return conv2d(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
-                        self.dilation, self.groups)
-        return conv2d(input, p["weight"], p["bias"], self.stride, self.padding,
-                      self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):

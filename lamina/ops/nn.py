@@ -174,14 +174,19 @@ class BatchNorm(Function):
 
     How: the input is viewed as a 2-D array with one row (or one column) per channel, without
     a copy whenever its memory order allows (conv outputs are laid out (C, H, W, N), dense
-    ones (N, C)), so every per-channel sum is a contiguous BLAS matrix-vector product or a
-    batched row dot product, and every pass runs over contiguous memory; the output keeps the
-    input's memory order. Forward saves the centred input ``x - mean`` (not ``xhat``), which
-    takes one pass less; forward is 5 passes over the data, backward 6. With numba installed
-    (optional; ``LAMINA_NUMBA=0`` turns it off) the affine output ``xc * scale + shift`` and
-    the input gradient ``(g - mean(g)) * scale - xc * k`` are one compiled pass each, doing
-    the NumPy path's operations in the same order and precision (the same bits): forward 4
-    passes, backward 3.
+    ones (N, C)), so every pass runs over contiguous memory; the output keeps the input's
+    memory order. Forward saves the input itself (the graph holds it anyway) and the
+    per-channel mean, so no centred copy is kept.
+
+    With numba installed (optional; ``LAMINA_NUMBA=0`` turns it off) each direction is two
+    compiled passes: forward the statistics (mean, then the centred sum of squares, both
+    accumulated in float64; a conv channel's row is still in cache for the second read) and
+    the affine output ``(x - mean) * scale + bias``; backward the two per-channel sums
+    ``sum(g)``, ``sum(g * (x - mean))`` (float64 accumulators) and the input gradient
+    ``(g - mean(g)) * scale - (x - mean) * k``. The NumPy path (BLAS matrix-vector products
+    and batched dot products for the sums, 5 passes forward and 6 backward) gives the same
+    values up to the rounding of the sums. conv-wide's three BN layers, forward + backward:
+    see the commit message.
     """
 
     # (read here: the module-level imports of this file are not this class's to change)
@@ -190,8 +195,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def _kernels(dtype):
-        """``(affine, input_grad)`` compiled with numba, or None (no numba, turned off, or a
-        dtype other than float32/float64)."""
+        """``(stats, affine, grad_sums, input_grad)`` compiled with numba, or None (no numba,
+        turned off, or a dtype other than float32/float64)."""
         if not BatchNorm._use_numba or np.dtype(dtype) not in (np.float32, np.float64):
             return None
         if BatchNorm._kernel_cache:
@@ -211,33 +216,100 @@ class BatchNorm(Function):
             BatchNorm._kernel_cache.append(None)
             return None
 
-        @numba.njit(cache=True, nogil=True)
-        def affine(a, s, t, out, rows):
-            # out = a * s + t with per-channel s, t along rows (rows) or columns
-            for r in range(a.shape[0]):
-                ar, orow = a[r], out[r]
-                if rows:
-                    sr, tr = s[r], t[r]
-                    for j in range(a.shape[1]):
-                        orow[j] = ar[j] * sr + tr
-                else:
-                    for j in range(a.shape[1]):
-                        orow[j] = ar[j] * s[j] + t[j]
+        # reassociation lets LLVM vectorize the float64 accumulations (sums only; every
+        # element-wise result below is computed in the NumPy path's order)
+        fast = {"reassoc"}
+
+        @numba.njit(cache=True, nogil=True, fastmath=fast)
+        def stats(x, rows, mean, var):
+            # per-channel mean and biased variance (two passes, float64 accumulators)
+            if rows:
+                m = x.shape[1]
+                for r in range(x.shape[0]):
+                    xr = x[r]
+                    s = 0.0
+                    for j in range(m):
+                        s += xr[j]
+                    mu = s / m
+                    q = 0.0
+                    for j in range(m):
+                        d = xr[j] - mu
+                        q += d * d
+                    mean[r] = mu
+                    var[r] = q / m
+            else:
+                m, c = x.shape
+                acc = np.zeros(c)
+                for i in range(m):
+                    xr = x[i]
+                    for j in range(c):
+                        acc[j] += xr[j]
+                mu = acc / m
+                acc[:] = 0.0
+                for i in range(m):
+                    xr = x[i]
+                    for j in range(c):
+                        d = xr[j] - mu[j]
+                        acc[j] += d * d
+                for j in range(c):
+                    mean[j] = mu[j]
+                    var[j] = acc[j] / m
 
         @numba.njit(cache=True, nogil=True)
-        def input_grad(g, xc, m, s, k, out, rows):
-            # out = (g - m) * s - xc * k with per-channel m, s, k
+        def affine(x, m, s, t, out, rows):
+            # out = (x - m) * s + t with per-channel m, s, t along rows (rows) or columns
+            for r in range(x.shape[0]):
+                xr, orow = x[r], out[r]
+                if rows:
+                    mr, sr, tr = m[r], s[r], t[r]
+                    for j in range(x.shape[1]):
+                        orow[j] = (xr[j] - mr) * sr + tr
+                else:
+                    for j in range(x.shape[1]):
+                        orow[j] = (xr[j] - m[j]) * s[j] + t[j]
+
+        @numba.njit(cache=True, nogil=True, fastmath=fast)
+        def grad_sums(g, x, m, gsum, gxsum, rows):
+            # per-channel sum(g) and sum(g * (x - m)), float64 accumulators
+            if rows:
+                for r in range(g.shape[0]):
+                    gr, xr, mr = g[r], x[r], m[r]
+                    a = 0.0
+                    b = 0.0
+                    for j in range(g.shape[1]):
+                        v = gr[j]
+                        a += v
+                        b += v * (xr[j] - mr)
+                    gsum[r] = a
+                    gxsum[r] = b
+            else:
+                c = g.shape[1]
+                a = np.zeros(c)
+                b = np.zeros(c)
+                for i in range(g.shape[0]):
+                    gr, xr = g[i], x[i]
+                    for j in range(c):
+                        v = gr[j]
+                        a[j] += v
+                        b[j] += v * (xr[j] - m[j])
+                for j in range(c):
+                    gsum[j] = a[j]
+                    gxsum[j] = b[j]
+
+        @numba.njit(cache=True, nogil=True)
+        def input_grad(g, x, gm, m, s, k, out, rows):
+            # out = (g - gm) * s - (x - m) * k with per-channel gm, m, s, k
             for r in range(g.shape[0]):
-                gr, xr, orow = g[r], xc[r], out[r]
+                gr, xr, orow = g[r], x[r], out[r]
                 if rows:
-                    mr, sr, kr = m[r], s[r], k[r]
+                    gmr, mr, sr, kr = gm[r], m[r], s[r], k[r]
                     for j in range(g.shape[1]):
-                        orow[j] = (gr[j] - mr) * sr - xr[j] * kr
+                        orow[j] = (gr[j] - gmr) * sr - (xr[j] - mr) * kr
                 else:
                     for j in range(g.shape[1]):
-                        orow[j] = (gr[j] - m[j]) * s[j] - xr[j] * k[j]
+                        orow[j] = (gr[j] - gm[j]) * s[j] - (xr[j] - m[j]) * k[j]
 
-        BatchNorm._kernel_cache.append((affine, input_grad))
+        BatchNorm._kernel_cache.append((stats, affine, grad_sums, input_grad))
         return BatchNorm._kernel_cache[0]
 
     @staticmethod
@@ -279,6 +351,13 @@ class BatchNorm(Function):
         return np.matmul(a.T[:, None, :], b.T[:, :, None]).reshape(-1)
 
     @staticmethod
+    def _centred(x2, mean, col):
+        """``x - mean`` in a recycled buffer (the NumPy path's temporary)."""
+        from lamina.ops.conv import _buffer
+
+        return np.subtract(x2, mean[col], out=_buffer(x2.shape, x2.dtype))
+
+    @staticmethod
     def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
         from lamina.ops.conv import _buffer  # recycled big temporaries (no page faults)
 
@@ -286,10 +365,17 @@ class BatchNorm(Function):
         c = x.shape[1]
         n = x.size // c
         col = (slice(None), None) if rows else (None, slice(None))
+        kern = BatchNorm._kernels(x2.dtype)
         if training:
-            mean = BatchNorm._sums(x2, rows) / n
-            xc = np.subtract(x2, mean[col], out=_buffer(x2.shape, x2.dtype))
-            var = BatchNorm._dots(xc, xc, rows) / n
+            if kern is not None:
+                mean = np.empty(c, x2.dtype)
+                var = np.empty(c, x2.dtype)
+                kern[0](x2, rows, mean, var)
+            else:
+                mean = BatchNorm._sums(x2, rows) / n
+                xc = BatchNorm._centred(x2, mean, col)
+                var = BatchNorm._dots(xc, xc, rows) / n
+                del xc
             if rm is not None:
                 rm *= 1.0 - momentum
                 rm += momentum * mean
@@ -297,19 +383,21 @@ class BatchNorm(Function):
                 rv *= 1.0 - momentum
                 rv += (momentum * n / (n - 1)) * var
         else:
-            xc = np.subtract(x2, rm[col], out=_buffer(x2.shape, x2.dtype))
-            var = rv
+            mean, var = rm, rv
         invstd = 1.0 / np.sqrt(var + eps)
         scale = invstd if w is None else invstd * w
-        out = _buffer(xc.shape, xc.dtype)
-        kern = BatchNorm._kernels(xc.dtype) if b is not None else None
+        shift = np.zeros(c, x2.dtype) if b is None else b
+        out = _buffer(x2.shape, x2.dtype)
         if kern is not None:
-            kern[0](xc, scale, b, out, rows)
+            kern[1](x2, mean, scale, shift, out, rows)
         else:
-            np.multiply(xc, scale[col], out=out)
+            np.subtract(x2, mean[col], out=out)
+            out *= scale[col]
             if b is not None:
                 out += b[col]
-        ctx.save_for_backward(xc, invstd, w)
+        # x itself is saved for the in-place-modification check; the running statistics
+        # may change in place before backward: keep a copy
+        ctx.save_for_backward(x, x2, mean if training else mean.copy(), invstd, w)
         ctx.layout = (x.shape, perm, rows)
         ctx.training = training
         return BatchNorm._back(out, x.shape, perm)
@@ -318,33 +406,48 @@ class BatchNorm(Function):
     def backward(ctx, g):
         from lamina.ops.conv import _buffer
 
-        xc, invstd, w = ctx.saved
+        _, x2, mean, invstd, w = ctx.saved
         x_shape, perm, rows = ctx.layout
         g2 = BatchNorm._as_2d(g, perm)[0]
+        c = mean.shape[0]
         col = (slice(None), None) if rows else (None, slice(None))
         nx, nw, nb = ctx.needs_input_grad[:3]
-        gsum = BatchNorm._sums(g2, rows) if (nb or (nx and ctx.training)) else None
-        # sum(g * xhat) = invstd * sum(g * (x - mean))
-        gxsum = (invstd * BatchNorm._dots(g2, xc, rows)
-                 if (nw or (nx and ctx.training)) else None)
+        kern = BatchNorm._kernels(x2.dtype)
+        if kern is not None and not g2.flags.c_contiguous:
+            kern = None
+        gsum = gxsum = None
+        if nb or nw or (nx and ctx.training):
+            # sum(g * xhat) = invstd * sum(g * (x - mean))
+            if kern is not None:
+                gsum = np.empty(c, x2.dtype)
+                gxsum = np.empty(c, x2.dtype)
+                kern[2](g2, x2, mean, gsum, gxsum, rows)
+            else:
+                gsum = BatchNorm._sums(g2, rows)
+                if nw or (nx and ctx.training):
+                    xc = BatchNorm._centred(x2, mean, col)
+                    gxsum = BatchNorm._dots(g2, xc, rows)
+                    del xc
+            if gxsum is not None:
+                gxsum *= invstd
         gx = None
         if nx:
             scale = invstd if w is None else invstd * w
+            gx = _buffer(x2.shape, x2.dtype)
             if ctx.training:
-                n = xc.size // xc.shape[0 if rows else 1]
+                n = x2.size // c
                 gm, k = gsum / n, scale * invstd * gxsum / n
-                gx = _buffer(xc.shape, xc.dtype)
-                kern = BatchNorm._kernels(xc.dtype)
-                if kern is not None and g2.flags.c_contiguous:
-                    kern[1](g2, xc, gm, scale, k, gx, rows)
+                if kern is not None:
+                    kern[3](g2, x2, gm, mean, scale, k, gx, rows)
                 else:
                     np.subtract(g2, gm[col], out=gx)
                     gx *= scale[col]
-                    tmp = np.multiply(xc, k[col], out=_buffer(xc.shape, xc.dtype))
+                    tmp = BatchNorm._centred(x2, mean, col)
+                    tmp *= k[col]
                     gx -= tmp
                     del tmp
             else:
-                gx = np.multiply(g2, scale[col], out=_buffer(xc.shape, xc.dtype))
+                np.multiply(g2, scale[col], out=gx)
             gx = BatchNorm._back(gx, x_shape, perm)
         return (gx, gxsum if nw else None, gsum if nb else None,
                 None, None, None, None, None)

@@ -154,7 +154,8 @@ def test_col2im_is_the_adjoint_of_im2col(monkeypatch, c, n, h, w, kh, kw, stride
                                          ((6, 33, 5), (0, 2, 1))])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, training):
-    """batch_norm's optional compiled passes give the NumPy path's results bit for bit."""
+    """batch_norm's optional compiled passes give the NumPy path's results (up to the
+    rounding of the per-channel sums, which the kernels accumulate in float64)."""
     pytest.importorskip("numba")
     from lamina.ops.nn import BatchNorm
 
@@ -173,8 +174,9 @@ def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, 
         (y * lamina.tensor(ga)).sum().backward()
         return [y.data.copy(), x.grad.data, w.grad.data, b.grad.data, rm.data, rv.data]
 
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for a, b in zip(run(True), run(False)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, **tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -401,9 +401,49 @@ class Separable2dFn(Function):
         return np.matmul(np.matmul(ah.T, g), aw), None, None, None
 
 
+class GlobalAvgPoolFn(Function):
+    """Mean over the last two axes, kept as (..., 1, 1): adaptive average pooling to 1x1.
+
+    Forward sums each plane with one BLAS matrix-vector product over a contiguous view
+    (conv's batch-last output: ``ones(H*W) @ x (C, H*W, N)``) and divides by the count, as
+    PyTorch does; backward broadcasts ``g / (H*W)`` into a buffer in the input's memory order.
+    conv-wide's 32x128x8x8 pool: forward 0.46 -> ~0.05 ms, backward 1.06 -> ~0.1 ms (the
+    separable products of the general path ran as thousands of tiny matmuls)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        h, w = x.shape[-2:]
+        order = _axis_order(x) if x.ndim == 4 else None
+        xv = _pqview(x, order) if x.ndim == 4 else None
+        ctx.geom = (x.shape, order)
+        if xv is None:
+            return (x.sum(axis=(-2, -1), keepdims=True) / x.dtype.type(h * w)).astype(
+                x.dtype, copy=False)
+        p, _, _, q = xv.shape
+        if q == 1:
+            s = xv.reshape(p, h * w) @ np.ones(h * w, x.dtype)
+        else:
+            s = np.matmul(np.ones(h * w, x.dtype), xv.reshape(p, h * w, q))
+        s /= x.dtype.type(h * w)
+        out = s.reshape(p, 1, 1, q)          # the (P, 1, 1, Q) view _pqview gave x
+        if order is None:
+            return out.reshape(x.shape[:2] + (1, 1))
+        return out.transpose(np.argsort(order))
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, order = ctx.geom
+        hw = g.dtype.type(shape[-2] * shape[-1])
+        gx = _alloc(shape, g.dtype, order)
+        np.divide(g, hw, out=gx)             # g (..., 1, 1) broadcasts over the plane
+        return gx
+
+
 def _adaptive_avg(x, out_size):
     h, w = x.shape[-2:]
     dt = x.data.dtype
+    if tuple(out_size) == (1, 1):
+        return GlobalAvgPoolFn.apply(x)
     return Separable2dFn.apply(x, _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt),
                                None)
 

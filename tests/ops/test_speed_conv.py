@@ -84,3 +84,53 @@ def test_batch_norm_detects_in_place_change_of_its_input(bn_path):
         h.add_(1.0)
     with pytest.raises(RuntimeError):
         y.sum().backward()
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 1, 1), (4, 7, 3)])
+@pytest.mark.parametrize("order", [None, (1, 2, 3, 0), (0, 2, 3, 1), (2, 0, 3, 1)])
+def test_adaptive_avg_pool_to_one_pixel(shape, order):
+    """adaptive_avg_pool2d(x, 1) (the global-average-pool path) in every memory layout,
+    float64 against PyTorch; the gradient keeps the input's layout."""
+    from lamina.nn import functional as F
+
+    if len(shape) == 3 and order is not None:
+        order = order[1:] if order[0] == 0 else None
+        if order is not None:
+            order = tuple(a - 1 for a in order)
+    rng = np.random.default_rng(1)
+    xa = _laid_out(rng.standard_normal(shape), order)
+    ga = rng.standard_normal(shape[:-2] + (1, 1))
+    x = lamina.tensor(xa, requires_grad=True)
+    y = F.adaptive_avg_pool2d(x, 1)
+    (y * lamina.tensor(ga)).sum().backward()
+    xt = torch.tensor(xa, requires_grad=True)
+    yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1)
+    (yt * torch.tensor(ga)).sum().backward()
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+    if order is not None and len(shape) == 4:
+        # the Function's own gradient comes back in the input's memory order
+        from lamina.ops.pool import GlobalAvgPoolFn
+
+        ctx = GlobalAvgPoolFn.__new__(GlobalAvgPoolFn)
+        GlobalAvgPoolFn.forward(ctx, xa)
+        gx = GlobalAvgPoolFn.backward(ctx, ga)
+        assert gx.transpose(order).flags.c_contiguous
+        np.testing.assert_array_equal(gx, x.grad.data)
+
+
+def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
+    from lamina.autograd.gradcheck import gradcheck
+    from lamina.nn import functional as F
+
+    rng = np.random.default_rng(2)
+    xa = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y = F.adaptive_avg_pool2d(lamina.tensor(xa), (1, 1))
+    assert y.dtype == lamina.float32
+    np.testing.assert_allclose(y.data, xa.mean(axis=(2, 3), keepdims=True), rtol=1e-6)
+    x = lamina.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    # through a batch-last view, the layout conv2d hands out
+    assert gradcheck(lambda t: F.adaptive_avg_pool2d(t.permute(1, 2, 3, 0).permute(
+        3, 0, 1, 2) * 1.0, 1), (x,))

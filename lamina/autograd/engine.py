@@ -15,7 +15,7 @@ from heapq import heapify, heappop, heappush
 import numpy as np
 from numpy import ndarray
 
-from lamina.autograd.grad_mode import set_grad_enabled
+from lamina.autograd.grad_mode import GradMode, set_grad_enabled
 
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -44,16 +44,20 @@ def unbroadcast(g, shape, op_name: str, index: int):
     """Sum a broadcast gradient back down to ``shape`` (the input's shape)."""
     lead = g.ndim - len(shape)
     if lead >= 0:
-        inner = tuple(lead + i for i, n in enumerate(shape)
-                      if n == 1 and g.shape[lead + i] != 1)
-        if inner:
-            g = g.sum(axis=tuple(range(lead)) + inner, keepdims=True)
-            if lead:
-                g = g.reshape(shape)
-        elif lead == 1:
-            g = g.sum(axis=0)
-        elif lead:
-            g = g.sum(axis=tuple(range(lead)))
+        if g.shape[lead:] == shape:             # only leading dims were added (the bias case)
+            if lead == 1:
+                g = g.sum(axis=0)
+            elif lead:
+                g = g.sum(axis=tuple(range(lead)))
+        else:
+            inner = tuple(lead + i for i, n in enumerate(shape)
+                          if n == 1 and g.shape[lead + i] != 1)
+            if inner:
+                g = g.sum(axis=tuple(range(lead)) + inner, keepdims=True)
+                if lead:
+                    g = g.reshape(shape)
+            elif lead:
+                g = g.sum(axis=tuple(range(lead)))
     if g.shape != tuple(shape):
         raise RuntimeError(
             f"{op_name}.backward returned a gradient of shape {g.shape} for input {index} "
@@ -91,25 +95,24 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
 
     # Visit nodes newest first: a node is created after every node it consumes, so by the
     # time it is popped, all gradient contributions to it have arrived (PyTorch's engine
-    # orders its ready queue the same way, by sequence number).
+    # orders its ready queue the same way, by sequence number). A node is pushed when its
+    # first gradient arrives, so "has an entry in grads" doubles as "already queued".
     heap = [(-n.seq, n) for n in set(starts)]
     heapify(heap)
-    seen = set(starts)
     handed = set()      # ids of arrays already given to a leaf in this pass
     while heap:
         node = heappop(heap)[1]
         inputs = node.inputs
         if inputs is None:
             raise RuntimeError(_FREED)
-        g = grads.pop(node, None)
-        if g is None:
-            continue
-        gs = g if node.n_out > 1 else (g,)
+        g = grads.pop(node)
         if node.retained is not None and capture is None:
+            gs = g if node.n_out > 1 else (g,)
             for t in node.retained:
                 if gs[t._out_idx] is not None:
                     t.grad = _make_grad(t.grad, gs[t._out_idx])
         if cap_nodes is not None and node in cap_nodes:
+            gs = g if node.n_out > 1 else (g,)
             for t in cap_nodes[node]:
                 if gs[t._out_idx] is not None:
                     captured[id(t)] = _add(captured[id(t)], gs[t._out_idx])
@@ -121,7 +124,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                     f"{tuple(arr.shape)}] is at version {vc[0]}; expected version {v} "
                     f"instead (needed by {type(node).__name__}.backward)"
                 )
-        in_grads = node.backward(node, *gs)
+        in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) != len(inputs):
@@ -129,12 +132,11 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
                 f"expected {len(inputs)} (one per forward argument)"
             )
-        needs = node.needs_input_grad
-        for i in range(len(inputs)):
-            gi = in_grads[i]
-            if gi is None or not needs[i]:
+        i = -1
+        for t, gi, need in zip(inputs, in_grads, node.needs_input_grad):
+            i += 1
+            if gi is None or not need:
                 continue
-            t = inputs[i]
             d = t.data
             if type(gi) is not ndarray:
                 gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
@@ -150,18 +152,25 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             if c is not None:
                 if c.n_out == 1:
                     prev = grads.get(c)
-                    grads[c] = gi if prev is None else prev + gi
+                    if prev is None:
+                        grads[c] = gi
+                        heappush(heap, (-c.seq, c))
+                    else:
+                        grads[c] = prev + gi
                 else:
+                    if c not in grads:
+                        heappush(heap, (-c.seq, c))
                     _add_grad(grads, c, j, gi)
-                if c not in seen:
-                    seen.add(c)
-                    heappush(heap, (-c.seq, c))
             elif capture is None:
                 if gi.base is not None or id(gi) in handed:
                     gi = gi.copy()
                 handed.add(id(gi))
                 if t.grad is None:
-                    t.grad = _make(gi)
+                    t.grad = gt = _new(Tensor)          # _make(gi), inlined
+                    gt.data = gi
+                    gt.grad = gt._ctx = gt._vc = gt._prev = None
+                    gt.requires_grad = gt._retain = False
+                    gt._out_idx = 0
                 else:
                     t.grad.data = t.grad.data + gi     # out of place: gi may be shared
             elif id(t) in captured:
@@ -227,11 +236,16 @@ def backward(tensor, gradient=None, retain_graph=False):
                 f"grad can be implicitly created only for scalar outputs; got a tensor of "
                 f"shape {tuple(tensor.shape)}: pass gradient= to backward()"
             )
-        g = np.ones(tensor.data.shape, tensor.data.dtype)
+        d = tensor.data
+        g = np.array(1, d.dtype) if d.ndim == 0 else np.ones(d.shape, d.dtype)
     else:
         g = _as_grad_array(gradient, tensor, "backward")
-    with set_grad_enabled(False):
+    prev = GradMode.enabled
+    GradMode.enabled = False
+    try:
         run_backward([tensor], [g], retain_graph=retain_graph)
+    finally:
+        GradMode.enabled = prev
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -287,3 +301,5 @@ def _as_grad_array(gradient, like, where):
 
 
 from lamina.tensor import Tensor, _make  # noqa: E402
+
+_new = object.__new__

@@ -72,68 +72,150 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args, **kwargs):
-        """Run the op on tensors (and plain arguments); record it when gradients are needed."""
+    def apply(cls, *args):
+        """Run the op on tensors (and plain arguments); record it when gradients are needed.
+        Arguments are positional only, as in PyTorch."""
+        if len(args) > 2 or cls.is_view:
+            return _apply_general(cls, args)
+        # One or two positional arguments (most ops): the general steps below with the loops
+        # unrolled; this is the hot path of every small op, so no helper calls.
         ctx = _new(cls)
         ctx.saved = ctx.saved_versions = ()
-        # this is the hot path of every op: plain loops, no helper calls
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
-        need = False
-        if GradMode.enabled:
-            needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-            need = True in needs
-        # None tells forward that no backward will run: it may skip saving anything
-        ctx.needs_input_grad = needs if need else None
+        a = args[0]
+        ta = isinstance(a, Tensor)
+        ra = a.data if ta else a
+        ga = ta and a.requires_grad
+        two = len(args) == 2
+        if two:
+            b = args[1]
+            tb = isinstance(b, Tensor)
+            rb = b.data if tb else b
+            gb = tb and b.requires_grad
+            need = (ga or gb) and GradMode.enabled
+            ctx.needs_input_grad = (ga, gb) if need else None
+        else:
+            need = ga and GradMode.enabled
+            ctx.needs_input_grad = (ga,) if need else None
         try:
-            out = cls.forward(ctx, *raw, **kwargs) if kwargs else cls.forward(ctx, *raw)
+            out = cls.forward(ctx, ra, rb) if two else cls.forward(ctx, ra)
         except ValueError as e:
-            if "broadcast" not in str(e):
-                raise
-            shapes = " and ".join(str(tuple(getattr(r, "shape", ()))) for r in raw
-                                  if isinstance(r, ndarray))
-            raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast "
-                             "together") from None
-        if type(out) is not tuple:
-            if type(out) is not ndarray:
-                out = asarray(out)
-            t = _new(Tensor)            # tensor._init_slots, inlined: the hot path
-            t.data = out
-            t.grad = t._ctx = t._vc = t._prev = None
-            t._out_idx = 0
-            t._retain = False
-            if cls.is_view and out.base is not None and isinstance(args[0], Tensor):
-                _share_version(args[0], t)
-            if need:
-                # The edges to the inputs' nodes are read at backward time from the inputs
-                # (and their rebind history, should an in-place op give one a new grad_fn
-                # later: see ``lamina.autograd.engine.edge``).
-                ctx.inputs = args
-                ctx.n_out = 1
-                ctx.seq = next(_seq)
-                t.requires_grad = True
-                t._ctx = ctx
-                if ctx.saved or cls.is_view:
-                    _record_versions(ctx, args, (t,))
-            else:
-                t.requires_grad = False
+            _broadcast_error(cls, e, (ra, rb) if two else (ra,))
+        if type(out) is tuple:
+            return _finish_multi(cls, ctx, args, out, need)
+        if type(out) is not ndarray:
+            out = asarray(out)
+        t = _new(Tensor)
+        t.data = out
+        t.grad = t._vc = t._prev = None
+        t._out_idx = 0
+        t._retain = False
+        if not need:
+            t.requires_grad = False
+            t._ctx = None
             return t
-
-        outs = tuple(_wrap(o) for o in out)
-        if need:
-            ctx.inputs = args
-            ctx.n_out = len(outs)
-            ctx.seq = next(_seq)
-            for i, t in enumerate(outs):
-                if t.data.dtype.kind == "f":
-                    t.requires_grad = True
-                    t._ctx = ctx
-                    t._out_idx = i
-            if ctx.saved:
-                _record_versions(ctx, args, outs)
-        return outs
+        # The edges to the inputs' nodes are read at backward time from the inputs (and their
+        # rebind history, should an in-place op give one a new grad_fn later: see
+        # ``lamina.autograd.engine.edge``).
+        ctx.inputs = args
+        ctx.n_out = 1
+        ctx.seq = next(_seq)
+        t.requires_grad = True
+        t._ctx = ctx
+        saved = ctx.saved
+        if saved:
+            # _record_versions, unrolled: a version record per saved input or output
+            rec = []
+            for s in saved:
+                if s is None:
+                    continue
+                if s is out:
+                    if t._vc is None:
+                        t._vc = [0]
+                    rec.append((t._vc, 0, s))
+                if ta and s is ra:
+                    vc = a._vc
+                    if vc is None:
+                        vc = a._vc = [0]
+                    rec.append((vc, vc[0], s))
+                if two and tb and s is rb:
+                    vc = b._vc
+                    if vc is None:
+                        vc = b._vc = [0]
+                    rec.append((vc, vc[0], s))
+            ctx.saved_versions = tuple(rec)
+        return t
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
+
+
+def _broadcast_error(cls, e, raw):
+    """Re-raise NumPy's broadcasting ValueError naming the op and the shapes."""
+    if "broadcast" not in str(e):
+        raise e
+    shapes = " and ".join(str(tuple(r.shape)) for r in raw if isinstance(r, ndarray))
+    raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast "
+                     "together") from None
+
+
+def _apply_general(cls, args):
+    """``Function.apply`` for three or more arguments, and for views."""
+    ctx = _new(cls)
+    ctx.saved = ctx.saved_versions = ()
+    raw = [a.data if isinstance(a, Tensor) else a for a in args]
+    need = False
+    if GradMode.enabled:
+        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+        need = True in needs
+    # None tells forward that no backward will run: it may skip saving anything
+    ctx.needs_input_grad = needs if need else None
+    try:
+        out = cls.forward(ctx, *raw)
+    except ValueError as e:
+        _broadcast_error(cls, e, raw)
+    if type(out) is not tuple:
+        if type(out) is not ndarray:
+            out = asarray(out)
+        t = _new(Tensor)            # tensor._init_slots, inlined: the hot path
+        t.data = out
+        t.grad = t._ctx = t._vc = t._prev = None
+        t._out_idx = 0
+        t._retain = False
+        if cls.is_view and out.base is not None and isinstance(args[0], Tensor):
+            _share_version(args[0], t)
+        if need:
+            # The edges to the inputs' nodes are read at backward time from the inputs
+            # (and their rebind history, should an in-place op give one a new grad_fn
+            # later: see ``lamina.autograd.engine.edge``).
+            ctx.inputs = args
+            ctx.n_out = 1
+            ctx.seq = next(_seq)
+            t.requires_grad = True
+            t._ctx = ctx
+            if ctx.saved or cls.is_view:
+                _record_versions(ctx, args, (t,))
+        else:
+            t.requires_grad = False
+        return t
+
+    return _finish_multi(cls, ctx, args, out, need)
+
+
+def _finish_multi(cls, ctx, args, out, need):
+    """Wrap a forward's tuple of outputs, one tensor each; record the node when needed."""
+    outs = tuple(_wrap(o) for o in out)
+    if need:
+        ctx.inputs = args
+        ctx.n_out = len(outs)
+        ctx.seq = next(_seq)
+        for i, t in enumerate(outs):
+            if t.data.dtype.kind == "f":
+                t.requires_grad = True
+                t._ctx = ctx
+                t._out_idx = i
+        if ctx.saved:
+            _record_versions(ctx, args, outs)
+    return outs
 
 
 def _record_versions(ctx, args, outs) -> None:

@@ -134,3 +134,86 @@ def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
     # through a batch-last view, the layout conv2d hands out
     assert gradcheck(lambda t: F.adaptive_avg_pool2d(t.permute(1, 2, 3, 0).permute(
         3, 0, 1, 2) * 1.0, 1), (x,))
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def conv_path(request, monkeypatch):
+    """Run a test on conv's compiled kernels (when numba is there) and on NumPy."""
+    from lamina.ops import conv
+
+    if request.param:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(conv, "_USE_NUMBA", request.param)
+    return request.param
+
+
+# (in, out, kernel, padding, memory order of the input): few output channels take the
+# direct path (stride 1, kernel 3 or 5), the rest im2col + GEMM
+DIRECT_CASES = [(1, 6, 5, 2, None), (3, 4, 3, 1, (1, 2, 3, 0)), (2, 8, 5, 0, (1, 2, 3, 0)),
+                (2, 3, (3, 5), (1, 2), (0, 2, 3, 1)), (1, 2, 4, 1, None), (2, 9, 3, 1, None)]
+
+
+@requires_torch
+@pytest.mark.parametrize("cin,cout,k,pad,order", DIRECT_CASES)
+def test_conv2d_few_output_channels_float64(conv_path, cin, cout, k, pad, order):
+    """conv2d values and all three gradients against PyTorch in float64, on the direct
+    path (numba, <= 8 output channels) and on the NumPy im2col path."""
+    rng = np.random.default_rng(cin * 10 + cout)
+    kk = (k, k) if isinstance(k, int) else k
+    xa = _laid_out(rng.standard_normal((3, cin, 9, 8)), order)
+    wa = rng.standard_normal((cout, cin) + kk)
+    ba = rng.standard_normal(cout)
+    x = lamina.tensor(xa, requires_grad=True)
+    w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
+    y = lamina.nn.functional.conv2d(x, w, b, padding=pad)
+    ga = rng.standard_normal(y.shape)
+    (y * lamina.tensor(ga)).sum().backward()
+    xt = torch.tensor(xa, requires_grad=True)
+    wt, bt = torch.tensor(wa, requires_grad=True), torch.tensor(ba, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
+    (yt * torch.tensor(ga)).sum().backward()
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w.grad.data, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.grad.data, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_direct_path_matches_numpy_float32(monkeypatch):
+    """The direct convolution (LeNet's first layer: 1 -> 6 channels, 5x5, padding 2) and
+    the NumPy im2col path agree in float32 up to summation order; the direct path is really
+    taken with numba installed."""
+    pytest.importorskip("numba")
+    from lamina.ops import conv
+
+    rng = np.random.default_rng(9)
+    xa = rng.standard_normal((16, 1, 12, 12)).astype(np.float32)
+    wa = (rng.standard_normal((6, 1, 5, 5)) / 5).astype(np.float32)
+    ba = rng.standard_normal(6).astype(np.float32)
+    ga = rng.standard_normal((16, 6, 12, 12)).astype(np.float32)
+
+    def run(use):
+        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        x = lamina.tensor(xa, requires_grad=True)
+        w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
+        y = conv.conv2d(x, w, b, padding=2)
+        assert y._ctx.direct is use
+        (y * lamina.tensor(ga)).sum().backward()
+        return [y.data.copy(), x.grad.data.copy(), w.grad.data, b.grad.data]
+
+    for p, q in zip(run(True), run(False)):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_direct_path_detects_in_place_change():
+    """The direct path keeps (a view of) its input for the weight gradient: changing the
+    input in place before backward raises, as in PyTorch."""
+    pytest.importorskip("numba")
+    x0 = lamina.tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)),
+                       requires_grad=True)
+    x = x0 * 1.0
+    w = lamina.tensor(np.ones((2, 1, 3, 3)), requires_grad=True)
+    y = lamina.nn.functional.conv2d(x, w)
+    with lamina.no_grad():
+        x.mul_(2.0)
+    with pytest.raises(RuntimeError):
+        y.sum().backward()

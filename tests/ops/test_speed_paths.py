@@ -222,9 +222,12 @@ def test_max_pool_numba_kernels_match_numpy(monkeypatch, dtype, shape, order,
 def test_conv2d_numba_kernels_match_numpy(monkeypatch, dtype, kernel, stride, padding,
                                           dilation, order):
     """conv2d with the optional compiled im2col (batch-last inputs) and col2im gives the
-    NumPy path's output and gradients exactly."""
+    NumPy path's output and gradients exactly (the direct-convolution path, which sums in
+    another order, is tested in test_speed_conv.py)."""
     pytest.importorskip("numba")
     from lamina.ops import conv
+
+    monkeypatch.setattr(conv, "_DIRECT_MAX_OUT", 0)
 
     rng = np.random.default_rng(11)
     xa = _laid_out(rng.standard_normal((3, 4, 11, 10)).astype(dtype), order)

@@ -146,14 +146,17 @@ _KERNELS: list = []
 
 
 def _kernels(dtype):
-    """``(col2im, im2col)`` compiled with numba (optional; ``LAMINA_NUMBA=0`` turns it off),
-    or None (also for dtypes other than float32/float64). im2col reads the unpadded input
-    directly (writing zeros for the padding), which saves the padded copy.
+    """``(col2im, im2col, direct_fwd, direct_gw)`` compiled with numba (optional;
+    ``LAMINA_NUMBA=0`` turns it off), or None (also for dtypes other than float32/float64).
+    im2col reads the unpadded input directly (writing zeros for the padding), which saves
+    the padded copy; col2im writes only the unpadded window.
 
-    One channel at a time, its output plane kept in cache while its kh*kw column blocks are
-    added in order: each output element sums the same terms in the same (row-major offset)
-    order as the NumPy path below, so the results are the same (up to the sign of zero
-    sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms."""
+    col2im works one channel at a time, its output plane kept in cache while its kh*kw
+    column blocks are added in order: each output element sums the same terms in the same
+    (row-major offset) order as the NumPy path below, so the results are the same (up to the
+    sign of zero sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms.
+    The direct convolution (few output channels, see ``_use_direct``) sums in its own
+    order."""
     if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
         return None
     if _KERNELS:
@@ -173,23 +176,40 @@ def _build_kernels():
         _KERNELS.append(None)
         return None
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def span(off, size, s, count):
+        # the t in [a, b) with 0 <= t * s + off < size (0 <= a <= b <= count)
+        a = 0 if off >= 0 else (s - 1 - off) // s
+        last = size - 1 - off
+        b = 0 if last < 0 else min(count, last // s + 1)
+        return a, max(a, b)
+
     @numba.njit(cache=True, nogil=True)
-    def col2im(cols, out, sh, sw, dh, dw):
-        # cols (C, kh, kw, Ho, Wo, N) -> out (C, Hp, Wp, N)
+    def col2im(cols, out, pt, pl, sh, sw, dh, dw):
+        # cols (C, kh, kw, Ho, Wo, N) summed into out (C, H, W, N) at row oy*sh + i*dh - pt,
+        # column ox*sw + j*dw - pl; positions outside out (the padding) are dropped. The
+        # in-range output rows and columns of each offset are computed up front, so the
+        # inner loops carry no bounds tests and vectorize.
         c_n, kh, kw, ho, wo, n = cols.shape
+        h, w = out.shape[1], out.shape[2]
         for c in range(c_n):
             oc = out[c]
-            for y in range(oc.shape[0]):
-                for x in range(oc.shape[1]):
+            cc = cols[c]
+            for y in range(h):
+                for x in range(w):
                     r = oc[y, x]
                     for k in range(n):
                         r[k] = 0
             for i in range(kh):
+                ya, yb = span(i * dh - pt, h, sh, ho)
                 for j in range(kw):
-                    for oy in range(ho):
-                        for ox in range(wo):
-                            src = cols[c, i, j, oy, ox]
-                            r = oc[oy * sh + i * dh, ox * sw + j * dw]
+                    xa, xb = span(j * dw - pl, w, sw, wo)
+                    for oy in range(ya, yb):
+                        orow = oc[oy * sh + i * dh - pt]
+                        crow = cc[i, j, oy]
+                        for ox in range(xa, xb):
+                            src = crow[ox]
+                            r = orow[ox * sw + j * dw - pl]
                             for k in range(n):
                                 r[k] = r[k] + src[k]
 
@@ -341,13 +361,17 @@ def _use_direct(kern, o, kw, stride, dilation, groups):
             and stride == (1, 1) and dilation == (1, 1))
 
 
-def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
-    """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer."""
+def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation, crop=None):
+    """Adjoint of ``_im2col``: sum (C*kh*kw, Ho*Wo*N) columns into a (C, Hp, Wp, N) buffer;
+    with ``crop`` = (top, left, H, W) only that (C, H, W, N) window of it is returned (the
+    compiled kernel writes it as a contiguous array, so the gradient a conv hands back has
+    the same dense batch-last layout as its output; the NumPy path returns a view)."""
     kern = _kernels(cols.dtype)
     if kern is not None and cols.flags.c_contiguous:
-        out = _buffer((c, hp, wp, n), cols.dtype)
-        kern[0](cols.reshape(c, kh, kw, ho, wo, n), out, stride[0], stride[1], dilation[0],
-             dilation[1])
+        pt, pl, h, w = crop if crop is not None else (0, 0, hp, wp)
+        out = _buffer((c, h, w, n), cols.dtype)
+        kern[0](cols.reshape(c, kh, kw, ho, wo, n), out, pt, pl, stride[0], stride[1],
+                dilation[0], dilation[1])
         return out
     cols = cols.reshape(c, kh, kw, ho, wo, n)
     sh, sw = stride
@@ -372,6 +396,8 @@ def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation):
         for j in range(kw):
             if (i, j) not in first:
                 out[:, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw] += cols[:, i, j]
+    if crop is not None:
+        return out[:, crop[0]:crop[0] + crop[2], crop[1]:crop[1] + crop[3]]
     return out
 
 
@@ -470,8 +496,8 @@ class Conv2dFn(Function):
         if need_x:
             gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True,
                                  pooled=True)
-            gxp = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation)
-            gx = gxp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + wd].transpose(3, 0, 1, 2)
+            gx = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation,
+                         (pads[0], pads[2], h, wd)).transpose(3, 0, 1, 2)
         return gx, gw, gb, None, None, None, None
 
 
@@ -494,8 +520,8 @@ class ConvTranspose2dFn(Function):
         # weight (Cin, Cout/G, kh, kw): group gi maps its Cg inputs to its Og*kh*kw columns
         w2 = w.reshape(cin, og * kh * kw)
         cols = _gemm_groups(w2, x2, groups, trans_a=True, pooled=True)   # (Cout*K, H*W*N)
-        full = _col2im(cols, cout, n, hf, wf, kh, kw, h, wd, stride, dilation)
-        out = full[:, padding[0]:padding[0] + hout, padding[1]:padding[1] + wout]
+        out = _col2im(cols, cout, n, hf, wf, kh, kw, h, wd, stride, dilation,
+                      (padding[0], padding[1], hout, wout))
         if b is not None:
             out = out + b[:, None, None, None]
         ctx.save_for_backward(x2, w)

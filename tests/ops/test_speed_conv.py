@@ -217,3 +217,30 @@ def test_conv2d_direct_path_detects_in_place_change():
         x.mul_(2.0)
     with pytest.raises(RuntimeError):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (2, 0), (1, (2, 0))])
+def test_conv2d_input_gradient_is_dense_batch_last(monkeypatch, stride, padding):
+    """With numba the input gradient comes back as a dense (C, H, W, N) array, the layout
+    of a conv output (so ReLU/BatchNorm backward passes read it without a copy); values
+    equal the NumPy path's."""
+    pytest.importorskip("numba")
+    from lamina.ops import conv
+
+    rng = np.random.default_rng(5)
+    xa = _laid_out(rng.standard_normal((4, 3, 9, 8)).astype(np.float32), (1, 2, 3, 0))
+    wa = rng.standard_normal((12, 3, 3, 3)).astype(np.float32)
+    pads = conv._tuple(padding, 2, "padding", "t")
+    args = (xa, wa, None, (stride, stride), (pads[0], pads[0], pads[1], pads[1]), (1, 1), 1)
+    outs = []
+    for use in (True, False):
+        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        ctx = conv.Conv2dFn.__new__(conv.Conv2dFn)
+        ctx.needs_input_grad = [True, True, False]
+        ctx.inputs = args
+        y = conv.Conv2dFn.forward(ctx, *args)
+        ga = rng.standard_normal(y.shape).astype(np.float32) if not outs else outs[0][1]
+        gx = conv.Conv2dFn.backward(ctx, _laid_out(ga, (1, 2, 3, 0)))[0]
+        outs.append((gx.copy(), ga, gx))
+    assert outs[0][2].transpose(1, 2, 3, 0).flags.c_contiguous
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])

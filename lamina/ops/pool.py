@@ -435,7 +435,13 @@ class GlobalAvgPoolFn(Function):
         shape, order = ctx.geom
         hw = g.dtype.type(shape[-2] * shape[-1])
         gx = _alloc(shape, g.dtype, order)
-        np.divide(g, hw, out=gx)             # g (..., 1, 1) broadcasts over the plane
+        if order is None:
+            np.divide(g, hw, out=gx)         # g (..., 1, 1) broadcasts over the plane
+        else:
+            # both in memory order, so the broadcast runs over contiguous rows (a strided
+            # destination made this 0.85 ms for conv-wide's 32x128x8x8 instead of 0.1)
+            gm = g.transpose(order)          # (P, 1, 1, Q): divide the small array first
+            np.copyto(gx.transpose(order), np.divide(gm, hw, out=np.empty(gm.shape, g.dtype)))
         return gx
 
 

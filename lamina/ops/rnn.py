@@ -82,11 +82,13 @@ def _build_lstm_kernels():
         _KERNELS.append(None)
         return None
 
-    # a (4H, B) holds tanh of the gate pre-activations (i, f, g, o; i, f, o at half scale),
-    # cp and c (H, B) the previous and the new cell state. 2-D loops with the batch
-    # innermost: 4 us per step at H=128, B=32 float32 (6 us as four flat passes)
+    # act[t] (4H, B) holds tanh of the gate pre-activations (i, f, g, o; i, f, o at half
+    # scale), cbuf[si] and cbuf[so] (H, B) the previous and the new cell state (whole arrays
+    # and indices: no per-step views in Python). 2-D loops with the batch innermost: 4 us per
+    # step at H=128, B=32 float32 (6 us as four flat passes)
     @numba.njit(cache=True, nogil=True)
-    def forward_gates(a, cp, c, hid, half):
+    def forward_gates(act, cbuf, t, si, so, hid, half):
+        a, cp, c = act[t], cbuf[si], cbuf[so]
         nb = a.shape[1]
         for j in range(hid):
             for b in range(nb):
@@ -98,17 +100,20 @@ def _build_lstm_kernels():
                 a[3 * hid + j, b] = o
                 c[j, b] = f * cp[j, b] + i * a[2 * hid + j, b]
 
-    # all C-contiguous, so one flat loop over H*B that LLVM vectorizes (the 2-D loop over
-    # four gate rows did not vectorize): 7.5 vs 17 us per step at H=128, B=32 float32
+    # step t of the backward: gates act[t], tanh(c_t) tcs[t], c_{t-1} cbuf[p], the running
+    # dh and dc, output dgs[t], all C-contiguous, so one flat loop over H*B that LLVM
+    # vectorizes (the 2-D loop over four gate rows did not): 7.5 vs 17 us per step at
+    # H=128, B=32 float32
     @numba.njit(cache=True, nogil=True)
-    def backward_step(a, tc, cp, dh, dc, d, dy, has_dy, hid, one):
+    def backward_step(act, tcs, cbuf, t, p, dh, dc, dgs, dys, has_dy, hid, one):
+        a, tc, cp, d = act[t], tcs[t], cbuf[p], dgs[t]
         n = hid * a.shape[1]
         af = a.reshape(4 * n)
         df = d.reshape(4 * n)
         tcf, cpf = tc.reshape(n), cp.reshape(n)
         dhf, dcf = dh.reshape(n), dc.reshape(n)
         if has_dy:
-            dyf = dy.reshape(n)
+            dyf = dys[t].reshape(n)
             for k in range(n):
                 dhf[k] = dhf[k] + dyf[k]
         for k in range(n):
@@ -178,7 +183,7 @@ def _lstm_forward(x3, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
         np.tanh(a, out=a)
         c = cbuf[so]
         if kern is not None:
-            kern[0](a, cbuf[si], c, hid, half)
+            kern[0](act, cbuf, t, si, so, hid, half)
         else:
             for s in (a[:h2], a[h3:]):          # sigmoid(z) = (1 + tanh(z / 2)) / 2
                 s *= half
@@ -186,8 +191,9 @@ def _lstm_forward(x3, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
             np.multiply(a[hid:h2], cbuf[si], out=c)
             np.multiply(a[:hid], a[h2:h3], out=tmp)
             c += tmp
-        np.tanh(c, out=tcs[t])
-        np.multiply(a[h3:], tcs[t], out=hx[:hid, so])
+        tc = tcs[t]
+        np.tanh(c, out=tc)
+        np.multiply(a[h3:], tc, out=hx[:hid, so])
     last = 0 if reverse else t_len
     y = hx[:hid, :t_len] if reverse else hx[:hid, 1:]
     saved = {"w_ih": w_ih, "w_hh": w_hh, "act": act, "tcs": tcs, "cbuf": cbuf, "hx": hx}
@@ -218,12 +224,13 @@ def _lstm_backward(sv, dy, dh_n, dc_n, reverse, need_w, need_x, need_h0):
         tmp = np.empty((hid, bsz), dt)
         sd = np.empty((g4, bsz), dt)
     end = order[-1]
+    dys = act if dy is None else dy                 # the kernel's placeholder when None
     for t in order:
-        a, tc, cp, d = act[t], tcs[t], cbuf[t + rd], dgs[t]
         if kern is not None:
-            kern[1](a, tc, cp, dh, dc, d, dh if dy is None else dy[t], dy is not None, hid,
-                    one)
+            kern[1](act, tcs, cbuf, t, t + rd, dh, dc, dgs, dys, dy is not None, hid, one)
+            d = dgs[t]
         else:
+            a, tc, cp, d = act[t], tcs[t], cbuf[t + rd], dgs[t]
             if dy is not None:
                 dh += dy[t]
             i, f, g, o = a[:hid], a[hid:h2], a[h2:h3], a[h3:]

@@ -185,21 +185,22 @@ def _build_kernels():
         return a, max(a, b)
 
     @numba.njit(cache=True, nogil=True)
-    def col2im(cols, out, pt, pl, sh, sw, dh, dw):
+    def col2im(cols, out, pt, pl, sh, sw, dh, dw, zero):
         # cols (C, kh, kw, Ho, Wo, N) summed into out (C, H, W, N) at row oy*sh + i*dh - pt,
-        # column ox*sw + j*dw - pl; positions outside out (the padding) are dropped. The
-        # in-range output rows and columns of each offset are computed up front, so the
-        # inner loops carry no bounds tests and vectorize.
+        # column ox*sw + j*dw - pl (zeroed first when ``zero``, else added to); positions
+        # outside out (the padding) are dropped. The in-range output rows and columns of
+        # each offset are computed up front, so the inner loops carry no bounds tests.
         c_n, kh, kw, ho, wo, n = cols.shape
         h, w = out.shape[1], out.shape[2]
         for c in range(c_n):
             oc = out[c]
             cc = cols[c]
-            for y in range(h):
-                for x in range(w):
-                    r = oc[y, x]
-                    for k in range(n):
-                        r[k] = 0
+            if zero:
+                for y in range(h):
+                    for x in range(w):
+                        r = oc[y, x]
+                        for k in range(n):
+                            r[k] = 0
             for i in range(kh):
                 ya, yb = span(i * dh - pt, h, sh, ho)
                 for j in range(kw):
@@ -371,7 +372,7 @@ def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation, crop=None):
         pt, pl, h, w = crop if crop is not None else (0, 0, hp, wp)
         out = _buffer((c, h, w, n), cols.dtype)
         kern[0](cols.reshape(c, kh, kw, ho, wo, n), out, pt, pl, stride[0], stride[1],
-                dilation[0], dilation[1])
+                dilation[0], dilation[1], True)
         return out
     cols = cols.reshape(c, kh, kw, ho, wo, n)
     sh, sw = stride
@@ -399,6 +400,45 @@ def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation, crop=None):
     if crop is not None:
         return out[:, crop[0]:crop[0] + crop[2], crop[1]:crop[1] + crop[3]]
     return out
+
+
+_CHUNK_BYTES = 1 << 20      # column-matrix block of the chunked input gradient
+
+
+def _input_grad_chunked(w2, g2, c, n, h, wd, kh, kw, ho, wo, stride, pads, dilation):
+    """The conv input gradient ``col2im(W.T @ g)`` in blocks of output rows: each block's
+    columns (about ``_CHUNK_BYTES``) are computed into one recycled buffer that stays in
+    cache while they are added into the gradient, instead of writing (after OpenBLAS zeroes
+    it) and reading back a column matrix of kh*kw times the input's size. Returns (C, H, W,
+    N). The GEMM calls are the same with and without numba, and the NumPy block add does the
+    kernel's additions in its order, so both paths give the same values."""
+    k = w2.shape[1]
+    rows = max(1, _CHUNK_BYTES // (k * wo * n * g2.itemsize))
+    sh, sw = stride
+    dh, dw = dilation
+    kern = _kernels(g2.dtype)
+    if kern is not None:
+        gx = _buffer((c, h, wd, n), g2.dtype, zero=True)
+    else:
+        hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+        gxp = _buffer((c, hp, wp, n), g2.dtype, zero=True)
+    for oy0 in range(0, ho, rows):
+        ro = min(rows, ho - oy0)
+        gc = _buffer((k, ro * wo * n), g2.dtype)
+        np.matmul(w2.T, g2[:, oy0 * wo * n:(oy0 + ro) * wo * n], out=gc)
+        gc6 = gc.reshape(c, kh, kw, ro, wo, n)
+        if kern is not None:
+            kern[0](gc6, gx, pads[0] - oy0 * sh, pads[2], sh, sw, dh, dw, False)
+        else:
+            he, we = sh * (ro - 1) + 1, sw * (wo - 1) + 1
+            blk = gxp[:, oy0 * sh:]
+            for i in range(kh):
+                for j in range(kw):
+                    blk[:, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw] += gc6[:, i, j]
+        del gc, gc6
+    if kern is not None:
+        return gx
+    return gxp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + wd]
 
 
 def _gemm_groups(a, b, groups, trans_a=False, trans_b=False, pooled=False):
@@ -493,7 +533,11 @@ class Conv2dFn(Function):
                 gwt = np.matmul(cols.reshape(groups, -1, cols.shape[1]),
                                 g2.reshape(groups, -1, g2.shape[1]).transpose(0, 2, 1))
                 gw = np.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape)
-        if need_x:
+        if need_x and groups == 1 and \
+                cg * kh * kw * ho * wo * n * g2.itemsize > 2 * _CHUNK_BYTES > 0:
+            gx = _input_grad_chunked(w.reshape(o, cg * kh * kw), g2, c, n, h, wd, kh, kw, ho,
+                                     wo, stride, pads, dilation).transpose(3, 0, 1, 2)
+        elif need_x:
             gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True,
                                  pooled=True)
             gx = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation,

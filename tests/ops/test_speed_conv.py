@@ -204,10 +204,13 @@ def test_conv2d_direct_path_matches_numpy_float32(monkeypatch):
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-5)
 
 
-def test_conv2d_direct_path_detects_in_place_change():
+def test_conv2d_direct_path_detects_in_place_change(monkeypatch):
     """The direct path keeps (a view of) its input for the weight gradient: changing the
     input in place before backward raises, as in PyTorch."""
     pytest.importorskip("numba")
+    from lamina.ops import conv
+
+    monkeypatch.setattr(conv, "_USE_NUMBA", True)
     x0 = lamina.tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)),
                        requires_grad=True)
     x = x0 * 1.0
@@ -244,3 +247,58 @@ def test_conv2d_input_gradient_is_dense_batch_last(monkeypatch, stride, padding)
         outs.append((gx.copy(), ga, gx))
     assert outs[0][2].transpose(1, 2, 3, 0).flags.c_contiguous
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
+
+
+CHUNK_CASES = [((4, 3, 11, 10), 5, 3, 2, 1, 1), ((3, 4, 9, 9), 6, 3, 1, 1, 1),
+               ((2, 3, 12, 11), 4, (3, 2), (2, 1), (0, 2), (2, 1)),
+               ((2, 5, 8, 8), 9, 5, 1, 2, 1)]
+
+
+@pytest.mark.parametrize("shape,cout,k,stride,padding,dilation", CHUNK_CASES)
+def test_conv2d_chunked_input_gradient_numba_matches_numpy(monkeypatch, shape, cout, k,
+                                                           stride, padding, dilation):
+    """The input gradient computed in blocks of output rows (forced here with a tiny block)
+    gives the same values with the compiled block add and with NumPy's, and the same as
+    the unblocked computation up to rounding."""
+    pytest.importorskip("numba")
+    from lamina.ops import conv
+
+    rng = np.random.default_rng(sum(shape) + cout)
+    xa = _laid_out(rng.standard_normal(shape).astype(np.float32), (1, 2, 3, 0))
+    kk = (k, k) if isinstance(k, int) else k
+    wa = rng.standard_normal((cout, shape[1]) + kk).astype(np.float32)
+
+    monkeypatch.setattr(conv, "_DIRECT_MAX_OUT", 0)     # (it sums in its own order)
+
+    def run(use, chunk):
+        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        monkeypatch.setattr(conv, "_CHUNK_BYTES", chunk)
+        x = lamina.tensor(xa, requires_grad=True)
+        w = lamina.tensor(wa, requires_grad=True)
+        y = conv.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+        (y * y).sum().backward()
+        return x.grad.data.copy()
+
+    a, b = run(True, 256), run(False, 256)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, run(False, 0), rtol=1e-4, atol=1e-3)
+
+
+@requires_torch
+@pytest.mark.parametrize("shape,cout,k,stride,padding,dilation", CHUNK_CASES[:2])
+def test_conv2d_chunked_input_gradient_float64(conv_path, monkeypatch, shape, cout, k,
+                                               stride, padding, dilation):
+    from lamina.ops import conv
+
+    monkeypatch.setattr(conv, "_CHUNK_BYTES", 512)
+    rng = np.random.default_rng(3)
+    xa = rng.standard_normal(shape)
+    wa = rng.standard_normal((cout, shape[1], k, k))
+    x = lamina.tensor(xa, requires_grad=True)
+    y = conv.conv2d(x, lamina.tensor(wa), stride=stride, padding=padding, dilation=dilation)
+    (y * y).sum().backward()
+    xt = torch.tensor(xa, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, torch.tensor(wa), stride=stride, padding=padding,
+                                    dilation=dilation)
+    (yt * yt).sum().backward()
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-10, atol=1e-10)

@@ -280,9 +280,6 @@ class Tensor:
     def __add__(self, other):
         return _ops.add(self, other)
 
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
     def __sub__(self, other):
         return _ops.sub(self, other)
 
@@ -291,9 +288,6 @@ class Tensor:
 
     def __mul__(self, other):
         return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
 
     def __truediv__(self, other):
         return _ops.div(self, other)
@@ -411,8 +405,10 @@ from lamina.autograd import engine as _engine  # noqa: E402
 from lamina.autograd.function import next_seq as _next_seq  # noqa: E402
 
 # dunders that take (self, other) in order are the op functions themselves (a += b is the
-# checked in-place op add_)
+# checked in-place op add_); addition and multiplication commute, so their reflected forms
+# (2.0 * t) are the same functions
 for _name, _op in (("__add__", "add"), ("__sub__", "sub"), ("__mul__", "mul"),
+                   ("__radd__", "add"), ("__rmul__", "mul"),
                    ("__truediv__", "div"), ("__pow__", "pow"), ("__matmul__", "matmul"),
                    ("__neg__", "neg"), ("__getitem__", "getitem"), ("__iadd__", "add_"),
                    ("__isub__", "sub_"), ("__imul__", "mul_"), ("__itruediv__", "div_")):

@@ -944,7 +944,7 @@ def _fast_inplace(t, ufunc, other, op_name: str):
         return None
     if isinstance(other, Tensor):
         o = other.data
-        if _category(o.dtype) > _category(t.data.dtype):
+        if o.dtype is not t.data.dtype and _category(o.dtype) > _category(t.data.dtype):
             return None                     # the general path raises the clear error
     elif type(other) in _PY_SCALARS:
         o = other

@@ -254,9 +254,10 @@ def _build_kernels():
     # Rows of a padded batch-last input (C, Hp, Wp, N) are runs of Wp*N values, and for
     # stride 1 the window column j of an output row is the contiguous run starting at j*N:
     # each output row (o, y) is a sum of kh*kw*C scaled runs. The kw taps of one kernel row
-    # are added in one pass (kw = 3 or 5 spelled out, so the loop over the row vectorizes).
+    # are added in one pass (kw = 3 or 5 spelled out, so the loop over the row vectorizes),
+    # with fused multiply-adds ("contract": LeNet's first layer 0.41 -> 0.35 ms).
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
     def _taps5(acc, src, n, w0, w1, w2, w3, w4):
         m = acc.shape[0]
         s0, s1, s2 = src[0:m], src[n:n + m], src[2 * n:2 * n + m]
@@ -264,14 +265,14 @@ def _build_kernels():
         for q in range(m):
             acc[q] = acc[q] + w0 * s0[q] + w1 * s1[q] + w2 * s2[q] + w3 * s3[q] + w4 * s4[q]
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
     def _taps3(acc, src, n, w0, w1, w2):
         m = acc.shape[0]
         s0, s1, s2 = src[0:m], src[n:n + m], src[2 * n:2 * n + m]
         for q in range(m):
             acc[q] = acc[q] + w0 * s0[q] + w1 * s1[q] + w2 * s2[q]
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, fastmath={"contract"})
     def direct_fwd(xp, w, b, out):
         # out (O, Ho, Wo, N) = b + sum_{c,i,j} w[o,c,i,j] * xp[c, y+i, x+j, :]
         o_n, c_n, kh, kw = w.shape
@@ -302,7 +303,7 @@ def _build_kernels():
                 for q in range(m):
                     acc[q] = acc[q] + bo
 
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
     def direct_gw(xp, g, gw, zero):
         # gw[o,c,i,j] = sum_{y,x,n} g[o,y,x,n] * xp[c, y+i, x+j, n]: per output row, kw dot
         # products at once in the input's precision (``zero`` sets it; reassociation lets

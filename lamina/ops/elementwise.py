@@ -442,9 +442,16 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # 1 / (1 + exp(-a)), with a clipped at -88 (-708 for float64) where exp(-a) would
-        # overflow: the sigmoid there is 0 to the dtype's precision anyway
-        out = 1 / (1 + np.exp(-np.maximum(a, -88.0 if a.dtype == np.float32 else -708.0)))
+        # 1 / (1 + exp(-a)), with -a clipped at 88 (708 for float64) where exp(-a) would
+        # overflow: the sigmoid there is 0 to the dtype's precision anyway. In place on one
+        # buffer, with array-only ufuncs where possible (scalar operands cost more per call).
+        out = np.negative(a)
+        if type(out) is not np.ndarray:         # 0-d input: NumPy returned a scalar
+            out = np.asarray(out)
+        np.minimum(out, 88.0 if a.dtype.char == "f" else 708.0, out=out)
+        np.exp(out, out=out)
+        np.add(out, 1.0, out=out)
+        np.reciprocal(out, out=out)
         ctx.save_for_backward(out)
         return out
 

@@ -309,7 +309,64 @@ class BatchNorm(Function):
                     for j in range(g.shape[1]):
                         orow[j] = (gr[j] - gm[j]) * s[j] - (xr[j] - m[j]) * k[j]
 
-        BatchNorm._kernel_cache.append((stats, affine, grad_sums, input_grad))
+        # fused per-channel passes for the row layout (conv outputs: one channel's values
+        # contiguous, a row of 128 KB at most on conv-wide): the statistics and the output
+        # (or the two sums and the input gradient) are computed row by row, so a row comes
+        # from memory once and is re-read from cache. The element-wise steps run in helpers
+        # compiled without fast-math (fast-math flags stay with their instructions).
+
+        @numba.njit(cache=True, nogil=True)
+        def _affine_row(xr, m, s, t, orow):
+            for j in range(xr.shape[0]):
+                orow[j] = (xr[j] - m) * s + t
+
+        @numba.njit(cache=True, nogil=True)
+        def _igrad_row(gr, xr, gm, m, s, k, orow):
+            for j in range(gr.shape[0]):
+                orow[j] = (gr[j] - gm) * s - (xr[j] - m) * k
+
+        @numba.njit(cache=True, nogil=True, fastmath=fast)
+        def forward_rows(x, w, b, eps, mean, var, invstd, out):
+            m = x.shape[1]
+            for r in range(x.shape[0]):
+                xr = x[r]
+                s = 0.0
+                for j in range(m):
+                    s += xr[j]
+                mu = s / m
+                q = 0.0
+                for j in range(m):
+                    d = xr[j] - mu
+                    q += d * d
+                mean[r] = mu
+                var[r] = q / m
+                invstd[r] = 1.0 / np.sqrt(var[r] + eps)
+                _affine_row(xr, mean[r], invstd[r] * w[r], b[r], out[r])
+
+        @numba.njit(cache=True, nogil=True, fastmath=fast)
+        def backward_rows(g, x, mean, invstd, w, gsum, gxsum, gx, need_gx, tmp):
+            # tmp: three scratch values per row in the input's dtype (the per-row constants
+            # stay in that precision, as in the NumPy path)
+            m = g.shape[1]
+            for r in range(g.shape[0]):
+                gr, xr, mr = g[r], x[r], mean[r]
+                a = 0.0
+                bsum = 0.0
+                for j in range(m):
+                    v = gr[j]
+                    a += v
+                    bsum += v * (xr[j] - mr)
+                gsum[r] = a
+                gxsum[r] = bsum
+                gxsum[r] *= invstd[r]
+                if need_gx:
+                    tmp[0] = invstd[r] * w[r]
+                    tmp[1] = gsum[r] / m
+                    tmp[2] = tmp[0] * invstd[r] * gxsum[r] / m
+                    _igrad_row(gr, xr, tmp[1], mr, tmp[0], tmp[2], gx[r])
+
+        BatchNorm._kernel_cache.append((stats, affine, grad_sums, input_grad, forward_rows,
+                                        backward_rows))
         return BatchNorm._kernel_cache[0]
 
     @staticmethod
@@ -366,6 +423,21 @@ class BatchNorm(Function):
         n = x.size // c
         col = (slice(None), None) if rows else (None, slice(None))
         kern = BatchNorm._kernels(x2.dtype)
+        if training and rows and kern is not None:
+            mean, var, invstd = (np.empty(c, x2.dtype) for _ in range(3))
+            out = _buffer(x2.shape, x2.dtype)
+            kern[4](x2, np.ones(c, x2.dtype) if w is None else w,
+                    np.zeros(c, x2.dtype) if b is None else b, eps, mean, var, invstd, out)
+            if rm is not None:
+                rm *= 1.0 - momentum
+                rm += momentum * mean
+            if rv is not None:
+                rv *= 1.0 - momentum
+                rv += (momentum * n / (n - 1)) * var
+            ctx.save_for_backward(x, x2, mean, invstd, w)
+            ctx.layout = (x.shape, perm, rows)
+            ctx.training = training
+            return BatchNorm._back(out, x.shape, perm)
         if training:
             if kern is not None:
                 mean = np.empty(c, x2.dtype)
@@ -416,6 +488,15 @@ class BatchNorm(Function):
         if kern is not None and not g2.flags.c_contiguous:
             kern = None
         gsum = gxsum = None
+        if kern is not None and rows and ctx.training and (nb or nw or nx):
+            gsum = np.empty(c, x2.dtype)
+            gxsum = np.empty(c, x2.dtype)
+            gx = _buffer(x2.shape, x2.dtype) if nx else x2[:0]
+            kern[5](g2, x2, mean, invstd, np.ones(c, x2.dtype) if w is None else w, gsum,
+                    gxsum, gx, nx, np.empty(3, x2.dtype))
+            gx = BatchNorm._back(gx, x_shape, perm) if nx else None
+            return (gx, gxsum if nw else None, gsum if nb else None,
+                    None, None, None, None, None)
         if nb or nw or (nx and ctx.training):
             # sum(g * xhat) = invstd * sum(g * (x - mean))
             if kern is not None:

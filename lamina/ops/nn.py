@@ -183,7 +183,9 @@ class BatchNorm(Function):
     accumulated in float64; a conv channel's row is still in cache for the second read) and
     the affine output ``(x - mean) * scale + bias``; backward the two per-channel sums
     ``sum(g)``, ``sum(g * (x - mean))`` (float64 accumulators) and the input gradient
-    ``(g - mean(g)) * scale - (x - mean) * k``. The NumPy path (BLAS matrix-vector products
+    ``(g - mean(g)) * scale - (x - mean) * k``; in training on the row layout both passes
+    of a direction run channel by channel in one kernel, so each row is read from memory
+    once. The NumPy path (BLAS matrix-vector products
     and batched dot products for the sums, 5 passes forward and 6 backward) gives the same
     values up to the rounding of the sums. conv-wide's three BN layers, forward + backward:
     see the commit message.

@@ -9,11 +9,15 @@ How it is computed (im2col): the input is padded once into a buffer laid out cha
 and batch LAST, ``(C, Hp, Wp, N)``; a strided window view of that buffer,
 ``(C, kh, kw, Ho, Wo, N)``, is copied once into the column matrix ``cols`` of shape
 ``(C*kh*kw, Ho*Wo*N)`` whose rows are contiguous, and the output is ONE GEMM per group,
-``W (O, C*kh*kw) @ cols``. The result ``(O, Ho, Wo, N)`` is handed out as an ``(N, O, Ho, Wo)``
+``W (O, C*kh*kw) @ cols``; the bias rides in that GEMM as an extra weight column against a
+row of ones in ``cols``. The result ``(O, Ho, Wo, N)`` is handed out as an ``(N, O, Ho, Wo)``
 view, so a following conv reads its input without a transpose copy (NumPy's element-wise
-ufuncs keep that memory order). Backward: the weight gradient is one GEMM (``cols @ g.T``),
-the input gradient one GEMM ``W.T @ g`` followed by a col2im that adds ``kh*kw`` strided
-slices (no per-pixel loop, no ``np.add.at``).
+ufuncs keep that memory order). Backward: the weight and bias gradients are one GEMM
+(``cols @ g.T``), the input gradient ``W.T @ g`` followed by a col2im that adds ``kh*kw``
+strided slices (no per-pixel loop, no ``np.add.at``); when that column matrix would be large
+it is computed in blocks of output rows that stay in cache (``_input_grad_chunked``).
+Layers with at most 8 output channels (stride 1, 3- or 5-wide kernels) skip the column
+matrix: with numba they run a direct convolution (``_use_direct``).
 
 Why batch last: the innermost axis of every window copy and col2im add is then the batch, a
 contiguous run of N elements (merged with ``Wo`` at stride 1), instead of a short strided
@@ -29,7 +33,8 @@ backward the conv forward path, sharing the same helpers.
 
 With numba installed (an optional extra; ``LAMINA_NUMBA=0`` turns it off) col2im, and im2col
 of a batch-last input, run as compiled loops (``_kernels``) that give the NumPy path's results
-exactly; without numba everything is NumPy.
+exactly, and the direct convolution is available (it sums in its own order: equal to the
+NumPy path up to rounding); without numba everything is NumPy.
 """
 
 from __future__ import annotations

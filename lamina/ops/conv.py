@@ -439,7 +439,7 @@ def _input_grad_chunked(w2, g2, c, n, h, wd, kh, kw, ho, wo, stride, pads, dilat
     dh, dw = dilation
     kern = _kernels(g2.dtype)
     if kern is not None:
-        gx = _buffer((c, h, wd, n), g2.dtype, zero=True)
+        gx = _buffer((c, h, wd, n), g2.dtype)    # zeroed plane by plane by the first block
     else:
         hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
         gxp = _buffer((c, hp, wp, n), g2.dtype, zero=True)
@@ -449,7 +449,7 @@ def _input_grad_chunked(w2, g2, c, n, h, wd, kh, kw, ho, wo, stride, pads, dilat
         np.matmul(w2.T, g2[:, oy0 * wo * n:(oy0 + ro) * wo * n], out=gc)
         gc6 = gc.reshape(c, kh, kw, ro, wo, n)
         if kern is not None:
-            kern[0](gc6, gx, pads[0] - oy0 * sh, pads[2], sh, sw, dh, dw, False)
+            kern[0](gc6, gx, pads[0] - oy0 * sh, pads[2], sh, sw, dh, dw, oy0 == 0)
         else:
             he, we = sh * (ro - 1) + 1, sw * (wo - 1) + 1
             blk = gxp[:, oy0 * sh:]

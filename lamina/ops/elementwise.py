@@ -485,13 +485,29 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, g):
         out = ctx.saved[0]
-        if out.size >= 4096 and g.dtype is out.dtype and g.shape == out.shape:
+        if (out.size >= 4096 and g.dtype is out.dtype and g.shape == out.shape
+                and g.strides == out.strides):
             kern = _relu_kernels(out.dtype)
-            if kern is not None and out.flags.c_contiguous and g.flags.c_contiguous:
-                res = np.empty_like(out)
-                kern(out.reshape(-1), g.reshape(-1), res.reshape(-1))
-                return res
+            if kern is not None:
+                res = np.empty_like(out)        # same memory layout as out (order "K")
+                flat = _memory_order_flat(out, g, res)
+                if flat is not None:
+                    kern(*flat)
+                    return res
         return g * (out > 0)
+
+
+def _memory_order_flat(*arrays):
+    """1-D views of arrays that share one dense memory layout (C order, or any permutation of
+    it such as conv's channels-first, batch-last outputs), in memory order; None if they are
+    not dense."""
+    a = arrays[0]
+    if not a.flags.c_contiguous:
+        order = np.argsort([-s for s in a.strides], kind="stable")
+        arrays = tuple(x.transpose(order) for x in arrays)
+    if not all(x.flags.c_contiguous for x in arrays):
+        return None
+    return tuple(x.reshape(-1) for x in arrays)
 
 
 class LeakyRelu(Function):

@@ -47,3 +47,38 @@ def test_relu_kernel_compiles_when_numba_is_present():
     pytest.importorskip("numba")
     assert elementwise._relu_kernels(np.float32) is not None
     assert elementwise._relu_kernels(np.int64) is None
+
+
+@pytest.mark.parametrize("order", [(1, 2, 3, 0), (1, 0, 2, 3), (0, 2, 3, 1)])
+def test_relu_backward_kernel_dense_permuted_layouts(order, monkeypatch):
+    """Conv outputs are dense but channels-first, batch-last in memory: the compiled pass runs
+    on them in memory order and gives the NumPy result, in the same layout."""
+    rng = np.random.default_rng(1)
+    shape = (4, 8, 16, 16)
+    inv = np.argsort(order)
+    x = np.ascontiguousarray(rng.standard_normal(shape).astype(np.float32).transpose(order))
+    x = x.transpose(inv)
+    g = np.ascontiguousarray(rng.standard_normal(shape).astype(np.float32).transpose(order))
+    g = g.transpose(inv)
+    calls = []
+    kern = elementwise._relu_kernels(np.float32)
+    if kern is not None:
+        def spy(*a):
+            calls.append(a)
+            return kern(*a)
+        monkeypatch.setattr(elementwise, "_relu_kernels", lambda dtype: spy)
+    t = lamina.tensor(x, requires_grad=True)
+    y = lamina.relu(t)
+    assert y.data.strides == x.strides == lamina.tensor(g).data.strides
+    y.backward(lamina.tensor(g))
+    np.testing.assert_array_equal(t.grad.data, g * (x > 0))
+    if kern is not None:
+        assert calls, "the compiled pass should run on a dense permuted layout"
+
+
+def test_memory_order_flat_rejects_strided_arrays():
+    a = np.zeros((8, 10), np.float32)[:, ::2]
+    assert elementwise._memory_order_flat(a, a) is None
+    b = np.zeros((3, 4, 5), np.float32).transpose(2, 0, 1)
+    flat = elementwise._memory_order_flat(b, np.zeros((3, 4, 5), np.float32).transpose(2, 0, 1))
+    assert flat is not None and all(f.base is not None for f in flat)

@@ -60,7 +60,8 @@ class Function:
     retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
 
     def save_for_backward(self, *arrays) -> None:
-        """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs."""
+        """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs. The hottest
+        built-in ops assign ``ctx.saved = (...)`` directly, which is the same thing."""
         self.saved = arrays
 
     @staticmethod
@@ -75,20 +76,21 @@ class Function:
     def apply(cls, *args):
         """Run the op on tensors (and plain arguments); record it when gradients are needed.
         Arguments are positional only, as in PyTorch."""
-        if len(args) > 2 or cls.is_view:
+        n = len(args)
+        if n > 2 or cls.is_view:
             return _apply_general(cls, args)
         # One or two positional arguments (most ops): the general steps below with the loops
         # unrolled; this is the hot path of every small op, so no helper calls.
         ctx = _new(cls)
         ctx.saved = ctx.saved_versions = ()
         a = args[0]
-        ta = isinstance(a, Tensor)
+        ta = type(a) is Tensor or isinstance(a, Tensor)
         ra = a.data if ta else a
         ga = ta and a.requires_grad
-        two = len(args) == 2
+        two = n == 2
         if two:
             b = args[1]
-            tb = isinstance(b, Tensor)
+            tb = type(b) is Tensor or isinstance(b, Tensor)
             rb = b.data if tb else b
             gb = tb and b.requires_grad
             need = (ga or gb) and GradMode.enabled

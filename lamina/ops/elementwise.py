@@ -127,7 +127,7 @@ class Mul(Function):
         n = ctx.needs_input_grad
         if n is not None:
             # each gradient needs only the other factor (as in PyTorch)
-            ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
+            ctx.saved = (a if n[1] else None, b if n[0] else None)
         return a * b
 
     @staticmethod
@@ -160,7 +160,7 @@ class Pow(Function):
         n = ctx.needs_input_grad
         if n is not None:
             # the exponent's gradient needs the output too; a's needs only a and b
-            ctx.save_for_backward(a, b, out if n[1] else None)
+            ctx.saved = (a, b, out if n[1] else None)
         return out
 
     @staticmethod
@@ -192,9 +192,9 @@ def _ready(a, b) -> bool:
     """True when ``a`` and ``b`` need no promotion: two tensors of one non-bool dtype, or a
     float tensor with a Python number, or an int64 tensor with a Python int. This is the
     common case, checked first to keep per-op overhead low."""
-    if isinstance(a, Tensor):
+    if type(a) is Tensor or isinstance(a, Tensor):
         k = a.data.dtype.kind
-        if isinstance(b, Tensor):
+        if type(b) is Tensor or isinstance(b, Tensor):
             return a.data.dtype is b.data.dtype and k != "b"
         t = type(b)
         return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
@@ -430,7 +430,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.tanh(a)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -452,7 +452,7 @@ class Sigmoid(Function):
         np.exp(out, out=out)
         np.add(out, 1.0, out=out)
         np.reciprocal(out, out=out)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -479,7 +479,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.maximum(a, 0)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.ops.reduce import keepdim_max
 from lamina.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
@@ -331,7 +332,7 @@ def _from_rows(g, shape, class_dim):
 
 
 def _log_softmax_rows(z):
-    z = z - z.max(axis=1, keepdims=True)
+    z = z - keepdim_max(z, 1)
     z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
     return z
 

@@ -32,6 +32,16 @@ __all__ = [
 
 # --- helpers ---------------------------------------------------------------------------------
 
+def keepdim_max(a, axis: int):
+    """``a.max(axis=axis, keepdims=True)``, faster for a short last axis (softmax over a few
+    classes): NumPy reduces many short inner rows slowly (13 us for (128, 10) float32), so
+    such a max runs over the leading axis of a transposed copy instead (4 us). The maximum
+    is exact either way, NaN propagation included: the results are identical."""
+    if axis == a.ndim - 1 and a.ndim >= 2 and a.shape[-1] <= 16 and a.size >= 256:
+        return np.ascontiguousarray(np.moveaxis(a, -1, 0)).max(axis=0)[..., None]
+    return a.max(axis=axis, keepdims=True)
+
+
 def _check(x, op: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor as input, got {type(x).__name__}")
@@ -735,7 +745,7 @@ class Softmax(Function):
         if a.size == 0:
             y = a.copy()
         else:
-            y = a - a.max(axis=axis, keepdims=True)
+            y = a - keepdim_max(a, axis)
             np.exp(y, out=y)
             y /= y.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
@@ -766,7 +776,7 @@ class LogSoftmax(Function):
         if a.size == 0:
             y = a.copy()
         else:
-            y = a - a.max(axis=axis, keepdims=True)
+            y = a - keepdim_max(a, axis)
             y -= np.log(np.exp(y).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis

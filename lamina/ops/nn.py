@@ -223,22 +223,25 @@ class BatchNorm(Function):
         fast = {"reassoc"}
 
         @numba.njit(cache=True, nogil=True, fastmath=fast)
+        def _row_stats(xr):
+            # one channel's mean and biased variance (two passes, float64 accumulators)
+            m = xr.shape[0]
+            s = 0.0
+            for j in range(m):
+                s += xr[j]
+            mu = s / m
+            q = 0.0
+            for j in range(m):
+                d = xr[j] - mu
+                q += d * d
+            return mu, q / m
+
+        @numba.njit(cache=True, nogil=True, fastmath=fast)
         def stats(x, rows, mean, var):
-            # per-channel mean and biased variance (two passes, float64 accumulators)
+            # per-channel mean and biased variance
             if rows:
-                m = x.shape[1]
                 for r in range(x.shape[0]):
-                    xr = x[r]
-                    s = 0.0
-                    for j in range(m):
-                        s += xr[j]
-                    mu = s / m
-                    q = 0.0
-                    for j in range(m):
-                        d = xr[j] - mu
-                        q += d * d
-                    mean[r] = mu
-                    var[r] = q / m
+                    mean[r], var[r] = _row_stats(x[r])
             else:
                 m, c = x.shape
                 acc = np.zeros(c)
@@ -329,19 +332,9 @@ class BatchNorm(Function):
 
         @numba.njit(cache=True, nogil=True, fastmath=fast)
         def forward_rows(x, w, b, eps, mean, var, invstd, out):
-            m = x.shape[1]
             for r in range(x.shape[0]):
                 xr = x[r]
-                s = 0.0
-                for j in range(m):
-                    s += xr[j]
-                mu = s / m
-                q = 0.0
-                for j in range(m):
-                    d = xr[j] - mu
-                    q += d * d
-                mean[r] = mu
-                var[r] = q / m
+                mean[r], var[r] = _row_stats(xr)
                 invstd[r] = 1.0 / np.sqrt(var[r] + eps)
                 _affine_row(xr, mean[r], invstd[r] * w[r], b[r], out[r])
 

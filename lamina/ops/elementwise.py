@@ -490,6 +490,9 @@ class Relu(Function):
             kern = _relu_kernels(out.dtype)
             if kern is not None:
                 res = np.empty_like(out)        # same memory layout as out (order "K")
+                if out.flags.c_contiguous:      # then so are g (same strides) and res
+                    kern(out.reshape(-1), g.reshape(-1), res.reshape(-1))
+                    return res
                 flat = _memory_order_flat(out, g, res)
                 if flat is not None:
                     kern(*flat)

@@ -38,7 +38,8 @@ def keepdim_max(a, axis: int):
     such a max runs over the leading axis of a transposed copy instead (4 us). The maximum
     is exact either way, NaN propagation included: the results are identical."""
     if axis == a.ndim - 1 and a.ndim >= 2 and a.shape[-1] <= 16 and a.size >= 256:
-        return np.ascontiguousarray(np.moveaxis(a, -1, 0)).max(axis=0)[..., None]
+        t = a.T if a.ndim == 2 else np.moveaxis(a, -1, 0)      # .T: no Python-level helper
+        return np.ascontiguousarray(t).max(axis=0)[..., None]
     return a.max(axis=axis, keepdims=True)
 
 

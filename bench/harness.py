@@ -44,7 +44,15 @@ def _timed(step, seconds: float):
     return n / el, foreign
 
 
-def run_workload(mod, repeats: int, seconds: float, has_torch: bool):
+SETTLE = 0.3     # seconds of idle before each timed run (see run_workload)
+
+
+def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: float = SETTLE):
+    """Time ``repeats`` alternating pairs. Each timed run starts after ``settle`` seconds of
+    idle: both libraries leave worker threads spinning after their parallel kernels
+    (OpenBLAS between GEMMs, PyTorch's OpenMP pool), and those threads slow the other side's
+    start. Measured on mlp-ops: PyTorch right after lamina was 38% slower than after a
+    pause, lamina right after PyTorch 11%."""
     lam = mod.lamina_step()
     tor = mod.torch_step() if has_torch else None
     # warm-up: caches, allocator, lazy initialisation
@@ -58,6 +66,7 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool):
         res = {}
         for name, fn in order:
             if fn is not None:
+                time.sleep(settle)
                 res[name] = _timed(fn, seconds)
         pairs.append(res)
     return pairs
@@ -79,6 +88,9 @@ def main(argv=None) -> int:
     ap.add_argument("workloads", nargs="*", help=f"names (default: all): {', '.join(WORKLOADS)}")
     ap.add_argument("--repeats", type=int, default=5, help="timed pairs per workload (5)")
     ap.add_argument("--seconds", type=float, default=1.0, help="seconds per timed run (1.0)")
+    ap.add_argument("--settle", type=float, default=SETTLE,
+                    help=f"idle seconds before each timed run, so the other library's "
+                         f"spinning worker threads have gone to sleep ({SETTLE})")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = ap.parse_args(argv)
     mods = {}
@@ -113,7 +125,7 @@ def main(argv=None) -> int:
     for name in names:
         mod = mods[name]
         try:
-            pairs = run_workload(mod, args.repeats, args.seconds, has_torch)
+            pairs = run_workload(mod, args.repeats, args.seconds, has_torch, args.settle)
         except Exception as e:  # a workload whose ops are missing must not stop the rest
             print(f"| {name:12s} | failed: {type(e).__name__}: {e}")
             failed += 1

@@ -38,3 +38,22 @@ def test_summary_uses_clean_pairs_and_median_ratio():
     lam, tor, ratio, clean, total = summarize(pairs)
     assert (clean, total) == (3, 4)
     assert lam == 10.0 and tor == 5.0 and ratio == 2.0
+
+
+def test_each_timed_run_starts_after_an_idle_pause(monkeypatch):
+    """The other library's spinning worker threads must not leak into a timed run."""
+    import types
+
+    from bench import harness
+
+    events = []
+    monkeypatch.setattr(harness.time, "sleep", lambda s: events.append(("sleep", s)))
+    monkeypatch.setattr(harness, "_timed",
+                        lambda fn, seconds: (events.append(("run", fn())), (1.0, 0.0))[1])
+    mod = types.SimpleNamespace(lamina_step=lambda: (lambda: "lamina"),
+                                torch_step=lambda: (lambda: "torch"))
+    pairs = harness.run_workload(mod, repeats=2, seconds=0.01, has_torch=True, settle=0.2)
+    assert len(pairs) == 2
+    timed = events[2:]          # after the two warm-up runs
+    assert timed == [("sleep", 0.2), ("run", "lamina"), ("sleep", 0.2), ("run", "torch"),
+                     ("sleep", 0.2), ("run", "torch"), ("sleep", 0.2), ("run", "lamina")]

@@ -40,8 +40,10 @@ def edge(t, seq: int):
     return c, i
 
 
-def unbroadcast(g, shape, op_name: str, index: int):
-    """Sum a broadcast gradient back down to ``shape`` (the input's shape)."""
+def unbroadcast(g, shape, node, inputs, t):
+    """Sum a broadcast gradient back down to ``shape``, the shape of input ``t`` of ``node``
+    (``inputs`` are its inputs: the error message names the input's position)."""
+    got = g.shape
     lead = g.ndim - len(shape)
     if lead >= 0:
         if g.shape[lead:] == shape:             # only leading dims were added (the bias case)
@@ -59,9 +61,10 @@ def unbroadcast(g, shape, op_name: str, index: int):
             elif lead:
                 g = g.sum(axis=tuple(range(lead)))
     if g.shape != tuple(shape):
+        index = next(k for k, x in enumerate(inputs) if x is t)
         raise RuntimeError(
-            f"{op_name}.backward returned a gradient of shape {g.shape} for input {index} "
-            f"of shape {tuple(shape)}"
+            f"{type(node).__name__}.backward returned a gradient of shape {got} for "
+            f"input {index} of shape {tuple(shape)}"
         )
     return g
 
@@ -132,16 +135,14 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
                 f"expected {len(inputs)} (one per forward argument)"
             )
-        i = -1
         for t, gi, need in zip(inputs, in_grads, node.needs_input_grad):
-            i += 1
             if gi is None or not need:
                 continue
             d = t.data
             if type(gi) is not ndarray:
                 gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
             if gi.shape != d.shape:
-                gi = unbroadcast(gi, d.shape, type(node).__name__, i)
+                gi = unbroadcast(gi, d.shape, node, inputs, t)
             if gi.dtype is not d.dtype and gi.dtype != d.dtype:
                 gi = gi.astype(d.dtype)
             if t._prev is None:

@@ -173,6 +173,20 @@ def test_backward_returning_wrong_shape_is_named():
     with pytest.raises(RuntimeError, match="Bad.backward"):
         Bad.apply(x).sum().backward()
 
+    class BadSecond(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, np.ones((2, 5))
+
+    y = lamina.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"BadSecond.backward returned a gradient of shape "
+                                           r"\(2, 5\) for input 1 of shape \(3,\)"):
+        BadSecond.apply(x, y).sum().backward()
+
 
 def test_version_counter_and_repr():
     x = lamina.ones(2)

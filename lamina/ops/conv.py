@@ -46,6 +46,7 @@ import threading
 
 import numpy as np
 
+from lamina._jit import kernels
 from lamina.autograd.function import Function
 from lamina.tensor import Tensor
 
@@ -161,11 +162,8 @@ def _im2col(xp, kh, kw, ho, wo, stride, dilation, ones_row=False):
     return cols
 
 
-_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
-_KERNELS: list = []
-
-
-def _kernels(dtype):
+@kernels
+def _kernels(numba):
     """``(col2im, im2col, direct_fwd, direct_gw)`` compiled with numba (optional;
     ``LAMINA_NUMBA=0`` turns it off), or None (also for dtypes other than float32/float64).
     im2col reads the unpadded input directly (writing zeros for the padding), which saves
@@ -177,24 +175,6 @@ def _kernels(dtype):
     sign of zero sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms.
     The direct convolution (few output channels, see ``_use_direct``) sums in its own
     order."""
-    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
-        return None
-    if _KERNELS:
-        return _KERNELS[0]
-    try:
-        return _build_kernels()
-    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
-        _KERNELS.append(None)
-        return None
-
-
-def _build_kernels():
-    """Compile the kernels (called once, by the function above)."""
-    try:
-        import numba
-    except ImportError:
-        _KERNELS.append(None)
-        return None
 
     @numba.njit(cache=True, nogil=True, inline="always")
     def span(off, size, s, count):
@@ -363,8 +343,7 @@ def _build_kernels():
                     for j in range(kw):
                         gw[o, c, i, j] = acc[j]
 
-    _KERNELS.append((col2im, im2col, direct_fwd, direct_gw))
-    return _KERNELS[0]
+    return (col2im, im2col, direct_fwd, direct_gw)
 
 
 _DIRECT_MAX_OUT = 8   # direct convolution for at most this many output channels

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from lamina import backend
+from lamina._jit import kernels
 from lamina.autograd.function import Function
 from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
@@ -191,33 +192,10 @@ class BatchNorm(Function):
     see the commit message.
     """
 
-    # (read here: the module-level imports of this file are not this class's to change)
-    _use_numba = __import__("os").environ.get("LAMINA_NUMBA", "1") != "0"
-    _kernel_cache: list = []
-
-    @staticmethod
-    def _kernels(dtype):
-        """``(stats, affine, grad_sums, input_grad)`` compiled with numba, or None (no numba,
-        turned off, or a dtype other than float32/float64)."""
-        if not BatchNorm._use_numba or np.dtype(dtype) not in (np.float32, np.float64):
-            return None
-        if BatchNorm._kernel_cache:
-            return BatchNorm._kernel_cache[0]
-        try:
-            return BatchNorm._build_kernels()
-        except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
-            BatchNorm._kernel_cache.append(None)
-            return None
-
-    @staticmethod
-    def _build_kernels():
-        """Compile the kernels (called once, by ``_kernels``)."""
-        try:
-            import numba
-        except ImportError:
-            BatchNorm._kernel_cache.append(None)
-            return None
-
+    @kernels
+    def _kernels(numba):
+        """``(stats, affine, grad_sums, input_grad, forward_rows, backward_rows)`` compiled
+        with numba, or None (no numba, turned off, or a dtype other than float32/float64)."""
         # reassociation lets LLVM vectorize the float64 accumulations (sums only; every
         # element-wise result below is computed in the NumPy path's order)
         fast = {"reassoc"}
@@ -360,9 +338,7 @@ class BatchNorm(Function):
                     tmp[2] = tmp[0] * invstd[r] * gxsum[r] / m
                     _igrad_row(gr, xr, tmp[1], mr, tmp[0], tmp[2], gx[r])
 
-        BatchNorm._kernel_cache.append((stats, affine, grad_sums, input_grad, forward_rows,
-                                        backward_rows))
-        return BatchNorm._kernel_cache[0]
+        return stats, affine, grad_sums, input_grad, forward_rows, backward_rows
 
     @staticmethod
     def _as_2d(x, perm=None):

@@ -19,10 +19,9 @@ a transpose copy and its gradient comes back in that same layout.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from lamina._jit import kernels
 from lamina.autograd.function import Function
 from lamina.ops.conv import _buffer
 from lamina.tensor import Tensor
@@ -99,31 +98,10 @@ def _windows(xp, ho, wo, k, s, d):
 # instead of six and eight NumPy passes; the kernels reproduce the NumPy path's results
 # exactly (same comparisons, NaN propagation and tie rules, g * (code == q) products).
 
-_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
-_KERNELS: list = []
-
-
-def _pool_kernels(dtype):
+@kernels
+def _pool_kernels(numba):
     """``(forward, backward)`` compiled with numba, or None (no numba, turned off, or a dtype
     other than float32/float64)."""
-    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
-        return None
-    if _KERNELS:
-        return _KERNELS[0]
-    try:
-        return _build_pool_kernels()
-    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
-        _KERNELS.append(None)
-        return None
-
-
-def _build_pool_kernels():
-    """Compile the kernels (called once, by the function above)."""
-    try:
-        import numba
-    except ImportError:
-        _KERNELS.append(None)
-        return None
 
     @numba.njit(cache=True, nogil=True)
     def forward(x, out, code):
@@ -162,8 +140,7 @@ def _build_pool_kernels():
                         vc[q] = v * (k == 2)
                         ve[q] = v * (k == 3)
 
-    _KERNELS.append((forward, backward))
-    return _KERNELS[0]
+    return (forward, backward)
 
 
 def _pqview(a, order):

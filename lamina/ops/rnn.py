@@ -26,10 +26,9 @@ its GEMMs is one compiled call (see ``_lstm_kernels``), bit-identical to the Num
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from lamina._jit import kernels
 from lamina.autograd.function import Function
 from lamina.ops.conv import _buffer
 from lamina.tensor import Tensor
@@ -56,31 +55,10 @@ def _scale(mode, h, dtype):
 # (its SIMD tanh is several times faster than numba's scalar one on these machines).
 # LAMINA_NUMBA=0 turns the kernels off.
 
-_USE_NUMBA = os.environ.get("LAMINA_NUMBA", "1") != "0"
-_KERNELS: list = []
-
-
-def _lstm_kernels(dtype):
+@kernels
+def _lstm_kernels(numba):
     """``(forward_gates, backward_step)`` compiled with numba, or None (no numba, turned off,
     or a dtype other than float32/float64)."""
-    if not _USE_NUMBA or np.dtype(dtype) not in (np.float32, np.float64):
-        return None
-    if _KERNELS:
-        return _KERNELS[0]
-    try:
-        return _build_lstm_kernels()
-    except Exception:     # no usable numba (e.g. nowhere to cache): NumPy it is
-        _KERNELS.append(None)
-        return None
-
-
-def _build_lstm_kernels():
-    """Compile the kernels (called once, by the function above)."""
-    try:
-        import numba
-    except ImportError:
-        _KERNELS.append(None)
-        return None
 
     # act[t] (4H, B) holds tanh of the gate pre-activations (i, f, g, o; i, f, o at half
     # scale), cbuf[si] and cbuf[so] (H, B) the previous and the new cell state (whole arrays
@@ -126,8 +104,7 @@ def _build_lstm_kernels():
             df[3 * n + k] = h * t * ((one - o) * o)
             dcf[k] = x * f
 
-    _KERNELS.append((forward_gates, backward_step))
-    return _KERNELS[0]
+    return (forward_gates, backward_step)
 
 
 # --- LSTM, one direction ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ def bn_path(request, monkeypatch):
     """Run a test on the compiled batch_norm path (when numba is there) and on NumPy."""
     if request.param:
         pytest.importorskip("numba")
-    monkeypatch.setattr(BatchNorm, "_use_numba", request.param)
+    monkeypatch.setattr(BatchNorm._kernels, "enabled", request.param)
     return request.param
 
 
@@ -143,7 +143,7 @@ def conv_path(request, monkeypatch):
 
     if request.param:
         pytest.importorskip("numba")
-    monkeypatch.setattr(conv, "_USE_NUMBA", request.param)
+    monkeypatch.setattr(conv._kernels, "enabled", request.param)
     return request.param
 
 
@@ -192,7 +192,7 @@ def test_conv2d_direct_path_matches_numpy_float32(monkeypatch):
     ga = rng.standard_normal((16, 6, 12, 12)).astype(np.float32)
 
     def run(use):
-        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        monkeypatch.setattr(conv._kernels, "enabled", use)
         x = lamina.tensor(xa, requires_grad=True)
         w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
         y = conv.conv2d(x, w, b, padding=2)
@@ -210,7 +210,7 @@ def test_conv2d_direct_path_detects_in_place_change(monkeypatch):
     pytest.importorskip("numba")
     from lamina.ops import conv
 
-    monkeypatch.setattr(conv, "_USE_NUMBA", True)
+    monkeypatch.setattr(conv._kernels, "enabled", True)
     x0 = lamina.tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)),
                        requires_grad=True)
     x = x0 * 1.0
@@ -237,7 +237,7 @@ def test_conv2d_input_gradient_is_dense_batch_last(monkeypatch, stride, padding)
     args = (xa, wa, None, (stride, stride), (pads[0], pads[0], pads[1], pads[1]), (1, 1), 1)
     outs = []
     for use in (True, False):
-        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        monkeypatch.setattr(conv._kernels, "enabled", use)
         ctx = conv.Conv2dFn.__new__(conv.Conv2dFn)
         ctx.needs_input_grad = [True, True, False]
         ctx.inputs = args
@@ -271,7 +271,7 @@ def test_conv2d_chunked_input_gradient_numba_matches_numpy(monkeypatch, shape, c
     monkeypatch.setattr(conv, "_DIRECT_MAX_OUT", 0)     # (it sums in its own order)
 
     def run(use, chunk):
-        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        monkeypatch.setattr(conv._kernels, "enabled", use)
         monkeypatch.setattr(conv, "_CHUNK_BYTES", chunk)
         x = lamina.tensor(xa, requires_grad=True)
         w = lamina.tensor(wa, requires_grad=True)

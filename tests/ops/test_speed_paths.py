@@ -75,7 +75,7 @@ def test_batch_norm_float32_conv_layout():
 def _lstm_run(monkeypatch, use_numba, dtype, bidir, batch_first):
     from lamina.ops import rnn
 
-    monkeypatch.setattr(rnn, "_USE_NUMBA", use_numba)
+    monkeypatch.setattr(rnn._lstm_kernels, "enabled", use_numba)
     rng = np.random.default_rng(3)
     t_len, bsz, isz, hid = 4, 9, 5, 37     # long enough rows for the SIMD loop body
     nd = 2 if bidir else 1
@@ -105,10 +105,10 @@ def test_lstm_numba_kernels_match_numpy(monkeypatch, dtype, bidir, batch_first):
 
 
 def test_lstm_numpy_path_without_numba(monkeypatch):
-    """LAMINA_NUMBA=0 (``_USE_NUMBA`` off): the kernels are not used at all."""
+    """LAMINA_NUMBA=0 (``enabled`` off): the kernels are not used at all."""
     from lamina.ops import rnn
 
-    monkeypatch.setattr(rnn, "_USE_NUMBA", False)
+    monkeypatch.setattr(rnn._lstm_kernels, "enabled", False)
     assert rnn._lstm_kernels(np.float64) is None
     out = _lstm_run(monkeypatch, False, np.float64, False, False)
     assert all(np.isfinite(a).all() for a in out)
@@ -130,7 +130,7 @@ def test_col2im_is_the_adjoint_of_im2col(monkeypatch, c, n, h, w, kh, kw, stride
 
     if use_numba:
         pytest.importorskip("numba")
-    monkeypatch.setattr(conv, "_USE_NUMBA", use_numba)
+    monkeypatch.setattr(conv._kernels, "enabled", use_numba)
     rng = np.random.default_rng(c + n + h)
     ho = (h - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (w - dilation[1] * (kw - 1) - 1) // stride[1] + 1
@@ -141,9 +141,9 @@ def test_col2im_is_the_adjoint_of_im2col(monkeypatch, c, n, h, w, kh, kw, stride
         back = _col2im(y, c, n, h, w, kh, kw, ho, wo, stride, dilation)
         np.testing.assert_allclose(float(np.sum(x * back)), lhs, rtol=1e-12)
         if use_numba:
-            monkeypatch.setattr(conv, "_USE_NUMBA", False)
+            monkeypatch.setattr(conv._kernels, "enabled", False)
             ref = _col2im(y, c, n, h, w, kh, kw, ho, wo, stride, dilation).copy()
-            monkeypatch.setattr(conv, "_USE_NUMBA", True)
+            monkeypatch.setattr(conv._kernels, "enabled", True)
             np.testing.assert_array_equal(back, ref)
         back[...] = np.nan
         del back
@@ -166,7 +166,7 @@ def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, 
     rva = (rng.random(shape[1]) + 0.5).astype(dtype)
 
     def run(use):
-        monkeypatch.setattr(BatchNorm, "_use_numba", use)
+        monkeypatch.setattr(BatchNorm._kernels, "enabled", use)
         x = lamina.tensor(xa, requires_grad=True)
         w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
         rm, rv = lamina.tensor(np.zeros_like(wa)), lamina.tensor(rva.copy())
@@ -201,7 +201,7 @@ def test_max_pool_numba_kernels_match_numpy(monkeypatch, dtype, shape, order,
         dtype), (1, 2, 3, 0))
 
     def run(use):
-        monkeypatch.setattr(pool, "_USE_NUMBA", use)
+        monkeypatch.setattr(pool._pool_kernels, "enabled", use)
         x = lamina.tensor(a, requires_grad=True)
         y = F.max_pool2d(x, 2, return_indices=return_indices)
         extra = []
@@ -235,7 +235,7 @@ def test_conv2d_numba_kernels_match_numpy(monkeypatch, dtype, kernel, stride, pa
     ba = rng.standard_normal(5).astype(dtype)
 
     def run(use):
-        monkeypatch.setattr(conv, "_USE_NUMBA", use)
+        monkeypatch.setattr(conv._kernels, "enabled", use)
         x = lamina.tensor(xa, requires_grad=True)
         w, b = lamina.tensor(wa, requires_grad=True), lamina.tensor(ba, requires_grad=True)
         y = conv.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
@@ -253,14 +253,13 @@ def test_numba_kernels_build_when_numba_is_installed(monkeypatch):
     from lamina.ops import conv, pool, rnn
     from lamina.ops.nn import BatchNorm
 
-    for mod, fn in ((conv, conv._kernels), (pool, pool._pool_kernels),
-                    (rnn, rnn._lstm_kernels)):
-        monkeypatch.setattr(mod, "_USE_NUMBA", True)
+    for fn in (conv._kernels, pool._pool_kernels, rnn._lstm_kernels):
+        monkeypatch.setattr(fn, "enabled", True)
         assert fn(np.float32) is not None and fn(np.float64) is not None
         assert fn(np.float16) is None
-        monkeypatch.setattr(mod, "_USE_NUMBA", False)
+        monkeypatch.setattr(fn, "enabled", False)
         assert fn(np.float32) is None
-    monkeypatch.setattr(BatchNorm, "_use_numba", True)
+    monkeypatch.setattr(BatchNorm._kernels, "enabled", True)
     assert BatchNorm._kernels(np.float32) is not None
     assert BatchNorm._kernels(np.float16) is None
 

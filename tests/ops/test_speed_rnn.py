@@ -14,7 +14,7 @@ from tests.helpers import requires_torch, torch
 
 def _lstm_case(monkeypatch, use_numba, dtype, *, bias=True, init=True, batch_first=True,
                bidir=False, use_y=True, use_c=True, x_grad=True, seed=0):
-    monkeypatch.setattr(rnn, "_USE_NUMBA", use_numba)
+    monkeypatch.setattr(rnn._lstm_kernels, "enabled", use_numba)
     rng = np.random.default_rng(seed)
     t_len, bsz, isz, hid = 5, 6, 3, 11
     nd = 2 if bidir else 1
@@ -61,7 +61,7 @@ def test_lstm_benchmark_shape_matches_torch(monkeypatch, bias, use_numba):
     h_n feeds the loss (no output or cell gradient, no dh0 GEMM), float32, T=32."""
     if use_numba:
         pytest.importorskip("numba")
-    monkeypatch.setattr(rnn, "_USE_NUMBA", use_numba)
+    monkeypatch.setattr(rnn._lstm_kernels, "enabled", use_numba)
     rng = np.random.default_rng(1)
     t_len, bsz, isz, hid = 32, 8, 16, 24
     m = torch.nn.LSTM(isz, hid, batch_first=True, bias=bias)

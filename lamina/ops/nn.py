@@ -341,6 +341,16 @@ class BatchNorm(Function):
         return stats, affine, grad_sums, input_grad, forward_rows, backward_rows
 
     @staticmethod
+    def _update_running(rm, rv, mean, var, momentum, n):
+        """Running statistics, in place; the variance with Bessel's correction (PyTorch)."""
+        if rm is not None:
+            rm *= 1.0 - momentum
+            rm += momentum * mean
+        if rv is not None:
+            rv *= 1.0 - momentum
+            rv += (momentum * n / (n - 1)) * var
+
+    @staticmethod
     def _as_2d(x, perm=None):
         """``(X, perm, rows)``: ``X`` the array as 2-D, ``x.transpose(perm)`` reshaped; with
         ``rows`` the channels are X's rows (C, M), else its columns (M, C). A copy only when
@@ -399,12 +409,7 @@ class BatchNorm(Function):
             out = _buffer(x2.shape, x2.dtype)
             kern[4](x2, np.ones(c, x2.dtype) if w is None else w,
                     np.zeros(c, x2.dtype) if b is None else b, eps, mean, var, invstd, out)
-            if rm is not None:
-                rm *= 1.0 - momentum
-                rm += momentum * mean
-            if rv is not None:
-                rv *= 1.0 - momentum
-                rv += (momentum * n / (n - 1)) * var
+            BatchNorm._update_running(rm, rv, mean, var, momentum, n)
             ctx.save_for_backward(x, x2, mean, invstd, w)
             ctx.layout = (x.shape, perm, rows)
             ctx.training = training
@@ -419,12 +424,7 @@ class BatchNorm(Function):
                 xc = BatchNorm._centred(x2, mean, col)
                 var = BatchNorm._dots(xc, xc, rows) / n
                 del xc
-            if rm is not None:
-                rm *= 1.0 - momentum
-                rm += momentum * mean
-            if rv is not None:
-                rv *= 1.0 - momentum
-                rv += (momentum * n / (n - 1)) * var
+            BatchNorm._update_running(rm, rv, mean, var, momentum, n)
         else:
             mean, var = rm, rv
         invstd = 1.0 / np.sqrt(var + eps)

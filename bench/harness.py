@@ -93,6 +93,9 @@ def main(argv=None) -> int:
                          f"spinning worker threads have gone to sleep ({SETTLE})")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = ap.parse_args(argv)
+    if args.settle < 0 or args.seconds <= 0 or args.repeats < 1:
+        ap.error(f"--settle must be >= 0, --seconds > 0 and --repeats >= 1; got "
+                 f"{args.settle}, {args.seconds} and {args.repeats}")
     mods = {}
     for name, modname in WORKLOADS.items():
         mods[name] = importlib.import_module(f"bench.workloads.{modname}")

@@ -57,3 +57,13 @@ def test_each_timed_run_starts_after_an_idle_pause(monkeypatch):
     timed = events[2:]          # after the two warm-up runs
     assert timed == [("sleep", 0.2), ("run", "lamina"), ("sleep", 0.2), ("run", "torch"),
                      ("sleep", 0.2), ("run", "torch"), ("sleep", 0.2), ("run", "lamina")]
+
+
+@pytest.mark.parametrize("flags", [["--settle", "-1"], ["--seconds", "0"], ["--repeats", "0"]])
+def test_bad_timing_flags_are_rejected(flags, capsys):
+    from bench import harness
+
+    with pytest.raises(SystemExit) as e:
+        harness.main(["tiny-ops", *flags])
+    assert e.value.code == 2
+    assert "--settle must be >= 0" in capsys.readouterr().err

@@ -609,7 +609,7 @@ class Conv2dFn(Function):
         gx = gw = gb = None
         if ctx.bias_row and (need_w or need_b):
             # one GEMM for both: cols (with its row of ones) @ g.T is (K + 1, O)
-            gwt = cols @ g2.T
+            gwt = np.matmul(cols, g2.T)
             gb = gwt[-1].copy() if need_b else None
             if need_w:
                 gw = np.ascontiguousarray(gwt[:-1].T).reshape(w.shape)

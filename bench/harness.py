@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 from bench.workloads import WORKLOADS
@@ -91,11 +95,16 @@ def main(argv=None) -> int:
     ap.add_argument("--settle", type=float, default=SETTLE,
                     help=f"idle seconds before each timed run, so the other library's "
                          f"spinning worker threads have gone to sleep ({SETTLE})")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="run the suite this many times, each in a fresh process, then "
+                         "summarise: median and range of the ratios over the runs (1). "
+                         "Separate processes differ far more than pairs within one")
+    ap.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = ap.parse_args(argv)
-    if args.settle < 0 or args.seconds <= 0 or args.repeats < 1:
-        ap.error(f"--settle must be >= 0, --seconds > 0 and --repeats >= 1; got "
-                 f"{args.settle}, {args.seconds} and {args.repeats}")
+    if args.settle < 0 or args.seconds <= 0 or args.repeats < 1 or args.runs < 1:
+        ap.error(f"--settle must be >= 0, --seconds > 0, --repeats >= 1 and --runs >= 1; "
+                 f"got {args.settle}, {args.seconds}, {args.repeats} and {args.runs}")
     mods = {}
     for name, modname in WORKLOADS.items():
         mods[name] = importlib.import_module(f"bench.workloads.{modname}")
@@ -107,6 +116,8 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in mods]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {list(mods)}")
+    if args.runs > 1:
+        return _several_runs(args, names, mods)
     try:
         import torch
 
@@ -125,6 +136,7 @@ def main(argv=None) -> int:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     failed = 0
+    results = {}
     for name in names:
         mod = mods[name]
         try:
@@ -134,8 +146,72 @@ def main(argv=None) -> int:
             failed += 1
             continue
         lam, tor, ratio, clean, total = summarize(pairs)
+        results[name] = {"lamina": lam, "torch": tor, "ratio": ratio, "clean": clean,
+                         "pairs": total}
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "
               f"{getattr(mod, 'TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f)
     return 1 if failed else 0
+
+
+def _several_runs(args, names, mods) -> int:
+    """``--runs N``: the suite N times, each in a fresh process (its own table printed as it
+    comes), then one table of medians over the runs with the range of the ratios."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            out = os.path.join(tmp, f"run{i}.json")
+            print(f"run {i + 1} of {args.runs}", flush=True)
+            cmd = [sys.executable, "-m", "bench", *names, "--repeats", str(args.repeats),
+                   "--seconds", str(args.seconds), "--settle", str(args.settle), "--json", out]
+            subprocess.run(cmd, check=False)
+            if os.path.exists(out):
+                with open(out) as f:
+                    runs.append(json.load(f))
+    summary = summarize_runs(runs, names)
+    print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio")
+    header = f"| {'workload':12s} | {'lamina steps/s':>14s} | {'torch steps/s':>13s} | " \
+             f"{'ratio':>6s} | {'ratio range':>13s} | {'target':>6s} | runs |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for name in names:
+        row = summary.get(name)
+        if row is None:
+            print(f"| {name:12s} | failed in every run")
+            continue
+        lam, tor, ratio, lo, hi, n = (row[k] for k in ("lamina", "torch", "ratio",
+                                                       "ratio_min", "ratio_max", "runs"))
+        tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
+        ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
+        range_s = f"{lo:.2f}x-{hi:.2f}x" if ratio else "-"
+        print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | {range_s:>13s} | "
+              f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {n:4d} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "summary": summary}, f)
+    return 0 if len(runs) == args.runs and len(summary) == len(names) else 1
+
+
+def summarize_runs(runs, names):
+    """Per workload over the runs' results: a dict of ``lamina``, ``torch`` and ``ratio``
+    (medians), ``ratio_min``, ``ratio_max`` and ``runs``; the torch figures are None when
+    PyTorch was absent."""
+    out = {}
+    for name in names:
+        rows = [r[name] for r in runs if name in r]
+        if not rows:
+            continue
+        lam = statistics.median(r["lamina"] for r in rows)
+        ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+        row = {"lamina": lam, "torch": None, "ratio": None, "ratio_min": None,
+               "ratio_max": None, "runs": len(rows)}
+        if ratios:
+            row.update(torch=statistics.median(r["torch"] for r in rows),
+                       ratio=statistics.median(ratios), ratio_min=min(ratios),
+                       ratio_max=max(ratios))
+        out[name] = row
+    return out

@@ -59,7 +59,8 @@ def test_each_timed_run_starts_after_an_idle_pause(monkeypatch):
                      ("sleep", 0.2), ("run", "torch"), ("sleep", 0.2), ("run", "lamina")]
 
 
-@pytest.mark.parametrize("flags", [["--settle", "-1"], ["--seconds", "0"], ["--repeats", "0"]])
+@pytest.mark.parametrize("flags", [["--settle", "-1"], ["--seconds", "0"], ["--repeats", "0"],
+                                   ["--runs", "0"]])
 def test_bad_timing_flags_are_rejected(flags, capsys):
     from bench import harness
 
@@ -67,3 +68,50 @@ def test_bad_timing_flags_are_rejected(flags, capsys):
         harness.main(["tiny-ops", *flags])
     assert e.value.code == 2
     assert "--settle must be >= 0" in capsys.readouterr().err
+
+
+def test_runs_summary_takes_medians_and_the_ratio_range():
+    from bench.harness import summarize_runs
+
+    def run(lam, tor):
+        return {"lamina": lam, "torch": tor, "ratio": lam / tor, "clean": 5, "pairs": 5}
+
+    runs = [{"a": run(10.0, 5.0), "b": run(3.0, 3.0)},
+            {"a": run(12.0, 4.0)},                       # b failed in this run
+            {"a": run(9.0, 9.0), "b": run(4.0, 2.0)}]
+    s = summarize_runs(runs, ["a", "b", "c"])
+    assert s["a"] == {"lamina": 10.0, "torch": 5.0, "ratio": 2.0, "ratio_min": 1.0,
+                      "ratio_max": 3.0, "runs": 3}
+    assert s["b"]["runs"] == 2 and s["b"]["ratio"] == 1.5 and s["b"]["lamina"] == 3.5
+    assert "c" not in s
+    no_torch = summarize_runs([{"a": {"lamina": 7.0, "torch": None, "ratio": None}}], ["a"])
+    assert no_torch["a"]["ratio"] is None and no_torch["a"]["lamina"] == 7.0
+
+
+def test_several_runs_each_in_a_fresh_process(monkeypatch, tmp_path, capsys):
+    """--runs N starts N child processes of the suite and summarises what they wrote."""
+    import json
+
+    from bench import harness
+
+    calls = []
+
+    def fake_run(cmd, check):
+        calls.append(cmd)
+        out = cmd[cmd.index("--json") + 1]
+        k = len(calls)
+        with open(out, "w") as f:
+            json.dump({"tiny-ops": {"lamina": 10.0 * k, "torch": 5.0, "ratio": 2.0 * k,
+                                    "clean": 2, "pairs": 2}}, f)
+
+    monkeypatch.setattr(harness.subprocess, "run", fake_run)
+    dest = tmp_path / "all.json"
+    assert harness.main(["tiny-ops", "--runs", "3", "--repeats", "2", "--json",
+                         str(dest)]) == 0
+    assert len(calls) == 3
+    assert all(c[1:3] == ["-m", "bench"] and "tiny-ops" in c and "--repeats" in c
+               for c in calls)
+    summary = json.loads(dest.read_text())["summary"]["tiny-ops"]
+    assert summary["ratio"] == 4.0 and summary["ratio_min"] == 2.0
+    assert summary["ratio_max"] == 6.0 and summary["runs"] == 3
+    assert "2.00x-6.00x" in capsys.readouterr().out

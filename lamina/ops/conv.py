@@ -543,6 +543,18 @@ def _out_len(size, k, s, p_total, d):
     return (size + p_total - d * (k - 1) - 1) // s + 1
 
 
+def _conv_input_grad(w, g2, groups, geom, stride, pads, dilation):
+    """The conv input gradient ``col2im(W.T @ g)`` as an (N, C, H, W) view."""
+    n, c, h, wd, hp, wp, ho, wo = geom
+    o, cg, kh, kw = w.shape
+    if groups == 1 and cg * kh * kw * ho * wo * n * g2.itemsize > 2 * _CHUNK_BYTES > 0:
+        return _input_grad_chunked(w.reshape(o, cg * kh * kw), g2, c, n, h, wd, kh, kw, ho,
+                                   wo, stride, pads, dilation).transpose(3, 0, 1, 2)
+    gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True, pooled=True)
+    return _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation,
+                   (pads[0], pads[2], h, wd)).transpose(3, 0, 1, 2)
+
+
 # --- Functions -------------------------------------------------------------------------------
 
 class Conv2dFn(Function):
@@ -630,15 +642,8 @@ class Conv2dFn(Function):
                 gwt = np.matmul(cols.reshape(groups, -1, cols.shape[1]),
                                 g2.reshape(groups, -1, g2.shape[1]).transpose(0, 2, 1))
                 gw = np.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape)
-        if need_x and groups == 1 and \
-                cg * kh * kw * ho * wo * n * g2.itemsize > 2 * _CHUNK_BYTES > 0:
-            gx = _input_grad_chunked(w.reshape(o, cg * kh * kw), g2, c, n, h, wd, kh, kw, ho,
-                                     wo, stride, pads, dilation).transpose(3, 0, 1, 2)
-        elif need_x:
-            gcols = _gemm_groups(w.reshape(o, cg * kh * kw), g2, groups, trans_a=True,
-                                 pooled=True)
-            gx = _col2im(gcols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation,
-                         (pads[0], pads[2], h, wd)).transpose(3, 0, 1, 2)
+        if need_x:      # (computing it before the weight gradient: no difference)
+            gx = _conv_input_grad(w, g2, groups, ctx.geom, stride, pads, dilation)
         return gx, gw, gb, None, None, None, None
 
 

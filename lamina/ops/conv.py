@@ -15,9 +15,20 @@ view, so a following conv reads its input without a transpose copy (NumPy's elem
 ufuncs keep that memory order). Backward: the weight and bias gradients are one GEMM
 (``cols @ g.T``), the input gradient ``W.T @ g`` followed by a col2im that adds ``kh*kw``
 strided slices (no per-pixel loop, no ``np.add.at``); when that column matrix would be large
-it is computed in blocks of output rows that stay in cache (``_input_grad_chunked``).
-Layers with at most 8 output channels (stride 1, 3- or 5-wide kernels) skip the column
-matrix: with numba they run a direct convolution (``_use_direct``).
+it is computed in blocks of output rows that stay in cache (``_input_grad_chunked``; each
+block zeroes the gradient rows it is first to reach). Without gradients (``no_grad``,
+inference) the forward also runs in blocks of output rows, each block's columns consumed by
+the GEMM while in cache and nothing kept (``_conv_forward_streamed``). Layers with at most
+8 output channels (stride 1, 3- or 5-wide kernels) skip the column matrix: with numba they
+run a direct convolution (``_use_direct``).
+
+Measured on conv-wide (batch 32, 3x32x32, 2 threads) and kept out on purpose: training
+with the streamed forward (the column blocks rebuilt in backward, or kept block by block
+for the weight gradient) was 3-7% slower per step than keeping the whole column matrix;
+4 KiB-staggered buffer offsets (against store-to-load aliasing) changed nothing measurable;
+splitting the kernels and GEMM halves over two Python threads gained nothing (OpenBLAS's
+idle worker spins on the second core between GEMMs, and with OpenBLAS at one thread our
+two single-threaded GEMM halves were no faster than its own two-thread GEMM).
 
 Why batch last: the innermost axis of every window copy and col2im add is then the batch, a
 contiguous run of N elements (merged with ``Wo`` at stride 1), instead of a short strided

@@ -140,7 +140,31 @@ def _lstm_kernels(numba):
                 for i in range(i0, min(i0 + 16, n)):
                     out[j, i] = w[i, j]
 
-    return (forward_gates, backward_step, hidden, steps_to_rows, transpose)
+    # the step weights [W_hh | W_ih | b_ih + b_hh] with the sigmoid rows (i, f, o) halved, and
+    # the inputs into their rows of hx (a transposing gather), one pass each (the NumPy
+    # path's seven array operations, two of them with one inner loop per short row)
+    @numba.njit(cache=True, nogil=True)
+    def setup(w_ih, w_hh, b_ih, b_hh, bias, x3, wcat, hx, rd, half, one):
+        g4, hid = w_hh.shape
+        isz = w_ih.shape[1]
+        for r in range(g4):
+            s = one if 2 * hid <= r < 3 * hid else half
+            for j in range(hid):
+                wcat[r, j] = w_hh[r, j] * s
+            for j in range(isz):
+                wcat[r, hid + j] = w_ih[r, j] * s
+            if bias:
+                wcat[r, hid + isz] = (b_ih[r] + b_hh[r]) * s
+        t_len, bsz = x3.shape[0], x3.shape[1]
+        for t in range(t_len):
+            for i in range(isz):
+                row = hx[hid + i, rd + t]
+                for b in range(bsz):
+                    row[b] = x3[t, b, i]
+        if bias:
+            hx[hid + isz] = one
+
+    return (forward_gates, backward_step, hidden, steps_to_rows, transpose, setup)
 
 
 # --- LSTM, one direction ---------------------------------------------------------------------
@@ -160,22 +184,29 @@ def _lstm_forward(x3, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     dt = x3.dtype
     h2, h3 = 2 * hid, 3 * hid
     k = hid + isz + (b_ih is not None)
+    kern = _lstm_kernels(dt)
+    half = dt.type(0.5)
     # the weights of one step side by side, the sigmoid rows (i, f, o) at half scale
     # (exact): one tanh over the block then gives all four gates
     wcat = np.empty((4 * hid, k), dt)
-    wcat[:, :hid] = w_hh
-    wcat[:, hid:hid + isz] = w_ih
-    if b_ih is not None:
-        np.add(b_ih, b_hh, out=wcat[:, -1])
-    wcat[:h2] *= 0.5
-    wcat[h3:] *= 0.5
     # step t reads slot t of hx and writes h_t into slot t + 1 (reverse: reads t + 1,
     # writes t); the first slot read holds h0
     hx = _buffer((k, t_len + 1, bsz), np.dtype(dt))
     rd = 1 if reverse else 0
-    hx[hid:hid + isz, rd:rd + t_len] = x3.transpose(2, 0, 1)
-    if b_ih is not None:
-        hx[-1] = 1
+    if kern is not None:
+        bias = b_ih is not None
+        kern[5](w_ih, w_hh, b_ih if bias else w_hh[0], b_hh if bias else w_hh[0], bias, x3,
+                wcat, hx, rd, half, dt.type(1.0))
+    else:
+        wcat[:, :hid] = w_hh
+        wcat[:, hid:hid + isz] = w_ih
+        if b_ih is not None:
+            np.add(b_ih, b_hh, out=wcat[:, -1])
+        wcat[:h2] *= half
+        wcat[h3:] *= half
+        hx[hid:hid + isz, rd:rd + t_len] = x3.transpose(2, 0, 1)
+        if b_ih is not None:
+            hx[-1] = 1
     first = t_len if reverse else 0
     cbuf = _buffer((t_len + 1, hid, bsz), np.dtype(dt))      # cell states, same slots
     hx[:hid, first] = 0 if h0 is None else h0.T
@@ -183,8 +214,6 @@ def _lstm_forward(x3, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
     act = _buffer((t_len, 4 * hid, bsz), np.dtype(dt))       # the gates of every step
     tcs = _buffer((t_len, hid, bsz), np.dtype(dt))           # tanh(c_t)
     order = range(t_len - 1, -1, -1) if reverse else range(t_len)
-    kern = _lstm_kernels(dt)
-    half = dt.type(0.5)
     tmp = None if kern is not None else np.empty((hid, bsz), dt)
     # the GEMM writes a scratch block that stays in cache (it zeroes its output first) and
     # tanh moves the result into act[t]: 3.5% off the forward at the benchmark's size

@@ -99,3 +99,52 @@ def test_output_sequence_matches_torch(monkeypatch, use_numba, bidir):
     for name, p in m.named_parameters():
         np.testing.assert_allclose(getattr(lm, name).grad.data, p.grad.numpy(), rtol=1e-7,
                                    atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rd", [0, 1])
+def test_setup_kernel_matches_numpy(dtype, bias, rd):
+    """The compiled setup: the stacked step weights (sigmoid rows halved, bias sum) and the
+    inputs gathered from a batch_first (non-contiguous) view into hx, the ones row, and
+    nothing else of hx touched; the same bits as the NumPy expressions."""
+    _kernels()
+    kern = rnn._lstm_kernels(dtype)
+    rng = np.random.default_rng(7)
+    t_len, bsz, isz, hid = 4, 3, 5, 6
+    w_ih = rng.standard_normal((4 * hid, isz)).astype(dtype)
+    w_hh = rng.standard_normal((4 * hid, hid + 2)).astype(dtype)[:, 1:-1]   # a view
+    b_ih = rng.standard_normal(4 * hid).astype(dtype)
+    b_hh = rng.standard_normal(4 * hid).astype(dtype)
+    x3 = rng.standard_normal((bsz, t_len, isz)).astype(dtype).transpose(1, 0, 2)
+    k = hid + isz + bias
+    wcat = np.full((4 * hid, k), np.nan, dtype)
+    hx = rng.standard_normal((k, t_len + 1, bsz)).astype(dtype)
+    want_hx = hx.copy()
+    kern[5](w_ih, w_hh, b_ih if bias else w_hh[0], b_hh if bias else w_hh[0], bias, x3, wcat,
+            hx, rd, dtype(0.5), dtype(1.0))
+    want = np.concatenate([w_hh, w_ih] + ([(b_ih + b_hh)[:, None]] if bias else []), axis=1)
+    want[:2 * hid] *= dtype(0.5)
+    want[3 * hid:] *= dtype(0.5)
+    np.testing.assert_array_equal(wcat, want)
+    want_hx[hid:hid + isz, rd:rd + t_len] = x3.transpose(2, 0, 1)
+    if bias:
+        want_hx[-1] = 1
+    np.testing.assert_array_equal(hx, want_hx)
+
+
+@pytest.mark.parametrize("shape", [(16, 4), (20, 7), (3, 40), (512, 128)])
+def test_transpose_kernels_match_numpy(shape):
+    """The blocked transpose (rows not a multiple of the block too) and the step-to-row
+    copy of the gate gradients."""
+    _kernels()
+    kern = rnn._lstm_kernels(np.float32)
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal(shape).astype(np.float32)
+    out = np.empty(shape[::-1], np.float32)
+    kern[4](w, out)
+    np.testing.assert_array_equal(out, w.T)
+    src = rng.standard_normal((5,) + shape).astype(np.float32)
+    dst = np.empty((shape[0], 5, shape[1]), np.float32)
+    kern[3](src, dst)
+    np.testing.assert_array_equal(dst, src.transpose(1, 0, 2))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lamina import nn
+from lamina.nn.modules.normalization import _bn_relu
 from lamina.tensor import Tensor
 
 __all__ = ["ResNet", "resnet_small"]
@@ -73,7 +74,7 @@ class ResNet(nn.Module):
         if input.ndim != 4 or input.shape[1] != self.in_channels:
             raise ValueError(f"ResNet: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(input.shape)}")
-        x = self.bn1(self.conv1(input)).relu()
+        x = _bn_relu(self.bn1, self.conv1(input))
         for i in range(1, self.num_stages + 1):
             x = self._modules[f"layer{i}"](x)
         return self.fc(self.avgpool(x).flatten(1))

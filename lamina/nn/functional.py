@@ -16,9 +16,9 @@ from lamina.tensor import Tensor, _make
 
 from lamina.ops.elementwise import sigmoid, tanh
 from lamina.ops.nn import (
-    batch_norm, celu, dropout, elu, gelu, group_norm, hardsigmoid, hardswish, hardtanh, heaviside,
-    layer_norm, linear, logsigmoid, mish, prelu, relu6, selu, silu, softplus, softsign,
-    tanhshrink, threshold,
+    batch_norm, batch_norm_relu, celu, dropout, elu, gelu, group_norm, hardsigmoid, hardswish,
+    hardtanh, heaviside, layer_norm, linear, logsigmoid, mish, prelu, relu6, selu, silu,
+    softplus, softsign, tanhshrink, threshold,
 )
 from lamina.ops.loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,

@@ -19,8 +19,8 @@ from lamina.autograd.function import Function
 from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
 
-__all__ = ["linear", "dropout", "batch_norm", "layer_norm", "group_norm", "elu", "gelu", "silu",
-           "softplus", "heaviside", "hardtanh", "relu6",
+__all__ = ["linear", "dropout", "batch_norm", "batch_norm_relu", "layer_norm", "group_norm",
+           "elu", "gelu", "silu", "softplus", "heaviside", "hardtanh", "relu6",
            "hardsigmoid", "hardswish", "logsigmoid", "softsign", "selu", "celu", "mish",
            "tanhshrink", "threshold", "prelu", "softmin"]
 
@@ -298,45 +298,68 @@ class BatchNorm(Function):
         # from memory once and is re-read from cache. The element-wise steps run in helpers
         # compiled without fast-math (fast-math flags stay with their instructions).
 
-        @numba.njit(cache=True, nogil=True)
-        def _affine_row(xr, m, s, t, orow):
-            for j in range(xr.shape[0]):
-                orow[j] = (xr[j] - m) * s + t
+        # With ``relu`` (``batch_norm_relu``) the output is ``np.maximum(y, 0)`` (NaN kept,
+        # -0.0 made +0.0) and the incoming gradient is first multiplied by ``y > 0``, with
+        # ``y`` recomputed from the input exactly as forward computed it (same operations,
+        # same order), so no ReLU output or mask is stored or read back.
 
         @numba.njit(cache=True, nogil=True)
-        def _igrad_row(gr, xr, gm, m, s, k, orow):
-            for j in range(gr.shape[0]):
-                orow[j] = (gr[j] - gm) * s - (xr[j] - m) * k
+        def _affine_row(xr, m, s, t, orow, relu):
+            if relu:
+                for j in range(xr.shape[0]):
+                    v = (xr[j] - m) * s + t
+                    orow[j] = v if (v > 0 or v != v) else 0.0
+            else:
+                for j in range(xr.shape[0]):
+                    orow[j] = (xr[j] - m) * s + t
+
+        @numba.njit(cache=True, nogil=True)
+        def _igrad_row(gr, xr, gm, m, s, k, orow, relu, sf, tf):
+            if relu:
+                for j in range(gr.shape[0]):
+                    v = gr[j] * (((xr[j] - m) * sf + tf) > 0)
+                    orow[j] = (v - gm) * s - (xr[j] - m) * k
+            else:
+                for j in range(gr.shape[0]):
+                    orow[j] = (gr[j] - gm) * s - (xr[j] - m) * k
 
         @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def forward_rows(x, w, b, eps, mean, var, invstd, out):
+        def forward_rows(x, w, b, eps, mean, var, invstd, out, relu):
             for r in range(x.shape[0]):
                 xr = x[r]
                 mean[r], var[r] = _row_stats(xr)
                 invstd[r] = 1.0 / np.sqrt(var[r] + eps)
-                _affine_row(xr, mean[r], invstd[r] * w[r], b[r], out[r])
+                _affine_row(xr, mean[r], invstd[r] * w[r], b[r], out[r], relu)
 
         @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def backward_rows(g, x, mean, invstd, w, gsum, gxsum, gx, need_gx, tmp):
-            # tmp: three scratch values per row in the input's dtype (the per-row constants
+        def backward_rows(g, x, mean, invstd, w, b, gsum, gxsum, gx, need_gx, tmp, relu):
+            # tmp: four scratch values per row in the input's dtype (the per-row constants
             # stay in that precision, as in the NumPy path)
             m = g.shape[1]
             for r in range(g.shape[0]):
                 gr, xr, mr = g[r], x[r], mean[r]
+                tmp[0] = invstd[r] * w[r]           # forward's scale
+                tmp[3] = b[r]
                 a = 0.0
                 bsum = 0.0
-                for j in range(m):
-                    v = gr[j]
-                    a += v
-                    bsum += v * (xr[j] - mr)
+                if relu:
+                    for j in range(m):
+                        v = gr[j] * (((xr[j] - mr) * tmp[0] + tmp[3]) > 0)
+                        a += v
+                        bsum += v * (xr[j] - mr)
+                else:
+                    for j in range(m):
+                        v = gr[j]
+                        a += v
+                        bsum += v * (xr[j] - mr)
                 gsum[r] = a
                 gxsum[r] = bsum
                 gxsum[r] *= invstd[r]
                 if need_gx:
-                    tmp[0] = invstd[r] * w[r]
                     tmp[1] = gsum[r] / m
                     tmp[2] = tmp[0] * invstd[r] * gxsum[r] / m
-                    _igrad_row(gr, xr, tmp[1], mr, tmp[0], tmp[2], gx[r])
+                    _igrad_row(gr, xr, tmp[1], mr, tmp[0], tmp[2], gx[r], relu, tmp[0],
+                               tmp[3])
 
         return stats, affine, grad_sums, input_grad, forward_rows, backward_rows
 
@@ -399,7 +422,7 @@ class BatchNorm(Function):
         return np.subtract(x2, mean[col], out=_buffer(x2.shape, x2.dtype))
 
     @staticmethod
-    def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
+    def forward(ctx, x, w, b, rm, rv, training, momentum, eps, relu=False):
         from lamina.ops.conv import _buffer  # recycled big temporaries (no page faults)
 
         x2, perm, rows = BatchNorm._as_2d(x)
@@ -407,16 +430,24 @@ class BatchNorm(Function):
         n = x.size // c
         col = (slice(None), None) if rows else (None, slice(None))
         kern = BatchNorm._kernels(x2.dtype)
+        ctx.layout = (x.shape, perm, rows)
+        ctx.training = training
+        ctx.relu = relu
+        ones = zeros = None
+        if kern is not None:
+            ones = np.ones(c, x2.dtype) if w is None else w
+            zeros = np.zeros(c, x2.dtype) if b is None else b
         if training and rows and kern is not None:
             mean, var, invstd = (np.empty(c, x2.dtype) for _ in range(3))
             out = _buffer(x2.shape, x2.dtype)
-            kern[4](x2, np.ones(c, x2.dtype) if w is None else w,
-                    np.zeros(c, x2.dtype) if b is None else b, eps, mean, var, invstd, out)
+            kern[4](x2, ones, zeros, eps, mean, var, invstd, out, relu)
             BatchNorm._update_running(rm, rv, mean, var, momentum, n)
-            ctx.save_for_backward(x, x2, mean, invstd, w)
-            ctx.layout = (x.shape, perm, rows)
-            ctx.training = training
-            return BatchNorm._back(out, x.shape, perm)
+            y = BatchNorm._back(out, x.shape, perm)
+            # with relu, backward recomputes the mask from x, w and b (saved for the
+            # in-place-modification check) and, off this path, reads it from y
+            ctx.save_for_backward(x, x2, mean, invstd, w, b if relu else None,
+                                  y if relu else None)
+            return y
         if training:
             if kern is not None:
                 mean = np.empty(c, x2.dtype)
@@ -441,23 +472,26 @@ class BatchNorm(Function):
             out *= scale[col]
             if b is not None:
                 out += b[col]
+        if relu:
+            np.maximum(out, 0, out=out)
+        y = BatchNorm._back(out, x.shape, perm)
         # x itself is saved for the in-place-modification check; the running statistics
         # may change in place before backward: keep a copy
-        ctx.save_for_backward(x, x2, mean if training else mean.copy(), invstd, w)
-        ctx.layout = (x.shape, perm, rows)
-        ctx.training = training
-        return BatchNorm._back(out, x.shape, perm)
+        ctx.save_for_backward(x, x2, mean if training else mean.copy(), invstd, w,
+                              b if relu else None, y if relu else None)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         from lamina.ops.conv import _buffer
 
-        _, x2, mean, invstd, w = ctx.saved
+        _, x2, mean, invstd, w, b, y = ctx.saved
         x_shape, perm, rows = ctx.layout
         g2 = BatchNorm._as_2d(g, perm)[0]
         c = mean.shape[0]
         col = (slice(None), None) if rows else (None, slice(None))
         nx, nw, nb = ctx.needs_input_grad[:3]
+        nones = (None,) * (len(ctx.needs_input_grad) - 3)
         kern = BatchNorm._kernels(x2.dtype)
         if kern is not None and not g2.flags.c_contiguous:
             kern = None
@@ -466,11 +500,14 @@ class BatchNorm(Function):
             gsum = np.empty(c, x2.dtype)
             gxsum = np.empty(c, x2.dtype)
             gx = _buffer(x2.shape, x2.dtype) if nx else x2[:0]
-            kern[5](g2, x2, mean, invstd, np.ones(c, x2.dtype) if w is None else w, gsum,
-                    gxsum, gx, nx, np.empty(3, x2.dtype))
+            kern[5](g2, x2, mean, invstd, np.ones(c, x2.dtype) if w is None else w,
+                    np.zeros(c, x2.dtype) if b is None else b, gsum, gxsum, gx, nx,
+                    np.empty(4, x2.dtype), ctx.relu)
             gx = BatchNorm._back(gx, x_shape, perm) if nx else None
-            return (gx, gxsum if nw else None, gsum if nb else None,
-                    None, None, None, None, None)
+            return (gx, gxsum if nw else None, gsum if nb else None, *nones)
+        if ctx.relu:
+            # the ReLU's backward, g * (y > 0), as a separate pass on this path
+            g2 = g2 * (BatchNorm._as_2d(y, perm)[0] > 0)
         if nb or nw or (nx and ctx.training):
             # sum(g * xhat) = invstd * sum(g * (x - mean))
             if kern is not None:
@@ -504,8 +541,7 @@ class BatchNorm(Function):
             else:
                 np.multiply(g2, scale[col], out=gx)
             gx = BatchNorm._back(gx, x_shape, perm)
-        return (gx, gxsum if nw else None, gsum if nb else None,
-                None, None, None, None, None)
+        return (gx, gxsum if nw else None, gsum if nb else None, *nones)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -518,27 +554,50 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     given) are updated in place with ``momentum`` (unbiased variance); otherwise the running
     statistics are used.
     """
-    _float_tensor(input, "batch_norm")
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       False, "batch_norm")
+
+
+def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None,
+                    training: bool = False, momentum: float = 0.1,
+                    eps: float = 1e-5) -> Tensor:
+    """``relu(batch_norm(...))`` as one op, with the same values and gradients (a lamina
+    extension; PyTorch has no such function).
+
+    The ReLU rides in BatchNorm's own passes over memory: forward writes the rectified
+    output directly, and backward multiplies the incoming gradient by the mask while it
+    reads it, recomputing the mask from the input. No separate ReLU output is stored and
+    nothing is read back. ``nn.Sequential`` calls this for a ``BatchNorm`` module directly
+    followed by an ``nn.ReLU`` (measured on the conv-wide benchmark: see CHANGELOG).
+    """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       True, "batch_norm_relu")
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                relu, op):
+    _float_tensor(input, op)
     shape = input.shape
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), "
+        raise ValueError(f"{op}: expected an input with at least 2 dims (N, C, ...), "
                          f"got shape {tuple(shape)}")
     c = shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != (c,)):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-            raise RuntimeError(f"batch_norm: {name} should contain {c} elements (one per "
+            raise RuntimeError(f"{op}: {name} should contain {c} elements (one per "
                                f"channel of input {tuple(shape)}), got {got}")
     if training:
         if input.numel() // max(c, 1) <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got "
                              f"input size {tuple(shape)}")
     elif running_mean is None or running_var is None:
-        raise RuntimeError("batch_norm: running_mean and running_var must be given when "
+        raise RuntimeError(f"{op}: running_mean and running_var must be given when "
                            "training=False")
     return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training),
-                           float(momentum), float(eps))
+                           float(momentum), float(eps), relu)
 
 
 class LayerNorm(Function):

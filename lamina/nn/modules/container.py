@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from lamina.nn.module import Module, _addindent
+from lamina.nn.modules.activation import ReLU
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 
@@ -21,12 +22,29 @@ def _index(idx, n: int, what: str) -> int:
     return idx % n
 
 
+def _fuses_relu(m: Module, relu: Module | None = None) -> bool:
+    """Whether ``m`` followed by a ReLU (the module ``relu``, or the function when None) may
+    run as ``m._forward_relu``: ``m`` declares that its class's ``forward`` is what
+    ``_forward_relu`` fuses (``_relu_fuses``), and no hook or per-instance ``forward`` would
+    be skipped."""
+    fused = getattr(type(m), "_relu_fuses", None)
+    if (fused is None or fused is not type(m).forward or "forward" in m.__dict__
+            or m._forward_pre_hooks or m._forward_hooks):
+        return False
+    return relu is None or not ("forward" in relu.__dict__ or relu._forward_pre_hooks
+                                or relu._forward_hooks)
+
+
 class Sequential(Module):
     """Modules applied one after another; ``forward(x)`` feeds each output to the next.
 
     Built from modules (named ``'0'``, ``'1'``, ...) or from an ``OrderedDict`` of names to
     modules. Supports ``len``, iteration, integer indexing, slicing (a new ``Sequential``
     sharing the modules), ``append``, ``extend``, ``insert`` and ``del``.
+
+    A ``BatchNorm`` module directly followed by an ``nn.ReLU`` runs as one op,
+    ``F.batch_norm_relu``, with the same values and gradients but fewer passes over memory
+    (unless either module has hooks or a replaced ``forward``).
 
     >>> model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     """
@@ -41,8 +59,16 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, input):
-        for m in self._modules.values():
-            input = m(input)
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if i + 1 < n and type(mods[i + 1]) is ReLU and _fuses_relu(m, mods[i + 1]):
+                input = m._forward_relu(input)
+                i += 2
+            else:
+                input = m(input)
+                i += 1
         return input
 
     def __len__(self) -> int:

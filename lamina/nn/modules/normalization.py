@@ -8,11 +8,21 @@ import numpy as np
 from lamina import creation
 from lamina.nn import init
 from lamina.nn.module import Module
+from lamina.nn.modules.container import _fuses_relu
 from lamina.nn.parameter import Parameter
-from lamina.ops.nn import batch_norm, group_norm, layer_norm
+from lamina.ops.nn import batch_norm, batch_norm_relu, group_norm, layer_norm
 from lamina.tensor import Tensor, _make
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
+
+
+def _bn_relu(bn: Module, input: Tensor) -> Tensor:
+    """``relu(bn(input))`` for a BatchNorm module: one op (``F.batch_norm_relu``) unless a
+    hook or a replaced ``forward`` of ``bn`` must run. For blocks written in code; an
+    ``nn.Sequential`` fuses such pairs by itself."""
+    if _fuses_relu(bn):
+        return bn._forward_relu(input)
+    return bn(input).relu()
 
 
 class _BatchNorm(Module):
@@ -68,6 +78,17 @@ class _BatchNorm(Module):
             raise ValueError(f"expected {want} input (got {input.ndim}D input)")
 
     def forward(self, input: Tensor) -> Tensor:
+        return batch_norm(*self._args(input))
+
+    _relu_fuses = forward       # the forward that _forward_relu fuses (see nn.Sequential)
+
+    def _forward_relu(self, input: Tensor) -> Tensor:
+        """``relu(self(input))`` in one op (``F.batch_norm_relu``): what ``nn.Sequential``
+        runs for this module directly followed by an ``nn.ReLU``."""
+        return batch_norm_relu(*self._args(input))
+
+    def _args(self, input: Tensor) -> tuple:
+        """``F.batch_norm``'s arguments for this module and ``input``; counts the batch."""
         self._check_input_dim(input)
         b = self._buffers
         momentum = 0.0 if self.momentum is None else self.momentum
@@ -81,9 +102,9 @@ class _BatchNorm(Module):
         use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
         track = not self.training or self.track_running_stats
         p = self._parameters
-        return batch_norm(input, b["running_mean"] if track else None,
-                          b["running_var"] if track else None, p["weight"], p["bias"],
-                          use_batch, momentum, self.eps)
+        return (input, b["running_mean"] if track else None,
+                b["running_var"] if track else None, p["weight"], p["bias"], use_batch,
+                momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

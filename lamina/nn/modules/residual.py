@@ -27,7 +27,7 @@ from lamina.nn.modules.container import Sequential
 from lamina.nn.modules.conv import Conv2d
 from lamina.nn.modules.dropout import Dropout
 from lamina.nn.modules.linear import Identity, Linear
-from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d
+from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d, _bn_relu
 from lamina.ops import elementwise as _ew
 from lamina.tensor import Tensor
 
@@ -172,7 +172,7 @@ class ResidualBlock(Module):
         if input.ndim != 4 or input.shape[1] != self.in_channels:
             raise ValueError(f"ResidualBlock: expected input of shape (N, {self.in_channels}, "
                              f"H, W), got {tuple(input.shape)}")
-        out = _ew.relu(self.bn1(self.conv1(input)))
+        out = _bn_relu(self.bn1, self.conv1(input))
         out = self.bn2(self.conv2(out))
         shortcut = input if self.downsample is None else self.downsample(input)
         return _ew.relu(out + shortcut)

@@ -50,6 +50,22 @@ def test_avg_pool2d_matches_torch(c, include_pad):
 
 
 @requires_torch
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("shape", [(1, 2, 2, 5), (2, 3, 5, 4), (2, 2, 7, 7), (3, 1, 3, 6)])
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_max_pool2d_ceil_mode_partial_windows(monkeypatch, numba, shape, batch_last):
+    """2x2 stride-2 windows hanging over an odd edge (ceil_mode): the compiled backward once
+    wrote the padded width into the unpadded gradient, moving gradients into the next row
+    and plane (found by the hypothesis test above on a fresh example database)."""
+    monkeypatch.setattr(P._pool_kernels, "enabled", numba)
+    x = _ties(shape, seed=10)
+    if batch_last:
+        x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    kw = dict(kernel_size=2, stride=2, ceil_mode=True, return_indices=True)
+    check_op([x], lambda t: TF.max_pool2d(t, **kw), lambda t: P.max_pool2d(t, **kw))
+
+
+@requires_torch
 @pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 9, 7), (3, 6, 6)])
 @pytest.mark.parametrize("k", [2, 3])
 def test_max_pool2d_fast_path(shape, k):

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from lamina.nn.module import Module, _addindent
 from lamina.nn.modules.activation import ReLU
+from lamina.nn.modules.pooling import MaxPool1d, MaxPool2d
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 
@@ -28,11 +29,25 @@ def _fuses_relu(m: Module, relu: Module | None = None) -> bool:
     ``_forward_relu`` fuses (``_relu_fuses``), and no hook or per-instance ``forward`` would
     be skipped."""
     fused = getattr(type(m), "_relu_fuses", None)
-    if (fused is None or fused is not type(m).forward or "forward" in m.__dict__
-            or m._forward_pre_hooks or m._forward_hooks):
+    if fused is None or fused is not type(m).forward:
         return False
-    return relu is None or not ("forward" in relu.__dict__ or relu._forward_pre_hooks
-                                or relu._forward_hooks)
+    return _plain(m) if relu is None else _plain(m, relu)
+
+
+def _plain(*mods: Module) -> bool:
+    """No hooks and no per-instance ``forward`` on any of ``mods``: running them in another
+    arrangement skips nothing a user put there."""
+    return not any("forward" in m.__dict__ or m._forward_pre_hooks or m._forward_hooks
+                   for m in mods)
+
+
+def _pool_first(relu: Module, pool) -> bool:
+    """Whether ``ReLU`` then ``pool`` may run as ``pool`` then ``ReLU``: a max pool (without
+    indices) commutes with ReLU, values and gradients alike (both are monotone; where a
+    window's maximum is not positive both orders give zero gradients), and the ReLU then
+    runs on the pooled, smaller array."""
+    return type(pool) in (MaxPool1d, MaxPool2d) and not pool.return_indices \
+        and _plain(relu, pool)
 
 
 class Sequential(Module):
@@ -42,9 +57,10 @@ class Sequential(Module):
     modules. Supports ``len``, iteration, integer indexing, slicing (a new ``Sequential``
     sharing the modules), ``append``, ``extend``, ``insert`` and ``del``.
 
-    A ``BatchNorm`` module directly followed by an ``nn.ReLU`` runs as one op,
-    ``F.batch_norm_relu``, with the same values and gradients but fewer passes over memory
-    (unless either module has hooks or a replaced ``forward``).
+    Two neighbouring pairs run in a cheaper arrangement with the same values and gradients
+    (unless either module has hooks or a replaced ``forward``): a ``BatchNorm`` module
+    directly followed by an ``nn.ReLU`` runs as one op, ``F.batch_norm_relu``, and an
+    ``nn.ReLU`` directly followed by a max pool runs after the pool, on the smaller array.
 
     >>> model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     """
@@ -63,8 +79,12 @@ class Sequential(Module):
         i, n = 0, len(mods)
         while i < n:
             m = mods[i]
-            if i + 1 < n and type(mods[i + 1]) is ReLU and _fuses_relu(m, mods[i + 1]):
-                input = m._forward_relu(input)
+            nxt = mods[i + 1] if i + 1 < n else None
+            if type(nxt) is ReLU and _fuses_relu(m, nxt):
+                input = m._forward_relu(input)          # BatchNorm + ReLU as one op
+                i += 2
+            elif type(m) is ReLU and _pool_first(m, nxt):
+                input = m(nxt(input))                   # the ReLU on the pooled array
                 i += 2
             else:
                 input = m(input)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import lamina
-from lamina.ops.nn import BatchNorm, batch_norm
+from lamina.ops.nn import batch_norm
 from tests.helpers import requires_torch, torch
 
 
@@ -14,15 +14,6 @@ def _laid_out(a, order):
     if order is None:
         return a
     return np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
-
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def bn_path(request, monkeypatch):
-    """Run a test on the compiled batch_norm path (when numba is there) and on NumPy."""
-    if request.param:
-        pytest.importorskip("numba")
-    monkeypatch.setattr(BatchNorm._kernels, "enabled", request.param)
-    return request.param
 
 
 @requires_torch
@@ -134,17 +125,6 @@ def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
     # through a batch-last view, the layout conv2d hands out
     assert gradcheck(lambda t: F.adaptive_avg_pool2d(t.permute(1, 2, 3, 0).permute(
         3, 0, 1, 2) * 1.0, 1), (x,))
-
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def conv_path(request, monkeypatch):
-    """Run a test on conv's compiled kernels (when numba is there) and on NumPy."""
-    from lamina.ops import conv
-
-    if request.param:
-        pytest.importorskip("numba")
-    monkeypatch.setattr(conv._kernels, "enabled", request.param)
-    return request.param
 
 
 # (in, out, kernel, padding, memory order of the input): few output channels take the

@@ -17,14 +17,6 @@ def _batch_last(a):
     return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
 
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def conv_path(request, monkeypatch):
-    if request.param:
-        pytest.importorskip("numba")
-    monkeypatch.setattr(conv._kernels, "enabled", request.param)
-    return request.param
-
-
 # (input shape, out channels, kernel, stride, padding, dilation, bias, batch-last input)
 CASES = [
     ((4, 3, 9, 9), 12, 3, 1, 1, 1, True, False),

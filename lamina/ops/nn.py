@@ -433,14 +433,12 @@ class BatchNorm(Function):
         ctx.layout = (x.shape, perm, rows)
         ctx.training = training
         ctx.relu = relu
-        ones = zeros = None
-        if kern is not None:
-            ones = np.ones(c, x2.dtype) if w is None else w
-            zeros = np.zeros(c, x2.dtype) if b is None else b
         if training and rows and kern is not None:
             mean, var, invstd = (np.empty(c, x2.dtype) for _ in range(3))
             out = _buffer(x2.shape, x2.dtype)
-            kern[4](x2, ones, zeros, eps, mean, var, invstd, out, relu)
+            kern[4](x2, np.ones(c, x2.dtype) if w is None else w,
+                    np.zeros(c, x2.dtype) if b is None else b, eps, mean, var, invstd, out,
+                    relu)
             BatchNorm._update_running(rm, rv, mean, var, momentum, n)
             y = BatchNorm._back(out, x.shape, perm)
             # with relu, backward recomputes the mask from x, w and b (saved for the

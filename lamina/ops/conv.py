@@ -20,7 +20,10 @@ block zeroes the gradient rows it is first to reach). Without gradients (``no_gr
 inference) the forward also runs in blocks of output rows, each block's columns consumed by
 the GEMM while in cache and nothing kept (``_conv_forward_streamed``). Layers with at most
 8 output channels (stride 1, 3- or 5-wide kernels) skip the column matrix: with numba they
-run a direct convolution (``_use_direct``).
+run a direct convolution (``_use_direct``). Training layers with few input channels (C*kh*kw
+at most 27, an RGB first layer) keep the padded input instead of the column matrix: with
+numba their weight gradient is a compiled kernel on that input, so the forward streams its
+columns as inference does (``_use_small_k``).
 
 Measured on conv-wide (batch 32, 3x32x32, 2 threads) and kept out on purpose: training
 with the streamed forward (the column blocks rebuilt in backward, or kept block by block
@@ -28,7 +31,13 @@ for the weight gradient) was 3-7% slower per step than keeping the whole column 
 4 KiB-staggered buffer offsets (against store-to-load aliasing) changed nothing measurable;
 splitting the kernels and GEMM halves over two Python threads gained nothing (OpenBLAS's
 idle worker spins on the second core between GEMMs, and with OpenBLAS at one thread our
-two single-threaded GEMM halves were no faster than its own two-thread GEMM).
+two single-threaded GEMM halves were no faster than its own two-thread GEMM). For the first
+layer (3 -> 32 channels, input in (N, C, H, W) order) also: a register-blocked direct
+forward (4 output channels x 3 taps per pass, 1.1-1.4 ms on one thread inside a step) was no
+better than the streamed GEMM; a compiled (N, C, H, W) -> padded (C, Hp, Wp, N) copy saved
+0.06 ms over ``_pad_cn`` (0.2% of the step); a compiled 4x4-tile product on the column
+matrix (cols @ g.T: 0.92 vs BLAS 1.16 ms, isolated) was no faster than ``gw_small`` and
+would have kept the column matrix.
 
 Why batch last: the innermost axis of every window copy and col2im add is then the batch, a
 contiguous run of N elements (merged with ``Wo`` at stride 1), instead of a short strided
@@ -44,8 +53,9 @@ backward the conv forward path, sharing the same helpers.
 
 With numba installed (an optional extra; ``LAMINA_NUMBA=0`` turns it off) col2im, and im2col
 of a batch-last input, run as compiled loops (``_kernels``) that give the NumPy path's results
-exactly, and the direct convolution is available (it sums in its own order: equal to the
-NumPy path up to rounding); without numba everything is NumPy.
+exactly, and the direct convolution and the few-input-channel weight gradient are available
+(they sum in their own order: equal to the NumPy path up to rounding); without numba
+everything is NumPy.
 """
 
 from __future__ import annotations
@@ -145,6 +155,16 @@ def _pad_cn(x, pads):
     return buf
 
 
+def _pad_dense(x, pads):
+    """``_pad_cn``, always C-contiguous (C, Hp, Wp, N) (what the compiled kernels read)."""
+    xp = _pad_cn(x, pads)
+    if not xp.flags.c_contiguous:
+        buf = _buffer(xp.shape, x.dtype)
+        np.copyto(buf, xp)
+        xp = buf
+    return xp
+
+
 def _cols_buffer(c, kh, kw, ho, wo, n, dtype, ones_row=False):
     """A recycled column matrix (C*kh*kw [+ 1], Ho*Wo*N) and its (C, kh, kw, Ho, Wo, N) view
     of the window rows; with ``ones_row`` the extra last row is filled with ones (so a GEMM
@@ -175,7 +195,7 @@ def _im2col(xp, kh, kw, ho, wo, stride, dilation, ones_row=False):
 
 @kernels
 def _kernels(numba):
-    """``(col2im, im2col, direct_fwd, direct_gw)`` compiled with numba (optional;
+    """``(col2im, im2col, direct_fwd, direct_gw, gw_small)`` compiled with numba (optional;
     ``LAMINA_NUMBA=0`` turns it off), or None (also for dtypes other than float32/float64).
     im2col reads the unpadded input directly (writing zeros for the padding), which saves
     the padded copy; col2im writes only the unpadded window.
@@ -184,8 +204,8 @@ def _kernels(numba):
     column blocks are added in order: each output element sums the same terms in the same
     (row-major offset) order as the NumPy path below, so the results are the same (up to the
     sign of zero sums); LeNet/conv-wide col2im 0.73 -> 0.16, 2.4 -> 0.93, 1.2 -> 0.35 ms.
-    The direct convolution (few output channels, see ``_use_direct``) sums in its own
-    order."""
+    The direct convolution (few output channels, see ``_use_direct``) and gw_small (few input
+    channels, ``_use_small_k``) sum in their own order."""
 
     @numba.njit(cache=True, nogil=True, inline="always")
     def span(off, size, s, count):
@@ -355,7 +375,88 @@ def _kernels(numba):
                     for j in range(kw):
                         gw[o, c, i, j] = acc[j]
 
-    return (col2im, im2col, direct_fwd, direct_gw)
+    # --- weight gradient of a layer with few input channels (see ``_use_small_k``) --------
+    # The gradient is (O, C*kh*kw) dot products of length Ho*Wo*N, an output too small for
+    # BLAS to block well. Here each pass over g's rows computes 4 output channels x 3 kernel
+    # columns at once: 12 dot products sharing 7 vector loads (4 rows of g, 3 shifted runs
+    # of the padded input; out-of-range indices are clamped, which computes the same sum
+    # twice). Per output row the sums run in the input's precision (reassociation lets
+    # them vectorize) and are added in float64, as in direct_gw.
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def gw_small(xp, g, gw, gb, sh, dh, dw, zero):
+        # gw[o,c,i,j] = sum_{y,x,n} g[o,y,x,n] * xp[c, y*sh + i*dh, x + j*dw, n] (stride 1
+        # along x); with a non-empty gb also gb[o] = sum g[o] (each 4-channel block's rows
+        # summed just before its passes, which then find them in cache)
+        o_n, c_n, kh, kw = gw.shape
+        ho, n = g.shape[1], g.shape[3]
+        m = g.shape[2] * n
+        xf = xp.reshape(c_n, xp.shape[1], xp.shape[2] * n)
+        gf = g.reshape(o_n, ho, m)
+        acc = np.zeros((4, 3))
+        last = o_n - 1
+        for o in range(0, o_n, 4):
+            o1, o2, o3 = min(o + 1, last), min(o + 2, last), min(o + 3, last)
+            if gb.shape[0]:
+                for oo in range(o, min(o + 4, o_n)):
+                    t = 0.0
+                    for y in range(ho):
+                        row = gf[oo, y]
+                        s = zero
+                        for q in range(m):
+                            s += row[q]
+                        t += s
+                    gb[oo] = t
+            for c in range(c_n):
+                for i in range(kh):
+                    for j in range(0, kw, 3):
+                        j1, j2 = min(j + 1, kw - 1), min(j + 2, kw - 1)
+                        acc[:] = 0.0
+                        for y in range(ho):
+                            g0, g1, g2, g3 = gf[o, y], gf[o1, y], gf[o2, y], gf[o3, y]
+                            src = xf[c, y * sh + i * dh]
+                            s0 = src[j * dw * n:j * dw * n + m]
+                            s1 = src[j1 * dw * n:j1 * dw * n + m]
+                            s2 = src[j2 * dw * n:j2 * dw * n + m]
+                            a00 = a01 = a02 = a10 = a11 = a12 = zero
+                            a20 = a21 = a22 = a30 = a31 = a32 = zero
+                            for q in range(m):
+                                v0, v1, v2 = s0[q], s1[q], s2[q]
+                                u = g0[q]
+                                a00 += u * v0
+                                a01 += u * v1
+                                a02 += u * v2
+                                u = g1[q]
+                                a10 += u * v0
+                                a11 += u * v1
+                                a12 += u * v2
+                                u = g2[q]
+                                a20 += u * v0
+                                a21 += u * v1
+                                a22 += u * v2
+                                u = g3[q]
+                                a30 += u * v0
+                                a31 += u * v1
+                                a32 += u * v2
+                            acc[0, 0] += a00
+                            acc[0, 1] += a01
+                            acc[0, 2] += a02
+                            acc[1, 0] += a10
+                            acc[1, 1] += a11
+                            acc[1, 2] += a12
+                            acc[2, 0] += a20
+                            acc[2, 1] += a21
+                            acc[2, 2] += a22
+                            acc[3, 0] += a30
+                            acc[3, 1] += a31
+                            acc[3, 2] += a32
+                        for r in range(4):
+                            oo = min(o + r, last)
+                            gw[oo, c, i, j] = acc[r, 0]
+                            gw[oo, c, i, j1] = acc[r, 1]
+                            gw[oo, c, i, j2] = acc[r, 2]
+
+    return (col2im, im2col, direct_fwd, direct_gw, gw_small)
 
 
 _DIRECT_MAX_OUT = 8   # direct convolution for at most this many output channels
@@ -372,6 +473,28 @@ def _use_direct(kern, o, kw, stride, dilation, groups):
     GEMM was faster, hence the bound."""
     return (kern is not None and o <= _DIRECT_MAX_OUT and groups == 1 and kw in (3, 5)
             and stride == (1, 1) and dilation == (1, 1))
+
+
+_SMALL_K_MAX = 27       # C*kh*kw bound of the few-input-channel weight gradient
+_SMALL_K_MAX_OUT = 32   # ... and its output-channel bound
+
+
+def _use_small_k(kern, c, kh, kw, o, stride, groups):
+    """Whether a training conv keeps the padded input instead of the column matrix and
+    computes its weight gradient with the compiled ``gw_small`` (an RGB first layer).
+
+    With C*kh*kw of 27 (conv-wide's first layer: 3 -> 32 channels, 3x3, batch 32), BLAS runs
+    the weight-gradient GEMM ``cols (28, 32768) @ g.T`` at about 40 GFLOP/s (1.2-1.5 ms on
+    two threads); gw_small takes 0.95-1.1 ms on one, and since backward no longer needs the
+    column matrix the forward streams it in blocks that stay in cache
+    (``_conv_forward_streamed``). That layer inside a step: forward 1.9-2.3 -> 1.5-1.85 ms,
+    backward 1.4-1.5 -> 1.3-1.4 ms (0.1 ms slower in one run under heavy load from other
+    processes); the step 1.8-2.3% faster. Isolated, gw_small was also ahead at C*kh*kw = 36
+    (1.5 vs 2.2 ms) but not at 54 (2.8 vs 1.9 ms) nor with 64 output channels; only 27 was
+    measured inside a step, hence the bounds.
+    """
+    return (kern is not None and groups == 1 and stride[1] == 1
+            and c * kh * kw <= _SMALL_K_MAX and o <= _SMALL_K_MAX_OUT)
 
 
 def _col2im(cols, c, n, hp, wp, kh, kw, ho, wo, stride, dilation, crop=None):
@@ -464,8 +587,8 @@ _STREAM = os.environ.get("LAMINA_CONV_STREAM", "1") != "0"
 
 def _block_rows(k, wo, n, itemsize, ho):
     """Output rows per block of the streamed conv: about ``_CHUNK_BYTES`` of columns (all
-    rows when ``_CHUNK_BYTES`` is 0)."""
-    if _CHUNK_BYTES <= 0:
+    rows when ``_CHUNK_BYTES`` is 0, or for an empty batch)."""
+    if _CHUNK_BYTES <= 0 or k * wo * n == 0:
         return ho
     return max(1, min(ho, _CHUNK_BYTES // (k * wo * n * itemsize)))
 
@@ -583,17 +706,23 @@ class Conv2dFn(Function):
         xt = x.transpose(1, 2, 3, 0)
         ctx.geom = (n, c, h, wd, hp, wp, ho, wo)
         ctx.direct = _use_direct(kern, o, kw, stride, dilation, groups)
-        ctx.bias_row = False
+        ctx.bias_row = ctx.small_k = False
         if ctx.direct:
-            xp = _pad_cn(x, pads)
-            if not xp.flags.c_contiguous:        # (C, H, W, N) contiguous for the kernel
-                buf = _buffer(xp.shape, x.dtype)
-                np.copyto(buf, xp)
-                xp = buf
+            xp = _pad_dense(x, pads)
             out = _buffer((o, ho, wo, n), x.dtype)
             kern[2](xp, w, b if b is not None else np.zeros(o, x.dtype), out)
             ctx.save_for_backward(xp, w, x)     # x: xp may be a view of it
             return out.transpose(3, 0, 1, 2)
+        ctx.small_k = (ctx.needs_input_grad is not None
+                       and _use_small_k(kern, c, kh, kw, o, stride, groups))
+        if ctx.small_k:
+            # keep the padded input (C, Hp, Wp, N) for gw_small; the columns are only
+            # needed here, so they are made block by block and consumed while in cache
+            xp = _pad_dense(x, pads)
+            out = _conv_forward_streamed(xp, w, b, ho, wo, n, (0, 0, 0, 0), stride, dilation,
+                                         kern)
+            ctx.save_for_backward(xp, w, x)     # x: xp may be a view of it
+            return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
         if groups == 1 and _STREAM and ctx.needs_input_grad is None:
             # no backward: blocks of columns that stay in cache, nothing saved
             src = _im2col_source(x, pads, kern)
@@ -630,6 +759,16 @@ class Conv2dFn(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g2 = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
         gx = gw = gb = None
+        if ctx.small_k:
+            if need_w:
+                xp = cols
+                gw = np.empty(w.shape, w.dtype)
+                gb = np.empty(o if need_b else 0, w.dtype)   # summed by the kernel
+                _kernels(w.dtype)[4](xp, g2.reshape(o, ho, wo, n), gw, gb, stride[0],
+                                     dilation[0], dilation[1], w.dtype.type(0))
+                gb = gb if need_b else None
+                need_b = False
+            need_w = False
         if ctx.bias_row and (need_w or need_b):
             # one GEMM for both: cols (with its row of ones) @ g.T is (K + 1, O)
             gwt = np.matmul(cols, g2.T)

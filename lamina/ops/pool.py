@@ -380,6 +380,42 @@ class Separable2dFn(Function):
         return np.matmul(np.matmul(ah.T, g), aw), None, None, None
 
 
+@kernels
+def _gap_kernels(numba):
+    """``(mean, spread)`` for global average pooling of a (P, T, Q) array (T = H*W pooled,
+    Q contiguous), compiled with numba, or None."""
+
+    @numba.njit(cache=True, nogil=True)
+    def mean(xv, out, hw):
+        # out (P, Q) = sum over t of xv[p, t, :] (in order), divided by hw
+        p_n, t_n, q_n = xv.shape
+        for p in range(p_n):
+            r = out[p]
+            for q in range(q_n):
+                r[q] = 0
+            for t in range(t_n):
+                s = xv[p, t]
+                for q in range(q_n):
+                    r[q] += s[q]
+            for q in range(q_n):
+                r[q] = r[q] / hw
+
+    @numba.njit(cache=True, nogil=True)
+    def spread(g, out, hw):
+        # out (P, T, Q) = g[q, p] / hw for every t (g is (Q, P): the (N, C) gradient)
+        p_n, t_n, q_n = out.shape
+        for p in range(p_n):
+            r0 = out[p, 0]
+            for q in range(q_n):
+                r0[q] = g[q, p] / hw
+            for t in range(1, t_n):
+                r = out[p, t]
+                for q in range(q_n):
+                    r[q] = r0[q]
+
+    return mean, spread
+
+
 class GlobalAvgPoolFn(Function):
     """Mean over the last two axes, kept as (..., 1, 1): adaptive average pooling to 1x1.
 
@@ -387,14 +423,30 @@ class GlobalAvgPoolFn(Function):
     (conv's batch-last output: ``ones(H*W) @ x (C, H*W, N)``) and divides by the count, as
     PyTorch does; backward broadcasts ``g / (H*W)`` into a buffer in the input's memory order.
     conv-wide's 32x128x8x8 pool: forward 0.46 -> ~0.05 ms, backward 1.06 -> ~0.1 ms (the
-    separable products of the general path ran as thousands of tiny matmuls)."""
+    separable products of the general path ran as thousands of tiny matmuls).
+
+    With numba, a batch-last input (conv's output, memory (C, H, W, N)) is pooled by one
+    compiled pass each way (``_gap_kernels``; the forward sums each plane in order, so it
+    agrees with the BLAS sums up to rounding; the backward gives the same values). Inside a
+    conv-wide step the BLAS path cost 3-5x its isolated time (forward: 128 small BLAS calls
+    0.13 ms, the layout checks 0.05 ms; backward: NumPy's broadcast copy 0.2 ms); there the
+    kernels take forward 0.23-0.30 -> 0.10-0.15 ms, backward 0.23-0.28 -> 0.16-0.19 ms."""
 
     @staticmethod
     def forward(ctx, x):
         h, w = x.shape[-2:]
+        if x.ndim == 4 and x.size:
+            kern = _gap_kernels(x.dtype)
+            xt = x.transpose(1, 2, 3, 0)
+            if kern is not None and xt.flags.c_contiguous:
+                n, c = x.shape[:2]
+                out = np.empty((c, n), x.dtype)
+                kern[0](xt.reshape(c, h * w, n), out, x.dtype.type(h * w))
+                ctx.geom = (x.shape, None, True)
+                return out.T.reshape(n, c, 1, 1)       # memory (C, N), like the input
         order = _axis_order(x) if x.ndim == 4 else None
         xv = _pqview(x, order) if x.ndim == 4 else None
-        ctx.geom = (x.shape, order)
+        ctx.geom = (x.shape, order, False)
         if xv is None:
             return (x.sum(axis=(-2, -1), keepdims=True) / x.dtype.type(h * w)).astype(
                 x.dtype, copy=False)
@@ -411,8 +463,13 @@ class GlobalAvgPoolFn(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, order = ctx.geom
+        shape, order, batch_last = ctx.geom
         hw = g.dtype.type(shape[-2] * shape[-1])
+        if batch_last:
+            n, c, h, w = shape
+            gx = _buffer((c, h, w, n), g.dtype)
+            _gap_kernels(g.dtype)[1](g.reshape(n, c), gx.reshape(c, h * w, n), hw)
+            return gx.transpose(3, 0, 1, 2)
         gx = _alloc(shape, g.dtype, order)
         if order is None:
             np.divide(g, hw, out=gx)         # g (..., 1, 1) broadcasts over the plane

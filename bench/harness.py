@@ -173,9 +173,10 @@ def _several_runs(args, names, mods) -> int:
                 with open(out) as f:
                     runs.append(json.load(f))
     summary = summarize_runs(runs, names)
-    print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio")
+    print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio (runs: used "
+          "/ run; a run is left out when most of its pairs were disturbed by other processes)")
     header = f"| {'workload':12s} | {'lamina steps/s':>14s} | {'torch steps/s':>13s} | " \
-             f"{'ratio':>6s} | {'ratio range':>13s} | {'target':>6s} | runs |"
+             f"{'ratio':>6s} | {'ratio range':>13s} | {'target':>6s} |  runs  |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name in names:
@@ -188,29 +189,51 @@ def _several_runs(args, names, mods) -> int:
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         range_s = f"{lo:.2f}x-{hi:.2f}x" if ratio else "-"
+        runs_s = f"{n}/{n + row['left_out']}" + ("!" if row["noisy"] else "")
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | {range_s:>13s} | "
-              f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {n:4d} |", flush=True)
+              f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {runs_s:>6s} |", flush=True)
+    if any(row["noisy"] for row in summary.values()):
+        print("! no run had enough clean pairs for this workload: its figures are not "
+              "reliable", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": runs, "summary": summary}, f)
     return 0 if len(runs) == args.runs and len(summary) == len(names) else 1
 
 
+def _enough_clean(result) -> bool:
+    """Whether one run's result for a workload rests on enough clean pairs: the number
+    ``summarize`` needs to use the clean pairs alone (all of them when there are fewer than
+    3). A result without the counts (written by an older version) counts as clean."""
+    clean, pairs = result.get("clean"), result.get("pairs")
+    if clean is None or pairs is None:
+        return True
+    return clean >= min(pairs, max(3, pairs // 2))
+
+
 def summarize_runs(runs, names):
     """Per workload over the runs' results: a dict of ``lamina``, ``torch`` and ``ratio``
-    (medians), ``ratio_min``, ``ratio_max`` and ``runs``; the torch figures are None when
-    PyTorch was absent."""
+    (medians), ``ratio_min``, ``ratio_max``, ``runs`` (how many runs the figures use) and
+    ``left_out`` (runs left out); the torch figures are None when PyTorch was absent.
+
+    A run whose pairs were mostly disturbed by other processes (fewer clean pairs than
+    ``_enough_clean`` asks for) is left out when another run has enough; if none has, all
+    runs are used and ``noisy`` is True. (One disturbed run once put PyTorch's LSTM at 18
+    steps/s against 150-170 in the others, and moved the median ratio from 1.0 to 1.16.)"""
     out = {}
     for name in names:
         rows = [r[name] for r in runs if name in r]
         if not rows:
             continue
-        lam = statistics.median(r["lamina"] for r in rows)
-        ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+        good = [r for r in rows if _enough_clean(r)]
+        use = good or rows
+        lam = statistics.median(r["lamina"] for r in use)
+        ratios = [r["ratio"] for r in use if r["ratio"] is not None]
         row = {"lamina": lam, "torch": None, "ratio": None, "ratio_min": None,
-               "ratio_max": None, "runs": len(rows)}
+               "ratio_max": None, "runs": len(use), "left_out": len(rows) - len(use),
+               "noisy": not good}
         if ratios:
-            row.update(torch=statistics.median(r["torch"] for r in rows),
+            row.update(torch=statistics.median(r["torch"] for r in use if r["torch"]),
                        ratio=statistics.median(ratios), ratio_min=min(ratios),
                        ratio_max=max(ratios))
         out[name] = row

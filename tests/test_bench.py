@@ -81,11 +81,31 @@ def test_runs_summary_takes_medians_and_the_ratio_range():
             {"a": run(9.0, 9.0), "b": run(4.0, 2.0)}]
     s = summarize_runs(runs, ["a", "b", "c"])
     assert s["a"] == {"lamina": 10.0, "torch": 5.0, "ratio": 2.0, "ratio_min": 1.0,
-                      "ratio_max": 3.0, "runs": 3}
+                      "ratio_max": 3.0, "runs": 3, "left_out": 0, "noisy": False}
     assert s["b"]["runs"] == 2 and s["b"]["ratio"] == 1.5 and s["b"]["lamina"] == 3.5
     assert "c" not in s
     no_torch = summarize_runs([{"a": {"lamina": 7.0, "torch": None, "ratio": None}}], ["a"])
     assert no_torch["a"]["ratio"] is None and no_torch["a"]["lamina"] == 7.0
+
+
+def test_runs_summary_leaves_out_disturbed_runs():
+    """A run whose pairs were mostly disturbed by other processes does not enter the medians
+    when other runs are clean; with no clean run, all are used and flagged."""
+    from bench.harness import summarize_runs
+
+    def run(lam, tor, clean, pairs=5):
+        return {"lamina": lam, "torch": tor, "ratio": lam / tor, "clean": clean,
+                "pairs": pairs}
+
+    runs = [{"a": run(150.0, 150.0, 5), "b": run(10.0, 10.0, 0)},
+            {"a": run(160.0, 160.0, 3), "b": run(30.0, 10.0, 1)},
+            {"a": run(75.0, 18.0, 0), "b": run(20.0, 10.0, 2)},     # a disturbed here
+            {"a": run(140.0, 140.0, 2, pairs=2)}]                   # 2 of 2: clean
+    s = summarize_runs(runs, ["a", "b"])
+    assert s["a"]["runs"] == 3 and s["a"]["left_out"] == 1 and not s["a"]["noisy"]
+    assert s["a"]["ratio"] == 1.0 and s["a"]["ratio_max"] == 1.0 and s["a"]["torch"] == 150.0
+    assert s["b"]["runs"] == 3 and s["b"]["left_out"] == 0 and s["b"]["noisy"]
+    assert s["b"]["ratio"] == 2.0
 
 
 def test_several_runs_each_in_a_fresh_process(monkeypatch, tmp_path, capsys):

@@ -174,7 +174,8 @@ def _several_runs(args, names, mods) -> int:
                     runs.append(json.load(f))
     summary = summarize_runs(runs, names)
     print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio (runs: used "
-          "/ run; a run is left out when most of its pairs were disturbed by other processes)")
+          "of made; a run is left out when most of its pairs were disturbed by other "
+          "processes)")
     header = f"| {'workload':12s} | {'lamina steps/s':>14s} | {'torch steps/s':>13s} | " \
              f"{'ratio':>6s} | {'ratio range':>13s} | {'target':>6s} |  runs  |"
     print(header)

@@ -127,6 +127,34 @@ def test_small_k_conv_matches_torch_float32(conv_path, case):
 
 
 @requires_torch
+@pytest.mark.parametrize("c, kw, o, dw", [(1, 27, 5, 1), (1, 10, 3 * 4 + 1, 2), (3, 9, 9, 1),
+                                          (2, 7, 32, 3)])
+def test_small_k_wide_kernels_match_torch(conv_path, c, kw, o, dw):
+    """Kernels wider than the strategy draws (up to 27 taps in a row, as a conv1d with one
+    input channel has): the kernel's blocks of 3 columns, the last one clamped, against
+    PyTorch in float64, through conv1d."""
+    rng = np.random.default_rng(kw)
+    xa = rng.standard_normal((3, c, 70))
+    wa = rng.standard_normal((o, c, kw))
+    ba = rng.standard_normal(o)
+    x, w, b = (lamina.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+    y = conv.conv1d(x, w, b, padding=2, dilation=dw)
+    node = y._ctx
+    while not isinstance(node, conv.Conv2dFn):      # conv1d's reshape of the 2-D output
+        node = node.inputs[0]._ctx
+    assert node.small_k is conv_path
+    ga = rng.standard_normal(y.shape)
+    (y * lamina.tensor(ga)).sum().backward()
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+    yt = torch.nn.functional.conv1d(xt, wt, bt, padding=2, dilation=dw)
+    (yt * torch.tensor(ga)).sum().backward()
+    tol = TOL[np.float64]
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
+    for g, gt in ((x.grad, xt.grad), (w.grad, wt.grad), (b.grad, bt.grad)):
+        _assert_close(g.data, gt.numpy(), tol["rtol"], tol["atol"])
+
+
+@requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_k_conv_wide_first_layer(monkeypatch, dtype):
     """conv-wide's first layer (batch 32, 3 -> 32 channels, 3x3, padding 1, input in

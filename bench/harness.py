@@ -76,9 +76,15 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
     return pairs
 
 
+def _clean_needed(total: int) -> int:
+    """How many of ``total`` pairs must be clean for a result to use the clean ones alone
+    (and for ``--runs`` to count a run): half of them and at least 3, or all when fewer."""
+    return min(total, max(3, total // 2))
+
+
 def summarize(pairs, noise_limit: float = 0.25):
     clean = [p for p in pairs if all(f <= noise_limit for _, f in p.values())]
-    use = clean if len(clean) >= max(3, len(pairs) // 2) else pairs
+    use = clean if len(clean) >= _clean_needed(len(pairs)) else pairs
     lam = statistics.median(p["lamina"][0] for p in use)
     if "torch" not in use[0]:
         return lam, None, None, len(clean), len(pairs)
@@ -203,13 +209,13 @@ def _several_runs(args, names, mods) -> int:
 
 
 def _enough_clean(result) -> bool:
-    """Whether one run's result for a workload rests on enough clean pairs: the number
-    ``summarize`` needs to use the clean pairs alone (all of them when there are fewer than
-    3). A result without the counts (written by an older version) counts as clean."""
+    """Whether one run's result for a workload rests on enough clean pairs
+    (``_clean_needed``). A result without the counts (written by an older version) counts as
+    clean."""
     clean, pairs = result.get("clean"), result.get("pairs")
     if clean is None or pairs is None:
         return True
-    return clean >= min(pairs, max(3, pairs // 2))
+    return clean >= _clean_needed(pairs)
 
 
 def summarize_runs(runs, names):

@@ -625,11 +625,12 @@ def _conv_forward_streamed(src, w, b, ho, wo, n, pads, stride, dilation, kern):
     """``W @ im2col(x) (+ b)`` as (O, Ho*Wo*N), one block of output rows at a time: each
     block's columns (about ``_CHUNK_BYTES``) are written into one recycled buffer and
     consumed by the GEMM while they are in cache, so the whole column matrix (9x the input
-    for a 3x3 kernel) never goes to memory. Used when no gradient is needed: training keeps
-    the whole matrix for the weight gradient (rebuilding it block by block in backward cost
-    more than the forward saved: conv-wide step 1.05x slower). conv-wide's three layers
-    inside a step: 1.85, 4.1, 2.9 -> 1.35, 3.35, 2.7 ms. The bias rides in the GEMM as an
-    extra weight column against a row of ones in each block."""
+    for a 3x3 kernel) never goes to memory. Used when no gradient is needed, and in training
+    for the layers whose weight gradient reads the padded input (``_use_small_k``); other
+    training layers keep the whole matrix for the weight gradient (rebuilding it block by
+    block in backward cost more than the forward saved: conv-wide step 1.05x slower).
+    conv-wide's three layers inside a step: 1.85, 4.1, 2.9 -> 1.35, 3.35, 2.7 ms. The bias
+    rides in the GEMM as an extra weight column against a row of ones in each block."""
     o, c, kh, kw = w.shape
     k = c * kh * kw
     ones = b is not None

@@ -56,17 +56,23 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
     idle: both libraries leave worker threads spinning after their parallel kernels
     (OpenBLAS between GEMMs, PyTorch's OpenMP pool), and those threads slow the other side's
     start. Measured on mlp-ops: PyTorch right after lamina was 38% slower than after a
-    pause, lamina right after PyTorch 11%."""
+    pause, lamina right after PyTorch 11%.
+
+    A workload with a ``numpy_step`` (the same step hand-written in plain NumPy) has it timed
+    in each pair too, between the two libraries, as a reference."""
     lam = mod.lamina_step()
     tor = mod.torch_step() if has_torch else None
+    ref = mod.numpy_step() if hasattr(mod, "numpy_step") else None
     # warm-up: caches, allocator, lazy initialisation
-    _timed(lam, min(0.5, seconds))
-    if tor:
-        _timed(tor, min(0.5, seconds))
+    for fn in (lam, tor, ref):
+        if fn is not None:
+            _timed(fn, min(0.5, seconds))
     pairs = []
     for r in range(repeats):
-        order = (("lamina", lam), ("torch", tor)) if r % 2 == 0 else \
-            (("torch", tor), ("lamina", lam))
+        order = [("lamina", lam), ("torch", tor)] if r % 2 == 0 else \
+            [("torch", tor), ("lamina", lam)]
+        if ref is not None:
+            order.insert(1, ("numpy", ref))
         res = {}
         for name, fn in order:
             if fn is not None:
@@ -82,15 +88,37 @@ def _clean_needed(total: int) -> int:
     return min(total, max(3, total // 2))
 
 
-def summarize(pairs, noise_limit: float = 0.25):
+def _usable(pairs, noise_limit: float):
+    """(the pairs to use, how many were clean): the clean ones when there are enough."""
     clean = [p for p in pairs if all(f <= noise_limit for _, f in p.values())]
-    use = clean if len(clean) >= _clean_needed(len(pairs)) else pairs
+    return (clean if len(clean) >= _clean_needed(len(pairs)) else pairs), len(clean)
+
+
+def summarize(pairs, noise_limit: float = 0.25):
+    use, clean = _usable(pairs, noise_limit)
     lam = statistics.median(p["lamina"][0] for p in use)
     if "torch" not in use[0]:
-        return lam, None, None, len(clean), len(pairs)
+        return lam, None, None, clean, len(pairs)
     tor = statistics.median(p["torch"][0] for p in use)
     ratio = statistics.median(p["lamina"][0] / p["torch"][0] for p in use)
-    return lam, tor, ratio, len(clean), len(pairs)
+    return lam, tor, ratio, clean, len(pairs)
+
+
+def summarize_reference(pairs, noise_limit: float = 0.25):
+    """(steps/s, median ratio to PyTorch) of the hand-written NumPy reference, from the same
+    pairs ``summarize`` uses; None without a reference or without PyTorch."""
+    use, _ = _usable(pairs, noise_limit)
+    if "numpy" not in use[0] or "torch" not in use[0]:
+        return None
+    return (statistics.median(p["numpy"][0] for p in use),
+            statistics.median(p["numpy"][0] / p["torch"][0] for p in use))
+
+
+def _print_references(rows) -> None:
+    """One line per workload that has a hand-written NumPy reference."""
+    for name, steps, ratio in rows:
+        print(f"  reference, {name} hand-written in plain NumPy (no framework, same step): "
+              f"{steps:.1f} steps/s, {ratio:.2f}x PyTorch", flush=True)
 
 
 def main(argv=None) -> int:
@@ -143,6 +171,7 @@ def main(argv=None) -> int:
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     failed = 0
     results = {}
+    references = []
     for name in names:
         mod = mods[name]
         try:
@@ -154,10 +183,15 @@ def main(argv=None) -> int:
         lam, tor, ratio, clean, total = summarize(pairs)
         results[name] = {"lamina": lam, "torch": tor, "ratio": ratio, "clean": clean,
                          "pairs": total}
+        ref = summarize_reference(pairs)
+        if ref is not None:
+            results[name].update(numpy=ref[0], numpy_ratio=ref[1])
+            references.append((name, *ref))
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "
               f"{getattr(mod, 'TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|", flush=True)
+    _print_references(references)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)
@@ -199,6 +233,8 @@ def _several_runs(args, names, mods) -> int:
         runs_s = f"{n}/{n + row['left_out']}" + ("!" if row["noisy"] else "")
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | {range_s:>13s} | "
               f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {runs_s:>6s} |", flush=True)
+    _print_references([(name, summary[name]["numpy"], summary[name]["numpy_ratio"])
+                       for name in names if summary.get(name, {}).get("numpy_ratio")])
     if any(row["noisy"] for row in summary.values()):
         print("! no run had enough clean pairs for this workload: its figures are not "
               "reliable", flush=True)
@@ -221,7 +257,9 @@ def _enough_clean(result) -> bool:
 def summarize_runs(runs, names):
     """Per workload over the runs' results: a dict of ``lamina``, ``torch`` and ``ratio``
     (medians), ``ratio_min``, ``ratio_max``, ``runs`` (how many runs the figures use) and
-    ``left_out`` (runs left out); the torch figures are None when PyTorch was absent.
+    ``left_out`` (runs left out); the torch figures are None when PyTorch was absent. A
+    workload with a hand-written NumPy reference also gets ``numpy`` and ``numpy_ratio``
+    (medians).
 
     A run whose pairs were mostly disturbed by other processes (fewer clean pairs than
     ``_enough_clean`` asks for) is left out when another run has enough; if none has, all
@@ -243,5 +281,9 @@ def summarize_runs(runs, names):
             row.update(torch=statistics.median(r["torch"] for r in use if r["torch"]),
                        ratio=statistics.median(ratios), ratio_min=min(ratios),
                        ratio_max=max(ratios))
+        refs = [r for r in use if r.get("numpy_ratio") is not None]
+        if refs:
+            row.update(numpy=statistics.median(r["numpy"] for r in refs),
+                       numpy_ratio=statistics.median(r["numpy_ratio"] for r in refs))
         out[name] = row
     return out

@@ -135,3 +135,54 @@ def test_several_runs_each_in_a_fresh_process(monkeypatch, tmp_path, capsys):
     assert summary["ratio"] == 4.0 and summary["ratio_min"] == 2.0
     assert summary["ratio_max"] == 6.0 and summary["runs"] == 3
     assert "2.00x-6.00x" in capsys.readouterr().out
+
+
+def test_numpy_reference_takes_the_same_step_as_lamina():
+    """mlp-ops' hand-written NumPy reference computes the lamina step's loss, step after step
+    (so its timing is of the same work, update included)."""
+    from bench.workloads import mlp_ops
+
+    lam, ref = mlp_ops.lamina_step(), mlp_ops.numpy_step()
+    for _ in range(4):
+        assert float(ref()) == pytest.approx(lam().item(), rel=1e-5)
+
+
+def test_reference_is_timed_between_the_libraries(monkeypatch):
+    import types
+
+    from bench import harness
+
+    events = []
+    monkeypatch.setattr(harness.time, "sleep", lambda s: None)
+    monkeypatch.setattr(harness, "_timed",
+                        lambda fn, seconds: (events.append(fn()), (1.0, 0.0))[1])
+    mod = types.SimpleNamespace(lamina_step=lambda: (lambda: "lamina"),
+                                torch_step=lambda: (lambda: "torch"),
+                                numpy_step=lambda: (lambda: "numpy"))
+    pairs = harness.run_workload(mod, repeats=2, seconds=0.01, has_torch=True)
+    assert events[3:] == ["lamina", "numpy", "torch", "torch", "numpy", "lamina"]
+    assert all(set(p) == {"lamina", "numpy", "torch"} for p in pairs)
+
+
+def test_reference_summary_uses_the_same_clean_pairs():
+    from bench.harness import summarize_reference, summarize_runs
+
+    pairs = [{"lamina": (10.0, 0.0), "numpy": (12.0, 0.0), "torch": (10.0, 0.0)},
+             {"lamina": (10.0, 0.0), "numpy": (9.0, 0.0), "torch": (10.0, 0.0)},
+             {"lamina": (10.0, 0.0), "numpy": (16.0, 0.0), "torch": (8.0, 0.0)},
+             {"lamina": (10.0, 0.0), "numpy": (90.0, 2.0), "torch": (10.0, 0.0)}]  # noisy
+    steps, ratio = summarize_reference(pairs)
+    assert steps == 12.0 and ratio == 1.2
+    assert summarize_reference([{"lamina": (1.0, 0.0), "torch": (1.0, 0.0)}]) is None
+    assert summarize_reference([{"lamina": (1.0, 0.0), "numpy": (1.0, 0.0)}]) is None
+
+    def run(ref_ratio):
+        row = {"lamina": 9.0, "torch": 10.0, "ratio": 0.9, "clean": 5, "pairs": 5}
+        if ref_ratio is not None:
+            row.update(numpy=10.0 * ref_ratio, numpy_ratio=ref_ratio)
+        return row
+
+    s = summarize_runs([{"a": run(1.1)}, {"a": run(0.9)}, {"a": run(1.0)}, {"a": run(None)}],
+                       ["a"])
+    assert s["a"]["numpy_ratio"] == 1.0 and s["a"]["numpy"] == 10.0
+    assert "numpy_ratio" not in summarize_runs([{"a": run(None)}], ["a"])["a"]

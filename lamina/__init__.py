@@ -15,6 +15,8 @@ from lamina.tensor import Tensor          # Tensor first: the ops below attach i
 from lamina import ops
 from lamina.ops import *
 from lamina.creation import *
+from lamina import dispatch, kernels
+kernels.load()                            # the fast paths register with dispatch
 from lamina import autograd
 from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 

@@ -121,3 +121,39 @@ def check_raises_like(torch_fn, lamina_fn, shapes, exc=(RuntimeError, ValueError
         torch_fn(*[torch.tensor(a) for a in arrays])
     with pytest.raises(exc):
         lamina_fn(*[lamina.tensor(a) for a in arrays])
+
+
+def sum_order_bound(abs_sum, terms: int, dtype) -> np.ndarray:
+    """How far two computations of the same sums may differ when they add in different orders.
+
+    A sum of ``terms`` products (or terms) computed in floating point, in ANY order or tree
+    (sequential, pairwise, SIMD lanes of any width, BLAS blocking), differs from the exact sum
+    by at most ``gamma_n * sum(|t_i|)`` with ``gamma_n = n*u / (1 - n*u)``, ``u`` the unit
+    roundoff and ``n = terms + 1`` (the products' own rounding counted too) (Higham, *Accuracy
+    and Stability of Numerical Algorithms*, 2nd ed., sec. 3.1). Two such computations, on two
+    code paths or two machines, therefore differ by at most twice that. ``abs_sum`` is
+    ``sum(|t_i|)`` for each output element, computed by the caller in float64 (for a matrix
+    product ``|A| @ |B|``; for a convolution the same convolution of ``|x|`` and ``|w|``).
+    This is the worst case: typical differences are ``sqrt(n)`` times smaller.
+    """
+    u = np.finfo(dtype).eps / 2
+    n = terms + 1
+    gamma = n * u / (1 - n * u)
+    return 2 * gamma * np.asarray(abs_sum, dtype=np.float64)
+
+
+def assert_sum_order_close(actual, desired, abs_sum, terms: int, dtype, err_msg=""):
+    """Assert ``actual`` and ``desired`` (the same sums, added in different orders) agree within
+    ``sum_order_bound``; a wrong value is off by far more than that bound."""
+    actual = np.asarray(actual, dtype=np.float64)
+    desired = np.asarray(desired, dtype=np.float64)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    bound = sum_order_bound(abs_sum, terms, dtype) + np.finfo(dtype).tiny
+    err = np.abs(actual - desired)
+    bad = ~(err <= bound)
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{err_msg} {int(bad.sum())} of {bad.size} elements differ by more than the "
+            f"summation-order bound ({terms} terms, {np.dtype(dtype).name}); first at {i}: "
+            f"{actual[i]!r} vs {desired[i]!r}, |diff| {err[i]:.3g} > bound {bound[i]:.3g}")

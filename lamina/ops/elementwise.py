@@ -11,7 +11,6 @@ import numbers
 
 import numpy as np
 
-from lamina._jit import kernels
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode, set_grad_enabled
 from lamina.backend import (
@@ -21,6 +20,7 @@ from lamina.backend import (
     result_dtype,
     scalar_result_dtype,
 )
+from lamina.kernels.jit import kernels
 from lamina.tensor import Tensor, _make, _to_array
 
 __all__ = [

@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from lamina import backend
-from lamina._jit import kernels
 from lamina.autograd.function import Function
+from lamina.kernels.jit import kernels
 from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
 

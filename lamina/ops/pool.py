@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina._jit import kernels
 from lamina.autograd.function import Function
-from lamina.ops.conv import _buffer
+from lamina.kernels.jit import kernels
+from lamina.kernels.memory import buffer as _buffer
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",

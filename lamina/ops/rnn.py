@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina._jit import kernels
 from lamina.autograd.function import Function
-from lamina.ops.conv import _buffer
+from lamina.kernels.jit import kernels
+from lamina.kernels.memory import buffer as _buffer
 from lamina.tensor import Tensor
 
 __all__ = ["rnn_layer"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina._jit import kernels
+from lamina.kernels.jit import kernels
 from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
 

@@ -176,7 +176,7 @@ def test_conv_buffer_pool_never_reuses_live_arrays():
 
 
 def test_clear_buffer_pool():
-    from lamina.ops import conv as C
+    from lamina.kernels import memory as C
 
     x = lamina.randn(2, 3, 8, 8)
     w = lamina.randn(4, 3, 3, 3)

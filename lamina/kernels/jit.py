@@ -1,7 +1,8 @@
-"""Optional compiled kernels: one loader for every op with a numba fast path.
+"""The numba loader: one way for every fast path to build its compiled kernels.
 
-numba is an optional extra (``pip install lamina[fast]``); ``LAMINA_NUMBA=0`` turns it off.
-An op keeps a NumPy path that gives the same results and uses the kernels only when they
+numba is an optional extra (``pip install lamina[fast]``); ``LAMINA_NUMBA=0`` (or
+``lamina.dispatch.set_fast_paths(False)``) turns it off. The reference op in ``lamina/ops``
+computes the same function with NumPy alone; a fast path uses its kernels only when they
 exist::
 
     @kernels
@@ -22,6 +23,8 @@ import os
 
 import numpy as np
 
+from lamina import dispatch
+
 ENABLED = os.environ.get("LAMINA_NUMBA", "1") != "0"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -40,7 +43,8 @@ class kernels:  # noqa: N801 - used as a decorator
         self.__doc__ = build.__doc__
 
     def __call__(self, dtype):
-        if not self.enabled or np.dtype(dtype) not in _FLOATS:
+        if (not self.enabled or not dispatch.fast_paths_enabled()
+                or np.dtype(dtype) not in _FLOATS):
             return None
         if not self._built:
             self._built = True

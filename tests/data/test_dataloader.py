@@ -293,19 +293,28 @@ def test_prefetch_propagates_exceptions():
 
 
 def test_prefetch_overlaps_work():
-    class Timed(Dataset):
-        def __getitem__(self, i):
-            time.sleep(0.02)
-            return np.float32(i)
-
-        def __len__(self):
-            return 6
+    """With prefetch, the next batch is loaded while the loop still works on the current one
+    (checked by events, not by timing, so a loaded machine cannot fail it); without
+    prefetch, nothing is loaded ahead."""
+    n = 6
 
     def run(prefetch):
-        t0 = time.perf_counter()
-        for _ in DataLoader(Timed(), batch_size=1, prefetch=prefetch):
-            time.sleep(0.02)  # "training"
-        return time.perf_counter() - t0
+        started = [threading.Event() for _ in range(n)]
 
-    # serial: 6 * (20 + 20) ms; overlapped: about 6 * 20 ms + 20 ms
-    assert run(True) < 0.8 * run(False)
+        class Tracked(Dataset):
+            def __getitem__(self, i):
+                started[i].set()
+                return np.float32(i)
+
+            def __len__(self):
+                return n
+
+        for i, _ in enumerate(DataLoader(Tracked(), batch_size=1, prefetch=prefetch)):
+            if i + 1 < n:       # "training" on batch i: is batch i + 1 being loaded?
+                if prefetch:
+                    assert started[i + 1].wait(timeout=30), f"batch {i + 1} not prefetched"
+                else:
+                    assert not started[i + 1].wait(timeout=0.05)
+
+    run(True)
+    run(False)

@@ -22,8 +22,14 @@ default they are upsampled 4x bilinearly (``data.image_size = 32``, chosen autom
 own size (8x8 for digits), scales pixels to [0, 1] and then applies the same steps; digits
 are light strokes on a dark background, so pass ``--invert`` for dark-on-light pictures.
 
-Errors a person can fix (an unknown name, a bad config value, a missing file) print
-``lamina: error: ...`` and exit with status 2.
+Errors a person can fix (an unknown name, a bad config value, a missing or damaged file, an
+input that is not numbers, NaN or infinite inputs, a training loss that became NaN or
+infinite) print ``lamina: error: ...`` and exit with status 2, never a traceback.
+
+After each epoch the run directory receives ``last.safetensors``, then ``best.safetensors``
+(when the monitored loss improved), then ``history.csv``/``history.json``; every file is
+replaced atomically and each checkpoint records its epoch, so after an interruption ``best``
+is never newer than ``last`` and the history ends at ``last``'s epoch or one before.
 """
 
 from __future__ import annotations
@@ -91,9 +97,9 @@ def _write_csv(path, headers: list[str], rows: list[list]) -> None:
 
 
 def _json_dump(path, obj) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
+    from lamina.train.history import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 # --- data -----------------------------------------------------------------------------------

@@ -515,7 +515,7 @@ def _open_regular(path: str):
                     "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
                     "not a regular file")
             raise ValueError(f"load: {path!r} is {kind}; expected a regular safetensors file")
-        if hasattr(os, "set_blocking"):
+        if getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

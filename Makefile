@@ -28,9 +28,10 @@ install: $(VENV)/.installed
 
 dev: $(STAMP)
 
-# the default run needs scikit-learn (digits); matplotlib draws its plots, tqdm its bar
+# the default run needs scikit-learn (digits); matplotlib draws its plots, tqdm its bar;
+# numba (fast) compiles the convolution kernels the README's "about 10 s" was measured with
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PIP) install -e ".[data,plot,progress]"
+	$(PIP) install -e ".[data,plot,progress,fast]"
 	@touch $@
 
 demo: $(VENV)/.installed-demo

@@ -22,8 +22,14 @@ default they are upsampled 4x bilinearly (``data.image_size = 32``, chosen autom
 own size (8x8 for digits), scales pixels to [0, 1] and then applies the same steps; digits
 are light strokes on a dark background, so pass ``--invert`` for dark-on-light pictures.
 
-Errors a person can fix (an unknown name, a bad config value, a missing file) print
-``lamina: error: ...`` and exit with status 2.
+Errors a person can fix (an unknown name, a bad config value, a missing or damaged file, an
+input that is not numbers, NaN or infinite inputs, a training loss that became NaN or
+infinite) print ``lamina: error: ...`` and exit with status 2, never a traceback.
+
+After each epoch the run directory receives ``last.safetensors``, then ``best.safetensors``
+(when the monitored loss improved), then ``history.csv``/``history.json``; every file is
+replaced atomically and each checkpoint records its epoch, so after an interruption ``best``
+is never newer than ``last`` and the history ends at ``last``'s epoch or one before.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +97,9 @@ def _write_csv(path, headers: list[str], rows: list[list]) -> None:
 
 
 def _json_dump(path, obj) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
+    from lamina.train.history import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -102,6 +109,18 @@ def _dataset_names() -> list[str]:
     return [n for n in available_datasets() if n != "csv"]  # CSV files: csv:PATH
 
 
+# other names a person may know a dataset by (older README and docs) -> the canonical name
+_DATASET_ALIASES = {"mnist_subset": "mnist_5k"}
+
+
+def _canonical_dataset(name: str) -> str:
+    """``name`` with the command line's aliases resolved (``mnist-subset`` -> ``mnist_5k``);
+    other names, and ``csv:PATH``, unchanged."""
+    if name.startswith("csv:"):
+        return name
+    return _DATASET_ALIASES.get(name.strip().lower().replace("-", "_"), name)
+
+
 def _load_raw(dcfg: dict, classes=None, categories=None):
     """``(X, y, info)`` of the configured dataset, all samples, before any preprocessing.
 
@@ -109,7 +128,7 @@ def _load_raw(dcfg: dict, classes=None, categories=None):
     task, class names, feature names and, for CSV files, the columns and categories."""
     from lamina.data.datasets import CSVDataset, load_dataset
 
-    name = dcfg["dataset"]
+    name = _canonical_dataset(dcfg["dataset"])
     info: dict = {"dataset": name}
     try:
         if name.startswith("csv:"):
@@ -176,7 +195,7 @@ def _check_dataset_name(name: str) -> None:
     if name.startswith("csv:"):
         return
     try:
-        dataset_info(name)           # raises ValueError for an unknown name (aliases work)
+        dataset_info(_canonical_dataset(name))   # ValueError for an unknown name
     except (ValueError, TypeError):
         raise CLIError(f"unknown dataset {name!r}; valid names: "
                        f"{', '.join(_dataset_names())}, or csv:PATH") from None
@@ -286,8 +305,19 @@ class Preprocessor:
         path = run_dir / "preprocessing.json"
         if not path.is_file():
             raise CLIError(f"{path} not found: is {run_dir} a lamina run directory?")
-        with open(path, encoding="utf-8") as f:
-            return cls(json.load(f))
+        try:
+            with open(path, encoding="utf-8") as f:
+                state = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise CLIError(f"{path} is damaged: not valid JSON ({e}); retrain the run to "
+                           "write it again") from None
+        except OSError as e:
+            raise CLIError(f"cannot read {path}: {e.strerror}") from None
+        problem = _check_preprocessing(state)
+        if problem:
+            raise CLIError(f"{path} is damaged: {problem}; retrain the run to write it "
+                           "again") from None
+        return cls(state)
 
     def save(self, run_dir: Path) -> None:
         _json_dump(run_dir / "preprocessing.json", self.state)
@@ -319,6 +349,46 @@ class Preprocessor:
     @property
     def classification(self) -> bool:
         return self.state["task"] == "classification"
+
+
+def _is_shape(v) -> bool:
+    return (isinstance(v, list) and len(v) > 0
+            and all(type(d) is int and d > 0 for d in v))
+
+
+def _check_preprocessing(state) -> str | None:
+    """What is wrong with a loaded preprocessing.json, or None."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, got a JSON {type(state).__name__}"
+    need = ("task", "classes", "raw_shape", "input_shape", "image", "standardize",
+            "image_size")
+    missing = [k for k in need if k not in state]
+    if missing:
+        return f"missing keys {missing} (it needs {list(need)})"
+    if state["task"] not in ("classification", "regression"):
+        return f"'task' is {state['task']!r}, expected 'classification' or 'regression'"
+    for key in ("raw_shape", "input_shape"):
+        if not _is_shape(state[key]):
+            return f"{key!r} is {state[key]!r}, expected a list of positive integers"
+    classes = state["classes"]
+    if state["task"] == "classification" and not (
+            isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        return f"'classes' is {classes!r}, expected a list of class names"
+    std = state["standardize"]
+    if std is not None:
+        n = int(np.prod(state["raw_shape"]))
+        if not (isinstance(std, dict) and all(
+                isinstance(std.get(k), list) and len(std[k]) == n
+                and all(isinstance(v, (int, float)) and math.isfinite(v) for v in std[k])
+                for k in ("mean", "std"))):
+            return f"'standardize' must hold 'mean' and 'std' lists of {n} finite numbers"
+    size = state["image_size"]
+    if size is not None and not (type(size) is int and size > 0):
+        return f"'image_size' is {size!r}, expected null or a positive integer"
+    if "target_shape" in state and not _is_shape(state["target_shape"]):
+        return f"'target_shape' is {state['target_shape']!r}, expected a list of positive " \
+               "integers"
+    return None
 
 
 # --- models, losses, optimizers -------------------------------------------------------------
@@ -498,9 +568,22 @@ def _outputs_to_predictions(out: np.ndarray, classification: bool, loss_name: st
 
 # --- the run directory ----------------------------------------------------------------------
 
+def _check_run_name(name: str) -> None:
+    """A run name is one directory name inside ``--out``: no separators, no ``..``."""
+    if not name:
+        return
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if (any(c in name for c in seps) or name in (".", "..") or os.path.isabs(name)
+            or Path(name).drive or "\0" in name):
+        raise CLIError(f"--name {name!r} (config key 'name') must be a plain directory name "
+                       "inside --out, without '/', '..' or a drive; use --out DIR to choose "
+                       "where runs go")
+
+
 def _run_dir(cfg: dict) -> Path:
     out = Path(cfg["out"])
     name = cfg["name"]
+    _check_run_name(name)
     if not name:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         ds = cfg["data"]["dataset"]
@@ -533,13 +616,19 @@ def _restore_model(path: Path, cfg: dict, pre: Preprocessor):
 
     ckpt = path / "best.safetensors"
     if not ckpt.is_file():
-        raise CLIError(f"checkpoint not found: {ckpt}")
+        why = ("the run stopped before any epoch finished (diverged or interrupted?)"
+               if not (path / "last.safetensors").is_file() else
+               "no epoch had a finite monitored loss (the run diverged)")
+        raise CLIError(f"checkpoint not found: {ckpt}: {why}; train again (with a smaller "
+                       "--lr if the loss became NaN)")
     loss_name, _ = _loss(cfg["train"]["loss"], pre.classification,
                          single_output(cfg["model"]["name"]))
     out = _out_features(pre, loss_name)
     model = build_model(cfg["model"], pre.state["input_shape"], out)
     try:
         load_checkpoint(ckpt, model)
+    except OSError as e:
+        raise CLIError(f"cannot read {ckpt}: {e}") from None
     except (ValueError, KeyError, RuntimeError) as e:
         raise CLIError(f"cannot load {ckpt} into the configured model: {e}") from None
     model.eval()
@@ -706,7 +795,46 @@ def _config_from_args(args) -> dict:
                              **{k: v for layer in layers for k, v in
                                 layer.get(s, {}).get("args", {}).items()},
                              **flags.get(s, {}).get("args", {})}
-    return C.resolve(merged)
+    resolved = C.resolve(merged)
+    file_train = layers[0].get("train", {}) if layers else {}
+    for line in _optimizer_warnings(file_train, flags.get("train", {}), resolved["train"]):
+        _say(f"{PROG}: warning: {line}", file=sys.stderr)
+    return resolved
+
+
+# the optimizer settings each optimizer reads (lr and weight_decay: all of them)
+_USES = {"momentum": ("sgd", "momentum", "nesterov", "rmsprop"), "betas": ("adam", "adamw")}
+
+
+def _optimizer_warnings(file_train: dict, flag_train: dict, tcfg: dict) -> list[str]:
+    """Warnings for optimizer settings of the config file that the command line's optimizer
+    may not suit (its learning rate was set for another optimizer) or ignores."""
+    name = tcfg["optimizer"]
+    out = []
+    from_file = {k: v for k, v in file_train.items() if k not in flag_train}
+    before = file_train.get("optimizer")
+    if "optimizer" in flag_train and before is not None and before != name:
+        kept = [f"train.{k} = {from_file[k]!r}" for k in ("lr", "momentum", "betas",
+                                                          "weight_decay")
+                if k in from_file and from_file[k] != "auto"
+                and (k not in _USES or name in _USES[k])]
+        if kept:
+            out.append(f"--optimizer {name} replaces the config file's optimizer "
+                       f"{before!r} but keeps its {', '.join(kept)}, chosen for {before}; "
+                       f"give --lr (e.g. --lr auto: {C.DEFAULT_LR[name]:g} for {name}) to "
+                       "choose for the new optimizer")
+    for k, users in _USES.items():
+        if name in users:
+            continue
+        if k in flag_train and flag_train[k] != "auto":
+            given = f"--{k} {flag_train[k]!r}"
+        elif k in file_train and file_train[k] not in ("auto", 0, 0.0):
+            given = f"train.{k} = {file_train[k]!r} from the config file"
+        else:
+            continue
+        out.append(f"the optimizer {name} ignores {given} (only {', '.join(users)} use "
+                   f"{k})")
+    return out
 
 
 def _literal(text: str):
@@ -734,6 +862,8 @@ def cmd_train(args) -> int:
     # check the names before loading any data
     _check_model_name(cfg["model"]["name"])
     _check_dataset_name(dcfg["dataset"])
+    _check_run_name(cfg["name"])
+    dcfg["dataset"] = _canonical_dataset(dcfg["dataset"])
     if dcfg["dataset"].startswith("csv:"):   # recorded absolute: evaluate works from anywhere
         dcfg["dataset"] = "csv:" + os.path.abspath(dcfg["dataset"][4:])
     x, y, info = _load_raw(dcfg)
@@ -787,12 +917,23 @@ def cmd_train(args) -> int:
          f"optimizer {tcfg['optimizer']} (lr {tcfg['lr']:g}), schedule {tcfg['schedule']}, "
          f"{tcfg['epochs']} epochs of batch {tcfg['batch_size']}")
     _say(f"run directory: {run}")
-    history = fit(model, loss_fn, optimizer, train_loader, tcfg["epochs"], val_loader,
-                  metrics=metric_names, callbacks=callbacks, scheduler=scheduler,
-                  regularization=_regularization(tcfg),
-                  progress=False if args.no_progress else None)
-
-    from lamina.train import load_checkpoint
+    from lamina.train import TrainingDivergedError, load_checkpoint
+    try:
+        # NumPy's overflow warnings are noise here: a non-finite loss is reported below
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = fit(model, loss_fn, optimizer, train_loader, tcfg["epochs"], val_loader,
+                          metrics=metric_names, callbacks=callbacks, scheduler=scheduler,
+                          regularization=_regularization(tcfg),
+                          progress=False if args.no_progress else None,
+                          stop_on_nonfinite=tcfg["stop_on_nonfinite"])
+    except TrainingDivergedError as e:
+        raise CLIError(f"{str(e).removeprefix('fit: ')}.\n{_kept_checkpoints(run)}"
+                       .replace("fit(..., stop_on_nonfinite=False)", "--no-stop-on-nonfinite")
+                       ) from None
+    if not (run / "best.safetensors").is_file():
+        raise CLIError(f"no epoch had a finite {monitor} (the loss became NaN or inf), so "
+                       f"there is no best checkpoint in {run}; train again with a smaller "
+                       f"--lr (it was {tcfg['lr']:g})")
     load_checkpoint(run / "best.safetensors", model)
     plt = _pyplot()
     if plt is None:
@@ -818,6 +959,23 @@ def cmd_train(args) -> int:
 
 def _check_model_name(name: str) -> None:
     _factory(name)
+
+
+def _kept_checkpoints(run: Path) -> str:
+    """Which checkpoints of a stopped run remain, and their epochs."""
+    from lamina.train import load_checkpoint
+
+    kept = []
+    for name in ("last", "best"):
+        path = run / f"{name}.safetensors"
+        if path.is_file():
+            try:
+                kept.append(f"{path.name} (epoch {load_checkpoint(path)['epoch']})")
+            except (OSError, ValueError, KeyError):
+                kept.append(path.name)
+    if not kept:
+        return f"No epoch finished, so {run} holds no checkpoint."
+    return f"Kept the last finite checkpoints in {run}: {', '.join(kept)}."
 
 
 def cmd_evaluate(args) -> int:
@@ -859,26 +1017,18 @@ def cmd_evaluate(args) -> int:
 
 
 def _read_inputs(path: Path, pre: Preprocessor, invert: bool):
-    """``(x raw, row names)`` from a CSV, an image or an .npy file."""
+    """``(x, row names, preprocessed)`` from a CSV, an image or an .npy file: raw samples
+    (``preprocessed`` False) or, for an .npy batch already in the model's input shape,
+    model inputs (True)."""
     raw = tuple(pre.state["raw_shape"])
     suffix = path.suffix.lower()
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"input file not found: {path}")
+    if not path.is_file():
+        raise CLIError(f"input {path} is not a regular file; give a .csv, .npy or image file")
     if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise CLIError(f"cannot read {path} as a NumPy .npy file: {e}") from None
-        arr = np.asarray(arr, dtype=np.float32)
-        size = int(np.prod(raw))
-        if arr.size == size:              # one sample: (C, H, W), (H, W) or flat
-            arr = arr.reshape((1,) + raw)
-        elif arr.ndim >= 2 and int(np.prod(arr.shape[1:])) == size:    # a batch
-            arr = arr.reshape((len(arr),) + raw)
-        else:
-            raise CLIError(f"{path}: an array of shape {arr.shape} does not hold samples of "
-                           f"shape {raw} (give one sample or a batch (n, {size}))")
-        return arr, [str(i) for i in range(len(arr))]
+        arr, model_ready = _read_npy(path, pre)
+        return arr, [str(i) for i in range(len(arr))], model_ready
     if suffix in _IMAGE_EXT:
         if not pre.state["image"]:
             raise CLIError(f"{path} is an image, but the model was trained on tabular data "
@@ -890,11 +1040,69 @@ def _read_inputs(path: Path, pre: Preprocessor, invert: bool):
                     "polarity (dark strokes on a light background, say), pass --invert")
             _say(f"note: {path.name} has mean brightness {img.mean():.2f}, the training "
                  f"images {ref:.2f}: {hint}", file=sys.stderr)
-        return img[None], [path.name]
+        return img[None], [path.name], False
     if suffix in (".csv", ".gz", ".txt"):
-        return _read_csv_inputs(path, pre), None
+        return _read_csv_inputs(path, pre), None, False
     raise CLIError(f"{path}: unknown input type {suffix!r}; give a .csv, .npy or image file "
                    f"({', '.join(_IMAGE_EXT)})")
+
+
+def _read_npy(path: Path, pre: Preprocessor) -> tuple[np.ndarray, bool]:
+    """An .npy file as float32 samples: ``(array, already model inputs?)``."""
+    raw = tuple(pre.state["raw_shape"])
+    model = tuple(pre.state["input_shape"])
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise CLIError(f"cannot read {path} as a NumPy .npy file: {e}") from None
+    if not isinstance(arr, np.ndarray):
+        raise CLIError(f"{path} is an .npz archive, not an .npy array; save one array with "
+                       "np.save")
+    if arr.dtype.kind not in "biuf":
+        what = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects",
+                "V": "structured records", "M": "dates", "m": "time spans"}.get(
+                    arr.dtype.kind, f"dtype {arr.dtype}")
+        raise CLIError(f"{path} holds {what} (dtype {arr.dtype}); predict needs real "
+                       "numbers (integers or floats)")
+    if arr.size == 0:
+        raise CLIError(f"{path} holds no samples (shape {arr.shape}); give at least one")
+    arr = arr.astype(np.float32)
+    size = int(np.prod(raw))
+    if arr.shape[1:] == model and model != raw:       # a batch in the model's input shape
+        if pre.state["standardize"] is not None:
+            raise CLIError(f"{path} has samples of the model's input shape {model}, but "
+                           f"this run standardizes its raw {raw} samples first; give raw "
+                           f"samples of shape {raw}")
+        return arr, True
+    if arr.size == size:              # one sample: (C, H, W), (H, W) or flat
+        return arr.reshape((1,) + raw), False
+    if arr.ndim >= 2 and int(np.prod(arr.shape[1:])) == size:    # a batch
+        return arr.reshape((len(arr),) + raw), False
+    if arr.shape == model and model != raw:           # one sample in the model's shape
+        return _read_npy_one(arr, path, pre, model)
+    accepts = f"one sample or a batch (n, {size}) of raw samples of shape {raw}"
+    if model != raw:
+        accepts += f", or a batch (n, {', '.join(map(str, model))}) in the model's input shape"
+    raise CLIError(f"{path}: an array of shape {arr.shape} does not hold samples of shape "
+                   f"{raw} (give {accepts})")
+
+
+def _read_npy_one(arr, path, pre, model):
+    if pre.state["standardize"] is not None:
+        raise CLIError(f"{path} is a sample of the model's input shape {model}, but this run "
+                       f"standardizes raw samples of shape {tuple(pre.state['raw_shape'])}")
+    return arr[None], True
+
+
+def _check_finite(x: np.ndarray, path: Path, names) -> None:
+    """Refuse NaN or infinite inputs, naming the first bad row."""
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        first = names[rows[0]] if names is not None else str(rows[0])
+        raise CLIError(f"{path}: {len(rows)} input row(s) hold NaN or infinite values, the "
+                       f"first is row {first} (counting data rows from 0); predictions of "
+                       "such inputs are meaningless: fix or drop those rows")
 
 
 def _read_image(path: Path, raw: tuple, invert: bool) -> np.ndarray:
@@ -905,14 +1113,22 @@ def _read_image(path: Path, raw: tuple, invert: bool) -> np.ndarray:
                        "(or 'lamina[data]')") from None
     channels, h, w = raw
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # between Pillow's limit and twice it, Image.open only warns: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             img = img.convert("L" if channels == 1 else "RGB")
             if (img.width, img.height) != (w, h):
                 shrink = img.width > w or img.height > h
                 img = img.resize((w, h), Image.Resampling.BOX if shrink
                                  else Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / 255.0
-    except OSError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CLIError(f"{path} is too large to decode safely ({e}); Pillow refuses images "
+                       f"over {Image.MAX_IMAGE_PIXELS:,} pixels as a possible decompression "
+                       f"bomb: shrink it to about {w}x{h} pixels first") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise CLIError(f"cannot read {path} as an image: {e}") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     if channels == 3 and arr.shape[0] != 3:
@@ -929,10 +1145,22 @@ def _read_csv_inputs(path: Path, pre: Preprocessor) -> np.ndarray:
     if path.suffix == ".gz":
         import gzip
         opener = gzip.open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                       f"{e.start}); save the CSV as UTF-8") from None
+    except (OSError, EOFError, csv.Error) as e:
+        raise CLIError(f"cannot read {path} as CSV: {e}") from None
     if not rows:
         raise CLIError(f"{path} is empty")
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        n = len(rows[0])
+        bad = next(i for i, r in enumerate(rows) if len(r) != n)
+        raise CLIError(f"{path} is ragged: line {bad + 1} has {len(rows[bad])} fields, "
+                       f"line 1 has {n}; every row needs the same columns")
 
     def numeric(row):
         try:
@@ -1000,10 +1228,11 @@ def _is_float(v) -> bool:
 def cmd_predict(args) -> int:
     path, cfg, pre = _read_run(args.run_dir)
     model, loss_name = _restore_model(path, cfg, pre)
-    x, names = _read_inputs(Path(args.input), pre, args.invert)
-    out = _predict(model, pre.transform(x))
+    x, names, model_ready = _read_inputs(Path(args.input), pre, args.invert)
     if names is None:
         names = [str(i) for i in range(len(x))]
+    _check_finite(x, Path(args.input), names)
+    out = _predict(model, x if model_ready else pre.transform(x))
     if pre.classification:
         labels, probs = _outputs_to_predictions(out, True, loss_name)
         headers = ["input", "class", "probability"]
@@ -1072,6 +1301,7 @@ _FLAG_KEYS = {
     "decay": "train.decay", "t_max": "train.t_max",
     "plateau_patience": "train.plateau_patience", "plateau_factor": "train.plateau_factor",
     "l1": "train.l1", "l2": "train.l2", "patience": "train.patience",
+    "stop_on_nonfinite": "train.stop_on_nonfinite",
 }
 
 _TRAIN_EPILOG = """\
@@ -1224,6 +1454,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--l1", metavar="W", help="L1 penalty weight")
     g.add_argument("--l2", metavar="W", help="L2 penalty weight")
     g.add_argument("--patience", metavar="N", help="early stopping patience (0: off)")
+    g.add_argument("--no-stop-on-nonfinite", dest="stop_on_nonfinite", action="store_const",
+                   const="false", help="keep training when the loss becomes NaN or inf "
+                   "(by default training stops there with exit status 2, keeping the last "
+                   "finite checkpoints)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on its test split or "

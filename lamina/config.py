@@ -124,6 +124,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "l2": Field("float", 0.0, "L2 penalty weight (all parameters)", minimum=0.0),
         "patience": Field("int", 0, "early stopping on val_loss after this many epochs "
                           "without improvement (0: off)", minimum=0),
+        "stop_on_nonfinite": Field("bool", True, "stop at the first NaN/inf training loss "
+                                   "(the last finite checkpoints stay; exit status 2)"),
     },
 }
 
@@ -347,10 +349,22 @@ def parse_toml(text: str, source: str = "config") -> dict:
 def load_toml(path) -> dict:
     """Read and validate a config file; a missing file raises ConfigError naming it."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path} is not a regular file; give a TOML file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{raw[e.start]:02x} "
+                          f"at offset {e.start}); give a TOML text file") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]        # a byte-order mark some editors write
     return validate(parse_toml(text, path), path)
 
 

@@ -19,17 +19,28 @@ weights stay tied). NumPy scalars come back as Python numbers. A flat ``{name: T
 stored under its own names, so other safetensors readers see the usual layout; a file written
 by another tool (no ``"lamina"`` metadata) loads as a flat ``{name: Tensor}`` dict.
 
-Saving is atomic: the bytes go to a temporary file in the target's directory, are flushed and
-fsynced, and only then renamed over the target (``os.replace``), so a crash part-way leaves
-any previous file untouched.
+Saving is atomic: the bytes go to a temporary file in the target's directory
+(``.NAME.lamina-tmp-<pid>-<random>``), are flushed and fsynced, and only then renamed over the
+target (``os.replace``), so a crash part-way leaves any previous file untouched. A temporary
+file left by a writer that was killed (its process is gone) is removed by the next save of
+the same target; nothing else in the directory is touched. Overwriting a file keeps its
+permission bits; a new file gets the usual mode (0o666 less the umask).
+
+Integrity: ``save`` records the CRC-32 of every tensor's bytes in ``__metadata__``
+(``"lamina_crc32"``: a JSON object, name -> 8 hex digits, as a string); ``load`` checks them
+(``verify=False`` skips the check) and names the file and the tensor when one differs. Files
+without checksums (other writers) load as before.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import stat
 import struct
+import zlib
 
 import numpy as np
 
@@ -39,6 +50,7 @@ from lamina.tensor import Tensor, _make
 __all__ = ["save", "load"]
 
 _META_KEY = "lamina"
+_CRC_KEY = "lamina_crc32"
 _FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024  # the limit the reference implementation uses too
 
@@ -132,7 +144,7 @@ def _decode(node, tensors: dict, path, cache: dict):
                 raise ValueError(f"the structure refers to tensor {val!r}, which the "
                                  "file does not contain")
             arr = tensors[val]
-            return _as_tensor(val, arr, cache) if kind == "tensor" else arr
+            return _as_tensor(val, arr, cache, path) if kind == "tensor" else arr
         if kind == "dict":
             return {_decode_key(k, path): _decode(v, tensors, path, cache) for k, v in val}
         if kind == "list":
@@ -149,11 +161,11 @@ def _decode_key(k, path):
     return k
 
 
-def _as_tensor(name, arr, cache):
+def _as_tensor(name, arr, cache, path):
     # One Tensor per stored name, so a tensor saved under two keys comes back shared.
     t = cache.get(name)
     if t is None:
-        t = cache[name] = _as_new_tensor(arr)
+        t = cache[name] = _as_new_tensor(arr, name, path)
     return t
 
 
@@ -185,13 +197,16 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
         if not isinstance(metadata, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise TypeError("save: metadata must be a dict of str -> str")
-        if _META_KEY in metadata:
-            raise ValueError(f"save: metadata key {_META_KEY!r} is reserved by lamina")
+        for key in (_META_KEY, _CRC_KEY):
+            if key in metadata:
+                raise ValueError(f"save: metadata key {key!r} is reserved by lamina")
         meta.update(metadata)
     meta[_META_KEY] = json.dumps({"version": _FORMAT_VERSION, "root": root},
                                  separators=(",", ":"))
 
     arrays = {k: _le_contiguous(a) for k, a in enc.arrays.items()}
+    meta[_CRC_KEY] = json.dumps({k: f"{_crc32(a):08x}" for k, a in arrays.items()},
+                                separators=(",", ":"))
     order = sorted(arrays, key=lambda k: _ALIGN.get(arrays[k].dtype.itemsize, 0))
     header = {"__metadata__": meta}
     offset = 0
@@ -206,6 +221,13 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
     hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hbytes += b" " * (-len(hbytes) % 8)  # pad so the data starts 8-byte aligned
     return struct.pack("<Q", len(hbytes)) + hbytes, chunks
+
+
+def _crc32(a) -> int:
+    """CRC-32 (zlib's) of an array's bytes in C order, or of a bytes-like object."""
+    if isinstance(a, np.ndarray):
+        a = memoryview(a.reshape(-1)).cast("B") if a.nbytes else b""
+    return zlib.crc32(a) & 0xFFFFFFFF
 
 
 def _write_to(f, head: bytes, chunks) -> None:
@@ -240,24 +262,97 @@ def save(obj, f, metadata: dict[str, str] | None = None) -> None:
     path = os.fspath(f)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
+
+    def write(fh):
+        _write_to(fh, head, chunks)
+
+    _atomic_write(path, write, "save")
+
+
+# --- atomic replacement (shared with the training logs) ------------------------------------
+
+_TMP_TAG = ".lamina-tmp-"
+
+
+def _tmp_pattern(base: str):
+    """Matches the temporary files of ``_atomic_write`` for the target named ``base``."""
+    return re.compile(re.escape(f".{base}{_TMP_TAG}") + r"(\d+)-[0-9a-f]{12}")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (True when that can't be told)."""
+    if os.name != "posix":   # os.kill on Windows terminates the process: never probe there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def _remove_stale_tmp(directory: str, base: str) -> None:
+    """Remove what interrupted saves of ``base`` left: lamina's temporary files for that
+    target whose writer process no longer exists. Other files are never touched."""
+    pattern = _tmp_pattern(base)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue             # a save in progress (this process's or another's)
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _atomic_write(path: str, write, op: str, text: bool = False) -> None:
+    """Write a file through ``write(fh)`` atomically: to a temporary file in the same
+    directory, flushed and fsynced, then ``os.replace``d over ``path``. The previous file's
+    permission bits are kept; errors name ``path``, not the temporary file."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: directory {directory!r} of {path!r} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never clobber a file of the same name; mode 0o666 so the umask applies as usual
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
+        raise FileNotFoundError(f"{op}: directory {directory!r} of {path!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{op}: {path!r} is a directory, not a file")
+    base = os.path.basename(path)
+    _remove_stale_tmp(directory, base)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_to(fh, head, chunks)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None              # a new file: the umask decides
+    tmp = os.path.join(directory, f".{base}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(6)}")
+    try:
+        # O_EXCL: never clobber a file of the same name; mode 0o666 so the umask applies
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+    except OSError as e:
+        raise type(e)(e.errno, f"{op}: cannot write {path!r} (creating a temporary file "
+                      f"in {directory!r}): {e.strerror}") from None
+    try:
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text
+              else os.fdopen(fd, "wb")) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.errno is not None:
+            raise type(e)(e.errno, f"{op}: cannot write {path!r}: {e.strerror}") from None
         raise
     _fsync_dir(directory)
 
@@ -371,7 +466,64 @@ def _to_arrays(entries, data) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load(f, map_location=None, weights_only=None):
+def _verify(entries, meta, data, path) -> None:
+    """Compare each tensor's bytes with the CRC-32 that ``save`` recorded (if any)."""
+    raw = meta.get(_CRC_KEY)
+    if raw is None:
+        return                   # written by another tool: nothing to check against
+    try:
+        sums = json.loads(raw)
+        if not isinstance(sums, dict):
+            raise TypeError(f"a JSON {type(sums).__name__}, expected an object")
+        sums = {k: int(v, 16) for k, v in sums.items()}
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise _bad(path, f"the checksums in __metadata__[{_CRC_KEY!r}] are unreadable ({e}); "
+                   "load(..., verify=False) skips the check") from None
+    for name, want in sums.items():
+        if name not in entries:
+            raise _bad(path, f"it records a checksum for tensor {name!r}, which it does not "
+                       "contain")
+        _, _, b, e = entries[name]
+        got = _crc32(data[b:e])
+        if got != want:
+            raise ValueError(
+                f"load: {path} is damaged: the bytes of tensor {name!r} have CRC-32 "
+                f"{got:08x}, the file recorded {want:08x} when it was saved (a flipped or "
+                "overwritten byte); load(..., verify=False) reads it anyway")
+
+
+def _open_regular(path: str):
+    """Open ``path`` for reading, refusing at once (without blocking) anything that is not a
+    regular file: a directory, a FIFO, a socket or a device."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat tells what it is
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load: no such file: {path!r}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"load: {path!r} is a directory, not a file") from None
+    except OSError as e:
+        raise type(e)(e.errno, f"load: cannot open {path!r}: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(f"load: {path!r} is a directory, not a file")
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                    "a socket" if stat.S_ISSOCK(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                    "not a regular file")
+            raise ValueError(f"load: {path!r} is {kind}; expected a regular safetensors file")
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def load(f, map_location=None, weights_only=None, *, verify: bool = True):
     """Load what ``save`` wrote (or any safetensors file) from a path or binary file object.
 
     ``map_location`` and ``weights_only`` are accepted so ``torch.load`` calls port unchanged
@@ -382,31 +534,32 @@ def load(f, map_location=None, weights_only=None):
     ``{name: Tensor}`` dict in file order; its integer dtypes become int64 and F16/BF16 become
     float32 (lamina's dtypes). The tensors of one file share one buffer read from it.
 
+    With ``verify=True`` (default) each tensor's bytes are checked against the CRC-32 that
+    ``save`` recorded; files without checksums (other writers) load unchecked.
+
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: the file is truncated, corrupted or not a safetensors file; the message
-            names the path and the problem.
+        IsADirectoryError: the path is a directory.
+        ValueError: the path is not a regular file (a FIFO, a device), or the file is
+            truncated, damaged (a checksum differs) or not a safetensors file, or a U64
+            tensor holds values beyond int64; the message names the path and the problem.
 
     >>> state = lamina.load("model.safetensors")
     """
     if isinstance(f, (str, bytes, os.PathLike)):
         path = os.fsdecode(f)
-        try:
-            fh = open(path, "rb")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"load: no such file: {path!r}") from None
-        except IsADirectoryError:
-            raise IsADirectoryError(f"load: {path!r} is a directory, not a file") from None
-        with fh:
+        with _open_regular(path) as fh:
             entries, meta, data = _read(fh, path, os.fstat(fh.fileno()).st_size)
     else:
         path = repr(getattr(f, "name", f"<{type(f).__name__}>"))
         entries, meta, data = _read(f, path, None)
+    if verify:
+        _verify(entries, meta, data, path)
     arrays = _to_arrays(entries, data)
 
     spec = meta.get(_META_KEY)
     if spec is None:
-        return {k: _as_new_tensor(a) for k, a in arrays.items()}
+        return {k: _as_new_tensor(a, k, path) for k, a in arrays.items()}
     try:
         spec = json.loads(spec)
         root = spec["root"]
@@ -420,11 +573,30 @@ def load(f, map_location=None, weights_only=None):
                          f"{version}, this one reads up to {_FORMAT_VERSION})")
     try:
         return _decode(root, arrays, path, {})
+    except _U64Overflow:
+        raise
     except (KeyError, TypeError, ValueError, RecursionError) as e:
         raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
 
 
-def _as_new_tensor(arr):
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class _U64Overflow(ValueError):
+    """A U64 tensor that int64 can't hold (raised as is, not as a metadata error)."""
+
+
+def _as_int64_ok(arr, name, path) -> None:
+    # lamina has no uint64: a U64 tensor becomes int64, which must not wrap around
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
+        raise _U64Overflow(f"load: {path}: tensor {name!r} is U64 with values up to "
+                         f"{int(arr.max())}, beyond int64's {_INT64_MAX}; lamina has no "
+                         "uint64 dtype, so it cannot be loaded without wrapping around")
+
+
+def _as_new_tensor(arr, name=None, path=None):
+    if name is not None:
+        _as_int64_ok(arr, name, path)
     d = canonical_dtype(arr.dtype)
     return _make(arr if d == arr.dtype else arr.astype(d))
 

@@ -27,10 +27,11 @@ from lamina.train.callbacks import (
 )
 from lamina.train.history import History
 from lamina.train.metrics import Metric
-from lamina.train.trainer import Trainer, evaluate, fit, predict
+from lamina.train.trainer import Trainer, TrainingDivergedError, evaluate, fit, predict
 
 __all__ = [
-    "fit", "evaluate", "predict", "Trainer", "History", "metrics", "Metric",
+    "fit", "evaluate", "predict", "Trainer", "TrainingDivergedError", "History", "metrics",
+    "Metric",
     "Callback", "EarlyStopping", "ModelCheckpoint", "load_checkpoint", "LRSchedulerCallback",
     "CSVLogger", "JSONLogger", "TerminateOnNaN", "LambdaCallback",
 ]

@@ -22,6 +22,8 @@ import os
 import re
 from collections.abc import Callable
 
+import numpy as np
+
 from lamina.optim.lr_scheduler import ReduceLROnPlateau
 from lamina.serialization import load, save
 
@@ -207,6 +209,8 @@ class ModelCheckpoint(Callback):
         save_best: keep ``best.safetensors``, rewritten whenever the monitored value
             improves on the best so far (strictly; NaN never does).
         save_last: keep ``last.safetensors``, rewritten after every epoch (to resume from).
+            ``last`` is written before ``best``; an epoch whose weights hold NaN or inf
+            writes neither (the previous files stay).
         save_optimizer: include the optimizer's ``state_dict``.
         best_name, last_name: the file names.
         verbose: print a line when a new best is saved.
@@ -250,6 +254,17 @@ class ModelCheckpoint(Callback):
         save(obj, path)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        # Order: last, then best (then the loggers, which come after this callback in the
+        # command line's run directory). An interruption between two writes leaves best at
+        # most as new as last, and the history at most one epoch behind last; each file
+        # records its epoch.
+        if not _weights_finite(trainer.model):
+            trainer.print(f"epoch {epoch}: the weights hold NaN or inf; ModelCheckpoint "
+                          f"keeps the previous {os.path.basename(self.last_path)} and "
+                          f"{os.path.basename(self.best_path)}")
+            return
+        if self.save_last:
+            self._save(trainer, self.last_path, epoch, logs)
         if self.save_best:
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
             if _better(current, self.best, self._mode):
@@ -258,8 +273,11 @@ class ModelCheckpoint(Callback):
                 if self.verbose:
                     trainer.print(f"epoch {epoch}: {self.monitor} improved to "
                                   f"{current:.4g}, saved {self.best_path}")
-        if self.save_last:
-            self._save(trainer, self.last_path, epoch, logs)
+
+
+def _weights_finite(model) -> bool:
+    return all(np.isfinite(v.data).all() for v in model.state_dict().values()
+               if v.data.dtype.kind == "f")
 
 
 def load_checkpoint(path, model=None, optimizer=None) -> dict:

@@ -7,7 +7,8 @@ import io
 import json
 import math
 import os
-import secrets
+
+from lamina.serialization import _atomic_write
 
 __all__ = ["History"]
 
@@ -15,22 +16,9 @@ __all__ = ["History"]
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never a
     half-written one: write a temporary file in the same directory, flush and fsync it, then
-    ``os.replace`` it over ``path``."""
-    path = os.fspath(path)
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, f".{tail}.{secrets.token_hex(6)}.tmp")  # same filesystem
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as f:  # "x": respects the umask
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    ``os.replace`` it over ``path`` (as ``lamina.save`` does: the file keeps its permission
+    bits, and temporary files of killed writers are cleaned up by the next write)."""
+    _atomic_write(os.fspath(path), lambda f: f.write(text), "write", text=True)
 
 
 class History:

@@ -44,7 +44,43 @@ from lamina.train.history import History
 from lamina.train.metrics import Metric, get_metric
 from lamina.train.progress import EpochBar, format_epoch, is_terminal
 
-__all__ = ["Trainer", "fit", "evaluate", "predict"]
+__all__ = ["Trainer", "fit", "evaluate", "predict", "TrainingDivergedError"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """``fit`` stopped because a training loss (or the parameters) stopped being finite.
+
+    Attributes: ``epoch`` (from 1), ``batch`` (index within the epoch, from 0, or ``None``
+    when found at the end of an epoch), ``loss`` (the value seen), ``bad_input`` (a
+    description of a non-finite value in that batch's data, or ``None``). The model holds
+    the weights from before the failing step; callbacks' ``on_train_end`` has run.
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int | None, loss: float,
+                 bad_input: str | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.batch, self.loss, self.bad_input = epoch, batch, loss, bad_input
+
+
+def _nonfinite_part(batch_parts) -> str | None:
+    """The first input or target of a batch that holds NaN or inf, described, or None."""
+    *inputs, target = batch_parts
+    named = [(f"input {i}" if len(inputs) > 1 else "input", x) for i, x in enumerate(inputs)]
+    for name, x in named + [("target", target)]:
+        arr = x.data if isinstance(x, Tensor) else x
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and arr.size:
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                where = np.argwhere(bad)[0]
+                row = f" (sample {int(where[0])} of the batch)" if arr.ndim else ""
+                return (f"its {name} holds {int(bad.sum())} non-finite value(s), the first "
+                        f"{arr[tuple(where)]!r}{row}")
+    return None
+
+
+def _params_finite(model) -> bool:
+    params = model.parameters() if hasattr(model, "parameters") else ()
+    return all(np.isfinite(p.data).all() for p in params if p.data.dtype.kind == "f")
 
 
 def _split_batch(batch, op: str):
@@ -214,7 +250,7 @@ class Trainer:
     def __init__(self, model, loss_fn: Callable, optimizer, *, metrics: Sequence = (),
                  callbacks: Sequence[Callback] = (), scheduler=None,
                  regularization: Callable | None = None, progress: bool | None = None,
-                 verbose: int = 1, stream=None) -> None:
+                 verbose: int = 1, stream=None, stop_on_nonfinite: bool = True) -> None:
         if not callable(model) or not hasattr(model, "train"):
             raise TypeError(f"fit: model must be a Module, got {type(model).__name__}")
         if not callable(loss_fn):
@@ -246,6 +282,7 @@ class Trainer:
         self.progress = progress
         self.verbose = verbose
         self.stream = stream
+        self.stop_on_nonfinite = bool(stop_on_nonfinite)
         self.history = History()
         self.epoch = 0
         self.epochs = 0
@@ -289,6 +326,10 @@ class Trainer:
                 start = time.perf_counter()
                 lr = float(self.optimizer.param_groups[0]["lr"])
                 logs = {"epoch": epoch, **self.train_epoch(train_loader)}
+                if self.stop_on_nonfinite and not _params_finite(self.model):
+                    self._diverged(None, logs["loss"], None,
+                                   "the parameters hold NaN or inf after the epoch's last "
+                                   "step (a finite loss with overflowing gradients)")
                 if val_loader is not None:
                     val = _evaluate(self.model, val_loader, self.loss_fn, self.val_metrics,
                                     "fit")
@@ -333,9 +374,15 @@ class Trainer:
                 value = _loss_value(loss, "fit")
                 if reg is not None:
                     penalty = reg(model)
-                    penalty_total += float(penalty.data if isinstance(penalty, Tensor)
-                                           else penalty)
+                    pvalue = float(penalty.data if isinstance(penalty, Tensor) else penalty)
+                    penalty_total += pvalue
                     loss = loss + penalty
+                    if self.stop_on_nonfinite and not np.isfinite(pvalue):
+                        self._diverged(i, pvalue, None, "the regularization penalty is "
+                                       f"{pvalue}")
+                if self.stop_on_nonfinite and not np.isfinite(value):
+                    # before backward and step: the model keeps its last finite weights
+                    self._diverged(i, value, _nonfinite_part((*inputs, target)))
                 loss.backward()
                 optimizer.step()
 
@@ -363,6 +410,26 @@ class Trainer:
         logs.update((m.name, _scalar(m.compute(), m.name)) for m in self.metrics)
         return logs
 
+    def _diverged(self, batch: int | None, loss: float, bad_input: str | None,
+                  what: str | None = None) -> None:
+        where = (f"epoch {self.epoch}, batch {batch} (counting from 0)" if batch is not None
+                 else f"the end of epoch {self.epoch}")
+        lr = self.optimizer.param_groups[0].get("lr") if getattr(
+            self.optimizer, "param_groups", None) else None
+        lr_text = f" (lr is {lr:g})" if isinstance(lr, (int, float)) else ""
+        if bad_input is not None:
+            cause = (f"the training loss is {loss} at {where}: {bad_input}; fix or drop the "
+                     f"non-finite values in the training data")
+        else:
+            cause = (f"training diverged at {where}: "
+                     + (what or f"the training loss is {loss}")
+                     + f"; try a smaller learning rate{lr_text}, gradient clipping or "
+                     "standardized inputs")
+        raise TrainingDivergedError(
+            f"fit: {cause}. The model keeps the weights from before that step and no "
+            f"checkpoint of this epoch is written; fit(..., stop_on_nonfinite=False) trains "
+            f"on regardless", self.epoch, batch, loss, bad_input)
+
     def evaluate(self, loader: Iterable) -> dict[str, float]:
         """Loss and metrics on ``loader`` (see ``evaluate``)."""
         return _evaluate(self.model, loader, self.loss_fn, self.val_metrics, "evaluate")
@@ -376,7 +443,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         val_loader: Iterable | None = None, *, metrics: Sequence = (),
         callbacks: Sequence[Callback] = (), scheduler=None,
         regularization: Callable | None = None, progress: bool | None = None,
-        verbose: int = 1) -> History:
+        verbose: int = 1, stop_on_nonfinite: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History`` of per-epoch values.
 
     Args:
@@ -407,13 +474,22 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
             is a terminal and ``verbose=1``; ``True`` or ``False`` to force.
         verbose: 0 prints nothing, 1 a line per epoch (and the bar on a terminal), 2 a line
             per epoch and never a bar.
+        stop_on_nonfinite: raise ``TrainingDivergedError`` at the first training batch whose
+            loss (or regularization penalty) is NaN or infinite, before its backward pass
+            and optimizer step, and at the end of an epoch whose parameters are no longer
+            finite. The message names the epoch and batch and, when that batch's inputs or
+            targets hold NaN/inf, says so; callbacks' ``on_train_end`` still runs and the
+            unfinished epoch is neither recorded nor checkpointed. ``False`` trains on.
 
     Returns:
         ``History``: ``history["loss"]``, ``history["val_accuracy"]``, ... one value per
         epoch run, plus ``epoch``, ``lr`` (first parameter group, as used in that epoch)
         and ``time`` (seconds, validation included).
+
+    Raises:
+        TrainingDivergedError: a non-finite loss, with ``stop_on_nonfinite=True``.
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
                       scheduler=scheduler, regularization=regularization, progress=progress,
-                      verbose=verbose)
+                      verbose=verbose, stop_on_nonfinite=stop_on_nonfinite)
     return trainer.fit(train_loader, epochs, val_loader)

@@ -103,3 +103,8 @@ def get_model(name: str, **kwargs):
         raise TypeError(f"get_model({key!r}): {e}; it accepts: "
                         f"{', '.join(accepted)}") from None
     return factory(**kwargs)
+
+# --- the chart of neural networks (issue #16) -----------------------------------------------
+from lamina.models.perceptron import Perceptron  # noqa: E402
+
+__all__ += ["Perceptron"]

@@ -108,3 +108,6 @@ def get_model(name: str, **kwargs):
 from lamina.models.perceptron import Perceptron  # noqa: E402
 
 __all__ += ["Perceptron"]
+from lamina.models.hopfield import HopfieldNetwork  # noqa: E402
+
+__all__ += ["HopfieldNetwork"]

@@ -111,3 +111,6 @@ __all__ += ["Perceptron"]
 from lamina.models.hopfield import HopfieldNetwork  # noqa: E402
 
 __all__ += ["HopfieldNetwork"]
+from lamina.models.boltzmann import RBM, BoltzmannMachine  # noqa: E402
+
+__all__ += ["RBM", "BoltzmannMachine"]

@@ -114,3 +114,6 @@ __all__ += ["HopfieldNetwork"]
 from lamina.models.boltzmann import RBM, BoltzmannMachine  # noqa: E402
 
 __all__ += ["RBM", "BoltzmannMachine"]
+from lamina.models.markov import MarkovChain  # noqa: E402
+
+__all__ += ["MarkovChain"]

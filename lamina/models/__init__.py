@@ -117,3 +117,6 @@ __all__ += ["RBM", "BoltzmannMachine"]
 from lamina.models.markov import MarkovChain  # noqa: E402
 
 __all__ += ["MarkovChain"]
+from lamina.models.rbf import RBFNetwork, kmeans  # noqa: E402
+
+__all__ += ["RBFNetwork", "kmeans"]

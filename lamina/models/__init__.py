@@ -120,3 +120,6 @@ __all__ += ["MarkovChain"]
 from lamina.models.rbf import RBFNetwork, kmeans  # noqa: E402
 
 __all__ += ["RBFNetwork", "kmeans"]
+from lamina.models.dbn import DBN  # noqa: E402
+
+__all__ += ["DBN"]

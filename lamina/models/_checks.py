@@ -65,6 +65,14 @@ def as_binary(owner: str, name: str, x, n_cols: int | None = None) -> np.ndarray
     return a
 
 
+def as_unit(owner: str, name: str, x, n_cols: int | None = None) -> np.ndarray:
+    """A 2-D array of values in [0, 1] (binary data, or probabilities used as data)."""
+    a = as_matrix(owner, name, x, n_cols)
+    if np.any(a < 0) or np.any(a > 1):
+        raise ValueError(f"{owner}: {name} must lie in [0, 1] (binary data or probabilities)")
+    return a
+
+
 def as_spins(owner: str, name: str, x, n_cols: int | None = None) -> np.ndarray:
     """A 2-D array of -1/+1 values (float64)."""
     a = as_matrix(owner, name, x, n_cols)

@@ -20,6 +20,7 @@ from lamina import nn, optim
 from lamina.models._checks import (
     as_binary,
     as_matrix,
+    as_unit,
     check_choice,
     check_float,
     check_int,
@@ -48,7 +49,9 @@ class RBM(nn.Module):
 
     and for real inputs (Gaussian-Bernoulli, ``visible="gaussian"``, unit variance: standardize
     the data first) ``E = ||v - v_bias||^2 / 2 - h . h_bias - h^T W v``, so
-    ``v | h ~ N(v_bias + W^T h, I)``. ``p(h_j = 1 | v) = sigmoid(h_bias_j + W_j . v)`` in both.
+    ``v | h ~ N(v_bias + W^T h, I)``. Bernoulli units accept probabilities in [0, 1] as data
+    (as scikit-learn does, and as a DBN feeds its upper layers).
+    ``p(h_j = 1 | v) = sigmoid(h_bias_j + W_j . v)`` in both.
 
     ``weight`` (n_hidden, n_visible), ``h_bias`` and ``v_bias`` are scikit-learn's
     ``components_``, ``intercept_hidden_`` and ``intercept_visible_``; initialization is also
@@ -91,7 +94,7 @@ class RBM(nn.Module):
     # --- conditionals and sampling (NumPy) ----------------------------------------------
     def _v(self, owner: str, v) -> np.ndarray:
         if self.visible == "bernoulli":
-            return as_binary(owner, "v", v, self.n_visible)
+            return as_unit(owner, "v", v, self.n_visible)
         return as_matrix(owner, "v", v, self.n_visible)
 
     def _h_prob(self, v: np.ndarray) -> np.ndarray:
@@ -177,7 +180,7 @@ class RBM(nn.Module):
         if self.visible != "bernoulli":
             raise ValueError("RBM.pseudo_likelihood: defined for Bernoulli visible units, "
                              "this RBM is gaussian")
-        v = self._v("RBM.pseudo_likelihood", v)
+        v = as_binary("RBM.pseudo_likelihood", "v", v, self.n_visible)
         fe = self.free_energy(v)
         b, d = v.shape
         if exact:

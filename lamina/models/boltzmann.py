@@ -92,10 +92,10 @@ class RBM(nn.Module):
         return rbm
 
     # --- conditionals and sampling (NumPy) ----------------------------------------------
-    def _v(self, owner: str, v) -> np.ndarray:
+    def _v(self, owner: str, v, name: str = "v") -> np.ndarray:
         if self.visible == "bernoulli":
-            return as_unit(owner, "v", v, self.n_visible)
-        return as_matrix(owner, "v", v, self.n_visible)
+            return as_unit(owner, name, v, self.n_visible)
+        return as_matrix(owner, name, v, self.n_visible)
 
     def _h_prob(self, v: np.ndarray) -> np.ndarray:
         return sigmoid(v @ self.weight.data.T + self.h_bias.data)
@@ -220,7 +220,7 @@ class RBM(nn.Module):
             the reconstruction error (``reconstruction_error``) after each epoch.
         """
         owner = "RBM.fit"
-        x = self._v(owner, x)
+        x = self._v(owner, x, "x")
         epochs = check_int(owner, "epochs", epochs)
         lr = check_float(owner, "lr", lr)
         batch_size = check_int(owner, "batch_size", batch_size)

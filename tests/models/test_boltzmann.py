@@ -166,7 +166,7 @@ def test_errors_name_the_method():
     with pytest.raises(ValueError, match="RBM: visible must be one of"):
         RBM(4, 2, visible="poisson")
     rbm = RBM(4, 2, seed=0)
-    with pytest.raises(ValueError, match=r"RBM.fit: v must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"RBM.fit: x must lie in \[0, 1\]"):
         rbm.fit([[1.5, 0, 0, 1]])
     with pytest.raises(ValueError, match="RBM.pseudo_likelihood: v must hold only 0 and 1"):
         rbm.pseudo_likelihood([[0.5, 0, 0, 1]])

@@ -38,19 +38,19 @@ def test_pretrain_stacks_rbms_and_initializes_the_classifier(digits):
 def test_fine_tuning_learns_digits(digits):
     x, y = digits
     lamina.manual_seed(0)
-    dbn = DBN([64, 48], n_classes=10, seed=0)
+    dbn = DBN([64, 32], n_classes=10, seed=0)
     dbn.pretrain(x[:600], epochs=3, lr=0.05, batch_size=10, seed=0)
-    opt = optim.SGD(dbn.parameters(), lr=0.1, momentum=0.9)
+    opt = optim.SGD(dbn.parameters(), lr=0.3, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     xt, yt = lamina.tensor(x[:300]), lamina.tensor(y[:300])
-    for _ in range(200):
+    for _ in range(100):
         opt.zero_grad()
         loss = loss_fn(dbn(xt), yt)
         loss.backward()
         opt.step()
     with lamina.no_grad():
         acc = np.mean(dbn(lamina.tensor(x[1000:1400])).data.argmax(1) == y[1000:1400])
-    assert acc > 0.8
+    assert acc > 0.85                                           # 0.92 measured
 
 
 def test_errors_name_the_method():

@@ -13,6 +13,7 @@ from lamina.models._checks import (
     check_int,
     make_rng,
 )
+from lamina.tensor import Tensor
 
 __all__ = ["HopfieldNetwork", "HEBBIAN_CAPACITY"]
 
@@ -73,10 +74,11 @@ class HopfieldNetwork(nn.Module):
         s = as_spins("HopfieldNetwork.energy", "states", states, self.n_neurons)
         return -0.5 * np.einsum("bi,ij,bj->b", s, self.weight.data, s)
 
-    def forward(self, input):
-        """One synchronous update of ``input`` (B, N) (see ``recall`` for the dynamics)."""
+    def forward(self, input) -> Tensor:
+        """One synchronous update of ``input`` (B, N), as a Tensor (see ``recall`` for the
+        dynamics, which return arrays)."""
         s = as_spins("HopfieldNetwork.forward", "input", input, self.n_neurons)
-        return self._sync_step(s)
+        return Tensor(self._sync_step(s))
 
     def _sync_step(self, s: np.ndarray) -> np.ndarray:
         h = s @ self.weight.data

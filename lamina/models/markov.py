@@ -9,6 +9,7 @@ import numpy as np
 
 from lamina import nn
 from lamina.models._checks import check_choice, check_float, check_int, make_rng
+from lamina.tensor import Tensor
 
 __all__ = ["MarkovChain", "SAMPLE_TEXT"]
 
@@ -149,10 +150,11 @@ class MarkovChain(nn.Module):
             pi = new
         return pi
 
-    def forward(self, input):
-        """The next-state distributions for the states ``input`` (a sequence), (T, K)."""
+    def forward(self, input) -> Tensor:
+        """The next-state distributions for the states ``input`` (a sequence): a Tensor
+        (T, K), row t = ``P[input[t]]``."""
         self._check_fitted("MarkovChain.forward")
-        return self.transition.data[self._encode("MarkovChain.forward", input)]
+        return Tensor(self.transition.data[self._encode("MarkovChain.forward", input)])
 
     def extra_repr(self) -> str:
         return f"states={len(self.states)}, alpha={self.alpha}"

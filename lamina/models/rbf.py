@@ -114,8 +114,12 @@ class RBFNetwork(nn.Module):
         """The readout minimizing ``||[Phi, 1] w - y||^2 + ridge ||w||^2`` (least squares,
         ``Phi`` the RBF features), set in place."""
         phi = self.features(x)
-        t = as_matrix("RBFNetwork.fit_readout", "y", np.asarray(y, dtype=np.float64)
-                      .reshape(len(phi), -1), self.out_features)
+        t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=np.float64)
+        if t.ndim == 0 or t.shape[0] != len(phi):
+            raise ValueError(f"RBFNetwork.fit_readout: y must have one row per row of x "
+                             f"({len(phi)}), got shape {t.shape}")
+        t = as_matrix("RBFNetwork.fit_readout", "y", t.reshape(len(phi), -1),
+                      self.out_features)
         ridge = check_float("RBFNetwork.fit_readout", "ridge", ridge, 0.0, strict=False)
         a = np.c_[phi, np.ones(len(phi))]
         if ridge > 0:

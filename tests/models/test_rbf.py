@@ -117,3 +117,5 @@ def test_errors_name_the_method():
         RBFNetwork(2, 3).init_centres(np.zeros((5, 2)), method="spectral")
     with pytest.raises(ValueError, match="RBFNetwork.fit_readout: y must have 1 columns"):
         RBFNetwork(1, 3).fit(np.zeros((6, 1)) + np.arange(6)[:, None], np.zeros((6, 2)))
+    with pytest.raises(ValueError, match="RBFNetwork.fit_readout: y must have one row per"):
+        RBFNetwork(1, 3).fit(np.arange(6.0)[:, None], np.zeros(5))

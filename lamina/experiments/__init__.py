@@ -50,6 +50,19 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                          "and misclassified examples"),
     "activations": ("activations", "sigmoid, tanh, ReLU, LeakyReLU in a deep MLP: gradient "
                                    "norms per layer and loss curves"),
+    # the chart of neural networks (issue #16)
+    "perceptron": ("perceptron", "Rosenblatt's perceptron: mistakes per epoch on separable "
+                                 "data (Novikoff's bound) vs XOR (never converges)"),
+    "rbf": ("rbf", "RBF network (k-means centres, least-squares readout) vs MLP on a 1-D "
+                   "function and on XOR"),
+    "hopfield": ("hopfield", "Hopfield network, N = 100: recall rate vs stored patterns, "
+                             "Hebbian (capacity 0.138 N) vs pseudo-inverse"),
+    "rbm": ("rbm", "RBM on binarized digits: CD-1, CD-10, PCD reconstruction error, filters, "
+                   "pseudo-likelihood vs scikit-learn"),
+    "dbn": ("dbn", "deep belief network: RBM pre-training vs random initialization, "
+                   "fine-tuned on few labelled digits"),
+    "markov-chain": ("markov_chain", "character-level Markov chain: bits per character vs "
+                                     "smoothing, stationary distribution, samples"),
 }
 
 

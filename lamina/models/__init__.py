@@ -103,3 +103,23 @@ def get_model(name: str, **kwargs):
         raise TypeError(f"get_model({key!r}): {e}; it accepts: "
                         f"{', '.join(accepted)}") from None
     return factory(**kwargs)
+
+# --- the chart of neural networks (issue #16) -----------------------------------------------
+from lamina.models.perceptron import Perceptron  # noqa: E402
+
+__all__ += ["Perceptron"]
+from lamina.models.hopfield import HopfieldNetwork  # noqa: E402
+
+__all__ += ["HopfieldNetwork"]
+from lamina.models.boltzmann import RBM, BoltzmannMachine  # noqa: E402
+
+__all__ += ["RBM", "BoltzmannMachine"]
+from lamina.models.markov import MarkovChain  # noqa: E402
+
+__all__ += ["MarkovChain"]
+from lamina.models.rbf import RBFNetwork, kmeans  # noqa: E402
+
+__all__ += ["RBFNetwork", "kmeans"]
+from lamina.models.dbn import DBN  # noqa: E402
+
+__all__ += ["DBN"]

@@ -15,9 +15,10 @@ from lamina.optim.adadelta import Adadelta
 from lamina.optim.adagrad import Adagrad
 from lamina.optim.adam import Adam
 from lamina.optim.adamw import AdamW
+from lamina.optim.lbfgs import LBFGS
 from lamina.optim.optimizer import Optimizer
 from lamina.optim.rmsprop import RMSprop
 from lamina.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW",
-           "lr_scheduler"]
+           "lr_scheduler", "LBFGS"]

@@ -85,6 +85,10 @@ class LBFGS(Optimizer):
         super().__init__(params, defaults)
         self._params = self.param_groups[0]["params"]
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._params = self.param_groups[0]["params"]
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")

@@ -258,6 +258,29 @@ def test_state_dict_round_trip_continues_identically():
             np.testing.assert_array_equal(x, y)
 
 
+def test_pickle_and_save_continue_identically(tmp_path):
+    import pickle
+
+    a = _Logistic("lamina")
+    opt = optim.LBFGS(a.params, max_iter=3, history_size=4)
+    opt.step(_closure(a, opt))
+    b = pickle.loads(pickle.dumps((a, opt)))
+    prob_b, opt_b = b
+    path = tmp_path / "lbfgs.safetensors"
+    lamina.save(opt.state_dict(), str(path))
+    c = _Logistic("lamina")
+    for pa, pc in zip(a.params, c.params):
+        pc.data[...] = pa.data
+    opt_c = optim.LBFGS(c.params)
+    opt_c.load_state_dict(lamina.load(str(path)))
+    for _ in range(3):
+        for prob, o in ((a, opt), (prob_b, opt_b), (c, opt_c)):
+            o.step(_closure(prob, o))
+        for x, y, z in zip(_values(a), _values(prob_b), _values(c)):
+            np.testing.assert_array_equal(x, y)
+            np.testing.assert_array_equal(x, z)
+
+
 @requires_torch
 def test_load_pytorch_state_dict():
     tp, lp = _Logistic("torch"), _Logistic("lamina")

@@ -176,7 +176,7 @@ class DataLoader:
                                        or isinstance(batch_size, bool) or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer value or "
                              f"None, but got batch_size={batch_size!r}")
-        if not isinstance(drop_last, (bool, np.bool_)):
+        if not isinstance(drop_last, (bool, int, np.bool_, np.integer)):
             raise TypeError(f"DataLoader: drop_last should be a bool, got "
                             f"{type(drop_last).__name__} (pass sampler= and batch_sampler= "
                             "by keyword: lamina's positional order differs from PyTorch's "

@@ -41,7 +41,7 @@ CASES = (
         decoupled_weight_decay=[False, True], maximize=[False, True])]
     + [("RAdam", dict()), ("RAdam", dict(lr=0.01, betas=(0.9, 0.8), eps=1e-3))]
     + [("Adamax", dict(lr=0.05, **kw)) for kw in _grid(
-        betas=[(0.9, 0.999), (0.8, 0.9)], weight_decay=[0, 0.01], maximize=[False, True])]
+        betas=[(0.9, 0.999), (0.8, 0.99)], weight_decay=[0, 0.1], maximize=[False, True])]
     + [("Adamax", dict()), ("Adamax", dict(lr=0.01, eps=1e-2))]
     + [("ASGD", dict(lr=0.1, **kw)) for kw in _grid(
         lambd=[1e-4, 0.1], alpha=[0.75, 0.5], t0=[1e6, 10], weight_decay=[0, 0.1],
@@ -52,11 +52,12 @@ CASES = (
         maximize=[False, True]) if not (kw["maximize"] and kw["step_sizes"][1] == 50)]
 )
 # Why these settings: near a point where the step's direction flips sign from one step to the
-# next (an L2 penalty balancing the data term, which weight_decay=0.1 reaches within 100 steps
-# for NAdam and Adamax), these sign-driven updates amplify last-bit differences (PyTorch fuses
-# a multiply-add where NumPy rounds twice) by about 1.6x per step, and two correct trajectories
-# part after 50 steps; a smaller decay keeps the 100 steps away from that point. Maximizing
-# with 50-sized Rprop steps overflows the loss.
+# next (an L2 penalty balancing the data term, which NAdam reaches within 100 steps with
+# weight_decay=0.1; Adamax with beta2=0.9, whose steps are nearly sign steps), these updates
+# amplify last-bit differences (PyTorch fuses a multiply-add where NumPy rounds twice) by about
+# 1.6x per step, and two correct trajectories part after 50 steps. The settings below keep the
+# 100 steps away from such points: the largest difference measured is 6e-6 of the tolerance.
+# Maximizing with 50-sized Rprop steps overflows the loss.
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 from lamina import nn
 from lamina.serialization import load, save
 from lamina import data
+from lamina import utils          # lamina.utils.data: torch.utils.data's path to lamina.data
 from lamina import optim
 from lamina import train
 from lamina import models

@@ -1,9 +1,9 @@
 """Data handling: datasets, the ``DataLoader``, preprocessing and data splits.
 
 Mirrors ``torch.utils.data`` (``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
-``random_split``, ``DataLoader``, ``default_collate``) and adds the preprocessing and splitting
-tools of a typical course (scalers fitted on training data only, one-hot encodings, polynomial
-features, train/validation/test splits and k-fold indices).
+``random_split``, ``DataLoader``, ``default_collate``, the samplers) and adds the
+preprocessing and splitting tools of a typical course (scalers fitted on training data only,
+one-hot encodings, polynomial features, train/validation/test splits and k-fold indices).
 """
 
 from lamina.data import datasets as datasets  # real and synthetic datasets
@@ -16,11 +16,21 @@ from lamina.data.preprocessing import (
     one_hot,
     polynomial_features,
 )
+from lamina.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from lamina.data.splits import kfold_indices, stratified_kfold_indices, train_val_test_split
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "default_convert",
+    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+    "WeightedRandomSampler", "BatchSampler",
     "StandardScaler", "MinMaxScaler", "OneHotEncoder", "one_hot", "polynomial_features",
     "train_val_test_split", "kfold_indices", "stratified_kfold_indices",
 ]

@@ -1,10 +1,12 @@
 """``DataLoader``: mini-batches from a dataset, optionally shuffled, optionally prefetched.
 
 Follows ``torch.utils.data.DataLoader`` for map-style datasets: ``len(loader)`` batches per
-epoch, a fresh permutation every epoch when ``shuffle=True``, ``drop_last``, ``collate_fn``.
-Differences, on purpose: there are no worker processes (``prefetch=True`` runs one background
-thread instead), and a ``TensorDataset`` (or a ``Subset`` of one, as ``random_split`` makes) is
-batched by indexing its whole arrays once per batch instead of collating samples one by one.
+epoch, a fresh permutation every epoch when ``shuffle=True``, ``drop_last``, ``collate_fn``,
+``sampler`` and ``batch_sampler`` (see ``lamina.data.sampler``). Differences, on purpose: there
+are no worker processes (``num_workers`` is accepted and warns once; ``prefetch=True`` runs one
+background thread instead), and a ``TensorDataset`` (or a ``Subset`` of one, as
+``random_split`` makes) is batched by indexing its whole arrays once per batch instead of
+collating samples one by one.
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from __future__ import annotations
 import collections.abc
 import queue
 import threading
+import warnings
 
 import numpy as np
 
 from lamina import ops as _ops
-from lamina.backend import Generator, canonical_dtype, rng
+from lamina.backend import Generator, canonical_dtype
 from lamina.data.dataset import _tensor_source
+from lamina.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    SequentialSampler,
+    _epoch_indices,
+    _is_builtin,
+)
 from lamina.tensor import Tensor, _make
 
 __all__ = ["DataLoader", "default_collate", "default_convert"]
@@ -115,7 +125,8 @@ class DataLoader:
     Args:
         dataset: a map-style dataset (``__getitem__`` and ``__len__``).
         batch_size: samples per batch (``None``: yield single samples, not batched).
-        shuffle: draw a new random order every epoch (every ``iter(loader)``).
+        shuffle: draw a new random order every epoch (every ``iter(loader)``); the same as
+            ``sampler=RandomSampler(dataset, generator=generator)``.
         drop_last: drop the last batch when it would be smaller than ``batch_size``.
         collate_fn: turns a list of samples into a batch (default: ``default_collate``).
         generator: the ``lamina.Generator`` to shuffle with (default: lamina's global one,
@@ -127,24 +138,67 @@ class DataLoader:
             loading come out of the loop; leaving the loop early stops the thread. Random
             draws inside a dataset's ``__getitem__`` then run in that thread: give such a
             dataset its own generator to stay reproducible.
-        num_workers, pin_memory: accepted so PyTorch scripts run unchanged; ignored.
+        sampler: the order of the indices (a ``Sampler`` or any iterable of indices);
+            excludes ``shuffle``.
+        batch_sampler: yields whole batches of indices (lists); excludes ``batch_size``,
+            ``shuffle``, ``sampler`` and ``drop_last``.
+        num_workers: accepted so PyTorch scripts run unchanged, but lamina loads every batch
+            in the main process (as PyTorch does with ``num_workers=0``) and warns once when
+            it is above 0; ``prefetch=True`` overlaps loading with training in a thread.
+            ``prefetch_factor``, ``persistent_workers``, ``worker_init_fn`` and ``timeout``
+            are checked as PyTorch checks them and otherwise unused.
+        pin_memory: accepted and does nothing: lamina's arrays live in ordinary CPU memory.
+
+    ``loader.sampler`` and ``loader.batch_sampler`` are set as in PyTorch (a
+    ``SequentialSampler`` or ``RandomSampler`` by default, wrapped in a ``BatchSampler`` when
+    batching); ``len(loader)`` is the length of the batch sampler (or of the sampler when
+    ``batch_size=None``). The built-in samplers draw each epoch's order when the iteration
+    starts, on the caller's thread, so seeds give the same batches with and without
+    prefetching.
+
+    Differences from PyTorch, on purpose: ``sampler`` and ``batch_sampler`` are keyword-only
+    (lamina's third and fourth positional parameters are ``drop_last`` and ``collate_fn``; a
+    sampler passed there is rejected); an empty dataset with ``shuffle=True`` gives an empty
+    epoch (PyTorch raises).
 
     >>> loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, seed=0)
     >>> for xb, yb in loader:
     ...     loss = loss_fn(model(xb), yb)
     """
 
-    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
                  drop_last: bool = False, collate_fn=None, generator: Generator | None = None,
                  seed: int | None = None, prefetch: bool | int = False, *,
-                 num_workers: int = 0, pin_memory: bool = False):
+                 sampler=None, batch_sampler=None, num_workers: int = 0,
+                 pin_memory: bool = False, timeout: float = 0, worker_init_fn=None,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or isinstance(batch_size, bool) or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer value or "
                              f"None, but got batch_size={batch_size!r}")
-        if batch_size is None and drop_last:
+        if not isinstance(drop_last, (bool, int, np.bool_, np.integer)):
+            raise TypeError(f"DataLoader: drop_last should be a bool, got "
+                            f"{type(drop_last).__name__} (pass sampler= and batch_sampler= "
+                            "by keyword: lamina's positional order differs from PyTorch's "
+                            "after shuffle)")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn should be callable, got "
+                            f"{type(collate_fn).__name__}")
+        _check_workers(num_workers, timeout, prefetch_factor, persistent_workers)
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
+                                 "batch_size, shuffle, sampler, and drop_last")
+            batch_size = None
+        elif batch_size is None and drop_last:
             raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
                              "is mutually exclusive with drop_last")
+        for name, s in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if s is not None and not isinstance(s, collections.abc.Iterable):
+                raise TypeError(f"DataLoader: {name} should be a Sampler or an iterable of "
+                                f"indices, got {type(s).__name__}")
         if generator is not None and seed is not None:
             raise ValueError("DataLoader: pass either generator or seed, not both")
         if generator is not None and not isinstance(generator, Generator):
@@ -163,36 +217,56 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.generator = Generator(seed) if seed is not None else generator
+        if sampler is None:
+            sampler = (RandomSampler(dataset, generator=self.generator) if self.shuffle
+                       else SequentialSampler(dataset))
+        if batch_sampler is None and self.batch_size is not None:
+            batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
         self.prefetch = depth
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = persistent_workers
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        if self.batch_size is None:
-            return n
-        if self.drop_last:
-            return n // self.batch_size
-        return -(-n // self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return len(self.sampler)
 
     def __iter__(self):
-        n = len(self.dataset)
-        # The order is drawn here, on the caller's thread, so seeds give the same batches
-        # with and without prefetching.
-        order = rng(self.generator).permutation(n) if self.shuffle else None
-        batches = self._batches(n, order)
+        # Built-in samplers draw the order here, on the caller's thread (a generator's body
+        # runs only at its first ``next``, in the prefetch thread when prefetching), so seeds
+        # give the same batches with and without prefetching.
+        bs = self.batch_sampler
+        if bs is None:
+            batches = self._samples(*_order(self.sampler))
+        elif type(bs) is BatchSampler and _is_builtin(bs.sampler):
+            batches = self._batches(*_order(bs.sampler), bs.batch_size, bs.drop_last)
+        else:
+            batches = self._batches_from_lists(bs)
         if self.prefetch:
             return _Prefetcher(batches, self.prefetch)
         return batches
 
-    def _batches(self, n: int, order):
-        bs = self.batch_size
-        if bs is None:
-            for i in range(n):
-                sample = self.dataset[int(order[i]) if order is not None else i]
-                yield self.collate_fn(sample) if self.collate_fn else default_convert(sample)
-            return
-        stop = n - n % bs if self.drop_last else n
+    def _samples(self, n: int, order):
+        """Single samples (``batch_size=None``), converted or passed to ``collate_fn``;
+        ``order``: an int64 array, ``None`` for 0..n-1, or a custom sampler to iterate."""
+        if order is None:
+            order = range(n)
+        elif isinstance(order, np.ndarray):
+            order = order.tolist()
+        for i in order:
+            sample = self.dataset[i]
+            yield self.collate_fn(sample) if self.collate_fn else default_convert(sample)
+
+    def _batches(self, n: int, order, bs: int, drop_last: bool):
+        """Batches of ``bs`` along ``order`` (``n`` indices: an int64 array, or ``None`` for
+        0..n-1)."""
+        stop = n - n % bs if drop_last else n
         source = _tensor_source(self.dataset) if self.collate_fn is None else None
         if source is not None:
             arrays, index_map = source
@@ -216,9 +290,67 @@ class DataLoader:
             samples = getitems(idx) if getitems else [self.dataset[i] for i in idx]
             yield collate(samples)
 
+    def _batches_from_lists(self, batch_sampler):
+        """Batches from an iterable of index lists (a custom batch sampler)."""
+        source = _tensor_source(self.dataset) if self.collate_fn is None else None
+        collate = self.collate_fn or default_collate
+        getitems = getattr(self.dataset, "__getitems__", None)
+        for idx in batch_sampler:
+            if source is not None:
+                arrays, index_map = source
+                rows = np.asarray(idx, dtype=np.int64)
+                if index_map is not None:
+                    rows = index_map[rows]
+                yield [_wrap(a.take(rows, axis=0)) for a in arrays]
+                continue
+            idx = list(idx)
+            samples = getitems(idx) if getitems else [self.dataset[i] for i in idx]
+            yield collate(samples)
+
     def __repr__(self) -> str:
         return (f"DataLoader(dataset={type(self.dataset).__name__}, batch_size="
-                f"{self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last})")
+                f"{self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
+                f"sampler={type(self.sampler).__name__})")
+
+
+def _order(sampler) -> tuple[int, object]:
+    """``(n, order)`` for one epoch of ``sampler``: ``order`` is ``None`` for 0..n-1 (a
+    ``SequentialSampler``), this epoch's draw as an int64 array for another built-in sampler,
+    or the sampler itself for any other (iterated as the batches are made)."""
+    if type(sampler) is SequentialSampler:
+        return len(sampler), None
+    epoch = _epoch_indices(sampler)
+    if epoch is None:
+        return -1, sampler
+    return len(epoch), epoch
+
+
+_workers_warned = False
+
+
+def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers) -> None:
+    """PyTorch's checks of the worker options; warn once that workers are not started."""
+    global _workers_warned
+    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
+            or num_workers < 0:
+        raise ValueError("DataLoader: num_workers option should be non-negative; use "
+                         f"num_workers=0 to disable multiprocessing (got {num_workers!r})")
+    if timeout < 0:
+        raise ValueError("DataLoader: timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("DataLoader: prefetch_factor option could only be specified in "
+                         "multiprocessing. let num_workers > 0 to enable multiprocessing, "
+                         "otherwise set prefetch_factor to None.")
+    if prefetch_factor is not None and prefetch_factor < 0:
+        raise ValueError("DataLoader: prefetch_factor option should be non-negative")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+    if num_workers > 0 and not _workers_warned:
+        _workers_warned = True
+        warnings.warn(f"DataLoader: num_workers={num_workers} is accepted, but lamina loads "
+                      "batches in the main process (as PyTorch does with num_workers=0); "
+                      "pass prefetch=True to prepare batches in a background thread. This "
+                      "warning is shown once.", UserWarning, stacklevel=3)
 
 
 _ITEM, _END, _ERR = 0, 1, 2

@@ -14,10 +14,16 @@ from lamina.optim import lr_scheduler
 from lamina.optim.adadelta import Adadelta
 from lamina.optim.adagrad import Adagrad
 from lamina.optim.adam import Adam
+from lamina.optim.adamax import Adamax
 from lamina.optim.adamw import AdamW
+from lamina.optim.asgd import ASGD
+from lamina.optim.lbfgs import LBFGS
+from lamina.optim.nadam import NAdam
 from lamina.optim.optimizer import Optimizer
+from lamina.optim.radam import RAdam
 from lamina.optim.rmsprop import RMSprop
+from lamina.optim.rprop import Rprop
 from lamina.optim.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW",
-           "lr_scheduler"]
+           "lr_scheduler", "LBFGS", "NAdam", "RAdam", "Adamax", "ASGD", "Rprop"]

@@ -15,3 +15,4 @@ from lamina.nn.modules.pooling import *
 from lamina.nn.modules.rnn import *
 from lamina.nn.modules.misc import *
 from lamina.nn.modules.residual import *
+from lamina.nn.modules.attention import *

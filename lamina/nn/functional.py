@@ -92,3 +92,4 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 from lamina.ops.attention import scaled_dot_product_attention  # noqa: E402
+from lamina.ops.rms_norm import rms_norm  # noqa: E402

@@ -17,3 +17,4 @@ from lamina.nn.modules.misc import *
 from lamina.nn.modules.residual import *
 from lamina.nn.modules.attention import *
 from lamina.nn.modules.rms_norm import *
+from lamina.nn.modules.transformer import *

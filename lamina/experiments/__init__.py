@@ -50,6 +50,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                          "and misclassified examples"),
     "activations": ("activations", "sigmoid, tanh, ReLU, LeakyReLU in a deep MLP: gradient "
                                    "norms per layer and loss curves"),
+    "char-lm": ("char_lm", "character-level language models on Python's bundled docs: "
+                           "bigram, LSTM and GPT, held-out bits per character and samples"),
 }
 
 

@@ -22,10 +22,12 @@ next character:
 Both networks train with Adam on windows of ``block`` characters and are scored on
 non-overlapping held-out windows of the same length (each starting with no context). The
 table gives bits per character (cross-entropy in bits, lower is better; ``log2(vocab)`` is
-the uniform guess) and the plot the training curves. Typical result: the bigram gives about
-3.3 bits, the networks well under 3 after a few minutes of training, and the transformer
-beats the LSTM at equal parameters and steps; the samples show words and Python-like
-fragments.
+the uniform guess) and the plot the training curves. Result (seed 0, full size, 500 steps
+of 32 x 64 characters each, about two minutes per network on a busy two-core machine): the
+bigram gives 3.35 bits per character, the LSTM 2.49 and the GPT 2.54 (uniform: 6.69). Both
+networks beat the bigram by far; at this small budget the LSTM is slightly ahead of the
+transformer of the same size (transformers usually pull ahead with more steps, data and
+context). The samples show English words and Python-like fragments.
 """
 
 from __future__ import annotations

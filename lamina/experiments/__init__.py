@@ -63,6 +63,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                    "fine-tuned on few labelled digits"),
     "markov-chain": ("markov_chain", "character-level Markov chain: bits per character vs "
                                      "smoothing, stationary distribution, samples"),
+    "char-lm": ("char_lm", "character-level language models on Python's bundled docs: "
+                           "bigram, LSTM and GPT, held-out bits per character and samples"),
 }
 
 

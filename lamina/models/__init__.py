@@ -6,7 +6,10 @@
   ``nn.Linear`` giving values or logits);
 * ``LeNet5``: LeNet-5 for 1x28x28 (``padding=2``) or 1x32x32 (``padding=0``) digits;
 * ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
-* ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers.
+* ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers;
+* ``GPT``: a small decoder-only transformer language model (pre-norm causal blocks, tied
+  input and output embeddings) with ``generate`` (a class only, not in the registry: it
+  takes token indices, not the CLI's feature or image inputs).
 
 Every model returns logits (or regression values): the softmax or sigmoid belongs in the loss
 (``nn.CrossEntropyLoss``, ``nn.BCEWithLogitsLoss``). ``get_model(name, **kwargs)`` builds a
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import inspect
 
+from lamina.models.gpt import GPT
 from lamina.models.highway import HighwayMLP
 from lamina.models.lenet import LeNet5
 from lamina.models.mlp import linear, logistic, mlp, softmax
 from lamina.models.resnet import ResNet, resnet_small
 
 __all__ = ["mlp", "linear", "logistic", "softmax", "LeNet5", "ResNet", "resnet_small",
-           "HighwayMLP", "get_model", "available_models", "register_model"]
+           "HighwayMLP", "GPT", "get_model", "available_models", "register_model"]
 
 _REGISTRY: dict = {
     "mlp": mlp,

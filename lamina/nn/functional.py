@@ -89,3 +89,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     out = np.zeros((*t.shape, num_classes), dtype=np.int64)
     np.put_along_axis(out, t[..., None].astype(np.intp), 1, axis=-1)
     return _make(out)
+
+
+from lamina.ops.attention import scaled_dot_product_attention  # noqa: E402
+from lamina.ops.rms_norm import rms_norm  # noqa: E402

@@ -16,3 +16,6 @@ from lamina.nn.modules.rnn import *
 from lamina.nn.modules.misc import *
 from lamina.nn.modules.residual import *
 from lamina.nn.modules.rbf import *
+from lamina.nn.modules.attention import *
+from lamina.nn.modules.rms_norm import *
+from lamina.nn.modules.transformer import *

@@ -50,6 +50,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                          "and misclassified examples"),
     "activations": ("activations", "sigmoid, tanh, ReLU, LeakyReLU in a deep MLP: gradient "
                                    "norms per layer and loss curves"),
+    "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
+                                   "epsilon, with and without adversarial training"),
 }
 
 

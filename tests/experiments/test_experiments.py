@@ -13,10 +13,11 @@ from lamina import experiments
 
 EXPECTED = ["polynomial-degree", "regularization", "learning-rate", "xor", "logistic",
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
-            "activations"]
+            "activations", "adversarial"]
 # optional packages an experiment's data or tools come from (the rest are synthetic)
 NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
-         "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"]}
+         "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
+         "adversarial": ["mlxtend"]}
 
 
 @pytest.fixture(scope="module")

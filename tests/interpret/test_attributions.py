@@ -354,6 +354,7 @@ def test_layer_attribution_interpolate(nets, mode):
     _close(ours, theirs)
 
 
+@pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")     # Captum's notice
 @pytest.mark.parametrize("target", [0, [2, 1, 0, 1]])
 def test_guided_backprop(nets, target):
     lm, tm, x = nets

@@ -245,3 +245,20 @@ def test_bad_input_names_the_function():
     with pytest.raises(TypeError, match="only \"unstructured\""):
         prune.global_unstructured([(m, "weight")], pruning_method=prune.LnStructured,
                                   amount=1, n=2, dim=0)
+
+
+def test_import_path_deepcopy_and_dtype_change():
+    import copy
+
+    import lamina.nn.utils.prune as prune_by_path
+    assert prune_by_path is prune
+    lamina.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    prune.l1_unstructured(m[0], "weight", amount=6)
+    c = copy.deepcopy(m)
+    x = lamina.randn(5, 4)
+    np.testing.assert_array_equal(c(x).data, m(x).data)
+    prune.remove(c[0], "weight")
+    assert prune.is_pruned(m) and not prune.is_pruned(c)
+    m.double()                                  # orig and mask convert; the hook recomputes
+    assert m(x.double()).dtype == np.float64 and m[0].weight.dtype == np.float64

@@ -20,6 +20,11 @@ and the new mask is the product of the old one and the new one.
 ['bias', 'weight_mask', 'weight_orig']
 >>> prune.remove(m, "weight")                         # weight is a Parameter again
 
+Which layers: any parameter can be pruned, but the forward must read it by attribute.
+``Linear``, ``Conv*``, ``ConvTranspose*`` and ``Embedding`` do (they fall back from their
+parameter registry to the attribute); the RNNs, the normalization layers and ``PReLU`` read
+the registry directly for speed, so their forward raises ``KeyError`` once pruned.
+
 Ties: the entries to prune are the ``k`` smallest by a stable sort (the first occurrence of
 equal values goes first). PyTorch uses ``torch.topk``, whose choice among equal values is
 not documented; masks agree whenever the importance scores are distinct.

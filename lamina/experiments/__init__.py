@@ -65,6 +65,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                      "smoothing, stationary distribution, samples"),
     "char-lm": ("char_lm", "character-level language models on Python's bundled docs: "
                            "bigram, LSTM and GPT, held-out bits per character and samples"),
+    "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
+                                   "epsilon, with and without adversarial training"),
 }
 
 

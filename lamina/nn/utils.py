@@ -190,3 +190,5 @@ def l2_penalty(module_or_params, weight: float = 1.0) -> Tensor:
     SGD's ``weight_decay=2 * weight``. Convention: all parameters given, biases included;
     filter the list to exclude them (see ``l1_penalty``)."""
     return _penalty(module_or_params, weight, 2, "l2_penalty")
+from lamina.nn import prune  # noqa: E402,F401,I001  (torch.nn.utils.prune; see nn/prune.py)
+__import__("sys").modules[__name__ + ".prune"] = prune  # `import lamina.nn.utils.prune` works

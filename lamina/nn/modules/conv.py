@@ -151,11 +151,20 @@ class _ConvNd(Module):
         return s
 
 
+def _weight_bias(m: Module) -> dict:
+    """``{"weight": ..., "bias": ...}`` straight from the registry, or through attribute
+    lookup when nn.utils.prune has replaced one by ``<name>_orig * <name>_mask``."""
+    p = m._parameters
+    if "weight" in p and "bias" in p:
+        return p
+    return {"weight": m.weight, "bias": m.bias}
+
+
 class _Conv(_ConvNd):
     """Conv1d/Conv2d: zero padding goes to the op, other padding modes pad the input first."""
 
     def forward(self, input: Tensor) -> Tensor:
-        p = self._parameters
+        p = _weight_bias(self)
         fn = conv1d if self._nd == 1 else conv2d
         if self.padding_mode != "zeros":
             return fn(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
@@ -233,7 +242,7 @@ class ConvTranspose1d(_ConvTransposeNd):
                          groups, bias, padding_mode, output_padding, dtype=dtype)
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
-        p = self._parameters
+        p = _weight_bias(self)
         return conv_transpose1d(input, p["weight"], p["bias"], self.stride, self.padding,
                                 self._output_padding(input, output_size), self.groups,
                                 self.dilation)
@@ -254,7 +263,7 @@ class ConvTranspose2d(_ConvTransposeNd):
                          groups, bias, padding_mode, output_padding, dtype=dtype)
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
-        p = self._parameters
+        p = _weight_bias(self)
         return conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
                                 self._output_padding(input, output_size), self.groups,
                                 self.dilation)

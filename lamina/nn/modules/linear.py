@@ -61,7 +61,9 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         p = self._parameters
-        return linear(input, p["weight"], p["bias"])
+        if "weight" in p and "bias" in p:
+            return linear(input, p["weight"], p["bias"])
+        return linear(input, self.weight, self.bias)   # pruned: nn.utils.prune's attributes
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

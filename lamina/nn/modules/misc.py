@@ -136,7 +136,9 @@ class Embedding(Module):
                    _weight=embeddings, _freeze=freeze)
 
     def forward(self, input) -> Tensor:
-        return embedding(input, self._parameters["weight"], self.padding_idx, self.max_norm,
+        p = self._parameters
+        w = p["weight"] if "weight" in p else self.weight   # else pruned (nn.utils.prune)
+        return embedding(input, w, self.padding_idx, self.max_norm,
                          self.norm_type, self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:

@@ -144,50 +144,14 @@ def test_batch_norm_numba_kernels_match_numpy(monkeypatch, dtype, shape, order, 
         np.testing.assert_allclose(a, b, **tol)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (3, 2, 7, 9)])
-@pytest.mark.parametrize("order", [None, (1, 2, 3, 0), (0, 2, 3, 1), (2, 0, 3, 1)])
-@pytest.mark.parametrize("return_indices", [False, True])
-def test_max_pool_numba_kernels_match_numpy(monkeypatch, dtype, shape, order,
-                                            return_indices):
-    """2x2 max pooling's optional compiled kernels give the NumPy path's values, winning
-    positions (ties: first in window order; NaN propagates), indices and gradients, for
-    every memory layout (the gradient arrives in another layout than the input)."""
-    pytest.importorskip("numba")
-    from lamina.nn import functional as F
-    from lamina.ops import pool
-
-    rng = np.random.default_rng(7)
-    a = rng.standard_normal(shape).astype(dtype)
-    a[0, 0, :2, :2] = 1.0                      # a four-way tie
-    a[-1, -1, 2, 3] = np.nan
-    a = _laid_out(a, order)
-    ga = _laid_out(rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2)).astype(
-        dtype), (1, 2, 3, 0))
-
-    def run(use):
-        monkeypatch.setattr(pool._pool_kernels, "enabled", use)
-        x = lamina.tensor(a, requires_grad=True)
-        y = F.max_pool2d(x, 2, return_indices=return_indices)
-        extra = []
-        if return_indices:
-            y, idx = y
-            extra = [idx.data]
-        (y * lamina.tensor(ga)).sum().backward()
-        return [y.data.copy(), x.grad.data.copy()] + extra
-
-    for p, q in zip(run(True), run(False)):
-        np.testing.assert_array_equal(p, q)
-
-
 def test_numba_kernels_build_when_numba_is_installed(monkeypatch):
     """With numba present the compiled paths really exist (so the exactness tests above
     compare two different paths); other dtypes (float16) and LAMINA_NUMBA=0 get None."""
     pytest.importorskip("numba")
-    from lamina.ops import pool, rnn
+    from lamina.ops import rnn
     from lamina.ops.nn import BatchNorm
 
-    for fn in (pool._pool_kernels, rnn._lstm_kernels):
+    for fn in (rnn._lstm_kernels,):
         monkeypatch.setattr(fn, "enabled", True)
         assert fn(np.float32) is not None and fn(np.float64) is not None
         assert fn(np.float16) is None
@@ -198,18 +162,15 @@ def test_numba_kernels_build_when_numba_is_installed(monkeypatch):
     assert BatchNorm._kernels(np.float16) is None
 
 
-@pytest.mark.parametrize("op", ["pool", "bn", "lstm"])
+@pytest.mark.parametrize("op", ["bn", "lstm"])
 def test_float16_takes_the_numpy_path(op):
     """float16 inputs never reach the compiled kernels (they run and give finite values)."""
-    from lamina.nn import functional as F
     from lamina.ops.rnn import rnn_layer
 
     rng = np.random.default_rng(0)
     x = lamina.tensor(_laid_out(rng.standard_normal((2, 3, 6, 6)).astype(np.float16),
                                 (1, 2, 3, 0)), requires_grad=True)
-    if op == "pool":
-        y = F.max_pool2d(x, 2)
-    elif op == "bn":
+    if op == "bn":
         y = batch_norm(x, None, None, lamina.tensor(np.ones(3, np.float16)),
                        lamina.tensor(np.zeros(3, np.float16)), training=True)
     else:

@@ -276,10 +276,11 @@ def _prepare(x, w, b, nd, op):
     return x, w, unbatched
 
 
-def _records_graph(*tensors):
-    """Whether applying an op to ``tensors`` records a backward (a fast path may then keep
-    what backward needs, or skip it)."""
-    return GradMode.enabled and any(t is not None and t.requires_grad for t in tensors)
+def _records_graph(x, w, b):
+    """Whether conv records a backward (a fast path may then keep what backward needs, or
+    skip it)."""
+    return GradMode.enabled and (x.requires_grad or w.requires_grad
+                                 or (b is not None and b.requires_grad))
 
 
 def _finish(out, nd, unbatched):

@@ -69,7 +69,6 @@ def _alloc(shape, dtype, order, fill=None):
     return buf if order is None else buf.transpose(np.argsort(order))
 
 
-
 def _padded(x, pads_hw, sizes_hw, fill, order=None):
     """Pad the last two axes: ``pads_hw`` (top, left), total sizes ``sizes_hw``."""
     h, w = x.shape[-2:]

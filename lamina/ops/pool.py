@@ -1,29 +1,31 @@
 """Pooling: ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``,
 ``adaptive_max_pool1d/2d``, with PyTorch's output sizes, padding and ``ceil_mode`` rules.
 
-Max pooling records the position of each window's maximum in forward (the first maximum in
-row-major window order, which is where PyTorch's CPU kernel sends the gradient at ties), so
-backward routes the incoming gradient by that stored position (a small int code per output),
-never by comparing values. The work is a loop over the kh*kw kernel offsets of vectorized
-ops on strided views (no window array is materialized); the 2x2 stride-2 case compares the
-four quarter views pairwise (or, with numba installed, one compiled pass each way that gives
-the same results). Adaptive max pooling scatters with ``np.bincount``.
-Interpolation (``interpolate``: nearest, linear, bilinear) is here too, as separable
-resampling matrices.
+Max pooling records the position of each window's maximum in forward, so backward routes the
+incoming gradient by that stored position (a small int code per output), never by comparing
+values. Which position, as PyTorch's CPU kernel chooses: the first maximum in row-major
+window order, except that a NaN wins over every number and a later NaN over an earlier one
+(the rule ``v > best or isnan(v)``), so a window holding a NaN gives NaN, its index and its
+gradient point at the (last) NaN. The work is a loop over the kh*kw kernel offsets of
+vectorized ops on strided views (no window array is materialized). Adaptive max pooling
+gathers its windows and scatters with ``np.bincount``. Interpolation (``interpolate``:
+nearest, linear, bilinear) is here too, as separable resampling matrices.
 
 The pooled axes are the last one or two; every leading axis (batch, channels) is treated
-alike. Max pooling works on strided views and allocates its buffers in the input's memory
+alike. Max pooling works on strided views and allocates its outputs in the input's memory
 order, so a non-contiguous input (``conv2d`` hands out a batch-last layout) is pooled without
 a transpose copy and its gradient comes back in that same layout.
+
+This file is the reference math; ``lamina/kernels/pool.py`` holds the fast paths (compiled
+2x2 max pooling and global average pooling), chosen through ``lamina.dispatch``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from lamina import dispatch
 from lamina.autograd.function import Function
-from lamina.kernels.jit import kernels
-from lamina.kernels.memory import buffer as _buffer
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -61,12 +63,9 @@ def _axis_order(x):
 
 def _alloc(shape, dtype, order, fill=None):
     """An array of ``shape`` whose memory follows axis ``order`` (see ``_axis_order``), so
-    pooling keeps the memory layout of its input (e.g. conv's batch-last output); recycled
-    through conv's buffer pool."""
+    pooling keeps the memory layout of its input (e.g. conv's batch-last output)."""
     mem = shape if order is None else tuple(shape[a] for a in order)
-    buf = _buffer(mem, np.dtype(dtype), zero=fill is not None and fill == 0)
-    if fill is not None and fill != 0:
-        buf.fill(fill)
+    buf = np.empty(mem, np.dtype(dtype)) if fill is None else np.full(mem, fill, dtype)
     return buf if order is None else buf.transpose(np.argsort(order))
 
 
@@ -92,71 +91,6 @@ def _windows(xp, ho, wo, k, s, d):
                        writeable=False)
 
 
-# --- optional compiled 2x2 max pooling -------------------------------------------------------
-# With numba installed (optional; LAMINA_NUMBA=0 turns it off) the common 2x2 stride-2 case
-# runs as one compiled pass forward (maximum and winning offset) and one backward (routing g),
-# instead of six and eight NumPy passes; the kernels reproduce the NumPy path's results
-# exactly (same comparisons, NaN propagation and tie rules, g * (code == q) products).
-
-@kernels
-def _pool_kernels(numba):
-    """``(forward, backward)`` compiled with numba, or None (no numba, turned off, or a dtype
-    other than float32/float64)."""
-
-    @numba.njit(cache=True, nogil=True)
-    def forward(x, out, code):
-        # x (P, H, W, Q) pooled over axes 1, 2 into out, code (P, Ho, Wo, Q)
-        for p in range(out.shape[0]):
-            for i in range(out.shape[1]):
-                r0, r1 = x[p, 2 * i], x[p, 2 * i + 1]
-                ro, rc = out[p, i], code[p, i]
-                for j in range(out.shape[2]):
-                    va, vb, vc, ve = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
-                    vo, vk = ro[j], rc[j]
-                    for q in range(out.shape[3]):
-                        a, b, c, e = va[q], vb[q], vc[q], ve[q]
-                        m1 = a if (a >= b or a != a) else b        # np.maximum
-                        m2 = c if (c >= e or c != c) else e
-                        k = 1 if b > a else 0
-                        if m2 > m1:
-                            k = 3 if e > c else 2
-                        vk[q] = k
-                        vo[q] = m1 if (m1 >= m2 or m1 != m1) else m2
-
-    @numba.njit(cache=True, nogil=True)
-    def backward(g, code, gp):
-        # gp (P, 2*Ho, 2*Wo, Q) gets g * (code == offset) at each window position
-        for p in range(g.shape[0]):
-            for i in range(g.shape[1]):
-                r0, r1 = gp[p, 2 * i], gp[p, 2 * i + 1]
-                rg, rc = g[p, i], code[p, i]
-                for j in range(g.shape[2]):
-                    va, vb, vc, ve = r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]
-                    vg, vk = rg[j], rc[j]
-                    for q in range(g.shape[3]):
-                        v, k = vg[q], vk[q]
-                        va[q] = v * (k == 0)
-                        vb[q] = v * (k == 1)
-                        vc[q] = v * (k == 2)
-                        ve[q] = v * (k == 3)
-
-    return (forward, backward)
-
-
-def _pqview(a, order):
-    """``a`` (N, C, H, W) as a C-contiguous (P, H, W, Q) view with the pooled axes in the
-    middle, or None when its memory order has no such view."""
-    if order is None:
-        if not a.flags.c_contiguous:
-            return None
-        n, c, h, w = a.shape
-        return a.reshape(n * c, h, w, 1)
-    if order not in ((1, 2, 3, 0), (0, 2, 3, 1)):
-        return None
-    v = a.transpose(order)
-    return v if v.flags.c_contiguous else None
-
-
 # --- max pooling -----------------------------------------------------------------------------
 
 class MaxPool2dFn(Function):
@@ -164,11 +98,9 @@ class MaxPool2dFn(Function):
     ``return_indices``, ``(out, flat plane indices)``.
 
     The window maximum is found by a loop over the kh*kw kernel offsets, each a strided view
-    of the (padded) input compared with the running maximum, so no window array is ever
-    materialized; the winning offset (first maximum in row-major window order, PyTorch's
-    choice at ties) is stored as a small int code. The 2x2 stride-2 case compares the four
-    quarter views pairwise instead (half the passes). Backward writes (or, for overlapping
-    windows, adds) ``g`` times ``code == q`` into the strided view of each offset ``q``.
+    of the (-inf padded) input compared with the running maximum, so no window array is
+    ever materialized; the winning offset is stored as a small int code. Backward adds ``g``
+    times ``code == q`` into the strided view of each offset ``q``.
     """
 
     @staticmethod
@@ -181,72 +113,38 @@ class MaxPool2dFn(Function):
         wp = max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1)
         xp = _padded(x, p, (hp, wp), -np.inf, order)
         sl = _offset_slices(k, s, d, ho, wo)
-        fast = (k == (2, 2) and s == (2, 2) and d == (1, 1) and xp is x and x.ndim == 4
-                and _pool_kernels(x.dtype) is not None)
-        xv = _pqview(x, order) if fast else None
-        if xv is not None:
-            out = _alloc(x.shape[:-2] + (ho, wo), x.dtype, order)
-            code = _alloc(out.shape, np.int8, order)
-            _pool_kernels(x.dtype)[0](xv, _pqview(out, order), _pqview(code, order))
-        elif k == (2, 2) and s == (2, 2) and d == (1, 1):
-            a, b, c, e = (xp[(..., *q)] for q in sl)
-            m1 = np.maximum(a, b, out=_alloc(a.shape, a.dtype, order))
-            m2 = np.maximum(c, e)
-            code = (b > a).view(np.int8)               # a wins ties (first in window order)
-            lower = m2 > m1                            # top row wins ties
-            code = np.where(lower, (e > c).view(np.int8) + np.int8(2), code)
-            out = np.maximum(m1, m2, out=m1)
-        else:
-            out = xp[(..., *sl[0])].copy(order="K")
-            code = np.zeros_like(out, np.int8 if len(sl) < 128 else np.int32)
-            for q in range(1, len(sl)):
-                v = xp[(..., *sl[q])]
-                upd = v > out
-                np.copyto(code, q, where=upd)
-                np.copyto(out, v, where=upd)
+        out = xp[(..., *sl[0])].copy(order="K")
+        code = np.zeros_like(out, np.int8 if len(sl) < 128 else np.int32)
+        for q in range(1, len(sl)):
+            v = xp[(..., *sl[q])]
+            # PyTorch's rule: a larger value wins, ties keep the first, and a NaN always
+            # wins (so the last NaN of a window is the one reported)
+            upd = (v > out) | np.isnan(v)
+            np.copyto(code, q, where=upd)
+            np.copyto(out, v, where=upd)
         ctx.geom = (x.shape, order, hp, wp, sl)
         ctx.code = code
         if not return_indices:
             return out
-        ki, kj = np.divmod(code.astype(np.int64), k[1])
-        idx = (ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]) * w \
-            + kj * d[1] + (np.arange(wo) * s[1] - p[1])
-        return out, idx
+        return out, _plane_indices(code, k, s, p, d, ho, wo, w)
 
     @staticmethod
     def backward(ctx, g, _gi=None):
         shape, order, hp, wp, sl = ctx.geom
-        k, s, p, d = ctx.inputs[1:5]
+        p = ctx.inputs[3]
         h, w = shape[-2:]
-        code = ctx.code
-        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
-        # windows that tile the plane exactly cover every element once: no zero-fill needed
-        tiles = (s == k and d == (1, 1) and p == (0, 0) and hp == s[0] * g.shape[-2]
-                 and wp == s[1] * g.shape[-1])
-        # the compiled path writes the input's plane directly: only when no padding (ceil_mode
-        # adds some for a partial last window) lies between the windows and the input
-        if tiles and k == (2, 2) and len(shape) == 4 and code.dtype == np.int8 \
-                and (hp, wp) == (h, w) and _pool_kernels(g.dtype) is not None:
-            gp = _alloc(shape, g.dtype, order)
-            gpv, cv = _pqview(gp, order), _pqview(code, order)
-            if gpv is not None and cv is not None:
-                gv = _pqview(g, order)
-                if gv is None:       # g in another memory order: one copy into code's
-                    gv = _pqview(_alloc(g.shape, g.dtype, order), order)
-                    gv[...] = g.transpose(order) if order is not None else g.reshape(gv.shape)
-                _pool_kernels(g.dtype)[1](gv, cv, gpv)
-                return gp, None, None, None, None, None, None
-        gp = _alloc(shape[:-2] + (hp, wp), g.dtype, order, None if tiles else 0)
+        gp = _alloc(shape[:-2] + (hp, wp), g.dtype, order, 0)
         for q, idx in enumerate(sl):
-            view = gp[(..., *idx)]
-            if overlap:
-                view += g * (code == q)
-            else:
-                np.multiply(g, code == q, out=view)
-        gx = gp if (hp == h and wp == w and p == (0, 0)) else \
-            gp[..., p[0]:p[0] + h, p[1]:p[1] + w]
+            gp[(..., *idx)] += g * (ctx.code == q)    # windows may overlap: add
+        gx = gp[..., p[0]:p[0] + h, p[1]:p[1] + w]
         return gx, None, None, None, None, None, None
 
+
+def _plane_indices(code, k, s, p, d, ho, wo, w):
+    """Flat input-plane index (``row * W + col``) of each window's winning offset ``code``."""
+    ki, kj = np.divmod(code.astype(np.int64), k[1])
+    return (ki * d[0] + (np.arange(ho) * s[0] - p[0])[:, None]) * w \
+        + kj * d[1] + (np.arange(wo) * s[1] - p[1])
 
 def _offset_slices(k, s, d, ho, wo):
     """For each kernel offset (row-major), the (row, col) slices selecting its value in every
@@ -276,7 +174,11 @@ class AdaptiveMaxPool2dFn(Function):
         iw, lw = _adaptive_gather(w, out_size[1])
         win = x[..., ih[:, :, None, None], iw[None, None, :, :]]    # (..., Ho, kh, Wo, kw)
         win = win.swapaxes(-3, -2).reshape(x.shape[:-2] + (out_size[0], out_size[1], -1))
-        arg = win.argmax(axis=-1)
+        arg = win.argmax(axis=-1)       # the first maximum (and NumPy's first NaN)
+        # PyTorch reports the LAST NaN of a window: where a window holds one, point there
+        nan = np.isnan(win)
+        last_nan = win.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
+        arg = np.where(nan.any(axis=-1), last_nan, arg)
         out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
         ki, kj = np.divmod(arg, iw.shape[1])
         hi = ih[np.arange(out_size[0])[:, None], ki]
@@ -380,112 +282,33 @@ class Separable2dFn(Function):
         return np.matmul(np.matmul(ah.T, g), aw), None, None, None
 
 
-@kernels
-def _gap_kernels(numba):
-    """``(mean, spread)`` for global average pooling of a (P, T, Q) array (T = H*W pooled,
-    Q contiguous), compiled with numba, or None."""
-
-    @numba.njit(cache=True, nogil=True)
-    def mean(xv, out, hw):
-        # out (P, Q) = sum over t of xv[p, t, :] (in order), divided by hw
-        p_n, t_n, q_n = xv.shape
-        for p in range(p_n):
-            r = out[p]
-            for q in range(q_n):
-                r[q] = 0
-            for t in range(t_n):
-                s = xv[p, t]
-                for q in range(q_n):
-                    r[q] += s[q]
-            for q in range(q_n):
-                r[q] = r[q] / hw
-
-    @numba.njit(cache=True, nogil=True)
-    def spread(g, out, hw):
-        # out (P, T, Q) = g[q, p] / hw for every t (g is (Q, P): the (N, C) gradient)
-        p_n, t_n, q_n = out.shape
-        for p in range(p_n):
-            r0 = out[p, 0]
-            for q in range(q_n):
-                r0[q] = g[q, p] / hw
-            for t in range(1, t_n):
-                r = out[p, t]
-                for q in range(q_n):
-                    r[q] = r0[q]
-
-    return mean, spread
-
 
 class GlobalAvgPoolFn(Function):
-    """Mean over the last two axes, kept as (..., 1, 1): adaptive average pooling to 1x1.
-
-    Forward sums each plane with one BLAS matrix-vector product over a contiguous view
-    (conv's batch-last output: ``ones(H*W) @ x (C, H*W, N)``) and divides by the count, as
-    PyTorch does; backward broadcasts ``g / (H*W)`` into a buffer in the input's memory order.
-    conv-wide's 32x128x8x8 pool: forward 0.46 -> ~0.05 ms, backward 1.06 -> ~0.1 ms (the
-    separable products of the general path ran as thousands of tiny matmuls).
-
-    With numba, a batch-last input (conv's output, memory (C, H, W, N)) is pooled by one
-    compiled pass each way (``_gap_kernels``; the forward sums each plane in order, so it
-    agrees with the BLAS sums up to rounding; the backward gives the same values). Inside a
-    conv-wide step the BLAS path cost 3-5x its isolated time (forward: 128 small BLAS calls
-    0.13 ms, the layout checks 0.05 ms; backward: NumPy's broadcast copy 0.2 ms); there the
-    kernels take forward 0.23-0.30 -> 0.10-0.15 ms, backward 0.23-0.28 -> 0.16-0.19 ms."""
+    """Mean over the last two axes, kept as (..., 1, 1): adaptive average pooling to 1x1
+    (the separable products of the general path would run as thousands of tiny matmuls).
+    Backward spreads ``g / (H*W)`` over each plane, in the input's memory order."""
 
     @staticmethod
     def forward(ctx, x):
         h, w = x.shape[-2:]
-        if x.ndim == 4 and x.size:
-            kern = _gap_kernels(x.dtype)
-            xt = x.transpose(1, 2, 3, 0)
-            if kern is not None and xt.flags.c_contiguous:
-                n, c = x.shape[:2]
-                out = np.empty((c, n), x.dtype)
-                kern[0](xt.reshape(c, h * w, n), out, x.dtype.type(h * w))
-                ctx.geom = (x.shape, None, True)
-                return out.T.reshape(n, c, 1, 1)       # memory (C, N), like the input
-        order = _axis_order(x) if x.ndim == 4 else None
-        xv = _pqview(x, order) if x.ndim == 4 else None
-        ctx.geom = (x.shape, order, False)
-        if xv is None:
-            return (x.sum(axis=(-2, -1), keepdims=True) / x.dtype.type(h * w)).astype(
-                x.dtype, copy=False)
-        p, _, _, q = xv.shape
-        if q == 1:
-            s = xv.reshape(p, h * w) @ np.ones(h * w, x.dtype)
-        else:
-            s = np.matmul(np.ones(h * w, x.dtype), xv.reshape(p, h * w, q))
-        s /= x.dtype.type(h * w)
-        out = s.reshape(p, 1, 1, q)          # the (P, 1, 1, Q) view _pqview gave x
-        if order is None:
-            return out.reshape(x.shape[:2] + (1, 1))
-        return out.transpose(np.argsort(order))
+        ctx.geom = (x.shape, _axis_order(x))
+        return (x.sum(axis=(-2, -1), keepdims=True) / x.dtype.type(h * w)).astype(
+            x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        shape, order, batch_last = ctx.geom
-        hw = g.dtype.type(shape[-2] * shape[-1])
-        if batch_last:
-            n, c, h, w = shape
-            gx = _buffer((c, h, w, n), g.dtype)
-            _gap_kernels(g.dtype)[1](g.reshape(n, c), gx.reshape(c, h * w, n), hw)
-            return gx.transpose(3, 0, 1, 2)
+        shape, order = ctx.geom
         gx = _alloc(shape, g.dtype, order)
-        if order is None:
-            np.divide(g, hw, out=gx)         # g (..., 1, 1) broadcasts over the plane
-        else:
-            # both in memory order, so the broadcast runs over contiguous rows (a strided
-            # destination made this 0.85 ms for conv-wide's 32x128x8x8 instead of 0.1)
-            gm = g.transpose(order)          # (P, 1, 1, Q): divide the small array first
-            np.copyto(gx.transpose(order), np.divide(gm, hw, out=np.empty(gm.shape, g.dtype)))
+        gx[...] = g / g.dtype.type(shape[-2] * shape[-1])    # g (..., 1, 1) broadcasts
         return gx
+
 
 
 def _adaptive_avg(x, out_size):
     h, w = x.shape[-2:]
     dt = x.data.dtype
     if tuple(out_size) == (1, 1):
-        return GlobalAvgPoolFn.apply(x)
+        return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x.data).apply(x)
     return Separable2dFn.apply(x, _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt),
                                None)
 
@@ -568,10 +391,11 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, op)
     x4, undo = _to4d(x, nd)
     _check_out(x4, k, s, p, d, ceil_mode, op)
+    fn = dispatch.select("max_pool2d", MaxPool2dFn, x4.data, k, s, p, d)
     if return_indices:
-        out, idx = MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode), True)
+        out, idx = fn.apply(x4, k, s, p, d, bool(ceil_mode), True)
         return undo(out), undo(idx)
-    return undo(MaxPool2dFn.apply(x4, k, s, p, d, bool(ceil_mode), False))
+    return undo(fn.apply(x4, k, s, p, d, bool(ceil_mode), False))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -12,14 +12,6 @@ def _kernel_path(request, monkeypatch, loader):
 
 
 @pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def conv_path(request, monkeypatch):
-    """conv's compiled kernels, then its NumPy path."""
-    from lamina.ops import conv
-
-    return _kernel_path(request, monkeypatch, conv._kernels)
-
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
 def bn_path(request, monkeypatch):
     """batch_norm's compiled kernels, then its NumPy path."""
     from lamina.ops.nn import BatchNorm

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import lamina
 from lamina.ops import pool as P
-from tests.helpers import check_grad, check_op, requires_torch, torch
+from tests.helpers import assert_sum_order_close, check_grad, check_op, requires_torch, torch
 
 if torch is not None:
     import torch.nn.functional as TF
@@ -50,19 +50,21 @@ def test_avg_pool2d_matches_torch(c, include_pad):
 
 
 @requires_torch
-@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 @pytest.mark.parametrize("shape", [(1, 2, 2, 5), (2, 3, 5, 4), (2, 2, 7, 7), (3, 1, 3, 6)])
 @pytest.mark.parametrize("batch_last", [False, True])
-def test_max_pool2d_ceil_mode_partial_windows(monkeypatch, numba, shape, batch_last):
+def test_max_pool2d_ceil_mode_partial_windows(fast, shape, batch_last):
     """2x2 stride-2 windows hanging over an odd edge (ceil_mode): the compiled backward once
     wrote the padded width into the unpadded gradient, moving gradients into the next row
     and plane (found by the hypothesis test above on a fresh example database)."""
-    monkeypatch.setattr(P._pool_kernels, "enabled", numba)
+    from lamina import dispatch
+
     x = _ties(shape, seed=10)
     if batch_last:
         x = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
     kw = dict(kernel_size=2, stride=2, ceil_mode=True, return_indices=True)
-    check_op([x], lambda t: TF.max_pool2d(t, **kw), lambda t: P.max_pool2d(t, **kw))
+    with dispatch.fast_paths(fast):
+        check_op([x], lambda t: TF.max_pool2d(t, **kw), lambda t: P.max_pool2d(t, **kw))
 
 
 @requires_torch
@@ -167,3 +169,117 @@ def test_max_pool_on_channels_first_memory():
 def test_pool_errors(call):
     with pytest.raises((RuntimeError, ValueError, TypeError)):
         call()
+
+
+def _nan_windows(shape, seed):
+    """Random values with NaNs: one, two (PyTorch's index is then the last in window order)
+    and none per window, at random places."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.2] = np.nan
+    return x
+
+
+NAN_POOLS = [
+    ("max_pool2d", dict(kernel_size=2), (2, 3, 6, 8)),               # the compiled 2x2 case
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 7, 6)),
+    ("max_pool2d", dict(kernel_size=(2, 3), stride=1, dilation=(2, 1)), (1, 3, 7, 7)),
+    ("max_pool1d", dict(kernel_size=3, stride=2, padding=1), (2, 3, 11)),
+    ("max_pool1d", dict(kernel_size=4), (2, 2, 12)),
+    ("adaptive_max_pool2d", dict(output_size=(3, 2)), (2, 3, 7, 6)),
+    ("adaptive_max_pool1d", dict(output_size=3), (2, 3, 10)),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+@pytest.mark.parametrize("name,kw,shape", NAN_POOLS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_pools_propagate_nan_like_torch(fast, name, kw, shape, seed):
+    """A window holding a NaN gives NaN wherever the NaN is; its index points at the NaN
+    (the last one in row-major window order when there are several, as PyTorch's CPU kernel
+    does), and the gradient goes there. On both floors (the fast one with and without the
+    batch-last layout conv hands out)."""
+    from lamina import dispatch
+
+    xa = _nan_windows(shape, seed)
+    for layout in [xa, np.ascontiguousarray(np.moveaxis(xa, 0, -1)).transpose(
+            (xa.ndim - 1,) + tuple(range(xa.ndim - 1)))]:
+        with dispatch.fast_paths(fast):
+            x = lamina.tensor(layout, requires_grad=True)
+            y, idx = getattr(P, name)(x, return_indices=True, **kw)
+            if name == "max_pool2d" and kw == dict(kernel_size=2):
+                # the 2x2 case runs the compiled kernel on the fast floor (when it exists)
+                from lamina.kernels.pool import MaxPool2dCompiled, compiled
+
+                assert (type(y._ctx) is MaxPool2dCompiled) is (
+                    fast and compiled(np.float64) is not None)
+            ga = np.random.default_rng(seed + 1).standard_normal(y.shape)
+            (y * lamina.tensor(ga)).sum().backward()
+        xt = torch.tensor(xa, requires_grad=True)
+        yt, it = getattr(TF, name)(xt, return_indices=True, **kw)
+        (yt * torch.tensor(ga)).sum().backward()
+        np.testing.assert_array_equal(y.data, yt.detach().numpy())     # NaN == NaN here
+        np.testing.assert_array_equal(idx.data, it.numpy())
+        # overlapping windows sum their gradients, in another order than PyTorch's
+        np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12, atol=0)
+
+
+def _laid_out(a, order):
+    """``a`` with the same values, its memory ordered by the axes ``order``."""
+    if order is None:
+        return a
+    return np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 1, 1), (4, 7, 3)])
+@pytest.mark.parametrize("order", [None, (1, 2, 3, 0), (0, 2, 3, 1), (2, 0, 3, 1)])
+def test_adaptive_avg_pool_to_one_pixel(shape, order):
+    """adaptive_avg_pool2d(x, 1) (the global-average-pool path) in every memory layout,
+    float64 against PyTorch; the gradient keeps the input's layout."""
+    from lamina.nn import functional as F
+
+    if len(shape) == 3 and order is not None:
+        order = order[1:] if order[0] == 0 else None
+        if order is not None:
+            order = tuple(a - 1 for a in order)
+    rng = np.random.default_rng(1)
+    xa = _laid_out(rng.standard_normal(shape), order)
+    ga = rng.standard_normal(shape[:-2] + (1, 1))
+    x = lamina.tensor(xa, requires_grad=True)
+    y = F.adaptive_avg_pool2d(x, 1)
+    (y * lamina.tensor(ga)).sum().backward()
+    xt = torch.tensor(xa, requires_grad=True)
+    yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1)
+    (yt * torch.tensor(ga)).sum().backward()
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+    if order is not None and len(shape) == 4:
+        # the Function's own gradient comes back in the input's memory order
+        from lamina.ops.pool import GlobalAvgPoolFn
+
+        ctx = GlobalAvgPoolFn.__new__(GlobalAvgPoolFn)
+        GlobalAvgPoolFn.forward(ctx, xa)
+        gx = GlobalAvgPoolFn.backward(ctx, ga)
+        assert gx.transpose(order).flags.c_contiguous
+        np.testing.assert_array_equal(gx, x.grad.data)
+
+
+def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
+    from lamina.autograd.gradcheck import gradcheck
+    from lamina.nn import functional as F
+
+    rng = np.random.default_rng(2)
+    xa = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y = F.adaptive_avg_pool2d(lamina.tensor(xa), (1, 1))
+    assert y.dtype == lamina.float32
+    # NumPy's mean and lamina's sums may add in different orders: the summation-order bound
+    assert_sum_order_close(y.data, xa.mean(axis=(2, 3), keepdims=True),
+                           np.abs(xa.astype(np.float64)).mean(axis=(2, 3), keepdims=True),
+                           4 * 5 + 1, np.float32)
+    x = lamina.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)
+    # through a batch-last view, the layout conv2d hands out
+    assert gradcheck(lambda t: F.adaptive_avg_pool2d(t.permute(1, 2, 3, 0).permute(
+        3, 0, 1, 2) * 1.0, 1), (x,))

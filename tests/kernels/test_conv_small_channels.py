@@ -1,9 +1,8 @@
-"""conv2d speed paths, third set: layers with few input channels (an RGB first layer) that
-keep the padded input and compute the weight gradient with the compiled ``gw_small`` while
-the forward streams its columns; and the compiled global average pool of a batch-last
-input. Both sum in their own order, so they are compared with PyTorch (float64 tightly,
-float32 loosely) and with the NumPy path up to rounding; each test checks that the path it
-is about was really taken."""
+"""conv2d's path for layers with few input channels (``Conv2dSmallChannels``: an RGB first
+layer) that keeps the padded input and computes the weight gradient with the compiled
+``small_k_weight_grad`` while the forward streams its columns. It sums in its own order, so
+it is compared with PyTorch (float64 tightly, float32 loosely) and with the reference op up
+to the summation-order bound; each test checks which path ran."""
 
 import numpy as np
 import pytest
@@ -11,8 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lamina
-from lamina.ops import conv, pool
+from lamina.kernels import conv as kconv
+from lamina.kernels.conv import Conv2dSmallChannels
+from lamina.ops import conv
 from tests.helpers import TOL, requires_torch, torch
+from tests.kernels.conv_check import assert_floors_agree, run
 
 
 def _settings(n):
@@ -26,13 +28,21 @@ def _batch_last(a):
     return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
 
+def _small_k(ctx):
+    """Whether the node ``ctx`` (or, for conv1d, the conv node under its reshape) ran the
+    few-input-channel path."""
+    while not isinstance(ctx, conv.Conv2dFn):
+        ctx = ctx.inputs[0]._ctx
+    return type(ctx) is Conv2dSmallChannels
+
+
 def _takes_small_k(c, o, kh, kw, stride, dilation):
     """Whether conv2d with numba runs this training layer on the few-input-channel path
     (the direct convolution comes first for at most 8 output channels)."""
-    direct = (o <= conv._DIRECT_MAX_OUT and kw in (3, 5) and stride == (1, 1)
+    direct = (o <= kconv._DIRECT_MAX_OUT and kw in (3, 5) and stride == (1, 1)
               and dilation == (1, 1))
-    return (not direct and stride[1] == 1 and c * kh * kw <= conv._SMALL_K_MAX
-            and o <= conv._SMALL_K_MAX_OUT)
+    return (not direct and stride[1] == 1 and c * kh * kw <= kconv._SMALL_K_MAX
+            and o <= kconv._SMALL_K_MAX_OUT)
 
 
 @st.composite
@@ -99,14 +109,14 @@ def _assert_close(a, b, rtol, atol_scale):
 @requires_torch
 @_settings(40)
 @given(case=small_k_cases())
-def test_small_k_conv_matches_torch_float64(conv_path, case):
+def test_small_k_conv_matches_torch_float64(conv_floor, case):
     """Output, input, weight and bias gradients against PyTorch in float64 (tight), on the
     compiled path and on the NumPy path; with numba the layers within the bounds really
     take the few-input-channel path, the others (and every layer without numba) not."""
     y, grads, ctx = _run_conv(case, np.float64, "lamina")
     yt, grads_t, _ = _run_conv(case, np.float64, "torch")
     n, c = case["shape"][:2]
-    assert ctx.small_k is (conv_path and _takes_small_k(c, case["o"], *case["k"],
+    assert _small_k(ctx) is (conv_floor and _takes_small_k(c, case["o"], *case["k"],
                                                         case["stride"], case["dilation"]))
     tol = TOL[np.float64]
     np.testing.assert_allclose(y, yt, **tol)
@@ -117,7 +127,7 @@ def test_small_k_conv_matches_torch_float64(conv_path, case):
 @requires_torch
 @_settings(20)
 @given(case=small_k_cases())
-def test_small_k_conv_matches_torch_float32(conv_path, case):
+def test_small_k_conv_matches_torch_float32(conv_floor, case):
     """The same in float32, loosely (the kernel sums each output row in float32)."""
     y, grads, _ = _run_conv(case, np.float32, "lamina")
     yt, grads_t, _ = _run_conv(case, np.float32, "torch")
@@ -129,7 +139,7 @@ def test_small_k_conv_matches_torch_float32(conv_path, case):
 @requires_torch
 @pytest.mark.parametrize("c, kw, o, dw", [(1, 27, 5, 1), (1, 10, 3 * 4 + 1, 2), (3, 9, 9, 1),
                                           (2, 7, 32, 3)])
-def test_small_k_wide_kernels_match_torch(conv_path, c, kw, o, dw):
+def test_small_k_wide_kernels_match_torch(conv_floor, c, kw, o, dw):
     """Kernels wider than the strategy draws (up to 27 taps in a row, as a conv1d with one
     input channel has): the kernel's blocks of 3 columns, the last one clamped, against
     PyTorch in float64, through conv1d."""
@@ -139,10 +149,7 @@ def test_small_k_wide_kernels_match_torch(conv_path, c, kw, o, dw):
     ba = rng.standard_normal(o)
     x, w, b = (lamina.tensor(a, requires_grad=True) for a in (xa, wa, ba))
     y = conv.conv1d(x, w, b, padding=2, dilation=dw)
-    node = y._ctx
-    while not isinstance(node, conv.Conv2dFn):      # conv1d's reshape of the 2-D output
-        node = node.inputs[0]._ctx
-    assert node.small_k is conv_path
+    assert _small_k(y._ctx) is conv_floor
     ga = rng.standard_normal(y.shape)
     (y * lamina.tensor(ga)).sum().backward()
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (xa, wa, ba))
@@ -156,43 +163,34 @@ def test_small_k_wide_kernels_match_torch(conv_path, c, kw, o, dw):
 
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_small_k_conv_wide_first_layer(monkeypatch, dtype):
+def test_small_k_conv_wide_first_layer(fast_conv, dtype):
     """conv-wide's first layer (batch 32, 3 -> 32 channels, 3x3, padding 1, input in
-    (N, C, H, W) order, no input gradient): the compiled path against PyTorch in float64 and
-    against the NumPy path up to rounding."""
-    case = dict(shape=(32, 3, 32, 32), o=32, k=(3, 3), stride=(1, 1), padding=(1, 1),
-                dilation=(1, 1), bias=True, x_grad=False, batch_last=False, seed=3)
-    monkeypatch.setattr(conv._kernels, "enabled", True)
-    if conv._kernels(dtype) is None:
-        pytest.skip("numba is not available (or LAMINA_NUMBA=0)")
-    y, grads, ctx = _run_conv(case, dtype, "lamina")
-    assert ctx.small_k
-    monkeypatch.setattr(conv._kernels, "enabled", False)
-    y_np, grads_np, ctx_np = _run_conv(case, dtype, "lamina")
-    assert not ctx_np.small_k
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(y, y_np, rtol=rtol, atol=rtol * np.abs(y_np).max())
-    for g, gn in zip(grads, grads_np):
-        _assert_close(g, gn, rtol, rtol)
-    c64 = dict(case, x_grad=False)
-    yt, grads_t, _ = _run_conv(c64, np.float64, "torch")
+    (N, C, H, W) order, no input gradient): the fast path against the reference up to the
+    summation-order bound, and against PyTorch in float64."""
+    rng = np.random.default_rng(3)
+    xa = rng.standard_normal((32, 3, 32, 32)).astype(dtype)
+    wa = rng.standard_normal((32, 3, 3, 3)).astype(dtype)
+    ba = rng.standard_normal(32).astype(dtype)
+    ga = rng.standard_normal((32, 32, 32, 32)).astype(dtype)
+    node, fast = run(True, xa, wa, ba, ga, x_grad=False, padding=1)
+    assert node is Conv2dSmallChannels
+    node, ref = run(False, xa, wa, ba, ga, x_grad=False, padding=1)
+    assert node is conv.Conv2dFn
+    assert_floors_agree(fast, ref, xa, wa, ba, ga, dtype, padding=1)
     if dtype == np.float64:
-        np.testing.assert_allclose(y, yt, **TOL[np.float64])
-        for g, gt in zip(grads, grads_t):
-            _assert_close(g, gt, TOL[np.float64]["rtol"], TOL[np.float64]["atol"])
-    else:
-        for g, gt in zip(grads, grads_t):
-            _assert_close(g, gt, 1e-4, 1e-5)
+        wt, bt = torch.tensor(wa, requires_grad=True), torch.tensor(ba, requires_grad=True)
+        yt = torch.nn.functional.conv2d(torch.tensor(xa), wt, bt, padding=1)
+        yt.backward(torch.tensor(ga))
+        for a, t in zip([fast[0], fast[2], fast[3]], [yt.detach(), wt.grad, bt.grad]):
+            np.testing.assert_allclose(a, t.numpy(), **TOL[np.float64])
 
 
 @pytest.mark.parametrize("o", [1, 5, 16])
-def test_small_k_weight_gradient_kernel(o):
-    """``gw_small`` directly, against a float64 einsum over the padded input: kernels 1-5
+def test_small_k_weight_gradient_kernel(fast_conv, o):
+    """``small_k_weight_grad`` directly, against a float64 einsum over the padded input: kernels 1-5
     wide, row stride and dilation, output channels that leave a partial block of 4; the bias
     gradient only when asked for (an empty ``gb``)."""
-    kern = conv._kernels(np.float64)
-    if kern is None:
-        pytest.skip("numba is not available (or LAMINA_NUMBA=0)")
+    kern = fast_conv.compiled(np.float64)
     rng = np.random.default_rng(o)
     for kh, kw, sh, dh, dw in [(3, 3, 1, 1, 1), (2, 5, 2, 1, 1), (3, 4, 1, 2, 2),
                                (1, 1, 3, 1, 1), (3, 2, 2, 2, 1)]:
@@ -206,25 +204,22 @@ def test_small_k_weight_gradient_kernel(o):
                 win = xp[:, i * dh:i * dh + (ho - 1) * sh + 1:sh, j * dw:j * dw + wo]
                 ref[:, :, i, j] = np.einsum("oyxn,cyxn->oc", g, win)
         gw, gb = np.full((o, c, kh, kw), np.nan), np.full(o, np.nan)
-        kern[4](xp, g, gw, gb, sh, dh, dw, 0.0)
+        kern.small_k_weight_grad(xp, g, gw, gb, sh, dh, dw, 0.0)
         np.testing.assert_allclose(gw, ref, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gb, g.sum(axis=(1, 2, 3)), rtol=1e-12, atol=1e-12)
-        kern[4](xp, g, gw, np.empty(0), sh, dh, dw, 0.0)
+        kern.small_k_weight_grad(xp, g, gw, np.empty(0), sh, dh, dw, 0.0)
         np.testing.assert_allclose(gw, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_small_k_conv_detects_in_place_change(monkeypatch):
+def test_small_k_conv_detects_in_place_change(fast_conv):
     """The few-input-channel path keeps a padded copy of its input, and the input itself for
     the version check: changing the input in place before backward raises, as in PyTorch."""
-    monkeypatch.setattr(conv._kernels, "enabled", True)
-    if conv._kernels(np.float64) is None:
-        pytest.skip("numba is not available (or LAMINA_NUMBA=0)")
     x0 = lamina.tensor(np.random.default_rng(0).standard_normal((2, 3, 6, 6)),
                        requires_grad=True)
     x = x0 * 1.0
     w = lamina.tensor(np.ones((12, 3, 3, 3)), requires_grad=True)
     y = conv.conv2d(x, w, padding=1)
-    assert y._ctx.small_k
+    assert type(y._ctx) is Conv2dSmallChannels
     with lamina.no_grad():
         x.mul_(2.0)
     with pytest.raises(RuntimeError):
@@ -232,7 +227,7 @@ def test_small_k_conv_detects_in_place_change(monkeypatch):
 
 
 @pytest.mark.parametrize("grad", [True, False])
-def test_conv_with_empty_batch(conv_path, grad):
+def test_conv_with_empty_batch(conv_floor, grad):
     """An empty batch gives an empty output and zero weight and bias gradients (the
     streamed forward's block size used to divide by the batch size)."""
     x = lamina.tensor(np.zeros((0, 3, 8, 8), np.float32))
@@ -244,81 +239,7 @@ def test_conv_with_empty_batch(conv_path, grad):
         return
     y = conv.conv2d(x, w, b, padding=1)
     assert y.shape == (0, 16, 8, 8)
-    assert y._ctx.small_k is conv_path
+    assert _small_k(y._ctx) is conv_floor
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.data, 0)
     np.testing.assert_array_equal(b.grad.data, 0)
-
-
-# --- global average pooling ------------------------------------------------------------------
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def gap_path(request, monkeypatch):
-    """The global average pool's compiled kernels, then its NumPy path."""
-    if request.param:
-        pytest.importorskip("numba")
-    monkeypatch.setattr(pool._gap_kernels, "enabled", request.param)
-    return request.param
-
-
-def _gap(xa, ga):
-    from lamina.nn import functional as F
-
-    x = lamina.tensor(xa, requires_grad=True)
-    y = F.adaptive_avg_pool2d(x, 1)
-    ctx = y._ctx
-    (y * lamina.tensor(ga)).sum().backward()
-    return y.data, x.grad.data, ctx
-
-
-@requires_torch
-@_settings(30)
-@given(shape=st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 9),
-                       st.integers(1, 9)),
-       batch_last=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
-       seed=st.integers(0, 2 ** 16))
-def test_global_avg_pool_matches_torch(gap_path, shape, batch_last, dtype, seed):
-    """adaptive_avg_pool2d(x, 1) on (N, C, H, W) and batch-last inputs against PyTorch;
-    with numba a batch-last input is pooled by the kernels, and its output and gradient
-    keep the batch-last memory order."""
-    rng = np.random.default_rng(seed)
-    xa = rng.standard_normal(shape).astype(dtype)
-    if batch_last:
-        xa = _batch_last(xa)
-    ga = rng.standard_normal(shape[:2] + (1, 1)).astype(dtype)
-    y, gx, ctx = _gap(xa, ga)
-    kernel = gap_path and xa.transpose(1, 2, 3, 0).flags.c_contiguous
-    assert ctx.geom[2] is kernel
-    xt = torch.tensor(np.ascontiguousarray(xa), requires_grad=True)
-    yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1)
-    (yt * torch.tensor(ga)).sum().backward()
-    tol = TOL[np.float64] if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
-    assert y.shape == tuple(yt.shape) and y.dtype == dtype
-    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
-    np.testing.assert_allclose(gx, xt.grad.numpy(), **tol)
-    if kernel:
-        from lamina.ops.pool import GlobalAvgPoolFn
-
-        c = GlobalAvgPoolFn.__new__(GlobalAvgPoolFn)
-        out = GlobalAvgPoolFn.forward(c, xa)
-        assert out.transpose(1, 2, 3, 0).flags.c_contiguous
-        assert GlobalAvgPoolFn.backward(c, ga).transpose(1, 2, 3, 0).flags.c_contiguous
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_global_avg_pool_kernels_match_numpy(monkeypatch, dtype):
-    """conv-wide's pool (32 x 128 x 8 x 8, batch-last): the kernels' mean equals the BLAS
-    path's up to rounding (sums in another order) and their gradient equals it exactly."""
-    pytest.importorskip("numba")
-    rng = np.random.default_rng(4)
-    xa = _batch_last(rng.standard_normal((32, 128, 8, 8)).astype(dtype))
-    ga = rng.standard_normal((32, 128, 1, 1)).astype(dtype)
-    monkeypatch.setattr(pool._gap_kernels, "enabled", True)
-    y, gx, ctx = _gap(xa, ga)
-    assert ctx.geom[2]
-    monkeypatch.setattr(pool._gap_kernels, "enabled", False)
-    y_np, gx_np, ctx_np = _gap(xa, ga)
-    assert not ctx_np.geom[2]
-    np.testing.assert_allclose(y, y_np, rtol=1e-5 if dtype == np.float32 else 1e-13,
-                               atol=1e-6 if dtype == np.float32 else 1e-15)
-    np.testing.assert_array_equal(gx, gx_np)

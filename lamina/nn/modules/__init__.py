@@ -14,4 +14,5 @@ from lamina.nn.modules.conv import *
 from lamina.nn.modules.pooling import *
 from lamina.nn.modules.rnn import *
 from lamina.nn.modules.misc import *
+from lamina.nn.modules.fused import *
 from lamina.nn.modules.residual import *

@@ -34,6 +34,15 @@ def test_sequential_forward_is_a_plain_loop():
     assert y.shape == (3, 2)
 
 
+def test_sequential_runs_batch_norm_then_relu_and_relu_then_pool_as_written():
+    """Without hooks too: the last op of each pair is the second module's (Sequential used to
+    run BatchNorm + ReLU as one BatchNorm op, and ReLU + max pool with the ReLU last)."""
+    y = nn.Sequential(nn.BatchNorm2d(3), nn.ReLU())(lamina.randn(2, 3, 4, 4))
+    assert type(y._ctx).__name__ == "Relu"
+    y = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))(lamina.randn(2, 3, 4, 4, requires_grad=True))
+    assert type(y._ctx).__name__ != "Relu"
+
+
 def test_fuse_replaces_pairs_recursively_and_keeps_state_dict():
     net = _net()
     fused = nn.utils.fuse(net)

@@ -98,13 +98,20 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             raise RuntimeError(_FREED)
         if node.retained is not None or node in sink.watched:
             sink.outputs_done(node, g)          # retain_grad() tensors, autograd.grad inputs
-        if node.saved_versions:
-            _check_versions(node)               # nothing it saved was changed in place since
-        in_grads = _call_backward(node, g)
+        for vc, v, _ in node.saved_versions:    # nothing it saved was changed in place since
+            if vc[0] != v:
+                _raise_modified(node)
+        in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        if len(in_grads) != len(node.inputs):
+            _raise_count(node, in_grads)
         for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
             if gi is None or not need:
                 continue
-            gi = _conform(gi, t, node)          # an array of t's shape and dtype
+            d = t.data
+            if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
+                gi = _conform(gi, t, node)      # to t's shape (summing broadcast dims), dtype
             c, j = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
             if c is None:
                 sink.leaf(t, gi)
@@ -132,17 +139,11 @@ def _send(grads, heap, node, idx, g):
     lst[idx] = g if lst[idx] is None else lst[idx] + g
 
 
-def _call_backward(node, g):
-    """``node.backward`` on its output gradient(s): a tuple with one gradient per input."""
-    in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
-    if type(in_grads) is not tuple:
-        in_grads = (in_grads,)
-    if len(in_grads) != len(node.inputs):
-        raise RuntimeError(
-            f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
-            f"expected {len(node.inputs)} (one per forward argument)"
-        )
-    return in_grads
+def _raise_count(node, in_grads):
+    raise RuntimeError(
+        f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
+        f"expected {len(node.inputs)} (one per forward argument)"
+    )
 
 
 def _conform(g, t, node):
@@ -157,8 +158,8 @@ def _conform(g, t, node):
     return g
 
 
-def _check_versions(node):
-    """Raise if an array ``node`` saved for backward was modified in place after it ran."""
+def _raise_modified(node):
+    """An array ``node`` saved for backward was modified in place after it ran."""
     for vc, v, arr in node.saved_versions:
         if vc[0] != v:
             raise RuntimeError(

@@ -114,11 +114,21 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
                 gi = _conform(gi, t, node)      # to t's shape (summing broadcast dims), dtype
             c, j = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
             if c is None:
-                sink.leaf(t, gi)
+                sink.leaf(t, gi)                # a leaf: into .grad, or captured
+            elif c.n_out == 1:
+                prev = grads.get(c)
+                if prev is None:                # c's first gradient: queue c
+                    grads[c] = gi
+                    heappush(heap, (-c.seq, c))
+                else:
+                    grads[c] = prev + gi        # accumulate
             else:
                 _send(grads, heap, c, j, gi)
-        if not retain_graph:
-            _free(node)
+        if not retain_graph:                    # free what backward needed: no second pass
+            node.inputs = None
+            node.saved = node.saved_versions = ()
+            if node.retained is not None:
+                node.retained = None            # it points back at this node's outputs
     return sink.result(allow_unused)
 
 
@@ -170,14 +180,6 @@ def _raise_modified(node):
             )
 
 
-def _free(node):
-    """Drop what ``node`` holds for backward: a second pass through it raises ``_FREED``."""
-    node.inputs = None
-    node.saved = node.saved_versions = ()
-    if node.retained is not None:
-        node.retained = None        # it points back at this node's outputs
-
-
 def _output_grads(node, g):
     return g if node.n_out > 1 else (g,)
 
@@ -197,7 +199,11 @@ class _Accumulate:
             g = g.copy()
         self.handed.add(id(g))
         if t.grad is None:
-            t.grad = _make(g)
+            t.grad = gt = _new(Tensor)          # _make(g), inlined: once per leaf per step
+            gt.data = g
+            gt.grad = gt._ctx = gt._vc = gt._prev = None
+            gt.requires_grad = gt._retain = False
+            gt._out_idx = 0
         else:
             t.grad.data = t.grad.data + g       # out of place: the old array may be shared
 
@@ -327,3 +333,5 @@ def _as_grad_array(gradient, like, where):
 
 
 from lamina.tensor import Tensor, _make  # noqa: E402
+
+_new = object.__new__

@@ -276,71 +276,25 @@ class Tensor:
             extra.insert(0, f"size={self.data.shape}")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
-    # --- arithmetic (fast paths live in lamina.ops.elementwise) --------------------------
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
-
+    # --- operators --------------------------------------------------------------------
+    # Operators that are an op function called with (self, other) in order are that function
+    # itself, attached once below the class (``_OPERATORS``). Those here reorder or choose.
     def __rsub__(self, other):
         return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
 
     def __rtruediv__(self, other):
         return _ops.div(other, self)
 
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
     def __rpow__(self, other):
         return _ops.pow(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
 
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
-    def __floordiv__(self, other):
-        return _ops.floor_divide(self, other)
-
-    def __mod__(self, other):
-        return _ops.remainder(self, other)
+    def __pos__(self):
+        return self
 
     # comparisons and logic: no gradient
-    def __eq__(self, other):
-        return _ops.eq(self, other)
-
-    def __ne__(self, other):
-        return _ops.ne(self, other)
-
-    def __lt__(self, other):
-        return _ops.lt(self, other)
-
-    def __le__(self, other):
-        return _ops.le(self, other)
-
-    def __gt__(self, other):
-        return _ops.gt(self, other)
-
-    def __ge__(self, other):
-        return _ops.ge(self, other)
-
     def __and__(self, other):
         return _ops.logical_and(self, other) if self.dtype == backend.bool_ else \
             _ops.bitwise_and(self, other)
@@ -348,19 +302,6 @@ class Tensor:
     def __or__(self, other):
         return _ops.logical_or(self, other) if self.dtype == backend.bool_ else \
             _ops.bitwise_or(self, other)
-
-    def __xor__(self, other):
-        return _ops.logical_xor(self, other)
-
-    def __invert__(self):
-        return _ops.logical_not(self)
-
-    # --- indexing ------------------------------------------------------------------------
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    def __setitem__(self, index, value):
-        _ops.setitem(self, index, value)
 
     # --- properties that are ops ---------------------------------------------------------
     @property
@@ -404,14 +345,19 @@ from lamina import ops as _ops  # noqa: E402
 from lamina.autograd import engine as _engine  # noqa: E402
 from lamina.autograd.function import next_seq as _next_seq  # noqa: E402
 
-# dunders that take (self, other) in order are the op functions themselves (a += b is the
-# checked in-place op add_); addition and multiplication commute, so their reflected forms
-# (2.0 * t) are the same functions
-for _name, _op in (("__add__", "add"), ("__sub__", "sub"), ("__mul__", "mul"),
-                   ("__radd__", "add"), ("__rmul__", "mul"),
-                   ("__truediv__", "div"), ("__pow__", "pow"), ("__matmul__", "matmul"),
-                   ("__neg__", "neg"), ("__getitem__", "getitem"), ("__iadd__", "add_"),
-                   ("__isub__", "sub_"), ("__imul__", "mul_"), ("__itruediv__", "div_")):
+# Operators that are the op function of the same arguments, attached as they are (one Python
+# call per operator instead of two). Addition and multiplication commute, so their reflected
+# forms (2.0 * t) are the same functions; ``a += b`` is the checked in-place op ``add_``.
+_OPERATORS = {
+    "__add__": "add", "__radd__": "add", "__sub__": "sub", "__mul__": "mul", "__rmul__": "mul",
+    "__truediv__": "div", "__pow__": "pow", "__matmul__": "matmul", "__neg__": "neg",
+    "__abs__": "abs", "__floordiv__": "floor_divide", "__mod__": "remainder",
+    "__eq__": "eq", "__ne__": "ne", "__lt__": "lt", "__le__": "le", "__gt__": "gt",
+    "__ge__": "ge", "__xor__": "logical_xor", "__invert__": "logical_not",
+    "__getitem__": "getitem", "__setitem__": "setitem",
+    "__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
+}
+for _name, _op in _OPERATORS.items():
     setattr(Tensor, _name, getattr(_ops, _op))
 del _op
 

@@ -93,3 +93,27 @@ def test_bad_creation_arguments():
         lamina.randint(5, 2, (3,))
     with pytest.raises(RuntimeError, match="arange"):
         lamina.arange(0, 10, -1)
+
+
+def test_every_operator_is_defined_once_and_is_what_runs():
+    """An operator is either a method in ``Tensor``'s class body or an op function attached
+    after it (``tensor._OPERATORS``), never both: a class-body method that the attachment
+    replaces would be dead code that reads as if it ran."""
+    import ast
+    import inspect
+    import sys
+
+    from lamina import ops
+
+    tensor_module = sys.modules["lamina.tensor"]    # lamina.tensor is also the factory
+    tree = ast.parse(inspect.getsource(tensor_module))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor")
+    in_body = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    for name in in_body:                    # still the method written in the class body
+        attr = lamina.Tensor.__dict__[name]
+        fn = attr.fget if isinstance(attr, property) else attr
+        assert fn.__qualname__ == f"Tensor.{name}", (name, fn)
+    assert in_body.isdisjoint(tensor_module._OPERATORS), \
+        in_body & set(tensor_module._OPERATORS)
+    for name, op in tensor_module._OPERATORS.items():
+        assert lamina.Tensor.__dict__[name] is getattr(ops, op), name

@@ -22,6 +22,10 @@ def _step(lib):
     )
     with lib.no_grad():
         fill_params(model)
+    if lib.__name__ == "lamina":
+        # lamina's explicit fusion pass: each BatchNorm2d and its ReLU as one op (same
+        # values, gradients and parameters; PyTorch eager has no such pass)
+        model = lib.nn.utils.fuse(model)
     xa, ya = classification_batch(32, 3 * 32 * 32, 10)
     x = lib.tensor(xa.reshape(32, 3, 32, 32))
     y = lib.tensor(ya)

@@ -10,7 +10,7 @@ run.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 
 import numpy as np
 from numpy import ndarray
@@ -72,157 +72,188 @@ def unbroadcast(g, shape, node, inputs, t):
 def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unused=False):
     """Backpropagate from ``roots`` (tensors) seeded with ``root_grads`` (arrays).
 
-    With ``capture`` (a list of tensors) the gradients with respect to those tensors are
-    returned instead of accumulated into any ``.grad``: this is ``autograd.grad``.
-    """
-    grads = {}          # node -> gradient of its output (a list of them for multi-output)
-    captured = cap_nodes = None
-    if capture is not None:
-        captured = {id(t): None for t in capture}
-        cap_nodes = {}
-        for t in capture:
-            if t._ctx is not None:
-                cap_nodes.setdefault(t._ctx, []).append(t)
+    Leaves that require grad accumulate into ``.grad``. With ``capture`` (a list of tensors)
+    the gradients with respect to those tensors are returned instead, and no ``.grad``
+    changes: this is ``autograd.grad``.
 
-    starts = []
+    The chain rule, newest node first. A node is created after every node it consumes, so
+    creation order is a topological order and its reverse is the order micrograd's loop
+    walks; a heap keyed by the node's sequence number yields it lazily, visiting only nodes a
+    gradient reaches (PyTorch's engine orders its ready queue the same way). When a node is
+    popped, every contribution to its gradient has arrived.
+    """
+    sink = _Accumulate() if capture is None else _Capture(capture)
+    grads = {}          # node -> gradient of its output (a list of them for multi-output)
+    heap = []           # (-seq, node): a node is pushed when its first gradient arrives
     for t, g in zip(roots, root_grads):
         if t._ctx is None:
-            # the root is itself a leaf: its gradient is the seed
-            if capture is None:
-                _accumulate_leaf(t, g.copy())
-            elif id(t) in captured:
-                captured[id(t)] = _add(captured[id(t)], g)
-            continue
-        _add_grad(grads, t._ctx, t._out_idx, g)
-        starts.append(t._ctx)
+            sink.leaf(t, g)                     # the root is itself a leaf: g is its gradient
+        else:
+            _send(grads, heap, t._ctx, t._out_idx, g)
 
-    # Visit nodes newest first: a node is created after every node it consumes, so by the
-    # time it is popped, all gradient contributions to it have arrived (PyTorch's engine
-    # orders its ready queue the same way, by sequence number). A node is pushed when its
-    # first gradient arrives, so "has an entry in grads" doubles as "already queued".
-    heap = [(-n.seq, n) for n in set(starts)]
-    heapify(heap)
-    handed = set()      # ids of arrays already given to a leaf in this pass
     while heap:
         node = heappop(heap)[1]
-        inputs = node.inputs
-        if inputs is None:
-            raise RuntimeError(_FREED)
         g = grads.pop(node)
-        if node.retained is not None and capture is None:
-            gs = g if node.n_out > 1 else (g,)
-            for t in node.retained:
-                if gs[t._out_idx] is not None:
-                    t.grad = _make_grad(t.grad, gs[t._out_idx])
-        if cap_nodes is not None and node in cap_nodes:
-            gs = g if node.n_out > 1 else (g,)
-            for t in cap_nodes[node]:
-                if gs[t._out_idx] is not None:
-                    captured[id(t)] = _add(captured[id(t)], gs[t._out_idx])
-        for vc, v, arr in node.saved_versions:
+        if node.inputs is None:
+            raise RuntimeError(_FREED)
+        if node.retained is not None or node in sink.watched:
+            sink.outputs_done(node, g)          # retain_grad() tensors, autograd.grad inputs
+        for vc, v, _ in node.saved_versions:    # nothing it saved was changed in place since
             if vc[0] != v:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{arr.dtype} tensor of shape "
-                    f"{tuple(arr.shape)}] is at version {vc[0]}; expected version {v} "
-                    f"instead (needed by {type(node).__name__}.backward)"
-                )
+                _raise_modified(node)
         in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        if len(in_grads) != len(inputs):
-            raise RuntimeError(
-                f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
-                f"expected {len(inputs)} (one per forward argument)"
-            )
-        for t, gi, need in zip(inputs, in_grads, node.needs_input_grad):
+        if len(in_grads) != len(node.inputs):
+            _raise_count(node, in_grads)
+        for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
             if gi is None or not need:
                 continue
             d = t.data
-            if type(gi) is not ndarray:
-                gi = np.asarray(gi)     # NumPy returns scalars for 0-d results
-            if gi.shape != d.shape:
-                gi = unbroadcast(gi, d.shape, node, inputs, t)
-            if gi.dtype is not d.dtype and gi.dtype != d.dtype:
-                gi = gi.astype(d.dtype)
-            if t._prev is None:
-                c = t._ctx
-                j = t._out_idx
+            if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
+                gi = _conform(gi, t, node)      # to t's shape (summing broadcast dims), dtype
+            c, j = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
+            if c is None:
+                sink.leaf(t, gi)                # a leaf: into .grad, or captured
+            elif c.n_out == 1:
+                prev = grads.get(c)
+                if prev is None:                # c's first gradient: queue c
+                    grads[c] = gi
+                    heappush(heap, (-c.seq, c))
+                else:
+                    grads[c] = prev + gi        # accumulate
             else:
-                c, j = edge(t, node.seq)
-            if c is not None:
-                if c.n_out == 1:
-                    prev = grads.get(c)
-                    if prev is None:
-                        grads[c] = gi
-                        heappush(heap, (-c.seq, c))
-                    else:
-                        grads[c] = prev + gi
-                else:
-                    if c not in grads:
-                        heappush(heap, (-c.seq, c))
-                    _add_grad(grads, c, j, gi)
-            elif capture is None:
-                if gi.base is not None or id(gi) in handed:
-                    gi = gi.copy()
-                handed.add(id(gi))
-                if t.grad is None:
-                    t.grad = gt = _new(Tensor)          # _make(gi), inlined
-                    gt.data = gi
-                    gt.grad = gt._ctx = gt._vc = gt._prev = None
-                    gt.requires_grad = gt._retain = False
-                    gt._out_idx = 0
-                else:
-                    t.grad.data = t.grad.data + gi     # out of place: gi may be shared
-            elif id(t) in captured:
-                captured[id(t)] = _add(captured[id(t)], gi)
-        if not retain_graph:
+                _send(grads, heap, c, j, gi)
+        if not retain_graph:                    # free what backward needed: no second pass
             node.inputs = None
             node.saved = node.saved_versions = ()
             if node.retained is not None:
-                node.retained = None        # it points back at this node's outputs
-    if capture is not None:
-        out = []
-        for t in capture:
-            g = captured[id(t)]
-            if g is None and not allow_unused:
-                raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the "
-                    "graph. Set allow_unused=True if this is the desired behavior."
-                )
-            out.append(g)
+                node.retained = None            # it points back at this node's outputs
+    return sink.result(allow_unused)
+
+
+def _send(grads, heap, node, idx, g):
+    """Add ``g`` to the gradient of output ``idx`` of ``node``; queue the node on its first."""
+    if node.n_out == 1:
+        prev = grads.get(node)
+        if prev is None:
+            grads[node] = g
+            heappush(heap, (-node.seq, node))
+        else:
+            grads[node] = prev + g
+        return
+    lst = grads.get(node)
+    if lst is None:
+        lst = grads[node] = [None] * node.n_out
+        heappush(heap, (-node.seq, node))
+    lst[idx] = g if lst[idx] is None else lst[idx] + g
+
+
+def _raise_count(node, in_grads):
+    raise RuntimeError(
+        f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
+        f"expected {len(node.inputs)} (one per forward argument)"
+    )
+
+
+def _conform(g, t, node):
+    """``g`` as an array of input ``t``'s shape (summing broadcast dims) and dtype."""
+    d = t.data
+    if type(g) is not ndarray:
+        g = np.asarray(g)     # NumPy returns scalars for 0-d results
+    if g.shape != d.shape:
+        g = unbroadcast(g, d.shape, node, node.inputs, t)
+    if g.dtype is not d.dtype and g.dtype != d.dtype:
+        g = g.astype(d.dtype)
+    return g
+
+
+def _raise_modified(node):
+    """An array ``node`` saved for backward was modified in place after it ran."""
+    for vc, v, arr in node.saved_versions:
+        if vc[0] != v:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified "
+                f"by an inplace operation: [{arr.dtype} tensor of shape "
+                f"{tuple(arr.shape)}] is at version {vc[0]}; expected version {v} "
+                f"instead (needed by {type(node).__name__}.backward)"
+            )
+
+
+def _output_grads(node, g):
+    return g if node.n_out > 1 else (g,)
+
+
+class _Accumulate:
+    """Where ``backward()`` puts gradients: each leaf's ``.grad``, and the ``.grad`` of
+    non-leaf tensors that called ``retain_grad()``."""
+
+    watched = frozenset()       # retained tensors are found through node.retained
+
+    def __init__(self):
+        self.handed = set()     # ids of arrays already given to a leaf in this pass
+
+    def leaf(self, t, g):
+        # a .grad never shares memory with a view, or with another leaf's .grad
+        if g.base is not None or id(g) in self.handed:
+            g = g.copy()
+        self.handed.add(id(g))
+        if t.grad is None:
+            t.grad = gt = _new(Tensor)          # _make(g), inlined: once per leaf per step
+            gt.data = g
+            gt.grad = gt._ctx = gt._vc = gt._prev = None
+            gt.requires_grad = gt._retain = False
+            gt._out_idx = 0
+        else:
+            t.grad.data = t.grad.data + g       # out of place: the old array may be shared
+
+    def outputs_done(self, node, g):
+        gs = _output_grads(node, g)
+        for t in node.retained:
+            if gs[t._out_idx] is not None:
+                gt = gs[t._out_idx]
+                if t.grad is None:
+                    t.grad = _make(gt.copy())
+                else:
+                    t.grad.data = t.grad.data + gt
+
+    def result(self, allow_unused):
+        return None
+
+
+class _Capture:
+    """Where ``autograd.grad`` puts gradients: a sum per requested tensor, leaf or not."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+        self.captured = {id(t): None for t in tensors}
+        self.watched = {}       # node -> the requested tensors that are its outputs
+        for t in tensors:
+            if t._ctx is not None:
+                self.watched.setdefault(t._ctx, []).append(t)
+
+    def leaf(self, t, g):
+        if id(t) in self.captured:
+            self.captured[id(t)] = _add(self.captured[id(t)], g)
+
+    def outputs_done(self, node, g):
+        gs = _output_grads(node, g)
+        for t in self.watched.get(node, ()):
+            if gs[t._out_idx] is not None:
+                self.captured[id(t)] = _add(self.captured[id(t)], gs[t._out_idx])
+
+    def result(self, allow_unused):
+        out = [self.captured[id(t)] for t in self.tensors]
+        if not allow_unused and any(g is None for g in out):
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the "
+                "graph. Set allow_unused=True if this is the desired behavior."
+            )
         return out
-    return None
 
 
 def _add(a, b):
     return b if a is None else a + b
-
-
-def _add_grad(grads, node, idx, g):
-    if node.n_out == 1:
-        prev = grads.get(node)
-        grads[node] = g if prev is None else prev + g
-    else:
-        lst = grads.get(node)
-        if lst is None:
-            lst = grads[node] = [None] * node.n_out
-        lst[idx] = g if lst[idx] is None else lst[idx] + g
-
-
-def _make_grad(prev, g):
-    if prev is None:
-        return _make(g.copy())
-    prev.data = prev.data + g
-    return prev
-
-
-def _accumulate_leaf(t, g):
-    if t.grad is None:
-        t.grad = _make(g)
-    else:
-        # out of place: the old array may be shared with a caller
-        t.grad.data = t.grad.data + g
 
 
 def backward(tensor, gradient=None, retain_graph=False):

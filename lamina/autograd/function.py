@@ -75,76 +75,32 @@ class Function:
     @classmethod
     def apply(cls, *args):
         """Run the op on tensors (and plain arguments); record it when gradients are needed.
-        Arguments are positional only, as in PyTorch."""
-        n = len(args)
-        if n > 2 or cls.is_view:
-            return _apply_general(cls, args)
-        # One or two positional arguments (most ops): the general steps below with the loops
-        # unrolled; this is the hot path of every small op, so no helper calls.
+        Arguments are positional only, as in PyTorch.
+
+        The steps, for any number of arguments. ``_apply_small`` runs the same steps with the
+        loops unrolled for one or two arguments, the calls of nearly every op: the hot path.
+        """
+        if len(args) <= 2 and not cls.is_view:
+            return _apply_small(cls, args)
         ctx = _new(cls)
         ctx.saved = ctx.saved_versions = ()
-        a = args[0]
-        ta = type(a) is Tensor or isinstance(a, Tensor)
-        ra = a.data if ta else a
-        ga = ta and a.requires_grad
-        two = n == 2
-        if two:
-            b = args[1]
-            tb = type(b) is Tensor or isinstance(b, Tensor)
-            rb = b.data if tb else b
-            gb = tb and b.requires_grad
-            need = (ga or gb) and GradMode.enabled
-            ctx.needs_input_grad = (ga, gb) if need else None
-        else:
-            need = ga and GradMode.enabled
-            ctx.needs_input_grad = (ga,) if need else None
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]      # 1. unwrap tensors
+        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+        record = GradMode.enabled and True in needs                      # 2. will backward run?
+        ctx.needs_input_grad = needs if record else None   # None: forward may skip saving
         try:
-            out = cls.forward(ctx, ra, rb) if two else cls.forward(ctx, ra)
+            out = cls.forward(ctx, *raw)                                  # 3. forward on arrays
         except ValueError as e:
-            _broadcast_error(cls, e, (ra, rb) if two else (ra,))
-        if type(out) is tuple:
-            return _finish_multi(cls, ctx, args, out, need)
-        if type(out) is not ndarray:
-            out = asarray(out)
-        t = _new(Tensor)
-        t.data = out
-        t.grad = t._vc = t._prev = None
-        t._out_idx = 0
-        t._retain = False
-        if not need:
-            t.requires_grad = False
-            t._ctx = None
-            return t
-        # The edges to the inputs' nodes are read at backward time from the inputs (and their
-        # rebind history, should an in-place op give one a new grad_fn later: see
-        # ``lamina.autograd.engine.edge``).
-        ctx.inputs = args
-        ctx.n_out = 1
-        ctx.seq = next(_seq)
-        t.requires_grad = True
-        t._ctx = ctx
-        saved = ctx.saved
-        if saved:
-            # _record_versions, unrolled: a version record per saved input or output
-            rec = []
-            for s in saved:
-                if s is None:
-                    continue
-                if s is out:
-                    if t._vc is None:
-                        t._vc = [0]
-                    rec.append((t._vc, 0, s))
-                if ta and s is ra:
-                    vc = a._vc
-                    if vc is None:
-                        vc = a._vc = [0]
-                    rec.append((vc, vc[0], s))
-                if two and tb and s is rb:
-                    vc = b._vc
-                    if vc is None:
-                        vc = b._vc = [0]
-                    rec.append((vc, vc[0], s))
-            ctx.saved_versions = tuple(rec)
+            _broadcast_error(cls, e, raw)
+        if type(out) is tuple:                                            # 4. wrap the outputs
+            return _finish_multi(cls, ctx, args, out, record)
+        t = _wrap(out)
+        if cls.is_view and t.data.base is not None and isinstance(args[0], Tensor):
+            _share_version(args[0], t)
+        if record:                                                        # 5. link the graph
+            _record(ctx, args, t)
+            if ctx.saved or cls.is_view:
+                _record_versions(ctx, args, (t,))
         return t
 
     def __repr__(self) -> str:
@@ -160,47 +116,82 @@ def _broadcast_error(cls, e, raw):
                      "together") from None
 
 
-def _apply_general(cls, args):
-    """``Function.apply`` for three or more arguments, and for views."""
+def _apply_small(cls, args):
+    """``Function.apply`` for one or two arguments and no view: the same five steps with the
+    loops unrolled and the helpers inlined (``_wrap``, ``_record``, ``_record_versions``).
+    Every small op runs this, so it calls nothing it can avoid."""
     ctx = _new(cls)
     ctx.saved = ctx.saved_versions = ()
-    raw = [a.data if isinstance(a, Tensor) else a for a in args]
-    need = False
-    if GradMode.enabled:
-        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-        need = True in needs
-    # None tells forward that no backward will run: it may skip saving anything
-    ctx.needs_input_grad = needs if need else None
+    a = args[0]
+    ta = type(a) is Tensor or isinstance(a, Tensor)
+    ra = a.data if ta else a
+    ga = ta and a.requires_grad
+    two = len(args) == 2
+    if two:
+        b = args[1]
+        tb = type(b) is Tensor or isinstance(b, Tensor)
+        rb = b.data if tb else b
+        gb = tb and b.requires_grad
+        need = (ga or gb) and GradMode.enabled
+        ctx.needs_input_grad = (ga, gb) if need else None
+    else:
+        need = ga and GradMode.enabled
+        ctx.needs_input_grad = (ga,) if need else None
     try:
-        out = cls.forward(ctx, *raw)
+        out = cls.forward(ctx, ra, rb) if two else cls.forward(ctx, ra)
     except ValueError as e:
-        _broadcast_error(cls, e, raw)
-    if type(out) is not tuple:
-        if type(out) is not ndarray:
-            out = asarray(out)
-        t = _new(Tensor)            # tensor._init_slots, inlined: the hot path
-        t.data = out
-        t.grad = t._ctx = t._vc = t._prev = None
-        t._out_idx = 0
-        t._retain = False
-        if cls.is_view and out.base is not None and isinstance(args[0], Tensor):
-            _share_version(args[0], t)
-        if need:
-            # The edges to the inputs' nodes are read at backward time from the inputs
-            # (and their rebind history, should an in-place op give one a new grad_fn
-            # later: see ``lamina.autograd.engine.edge``).
-            ctx.inputs = args
-            ctx.n_out = 1
-            ctx.seq = next(_seq)
-            t.requires_grad = True
-            t._ctx = ctx
-            if ctx.saved or cls.is_view:
-                _record_versions(ctx, args, (t,))
-        else:
-            t.requires_grad = False
+        _broadcast_error(cls, e, (ra, rb) if two else (ra,))
+    if type(out) is tuple:
+        return _finish_multi(cls, ctx, args, out, need)
+    if type(out) is not ndarray:
+        out = asarray(out)
+    t = _new(Tensor)
+    t.data = out
+    t.grad = t._vc = t._prev = None
+    t._out_idx = 0
+    t._retain = False
+    if not need:
+        t.requires_grad = False
+        t._ctx = None
         return t
+    ctx.inputs = args
+    ctx.n_out = 1
+    ctx.seq = next(_seq)
+    t.requires_grad = True
+    t._ctx = ctx
+    saved = ctx.saved
+    if saved:
+        rec = []            # a version record per saved input or output
+        for s in saved:
+            if s is None:
+                continue
+            if s is out:
+                if t._vc is None:
+                    t._vc = [0]
+                rec.append((t._vc, 0, s))
+            if ta and s is ra:
+                vc = a._vc
+                if vc is None:
+                    vc = a._vc = [0]
+                rec.append((vc, vc[0], s))
+            if two and tb and s is rb:
+                vc = b._vc
+                if vc is None:
+                    vc = b._vc = [0]
+                rec.append((vc, vc[0], s))
+        ctx.saved_versions = tuple(rec)
+    return t
 
-    return _finish_multi(cls, ctx, args, out, need)
+
+def _record(ctx, args, t) -> None:
+    """Make ``t`` the output of node ``ctx`` and ``ctx`` a node of the graph. The edges to the
+    inputs' nodes are read at backward time from the inputs (and their rebind history, should
+    an in-place op give one a new grad_fn later: see ``lamina.autograd.engine.edge``)."""
+    ctx.inputs = args
+    ctx.n_out = 1
+    ctx.seq = next(_seq)
+    t.requires_grad = True
+    t._ctx = ctx
 
 
 def _finish_multi(cls, ctx, args, out, need):

@@ -36,7 +36,9 @@ def mlp(in_features: int, hidden: Sequence[int], out_features: int,
         4  Linear(128, 10)       (N, 10)
 
     The children are numbered as in the same ``torch.nn.Sequential``, so state_dict keys
-    (``0.weight``, ``2.weight``, ``4.bias``, ...) match PyTorch's.
+    (``0.weight``, ``2.weight``, ``4.bias``, ...) match PyTorch's. The model runs as written;
+    with ``batch_norm`` and ReLU, ``nn.utils.fuse(model)`` returns a copy that runs each
+    BatchNorm1d and its ReLU as one op (same values, gradients and keys).
 
     Args:
         in_features: input size.

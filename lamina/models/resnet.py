@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lamina import nn
-from lamina.nn.modules.normalization import _bn_relu
 from lamina.tensor import Tensor
 
 __all__ = ["ResNet", "resnet_small"]
@@ -22,7 +21,7 @@ class ResNet(nn.Module):
 
         input                                       (N, 1, 28, 28)   [(N, 3, 32, 32)]
         conv1  Conv2d(in, 16, 3, padding=1), no bias (N, 16, 28, 28)  [(N, 16, 32, 32)]
-        bn1, relu                                    (N, 16, 28, 28)  [(N, 16, 32, 32)]
+        bn1    BatchNormReLU2d(16): BN, then ReLU    (N, 16, 28, 28)  [(N, 16, 32, 32)]
         layer1 ResidualBlock(16, 16)                 (N, 16, 28, 28)  [(N, 16, 32, 32)]
         layer2 ResidualBlock(16, 32, stride=2)       (N, 32, 14, 14)  [(N, 32, 16, 16)]
         layer3 ResidualBlock(32, 64, stride=2)       (N, 64, 7, 7)    [(N, 64, 8, 8)]
@@ -30,7 +29,9 @@ class ResNet(nn.Module):
         fc     Linear(64, num_classes)               (N, num_classes) logits
 
     ``blocks=(3, 3, 3)`` gives ResNet-20 of the paper's CIFAR experiments. Module names
-    follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1`` .., ``fc``).
+    follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1`` .., ``fc``), and so do the
+    state_dict keys: ``bn1`` is a ``BatchNormReLU2d``, a ``BatchNorm2d`` whose ReLU runs in
+    the same op (``F.batch_norm_relu``), as in each block.
 
     Args:
         in_channels: image channels (1 or 3).
@@ -59,7 +60,7 @@ class ResNet(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.bn1 = nn.BatchNormReLU2d(widths[0])      # relu(bn1(.)), one op
         prev = widths[0]
         for i, (w, n) in enumerate(zip(widths, blocks)):
             stage = [nn.ResidualBlock(prev, w, stride=1 if i == 0 else 2)]
@@ -74,7 +75,7 @@ class ResNet(nn.Module):
         if input.ndim != 4 or input.shape[1] != self.in_channels:
             raise ValueError(f"ResNet: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(input.shape)}")
-        x = _bn_relu(self.bn1, self.conv1(input))
+        x = self.bn1(self.conv1(input))                  # includes the ReLU
         for i in range(1, self.num_stages + 1):
             x = self._modules[f"layer{i}"](x)
         return self.fc(self.avgpool(x).flatten(1))

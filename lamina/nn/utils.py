@@ -1,5 +1,5 @@
 """Utilities over a model's parameters: gradient clipping, flattening to a vector, and the
-L1/L2 weight penalties of a regularized loss.
+L1/L2 weight penalties of a regularized loss; ``fuse``, the explicit layer-fusion pass.
 
 ``clip_grad_norm_``, ``clip_grad_value_``, ``parameters_to_vector`` and
 ``vector_to_parameters`` follow ``torch.nn.utils``.
@@ -7,6 +7,7 @@ L1/L2 weight penalties of a regularized loss.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 
@@ -14,10 +15,13 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.nn.module import Module
+from lamina.nn.modules.container import Sequential
+from lamina.nn.modules.fused import FUSIONS
+from lamina.nn.modules.linear import Identity
 from lamina.tensor import Tensor, _make
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-           "vector_to_parameters", "l1_penalty", "l2_penalty"]
+           "vector_to_parameters", "l1_penalty", "l2_penalty", "fuse"]
 
 
 def _param_list(parameters, op: str) -> list:
@@ -190,5 +194,73 @@ def l2_penalty(module_or_params, weight: float = 1.0) -> Tensor:
     SGD's ``weight_decay=2 * weight``. Convention: all parameters given, biases included;
     filter the list to exclude them (see ``l1_penalty``)."""
     return _penalty(module_or_params, weight, 2, "l2_penalty")
+
+
+def fuse(model: Module, inplace: bool = False) -> Module:
+    """Replace neighbouring layer pairs in every ``nn.Sequential`` of ``model`` (recursively)
+    by one fused module with the same values and gradients, and return the model.
+
+    The pairs, each two modules in a row of the same Sequential, of exactly these types:
+
+    - ``BatchNorm1d/2d/3d`` then ``ReLU`` -> ``BatchNormReLU1d/2d/3d``, one op
+      (``F.batch_norm_relu``): the ReLU rides in BatchNorm's passes over memory.
+    - ``ReLU`` then ``MaxPool1d/2d`` (without ``return_indices``) -> ``ReLUMaxPool1d/2d``: the
+      pool runs first and the ReLU on its smaller output (the two orders agree exactly).
+
+    The first module of a pair is replaced by the fused module and the second by
+    ``nn.Identity``, so positions, parameters, buffers and ``state_dict`` keys and values are
+    unchanged: a checkpoint loads into the fused model (and into PyTorch) as before. This is
+    lamina's counterpart of ``torch.ao.quantization.fuse_modules``, which finds the pairs
+    itself instead of taking their names. Nothing else in lamina fuses a user's model.
+
+    A pair where either module has a forward hook or pre-hook, or a ``forward`` assigned on
+    the instance, is skipped (left as written): the fused module would not run that code.
+    Subclasses of the listed types are skipped too. A ``Sequential`` subclass is assumed to
+    run its modules in order (its ``forward`` may add checks around that).
+
+    Values and gradients equal the unfused model's bit for bit on the NumPy path; with the
+    compiled BatchNorm kernels, the fused and unfused kernels add a channel's terms in
+    different orders (summation-order rounding).
+
+    Args:
+        model: the model (any Module).
+        inplace: modify ``model`` itself; by default a deep copy is fused and returned.
+
+    Returns:
+        The fused model (``model`` itself when ``inplace``).
+
+    >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+    >>> fused = nn.utils.fuse(model)          # model itself is left as written
+    >>> [type(m).__name__ for m in fused]
+    ['Conv2d', 'BatchNormReLU2d', 'Identity']
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    for m in list(model.modules()):
+        if isinstance(m, Sequential):
+            _fuse_pairs(m)
+    return model
+
+
+def _fuse_pairs(seq: Sequential) -> None:
+    names = list(seq._modules)
+    i = 0
+    while i + 1 < len(names):
+        first, second = seq._modules[names[i]], seq._modules[names[i + 1]]
+        make = FUSIONS.get((type(first), type(second)))
+        if make is not None and not _runs_own_code(first) and not _runs_own_code(second) \
+                and not getattr(second, "return_indices", False):
+            seq._modules[names[i]] = make(first, second)
+            seq._modules[names[i + 1]] = Identity()
+            i += 2
+        else:
+            i += 1
+
+
+def _runs_own_code(m: Module) -> bool:
+    """Hooks or an instance ``forward``: code the fused module would not run."""
+    return bool(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__)
+
+
 from lamina.nn import prune  # noqa: E402,F401,I001  (torch.nn.utils.prune; see nn/prune.py)
 __import__("sys").modules[__name__ + ".prune"] = prune  # `import lamina.nn.utils.prune` works

@@ -1,16 +1,14 @@
-"""``F.batch_norm_relu`` and the ``nn.Sequential`` fusion of a BatchNorm module with the ReLU
-that follows it: the same values and gradients as the two ops apart (bit for bit on the
-NumPy path, to summation-order rounding on the compiled one), and as PyTorch's BatchNorm2d +
-ReLU; the fusion steps aside for hooks and replaced ``forward`` methods."""
+"""BatchNorm followed by ReLU as one op: ``F.batch_norm_relu``, the ``nn.BatchNormReLU1d/2d``
+modules and what ``nn.utils.fuse`` makes of a ``BatchNorm`` + ``nn.ReLU`` pair. The same values
+and gradients as the two ops apart (bit for bit on the NumPy path, to summation-order rounding
+with the compiled kernels), and as PyTorch's BatchNorm2d + ReLU; the same state_dict."""
 
 import numpy as np
 import pytest
 
 import lamina
-from lamina import nn
+from lamina import dispatch, nn
 from lamina.nn import functional as F
-from lamina.nn.modules import container
-from lamina.ops.nn import BatchNorm
 from tests.helpers import requires_torch, sum_order_bound, torch
 
 
@@ -28,11 +26,8 @@ def _model(dtype, seed=0, bn=nn.BatchNorm2d, conv=True):
     return m
 
 
-def _run(m, x, fuse, monkeypatch):
-    if not fuse:
-        monkeypatch.setattr(container, "_fuses_relu", lambda a, b: False)
-    else:
-        monkeypatch.setattr(container, "_fuses_relu", _real_fuses)
+def _run(m, x):
+    """Output, input gradient, parameter gradients and buffers after backward of sum(y^2)."""
     xt = lamina.tensor(x, requires_grad=True)
     y = m(xt)
     (y * y).sum().backward()
@@ -41,24 +36,6 @@ def _run(m, x, fuse, monkeypatch):
     out += [b.data.copy() for b in m.buffers()]
     m.zero_grad()
     return out
-
-
-_real_fuses = container._fuses_relu
-
-
-@pytest.mark.parametrize("numba", [True, False])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("training", [True, False])
-def test_fused_equals_unfused_bit_for_bit(monkeypatch, numba, dtype, training):
-    monkeypatch.setattr(BatchNorm._kernels, "enabled", numba)
-    x = np.random.default_rng(1).standard_normal((4, 3, 6, 6)).astype(dtype)
-    ma, mb = _model(dtype), _model(dtype)
-    ma.train(training)
-    mb.train(training)
-    for _ in range(2):        # twice: the running statistics move in training
-        fused = _run(ma, x, True, monkeypatch)
-        plain = _run(mb, x, False, monkeypatch)
-        _assert_same_sums(fused, plain, numba, 4 * 6 * 6, dtype)
 
 
 def _assert_same_sums(ours, theirs, compiled, m, dtype):
@@ -70,6 +47,7 @@ def _assert_same_sums(ours, theirs, compiled, m, dtype):
     weights), so sum|t| <= m * that; later values are linear in those sums with O(1) weights.
     (A value that cancels to zero, such as the gradient of a conv bias under BatchNorm, is
     then compared at the scale of its terms, not its own.)"""
+    assert len(ours) == len(theirs)
     if not compiled:
         for a, b in zip(ours, theirs):
             np.testing.assert_array_equal(a, b)
@@ -80,21 +58,45 @@ def _assert_same_sums(ours, theirs, compiled, m, dtype):
         np.testing.assert_allclose(a, b, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("numba", [True, False])
-def test_batchnorm1d_on_rows_of_features(monkeypatch, numba):
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_model_equals_unfused(compiled, dtype, training):
+    x = np.random.default_rng(1).standard_normal((4, 3, 6, 6)).astype(dtype)
+    plain = _model(dtype).train(training)
+    fused = nn.utils.fuse(_model(dtype)).train(training)
+    assert type(fused[1]) is nn.BatchNormReLU2d and type(fused[2]) is nn.Identity
+    with dispatch.fast_paths(compiled):
+        for _ in range(2):        # twice: the running statistics move in training
+            _assert_same_sums(_run(fused, x), _run(plain, x), compiled, 4 * 6 * 6, dtype)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_batchnorm1d_on_rows_of_features(compiled):
     """(N, C) input: channels are columns, the other layout of every path."""
-    monkeypatch.setattr(BatchNorm._kernels, "enabled", numba)
     x = np.random.default_rng(2).standard_normal((7, 5))
-    ma = _model(np.float64, bn=nn.BatchNorm1d, conv=False)
-    mb = _model(np.float64, bn=nn.BatchNorm1d, conv=False)
-    _assert_same_sums(_run(ma, x, True, monkeypatch), _run(mb, x, False, monkeypatch), numba, 7,
-                      np.float64)
+    plain = _model(np.float64, bn=nn.BatchNorm1d, conv=False)
+    fused = nn.utils.fuse(_model(np.float64, bn=nn.BatchNorm1d, conv=False))
+    assert type(fused[0]) is nn.BatchNormReLU1d
+    with dispatch.fast_paths(compiled):
+        _assert_same_sums(_run(fused, x), _run(plain, x), compiled, 7, np.float64)
 
 
-def test_the_pair_runs_as_one_op():
-    m = _model(np.float32)
-    y = m[:3](lamina.randn(2, 3, 6, 6))
+def test_the_fused_module_runs_one_op():
+    y = nn.BatchNormReLU2d(3)(lamina.randn(2, 3, 6, 6))
     assert type(y._ctx).__name__ == "BatchNorm" and y._ctx.relu
+
+
+def test_fused_module_is_a_batch_norm_with_its_keys_and_shared_tensors():
+    bn = nn.BatchNorm2d(4, momentum=None, eps=1e-3)
+    fused = nn.BatchNormReLU2d.from_batch_norm(bn)
+    assert isinstance(fused, nn.BatchNorm2d)
+    assert list(fused.state_dict()) == list(bn.state_dict())
+    assert fused.weight is bn.weight and fused.running_var is bn.running_var
+    assert (fused.eps, fused.momentum) == (1e-3, None)
+    assert repr(fused) == repr(bn).replace("BatchNorm2d", "BatchNormReLU2d")
+    with pytest.raises(TypeError, match="expected a BatchNorm2d"):
+        nn.BatchNormReLU2d.from_batch_norm(nn.BatchNorm1d(4))
 
 
 def test_functional_matches_relu_of_batch_norm_nan_and_signed_zero_included():
@@ -116,37 +118,10 @@ def test_functional_matches_relu_of_batch_norm_nan_and_signed_zero_included():
         assert (np.signbit(a) == np.signbit(c)).all()
 
 
-@pytest.mark.parametrize("how", ["forward_hook", "pre_hook", "relu_hook", "subclass",
-                                 "instance_forward"])
-def test_fusion_steps_aside_when_something_would_be_skipped(how):
-    seen = []
-    m = _model(np.float32)
-    bn, relu = m[1], m[2]
-    if how == "forward_hook":
-        bn.register_forward_hook(lambda mod, args, out: seen.append(out))
-    elif how == "pre_hook":
-        bn.register_forward_pre_hook(lambda mod, args: seen.append(args))
-    elif how == "relu_hook":
-        relu.register_forward_hook(lambda mod, args, out: seen.append(out))
-    elif how == "subclass":
-        class Scaled(nn.BatchNorm2d):
-            def forward(self, input):
-                seen.append(1)
-                return super().forward(input) * 2.0
-
-        m[1] = Scaled(5)
-    else:
-        orig = bn.forward
-        bn.forward = lambda input: (seen.append(1), orig(input))[1]
-    y = m[:3](lamina.randn(2, 3, 6, 6))
-    assert seen, "the module's own code did not run"
-    assert type(y._ctx).__name__ != "BatchNorm"
-
-
 def test_changing_the_output_in_place_before_backward_raises():
     """The fused op's backward needs its output (off the compiled path) or the bias: like
     PyTorch's relu, a later in-place change is caught."""
-    m = _model(np.float32)
+    m = nn.utils.fuse(_model(np.float32))
     xt = lamina.tensor(np.random.default_rng(4).standard_normal((2, 3, 6, 6)).astype(
         np.float32), requires_grad=True)
     y = m[:3](xt)
@@ -156,52 +131,65 @@ def test_changing_the_output_in_place_before_backward_raises():
         y.sum().backward()
 
 
-@requires_torch
-@pytest.mark.parametrize("numba", [True, False])
-@pytest.mark.parametrize("training", [True, False])
-def test_matches_torch_batchnorm2d_then_relu(monkeypatch, numba, training):
-    monkeypatch.setattr(BatchNorm._kernels, "enabled", numba)
-    m = _model(np.float64)
-    m.train(training)
+def _torch_model(training):
     tm = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3, padding=1), torch.nn.BatchNorm2d(5),
                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(180, 2))
-    tm.double().train(training)
-    with torch.no_grad():
-        for (_, p), (_, q) in zip(m.named_parameters(), tm.named_parameters()):
-            q.copy_(torch.from_numpy(p.data.copy()))
+    return tm.double().train(training)
+
+
+@requires_torch
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_model_matches_torch_batchnorm2d_then_relu(compiled, training):
+    m = nn.utils.fuse(_model(np.float64)).train(training)
+    tm = _torch_model(training)
+    tm.load_state_dict({k: torch.from_numpy(v.data.copy()) for k, v in
+                        m.state_dict().items()})       # the fused model's keys are torch's
     x = np.random.default_rng(5).standard_normal((4, 3, 6, 6))
-    for _ in range(2):
-        ours = _run(m, x, True, monkeypatch)
-        xt = torch.tensor(x, requires_grad=True)
-        y = tm(xt)
-        (y * y).sum().backward()
-        theirs = [y.detach().numpy(), xt.grad.numpy()]
-        theirs += [p.grad.numpy().copy() for p in tm.parameters()]
-        theirs += [b.numpy().copy() for b in tm.buffers()]
-        tm.zero_grad()
-        for a, b in zip(ours, theirs):
-            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+    with dispatch.fast_paths(compiled):
+        for _ in range(2):
+            ours = _run(m, x)
+            xt = torch.tensor(x, requires_grad=True)
+            y = tm(xt)
+            (y * y).sum().backward()
+            theirs = [y.detach().numpy(), xt.grad.numpy()]
+            theirs += [p.grad.numpy().copy() for p in tm.parameters()]
+            theirs += [b.numpy().copy() for b in tm.buffers()]
+            tm.zero_grad()
+            for a, b in zip(ours, theirs):
+                np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
-@pytest.mark.parametrize("hooked", [False, True])
-def test_residual_block_fuses_its_first_pair_unless_hooked(monkeypatch, hooked):
-    from lamina.nn.modules import normalization
+@requires_torch
+def test_torch_weights_load_into_the_fused_model():
+    tm = _torch_model(training=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        tm[1].running_mean.uniform_(-1, 1)
+        tm[1].running_var.uniform_(0.5, 2)
+        tm[1].weight.uniform_(-1, 1)
+    m = nn.utils.fuse(_model(np.float64)).eval()
+    m.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(6).standard_normal((2, 3, 6, 6))
+    np.testing.assert_allclose(m(lamina.tensor(x)).data,
+                               tm(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
-    x = np.random.default_rng(6).standard_normal((2, 4, 5, 5))
-    outs = []
+
+def test_residual_block_runs_its_first_pair_as_one_op_and_its_hooks_see_the_relu():
+    """``ResidualBlock.bn1`` is a ``BatchNormReLU2d``: the same values as ``relu(bn1(.))``
+    written out, and a hook on it runs and sees the rectified output."""
+    x = lamina.tensor(np.random.default_rng(6).standard_normal((2, 4, 5, 5)))
+    lamina.manual_seed(0)
+    block = nn.ResidualBlock(4, 6, stride=2, dtype=np.float64)
+    assert type(block.bn1) is nn.BatchNormReLU2d
     seen = []
-    for fuse in (True, False):
-        lamina.manual_seed(0)
-        block = nn.ResidualBlock(4, 6, stride=2, dtype=np.float64)
-        if hooked:
-            block.bn1.register_forward_hook(lambda mod, args, out: seen.append(out))
-        monkeypatch.setattr(normalization, "_fuses_relu",
-                            _real_fuses if fuse else (lambda m, r=None: False))
-        xt = lamina.tensor(x, requires_grad=True)
-        y = block(xt)
-        y.sum().backward()
-        outs.append([y.data, xt.grad.data] + [p.grad.data for p in block.parameters()])
-    # fused (a compiled kernel) vs unfused, unless hooked
-    _assert_same_sums(outs[0], outs[1], not hooked and BatchNorm._kernels(np.float64) is not None,
-                      2 * 3 * 3, np.float64)
-    assert len(seen) == (2 if hooked else 0)
+    block.bn1.register_forward_hook(lambda mod, args, out: seen.append(out))
+    with dispatch.fast_paths(False):
+        y = block(x)
+        b = block
+        h = F.batch_norm(b.conv1(x), b.bn1.running_mean.clone(), b.bn1.running_var.clone(),
+                         b.bn1.weight, b.bn1.bias, True).relu()
+        want = (b.bn2(b.conv2(h)) + b.downsample(x)).relu()
+    np.testing.assert_array_equal(y.data, want.data)
+    assert len(seen) == 1 and type(seen[0]._ctx).__name__ == "BatchNorm" and seen[0]._ctx.relu
+    assert (seen[0].data >= 0).all()

@@ -1,13 +1,12 @@
-"""``nn.Sequential`` runs ``ReLU`` then a max pool as the pool then the ReLU (on the smaller
-array): the same values and gradients as the written order, and as PyTorch; it steps aside
-for ``return_indices``, hooks and replaced ``forward`` methods."""
+"""``nn.ReLUMaxPool1d/2d``, what ``nn.utils.fuse`` makes of ``nn.ReLU`` then a max pool: the pool
+runs first and the ReLU on the smaller array, with the same values and gradients as the
+written order (bit for bit, NaN and ties included) and as PyTorch."""
 
 import numpy as np
 import pytest
 
 import lamina
 from lamina import dispatch, nn
-from lamina.nn.modules import container
 from tests.helpers import requires_torch, torch
 
 POOLS = [
@@ -27,66 +26,47 @@ def _input(shape, seed=0):
     return x
 
 
-def _run(layers, x, swap, monkeypatch):
-    monkeypatch.setattr(container, "_pool_first",
-                        _real if swap else (lambda relu, pool: False))
-    m = nn.Sequential(*layers)
+def _run(model, x):
     xt = lamina.tensor(x, requires_grad=True)
-    y = m(xt)
+    y = model(xt)
     g = np.random.default_rng(1).standard_normal(y.shape)
     y.backward(lamina.tensor(g))
     return y, xt.grad.data
 
 
-_real = container._pool_first
-
-
-@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("cls,kw,shape", POOLS)
-def test_pool_first_gives_the_same_values_and_gradients(monkeypatch, numba, cls, kw, shape):
+def test_pool_first_gives_the_same_values_and_gradients(compiled, cls, kw, shape):
     x = _input(shape)
-    layers = [nn.ReLU(), cls(**kw)]
-    with dispatch.fast_paths(numba):
-        ys, gs = _run(layers, x, True, monkeypatch)
-        yw, gw = _run(layers, x, False, monkeypatch)
-    assert type(ys._ctx).__name__ == "Relu"     # the swap did happen
+    written = nn.Sequential(nn.ReLU(), cls(**kw))
+    fused = nn.utils.fuse(written)
+    assert type(fused[0]).__name__ == "ReLUMaxPool" + cls.__name__[-2:]
+    assert type(fused[1]) is nn.Identity
+    with dispatch.fast_paths(compiled):
+        ys, gs = _run(fused, x)
+        yw, gw = _run(written, x)
+    assert type(ys._ctx).__name__ == "Relu"     # the ReLU ran last
     assert type(yw._ctx).__name__ != "Relu"
     np.testing.assert_array_equal(ys.data, yw.data)
     np.testing.assert_array_equal(gs, gw)
 
 
-@pytest.mark.parametrize("how", ["indices", "relu_hook", "pool_pre_hook", "instance_forward",
-                                 "subclass"])
-def test_the_written_order_runs_when_something_would_be_skipped(how):
-    seen = []
-    relu, pool = nn.ReLU(), nn.MaxPool2d(2)
-    if how == "indices":
-        pool = nn.MaxPool2d(2, return_indices=True)
-    elif how == "relu_hook":
-        relu.register_forward_hook(lambda mod, args, out: seen.append(out))
-    elif how == "pool_pre_hook":
-        pool.register_forward_pre_hook(lambda mod, args: seen.append(args))
-    elif how == "instance_forward":
-        orig = relu.forward
-        relu.forward = lambda input: (seen.append(1), orig(input))[1]
-    else:
-        class Pool(nn.MaxPool2d):
-            pass
-
-        pool = Pool(2)
-    out = nn.Sequential(relu, pool)(lamina.randn(1, 2, 4, 4))
-    y = out[0] if how == "indices" else out
-    assert type(y._ctx).__name__ != "Relu"
-    if how in ("relu_hook", "pool_pre_hook", "instance_forward"):
-        assert seen
+def test_the_fused_module_takes_max_pool_arguments_and_no_indices():
+    m = nn.ReLUMaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+    assert repr(m) == repr(nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)).replace(
+        "MaxPool2d", "ReLUMaxPool2d")
+    with pytest.raises(ValueError, match="return_indices"):
+        nn.ReLUMaxPool2d(2, return_indices=True)
+    with pytest.raises(TypeError, match="without return_indices"):
+        nn.ReLUMaxPool2d.from_max_pool(nn.MaxPool2d(2, return_indices=True))
 
 
 @requires_torch
-@pytest.mark.parametrize("cls,kw,shape", POOLS[:2])
-def test_matches_torch(monkeypatch, cls, kw, shape):
+@pytest.mark.parametrize("cls,kw,shape", POOLS[:2] + POOLS[4:])
+def test_matches_torch(cls, kw, shape):
     x = _input(shape)
     x[np.isnan(x)] = 0.5
-    y, g = _run([nn.ReLU(), cls(**kw)], x, True, monkeypatch)
+    y, g = _run(nn.utils.fuse(nn.Sequential(nn.ReLU(), cls(**kw))), x)
     tcls = getattr(torch.nn, cls.__name__)
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.nn.Sequential(torch.nn.ReLU(), tcls(**kw))(xt)

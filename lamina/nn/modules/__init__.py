@@ -14,6 +14,7 @@ from lamina.nn.modules.conv import *
 from lamina.nn.modules.pooling import *
 from lamina.nn.modules.rnn import *
 from lamina.nn.modules.misc import *
+from lamina.nn.modules.fused import *
 from lamina.nn.modules.residual import *
 from lamina.nn.modules.rbf import *
 from lamina.nn.modules.attention import *

@@ -8,8 +8,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from lamina.nn.module import Module, _addindent
-from lamina.nn.modules.activation import ReLU
-from lamina.nn.modules.pooling import MaxPool1d, MaxPool2d
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 
@@ -23,33 +21,6 @@ def _index(idx, n: int, what: str) -> int:
     return idx % n
 
 
-def _fuses_relu(m: Module, relu: Module | None = None) -> bool:
-    """Whether ``m`` followed by a ReLU (the module ``relu``, or the function when None) may
-    run as ``m._forward_relu``: ``m`` declares that its class's ``forward`` is what
-    ``_forward_relu`` fuses (``_relu_fuses``), and no hook or per-instance ``forward`` would
-    be skipped."""
-    fused = getattr(type(m), "_relu_fuses", None)
-    if fused is None or fused is not type(m).forward:
-        return False
-    return _plain(m) if relu is None else _plain(m, relu)
-
-
-def _plain(*mods: Module) -> bool:
-    """No hooks and no per-instance ``forward`` on any of ``mods``: running them in another
-    arrangement skips nothing a user put there."""
-    return not any("forward" in m.__dict__ or m._forward_pre_hooks or m._forward_hooks
-                   for m in mods)
-
-
-def _pool_first(relu: Module, pool) -> bool:
-    """Whether ``ReLU`` then ``pool`` may run as ``pool`` then ``ReLU``: a max pool (without
-    indices) commutes with ReLU, values and gradients alike (both are monotone; where a
-    window's maximum is not positive both orders give zero gradients), and the ReLU then
-    runs on the pooled, smaller array."""
-    return type(pool) in (MaxPool1d, MaxPool2d) and not pool.return_indices \
-        and _plain(relu, pool)
-
-
 class Sequential(Module):
     """Modules applied one after another; ``forward(x)`` feeds each output to the next.
 
@@ -57,10 +28,9 @@ class Sequential(Module):
     modules. Supports ``len``, iteration, integer indexing, slicing (a new ``Sequential``
     sharing the modules), ``append``, ``extend``, ``insert`` and ``del``.
 
-    Two neighbouring pairs run in a cheaper arrangement with the same values and gradients
-    (unless either module has hooks or a replaced ``forward``): a ``BatchNorm`` module
-    directly followed by an ``nn.ReLU`` runs as one op, ``F.batch_norm_relu``, and an
-    ``nn.ReLU`` directly followed by a max pool runs after the pool, on the smaller array.
+    ``forward`` calls the modules in order and nothing else, as PyTorch's does. To run
+    neighbouring pairs in a cheaper arrangement (BatchNorm + ReLU as one op, ReLU after a
+    max pool), call ``nn.utils.fuse(model)``.
 
     >>> model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     """
@@ -75,20 +45,8 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, input):
-        mods = list(self._modules.values())
-        i, n = 0, len(mods)
-        while i < n:
-            m = mods[i]
-            nxt = mods[i + 1] if i + 1 < n else None
-            if type(nxt) is ReLU and _fuses_relu(m, nxt):
-                input = m._forward_relu(input)          # BatchNorm + ReLU as one op
-                i += 2
-            elif type(m) is ReLU and _pool_first(m, nxt):
-                input = m(nxt(input))                   # the ReLU on the pooled array
-                i += 2
-            else:
-                input = m(input)
-                i += 1
+        for module in self._modules.values():
+            input = module(input)
         return input
 
     def __len__(self) -> int:

@@ -8,21 +8,11 @@ import numpy as np
 from lamina import creation
 from lamina.nn import init
 from lamina.nn.module import Module
-from lamina.nn.modules.container import _fuses_relu
 from lamina.nn.parameter import Parameter
-from lamina.ops.nn import batch_norm, batch_norm_relu, group_norm, layer_norm
+from lamina.ops.nn import batch_norm, group_norm, layer_norm
 from lamina.tensor import Tensor, _make
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
-
-
-def _bn_relu(bn: Module, input: Tensor) -> Tensor:
-    """``relu(bn(input))`` for a BatchNorm module: one op (``F.batch_norm_relu``) unless a
-    hook or a replaced ``forward`` of ``bn`` must run. For blocks written in code; an
-    ``nn.Sequential`` fuses such pairs by itself."""
-    if _fuses_relu(bn):
-        return bn._forward_relu(input)
-    return bn(input).relu()
 
 
 class _BatchNorm(Module):
@@ -79,13 +69,6 @@ class _BatchNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return batch_norm(*self._args(input))
-
-    _relu_fuses = forward       # the forward that _forward_relu fuses (see nn.Sequential)
-
-    def _forward_relu(self, input: Tensor) -> Tensor:
-        """``relu(self(input))`` in one op (``F.batch_norm_relu``): what ``nn.Sequential``
-        runs for this module directly followed by an ``nn.ReLU``."""
-        return batch_norm_relu(*self._args(input))
 
     def _args(self, input: Tensor) -> tuple:
         """``F.batch_norm``'s arguments for this module and ``input``; counts the batch."""

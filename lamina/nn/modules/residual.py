@@ -26,8 +26,9 @@ from lamina.nn.modules.activation import (
 from lamina.nn.modules.container import Sequential
 from lamina.nn.modules.conv import Conv2d
 from lamina.nn.modules.dropout import Dropout
+from lamina.nn.modules.fused import BatchNormReLU2d
 from lamina.nn.modules.linear import Identity, Linear
-from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d, _bn_relu
+from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d
 from lamina.ops import elementwise as _ew
 from lamina.tensor import Tensor
 
@@ -138,6 +139,10 @@ class ResidualBlock(Module):
     ``stride != 1``. The names are torchvision's ``BasicBlock``'s, so its state_dict keys
     (``conv1.weight``, ``bn1.running_mean``, ``downsample.0.weight``, ...) match.
 
+    ``bn1`` is a ``BatchNormReLU2d``: ``bn1`` and the ReLU after it run as one op,
+    ``F.batch_norm_relu``, with the same values and gradients. It is a ``BatchNorm2d``
+    (same parameters, buffers and keys); a forward hook on it sees the rectified output.
+
     Shapes: ``(N, in_channels, H, W)`` -> ``(N, out_channels, H', W')`` with
     ``H' = (H - 1) // stride + 1`` (likewise ``W'``).
 
@@ -158,7 +163,7 @@ class ResidualBlock(Module):
         self.stride = stride
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False,
                             dtype=dtype)
-        self.bn1 = BatchNorm2d(out_channels, dtype=dtype)
+        self.bn1 = BatchNormReLU2d(out_channels, dtype=dtype)    # relu(bn1(.)), one op
         self.conv2 = Conv2d(out_channels, out_channels, 3, padding=1, bias=False, dtype=dtype)
         self.bn2 = BatchNorm2d(out_channels, dtype=dtype)
         if stride != 1 or in_channels != out_channels:
@@ -172,7 +177,7 @@ class ResidualBlock(Module):
         if input.ndim != 4 or input.shape[1] != self.in_channels:
             raise ValueError(f"ResidualBlock: expected input of shape (N, {self.in_channels}, "
                              f"H, W), got {tuple(input.shape)}")
-        out = _bn_relu(self.bn1, self.conv1(input))
+        out = self.bn1(self.conv1(input))                 # includes the ReLU
         out = self.bn2(self.conv2(out))
         shortcut = input if self.downsample is None else self.downsample(input)
         return _ew.relu(out + shortcut)

@@ -39,7 +39,6 @@ DESIGNED = {
 # here fails ``test_known_violations_are_still_there``.
 KNOWN_VIOLATIONS = {
     ("lamina.ops.conv", "lamina.kernels"),
-    ("lamina.ops.pool", "lamina.kernels"),
     ("lamina.ops.rnn", "lamina.kernels"),
     ("lamina.ops.nn", "lamina.kernels"),
     ("lamina.ops.elementwise", "lamina.kernels"),

@@ -123,3 +123,16 @@ __all__ += ["RBFNetwork", "kmeans"]
 from lamina.models.dbn import DBN  # noqa: E402
 
 __all__ += ["DBN"]
+from lamina.models.autoencoder import (  # noqa: E402
+    Autoencoder,
+    DenoisingAutoencoder,
+    GaussianNoise,
+    MaskingNoise,
+    SparseAutoencoder,
+)
+
+__all__ += ["Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder", "GaussianNoise",
+            "MaskingNoise"]
+from lamina.models.vae import VAE  # noqa: E402
+
+__all__ += ["VAE"]

@@ -136,3 +136,6 @@ __all__ += ["Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder", "Gaussia
 from lamina.models.vae import VAE  # noqa: E402
 
 __all__ += ["VAE"]
+from lamina.models.gan import GAN  # noqa: E402
+
+__all__ += ["GAN"]

@@ -63,6 +63,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                    "fine-tuned on few labelled digits"),
     "markov-chain": ("markov_chain", "character-level Markov chain: bits per character vs "
                                      "smoothing, stationary distribution, samples"),
+    "autoencoders": ("autoencoders", "autoencoder, denoising, sparse and variational "
+                                     "autoencoders on digits: reconstruction, denoising, "
+                                     "sparsity, 2-D codes, VAE samples"),
+    "gan": ("gan", "GANs (MLP and DCGAN) on digits: sample grids over training, both losses, "
+                   "a separate classifier's confidence and mode coverage"),
 }
 
 

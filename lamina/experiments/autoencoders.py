@@ -112,7 +112,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     samples16 = vae16.sample(64).data
 
     table = markdown_table(["model", "code size", "test MSE", "masked-input test MSE",
-                            "code sparsity (|z| < 0.05)"], rows)
+                            "codes near 0 (abs < 0.05)"], rows)
     markdown = (f"### Autoencoders on digits: AE, denoising, sparse, VAE\n\n"
                 f"{len(train)} training and {len(test)} test digits (8x8, [0, 1]); MLP "
                 f"64-{hp['hidden'][0]}-code, Adam lr {hp['lr']}, batch {hp['batch_size']}, "

@@ -168,3 +168,34 @@ def test_sample_interpolate_and_training():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_conv_vae_elbo_and_gradients_against_torch():
+    """The convolutional variant (stride-2 Conv2d encoder, ConvTranspose2d decoder)."""
+    tn = torch.nn
+    torch.manual_seed(3)
+    enc = tn.Sequential(tn.Conv2d(1, 3, 3, stride=2, padding=1), tn.ReLU(),
+                        tn.Conv2d(3, 4, 3, stride=2, padding=1), tn.ReLU(), tn.Flatten(),
+                        tn.Linear(4 * 2 * 2, 2 * 3))
+    dec = tn.Sequential(tn.Linear(3, 4 * 2 * 2), tn.ReLU(), tn.Unflatten(1, (4, 2, 2)),
+                        tn.ConvTranspose2d(4, 3, 4, stride=2, padding=1), tn.ReLU(),
+                        tn.ConvTranspose2d(3, 1, 4, stride=2, padding=1))
+    t = tn.ModuleDict({"encoder": enc, "decoder": dec}).double()
+    m = VAE((1, 8, 8), latent_dim=3, kind="conv", hidden=(3, 4)).double()
+    res = m.load_state_dict(OrderedDict((k, v.detach().numpy().copy())
+                                        for k, v in t.state_dict().items()))
+    assert not res.missing_keys and not res.unexpected_keys
+    rng = np.random.default_rng(4)
+    x = (rng.uniform(size=(5, 1, 8, 8)) > 0.5).astype(np.float64)
+    eps = rng.normal(size=(5, 3))
+    tx, teps = torch.tensor(x), torch.tensor(eps)
+    want = torch_elbo(t, tx, teps, "bernoulli")
+    loss = m.loss(lamina.tensor(x), eps=lamina.tensor(eps))
+    np.testing.assert_allclose(m.elbo(lamina.tensor(x), eps=lamina.tensor(eps)).data,
+                               want.detach().numpy(), **TIGHT)
+    loss.backward()
+    (-want.mean()).backward()
+    tparams = dict(t.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.data, tparams[name].grad.numpy(), rtol=1e-8,
+                                   atol=1e-10, err_msg=name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 
 import numpy as np
@@ -101,6 +102,13 @@ def train_generative(args, cfg: dict) -> int:
     tr, va, te = _split(y, info["task"], dcfg, seed)
     tr = np.concatenate([tr, va])                       # no early stopping: train on both
     lr = tcfg["lr"] if args.lr is not None else _DEFAULT_LR[name]
+    ignored = [f"--{flag.replace('_', '-')}" for flag in
+               ("loss", "optimizer", "schedule", "patience", "l1", "l2", "hidden", "dropout",
+                "activation") if getattr(args, flag, None) is not None]
+    if ignored:
+        _say(f"{PROG}: warning: model {name!r} trains with its own method and ignores "
+             f"{', '.join(ignored)} (set its arguments with --model-arg KEY=VALUE)",
+             file=sys.stderr)
     epochs, batch = tcfg["epochs"], tcfg["batch_size"]
     lamina.manual_seed(seed)
     model, kwargs = _build(name, shape, dict(cfg["model"]["args"]), seed)

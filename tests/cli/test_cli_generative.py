@@ -50,8 +50,10 @@ def test_generative_models_train_and_write_samples(tmp_path, model, metric):
 
 def test_model_args_reach_the_model(tmp_path):
     rc, _, err = run("train", "--model", "gan", *TINY, "--out", tmp_path, "--name", "g",
-                     "--model-arg", "kind=mlp", "--model-arg", "latent_dim=4", "--lr", "0.001")
+                     "--model-arg", "kind=mlp", "--model-arg", "latent_dim=4", "--lr", "0.001",
+                     "--optimizer", "sgd")
     assert rc == 0, err
+    assert "model 'gan' trains with its own method and ignores --optimizer" in err
     info = json.loads((tmp_path / "g" / "generative.json").read_text())
     assert info["args"] == {"latent_dim": 4, "kind": "mlp"}
     assert "lr = 0.001" in (tmp_path / "g" / "config.toml").read_text()

@@ -7,6 +7,10 @@
 * ``LeNet5``: LeNet-5 for 1x28x28 (``padding=2``) or 1x32x32 (``padding=0``) digits;
 * ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
 * ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers.
+* the chart of neural networks (issue #16): ``Perceptron``, ``HopfieldNetwork``, ``RBM``,
+  ``BoltzmannMachine``, ``DBN``, ``MarkovChain``, ``RBFNetwork``; the autoencoders
+  ``Autoencoder``, ``DenoisingAutoencoder``, ``SparseAutoencoder``, ``VAE``; and ``GAN``
+  (trained with ``lamina.train.GANTrainer``).
 
 Every model returns logits (or regression values): the softmax or sigmoid belongs in the loss
 (``nn.CrossEntropyLoss``, ``nn.BCEWithLogitsLoss``). ``get_model(name, **kwargs)`` builds a

@@ -857,6 +857,9 @@ def cmd_train(args) -> int:
 
     t0 = time.perf_counter()
     cfg = _config_from_args(args)
+    from lamina.cli_generative import is_generative, train_generative
+    if is_generative(cfg["model"]["name"]):          # vae, gan, rbm: their own training
+        return train_generative(args, cfg)
     dcfg, tcfg = cfg["data"], cfg["train"]
     seed = cfg["seed"]
     # check the names before loading any data
@@ -1313,6 +1316,8 @@ examples:
   lamina train --dataset diabetes --model linear --optimizer sgd --schedule cosine
   lamina train --config run.toml --seed 3        flags override the file's values
   lamina train --set train.gamma=0.5 --schedule step --step-size 5
+  lamina train --model vae --dataset mnist_5k --epochs 10 --model-arg latent_dim=2
+  lamina train --model gan --dataset digits --epochs 40    samples.png in the run directory
 
 config file (TOML; every key optional, see any run's config.toml for all of them):
   seed = 0
@@ -1425,7 +1430,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--limit", metavar="N", help="use a random subset of N samples")
     g = t.add_argument_group("model")
     g.add_argument("--model", metavar="NAME", help="model (default lenet5): "
-                   + ", ".join(_safe_model_names()))
+                   + ", ".join(_safe_model_names()) + "; generative, on image datasets, "
+                   "writing samples.png: vae, gan, rbm")
     g.add_argument("--hidden", metavar="N,N,...", help="hidden sizes of mlp (default 128,64)")
     g.add_argument("--dropout", metavar="P", help="dropout probability (default 0)")
     g.add_argument("--activation", help="hidden activation of mlp: "

@@ -67,6 +67,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                            "bigram, LSTM and GPT, held-out bits per character and samples"),
     "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
                                    "epsilon, with and without adversarial training"),
+    "autoencoders": ("autoencoders", "autoencoder, denoising, sparse and variational "
+                                     "autoencoders on digits: reconstruction, denoising, "
+                                     "sparsity, 2-D codes, VAE samples"),
+    "gan": ("gan", "GANs (MLP and DCGAN) on digits: sample grids over training, both losses, "
+                   "a separate classifier's confidence and mode coverage"),
 }
 
 

@@ -9,7 +9,11 @@
 * ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers;
 * ``GPT``: a small decoder-only transformer language model (pre-norm causal blocks, tied
   input and output embeddings) with ``generate`` (a class only, not in the registry: it
-  takes token indices, not the CLI's feature or image inputs).
+  takes token indices, not the CLI's feature or image inputs);
+* the chart of neural networks (issue #16): ``Perceptron``, ``HopfieldNetwork``, ``RBM``,
+  ``BoltzmannMachine``, ``DBN``, ``MarkovChain``, ``RBFNetwork``; the autoencoders
+  ``Autoencoder``, ``DenoisingAutoencoder``, ``SparseAutoencoder``, ``VAE``; and ``GAN``
+  (trained with ``lamina.train.GANTrainer``).
 
 Every model returns logits (or regression values): the softmax or sigmoid belongs in the loss
 (``nn.CrossEntropyLoss``, ``nn.BCEWithLogitsLoss``). ``get_model(name, **kwargs)`` builds a
@@ -127,3 +131,19 @@ __all__ += ["RBFNetwork", "kmeans"]
 from lamina.models.dbn import DBN  # noqa: E402
 
 __all__ += ["DBN"]
+from lamina.models.autoencoder import (  # noqa: E402
+    Autoencoder,
+    DenoisingAutoencoder,
+    GaussianNoise,
+    MaskingNoise,
+    SparseAutoencoder,
+)
+
+__all__ += ["Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder", "GaussianNoise",
+            "MaskingNoise"]
+from lamina.models.vae import VAE  # noqa: E402
+
+__all__ += ["VAE"]
+from lamina.models.gan import GAN  # noqa: E402
+
+__all__ += ["GAN"]

@@ -6,6 +6,8 @@
   precision/recall/F1, as functions and as streaming ``Metric`` objects.
 * ``callbacks``: ``EarlyStopping``, ``ModelCheckpoint``, ``LRSchedulerCallback``,
   ``CSVLogger``, ``JSONLogger``, ``TerminateOnNaN``, ``LambdaCallback``.
+* ``gan``: ``GANTrainer`` (adversarial training, two optimizers) and ``sample_quality``;
+  ``images``: ``make_grid`` / ``save_grid`` for sample grids.
 
 >>> from lamina.train import fit, EarlyStopping
 >>> history = fit(model, nn.CrossEntropyLoss(), opt, train_loader, epochs=50,
@@ -25,7 +27,9 @@ from lamina.train.callbacks import (
     TerminateOnNaN,
     load_checkpoint,
 )
+from lamina.train.gan import GANHistory, GANTrainer, sample_quality
 from lamina.train.history import History
+from lamina.train.images import make_grid, save_grid
 from lamina.train.metrics import Metric
 from lamina.train.trainer import Trainer, TrainingDivergedError, evaluate, fit, predict
 
@@ -34,4 +38,5 @@ __all__ = [
     "Metric",
     "Callback", "EarlyStopping", "ModelCheckpoint", "load_checkpoint", "LRSchedulerCallback",
     "CSVLogger", "JSONLogger", "TerminateOnNaN", "LambdaCallback",
+    "GANTrainer", "GANHistory", "sample_quality", "make_grid", "save_grid",
 ]

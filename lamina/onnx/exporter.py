@@ -4,7 +4,8 @@ How it works: a module-tree exporter. Every supported module type has one conver
 writes the ONNX nodes of its ``forward`` (``Linear`` -> ``Gemm``, ``Conv2d`` -> ``Conv``,
 ``LSTM`` -> ``LSTM`` with its gates reordered, ...). Containers (``nn.Sequential``) and the
 model zoo's known structures (``LeNet5``, ``mlp``, ``ResNet`` and its ``ResidualBlock``,
-``Highway``, ``ResidualMLPBlock``) have converters that call their children's, so the graph
+``Highway``, ``ResidualMLPBlock``, ``TransformerEncoder``/``TransformerEncoderLayer``
+without masks) have converters that call their children's, so the graph
 follows the module tree and its node names follow the modules' dotted names. The example
 ``args`` run through the model alongside, module by module, which gives every converter the
 shapes it needs (adaptive pooling, flatten) and checks at the end that the graph's outputs
@@ -167,7 +168,8 @@ def register_converter(cls: type, composite: bool = False) -> Callable:
 
 def supported_modules() -> list[str]:
     """The names of the module classes :func:`export` maps to ONNX."""
-    return sorted(c.__name__ for c in _CONVERTERS)
+    return sorted(c.__name__ for c in _CONVERTERS if not c.__name__.startswith("_")
+                  and c.__name__ != "RNNBase")
 
 
 def _find_converter(module: Module, path: str) -> _Converter:
@@ -444,6 +446,9 @@ def _register_all():
     for cls in (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d):
         register_converter(cls)(adaptive("GlobalMaxPool", "MaxPool"))
 
+    @register_converter(nn.BatchNorm3d)
+    @register_converter(nn.BatchNorm2d)
+    @register_converter(nn.BatchNorm1d)
     @register_converter(_BatchNorm)
     def _batchnorm(g, m, x, y, path):
         b = m._buffers
@@ -478,11 +483,86 @@ def _register_all():
             _unsupported(m, path, "max_norm (renormalizing rows in place)")
         return g.op("Gather", [g.param(path, "weight", _arr(m.weight)), x.name], axis=0)
 
+    @register_converter(nn.TransformerEncoderLayer, composite=True)
+    def _encoder_layer(g, m, x, path):
+        # post-norm: x = norm1(x + sa(x)); x = norm2(x + ff(x)); pre-norm adds sa(norm1(x))
+        def sa(v):
+            return _self_attention(g, m.self_attn, v, sub(path, "self_attn"))
+
+        def ff(v):
+            h = _apply_activation(g, m, g.convert(m.linear1, v, sub(path, "linear1")), path)
+            return g.convert(m.linear2, h, sub(path, "linear2"))   # dropouts: identity
+        if m.norm_first:
+            x = add(g, x, sa(g.convert(m.norm1, x, sub(path, "norm1"))))
+            return add(g, x, ff(g.convert(m.norm2, x, sub(path, "norm2"))))
+        x = g.convert(m.norm1, add(g, x, sa(x)), sub(path, "norm1"))
+        return g.convert(m.norm2, add(g, x, ff(x)), sub(path, "norm2"))
+
+    @register_converter(nn.TransformerEncoder, composite=True)
+    def _encoder(g, m, x, path):
+        for i, layer in enumerate(m.layers):
+            x = g.convert(layer, x, sub(path, f"layers.{i}"))
+        if m.norm is not None:
+            x = g.convert(m.norm, x, sub(path, "norm"))
+        return x
+
     @register_converter(RNNBase)
     def _rnn(g, m, x, y, path):
         return _convert_rnn(g, m, x, path)
     for cls in (nn.RNN, nn.LSTM, nn.GRU):
         _CONVERTERS[cls] = _Converter(cls, _rnn, False)
+
+
+def _apply_activation(g: _Graph, layer, v: _Value, path: str) -> _Value:
+    """A transformer layer's activation: the functions ``'relu'``/``'gelu'`` name, or a
+    module."""
+    from lamina.nn.functional import gelu
+    from lamina.nn.modules.transformer import _relu
+    act = layer.activation
+    if isinstance(act, Module):
+        return g.convert(act, v, f"{path}.activation")
+    if act is _relu:
+        return _Value(g.op("Relu", [v.name]), act(v.tensor))
+    if act is gelu:
+        from lamina.nn import GELU
+        return g.convert(GELU(), v, f"{path}.activation")
+    _unsupported(layer, path, f"the activation function {getattr(act, '__name__', act)!r}")
+
+
+def _self_attention(g: _Graph, m, x: _Value, path: str) -> _Value:
+    """``MultiheadAttention(x, x, x)`` without masks: softmax(q k^T / sqrt(D)) v per head,
+    then ``out_proj``; returns the attention output (not the weights)."""
+    if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+        _unsupported(m, path, "kdim/vdim, add_bias_kv or add_zero_attn")
+    y = m(x.tensor, x.tensor, x.tensor, need_weights=False)[0]
+    E, H, D = m.embed_dim, m.num_heads, m.head_dim
+    name = x.name
+    batched = x.tensor.ndim == 3
+    if not batched:
+        name = g.op("Unsqueeze", [name, g.ints([0], "axes")])
+    elif not m.batch_first:
+        name = g.op("Transpose", [name], perm=[1, 0, 2])          # (L, N, E) -> (N, L, E)
+    qkv = g.op("MatMul", [name, g.param(path, "in_proj_weight_t", _arr(m.in_proj_weight).T)])
+    if m.in_proj_bias is not None:
+        qkv = g.op("Add", [qkv, g.param(path, "in_proj_bias", _arr(m.in_proj_bias))])
+    # (N, L, 3E) -> (N, L, 3, H, D) -> (3, N, H, L, D)
+    qkv = g.op("Transpose", [g.op("Reshape", [qkv, g.ints([0, 0, 3, H, D])])],
+               perm=[2, 0, 3, 1, 4])
+    q, k, v = (g.op("Gather", [qkv, g.ints(i, "index")], axis=0) for i in range(3))
+    scores = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])
+    scale = np.array(1.0 / math.sqrt(D), dtype=_arr(y).dtype)
+    attn = g.op("Softmax", [g.op("Mul", [scores, g.const(scale, "scale")])], axis=-1)
+    out = g.op("Transpose", [g.op("MatMul", [attn, v])], perm=[0, 2, 1, 3])  # (N, L, H, D)
+    out = g.op("Reshape", [out, g.ints([0, 0, E])])
+    proj = m.out_proj
+    out = g.op("MatMul", [out, g.param(f"{path}.out_proj", "weight_t", _arr(proj.weight).T)])
+    if proj.bias is not None:
+        out = g.op("Add", [out, g.param(f"{path}.out_proj", "bias", _arr(proj.bias))])
+    if not batched:
+        out = g.op("Squeeze", [out, g.ints([0], "axes")])
+    elif not m.batch_first:
+        out = g.op("Transpose", [out], perm=[1, 0, 2])
+    return _Value(out, y)
 
 
 # PyTorch stacks gate blocks as LSTM i, f, g, o and GRU r, z, n; ONNX wants LSTM i, o, f, c

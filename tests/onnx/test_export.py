@@ -292,3 +292,18 @@ def test_bad_arguments(kwargs, exc, match):
 def test_bad_args_type():
     with pytest.raises(TypeError, match="args must be a Tensor"):
         export(nn.Linear(4, 2), np.zeros((2, 4), np.float32), io.BytesIO())
+
+
+@pytest.mark.parametrize("batch_first, norm_first, activation", [
+    (True, False, "relu"), (False, True, "gelu"), (True, True, nn.GELU(approximate="tanh")),
+])
+def test_transformer_encoder(batch_first, norm_first, activation):
+    """Self-attention (one in-projection, heads by Reshape/Transpose, softmax(q k^T / sqrt d)
+    v), the feed-forward block and both LayerNorm placements; no masks."""
+    lamina.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1,
+                                       activation=activation, batch_first=batch_first,
+                                       norm_first=norm_first)
+    model = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
+    shape = (2, 5, 8) if batch_first else (5, 2, 8)
+    check_export(model, shape, batch=3, atol=1e-4)

@@ -1500,6 +1500,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the plot goes (default runs/experiments)")
     x.add_argument("--quick", action="store_true", help="a reduced, fast version")
     x.set_defaults(func=cmd_experiment)
+
+    from lamina.tune import add_parser as add_tune_parser  # lamina tune (Optuna search)
+    add_tune_parser(sub)
     return p
 
 

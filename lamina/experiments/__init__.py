@@ -67,6 +67,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                            "bigram, LSTM and GPT, held-out bits per character and samples"),
     "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
                                    "epsilon, with and without adversarial training"),
+    # detection and segmentation (issue #18)
+    "segmentation": ("segmentation", "a small U-Net segments synthetic shapes: held-out "
+                                     "per-class IoU and Dice, mIoU, predicted masks"),
 }
 
 

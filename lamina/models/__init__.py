@@ -7,6 +7,7 @@
 * ``LeNet5``: LeNet-5 for 1x28x28 (``padding=2``) or 1x32x32 (``padding=0``) digits;
 * ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
 * ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers;
+* ``UNet``: a small U-Net (encoder-decoder with skip connections) for segmentation;
 * ``GPT``: a small decoder-only transformer language model (pre-norm causal blocks, tied
   input and output embeddings) with ``generate`` (a class only, not in the registry: it
   takes token indices, not the CLI's feature or image inputs).
@@ -127,3 +128,7 @@ __all__ += ["RBFNetwork", "kmeans"]
 from lamina.models.dbn import DBN  # noqa: E402
 
 __all__ += ["DBN"]
+from lamina.models.unet import UNet  # noqa: E402
+
+__all__ += ["UNet"]
+_REGISTRY["unet"] = UNet

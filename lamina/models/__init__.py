@@ -8,6 +8,8 @@
 * ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
 * ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers;
 * ``UNet``: a small U-Net (encoder-decoder with skip connections) for segmentation;
+* ``CenterNet``: a small anchor-free single-stage detector (class heatmap and box terms
+  on a stride-4 grid; ``loss`` and ``predict`` with decoding and NMS);
 * ``GPT``: a small decoder-only transformer language model (pre-norm causal blocks, tied
   input and output embeddings) with ``generate`` (a class only, not in the registry: it
   takes token indices, not the CLI's feature or image inputs).
@@ -132,3 +134,7 @@ from lamina.models.unet import UNet  # noqa: E402
 
 __all__ += ["UNet"]
 _REGISTRY["unet"] = UNet
+from lamina.models.detector import CenterNet  # noqa: E402
+
+__all__ += ["CenterNet"]
+_REGISTRY["centernet"] = CenterNet

@@ -15,7 +15,7 @@ LECTURES = ["polynomial-degree", "regularization", "learning-rate", "xor", "logi
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
             "activations"]
 # run end to end here; the chart of networks (perceptron .. markov-chain) in their own file
-EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation"]
+EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation", "detection"]
 # optional packages an experiment's data or tools come from (the rest are synthetic)
 NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
          "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
@@ -225,3 +225,11 @@ def test_segmentation_unet_beats_all_background(results):
     assert test["miou"] > base["miou"] + 0.1
     assert test["pixel_accuracy"] > base["pixel_accuracy"]
     assert len(table_rows(results("segmentation").markdown)) == 6
+
+
+def test_detection_finds_shapes(results):
+    d = results("detection").data
+    assert d["curves"]["loss"][-1] < 0.5 * d["curves"]["loss"][0]
+    assert 0.15 < d["map_50"] <= 1.0 and 0.0 < d["map"] < d["map_50"]
+    assert set(d["ap_per_class"]) == {"rectangle", "ellipse", "triangle"}
+    assert len(table_rows(results("detection").markdown)) == 4

@@ -128,7 +128,14 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> Tensor:
         if fmt not in _FORMATS:
             raise ValueError(f"{op}: unsupported {name} {fmt!r}; expected one of "
                              f"{', '.join(repr(f) for f in _FORMATS)}")
-    b = _boxes(boxes, op, corners=False)
+    b = _boxes(boxes, op, corners=in_fmt == "xyxy")
+    if in_fmt != "xyxy":
+        d = np.asarray(b.data)
+        bad = (d[:, 2] < 0) | (d[:, 3] < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{op}: {in_fmt} boxes must have width and height >= 0; box {i} "
+                             f"is {d[i].tolist()}")
     if in_fmt == out_fmt:
         return b.clone()
     a, c, e, f = b[:, 0], b[:, 1], b[:, 2], b[:, 3]

@@ -303,6 +303,11 @@ def test_bad_inputs_raise_naming_the_function():
         ops.box_iou(T([[0, 0, 1]]), good)
     with pytest.raises(ValueError, match="box_area: boxes must be .*x1 <= x2.*box 0"):
         ops.box_area(T([[2, 0, 1, 1]]))
+    with pytest.raises(ValueError, match="box_convert: xywh boxes must have width and height "
+                                         ">= 0; box 0 is"):
+        ops.box_convert(T([[0, 0, -1, 2]]), "xywh", "xyxy")
+    with pytest.raises(ValueError, match="box_convert: boxes must be .*x1 <= x2"):
+        ops.box_convert(T([[3, 0, 1, 2]]), "xyxy", "cxcywh")
     with pytest.raises(ValueError, match="box_convert: unsupported in_fmt 'xy'"):
         ops.box_convert(good, "xy", "xyxy")
     with pytest.raises(ValueError, match=r"nms: scores must have shape \(1,\)"):

@@ -72,6 +72,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                      "sparsity, 2-D codes, VAE samples"),
     "gan": ("gan", "GANs (MLP and DCGAN) on digits: sample grids over training, both losses, "
                    "a separate classifier's confidence and mode coverage"),
+    # detection and segmentation (issue #18)
+    "segmentation": ("segmentation", "a small U-Net segments synthetic shapes: held-out "
+                                     "per-class IoU and Dice, mIoU, predicted masks"),
+    "detection": ("detection", "a CenterNet-style detector finds synthetic shapes: held-out "
+                               "COCO mAP at IoU 0.5 and 0.5:0.95, predicted boxes"),
 }
 
 

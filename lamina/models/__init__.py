@@ -7,6 +7,10 @@
 * ``LeNet5``: LeNet-5 for 1x28x28 (``padding=2``) or 1x32x32 (``padding=0``) digits;
 * ``ResNet`` / ``resnet_small``: an 8-layer ResNet for 1x28x28 or 3x32x32 images;
 * ``HighwayMLP``: a deep MLP of ``nn.Highway`` layers;
+* ``UNet``: a small U-Net (encoder-decoder with skip connections) giving per-pixel logits,
+  and ``CenterNet``: a small anchor-free single-stage detector (class heatmap and box terms
+  on a stride-4 grid; ``loss`` and ``predict`` with decoding and NMS); classes only, like
+  ``GPT`` (their targets are masks and boxes, not the CLI's labels);
 * ``GPT``: a small decoder-only transformer language model (pre-norm causal blocks, tied
   input and output embeddings) with ``generate`` (a class only, not in the registry: it
   takes token indices, not the CLI's feature or image inputs);
@@ -147,3 +151,9 @@ __all__ += ["VAE"]
 from lamina.models.gan import GAN  # noqa: E402
 
 __all__ += ["GAN"]
+from lamina.models.unet import UNet  # noqa: E402
+
+__all__ += ["UNet"]
+from lamina.models.detector import CenterNet  # noqa: E402
+
+__all__ += ["CenterNet"]

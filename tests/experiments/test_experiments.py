@@ -15,7 +15,7 @@ LECTURES = ["polynomial-degree", "regularization", "learning-rate", "xor", "logi
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
             "activations"]
 # run end to end here; the chart of networks (perceptron .. markov-chain) in their own file
-EXPECTED = LECTURES + ["char-lm", "adversarial"]
+EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation", "detection"]
 # optional packages an experiment's data or tools come from (the rest are synthetic)
 NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
          "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
@@ -216,3 +216,20 @@ def test_activations_vanishing_gradients(results):
         assert r[name]["first_over_last"] > 0.1, name
         assert r[name]["final_loss"] < r["sigmoid"]["final_loss"], name
     assert all(len(v["grad_norms"]) == 11 for v in r.values())
+
+
+def test_segmentation_unet_beats_all_background(results):
+    d = results("segmentation").data
+    test, base = d["test"], d["baseline_all_background"]
+    assert len(test["iou"]) == 4 and d["train_loss"][-1] < d["train_loss"][0]
+    assert test["miou"] > base["miou"] + 0.1
+    assert test["pixel_accuracy"] > base["pixel_accuracy"]
+    assert len(table_rows(results("segmentation").markdown)) == 6
+
+
+def test_detection_finds_shapes(results):
+    d = results("detection").data
+    assert d["curves"]["loss"][-1] < 0.5 * d["curves"]["loss"][0]
+    assert 0.15 < d["map_50"] <= 1.0 and 0.0 < d["map"] < d["map_50"]
+    assert set(d["ap_per_class"]) == {"rectangle", "ellipse", "triangle"}
+    assert len(table_rows(results("detection").markdown)) == 4

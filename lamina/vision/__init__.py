@@ -1,0 +1,5 @@
+"""Computer vision: box and region operators (``ops``) for detection and segmentation."""
+
+from lamina.vision import ops
+
+__all__ = ["ops"]

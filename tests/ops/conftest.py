@@ -18,10 +18,3 @@ def conv_path(request, monkeypatch):
 
     return _kernel_path(request, monkeypatch, conv._kernels)
 
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def bn_path(request, monkeypatch):
-    """batch_norm's compiled kernels, then its NumPy path."""
-    from lamina.ops.nn import BatchNorm
-
-    return _kernel_path(request, monkeypatch, BatchNorm._kernels)

@@ -13,48 +13,6 @@ def _laid_out(a, order):
     return np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
 
 
-def _lstm_run(monkeypatch, use_numba, dtype, bidir, batch_first):
-    from lamina.ops import rnn
-
-    monkeypatch.setattr(rnn._lstm_kernels, "enabled", use_numba)
-    rng = np.random.default_rng(3)
-    t_len, bsz, isz, hid = 4, 9, 5, 37     # long enough rows for the SIMD loop body
-    nd = 2 if bidir else 1
-
-    def t(*shape):
-        return lamina.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
-
-    ws = [(t(4 * hid, isz), t(4 * hid, hid), t(4 * hid), t(4 * hid)) for _ in range(nd)]
-    x = t(bsz, t_len, isz) if batch_first else t(t_len, bsz, isz)
-    h0, c0 = t(nd, bsz, hid), t(nd, bsz, hid)
-    y, h, c = rnn.rnn_layer("LSTM", x, ws, h0, c0, batch_first=batch_first)
-    gy = lamina.tensor(rng.standard_normal(y.shape).astype(dtype))
-    ((y * gy).sum() + (h * h).sum() + c.sum()).backward()
-    return [y.data, h.data, c.data, x.grad.data, h0.grad.data, c0.grad.data] + [
-        p.grad.data for w in ws for p in w]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("bidir,batch_first", [(False, False), (True, True)])
-def test_lstm_numba_kernels_match_numpy(monkeypatch, dtype, bidir, batch_first):
-    """The optional compiled LSTM gate kernels give the NumPy path's results bit for bit."""
-    pytest.importorskip("numba")
-    fast = _lstm_run(monkeypatch, True, dtype, bidir, batch_first)
-    ref = _lstm_run(monkeypatch, False, dtype, bidir, batch_first)
-    for a, b in zip(fast, ref):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_lstm_numpy_path_without_numba(monkeypatch):
-    """LAMINA_NUMBA=0 (``enabled`` off): the kernels are not used at all."""
-    from lamina.ops import rnn
-
-    monkeypatch.setattr(rnn._lstm_kernels, "enabled", False)
-    assert rnn._lstm_kernels(np.float64) is None
-    out = _lstm_run(monkeypatch, False, np.float64, False, False)
-    assert all(np.isfinite(a).all() for a in out)
-
-
 @pytest.mark.parametrize("c,n,h,w,kh,kw,stride,dilation", [
     (3, 2, 9, 8, 3, 3, (2, 2), (1, 1)), (2, 3, 7, 7, 3, 3, (3, 3), (1, 1)),
     (2, 2, 10, 9, 5, 2, (1, 2), (1, 1)), (2, 2, 9, 9, 2, 2, (3, 3), (1, 1)),
@@ -161,9 +119,9 @@ def test_numba_kernels_build_when_numba_is_installed(monkeypatch):
     """With numba present the compiled paths really exist (so the exactness tests above
     compare two different paths); other dtypes (float16) and LAMINA_NUMBA=0 get None."""
     pytest.importorskip("numba")
-    from lamina.ops import conv, pool, rnn
+    from lamina.ops import conv, pool
 
-    for fn in (conv._kernels, pool._pool_kernels, rnn._lstm_kernels):
+    for fn in (conv._kernels, pool._pool_kernels):
         monkeypatch.setattr(fn, "enabled", True)
         assert fn(np.float32) is not None and fn(np.float64) is not None
         assert fn(np.float16) is None

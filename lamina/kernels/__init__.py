@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 
 # family modules, imported (and so registered) in this order
-FAMILIES: tuple[str, ...] = ("batchnorm", "lstm")
+FAMILIES: tuple[str, ...] = ("batchnorm", "lstm", "elementwise")
 
 
 def load() -> None:

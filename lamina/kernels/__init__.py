@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 
 # family modules, imported (and so registered) in this order
-FAMILIES: tuple[str, ...] = ("batchnorm", "lstm", "elementwise")
+FAMILIES: tuple[str, ...] = ("batchnorm", "lstm", "elementwise", "optim")
 
 
 def load() -> None:

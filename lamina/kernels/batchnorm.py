@@ -223,22 +223,27 @@ def batch_norm_kernels(numba) -> BatchNormKernels:
     return BatchNormKernels(stats, affine, grad_sums, input_grad, forward_rows, backward_rows)
 
 
+def _channel_perm(x):
+    """An order of ``x``'s axes, channels (axis 1) first or last, in which ``x`` is
+    C-contiguous (so its 2-D channel view needs no copy), or None."""
+    nd = x.ndim
+    for p in ((1, *range(2, nd), 0), (1, 0, *range(2, nd)), (0, *range(2, nd), 1)):
+        if x.transpose(p).flags.c_contiguous:
+            return p
+    return None
+
+
 def _as_2d(x, perm=None):
     """``(X, perm, rows)``: ``X`` the array as 2-D, ``x.transpose(perm)`` reshaped; with
-    ``rows`` the channels are X's rows (C, M), else its columns (M, C). A copy only when no
-    permutation makes ``x`` contiguous."""
-    nd = x.ndim
+    ``rows`` the channels are X's rows (C, M), else its columns (M, C). ``perm`` defaults to
+    ``_channel_perm(x)``; a copy only when ``x`` is not contiguous in that order."""
+    if perm is None:
+        perm = _channel_perm(x) or (1, *range(2, x.ndim), 0)
     c = x.shape[1]
-    cands = [perm] if perm is not None else [
-        (1, *range(2, nd), 0), (1, 0, *range(2, nd)), (0, *range(2, nd), 1)]
-    for p in cands:
-        v = x.transpose(p)
-        if v.flags.c_contiguous:
-            break
-    else:
-        p = cands[0]
-        v = np.ascontiguousarray(x.transpose(p))
-    return (v.reshape(c, -1), p, True) if p[0] == 1 else (v.reshape(-1, c), p, False)
+    v = x.transpose(perm)
+    if not v.flags.c_contiguous:
+        v = np.ascontiguousarray(v)
+    return (v.reshape(c, -1), perm, True) if perm[0] == 1 else (v.reshape(-1, c), perm, False)
 
 
 def _back(a2, x_shape, perm):
@@ -250,8 +255,11 @@ def _back(a2, x_shape, perm):
 
 
 def _compiled(x) -> bool:
-    """The passes exist for ``x``'s dtype (float32/float64, numba present and on)."""
-    return batch_norm_kernels(x.dtype) is not None
+    """The passes exist for ``x``'s dtype (float32/float64, numba present and on) and can
+    read ``x`` in place: a plain C-order (N, C, H, W) input has no copy-free channel view,
+    and the reference's NumPy reductions over it are faster than a copy plus the passes
+    (3.9 vs 5.9 ms forward + backward at (32, 64, 16, 16) float32)."""
+    return batch_norm_kernels(x.dtype) is not None and _channel_perm(x) is not None
 
 
 @dispatch.register("batch_norm", applies=_compiled)

@@ -20,7 +20,9 @@ exactly as forward computed it, so no ReLU output or mask is read back on the ro
 
 Values: the reference's up to the rounding of the per-channel sums (added in another order).
 Measured (BatchNorm2d forward + backward, batch 32, 64 channels, 16x16, float32, 2-core
-AMD EPYC): see the CHANGELOG entry of this move.
+AMD EPYC, median of 5): on a conv output's (C, H, W, N) layout 4.7 ms against the
+reference's 7.1; a plain C-order (N, C, H, W) input has no copy-free channel view and stays
+on the reference (3.9 ms there, against 5.9 for a copy plus these passes).
 """
 
 from __future__ import annotations

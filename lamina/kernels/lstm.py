@@ -17,7 +17,8 @@ element-wise ufuncs. Here every per-step array is feature-major, ``(features, ba
 
 Values: the reference's up to the summation order of the GEMMs (K = H + I + 1 terms in one
 product instead of two products and a sum). Measured (training step T=32, input 32, hidden
-128, batch 32, float32, 2-core AMD EPYC): see the CHANGELOG entry of this move.
+128, batch 32, linear head, Adam, float32, 2-core AMD EPYC, one BLAS thread, median of 5):
+11.6 ms against the reference's 20.6.
 """
 
 from __future__ import annotations

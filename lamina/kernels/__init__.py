@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 
 # family modules, imported (and so registered) in this order
-FAMILIES: tuple[str, ...] = ("conv", "pool")
+FAMILIES: tuple[str, ...] = ("conv", "pool", "batchnorm", "lstm", "elementwise", "optim")
 
 
 def load() -> None:

@@ -47,16 +47,6 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 _as_strided = np.lib.stride_tricks.as_strided
 
 
-def __getattr__(name):
-    # TEMPORARY: ops/nn.py's BatchNorm still imports ``_buffer`` from here; remove this once
-    # it moves to lamina/kernels (the reference ops use no buffer pool)
-    if name == "_buffer":
-        from lamina.kernels.memory import buffer
-
-        return buffer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # --- helpers on raw arrays -------------------------------------------------------------------
 
 def _out_len(size, k, s, p_total, d):

@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 
-from lamina import backend
+from lamina import backend, dispatch
 from lamina.autograd.function import Function
-from lamina.kernels.jit import kernels
 from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
 
@@ -161,6 +160,16 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 # --- normalization ---------------------------------------------------------------------------
 
+def _update_running(rm, rv, mean, var, momentum, n):
+    """Running statistics, in place; the variance with Bessel's correction (PyTorch)."""
+    if rm is not None:
+        rm *= 1.0 - momentum
+        rm += momentum * mean
+    if rv is not None:
+        rv *= 1.0 - momentum
+        rv += (momentum * n / (n - 1)) * var
+
+
 class BatchNorm(Function):
     """Batch normalization over every axis except 1 (channels), for (N, C), (N, C, L),
     (N, C, H, W), ... inputs.
@@ -171,375 +180,63 @@ class BatchNorm(Function):
 
     Backward (training), with ``xhat`` the normalized input and ``m`` the count per channel:
     ``gx = w * invstd * (g - mean(g) - xhat * mean(g * xhat))``; ``gw = sum(g * xhat)``,
-    ``gb = sum(g)``.
-
-    How: the input is viewed as a 2-D array with one row (or one column) per channel, without
-    a copy whenever its memory order allows (conv outputs are laid out (C, H, W, N), dense
-    ones (N, C)), so every pass runs over contiguous memory; the output keeps the input's
-    memory order. Forward saves the input itself (the graph holds it anyway) and the
-    per-channel mean, so no centred copy is kept.
-
-    With numba installed (optional; ``LAMINA_NUMBA=0`` turns it off) each direction is two
-    compiled passes: forward the statistics (mean, then the centred sum of squares, both
-    accumulated in float64; a conv channel's row is still in cache for the second read) and
-    the affine output ``(x - mean) * scale + bias``; backward the two per-channel sums
-    ``sum(g)``, ``sum(g * (x - mean))`` (float64 accumulators) and the input gradient
-    ``(g - mean(g)) * scale - (x - mean) * k``; in training on the row layout both passes
-    of a direction run channel by channel in one kernel, so each row is read from memory
-    once. The NumPy path (BLAS matrix-vector products
-    and batched dot products for the sums, 5 passes forward and 6 backward) gives the same
-    values up to the rounding of the sums. conv-wide's three BN layers, forward + backward:
-    see the commit message.
+    ``gb = sum(g)``. In evaluation the statistics are constants: ``gx = g * w * invstd``.
     """
 
-    @kernels
-    def _kernels(numba):
-        """``(stats, affine, grad_sums, input_grad, forward_rows, backward_rows)`` compiled
-        with numba, or None (no numba, turned off, or a dtype other than float32/float64)."""
-        # reassociation lets LLVM vectorize the float64 accumulations (sums only; every
-        # element-wise result below is computed in the NumPy path's order)
-        fast = {"reassoc"}
-
-        @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def _row_stats(xr):
-            # one channel's mean and biased variance (two passes, float64 accumulators)
-            m = xr.shape[0]
-            s = 0.0
-            for j in range(m):
-                s += xr[j]
-            mu = s / m
-            q = 0.0
-            for j in range(m):
-                d = xr[j] - mu
-                q += d * d
-            return mu, q / m
-
-        @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def stats(x, rows, mean, var):
-            # per-channel mean and biased variance
-            if rows:
-                for r in range(x.shape[0]):
-                    mean[r], var[r] = _row_stats(x[r])
-            else:
-                m, c = x.shape
-                acc = np.zeros(c)
-                for i in range(m):
-                    xr = x[i]
-                    for j in range(c):
-                        acc[j] += xr[j]
-                mu = acc / m
-                acc[:] = 0.0
-                for i in range(m):
-                    xr = x[i]
-                    for j in range(c):
-                        d = xr[j] - mu[j]
-                        acc[j] += d * d
-                for j in range(c):
-                    mean[j] = mu[j]
-                    var[j] = acc[j] / m
-
-        @numba.njit(cache=True, nogil=True)
-        def affine(x, m, s, t, out, rows):
-            # out = (x - m) * s + t with per-channel m, s, t along rows (rows) or columns
-            for r in range(x.shape[0]):
-                xr, orow = x[r], out[r]
-                if rows:
-                    mr, sr, tr = m[r], s[r], t[r]
-                    for j in range(x.shape[1]):
-                        orow[j] = (xr[j] - mr) * sr + tr
-                else:
-                    for j in range(x.shape[1]):
-                        orow[j] = (xr[j] - m[j]) * s[j] + t[j]
-
-        @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def grad_sums(g, x, m, gsum, gxsum, rows):
-            # per-channel sum(g) and sum(g * (x - m)), float64 accumulators
-            if rows:
-                for r in range(g.shape[0]):
-                    gr, xr, mr = g[r], x[r], m[r]
-                    a = 0.0
-                    b = 0.0
-                    for j in range(g.shape[1]):
-                        v = gr[j]
-                        a += v
-                        b += v * (xr[j] - mr)
-                    gsum[r] = a
-                    gxsum[r] = b
-            else:
-                c = g.shape[1]
-                a = np.zeros(c)
-                b = np.zeros(c)
-                for i in range(g.shape[0]):
-                    gr, xr = g[i], x[i]
-                    for j in range(c):
-                        v = gr[j]
-                        a[j] += v
-                        b[j] += v * (xr[j] - m[j])
-                for j in range(c):
-                    gsum[j] = a[j]
-                    gxsum[j] = b[j]
-
-        @numba.njit(cache=True, nogil=True)
-        def input_grad(g, x, gm, m, s, k, out, rows):
-            # out = (g - gm) * s - (x - m) * k with per-channel gm, m, s, k
-            for r in range(g.shape[0]):
-                gr, xr, orow = g[r], x[r], out[r]
-                if rows:
-                    gmr, mr, sr, kr = gm[r], m[r], s[r], k[r]
-                    for j in range(g.shape[1]):
-                        orow[j] = (gr[j] - gmr) * sr - (xr[j] - mr) * kr
-                else:
-                    for j in range(g.shape[1]):
-                        orow[j] = (gr[j] - gm[j]) * s[j] - (xr[j] - m[j]) * k[j]
-
-        # fused per-channel passes for the row layout (conv outputs: one channel's values
-        # contiguous, a row of 128 KB at most on conv-wide): the statistics and the output
-        # (or the two sums and the input gradient) are computed row by row, so a row comes
-        # from memory once and is re-read from cache. The element-wise steps run in helpers
-        # compiled without fast-math (fast-math flags stay with their instructions).
-
-        # With ``relu`` (``batch_norm_relu``) the output is ``np.maximum(y, 0)`` (NaN kept,
-        # -0.0 made +0.0) and the incoming gradient is first multiplied by ``y > 0``, with
-        # ``y`` recomputed from the input exactly as forward computed it (same operations,
-        # same order), so no ReLU output or mask is stored or read back.
-
-        @numba.njit(cache=True, nogil=True)
-        def _affine_row(xr, m, s, t, orow, relu):
-            if relu:
-                for j in range(xr.shape[0]):
-                    v = (xr[j] - m) * s + t
-                    orow[j] = v if (v > 0 or v != v) else 0.0
-            else:
-                for j in range(xr.shape[0]):
-                    orow[j] = (xr[j] - m) * s + t
-
-        @numba.njit(cache=True, nogil=True)
-        def _igrad_row(gr, xr, gm, m, s, k, orow, relu, sf, tf):
-            if relu:
-                for j in range(gr.shape[0]):
-                    v = gr[j] * (((xr[j] - m) * sf + tf) > 0)
-                    orow[j] = (v - gm) * s - (xr[j] - m) * k
-            else:
-                for j in range(gr.shape[0]):
-                    orow[j] = (gr[j] - gm) * s - (xr[j] - m) * k
-
-        @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def forward_rows(x, w, b, eps, mean, var, invstd, out, relu):
-            for r in range(x.shape[0]):
-                xr = x[r]
-                mean[r], var[r] = _row_stats(xr)
-                invstd[r] = 1.0 / np.sqrt(var[r] + eps)
-                _affine_row(xr, mean[r], invstd[r] * w[r], b[r], out[r], relu)
-
-        @numba.njit(cache=True, nogil=True, fastmath=fast)
-        def backward_rows(g, x, mean, invstd, w, b, gsum, gxsum, gx, need_gx, tmp, relu):
-            # tmp: four scratch values per row in the input's dtype (the per-row constants
-            # stay in that precision, as in the NumPy path)
-            m = g.shape[1]
-            for r in range(g.shape[0]):
-                gr, xr, mr = g[r], x[r], mean[r]
-                tmp[0] = invstd[r] * w[r]           # forward's scale
-                tmp[3] = b[r]
-                a = 0.0
-                bsum = 0.0
-                if relu:
-                    for j in range(m):
-                        v = gr[j] * (((xr[j] - mr) * tmp[0] + tmp[3]) > 0)
-                        a += v
-                        bsum += v * (xr[j] - mr)
-                else:
-                    for j in range(m):
-                        v = gr[j]
-                        a += v
-                        bsum += v * (xr[j] - mr)
-                gsum[r] = a
-                gxsum[r] = bsum
-                gxsum[r] *= invstd[r]
-                if need_gx:
-                    tmp[1] = gsum[r] / m
-                    tmp[2] = tmp[0] * invstd[r] * gxsum[r] / m
-                    _igrad_row(gr, xr, tmp[1], mr, tmp[0], tmp[2], gx[r], relu, tmp[0],
-                               tmp[3])
-
-        return stats, affine, grad_sums, input_grad, forward_rows, backward_rows
-
     @staticmethod
-    def _update_running(rm, rv, mean, var, momentum, n):
-        """Running statistics, in place; the variance with Bessel's correction (PyTorch)."""
-        if rm is not None:
-            rm *= 1.0 - momentum
-            rm += momentum * mean
-        if rv is not None:
-            rv *= 1.0 - momentum
-            rv += (momentum * n / (n - 1)) * var
-
-    @staticmethod
-    def _as_2d(x, perm=None):
-        """``(X, perm, rows)``: ``X`` the array as 2-D, ``x.transpose(perm)`` reshaped; with
-        ``rows`` the channels are X's rows (C, M), else its columns (M, C). A copy only when
-        no permutation makes ``x`` contiguous."""
-        nd = x.ndim
-        c = x.shape[1]
-        cands = [perm] if perm is not None else [
-            (1, *range(2, nd), 0), (1, 0, *range(2, nd)), (0, *range(2, nd), 1)]
-        for p in cands:
-            v = x.transpose(p)
-            if v.flags.c_contiguous:
-                return (v.reshape(c, -1), p, True) if p[0] == 1 else (v.reshape(-1, c), p,
-                                                                       False)
-        p = cands[0]
-        v = np.ascontiguousarray(x.transpose(p))
-        return (v.reshape(c, -1), p, True) if p[0] == 1 else (v.reshape(-1, c), p, False)
-
-    @staticmethod
-    def _back(a2, x_shape, perm):
-        """A 2-D result back to the input's shape (a view in the permuted memory order)."""
-        shp = tuple(x_shape[p] for p in perm)
-        inv = [0] * len(perm)               # the inverse permutation (np.argsort: ~10 us)
-        for i, p in enumerate(perm):
-            inv[p] = i
-        return a2.reshape(shp).transpose(inv)
-
-    @staticmethod
-    def _sums(a, rows):
-        """Per-channel sums of a 2-D array (a BLAS matrix-vector product)."""
-        if rows:
-            return a @ np.ones(a.shape[1], a.dtype)
-        return np.ones(a.shape[0], a.dtype) @ a
-
-    @staticmethod
-    def _dots(a, b, rows):
-        """Per-channel ``sum(a * b)`` without a temporary (batched row dot products)."""
-        if rows:
-            return np.matmul(a[:, None, :], b[:, :, None]).reshape(-1)
-        return np.matmul(a.T[:, None, :], b.T[:, :, None]).reshape(-1)
-
-    @staticmethod
-    def _centred(x2, mean, col):
-        """``x - mean`` in a recycled buffer (the NumPy path's temporary)."""
-        from lamina.ops.conv import _buffer
-
-        return np.subtract(x2, mean[col], out=_buffer(x2.shape, x2.dtype))
-
-    @staticmethod
-    def forward(ctx, x, w, b, rm, rv, training, momentum, eps, relu=False):
-        from lamina.ops.conv import _buffer  # recycled big temporaries (no page faults)
-
-        x2, perm, rows = BatchNorm._as_2d(x)
-        c = x.shape[1]
-        n = x.size // c
-        col = (slice(None), None) if rows else (None, slice(None))
-        kern = BatchNorm._kernels(x2.dtype)
-        ctx.layout = (x.shape, perm, rows)
-        ctx.training = training
-        ctx.relu = relu
-        if training and rows and kern is not None:
-            mean, var, invstd = (np.empty(c, x2.dtype) for _ in range(3))
-            out = _buffer(x2.shape, x2.dtype)
-            kern[4](x2, np.ones(c, x2.dtype) if w is None else w,
-                    np.zeros(c, x2.dtype) if b is None else b, eps, mean, var, invstd, out,
-                    relu)
-            BatchNorm._update_running(rm, rv, mean, var, momentum, n)
-            y = BatchNorm._back(out, x.shape, perm)
-            # with relu, backward recomputes the mask from x, w and b (saved for the
-            # in-place-modification check) and, off this path, reads it from y
-            ctx.save_for_backward(x, x2, mean, invstd, w, b if relu else None,
-                                  y if relu else None)
-            return y
+    def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
+        axes = (0, *range(2, x.ndim))               # all but the channels
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)  # a (C,) vector broadcast along axis 1
         if training:
-            if kern is not None:
-                mean = np.empty(c, x2.dtype)
-                var = np.empty(c, x2.dtype)
-                kern[0](x2, rows, mean, var)
+            mean = x.mean(axis=axes)
+            xc = x - mean.reshape(per_channel)
+            var = np.square(xc).mean(axis=axes)      # biased
+            _update_running(rm, rv, mean, var, momentum, x.size // x.shape[1])
+        else:
+            xc = x - rm.reshape(per_channel)
+            var = rv
+        invstd = (1.0 / np.sqrt(var + eps)).reshape(per_channel)
+        xhat = xc * invstd
+        out = xhat if w is None else xhat * w.reshape(per_channel)
+        if b is not None:
+            out = out + b.reshape(per_channel)
+        # x itself is saved for the in-place-modification check (PyTorch saves it too)
+        ctx.save_for_backward(x, xhat, invstd, w)
+        ctx.axes, ctx.training = axes, training
+        return out if out is not xhat else xhat.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        _, xhat, invstd, w = ctx.saved
+        axes = ctx.axes
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        gw = (g * xhat).sum(axis=axes) if nw else None
+        gb = g.sum(axis=axes) if nb else None
+        gx = None
+        if nx:
+            scale = invstd if w is None else invstd * w.reshape(invstd.shape)
+            if ctx.training:     # the batch statistics depend on x too
+                gx = g - g.mean(axis=axes, keepdims=True)
+                gx -= xhat * (g * xhat).mean(axis=axes, keepdims=True)
+                gx *= scale
             else:
-                mean = BatchNorm._sums(x2, rows) / n
-                xc = BatchNorm._centred(x2, mean, col)
-                var = BatchNorm._dots(xc, xc, rows) / n
-                del xc
-            BatchNorm._update_running(rm, rv, mean, var, momentum, n)
-        else:
-            mean, var = rm, rv
-        invstd = 1.0 / np.sqrt(var + eps)
-        scale = invstd if w is None else invstd * w
-        shift = np.zeros(c, x2.dtype) if b is None else b
-        out = _buffer(x2.shape, x2.dtype)
-        if kern is not None:
-            kern[1](x2, mean, scale, shift, out, rows)
-        else:
-            np.subtract(x2, mean[col], out=out)
-            out *= scale[col]
-            if b is not None:
-                out += b[col]
-        if relu:
-            np.maximum(out, 0, out=out)
-        y = BatchNorm._back(out, x.shape, perm)
-        # x itself is saved for the in-place-modification check; the running statistics
-        # may change in place before backward: keep a copy
-        ctx.save_for_backward(x, x2, mean if training else mean.copy(), invstd, w,
-                              b if relu else None, y if relu else None)
+                gx = g * scale
+        return gx, gw, gb, None, None, None, None, None
+
+
+class BatchNormReLU(BatchNorm):
+    """``relu(batch_norm(x))`` as one node: forward rectifies BatchNorm's output, backward
+    passes the gradient where the output is positive, then through BatchNorm's backward."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
+        y = np.maximum(BatchNorm.forward(ctx, x, w, b, rm, rv, training, momentum, eps), 0)
+        ctx.positive = y > 0        # d/dy relu(y) (0 at 0 and at NaN, as in PyTorch)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        from lamina.ops.conv import _buffer
-
-        _, x2, mean, invstd, w, b, y = ctx.saved
-        x_shape, perm, rows = ctx.layout
-        g2 = BatchNorm._as_2d(g, perm)[0]
-        c = mean.shape[0]
-        col = (slice(None), None) if rows else (None, slice(None))
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        nones = (None,) * (len(ctx.needs_input_grad) - 3)
-        kern = BatchNorm._kernels(x2.dtype)
-        if kern is not None and not g2.flags.c_contiguous:
-            kern = None
-        gsum = gxsum = None
-        if kern is not None and rows and ctx.training and (nb or nw or nx):
-            gsum = np.empty(c, x2.dtype)
-            gxsum = np.empty(c, x2.dtype)
-            gx = _buffer(x2.shape, x2.dtype) if nx else x2[:0]
-            kern[5](g2, x2, mean, invstd, np.ones(c, x2.dtype) if w is None else w,
-                    np.zeros(c, x2.dtype) if b is None else b, gsum, gxsum, gx, nx,
-                    np.empty(4, x2.dtype), ctx.relu)
-            gx = BatchNorm._back(gx, x_shape, perm) if nx else None
-            return (gx, gxsum if nw else None, gsum if nb else None, *nones)
-        if ctx.relu:
-            # the ReLU's backward, g * (y > 0), as a separate pass on this path
-            g2 = g2 * (BatchNorm._as_2d(y, perm)[0] > 0)
-        if nb or nw or (nx and ctx.training):
-            # sum(g * xhat) = invstd * sum(g * (x - mean))
-            if kern is not None:
-                gsum = np.empty(c, x2.dtype)
-                gxsum = np.empty(c, x2.dtype)
-                kern[2](g2, x2, mean, gsum, gxsum, rows)
-            else:
-                gsum = BatchNorm._sums(g2, rows)
-                if nw or (nx and ctx.training):
-                    xc = BatchNorm._centred(x2, mean, col)
-                    gxsum = BatchNorm._dots(g2, xc, rows)
-                    del xc
-            if gxsum is not None:
-                gxsum *= invstd
-        gx = None
-        if nx:
-            scale = invstd if w is None else invstd * w
-            gx = _buffer(x2.shape, x2.dtype)
-            if ctx.training:
-                n = x2.size // c
-                gm, k = gsum / n, scale * invstd * gxsum / n
-                if kern is not None:
-                    kern[3](g2, x2, gm, mean, scale, k, gx, rows)
-                else:
-                    np.subtract(g2, gm[col], out=gx)
-                    gx *= scale[col]
-                    tmp = BatchNorm._centred(x2, mean, col)
-                    tmp *= k[col]
-                    gx -= tmp
-                    del tmp
-            else:
-                np.multiply(g2, scale[col], out=gx)
-            gx = BatchNorm._back(gx, x_shape, perm)
-        return (gx, gxsum if nw else None, gsum if nb else None, *nones)
+        return BatchNorm.backward(ctx, g * ctx.positive)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -563,11 +260,11 @@ def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Ten
     """``relu(batch_norm(...))`` as one op, with the same values and gradients (a lamina
     extension; PyTorch has no such function).
 
-    The ReLU rides in BatchNorm's own passes over memory: forward writes the rectified
-    output directly, and backward multiplies the incoming gradient by the mask while it
-    reads it, recomputing the mask from the input. No separate ReLU output is stored and
-    nothing is read back. ``nn.Sequential`` calls this for a ``BatchNorm`` module directly
-    followed by an ``nn.ReLU`` (measured on the conv-wide benchmark: see CHANGELOG).
+    The reference is ``BatchNormReLU``; the compiled fast path (``lamina.kernels.batchnorm``)
+    does the ReLU inside BatchNorm's own passes over memory, recomputing the mask from the
+    input in backward, so no separate ReLU output is stored or read back. ``nn.Sequential``
+    calls this for a ``BatchNorm`` module directly followed by an ``nn.ReLU`` (measured on
+    the conv-wide benchmark: see CHANGELOG).
     """
     return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
                        True, "batch_norm_relu")
@@ -594,8 +291,9 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     elif running_mean is None or running_var is None:
         raise RuntimeError(f"{op}: running_mean and running_var must be given when "
                            "training=False")
-    return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training),
-                           float(momentum), float(eps), relu)
+    fn = dispatch.select(op, BatchNormReLU if relu else BatchNorm, input.data)
+    return fn.apply(input, weight, bias, running_mean, running_var, bool(training),
+                    float(momentum), float(eps))
 
 
 class LayerNorm(Function):

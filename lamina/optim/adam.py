@@ -4,37 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.kernels.jit import kernels
+from lamina.kernels.optim import adam_update as _compiled_update
 from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
 
 __all__ = ["Adam"]
-
-
-@kernels
-def _adam_kernel(numba):
-    """One pass over a parameter doing the NumPy path's eleven ufuncs in the same order and
-    precision (constants in the array dtype, no fast-math): the same bits. IEEE division
-    (``error_model="numpy"``, no zero check) lets LLVM vectorize the loop, sqrt and division
-    included: 48 us instead of about 190 for a 64K-element float32 parameter."""
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def step(d, g, m, v, small, w1, beta1, beta2, w2, c2, eps, c1):
-        n = d.size
-        d1, g1, m1, v1 = d.reshape(n), g.reshape(n), m.reshape(n), v.reshape(n)
-        for k in range(n):
-            gk = g1[k]
-            t = gk - m1[k]
-            if small:
-                mk = m1[k] + t * w1
-            else:
-                mk = gk - t * beta1
-            m1[k] = mk
-            vk = v1[k] * beta2 + gk * gk * w2
-            v1[k] = vk
-            d1[k] = d1[k] - mk / (np.sqrt(vk) / c2 + eps) * c1
-
-    return step
 
 
 class Adam(Optimizer):
@@ -101,7 +75,6 @@ class Adam(Optimizer):
         w2 = 1.0 - beta2
         shrink = 1.0 - lr * wd
         state = self.state
-        kern = None if amsgrad else _adam_kernel(np.float32)
         # decoupled (AdamW) decay shrinks the weights instead of adding to the gradient
         for p, d, g, s in self._grads(group, 0 if decoupled else wd):
             if decoupled and wd:
@@ -118,40 +91,38 @@ class Adam(Optimizer):
             v = st["exp_avg_sq"].data
             c2 = (1.0 - beta2 ** step) ** 0.5
             c1 = lr / (1.0 - beta1 ** step)
-            dt = d.dtype
-            if (kern is not None and (dt == np.float32 or dt == np.float64)
-                    and g.dtype == dt and m.dtype == dt and v.dtype == dt
-                    and d.flags.c_contiguous and g.flags.c_contiguous
-                    and m.flags.c_contiguous and v.flags.c_contiguous):
-                c = dt.type
-                kern(d, g, m, v, w1 < 0.5, c(w1), c(beta1), c(beta2), c(w2), c(c2), c(eps),
-                     c(c1))
-                if p._vc is not None:
-                    p._vc[0] += 1
-                continue
-            t = s[1]
-            # m <- lerp(m, g, 1 - beta1), in the form PyTorch's lerp uses for that weight
-            np.subtract(g, m, out=t)
-            if w1 < 0.5:
-                np.multiply(t, w1, out=t)
-                np.add(m, t, out=m)
-            else:
-                np.multiply(t, beta1, out=t)
-                np.subtract(g, t, out=m)
-            np.multiply(v, beta2, out=v)
-            np.multiply(g, g, out=t)
-            np.multiply(t, w2, out=t)
-            np.add(v, t, out=v)
-            if amsgrad:
-                vmax = st["max_exp_avg_sq"].data
-                np.maximum(vmax, v, out=vmax)
-                np.sqrt(vmax, out=t)
-            else:
-                np.sqrt(v, out=t)
-            np.divide(t, c2, out=t)
-            np.add(t, eps, out=t)
-            np.divide(m, t, out=t)
-            np.multiply(t, c1, out=t)
-            np.subtract(d, t, out=d)
+            vmax = st["max_exp_avg_sq"].data if amsgrad else None
+            # the compiled pass (lamina.kernels.optim) where it applies, else the reference
+            if amsgrad or not _compiled_update(d, g, m, v, w1, beta1, beta2, w2, c2, eps, c1):
+                _numpy_update(d, g, m, v, vmax, s[1], w1, beta1, beta2, w2, c2, eps, c1)
             if p._vc is not None:
                 p._vc[0] += 1
+
+
+def _numpy_update(d, g, m, v, vmax, tmp, w1, beta1, beta2, w2, c2, eps, c1) -> None:
+    """The reference update of ``d``, ``m``, ``v`` (and ``vmax`` with amsgrad), in place, with
+    NumPy ufuncs; ``c2 = sqrt(1 - beta2**t)``, ``c1 = lr / (1 - beta1**t)``, ``tmp`` a scratch
+    array shaped like ``d``."""
+    t = tmp
+    # m <- lerp(m, g, 1 - beta1), in the form PyTorch's lerp uses for that weight
+    np.subtract(g, m, out=t)
+    if w1 < 0.5:
+        np.multiply(t, w1, out=t)
+        np.add(m, t, out=m)
+    else:
+        np.multiply(t, beta1, out=t)
+        np.subtract(g, t, out=m)
+    np.multiply(v, beta2, out=v)                     # v <- beta2 v + (1 - beta2) g^2
+    np.multiply(g, g, out=t)
+    np.multiply(t, w2, out=t)
+    np.add(v, t, out=v)
+    if vmax is not None:
+        np.maximum(vmax, v, out=vmax)
+        np.sqrt(vmax, out=t)
+    else:
+        np.sqrt(v, out=t)
+    np.divide(t, c2, out=t)                          # p <- p - c1 m / (sqrt(v) / c2 + eps)
+    np.add(t, eps, out=t)
+    np.divide(m, t, out=t)
+    np.multiply(t, c1, out=t)
+    np.subtract(d, t, out=d)

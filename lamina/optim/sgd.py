@@ -4,42 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.kernels.jit import kernels
+from lamina.kernels.optim import sgd_update as _compiled_update
 from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
 
 __all__ = ["SGD"]
-
-
-@kernels
-def _sgd_kernel(numba):
-    """The whole update of one parameter in one pass, doing the NumPy path's ufuncs in the
-    same order and precision (constants in the array dtype, no fast-math): the same bits.
-    ``mode`` 0 is plain SGD, 1 momentum, 2 Nesterov; ``first`` starts the buffer at ``g``.
-    With momentum that is one pass instead of four (on 235K float32 parameters, about
-    30 us instead of 110)."""
-
-    @numba.njit(cache=True, nogil=True)
-    def step(d, g, b, mode, first, momentum, damp, lr):
-        n = d.size
-        d1, g1, b1 = d.reshape(n), g.reshape(n), b.reshape(n)
-        for k in range(n):
-            gk = g1[k]
-            if mode != 0:
-                if first:
-                    bk = gk
-                elif damp == 1:
-                    bk = b1[k] * momentum + gk
-                else:
-                    bk = b1[k] * momentum + gk * damp
-                b1[k] = bk
-                if mode == 2:
-                    gk = gk + bk * momentum
-                else:
-                    gk = bk
-            d1[k] = d1[k] - gk * lr
-
-    return step
 
 
 class SGD(Optimizer):
@@ -121,21 +90,17 @@ class SGD(Optimizer):
                 b = g.copy() if first else buf.data
                 if first:
                     st["momentum_buffer"] = _make(b)
-            kern = _sgd_kernel(d.dtype)
-            if (kern is not None and g.dtype is d.dtype and b.dtype is d.dtype
-                    and d.flags.c_contiguous and g.flags.c_contiguous
-                    and b.flags.c_contiguous and b.shape == d.shape):
-                c = d.dtype.type
-                kern(d, g, b, mode, first, c(momentum), c(damp), c(lr))
-            else:
+            # the compiled pass (lamina.kernels.optim) where it applies, else the reference
+            if not _compiled_update(d, g, b, mode, first, momentum, damp, lr):
                 _numpy_update(d, g, b, s[1], mode, first, momentum, damp, lr)
             if p._vc is not None:
                 p._vc[0] += 1
 
 
 def _numpy_update(d, g, b, tmp, mode, first, momentum, damp, lr) -> None:
-    """``_sgd_kernel``'s update with NumPy ufuncs (no numba, or unusual layouts or dtypes);
-    ``tmp`` is a scratch array shaped like ``d``."""
+    """The reference update, in place, with NumPy ufuncs; ``b`` is the momentum buffer
+    (``mode`` 0 plain SGD, 1 momentum, 2 Nesterov; ``first`` starts ``b`` at ``g``), ``tmp``
+    a scratch array shaped like ``d``."""
     if mode:
         if not first:
             np.multiply(b, momentum, out=b)

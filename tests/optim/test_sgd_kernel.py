@@ -1,11 +1,13 @@
-"""SGD's optional compiled update against its NumPy path (bit for bit), the fallbacks for
+"""SGD's compiled update (``lamina.kernels.optim``) against its NumPy reference update (bit for
+bit: the same operations in the same order, no fused multiply-adds), the fallbacks for
 layouts the kernel does not take, and both against PyTorch's trajectory."""
 
 import numpy as np
 import pytest
 
 import lamina
-from lamina.optim import sgd
+from lamina import dispatch
+from lamina.kernels.optim import sgd_kernels
 from tests.helpers import requires_torch, torch
 
 CONFIGS = [
@@ -24,7 +26,11 @@ def _grads(rng, shapes, steps, dtype):
 
 
 def _run(monkeypatch, enabled, dtype, shapes, grads, transpose=False, **kw):
-    monkeypatch.setattr(sgd._sgd_kernel, "enabled", enabled)
+    with dispatch.fast_paths(enabled):
+        return _steps(dtype, shapes, grads, transpose, **kw)
+
+
+def _steps(dtype, shapes, grads, transpose=False, **kw):
     rng = np.random.default_rng(0)
     params = [lamina.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
               for s in shapes]
@@ -40,8 +46,8 @@ def _run(monkeypatch, enabled, dtype, shapes, grads, transpose=False, **kw):
 @pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernel_matches_numpy_bit_for_bit(monkeypatch, kw, dtype):
-    if sgd._sgd_kernel(dtype) is None:
-        pytest.skip("numba is not available")
+    if sgd_kernels(dtype) is None:
+        pytest.skip("numba is not available (or LAMINA_NUMBA=0)")
     shapes = [(7, 5), (5,), (3, 4, 2), ()]
     grads = _grads(np.random.default_rng(1), shapes, 4, dtype)
     fast = _run(monkeypatch, True, dtype, shapes, grads, **kw)

@@ -18,6 +18,7 @@ import numpy as np
 from lamina import ops as _ops
 from lamina.backend import Generator, canonical_dtype, rng
 from lamina.data.dataset import _tensor_source
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["DataLoader", "default_collate", "default_convert"]
@@ -32,9 +33,9 @@ def _stack(arrays, what: str) -> np.ndarray:
     shape = arrays[0].shape
     for i, a in enumerate(arrays):
         if a.shape != shape:
-            raise RuntimeError(f"default_collate: stack expects each {what} to be equal size, "
-                               f"but got {tuple(shape)} at entry 0 and {tuple(a.shape)} at "
-                               f"entry {i}")
+            raise LaminaValueError(f"default_collate: stack expects each {what} to be equal size, "
+                                   f"but got {tuple(shape)} at entry 0 and {tuple(a.shape)} at "
+                                   f"entry {i}")
     return np.stack(arrays)
 
 
@@ -57,8 +58,8 @@ def default_collate(batch):
         return _make(arr)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind not in "biuf":
-            raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, "
-                            f"numbers, dicts or lists; found an array of dtype {elem.dtype}")
+            raise LaminaTypeError(f"default_collate: batch must contain tensors, NumPy arrays, "
+                                  f"numbers, dicts or lists; found an array of dtype {elem.dtype}")
         return _wrap(_stack(batch, "array"))
     if isinstance(elem, np.generic) and elem.dtype.kind in "biuf":
         return _wrap(np.array(batch))
@@ -83,8 +84,8 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(b) != size for b in batch):
-            raise RuntimeError("default_collate: each element in list of batch should be of "
-                               "equal size")
+            raise LaminaValueError("default_collate: each element in list of batch should be of "
+                                   "equal size")
         fields = [default_collate(list(s)) for s in zip(*batch)]
         if isinstance(elem, (tuple, list)):
             return fields
@@ -92,8 +93,8 @@ def default_collate(batch):
             return type(elem)(fields)
         except TypeError:
             return fields
-    raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
-                    f"dicts or lists; found {type(elem).__name__}")
+    raise LaminaTypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
+                          f"dicts or lists; found {type(elem).__name__}")
 
 
 def default_convert(data):
@@ -140,23 +141,24 @@ class DataLoader:
                  num_workers: int = 0, pin_memory: bool = False):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or isinstance(batch_size, bool) or batch_size <= 0):
-            raise ValueError(f"DataLoader: batch_size should be a positive integer value or "
-                             f"None, but got batch_size={batch_size!r}")
+            raise LaminaValueError(f"DataLoader: batch_size should be a positive integer value or "
+                                   f"None, but got batch_size={batch_size!r}")
         if batch_size is None and drop_last:
-            raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
-                             "is mutually exclusive with drop_last")
+            raise LaminaValueError("DataLoader: batch_size=None option disables auto-batching and "
+                                   "is mutually exclusive with drop_last")
         if generator is not None and seed is not None:
-            raise ValueError("DataLoader: pass either generator or seed, not both")
+            raise LaminaValueError("DataLoader: pass either generator or seed, not both")
         if generator is not None and not isinstance(generator, Generator):
-            raise TypeError(f"DataLoader: generator must be a lamina.Generator, got "
-                            f"{type(generator).__name__}")
+            raise LaminaTypeError(f"DataLoader: generator must be a lamina.Generator, got "
+                                  f"{type(generator).__name__}")
         if isinstance(prefetch, bool):
             depth = 2 if prefetch else 0
         elif isinstance(prefetch, (int, np.integer)) and prefetch >= 0:
             depth = int(prefetch)
         else:
-            raise ValueError(f"DataLoader: prefetch must be a bool or a non-negative int, got "
-                             f"{prefetch!r}")
+            raise LaminaValueError(f"DataLoader: prefetch must be a bool or a non-negative int, "
+                                   f"got "
+                                   f"{prefetch!r}")
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)

@@ -11,6 +11,7 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.backend import promote_types
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast
 from lamina.ops.indexing import getitem
 from lamina.tensor import Tensor, _norm_dim
@@ -57,7 +58,7 @@ def _shape_arg(shape, op):
         if isinstance(s, Tensor):
             s = int(s)
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"{op}: shape must be a sequence of ints, got {shape!r}")
+            raise LaminaTypeError(f"{op}: shape must be a sequence of ints, got {shape!r}")
         out.append(int(s))
     return tuple(out)
 
@@ -67,15 +68,15 @@ def reshape(x, *shape) -> Tensor:
     shape = _shape_arg(shape, "reshape")
     n = x.data.size
     if shape.count(-1) > 1:
-        raise RuntimeError("reshape: only one dimension can be inferred")
+        raise LaminaValueError("reshape: only one dimension can be inferred")
     known = 1
     for s in shape:
         if s < -1:
-            raise RuntimeError(f"reshape: invalid shape dimension {s}")
+            raise LaminaValueError(f"reshape: invalid shape dimension {s}")
         if s != -1:
             known *= s
     if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"reshape: shape {list(shape)} is invalid for input of size {n} "
             f"(input shape {tuple(x.shape)})"
         )
@@ -107,7 +108,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s = _norm_dim(start_dim, nd, "flatten")
     e = _norm_dim(end_dim, nd, "flatten")
     if s > e:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise LaminaValueError("flatten() has invalid args: start_dim cannot come after end_dim")
     shp = x.data.shape
     n = 1
     for d in shp[s:e + 1]:
@@ -152,7 +153,7 @@ def expand(x, *shape) -> Tensor:
     shape = _shape_arg(shape, "expand")
     nd = x.data.ndim
     if len(shape) < nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
             f"the number of dimensions in the tensor ({nd})"
         )
@@ -161,11 +162,11 @@ def expand(x, *shape) -> Tensor:
     for i, s in enumerate(shape):
         if s == -1:
             if i < lead:
-                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
-                                   "dimension")
+                raise LaminaValueError("expand: -1 is not allowed in a leading, non-existing "
+                                       "dimension")
             s = x.data.shape[i - lead]
         elif i >= lead and x.data.shape[i - lead] not in (1, s):
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"expand: the expanded size of the tensor ({s}) must match the existing size "
                 f"({x.data.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: "
                 f"{list(shape)}. Tensor sizes: {list(x.data.shape)}"
@@ -205,13 +206,13 @@ def permute(x, *dims) -> Tensor:
         dims = tuple(dims[0])
     nd = x.data.ndim
     if len(dims) != nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"permute: number of dims don't match in permute: got {len(dims)} dims for a "
             f"{nd}-D tensor of shape {tuple(x.shape)}"
         )
     dims = tuple(_norm_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
-        raise RuntimeError(f"permute: repeated dim in {dims}")
+        raise LaminaValueError(f"permute: repeated dim in {dims}")
     if dims == tuple(range(nd)):
         return x
     return Permute.apply(x, dims)
@@ -238,14 +239,14 @@ def movedim(x, source, destination) -> Tensor:
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
             f"contain the same number of dims as destination ({list(dst)} dims)"
         )
     src = tuple(_norm_dim(d, nd, "movedim") for d in src)
     dst = tuple(_norm_dim(d, nd, "movedim") for d in dst)
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise RuntimeError(f"movedim: repeated dim in source {src} or destination {dst}")
+        raise LaminaValueError(f"movedim: repeated dim in source {src} or destination {dst}")
     perm = [-1] * nd
     for s, d in zip(src, dst):
         perm[d] = s
@@ -261,13 +262,13 @@ moveaxis = movedim
 
 def _tensor_list(tensors, op: str) -> list:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(
+        raise LaminaTypeError(
             f"{op}(): argument 'tensors' must be a tuple or list of Tensors, "
             f"not {type(tensors).__name__}"
         )
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(
+            raise LaminaTypeError(
                 f"{op}(): expected a sequence of Tensors, but element {i} is "
                 f"{type(t).__name__}"
             )
@@ -326,11 +327,11 @@ def cat(tensors, dim: int = 0) -> Tensor:
     """
     ts = _tensor_list(tensors, "cat")
     if not ts:
-        raise ValueError("cat(): expected a non-empty list of Tensors")
+        raise LaminaValueError("cat(): expected a non-empty list of Tensors")
     ref = None
     for i, t in enumerate(ts):
         if t.data.ndim == 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"cat(): zero-dimensional tensor (at position {i}) cannot be concatenated"
             )
         if ref is None and not _is_legacy_empty(t.data):
@@ -344,13 +345,13 @@ def cat(tensors, dim: int = 0) -> Tensor:
             if _is_legacy_empty(t.data):
                 continue
             if len(s) != nd:
-                raise RuntimeError(
+                raise LaminaValueError(
                     f"cat(): tensors must have same number of dimensions: got {nd} and "
                     f"{len(s)} (tensor number {i} in the list)"
                 )
             for k in range(nd):
                 if k != d and s[k] != rs[k]:
-                    raise RuntimeError(
+                    raise LaminaValueError(
                         f"cat(): sizes of tensors must match except in dimension {d}. "
                         f"Expected size {rs[k]} but got size {s[k]} for tensor number {i} "
                         "in the list"
@@ -384,11 +385,11 @@ def stack(tensors, dim: int = 0) -> Tensor:
     """
     ts = _tensor_list(tensors, "stack")
     if not ts:
-        raise RuntimeError("stack(): expects a non-empty TensorList")
+        raise LaminaValueError("stack(): expects a non-empty TensorList")
     shape = ts[0].data.shape
     for i, t in enumerate(ts):
         if t.data.shape != shape:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"stack(): expects each tensor to be equal size, but got {list(shape)} at "
                 f"entry 0 and {list(t.data.shape)} at entry {i}"
             )
@@ -447,11 +448,11 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
         s = int(s)
         if s < 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"split(): expects split_size be non-negative, but got split_size={s}"
             )
         if s == 0 and n != 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "split(): split_size can only be 0 if dimension size is 0, but got dimension "
                 f"size of {n}"
             )
@@ -459,16 +460,16 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
         return _split(x, bounds, d)
     if not isinstance(s, (list, tuple)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in s):
-        raise TypeError(
+        raise LaminaTypeError(
             f"split(): split_size_or_sections must be an int or a list of ints, got {s!r}"
         )
     if any(v < 0 for v in s):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"split(): split_with_sizes expects split_sizes have only non-negative entries, "
             f"but got split_sizes={list(s)}"
         )
     if sum(s) != n:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"split(): split_with_sizes expects split_sizes to sum exactly to {n} (input "
             f"tensor's size at dimension {d}), but got split_sizes={list(s)}"
         )
@@ -483,9 +484,9 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim`` (fewer pieces when
     the size does not allow ``chunks`` non-empty ones, as in PyTorch)."""
     if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool):
-        raise TypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
+        raise LaminaTypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
     if chunks <= 0:
-        raise RuntimeError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
+        raise LaminaValueError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
     d = _norm_dim(dim, x.data.ndim, "chunk")
     n = x.data.shape[d]
     if n == 0:
@@ -500,16 +501,16 @@ def narrow(x, dim: int, start, length: int) -> Tensor:
     n = x.data.shape[d]
     start, length = int(start), int(length)
     if not -n <= start <= n:
-        raise IndexError(
+        raise LaminaIndexError(
             f"narrow(): start out of range (expected to be in range of [{-n}, {n}], but got "
             f"{start})"
         )
     if start < 0:
         start += n
     if length < 0:
-        raise RuntimeError(f"narrow(): length must be non-negative, got {length}")
+        raise LaminaValueError(f"narrow(): length must be non-negative, got {length}")
     if start + length > n:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n})"
         )
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
@@ -561,12 +562,12 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     p = tuple(pad)
     for v in p:
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"pad: padding must be a sequence of ints, got {p!r}")
+            raise LaminaTypeError(f"pad: padding must be a sequence of ints, got {p!r}")
     nd = x.data.ndim
     if len(p) % 2:
-        raise RuntimeError(f"pad: padding length must be divisible by 2, got {len(p)}")
+        raise LaminaValueError(f"pad: padding length must be divisible by 2, got {len(p)}")
     if len(p) // 2 > nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             "pad: padding length should be less than or equal to two times the input "
             f"dimension but got padding length {len(p)} and input of dimension {nd}"
         )
@@ -575,7 +576,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
         pairs[nd - 1 - k] = (int(p[2 * k]), int(p[2 * k + 1]))
     for i, (n, (lo, hi)) in enumerate(zip(x.data.shape, pairs)):
         if n + lo + hi < 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"pad: the input size {n} at dimension {i}, plus negative padding {lo} and "
                 f"{hi}, resulted in a negative output size {n + lo + hi}"
             )
@@ -606,7 +607,7 @@ def flip(x, *dims) -> Tensor:
     seen = set()
     for d in ds:
         if d in seen:
-            raise RuntimeError(f"flip(): dim {d} appears multiple times in the list of dims")
+            raise LaminaValueError(f"flip(): dim {d} appears multiple times in the list of dims")
         seen.add(d)
     return Flip.apply(x, ds)
 
@@ -635,12 +636,12 @@ def repeat(x, *sizes) -> Tensor:
     sizes = _shape_arg(sizes, "repeat")
     nd = x.data.ndim
     if len(sizes) < nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             "repeat(): number of dimensions of repeat dims can not be smaller than number of "
             f"dimensions of tensor (got {len(sizes)} repeats for a {nd}-D tensor)"
         )
     if any(s < 0 for s in sizes):
-        raise RuntimeError(f"repeat(): repeats must be non-negative, got {list(sizes)}")
+        raise LaminaValueError(f"repeat(): repeats must be non-negative, got {list(sizes)}")
     return Repeat.apply(x, sizes)
 
 
@@ -650,9 +651,9 @@ def unflatten(x, dim: int, sizes) -> Tensor:
     d = _norm_dim(dim, nd, "unflatten")
     sizes = _shape_arg((sizes,), "unflatten")
     if not sizes:
-        raise RuntimeError("unflatten: sizes must be non-empty")
+        raise LaminaValueError("unflatten: sizes must be non-empty")
     if sizes.count(-1) > 1:
-        raise RuntimeError("unflatten: only one dimension can be inferred")
+        raise LaminaValueError("unflatten: only one dimension can be inferred")
     n = x.data.shape[d]
     known = 1
     for s in sizes:
@@ -660,7 +661,7 @@ def unflatten(x, dim: int, sizes) -> Tensor:
             known *= s
     bad = (known == 0 or n % known) if -1 in sizes else known != n
     if bad or any(s < -1 for s in sizes):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
             f"{dim} ({n}) in the input tensor"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import creation
+from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.modules.container import _fuses_relu
@@ -75,7 +76,7 @@ class _BatchNorm(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)
-            raise ValueError(f"expected {want} input (got {input.ndim}D input)")
+            raise LaminaValueError(f"expected {want} input (got {input.ndim}D input)")
 
     def forward(self, input: Tensor) -> Tensor:
         return batch_norm(*self._args(input))
@@ -183,7 +184,7 @@ class GroupNorm(Module):
                  affine: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise LaminaValueError("num_channels must be divisible by num_groups")
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps

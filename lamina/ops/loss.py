@@ -485,8 +485,8 @@ def _check_class_range(t, c, ignore_index, op: str) -> bool:
         return maybe_ignored
     bad = t[(t != ignore_index) & ((t < 0) | (t >= c))]
     if bad.size:
-        raise LaminaIndexError(f"{op}: Target {int(bad.flat[0])} is out of bounds (expected a class "
-                               f"index in [0, {c}) or ignore_index={ignore_index}).")
+        raise LaminaIndexError(f"{op}: Target {int(bad.flat[0])} is out of bounds (expected a "
+                               f"class index in [0, {c}) or ignore_index={ignore_index}).")
     return maybe_ignored
 
 

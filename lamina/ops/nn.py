@@ -590,8 +590,10 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
                                    f"channel of input {tuple(shape)}), got {got}")
     if training:
         if input.numel() // max(c, 1) <= 1:
-            raise LaminaValueError(f"Expected more than 1 value per channel when training, got "
-                                   f"input size {tuple(shape)}")
+            raise LaminaValueError(f"{op}: Expected more than 1 value per channel when "
+                                   f"training, got input size {tuple(shape)}")
+        if not eps >= 0:
+            raise LaminaValueError(f"{op}: eps must be positive during training, but got {eps}")
     elif running_mean is None or running_var is None:
         raise LaminaValueError(f"{op}: running_mean and running_var must be given when "
                                "training=False")
@@ -742,8 +744,11 @@ def _erf_coeffs() -> np.ndarray:
 
 
 def _erf(z):
-    """erf of a float64 array to double precision (see the table above)."""
-    a = np.minimum(np.abs(z), _ERF_N * _ERF_H)
+    """erf of a float64 array to double precision (see the table above); NaN gives NaN."""
+    z = np.asarray(z)
+    if z.ndim == 0:  # the masked assignment below needs an array
+        return _erf(z.reshape(1)).reshape(())
+    a = np.fmin(np.abs(z), _ERF_N * _ERF_H)  # fmin: a NaN indexes the last row, not -2**63
     idx = np.minimum((a * (1.0 / _ERF_H)).astype(np.intp), _ERF_N - 1)
     t = a - (idx + 0.5) * _ERF_H
     rows = _erf_coeffs().take(idx, axis=1)  # (K + 1, n): one gather for all coefficients
@@ -759,7 +764,11 @@ def _erf(z):
         s2 = s * s
         acc[small] = (2.0 / math.sqrt(math.pi)) * s * (
             1.0 - s2 * (1 / 3 - s2 * (1 / 10 - s2 * (1 / 42 - s2 * (1 / 216 - s2 / 1320)))))
-    return np.copysign(acc, z)
+    out = np.copysign(acc, z)
+    nan = np.isnan(z)
+    if nan.any():
+        out[nan] = np.nan
+    return out
 
 
 def _normal_cdf(x):

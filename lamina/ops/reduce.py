@@ -437,13 +437,15 @@ class VarStd(Function):
     @staticmethod
     def forward(ctx, a, axes, correction, keepdim, take_sqrt):
         n = _count(a.shape, axes)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        denom = builtins.max(0.0, n - correction)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = np.true_divide(a.sum(axis=axes, keepdims=True), n, dtype=a.dtype)
             d = a - mu
-            denom = builtins.max(0.0, n - correction)
             out = np.true_divide((d * d).sum(axis=axes, keepdims=True), denom, dtype=a.dtype)
             if take_sqrt:
                 out = np.sqrt(out)
+            if np.isinf(out).any():  # finite inputs only overflow to +inf (NaN: NaN inputs)
+                d, out = _var_std_scaled(a, axes, n, denom, take_sqrt, d, out)
         ctx.save_for_backward(d, out)
         ctx.axes, ctx.keepdim, ctx.denom, ctx.take_sqrt = axes, keepdim, denom, take_sqrt
         return _squeeze(out, axes, keepdim)
@@ -455,10 +457,25 @@ class VarStd(Function):
         with np.errstate(invalid="ignore", divide="ignore"):
             if ctx.take_sqrt:
                 # d std = (x - mean) / (denom * std); PyTorch defines it as 0 where std == 0
-                scale = np.where(out == 0, 0, g / (ctx.denom * out))
+                scale = np.where(out == 0, 0, (g / ctx.denom) / out)  # no overflow near max
             else:
                 scale = g * (2.0 / ctx.denom if ctx.denom else np.inf)
             return np.asarray(d * scale, dtype=d.dtype), None, None, None, None
+
+
+def _var_std_scaled(a, axes, n, denom, take_sqrt, d, out):
+    """Redo ``VarStd`` where the plain two-pass sum overflowed (``std([1e30, 0, 0, 0, 0])`` in
+    float32: the squares pass 3.4e38), on ``a / s`` with ``s = max |a|`` per slice:
+    ``var = s^2 var(a / s)``, ``std = s std(a / s)``. Only slices whose result is not finite
+    are replaced; a slice holding a NaN or an infinity stays NaN, as in PyTorch."""
+    s = np.abs(a).max(axis=axes, keepdims=True, initial=0)
+    s = np.where(s == 0, 1, s).astype(a.dtype, copy=False)
+    xs = a / s
+    ds = xs - np.true_divide(xs.sum(axis=axes, keepdims=True), n, dtype=a.dtype)
+    v = np.true_divide((ds * ds).sum(axis=axes, keepdims=True), denom, dtype=a.dtype)
+    out_s = np.sqrt(v) * s if take_sqrt else v * s * s
+    keep = np.isfinite(out)
+    return np.where(keep, d, ds * s), np.where(keep, out, out_s)
 
 
 def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):

@@ -876,6 +876,9 @@ def _check_tensors(x, w, b, op, nd, transposed=False):
             + " should have the same dtype")
     if w.data.ndim != nd + 2:
         raise LaminaValueError(f"{op}: expected a {nd + 2}-D weight, got shape {w.shape}")
+    if 0 in w.shape[2:]:
+        raise LaminaValueError(f"{op}: kernel size should be greater than zero, got "
+                               f"{tuple(w.shape[2:])}")
     if x.data.ndim not in (nd + 1, nd + 2):
         raise LaminaValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                                f"input, got shape {x.shape}")

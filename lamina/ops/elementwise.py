@@ -243,6 +243,7 @@ def div(a, b, rounding_mode=None) -> Tensor:
             raise LaminaValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
                                    f"{rounding_mode!r}")
         a, b = _promote(a, b, "div")
+        _check_int_divisor(a, b, "div")
         fn = np.floor_divide if rounding_mode == "floor" else _trunc_div
         return _nograd(fn, a, b)
     if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
@@ -261,13 +262,23 @@ def _trunc_div(a, b):
     return q.astype(np.result_type(a, b), copy=False)
 
 
+def _check_int_divisor(a, b, op) -> None:
+    """PyTorch raises for an integer division or remainder by zero; NumPy gives 0 and warns."""
+    ad = a.data if isinstance(a, Tensor) else np.asarray(a)
+    bd = b.data if isinstance(b, Tensor) else np.asarray(b)
+    if ad.dtype.kind in "iub" and bd.dtype.kind in "iub" and bd.size and not bd.all():
+        raise LaminaValueError(f"{op}: ZeroDivisionError (integer division or remainder by zero)")
+
+
 def floor_divide(a, b) -> Tensor:
     a, b = _promote(a, b, "floor_divide")
+    _check_int_divisor(a, b, "floor_divide")
     return _nograd(np.floor_divide, a, b)
 
 
 def remainder(a, b) -> Tensor:
     a, b = _promote(a, b, "remainder")
+    _check_int_divisor(a, b, "remainder")
     return _nograd(np.remainder, a, b)
 
 

@@ -8,6 +8,8 @@ gradient; probability targets get none either, as documented there).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from lamina.autograd.function import Function
@@ -125,7 +127,7 @@ class SmoothL1(_Pointwise):
         return s, (-s if nt else None)
 
 
-def _pointwise_args(input, target, op):
+def _pointwise_args(input, target, op, warn_broadcast=False):
     _as_tensor(input, op, "input")
     target = _as_tensor(target, op, "target")
     if input.data.dtype.kind != "f":
@@ -138,20 +140,25 @@ def _pointwise_args(input, target, op):
         except ValueError:
             raise LaminaValueError(f"{op}: target size {tuple(target.shape)} and input size "
                                    f"{tuple(input.shape)} cannot be broadcast together") from None
+        if warn_broadcast:  # PyTorch's warning for mse/l1/huber/smooth_l1
+            warnings.warn(f"{op}: Using a target size ({tuple(target.shape)}) that is different "
+                          f"to the input size ({tuple(input.shape)}). This will likely lead to "
+                          "incorrect results due to broadcasting. Please ensure they have the "
+                          "same size.", UserWarning, stacklevel=3)
     return input, target
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(x - t)^2``, reduced."""
     _check_reduction(reduction, "mse_loss")
-    input, target = _pointwise_args(input, target, "mse_loss")
+    input, target = _pointwise_args(input, target, "mse_loss", True)
     return MSE.apply(input, target, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``|x - t|``, reduced (gradient ``sign(x - t)``, 0 at a tie)."""
     _check_reduction(reduction, "l1_loss")
-    input, target = _pointwise_args(input, target, "l1_loss")
+    input, target = _pointwise_args(input, target, "l1_loss", True)
     return L1.apply(input, target, reduction)
 
 
@@ -162,7 +169,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     if not delta > 0:
         raise LaminaValueError(f"huber_loss does not support non-positive values for delta, got "
                                f"{delta}")
-    input, target = _pointwise_args(input, target, "huber_loss")
+    input, target = _pointwise_args(input, target, "huber_loss", True)
     return Huber.apply(input, target, reduction, float(delta))
 
 
@@ -173,7 +180,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     if beta < 0:
         raise LaminaValueError(f"smooth_l1_loss does not support negative values for beta, got "
                                f"{beta}")
-    input, target = _pointwise_args(input, target, "smooth_l1_loss")
+    input, target = _pointwise_args(input, target, "smooth_l1_loss", True)
     return SmoothL1.apply(input, target, reduction, float(beta))
 
 
@@ -225,8 +232,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if input.data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
     x = input.data
-    if x.size and (x.min() < 0 or x.max() > 1):
+    # "not (in range)" so that a NaN fails too, as in PyTorch
+    if x.size and not (x.min() >= 0 and x.max() <= 1):
         raise LaminaValueError(f"{op}: all elements of input should be between 0 and 1")
+    t = target.data
+    if t.size and not (t.min() >= 0 and t.max() <= 1):
+        raise LaminaValueError(f"{op}: all elements of target should be between 0 and 1")
     if target.data.dtype != x.dtype:
         target = target.to(input.dtype)
     if weight is not None:

@@ -103,12 +103,12 @@ reshape_as = view_as
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
     nd = x.data.ndim
+    s = _norm_dim(start_dim, max(nd, 1), "flatten")  # a 0-d tensor takes dims -1 and 0
+    e = _norm_dim(end_dim, max(nd, 1), "flatten")
     if nd == 0:
         return reshape(x, 1)
-    s = _norm_dim(start_dim, nd, "flatten")
-    e = _norm_dim(end_dim, nd, "flatten")
     if s > e:
-        raise LaminaValueError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise LaminaValueError("flatten: invalid args: start_dim cannot come after end_dim")
     shp = x.data.shape
     n = 1
     for d in shp[s:e + 1]:

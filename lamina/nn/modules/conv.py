@@ -90,6 +90,10 @@ class _ConvNd(Module):
         else:
             self.padding = _tuple(padding, nd, "padding", name)
         self.dilation = _tuple(dilation, nd, "dilation", name)
+        for arg, v in (("kernel_size", self.kernel_size), ("stride", self.stride),
+                       ("dilation", self.dilation)):
+            if min(v) < 1:
+                raise LaminaValueError(f"{name}: {arg} must be positive, got {v}")
         self.output_padding = _tuple(output_padding, nd, "output_padding", name)
         self.groups = groups
         self.padding_mode = padding_mode

@@ -35,6 +35,9 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__()
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise LaminaValueError(f"{type(self).__name__}: eps must be a non-negative number, "
+                                   f"got {eps!r}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

@@ -288,6 +288,9 @@ def pow(a, b) -> Tensor:
                          b.data.dtype.kind) == "f":
         return Pow.apply(a, b)
     a, b = _promote(a, b, "pow")
+    if all(isinstance(v, bool) or (isinstance(v, Tensor) and v.data.dtype.kind == "b")
+           for v in (a, b)):  # NumPy would answer in int8, a dtype lamina does not have
+        raise LaminaValueError("pow: not implemented for two bool operands")
     if isinstance(a, Tensor) and a.data.dtype.kind in "iu":
         bb = b.data if isinstance(b, Tensor) else b
         if np.any(np.asarray(bb) < 0):
@@ -680,6 +683,8 @@ def abs(x) -> Tensor:
 def sign(x) -> Tensor:
     """Sign of each element (-1, 0 or 1); its gradient is zero everywhere."""
     _check_tensor(x, "sign")
+    if x.data.dtype.kind == "b":
+        raise LaminaValueError("sign: not implemented for bool tensors")
     out = _make(np.sign(x.data))
     if x.requires_grad and GradMode.enabled:
         return mul(x, 0.0) + out.detach() if x.data.dtype.kind == "f" else out
@@ -986,16 +991,17 @@ def _fast_inplace(t, ufunc, other, op_name: str):
             return None                     # the general path raises the clear error
     elif type(other) in _PY_SCALARS:
         o = other
-        if isinstance(o, float) and t.data.dtype.kind != "f":
-            return None
+        if (isinstance(o, float) and t.data.dtype.kind != "f") or \
+                (type(o) is int and t.data.dtype.kind == "b"):
+            return None                     # the general path raises the clear error
     else:
         return None
     if ufunc is np.true_divide and t.data.dtype.kind != "f":
         return None
     try:
         ufunc(t.data, o, out=t.data)
-    except ValueError:
-        return None                         # shape mismatch: the general path explains it
+    except (ValueError, TypeError):
+        return None                         # shape or bool mismatch: the general path explains
     if t._vc is not None:
         t._vc[0] += 1
     return t

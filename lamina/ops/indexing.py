@@ -186,7 +186,7 @@ def _parse(index, ndim: int):
 
 def _reword(e: IndexError, shape) -> IndexError:
     msg = str(e).replace("axis", "dimension").replace("array", "tensor")
-    return IndexError(f"index: {msg} (indexing a tensor of shape {tuple(shape)})")
+    return LaminaIndexError(f"index: {msg} (indexing a tensor of shape {tuple(shape)})")
 
 
 def _is_trivial(basic) -> bool:

@@ -306,9 +306,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     _as_tensor(input, op, "input")
     _as_tensor(target, op, "target")
     if target.shape != input.shape:
-        raise LaminaValueError(f"Target size ({tuple(target.shape)}) must be the same as input "
-                               f"size "
-                               f"({tuple(input.shape)})")
+        raise LaminaValueError(f"{op}: Target size ({tuple(target.shape)}) must be the same as "
+                               f"input size ({tuple(input.shape)})")
     if input.data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
     dt = input.data.dtype
@@ -654,9 +653,11 @@ class KLDiv(Function):
             loss = et * (t - x)
             ctx.save_for_backward(x, t, et)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lt = np.where(t > 0, np.log(np.where(t > 0, t, 1)), 0.0).astype(t.dtype)
-            loss = t * (lt - x)  # xlogy(t, t) - t x: 0 where t == 0
+            # xlogy(t, t) - t x as PyTorch computes it: 0 log 0 = 0; a negative target gives
+            # NaN (log of a negative), t = inf with x = 0 gives NaN (inf * 0)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                lt = np.log(np.where(t == 0, 1, t)).astype(t.dtype, copy=False)
+                loss = t * lt - t * x
             ctx.save_for_backward(x, t, lt)
         ctx.reduction, ctx.log_target, ctx.n = reduction, log_target, loss.size
         ctx.batch = x.shape[0] if x.ndim else 1

@@ -603,7 +603,9 @@ def flip(x, *dims) -> Tensor:
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x.data.ndim
-    ds = tuple(_norm_dim(d, nd, "flip") for d in dims)
+    ds = tuple(_norm_dim(d, max(nd, 1), "flip") for d in dims)
+    if nd == 0:  # a 0-d tensor takes dims -1 and 0; flipping it changes nothing
+        ds = ()
     seen = set()
     for d in ds:
         if d in seen:

@@ -153,7 +153,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     is accepted for compatibility; lamina always returns a new tensor.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise LaminaValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise LaminaValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     _float_tensor(input, "dropout")
     if not training or p == 0.0:
         return input

@@ -629,6 +629,8 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 def _adaptive_size(output_size, x, nd, op):
     if nd == 1:
         os_ = _tuple(output_size, 1, "output_size", op)
+        if os_[0] < 1:
+            raise LaminaValueError(f"{op}: output_size must be positive, got {os_}")
         return (1,) + os_
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         os_ = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
@@ -736,6 +738,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     in_sizes = input.shape[-nd:]
     if size is not None:
         out_sizes = _tuple(size, nd, "size", op)
+        if min(out_sizes) < 1:
+            raise LaminaValueError(f"{op}: Input and output sizes should be greater than 0, got "
+                                   f"output size {out_sizes}")
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
     else:
         sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd

@@ -141,7 +141,7 @@ def _nonempty(x: Tensor, axes, op: str, full: bool) -> None:
     """PyTorch's checks for reductions without an identity (max, min, argmax...)."""
     shape = x.data.shape
     if full and x.data.size == 0:
-        exc = IndexError if op.startswith("arg") else RuntimeError
+        exc = LaminaIndexError if op.startswith("arg") else LaminaValueError
         raise exc(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
                   "Specify the reduction dim with the 'dim' argument.")
     for ax in axes:
@@ -616,6 +616,16 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
 
 # --- norm ------------------------------------------------------------------------------------
 
+def _norm_rescaled(a, p, kw, out):
+    """Where ``sum |x|^p`` overflowed (``norm([1e30])`` in float32), redo it on ``x / s`` with
+    ``s = max |x|``: ``norm(x) = s norm(x / s)``. An infinite input keeps its infinite norm."""
+    s = np.abs(a).max(initial=0, **kw)
+    s = np.where((s == 0) | ~np.isfinite(s), 1, s).astype(a.dtype, copy=False)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out_s = (np.abs(a / s) ** p).sum(**kw) ** (1.0 / p) * s
+    return np.where(np.isinf(out) & np.isfinite(out_s), out_s, out)
+
+
 class VectorNorm(Function):
     """``(sum |x|^p)^(1/p)`` over axes, with the special cases p = 0, 1, 2, inf, -inf.
 
@@ -628,7 +638,10 @@ class VectorNorm(Function):
     def forward(ctx, a, p, axes, keepdim):
         kw = dict(axis=axes, keepdims=True)
         if p == 2:
-            out = np.sqrt((a * a).sum(**kw))
+            with np.errstate(over="ignore"):
+                out = np.sqrt((a * a).sum(**kw))
+            if np.isinf(out).any():
+                out = _norm_rescaled(a, 2, kw, out)
         elif p == 1:
             out = np.abs(a).sum(**kw)
         elif p == np.inf:
@@ -638,8 +651,10 @@ class VectorNorm(Function):
         elif p == 0:
             out = (a != 0).sum(**kw).astype(a.dtype)
         else:
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", over="ignore"):
                 out = (np.abs(a) ** p).sum(**kw) ** (1.0 / p)
+            if p > 0 and np.isinf(out).any():
+                out = _norm_rescaled(a, p, kw, out)
         out = out.astype(a.dtype, copy=False)
         ctx.save_for_backward(a, out)
         ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim

@@ -195,8 +195,9 @@ class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
         _number(min_val, "Hardtanh", "min_val"), _number(max_val, "Hardtanh", "max_val")
-        if min_val > max_val:
-            raise LaminaValueError("Hardtanh: min_val cannot be greater than max_val")
+        if not max_val > min_val:  # PyTorch asserts max_val > min_val
+            raise LaminaValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val "
+                                   f"({min_val})")
         self.min_val = min_val
         self.max_val = max_val
         self.inplace = inplace

@@ -41,7 +41,7 @@ class RNNBase(Module):
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
-        _check_size("input_size", input_size, name, positive=False)
+        _check_size("input_size", input_size, name)
         _check_size("hidden_size", hidden_size, name)
         _check_size("num_layers", num_layers, name)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or \
@@ -251,7 +251,7 @@ class RNNCellBase(Module):
                  dtype=None):
         super().__init__()
         name = type(self).__name__
-        _check_size("input_size", input_size, name, positive=False)
+        _check_size("input_size", input_size, name)
         _check_size("hidden_size", hidden_size, name)
         self.mode = mode
         self.input_size = input_size

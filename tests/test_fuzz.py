@@ -908,11 +908,9 @@ WRONG = [None, "a", [1.5, "x"], object()]
 # Ops that do not yet check that their tensor argument is a Tensor (an AttributeError from
 # ``x.data``): remove a name once its op checks.
 NO_TYPE_CHECK_YET = {
-    "broadcast_to", "cast", "chunk", "copy_", "expand", "expand_as", "flatten", "flip",
-    "gather", "getitem", "index_select", "masked_fill", "masked_fill_", "masked_select",
-    "moveaxis", "movedim", "narrow", "pad", "permute", "repeat", "reshape", "reshape_as",
-    "scatter", "scatter_add", "setitem", "softmin", "split", "squeeze", "swapaxes",
-    "take_along_dim", "transpose", "unflatten", "unsqueeze", "view", "view_as",
+    "cast", "copy_", "gather", "getitem", "index_select", "masked_fill", "masked_fill_",
+    "masked_select", "reshape_as", "scatter", "scatter_add", "setitem", "softmin",
+    "take_along_dim",
 }
 
 

@@ -50,6 +50,11 @@ def _reshape_noncontiguous(a, shape):
         return a.reshape(shape)
 
 
+def _tensor(x, op: str) -> None:
+    if not isinstance(x, Tensor):
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
 def _shape_arg(shape, op):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -65,6 +70,7 @@ def _shape_arg(shape, op):
 
 def reshape(x, *shape) -> Tensor:
     """The same elements in a new shape; one dim may be -1 (inferred)."""
+    _tensor(x, "reshape")
     shape = _shape_arg(shape, "reshape")
     n = x.data.size
     if shape.count(-1) > 1:
@@ -94,6 +100,7 @@ def view(x, *shape) -> Tensor:
 
 
 def view_as(x, other) -> Tensor:
+    _tensor(x, "view_as")
     return reshape(x, other.shape)
 
 
@@ -102,6 +109,7 @@ reshape_as = view_as
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
+    _tensor(x, "flatten")
     nd = x.data.ndim
     s = _norm_dim(start_dim, max(nd, 1), "flatten")  # a 0-d tensor takes dims -1 and 0
     e = _norm_dim(end_dim, max(nd, 1), "flatten")
@@ -118,6 +126,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def squeeze(x, dim=None) -> Tensor:
     """Remove size-1 dims (all of them, or only ``dim``, an int or tuple)."""
+    _tensor(x, "squeeze")
     shp = x.data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
@@ -130,6 +139,7 @@ def squeeze(x, dim=None) -> Tensor:
 
 def unsqueeze(x, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
+    _tensor(x, "unsqueeze")
     nd = x.data.ndim + 1
     d = _norm_dim(dim, nd, "unsqueeze")
     shp = x.data.shape
@@ -150,6 +160,7 @@ class Expand(Function):
 
 def expand(x, *shape) -> Tensor:
     """Broadcast to ``shape`` without copying; -1 keeps a dim's size."""
+    _tensor(x, "expand")
     shape = _shape_arg(shape, "expand")
     nd = x.data.ndim
     if len(shape) < nd:
@@ -179,11 +190,13 @@ def expand(x, *shape) -> Tensor:
 
 
 def expand_as(x, other) -> Tensor:
+    _tensor(x, "expand_as")
     return expand(x, other.shape)
 
 
 def broadcast_to(x, shape) -> Tensor:
     """Broadcast ``x`` to ``shape`` (a view); -1 keeps a dim's size, like ``expand``."""
+    _tensor(x, "broadcast_to")
     return expand(x, shape)
 
 
@@ -202,6 +215,7 @@ class Permute(Function):
 
 def permute(x, *dims) -> Tensor:
     """Reorder the dims: ``out.shape[i] == x.shape[dims[i]]``."""
+    _tensor(x, "permute")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x.data.ndim
@@ -220,6 +234,7 @@ def permute(x, *dims) -> Tensor:
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
     """Swap two dims."""
+    _tensor(x, "transpose")
     nd = x.data.ndim
     if nd == 0:
         return x
@@ -235,6 +250,7 @@ swapaxes = transpose
 def movedim(x, source, destination) -> Tensor:
     """Move dims ``source`` to positions ``destination`` (ints or sequences); the other dims
     keep their order."""
+    _tensor(x, "movedim")
     nd = x.data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
@@ -440,6 +456,7 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     >>> [t.shape for t in split(zeros(5, 2), 2)]
     [(2, 2), (2, 2), (1, 2)]
     """
+    _tensor(x, "split")
     d = _norm_dim(dim, x.data.ndim, "split")
     n = x.data.shape[d]
     s = split_size_or_sections
@@ -483,6 +500,7 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(x, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim`` (fewer pieces when
     the size does not allow ``chunks`` non-empty ones, as in PyTorch)."""
+    _tensor(x, "chunk")
     if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool):
         raise LaminaTypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
     if chunks <= 0:
@@ -497,6 +515,7 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
 def narrow(x, dim: int, start, length: int) -> Tensor:
     """The view ``x[..., start:start + length, ...]`` along ``dim`` (``start`` may be
     negative)."""
+    _tensor(x, "narrow")
     d = _norm_dim(dim, x.data.ndim, "narrow")
     n = x.data.shape[d]
     start, length = int(start), int(length)
@@ -554,6 +573,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     >>> pad(ones(2, 3), (1, 1)).shape
     (2, 5)
     """
+    _tensor(input, "pad")
     if mode != "constant":
         raise NotImplementedError(
             f"pad: mode {mode!r} is not supported; lamina implements mode='constant' only"
@@ -600,6 +620,7 @@ class Flip(Function):
 
 def flip(x, *dims) -> Tensor:
     """Reverse the order of elements along ``dims`` (returns a copy, like PyTorch)."""
+    _tensor(x, "flip")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x.data.ndim
@@ -635,6 +656,7 @@ class Repeat(Function):
 def repeat(x, *sizes) -> Tensor:
     """Tile ``x``: ``sizes[i]`` copies along dim ``i`` (PyTorch's ``Tensor.repeat``; extra
     leading sizes add new dims). Unlike ``numpy.repeat``, whole blocks are repeated."""
+    _tensor(x, "repeat")
     sizes = _shape_arg(sizes, "repeat")
     nd = x.data.ndim
     if len(sizes) < nd:
@@ -649,6 +671,7 @@ def repeat(x, *sizes) -> Tensor:
 
 def unflatten(x, dim: int, sizes) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
+    _tensor(x, "unflatten")
     nd = x.data.ndim
     d = _norm_dim(dim, nd, "unflatten")
     sizes = _shape_arg((sizes,), "unflatten")

@@ -11,6 +11,8 @@ from lamina.backend import (
     Generator, bool_, double, float, float32, float64, fork_rng, get_default_dtype,
     get_rng_state, int64, long, manual_seed, set_default_dtype, set_rng_state,
 )
+from lamina import errors
+from lamina.errors import LaminaError, LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor          # Tensor first: the ops below attach its methods
 from lamina import ops
 from lamina.ops import *

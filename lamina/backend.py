@@ -10,6 +10,8 @@ import builtins
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
+
 xp = np
 
 # dtypes are NumPy dtype objects, so ``t.dtype == lamina.float32`` and ``np.asarray(t)`` agree.
@@ -40,7 +42,7 @@ def set_default_dtype(dtype) -> None:
     """Set the default floating dtype; only float32 and float64 are allowed, as in PyTorch."""
     d = as_dtype(dtype)
     if d.kind != "f":
-        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+        raise LaminaTypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
     _default_dtype[0] = d
 
 
@@ -62,7 +64,7 @@ def as_dtype(dtype) -> np.dtype:
         d = None
     if d in _RANK:
         return d
-    raise TypeError(
+    raise LaminaTypeError(
         f"unsupported dtype {dtype!r}: lamina supports float32, float64, int64 and bool"
     )
 
@@ -79,8 +81,8 @@ def canonical_dtype(arr_dtype: np.dtype) -> np.dtype:
         return int64
     if kind == "b":
         return bool_
-    raise TypeError(f"unsupported array dtype {arr_dtype}: lamina supports float32, "
-                    "float64, int64 and bool")
+    raise LaminaTypeError(f"unsupported array dtype {arr_dtype}: lamina supports float32, "
+                          "float64, int64 and bool")
 
 
 def scalar_kind(x) -> int:
@@ -172,8 +174,9 @@ class Generator:
         self._seed = seed
 
     def manual_seed(self, seed: int) -> Generator:
-        self._np = np.random.default_rng(int(seed))
-        self._seed = int(seed)
+        seed = _seed_int(seed)
+        self._np = np.random.default_rng(seed % 2**64)  # PyTorch takes negative seeds too
+        self._seed = seed
         return self
 
     def initial_seed(self) -> int | None:
@@ -182,6 +185,16 @@ class Generator:
     @property
     def np(self) -> np.random.Generator:
         return self._np
+
+
+def _seed_int(seed) -> int:
+    try:
+        return int(seed)
+    except (TypeError, ValueError):
+        if isinstance(seed, str):  # PyTorch: ValueError from int('a')
+            raise LaminaValueError(f"manual_seed: seed must be an int, got {seed!r}") from None
+        raise LaminaTypeError(f"manual_seed: seed must be an int, got "
+                              f"{type(seed).__name__}") from None
 
 
 default_generator = Generator()

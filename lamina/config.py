@@ -32,12 +32,14 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from lamina.errors import LaminaTypeError, LaminaValueError
+
 __all__ = ["ConfigError", "SCHEMA", "defaults", "load_toml", "parse_toml", "dump_toml",
            "merge", "validate", "resolve", "coerce", "set_value", "OPTIMIZERS", "SCHEDULES",
            "LOSSES"]
 
 
-class ConfigError(ValueError):
+class ConfigError(LaminaValueError):
     """A bad configuration key or value (the message names the key and what is allowed)."""
 
 
@@ -382,7 +384,7 @@ def _toml_value(value) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_bare(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"dump_toml: cannot write {type(value).__name__} values")
+    raise LaminaTypeError(f"dump_toml: cannot write {type(value).__name__} values")
 
 
 def _bare(key: str) -> str:

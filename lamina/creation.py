@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.backend import as_dtype, get_default_dtype, rng
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange",
@@ -28,9 +29,42 @@ def _size(size, op):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for s in size:
-        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
-            raise ValueError(f"{op}: size must be non-negative ints, got {tuple(size)}")
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise LaminaTypeError(f"{op}: size must be a tuple of ints, got {tuple(size)}")
+        if s < 0:
+            raise LaminaValueError(f"{op}: size must be non-negative, got {tuple(size)}")
     return tuple(int(s) for s in size)
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
+    """``_to_array`` with the errors named for ``op``: ragged nested lists, values that do not
+    fit int64 (NumPy would wrap a uint64 silently), data that is not numeric."""
+    src = data.data if isinstance(data, Tensor) else data
+    if isinstance(src, (list, tuple)):
+        try:
+            src = np.array(src)
+        except ValueError as e:  # NumPy: "setting an array element with a sequence ..."
+            raise LaminaValueError(f"{op}: expected a rectangular nested sequence of numbers "
+                                   f"(every row the same length), got a ragged one ({e})") from None
+        if dtype is None and src.dtype.kind == "f":  # Python floats: the default dtype
+            src = src.astype(get_default_dtype(), copy=False)
+        copy = False  # src is already a new array
+    if (isinstance(src, np.ndarray) and src.dtype.kind == "u" and src.itemsize == 8
+            and src.size and (dtype is None or as_dtype(dtype) == np.int64)
+            and src.max() > _INT64_MAX):
+        raise LaminaValueError(f"{op}: value {int(src.max())} does not fit int64 (lamina has no "
+                               "uint64 dtype); convert to float64 first if that is what you want")
+    try:
+        return _to_array(src, dtype, copy=copy)
+    except (TypeError, ValueError) as e:
+        cls = LaminaValueError if isinstance(e, ValueError) else LaminaTypeError
+        if str(e).startswith(f"{op}:"):
+            raise cls(str(e)) from None
+        raise cls(f"{op}: could not convert data of type {type(data).__name__} to a tensor: "
+                  f"{e}") from None
 
 
 def _float_dtype(dtype):
@@ -42,22 +76,22 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
     Python floats become float32 (the default dtype), ints int64, bools bool.
     """
-    return _finish(_to_array(data, dtype, copy=True), requires_grad)
+    return _finish(_checked_array(data, dtype, True, "tensor"), requires_grad)
 
 
 def as_tensor(data, dtype=None) -> Tensor:
     """Like ``tensor`` but shares memory with an array or tensor when the dtype allows."""
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
         return data
-    return _make(_to_array(data, dtype, copy=False))
+    return _make(_checked_array(data, dtype, False, "as_tensor"))
 
 
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``arr`` (changes to one show in the other)."""
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
+        raise LaminaTypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
     if arr.dtype not in (np.float32, np.float64, np.int64, np.bool_):
-        raise TypeError(
+        raise LaminaTypeError(
             f"from_numpy: can't convert np.ndarray of type {arr.dtype}; the supported types "
             "are float32, float64, int64 and bool"
         )
@@ -88,9 +122,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
+        raise LaminaValueError("arange: step must be nonzero")
     if (end - start) * step < 0:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"arange: upper bound and larger bound inconsistent with step sign "
             f"(start={start}, end={end}, step={step})"
         )
@@ -105,11 +139,19 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
     if steps < 0:
-        raise RuntimeError("linspace: number of steps must be non-negative")
+        raise LaminaValueError("linspace: number of steps must be non-negative")
     return _finish(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """The ``n x m`` (default ``n x n``) identity matrix."""
+    for name, v in (("n", n), ("m", m)):
+        if v is None:
+            continue
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise LaminaTypeError(f"eye: {name} must be an int, got {type(v).__name__}")
+        if v < 0:
+            raise LaminaValueError(f"eye: {name} must be greater or equal to 0, got {v}")
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
@@ -127,7 +169,7 @@ def randn(*size, generator=None, dtype=None, requires_grad: bool = False) -> Ten
 
 def normal(mean: float, std: float, size, generator=None, dtype=None) -> Tensor:
     if std < 0:
-        raise RuntimeError(f"normal: expects std >= 0.0, but found std {std}")
+        raise LaminaValueError(f"normal: expects std >= 0.0, but found std {std}")
     arr = rng(generator).normal(mean, std, _size((size,), "normal"))
     return _make(arr.astype(_float_dtype(dtype)))
 
@@ -137,13 +179,17 @@ def randint(low, high=None, size=(), generator=None, dtype=None) -> Tensor:
     if high is None:
         low, high = 0, low
     if high <= low:
-        raise RuntimeError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
+        raise LaminaValueError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
     arr = rng(generator).integers(low, high, _size((size,), "randint"))
     return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
 
 
 def randperm(n: int, generator=None, dtype=None) -> Tensor:
     """A random permutation of ``0 .. n-1``."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise LaminaTypeError(f"randperm: n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise LaminaValueError(f"randperm: n must be non-negative, got {n}")
     arr = rng(generator).permutation(int(n))
     return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
 

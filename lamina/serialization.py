@@ -45,6 +45,7 @@ import zlib
 import numpy as np
 
 from lamina.backend import canonical_dtype
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["save", "load"]
@@ -88,8 +89,8 @@ class _Encoder:
             name = f"{name}#{i}"
         arr = x.data if isinstance(x, Tensor) else x
         if (arr.dtype if arr.dtype.isnative else arr.dtype.newbyteorder()) not in _TO_ST:
-            raise TypeError(f"save: can't store array '{name}' of dtype {arr.dtype}; "
-                            f"supported dtypes are {', '.join(str(d) for d in _TO_ST)}")
+            raise LaminaTypeError(f"save: can't store array '{name}' of dtype {arr.dtype}; "
+                                  f"supported dtypes are {', '.join(str(d) for d in _TO_ST)}")
         self.arrays[name] = arr
         self._by_id[id(x)] = name
         self._keep.append(x)
@@ -117,7 +118,7 @@ class _Encoder:
             vals = [self.encode(v, f"{path}.{i}" if path else str(i), f"{where}[{i}]")
                     for i, v in enumerate(x)]
             return {"tuple" if isinstance(x, tuple) else "list": vals}
-        raise TypeError(
+        raise LaminaTypeError(
             f"save: can't store an object of type {type(x).__name__} at {where}; lamina saves "
             "tensors, NumPy arrays, numbers, strings, None and dicts/lists/tuples of them "
             "(no pickle)"
@@ -130,19 +131,20 @@ class _Encoder:
             return k.item()
         if isinstance(k, tuple):
             return {"tuple": [self.encode_key(v, where) for v in k]}
-        raise TypeError(f"save: can't store a dict key of type {type(k).__name__} at {where}; "
-                        "keys must be str, int, float, bool, None or tuples of them")
+        raise LaminaTypeError(f"save: can't store a dict key of type {type(k).__name__} at "
+                              f"{where}; "
+                              "keys must be str, int, float, bool, None or tuples of them")
 
 
 def _decode(node, tensors: dict, path, cache: dict):
     if isinstance(node, dict):
         if len(node) != 1:
-            raise ValueError(f"malformed structure node {node!r}")
+            raise LaminaValueError(f"malformed structure node {node!r}")
         (kind, val), = node.items()
         if kind == "tensor" or kind == "ndarray":
             if val not in tensors:
-                raise ValueError(f"the structure refers to tensor {val!r}, which the "
-                                 "file does not contain")
+                raise LaminaValueError(f"the structure refers to tensor {val!r}, which the "
+                                       "file does not contain")
             arr = tensors[val]
             return _as_tensor(val, arr, cache, path) if kind == "tensor" else arr
         if kind == "dict":
@@ -151,7 +153,7 @@ def _decode(node, tensors: dict, path, cache: dict):
             return [_decode(v, tensors, path, cache) for v in val]
         if kind == "tuple":
             return tuple(_decode(v, tensors, path, cache) for v in val)
-        raise ValueError(f"unknown structure node kind {kind!r}")
+        raise LaminaValueError(f"unknown structure node kind {kind!r}")
     return node
 
 
@@ -196,10 +198,10 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("save: metadata must be a dict of str -> str")
+            raise LaminaTypeError("save: metadata must be a dict of str -> str")
         for key in (_META_KEY, _CRC_KEY):
             if key in metadata:
-                raise ValueError(f"save: metadata key {key!r} is reserved by lamina")
+                raise LaminaValueError(f"save: metadata key {key!r} is reserved by lamina")
         meta.update(metadata)
     meta[_META_KEY] = json.dumps({"version": _FORMAT_VERSION, "root": root},
                                  separators=(",", ":"))
@@ -474,7 +476,7 @@ def _verify(entries, meta, data, path) -> None:
     try:
         sums = json.loads(raw)
         if not isinstance(sums, dict):
-            raise TypeError(f"a JSON {type(sums).__name__}, expected an object")
+            raise LaminaTypeError(f"a JSON {type(sums).__name__}, expected an object")
         sums = {k: int(v, 16) for k, v in sums.items()}
     except (json.JSONDecodeError, TypeError, ValueError, AttributeError, RecursionError) as e:
         raise _bad(path, f"the checksums in __metadata__[{_CRC_KEY!r}] are unreadable ({e}); "
@@ -486,7 +488,7 @@ def _verify(entries, meta, data, path) -> None:
         _, _, b, e = entries[name]
         got = _crc32(data[b:e])
         if got != want:
-            raise ValueError(
+            raise LaminaValueError(
                 f"load: {path} is damaged: the bytes of tensor {name!r} have CRC-32 "
                 f"{got:08x}, the file recorded {want:08x} when it was saved (a flipped or "
                 "overwritten byte); load(..., verify=False) reads it anyway")
@@ -514,7 +516,7 @@ def _open_regular(path: str):
                     "a socket" if stat.S_ISSOCK(mode) else
                     "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
                     "not a regular file")
-            raise ValueError(f"load: {path!r} is {kind}; expected a regular safetensors file")
+            raise LaminaValueError(f"load: {path!r} is {kind}; expected a regular safetensors file")
         if getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -569,8 +571,8 @@ def load(f, map_location=None, weights_only=None, *, verify: bool = True):
     if type(version) is not int:
         raise _bad(path, f"the lamina format version {version!r} is not an int")
     if version > _FORMAT_VERSION:
-        raise ValueError(f"load: {path} was written by a newer lamina (format version "
-                         f"{version}, this one reads up to {_FORMAT_VERSION})")
+        raise LaminaValueError(f"load: {path} was written by a newer lamina (format version "
+                               f"{version}, this one reads up to {_FORMAT_VERSION})")
     try:
         return _decode(root, arrays, path, {})
     except _U64Overflow:

@@ -54,6 +54,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 from lamina import backend, nn, optim
 from lamina.autograd import no_grad
 from lamina.data import DataLoader, TensorDataset, train_val_test_split
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 from lamina.train import fit as _train_fit
 
@@ -100,56 +101,58 @@ class _NeuralNetBase(BaseEstimator):
         def positive_int(name):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{op}: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"{op}: {name} must be a positive int, got {v!r}")
 
         positive_int("epochs")
         positive_int("batch_size")
         for name in ("lr", "weight_decay"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
-                raise ValueError(f"{op}: {name} must be a number >= 0, got {v!r}")
+                raise LaminaValueError(f"{op}: {name} must be a number >= 0, got {v!r}")
         if self.module is not None and not callable(self.module):
-            raise TypeError(f"{op}: module must be a factory module(n_features_in, n_outputs) "
-                            f"-> nn.Module, or None for an MLP of hidden_sizes; got "
-                            f"{type(self.module).__name__}")
+            raise LaminaTypeError(f"{op}: module must be a factory module(n_features_in, "
+                                  f"n_outputs) "
+                                  f"-> nn.Module, or None for an MLP of hidden_sizes; got "
+                                  f"{type(self.module).__name__}")
         if self.module is None:
             hs = self.hidden_sizes
             if isinstance(hs, numbers.Integral) and not isinstance(hs, bool):
                 hs = (hs,)
             if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0
                        for h in hs):
-                raise ValueError(f"{op}: hidden_sizes must be positive ints, got "
-                                 f"{self.hidden_sizes!r}")
+                raise LaminaValueError(f"{op}: hidden_sizes must be positive ints, got "
+                                       f"{self.hidden_sizes!r}")
         if isinstance(self.optimizer, str):
             if self.optimizer.lower() not in _OPTIMIZERS:
-                raise ValueError(f"{op}: unknown optimizer {self.optimizer!r}; expected one "
-                                 f"of {', '.join(_OPTIMIZERS)} or an Optimizer class")
+                raise LaminaValueError(f"{op}: unknown optimizer {self.optimizer!r}; expected one "
+                                       f"of {', '.join(_OPTIMIZERS)} or an Optimizer class")
         elif not callable(self.optimizer):
-            raise TypeError(f"{op}: optimizer must be a name or an Optimizer class, got "
-                            f"{type(self.optimizer).__name__}")
+            raise LaminaTypeError(f"{op}: optimizer must be a name or an Optimizer class, got "
+                                  f"{type(self.optimizer).__name__}")
         if isinstance(self.loss, str):
             if self.loss.lower() not in _LOSSES:
-                raise ValueError(f"{op}: unknown loss {self.loss!r}; expected one of "
-                                 f"{', '.join(_LOSSES)} or a loss function / module")
+                raise LaminaValueError(f"{op}: unknown loss {self.loss!r}; expected one of "
+                                       f"{', '.join(_LOSSES)} or a loss function / module")
         elif self.loss is not None and not callable(self.loss):
-            raise TypeError(f"{op}: loss must be a name, a loss module or a function "
-                            f"loss(output, target); got {type(self.loss).__name__}")
+            raise LaminaTypeError(f"{op}: loss must be a name, a loss module or a function "
+                                  f"loss(output, target); got {type(self.loss).__name__}")
         vf = self.validation_fraction
         if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real)
                                or not 0 < vf < 1):
-            raise ValueError(f"{op}: validation_fraction must be None or a number in (0, 1), "
-                             f"got {vf!r}")
+            raise LaminaValueError(f"{op}: validation_fraction must be None or a number in (0, 1), "
+                                   f"got {vf!r}")
         if self.dtype not in _DTYPES:
-            raise ValueError(f"{op}: dtype must be 'float32' or 'float64', got "
-                             f"{self.dtype!r}")
+            raise LaminaValueError(f"{op}: dtype must be 'float32' or 'float64', got "
+                                   f"{self.dtype!r}")
 
     # --- building blocks -----------------------------------------------------------------
     def _build_module(self, n_in: int, n_out: int) -> nn.Module:
         if self.module is not None:
             module = self.module(n_in, n_out)
             if not isinstance(module, nn.Module):
-                raise TypeError(f"{type(self).__name__}.fit: module(n_features_in, n_outputs) "
-                                f"must return an nn.Module, got {type(module).__name__}")
+                raise LaminaTypeError(f"{type(self).__name__}.fit: module(n_features_in, "
+                                      f"n_outputs) "
+                                      f"must return an nn.Module, got {type(module).__name__}")
             return module
         from lamina.models import mlp
         hs = self.hidden_sizes
@@ -213,9 +216,9 @@ class _NeuralNetBase(BaseEstimator):
         tr, va, _ = train_val_test_split(idx, val=float(self.validation_fraction), test=0,
                                          seed=seed, stratify=strat)
         if len(va) == 0:
-            raise ValueError(f"{type(self).__name__}.fit: validation_fraction="
-                             f"{self.validation_fraction} of {len(y)} samples leaves no "
-                             f"validation sample")
+            raise LaminaValueError(f"{type(self).__name__}.fit: validation_fraction="
+                                   f"{self.validation_fraction} of {len(y)} samples leaves no "
+                                   f"validation sample")
         return X[tr], X[va], y[tr], y[va]
 
     def _forward(self, X) -> np.ndarray:

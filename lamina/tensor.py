@@ -12,6 +12,7 @@ import numpy as np
 
 from lamina import backend
 from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 
 
 def _init_slots(t, data: np.ndarray, requires_grad: bool = False) -> None:
@@ -50,8 +51,8 @@ def _to_array(data, dtype=None, copy=True) -> np.ndarray:
     if a.dtype.kind == "f":
         return a.astype(get_default_dtype(), copy=False)
     if a.dtype.kind == "O":
-        raise TypeError(f"tensor: could not convert data of type {type(data).__name__} "
-                        "to a numeric array")
+        raise LaminaTypeError(f"tensor: could not convert data of type {type(data).__name__} "
+                              "to a numeric array")
     return a.astype(canonical_dtype(a.dtype), copy=False)
 
 
@@ -96,7 +97,7 @@ class Tensor:
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise LaminaTypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
     @property
@@ -124,11 +125,11 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"only tensors of floating point dtype can require gradients, got {self.dtype}"
             )
         if not requires_grad and self._ctx is not None:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "you can only change requires_grad flags of leaf variables; use detach() "
                 "to get a tensor that does not require grad"
             )
@@ -140,7 +141,7 @@ class Tensor:
         if self._ctx is None or self._retain:
             return
         if not self.requires_grad:
-            raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+            raise LaminaValueError("can't retain_grad on a tensor that has requires_grad=False")
         self._retain = True
         if self._ctx.retained is None:
             self._ctx.retained = []
@@ -177,7 +178,7 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The underlying array (shared memory); errors if this tensor requires grad."""
         if self.requires_grad:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
             )
         return self.data
@@ -189,7 +190,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(
+            raise LaminaValueError(
                 f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar"
             )
         return self.data.reshape(()).item()
@@ -205,15 +206,15 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"Boolean value of Tensor with {self.data.size} values is ambiguous"
             )
         return bool(self.data.reshape(()).item())
 
     def __index__(self):
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
+            raise LaminaTypeError("only integer tensors of a single element can be converted to an "
+                                  "index")
         return int(self.item())
 
     def __hash__(self):
@@ -316,9 +317,9 @@ class Tensor:
 def _norm_dim(dim: int, ndim: int, op: str) -> int:
     lo, hi = -max(ndim, 1), max(ndim, 1) - 1
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+        raise LaminaTypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     if dim < lo or dim > hi:
-        raise IndexError(
+        raise LaminaIndexError(
             f"{op}: Dimension out of range (expected to be in range of [{lo}, {hi}], "
             f"but got {dim})"
         )

@@ -34,6 +34,7 @@ import numpy as np
 
 from lamina.autograd import enable_grad, grad
 from lamina.backend import Generator, rng
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.ops.loss import cross_entropy
 from lamina.tensor import Tensor, _make
@@ -63,25 +64,25 @@ def _as_array(x, op: str, what: str) -> np.ndarray:
         return x.data
     if isinstance(x, np.ndarray):
         return x
-    raise TypeError(f"{op}: {what} must be a lamina Tensor or a NumPy array, got "
-                    f"{type(x).__name__}")
+    raise LaminaTypeError(f"{op}: {what} must be a lamina Tensor or a NumPy array, got "
+                          f"{type(x).__name__}")
 
 
 def _check(op: str, model, x, eps, clamp) -> tuple[np.ndarray, tuple | None]:
     if not isinstance(model, Module) and not callable(model):
-        raise TypeError(f"{op}: model must be a lamina.nn.Module or a callable, got "
-                        f"{type(model).__name__}")
+        raise LaminaTypeError(f"{op}: model must be a lamina.nn.Module or a callable, got "
+                              f"{type(model).__name__}")
     arr = _as_array(x, op, "x")
     if arr.dtype.kind != "f":
-        raise TypeError(f"{op}: x must be floating point, got dtype {arr.dtype}")
+        raise LaminaTypeError(f"{op}: x must be floating point, got dtype {arr.dtype}")
     if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or eps < 0:
-        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
+        raise LaminaValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
     if clamp is not None:
         if not (isinstance(clamp, (tuple, list)) and len(clamp) == 2):
-            raise ValueError(f"{op}: clamp must be None or a (min, max) pair, got {clamp!r}")
+            raise LaminaValueError(f"{op}: clamp must be None or a (min, max) pair, got {clamp!r}")
         lo, hi = clamp
         if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"{op}: clamp=({lo}, {hi}) has min > max")
+            raise LaminaValueError(f"{op}: clamp=({lo}, {hi}) has min > max")
     return arr, (None if clamp is None else tuple(clamp))
 
 
@@ -95,8 +96,8 @@ def _clamp(a: np.ndarray, clamp) -> np.ndarray:
 def _target(y, n: int, op: str) -> Tensor:
     t = y if isinstance(y, Tensor) else _make(np.asarray(y))
     if t.data.shape[:1] != (n,):
-        raise ValueError(f"{op}: y must have one label per example ({n}), got shape "
-                         f"{tuple(t.data.shape)}")
+        raise LaminaValueError(f"{op}: y must have one label per example ({n}), got shape "
+                               f"{tuple(t.data.shape)}")
     return t
 
 
@@ -108,8 +109,8 @@ def input_gradient(model, x: np.ndarray, y: Tensor, loss_fn: Callable | None = N
     with enable_grad():
         loss = loss_fn(model(xt), y)
         if not isinstance(loss, Tensor) or loss.data.size != 1:
-            raise ValueError("attack: loss_fn(output, y) must return a scalar tensor, got "
-                             f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
+            raise LaminaValueError("attack: loss_fn(output, y) must return a scalar tensor, got "
+                                   f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
         (g,) = grad(loss, [xt], allow_unused=True)
     return np.zeros_like(x) if g is None else g.data
 
@@ -189,12 +190,12 @@ def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm="inf",
     elif norm in (2, "2", "L2", 2.0):
         norm = 2
     else:
-        raise ValueError(f"pgd: norm must be 'inf' or 2, got {norm!r}")
+        raise LaminaValueError(f"pgd: norm must be 'inf' or 2, got {norm!r}")
     if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"pgd: steps must be a non-negative int, got {steps!r}")
+        raise LaminaValueError(f"pgd: steps must be a non-negative int, got {steps!r}")
     if not isinstance(alpha, numbers.Real) or alpha < 0:
-        raise ValueError(f"pgd: alpha (the step size) must be a non-negative number, got "
-                         f"{alpha!r}")
+        raise LaminaValueError(f"pgd: alpha (the step size) must be a non-negative number, got "
+                               f"{alpha!r}")
     y = _target(y, arr.shape[0], "pgd")
     x0 = arr.astype(np.float64) if arr.dtype != np.float64 else arr
     adv = x0.copy()

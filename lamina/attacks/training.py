@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["AdversarialLoader"]
@@ -43,11 +44,11 @@ class AdversarialLoader:
 
     def __init__(self, loader: Iterable, attack: Callable, mix: str = "concat"):
         if not callable(attack):
-            raise TypeError(f"AdversarialLoader: attack must be callable (x, y) -> x_adv, "
-                            f"got {type(attack).__name__}")
+            raise LaminaTypeError(f"AdversarialLoader: attack must be callable (x, y) -> x_adv, "
+                                  f"got {type(attack).__name__}")
         if mix not in ("concat", "replace"):
-            raise ValueError(f"AdversarialLoader: mix must be 'concat' or 'replace', got "
-                             f"{mix!r}")
+            raise LaminaValueError(f"AdversarialLoader: mix must be 'concat' or 'replace', got "
+                                   f"{mix!r}")
         self.loader, self.attack, self.mix = loader, attack, mix
 
     def __len__(self) -> int:
@@ -59,7 +60,7 @@ class AdversarialLoader:
                 got = type(batch).__name__
                 if isinstance(batch, (tuple, list)):
                     got += f" of length {len(batch)}"
-                raise ValueError(f"AdversarialLoader: expected (x, y) batches, got {got}")
+                raise LaminaValueError(f"AdversarialLoader: expected (x, y) batches, got {got}")
             x, y = batch
             x_adv = self.attack(x, y)
             if self.mix == "replace":

@@ -16,6 +16,7 @@ import numpy as np
 from numpy import ndarray
 
 from lamina.autograd.grad_mode import GradMode, set_grad_enabled
+from lamina.errors import LaminaValueError
 
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -62,7 +63,7 @@ def unbroadcast(g, shape, node, inputs, t):
                 g = g.sum(axis=tuple(range(lead)))
     if g.shape != tuple(shape):
         index = next(k for k, x in enumerate(inputs) if x is t)
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{type(node).__name__}.backward returned a gradient of shape {got} for "
             f"input {index} of shape {tuple(shape)}"
         )
@@ -95,7 +96,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
         node = heappop(heap)[1]
         g = grads.pop(node)
         if node.inputs is None:
-            raise RuntimeError(_FREED)
+            raise LaminaValueError(_FREED)
         if node.retained is not None or node in sink.watched:
             sink.outputs_done(node, g)          # retain_grad() tensors, autograd.grad inputs
         for vc, v, _ in node.saved_versions:    # nothing it saved was changed in place since
@@ -150,7 +151,7 @@ def _send(grads, heap, node, idx, g):
 
 
 def _raise_count(node, in_grads):
-    raise RuntimeError(
+    raise LaminaValueError(
         f"{type(node).__name__}.backward returned {len(in_grads)} gradients, "
         f"expected {len(node.inputs)} (one per forward argument)"
     )
@@ -172,7 +173,7 @@ def _raise_modified(node):
     """An array ``node`` saved for backward was modified in place after it ran."""
     for vc, v, arr in node.saved_versions:
         if vc[0] != v:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "one of the variables needed for gradient computation has been modified "
                 f"by an inplace operation: [{arr.dtype} tensor of shape "
                 f"{tuple(arr.shape)}] is at version {vc[0]}; expected version {v} "
@@ -245,7 +246,7 @@ class _Capture:
     def result(self, allow_unused):
         out = [self.captured[id(t)] for t in self.tensors]
         if not allow_unused and any(g is None for g in out):
-            raise RuntimeError(
+            raise LaminaValueError(
                 "One of the differentiated Tensors appears to not have been used in the "
                 "graph. Set allow_unused=True if this is the desired behavior."
             )
@@ -259,12 +260,12 @@ def _add(a, b):
 def backward(tensor, gradient=None, retain_graph=False):
     """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
     if not tensor.requires_grad:
-        raise RuntimeError(
+        raise LaminaValueError(
             "element 0 of tensors does not require grad and does not have a grad_fn"
         )
     if gradient is None:
         if tensor.data.size != 1:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"grad can be implicitly created only for scalar outputs; got a tensor of "
                 f"shape {tuple(tensor.shape)}: pass gradient= to backward()"
             )
@@ -296,7 +297,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if single_in else list(inputs)
     for t in inputs:
         if not t.requires_grad:
-            raise RuntimeError("autograd.grad: one of the inputs does not require grad")
+            raise LaminaValueError("autograd.grad: one of the inputs does not require grad")
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif not isinstance(grad_outputs, (list, tuple)):
@@ -304,12 +305,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     seeds = []
     for o, go in zip(outputs, grad_outputs):
         if not o.requires_grad:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if go is None:
             if o.data.size != 1:
-                raise RuntimeError(
+                raise LaminaValueError(
                     f"grad can be implicitly created only for scalar outputs; got shape "
                     f"{tuple(o.shape)}: pass grad_outputs="
                 )
@@ -325,7 +326,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 def _as_grad_array(gradient, like, where):
     arr = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
     if arr.shape != like.data.shape:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{where}: gradient has shape {tuple(arr.shape)} but the output has shape "
             f"{tuple(like.shape)}"
         )

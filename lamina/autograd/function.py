@@ -40,6 +40,7 @@ import numpy as np
 from numpy import asarray, ndarray
 
 from lamina.autograd.grad_mode import GradMode
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor, _make
 
 _new = object.__new__
@@ -112,8 +113,8 @@ def _broadcast_error(cls, e, raw):
     if "broadcast" not in str(e):
         raise e
     shapes = " and ".join(str(tuple(r.shape)) for r in raw if isinstance(r, ndarray))
-    raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast "
-                     "together") from None
+    raise LaminaValueError(f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast "
+                           "together") from None
 
 
 def _apply_small(cls, args):

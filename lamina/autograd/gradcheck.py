@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from lamina.autograd.grad_mode import no_grad
+from lamina.errors import LaminaValueError
 
 
 class GradcheckError(RuntimeError):
@@ -89,7 +90,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     inputs = _as_tuple(inputs)
     diff_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not diff_idx:
-        raise ValueError("gradcheck: at least one input tensor must require grad")
+        raise LaminaValueError("gradcheck: at least one input tensor must require grad")
     for i in diff_idx:
         if inputs[i].data.dtype != np.float64:
             warnings.warn(

@@ -28,6 +28,7 @@ from lamina.data.sampler import (
     _epoch_indices,
     _is_builtin,
 )
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["DataLoader", "default_collate", "default_convert"]
@@ -42,9 +43,9 @@ def _stack(arrays, what: str) -> np.ndarray:
     shape = arrays[0].shape
     for i, a in enumerate(arrays):
         if a.shape != shape:
-            raise RuntimeError(f"default_collate: stack expects each {what} to be equal size, "
-                               f"but got {tuple(shape)} at entry 0 and {tuple(a.shape)} at "
-                               f"entry {i}")
+            raise LaminaValueError(f"default_collate: stack expects each {what} to be equal size, "
+                                   f"but got {tuple(shape)} at entry 0 and {tuple(a.shape)} at "
+                                   f"entry {i}")
     return np.stack(arrays)
 
 
@@ -67,8 +68,8 @@ def default_collate(batch):
         return _make(arr)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind not in "biuf":
-            raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, "
-                            f"numbers, dicts or lists; found an array of dtype {elem.dtype}")
+            raise LaminaTypeError(f"default_collate: batch must contain tensors, NumPy arrays, "
+                                  f"numbers, dicts or lists; found an array of dtype {elem.dtype}")
         return _wrap(_stack(batch, "array"))
     if isinstance(elem, np.generic) and elem.dtype.kind in "biuf":
         return _wrap(np.array(batch))
@@ -93,8 +94,8 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(b) != size for b in batch):
-            raise RuntimeError("default_collate: each element in list of batch should be of "
-                               "equal size")
+            raise LaminaValueError("default_collate: each element in list of batch should be of "
+                                   "equal size")
         fields = [default_collate(list(s)) for s in zip(*batch)]
         if isinstance(elem, (tuple, list)):
             return fields
@@ -102,8 +103,8 @@ def default_collate(batch):
             return type(elem)(fields)
         except TypeError:
             return fields
-    raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
-                    f"dicts or lists; found {type(elem).__name__}")
+    raise LaminaTypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, "
+                          f"dicts or lists; found {type(elem).__name__}")
 
 
 def default_convert(data):
@@ -174,43 +175,45 @@ class DataLoader:
                  prefetch_factor: int | None = None, persistent_workers: bool = False):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or isinstance(batch_size, bool) or batch_size <= 0):
-            raise ValueError(f"DataLoader: batch_size should be a positive integer value or "
-                             f"None, but got batch_size={batch_size!r}")
+            raise LaminaValueError(f"DataLoader: batch_size should be a positive integer value or "
+                                   f"None, but got batch_size={batch_size!r}")
         if not isinstance(drop_last, (bool, int, np.bool_, np.integer)):
-            raise TypeError(f"DataLoader: drop_last should be a bool, got "
-                            f"{type(drop_last).__name__} (pass sampler= and batch_sampler= "
-                            "by keyword: lamina's positional order differs from PyTorch's "
-                            "after shuffle)")
+            raise LaminaTypeError(f"DataLoader: drop_last should be a bool, got "
+                                  f"{type(drop_last).__name__} (pass sampler= and batch_sampler= "
+                                  "by keyword: lamina's positional order differs from PyTorch's "
+                                  "after shuffle)")
         if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(f"DataLoader: collate_fn should be callable, got "
-                            f"{type(collate_fn).__name__}")
+            raise LaminaTypeError(f"DataLoader: collate_fn should be callable, got "
+                                  f"{type(collate_fn).__name__}")
         _check_workers(num_workers, timeout, prefetch_factor, persistent_workers)
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            raise LaminaValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
-                                 "batch_size, shuffle, sampler, and drop_last")
+                raise LaminaValueError("DataLoader: batch_sampler option is mutually exclusive "
+                                       "with "
+                                       "batch_size, shuffle, sampler, and drop_last")
             batch_size = None
         elif batch_size is None and drop_last:
-            raise ValueError("DataLoader: batch_size=None option disables auto-batching and "
-                             "is mutually exclusive with drop_last")
+            raise LaminaValueError("DataLoader: batch_size=None option disables auto-batching and "
+                                   "is mutually exclusive with drop_last")
         for name, s in (("sampler", sampler), ("batch_sampler", batch_sampler)):
             if s is not None and not isinstance(s, collections.abc.Iterable):
-                raise TypeError(f"DataLoader: {name} should be a Sampler or an iterable of "
-                                f"indices, got {type(s).__name__}")
+                raise LaminaTypeError(f"DataLoader: {name} should be a Sampler or an iterable of "
+                                      f"indices, got {type(s).__name__}")
         if generator is not None and seed is not None:
-            raise ValueError("DataLoader: pass either generator or seed, not both")
+            raise LaminaValueError("DataLoader: pass either generator or seed, not both")
         if generator is not None and not isinstance(generator, Generator):
-            raise TypeError(f"DataLoader: generator must be a lamina.Generator, got "
-                            f"{type(generator).__name__}")
+            raise LaminaTypeError(f"DataLoader: generator must be a lamina.Generator, got "
+                                  f"{type(generator).__name__}")
         if isinstance(prefetch, bool):
             depth = 2 if prefetch else 0
         elif isinstance(prefetch, (int, np.integer)) and prefetch >= 0:
             depth = int(prefetch)
         else:
-            raise ValueError(f"DataLoader: prefetch must be a bool or a non-negative int, got "
-                             f"{prefetch!r}")
+            raise LaminaValueError(f"DataLoader: prefetch must be a bool or a non-negative int, "
+                                   f"got "
+                                   f"{prefetch!r}")
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
@@ -333,18 +336,18 @@ def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers) ->
     global _workers_warned
     if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
             or num_workers < 0:
-        raise ValueError("DataLoader: num_workers option should be non-negative; use "
-                         f"num_workers=0 to disable multiprocessing (got {num_workers!r})")
+        raise LaminaValueError("DataLoader: num_workers option should be non-negative; use "
+                               f"num_workers=0 to disable multiprocessing (got {num_workers!r})")
     if timeout < 0:
-        raise ValueError("DataLoader: timeout option should be non-negative")
+        raise LaminaValueError("DataLoader: timeout option should be non-negative")
     if num_workers == 0 and prefetch_factor is not None:
-        raise ValueError("DataLoader: prefetch_factor option could only be specified in "
-                         "multiprocessing. let num_workers > 0 to enable multiprocessing, "
-                         "otherwise set prefetch_factor to None.")
+        raise LaminaValueError("DataLoader: prefetch_factor option could only be specified in "
+                               "multiprocessing. let num_workers > 0 to enable multiprocessing, "
+                               "otherwise set prefetch_factor to None.")
     if prefetch_factor is not None and prefetch_factor < 0:
-        raise ValueError("DataLoader: prefetch_factor option should be non-negative")
+        raise LaminaValueError("DataLoader: prefetch_factor option should be non-negative")
     if persistent_workers and num_workers == 0:
-        raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        raise LaminaValueError("DataLoader: persistent_workers option needs num_workers > 0")
     if num_workers > 0 and not _workers_warned:
         _workers_warned = True
         warnings.warn(f"DataLoader: num_workers={num_workers} is accepted, but lamina loads "

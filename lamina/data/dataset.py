@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina.backend import Generator, rng
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
@@ -45,18 +46,18 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if not tensors:
-            raise ValueError("TensorDataset: expected at least one tensor, got none")
+            raise LaminaValueError("TensorDataset: expected at least one tensor, got none")
         sizes = []
         for i, t in enumerate(tensors):
             if not isinstance(t, (Tensor, np.ndarray)):
-                raise TypeError(f"TensorDataset: argument {i} must be a Tensor or a NumPy "
-                                f"array, got {type(t).__name__}")
+                raise LaminaTypeError(f"TensorDataset: argument {i} must be a Tensor or a NumPy "
+                                      f"array, got {type(t).__name__}")
             if t.ndim == 0:
-                raise ValueError(f"TensorDataset: argument {i} is a 0-d tensor; every tensor "
-                                 "needs a first (sample) dimension")
+                raise LaminaValueError(f"TensorDataset: argument {i} is a 0-d tensor; every tensor "
+                                       "needs a first (sample) dimension")
             sizes.append(t.shape[0])
         if any(s != sizes[0] for s in sizes):
-            raise ValueError(
+            raise LaminaValueError(
                 "TensorDataset: size mismatch between tensors: every tensor must have the same "
                 f"size in dimension 0, got {', '.join(map(str, sizes))}"
             )
@@ -108,7 +109,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+            raise LaminaValueError("ConcatDataset: datasets should not be an empty iterable")
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
@@ -122,10 +123,10 @@ class ConcatDataset(Dataset):
         n = len(self)
         if idx < 0:
             if -idx > n:
-                raise IndexError(f"ConcatDataset: index {idx} is out of range for length {n}")
+                raise LaminaIndexError(f"ConcatDataset: index {idx} is out of range for length {n}")
             idx += n
         if idx >= n:
-            raise IndexError(f"ConcatDataset: index {idx} is out of range for length {n}")
+            raise LaminaIndexError(f"ConcatDataset: index {idx} is out of range for length {n}")
         d = bisect.bisect_right(self.cumulative_sizes, idx)
         start = self.cumulative_sizes[d - 1] if d else 0
         return self.datasets[d][idx - start]
@@ -145,21 +146,22 @@ def random_split(dataset, lengths: Sequence[int | float],
     n = len(dataset)
     lengths = list(lengths)
     if not lengths:
-        raise ValueError("random_split: lengths must not be empty")
+        raise LaminaValueError("random_split: lengths must not be empty")
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:  # fractions (PyTorch's test)
         if any(x < 0 or x > 1 for x in lengths):
-            raise ValueError(f"random_split: fractions must be in [0, 1], got {lengths}")
+            raise LaminaValueError(f"random_split: fractions must be in [0, 1], got {lengths}")
         counts = [int(math.floor(n * f)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
         lengths = counts
     for x in lengths:
         if not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 0:
-            raise ValueError(f"random_split: lengths must be non-negative ints or fractions, "
-                             f"got {lengths}")
+            raise LaminaValueError(f"random_split: lengths must be non-negative ints or fractions, "
+                                   f"got {lengths}")
     if sum(lengths) != n:
-        raise ValueError(f"random_split: sum of input lengths ({sum(lengths)}) does not equal "
-                         f"the length of the input dataset ({n})")
+        raise LaminaValueError(f"random_split: sum of input lengths ({sum(lengths)}) does not "
+                               f"equal "
+                               f"the length of the input dataset ({n})")
     perm = rng(generator).permutation(n).tolist()
     out, start = [], 0
     for length in lengths:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.backend import get_default_dtype
+from lamina.errors import LaminaError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["StandardScaler", "MinMaxScaler", "OneHotEncoder", "one_hot", "polynomial_features"]
@@ -28,8 +29,8 @@ def _unwrap(x, op: str):
     try:
         return np.asarray(x), False
     except Exception:  # noqa: BLE001
-        raise TypeError(f"{op}: expected a Tensor or a NumPy array, got "
-                        f"{type(x).__name__}") from None
+        raise LaminaTypeError(f"{op}: expected a Tensor or a NumPy array, got "
+                              f"{type(x).__name__}") from None
 
 
 def _float_array(x, op: str):
@@ -38,7 +39,7 @@ def _float_array(x, op: str):
     if arr.dtype.kind == "f":
         return arr, is_t
     if arr.dtype.kind not in "biu":
-        raise TypeError(f"{op}: expected numeric data, got dtype {arr.dtype}")
+        raise LaminaTypeError(f"{op}: expected numeric data, got dtype {arr.dtype}")
     return arr.astype(get_default_dtype() if is_t else np.float64), is_t
 
 
@@ -48,7 +49,7 @@ def _rewrap(arr: np.ndarray, is_tensor: bool):
 
 def _check_2d(arr: np.ndarray, op: str) -> None:
     if arr.ndim < 1:
-        raise ValueError(f"{op}: expected an array with a sample dimension, got a 0-d array")
+        raise LaminaValueError(f"{op}: expected an array with a sample dimension, got a 0-d array")
 
 
 def _handle_zeros(scale: np.ndarray, constant=None) -> np.ndarray:
@@ -66,14 +67,14 @@ class _Fitted:
 
     def _check_fitted(self, op: str) -> None:
         if getattr(self, self._fitted_attr, None) is None:
-            raise RuntimeError(f"{type(self).__name__}.{op}: this instance is not fitted yet; "
-                               "call fit() on the training data first")
+            raise LaminaError(f"{type(self).__name__}.{op}: this instance is not fitted yet; "
+                              "call fit() on the training data first")
 
     def _check_features(self, arr: np.ndarray, op: str) -> None:
         if arr.shape[1:] != self._feature_shape:
-            raise ValueError(f"{type(self).__name__}.{op}: X has feature shape "
-                             f"{arr.shape[1:]}, but this scaler was fitted on feature shape "
-                             f"{self._feature_shape}")
+            raise LaminaValueError(f"{type(self).__name__}.{op}: X has feature shape "
+                                   f"{arr.shape[1:]}, but this scaler was fitted on feature shape "
+                                   f"{self._feature_shape}")
 
     def fit_transform(self, x):
         """``fit(x)`` then ``transform(x)``."""
@@ -108,8 +109,8 @@ class StandardScaler(_Fitted):
         arr, _ = _float_array(x, "StandardScaler.fit")
         _check_2d(arr, "StandardScaler.fit")
         if arr.shape[0] == 0:
-            raise ValueError("StandardScaler.fit: found an array with 0 samples; at least 1 "
-                             "is required")
+            raise LaminaValueError("StandardScaler.fit: found an array with 0 samples; at least 1 "
+                                   "is required")
         a64 = arr.astype(np.float64, copy=False)
         n = arr.shape[0]
         mean = a64.mean(axis=0)
@@ -169,8 +170,9 @@ class MinMaxScaler(_Fitted):
     def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False):
         lo, hi = feature_range
         if not lo < hi:
-            raise ValueError(f"MinMaxScaler: minimum of desired feature range must be smaller "
-                             f"than maximum, got {tuple(feature_range)}")
+            raise LaminaValueError(f"MinMaxScaler: minimum of desired feature range must be "
+                                   f"smaller "
+                                   f"than maximum, got {tuple(feature_range)}")
         self.feature_range = (lo, hi)
         self.clip = clip
         self.scale_ = self.min_ = None
@@ -179,8 +181,8 @@ class MinMaxScaler(_Fitted):
         arr, _ = _float_array(x, "MinMaxScaler.fit")
         _check_2d(arr, "MinMaxScaler.fit")
         if arr.shape[0] == 0:
-            raise ValueError("MinMaxScaler.fit: found an array with 0 samples; at least 1 is "
-                             "required")
+            raise LaminaValueError("MinMaxScaler.fit: found an array with 0 samples; at least 1 is "
+                                   "required")
         a64 = arr.astype(np.float64, copy=False)
         lo, hi = self.feature_range
         self.data_min_ = a64.min(axis=0)
@@ -229,24 +231,25 @@ def one_hot(labels, num_classes: int | None = None):
     """
     arr, is_t = _unwrap(labels, "one_hot")
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: one_hot is only applicable to index tensors (integer dtype), "
-                        f"got dtype {arr.dtype}")
+        raise LaminaTypeError(f"one_hot: one_hot is only applicable to index tensors (integer "
+                              f"dtype), "
+                              f"got dtype {arr.dtype}")
     if num_classes is None or num_classes == -1:
         if arr.size == 0:
-            raise RuntimeError("one_hot: can not infer the total number of classes from an "
-                               "empty tensor; pass num_classes")
+            raise LaminaValueError("one_hot: can not infer the total number of classes from an "
+                                   "empty tensor; pass num_classes")
         num_classes = int(arr.max()) + 1
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 0:
-        raise ValueError(f"one_hot: num_classes must be a non-negative int or -1, got "
-                         f"{num_classes!r}")
+        raise LaminaValueError(f"one_hot: num_classes must be a non-negative int or -1, got "
+                               f"{num_classes!r}")
     if arr.size:
         if arr.min() < 0:
-            raise RuntimeError("one_hot: class values must be non-negative, got "
-                               f"{int(arr.min())}")
+            raise LaminaValueError("one_hot: class values must be non-negative, got "
+                                   f"{int(arr.min())}")
         if arr.max() >= num_classes:
-            raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
-                               f"({num_classes}), got {int(arr.max())}")
+            raise LaminaValueError(f"one_hot: class values must be smaller than num_classes "
+                                   f"({num_classes}), got {int(arr.max())}")
     out = np.zeros(arr.shape + (int(num_classes),), dtype=np.int64)
     flat = out.reshape(-1, int(num_classes))
     flat[np.arange(arr.size), arr.reshape(-1)] = 1
@@ -273,8 +276,9 @@ class OneHotEncoder(_Fitted):
 
     def __init__(self, handle_unknown: str = "error", dtype=np.float64):
         if handle_unknown not in ("error", "ignore"):
-            raise ValueError(f"OneHotEncoder: handle_unknown should be 'error' or 'ignore', got "
-                             f"{handle_unknown!r}")
+            raise LaminaValueError(f"OneHotEncoder: handle_unknown should be 'error' or 'ignore', "
+                                   f"got "
+                                   f"{handle_unknown!r}")
         self.handle_unknown = handle_unknown
         self.dtype = dtype
         self.categories_ = None
@@ -285,8 +289,8 @@ class OneHotEncoder(_Fitted):
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
-            raise ValueError(f"{op}: expected a 1-D or 2-D array of categorical columns, got "
-                             f"shape {arr.shape}")
+            raise LaminaValueError(f"{op}: expected a 1-D or 2-D array of categorical columns, got "
+                                   f"shape {arr.shape}")
         return arr, is_t
 
     def fit(self, x) -> OneHotEncoder:
@@ -299,8 +303,9 @@ class OneHotEncoder(_Fitted):
         self._check_fitted("transform")
         arr, is_t = self._columns(x, "OneHotEncoder.transform")
         if arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"OneHotEncoder.transform: X has {arr.shape[1]} columns, but the "
-                             f"encoder was fitted on {self.n_features_in_}")
+            raise LaminaValueError(f"OneHotEncoder.transform: X has {arr.shape[1]} columns, but "
+                                   f"the "
+                                   f"encoder was fitted on {self.n_features_in_}")
         n = arr.shape[0]
         widths = [len(c) for c in self.categories_]
         dtype = get_default_dtype() if is_t else self.dtype
@@ -315,8 +320,9 @@ class OneHotEncoder(_Fitted):
             if not known.all():
                 if self.handle_unknown == "error":
                     bad = np.unique(col[~known]).tolist()
-                    raise ValueError(f"OneHotEncoder.transform: found unknown categories {bad} "
-                                     f"in column {j} during transform")
+                    raise LaminaValueError(f"OneHotEncoder.transform: found unknown categories "
+                                           f"{bad} "
+                                           f"in column {j} during transform")
             out[rows[known], start + pos_c[known]] = 1
             start += widths[j]
         return _rewrap(out, is_t)
@@ -327,8 +333,8 @@ class OneHotEncoder(_Fitted):
         arr, is_t = _unwrap(x, "OneHotEncoder.inverse_transform")
         widths = [len(c) for c in self.categories_]
         if arr.ndim != 2 or arr.shape[1] != sum(widths):
-            raise ValueError(f"OneHotEncoder.inverse_transform: expected shape (n, "
-                             f"{sum(widths)}), got {arr.shape}")
+            raise LaminaValueError(f"OneHotEncoder.inverse_transform: expected shape (n, "
+                                   f"{sum(widths)}), got {arr.shape}")
         cols = []
         start = 0
         for cats, w in zip(self.categories_, widths):
@@ -358,14 +364,14 @@ def polynomial_features(x, degree: int, include_bias: bool = False):
     array([[1., 1., 1.], [2., 4., 8.]])
     """
     if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
-        raise ValueError(f"polynomial_features: degree must be a non-negative int, got "
-                         f"{degree!r}")
+        raise LaminaValueError(f"polynomial_features: degree must be a non-negative int, got "
+                               f"{degree!r}")
     arr, is_t = _float_array(x, "polynomial_features")
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
-        raise ValueError(f"polynomial_features: expected a 1-D or 2-D input, got shape "
-                         f"{arr.shape}")
+        raise LaminaValueError(f"polynomial_features: expected a 1-D or 2-D input, got shape "
+                               f"{arr.shape}")
     n, f = arr.shape
     blocks = [np.ones((n, 1), arr.dtype)] if include_bias else []
     if degree >= 1:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sized
 import numpy as np
 
 from lamina.backend import Generator, rng
+from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler"]
@@ -30,14 +31,14 @@ __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler
 
 def _check_generator(name: str, generator) -> None:
     if generator is not None and not isinstance(generator, Generator):
-        raise TypeError(f"{name}: generator must be a lamina.Generator or None, got "
-                        f"{type(generator).__name__}")
+        raise LaminaTypeError(f"{name}: generator must be a lamina.Generator or None, got "
+                              f"{type(generator).__name__}")
 
 
 def _check_positive_int(name: str, arg: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name}: {arg} should be a positive integer value, but got "
-                         f"{arg}={value!r}")
+        raise LaminaValueError(f"{name}: {arg} should be a positive integer value, but got "
+                               f"{arg}={value!r}")
 
 
 def _check_bool(name: str, arg: str, value, exc=ValueError) -> None:
@@ -48,8 +49,8 @@ def _check_bool(name: str, arg: str, value, exc=ValueError) -> None:
 
 def _sized(name: str, data_source) -> Sized:
     if not hasattr(data_source, "__len__"):
-        raise TypeError(f"{name}: data_source must have a length (a map-style dataset or a "
-                        f"sequence), got {type(data_source).__name__}")
+        raise LaminaTypeError(f"{name}: data_source must have a length (a map-style dataset or a "
+                              f"sequence), got {type(data_source).__name__}")
     return data_source
 
 
@@ -129,7 +130,8 @@ class RandomSampler(Sampler):
         g = rng(self.generator)
         if n == 0:
             if k and self._num_samples is not None:
-                raise ValueError("RandomSampler: cannot draw samples from an empty data_source")
+                raise LaminaValueError("RandomSampler: cannot draw samples from an empty "
+                                       "data_source")
             return np.zeros(0, np.int64)
         if self.replacement:
             return g.integers(0, n, size=k, dtype=np.int64)
@@ -161,9 +163,10 @@ class SubsetRandomSampler(Sampler):
         _check_generator("SubsetRandomSampler", generator)
         arr = np.asarray(indices)
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise TypeError("SubsetRandomSampler: indices must be a 1-d sequence of integers, "
-                            f"got {type(indices).__name__} of shape {arr.shape} and dtype "
-                            f"{arr.dtype}")
+            raise LaminaTypeError("SubsetRandomSampler: indices must be a 1-d sequence of "
+                                  "integers, "
+                                  f"got {type(indices).__name__} of shape {arr.shape} and dtype "
+                                  f"{arr.dtype}")
         self.indices = indices
         self._array = arr.astype(np.int64)
         self.generator = generator
@@ -202,14 +205,16 @@ class WeightedRandomSampler(Sampler):
         _check_generator("WeightedRandomSampler", generator)
         w = np.asarray(getattr(weights, "data", weights), dtype=np.float64)
         if w.ndim != 1:
-            raise ValueError("WeightedRandomSampler: weights should be a 1d sequence but given "
-                             f"weights have shape {tuple(w.shape)}")
+            raise LaminaValueError("WeightedRandomSampler: weights should be a 1d sequence but "
+                                   "given "
+                                   f"weights have shape {tuple(w.shape)}")
         if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
-            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
-                             "not all zero")
+            raise LaminaValueError("WeightedRandomSampler: weights must be finite, "
+                                   "non-negative and not all zero")
         if not replacement and num_samples > np.count_nonzero(w):
-            raise ValueError(f"WeightedRandomSampler: cannot draw num_samples={num_samples} "
-                             f"without replacement from {np.count_nonzero(w)} non-zero weights")
+            raise LaminaValueError(f"WeightedRandomSampler: cannot draw num_samples="
+                                   f"{num_samples} without replacement from "
+                                   f"{np.count_nonzero(w)} non-zero weights")
         self.weights = w
         self.num_samples = int(num_samples)
         self.replacement = bool(replacement)
@@ -245,8 +250,8 @@ class BatchSampler(Sampler):
         _check_positive_int("BatchSampler", "batch_size", batch_size)
         _check_bool("BatchSampler", "drop_last", drop_last)
         if not isinstance(sampler, Iterable):
-            raise TypeError("BatchSampler: sampler must be a Sampler or an iterable of "
-                            f"indices, got {type(sampler).__name__}")
+            raise LaminaTypeError("BatchSampler: sampler must be a Sampler or an iterable of "
+                                  f"indices, got {type(sampler).__name__}")
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)

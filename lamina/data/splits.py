@@ -15,6 +15,7 @@ import numpy as np
 
 from lamina.backend import Generator, rng
 from lamina.data.dataset import Subset
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["train_val_test_split", "kfold_indices", "stratified_kfold_indices"]
@@ -22,7 +23,7 @@ __all__ = ["train_val_test_split", "kfold_indices", "stratified_kfold_indices"]
 
 def _rng(seed, generator, op) -> np.random.Generator:
     if seed is not None and generator is not None:
-        raise ValueError(f"{op}: pass either seed or generator, not both")
+        raise LaminaValueError(f"{op}: pass either seed or generator, not both")
     if seed is not None:
         return Generator(seed).np
     return rng(generator)
@@ -31,23 +32,23 @@ def _rng(seed, generator, op) -> np.random.Generator:
 def _labels(labels, op) -> np.ndarray:
     arr = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
     if arr.ndim != 1:
-        raise ValueError(f"{op}: labels must be 1-D (one label per sample), got shape "
-                         f"{arr.shape}")
+        raise LaminaValueError(f"{op}: labels must be 1-D (one label per sample), got shape "
+                               f"{arr.shape}")
     return arr
 
 
 def _num(x, n: int, name: str, op: str) -> int:
     """A split size given as a fraction of n (rounded up, as scikit-learn does) or a count."""
     if isinstance(x, bool):
-        raise ValueError(f"{op}: {name} must be a fraction in [0, 1) or a count, got {x!r}")
+        raise LaminaValueError(f"{op}: {name} must be a fraction in [0, 1) or a count, got {x!r}")
     if isinstance(x, (int, np.integer)):
         if not 0 <= x <= n:
-            raise ValueError(f"{op}: {name}={x} must be between 0 and the number of samples "
-                             f"({n})")
+            raise LaminaValueError(f"{op}: {name}={x} must be between 0 and the number of samples "
+                                   f"({n})")
         return int(x)
     if isinstance(x, (float, np.floating)) and 0 <= x < 1:
         return int(math.ceil(float(x) * n))
-    raise ValueError(f"{op}: {name} must be a fraction in [0, 1) or a count, got {x!r}")
+    raise LaminaValueError(f"{op}: {name} must be a fraction in [0, 1) or a count, got {x!r}")
 
 
 def _allocate(counts: np.ndarray, k: int) -> np.ndarray:
@@ -102,20 +103,20 @@ def train_val_test_split(*arrays, val: float | int = 0.1, test: float | int = 0.
     """
     op = "train_val_test_split"
     if not arrays:
-        raise ValueError(f"{op}: at least one array or a dataset is required")
+        raise LaminaValueError(f"{op}: at least one array or a dataset is required")
     if len(arrays) == 1 and _is_dataset(arrays[0]):
         n = len(arrays[0])
     else:
         lengths = [len(a) for a in arrays]
         if any(m != lengths[0] for m in lengths):
-            raise ValueError(f"{op}: found input variables with inconsistent numbers of "
-                             f"samples: {lengths}")
+            raise LaminaValueError(f"{op}: found input variables with inconsistent numbers of "
+                                   f"samples: {lengths}")
         n = lengths[0]
     n_val, n_test = _num(val, n, "val", op), _num(test, n, "test", op)
     n_train = n - n_val - n_test
     if n_train <= 0:
-        raise ValueError(f"{op}: with n_samples={n}, val={val} and test={test} the training "
-                         f"part would have {n_train} samples; reduce val or test")
+        raise LaminaValueError(f"{op}: with n_samples={n}, val={val} and test={test} the training "
+                               f"part would have {n_train} samples; reduce val or test")
     g = _rng(seed, generator, op) if shuffle else None
 
     if stratify is None:
@@ -124,7 +125,7 @@ def train_val_test_split(*arrays, val: float | int = 0.1, test: float | int = 0.
     else:
         y = _labels(stratify, op)
         if len(y) != n:
-            raise ValueError(f"{op}: stratify has {len(y)} labels for {n} samples")
+            raise LaminaValueError(f"{op}: stratify has {len(y)} labels for {n} samples")
         _, y = np.unique(y, return_inverse=True)
         y = y.reshape(-1)
         counts = np.bincount(y)
@@ -153,10 +154,10 @@ def train_val_test_split(*arrays, val: float | int = 0.1, test: float | int = 0.
 
 def _check_k(n: int, k: int, op: str) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"{op}: k must be an int of at least 2, got {k!r}")
+        raise LaminaValueError(f"{op}: k must be an int of at least 2, got {k!r}")
     if k > n:
-        raise ValueError(f"{op}: cannot have k={k} folds greater than the number of samples "
-                         f"n={n}")
+        raise LaminaValueError(f"{op}: cannot have k={k} folds greater than the number of samples "
+                               f"n={n}")
 
 
 def _folds(fold_of: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -182,7 +183,7 @@ def kfold_indices(n, k: int, shuffle: bool = False, seed: int | None = None,
     if hasattr(n, "__len__") and not isinstance(n, (int, np.integer)):
         n = len(n)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"{op}: n must be a non-negative int, got {n!r}")
+        raise LaminaValueError(f"{op}: n must be a non-negative int, got {n!r}")
     _check_k(n, k, op)
     sizes = np.full(k, n // k, dtype=np.int64)
     sizes[:n % k] += 1
@@ -214,8 +215,8 @@ def stratified_kfold_indices(labels, k: int, shuffle: bool = False, seed: int | 
     y_enc = rank[inv]
     counts = np.bincount(y_enc)
     if k > counts.max():
-        raise ValueError(f"{op}: k={k} cannot be greater than the number of members in each "
-                         f"class (largest class has {counts.max()})")
+        raise LaminaValueError(f"{op}: k={k} cannot be greater than the number of members in each "
+                               f"class (largest class has {counts.max()})")
     if k > counts.min():
         warnings.warn(f"{op}: the least populated class has only {counts.min()} members, "
                       f"which is less than k={k}", UserWarning, stacklevel=2)

@@ -19,6 +19,7 @@ import contextlib
 import importlib
 from pathlib import Path
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.experiments._common import ExperimentResult
 
 __all__ = ["available", "run", "describe", "ExperimentResult"]
@@ -87,11 +88,11 @@ def available() -> list[tuple[str, str]]:
 
 def _module(name: str):
     if not isinstance(name, str):
-        raise TypeError(f"experiments: name must be a str, got {type(name).__name__}")
+        raise LaminaTypeError(f"experiments: name must be a str, got {type(name).__name__}")
     key = name.strip().lower().replace("_", "-")
     if key not in _REGISTRY:
-        raise ValueError(f"experiments: unknown experiment {name!r}; valid names: "
-                         f"{', '.join(_REGISTRY)}")
+        raise LaminaValueError(f"experiments: unknown experiment {name!r}; valid names: "
+                               f"{', '.join(_REGISTRY)}")
     return key, importlib.import_module(f"lamina.experiments.{_REGISTRY[key][0]}")
 
 
@@ -117,7 +118,7 @@ def run(name: str, seed: int = 0, out_dir: Path | str = Path("."),
     """
     key, mod = _module(name)
     if not isinstance(quick, bool):
-        raise TypeError(f"experiments.run: quick must be a bool, got {type(quick).__name__}")
+        raise LaminaTypeError(f"experiments.run: quick must be a bool, got {type(quick).__name__}")
     with _single_threaded_blas():
         return mod.run(seed=seed, out_dir=Path(out_dir), quick=quick)
 

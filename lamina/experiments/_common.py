@@ -14,6 +14,7 @@ import numpy as np
 
 import lamina
 from lamina.autograd import no_grad
+from lamina.errors import LaminaTypeError
 from lamina.tensor import Tensor
 
 __all__ = ["ExperimentResult", "markdown_table", "fmt", "seed_all", "save_plot",
@@ -75,7 +76,7 @@ def seed_all(seed: int) -> np.random.Generator:
     """Seed lamina's global generator (weight initialization, dropout, shuffling) and return a
     NumPy generator for the experiment's own draws (data, splits)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"experiments: seed must be an int, got {type(seed).__name__}")
+        raise LaminaTypeError(f"experiments: seed must be an int, got {type(seed).__name__}")
     lamina.manual_seed(int(seed))
     return np.random.default_rng(int(seed))
 

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from lamina.autograd import enable_grad, grad
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 
@@ -30,8 +31,8 @@ def format_inputs(inputs, op: str) -> tuple[list[np.ndarray], bool]:
     is_tuple = isinstance(inputs, tuple)
     items = inputs if is_tuple else (inputs,)
     if not items:
-        raise ValueError(f"{op}: inputs is an empty tuple; expected a tensor or a tuple of "
-                         "tensors")
+        raise LaminaValueError(f"{op}: inputs is an empty tuple; expected a tensor or a tuple of "
+                               "tensors")
     arrays = []
     for i, t in enumerate(items):
         if isinstance(t, Tensor):
@@ -39,17 +40,17 @@ def format_inputs(inputs, op: str) -> tuple[list[np.ndarray], bool]:
         elif isinstance(t, np.ndarray):
             a = t
         else:
-            raise TypeError(f"{op}: inputs must be a lamina Tensor (or a tuple of them), got "
-                            f"{type(t).__name__}" + (f" at position {i}" if is_tuple else ""))
+            raise LaminaTypeError(f"{op}: inputs must be a lamina Tensor (or a tuple of them), got "
+                                  f"{type(t).__name__}" + (f" at position {i}" if is_tuple else ""))
         if a.dtype.kind != "f":
-            raise TypeError(f"{op}: inputs must be floating point, got dtype {a.dtype}")
+            raise LaminaTypeError(f"{op}: inputs must be floating point, got dtype {a.dtype}")
         if a.ndim == 0:
-            raise ValueError(f"{op}: inputs need a batch dimension, got a 0-d tensor")
+            raise LaminaValueError(f"{op}: inputs need a batch dimension, got a 0-d tensor")
         arrays.append(a)
     n = arrays[0].shape[0]
     if any(a.shape[0] != n for a in arrays):
-        raise ValueError(f"{op}: all inputs must have the same batch size, got "
-                         f"{[a.shape[0] for a in arrays]}")
+        raise LaminaValueError(f"{op}: all inputs must have the same batch size, got "
+                               f"{[a.shape[0] for a in arrays]}")
     return arrays, is_tuple
 
 
@@ -71,8 +72,8 @@ def per_input(value, n_inputs: int, is_tuple: bool, what: str, op: str) -> tuple
     otherwise the one value applies (to the single input, or to every input)."""
     if is_tuple and isinstance(value, tuple):
         if len(value) != n_inputs:
-            raise ValueError(f"{op}: {what} has {len(value)} entries for {n_inputs} inputs; "
-                             "with tuple inputs give one entry per input")
+            raise LaminaValueError(f"{op}: {what} has {len(value)} entries for {n_inputs} inputs; "
+                                   "with tuple inputs give one entry per input")
         return value
     return (value,) * n_inputs
 
@@ -117,8 +118,8 @@ def target_mask(out_shape: tuple, target, op: str) -> np.ndarray:
     rows = np.arange(n)
     if target is None:
         if int(np.prod(out_shape[1:])) != 1:
-            raise ValueError(f"{op}: target=None needs one output per example, but the model "
-                             f"returned shape {tuple(out_shape)}; pass target=<class index>")
+            raise LaminaValueError(f"{op}: target=None needs one output per example, but the model "
+                                   f"returned shape {tuple(out_shape)}; pass target=<class index>")
         return np.ones(out_shape)
     if isinstance(target, Tensor):
         target = target.data
@@ -131,16 +132,16 @@ def target_mask(out_shape: tuple, target, op: str) -> np.ndarray:
     else:
         t = np.asarray(target)
         if t.dtype.kind not in "iu" or t.shape[:1] != (n,) or t.ndim > 2:
-            raise ValueError(f"{op}: target must be an int, a tuple of ints, or one int (or "
-                             f"tuple) per example ({n}), got {target!r}")
+            raise LaminaValueError(f"{op}: target must be an int, a tuple of ints, or one int (or "
+                                   f"tuple) per example ({n}), got {target!r}")
         idx = (t,) if t.ndim == 1 else tuple(t.T)
     if len(out_shape) != 1 + len(idx):
-        raise ValueError(f"{op}: target {target!r} indexes {len(idx)} output dim(s) per "
-                         f"example, but the model's output has shape {tuple(out_shape)}")
+        raise LaminaValueError(f"{op}: target {target!r} indexes {len(idx)} output dim(s) per "
+                               f"example, but the model's output has shape {tuple(out_shape)}")
     for d, ix in enumerate(idx):
         if ix.size and (ix.min() < -out_shape[d + 1] or ix.max() >= out_shape[d + 1]):
-            raise IndexError(f"{op}: target {target!r} is out of range for outputs of shape "
-                             f"{tuple(out_shape)}")
+            raise LaminaIndexError(f"{op}: target {target!r} is out of range for outputs of shape "
+                                   f"{tuple(out_shape)}")
     mask = np.zeros(out_shape)
     mask[(rows, *idx)] = 1.0
     return mask
@@ -158,10 +159,10 @@ def run_forward(model, arrays, target, args, op: str) -> np.ndarray:
 
 def _output(out, op: str) -> Tensor:
     if not isinstance(out, Tensor):
-        raise TypeError(f"{op}: the model must return a Tensor, got {type(out).__name__}")
+        raise LaminaTypeError(f"{op}: the model must return a Tensor, got {type(out).__name__}")
     if out.ndim == 0:
-        raise ValueError(f"{op}: the model returned a 0-d tensor; expected one output (row) "
-                         "per example")
+        raise LaminaValueError(f"{op}: the model returned a 0-d tensor; expected one output (row) "
+                               "per example")
     return out
 
 
@@ -184,5 +185,6 @@ def broadcast_baseline(baseline, x: np.ndarray, op: str) -> np.ndarray:
     try:
         return np.broadcast_to(b, x.shape).astype(x.dtype)
     except ValueError:
-        raise ValueError(f"{op}: baseline of shape {tuple(b.shape)} does not broadcast to the "
-                         f"input's shape {tuple(x.shape)}") from None
+        raise LaminaValueError(f"{op}: baseline of shape {tuple(b.shape)} does not broadcast to "
+                               f"the "
+                               f"input's shape {tuple(x.shape)}") from None

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina.autograd import enable_grad, grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.interpret._common import _output, format_args, format_inputs, target_mask
 from lamina.nn.module import Module
 from lamina.ops.pool import interpolate
@@ -48,8 +49,8 @@ class LayerGradCam(LayerAttribution):
 
     def __init__(self, forward_func: Callable, layer: Module, device_ids=None):
         if not isinstance(layer, Module):
-            raise TypeError(f"LayerGradCam: layer must be a lamina.nn.Module, got "
-                            f"{type(layer).__name__}")
+            raise LaminaTypeError(f"LayerGradCam: layer must be a lamina.nn.Module, got "
+                                  f"{type(layer).__name__}")
         self.forward_func = forward_func
         self.layer = layer
 
@@ -66,8 +67,8 @@ class LayerGradCam(LayerAttribution):
         def leaf(t):
             if not isinstance(t, Tensor):
                 where = "input" if attribute_to_layer_input else "output"
-                raise TypeError(f"{op}: the layer's {where} must be a single Tensor, got "
-                                f"{type(t).__name__}")
+                raise LaminaTypeError(f"{op}: the layer's {where} must be a single Tensor, got "
+                                      f"{type(t).__name__}")
             a = _make(t.data, requires_grad=True)
             seen.append(a)
             return a
@@ -82,11 +83,11 @@ class LayerGradCam(LayerAttribution):
                 out = _output(self.forward_func(*[_make(a) for a in arrays], *args), op)
                 mask = target_mask(out.shape, target, op)
                 if not seen:
-                    raise RuntimeError(f"{op}: the layer {type(self.layer).__name__} was not "
-                                       "called by the model's forward")
+                    raise LaminaValueError(f"{op}: the layer {type(self.layer).__name__} was not "
+                                           "called by the model's forward")
                 if len(seen) > 1:
-                    raise RuntimeError(f"{op}: the layer was called {len(seen)} times in one "
-                                       "forward; expected once")
+                    raise LaminaValueError(f"{op}: the layer was called {len(seen)} times in one "
+                                           "forward; expected once")
                 selected = (out * _make(mask.astype(out.data.dtype))).sum()
                 (g,) = grad(selected, [seen[0]], allow_unused=True)
         finally:

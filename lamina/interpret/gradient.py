@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError
 from lamina.interpret._common import compute_gradients, format_args, format_inputs, format_output
 from lamina.nn.module import Module
 from lamina.nn.modules.activation import ReLU
@@ -80,8 +81,8 @@ class GuidedBackprop:
 
     def __init__(self, model: Module):
         if not isinstance(model, Module):
-            raise TypeError(f"GuidedBackprop: model must be a lamina.nn.Module, got "
-                            f"{type(model).__name__}")
+            raise LaminaTypeError(f"GuidedBackprop: model must be a lamina.nn.Module, got "
+                                  f"{type(model).__name__}")
         self.model = model
 
     def attribute(self, inputs, target=None, additional_forward_args=None):

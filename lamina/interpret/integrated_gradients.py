@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.interpret._common import (
     broadcast_baseline,
     compute_gradients,
@@ -51,16 +52,16 @@ _METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoi
 def approximation_parameters(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(step_sizes, alphas)``: the quadrature weights and nodes on [0, 1]."""
     if method not in _METHODS:
-        raise ValueError(f"IntegratedGradients: unknown method {method!r}; expected one of "
-                         f"{', '.join(_METHODS)}")
+        raise LaminaValueError(f"IntegratedGradients: unknown method {method!r}; expected one of "
+                               f"{', '.join(_METHODS)}")
     if method == "gausslegendre":
         if n < 1:
-            raise ValueError(f"IntegratedGradients: n_steps must be at least 1, got {n}")
+            raise LaminaValueError(f"IntegratedGradients: n_steps must be at least 1, got {n}")
         t, v = np.polynomial.legendre.leggauss(n)
         return 0.5 * v, 0.5 * (1 + t)
     if n < 2:
-        raise ValueError(f"IntegratedGradients: n_steps must be at least 2 for {method}, "
-                         f"got {n}")
+        raise LaminaValueError(f"IntegratedGradients: n_steps must be at least 2 for {method}, "
+                               f"got {n}")
     steps = np.full(n, 1.0 / n)
     if method == "riemann_trapezoid":
         steps[0] /= 2
@@ -107,7 +108,7 @@ class IntegratedGradients:
         op = "IntegratedGradients.attribute"
         arrays, is_tuple = format_inputs(inputs, op)
         if not isinstance(n_steps, int) or isinstance(n_steps, bool):
-            raise TypeError(f"{op}: n_steps must be an int, got {type(n_steps).__name__}")
+            raise LaminaTypeError(f"{op}: n_steps must be an int, got {type(n_steps).__name__}")
         steps, alphas = approximation_parameters(method, n_steps)
         base = [broadcast_baseline(b, a, op) for b, a in
                 zip(per_input(baselines, len(arrays), is_tuple, "baselines", op), arrays)]
@@ -115,8 +116,8 @@ class IntegratedGradients:
         n = arrays[0].shape[0]
         if internal_batch_size is not None:
             if not isinstance(internal_batch_size, int) or internal_batch_size < 1:
-                raise ValueError(f"{op}: internal_batch_size must be a positive int, got "
-                                 f"{internal_batch_size!r}")
+                raise LaminaValueError(f"{op}: internal_batch_size must be a positive int, got "
+                                       f"{internal_batch_size!r}")
             chunk = max(1, internal_batch_size // n)
         else:
             chunk = n_steps

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from lamina.backend import Generator, rng
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.interpret._common import (
     expand_args,
     expand_target,
@@ -44,8 +45,8 @@ class NoiseTunnel:
 
     def __init__(self, attribution_method):
         if not hasattr(attribution_method, "attribute"):
-            raise TypeError(f"NoiseTunnel: expected an attribution method (with .attribute), "
-                            f"got {type(attribution_method).__name__}")
+            raise LaminaTypeError(f"NoiseTunnel: expected an attribution method (with .attribute), "
+                                  f"got {type(attribution_method).__name__}")
         self.attribution_method = attribution_method
 
     def attribute(self, inputs, nt_type: str = "smoothgrad", nt_samples: int = 5,
@@ -69,10 +70,10 @@ class NoiseTunnel:
         """
         op = "NoiseTunnel.attribute"
         if nt_type not in _TYPES:
-            raise ValueError(f"{op}: nt_type must be one of {', '.join(_TYPES)}, got "
-                             f"{nt_type!r}")
+            raise LaminaValueError(f"{op}: nt_type must be one of {', '.join(_TYPES)}, got "
+                                   f"{nt_type!r}")
         if not isinstance(nt_samples, int) or nt_samples < 1:
-            raise ValueError(f"{op}: nt_samples must be a positive int, got {nt_samples!r}")
+            raise LaminaValueError(f"{op}: nt_samples must be a positive int, got {nt_samples!r}")
         if draw_baseline_from_distrib:
             raise NotImplementedError(f"{op}: draw_baseline_from_distrib=True is not "
                                       "supported")
@@ -80,7 +81,7 @@ class NoiseTunnel:
         sds = per_input(stdevs, len(arrays), is_tuple, "stdevs", op)
         for s in sds:
             if not isinstance(s, numbers.Real) or s < 0:
-                raise ValueError(f"{op}: stdevs must be non-negative numbers, got {stdevs!r}")
+                raise LaminaValueError(f"{op}: stdevs must be non-negative numbers, got {stdevs!r}")
         batch = nt_samples if nt_samples_batch_size is None else min(nt_samples,
                                                                       nt_samples_batch_size)
         parts = [batch] * (nt_samples // batch)

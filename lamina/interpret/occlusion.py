@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina.interpret._common import (
     broadcast_baseline,
     expand_args,
@@ -37,8 +38,8 @@ def _shape_tuple(v, ndim: int, what: str, op: str) -> tuple:
         return (int(v),) * ndim
     if not (isinstance(v, tuple) and len(v) == ndim
             and all(isinstance(k, numbers.Integral) and k > 0 for k in v)):
-        raise ValueError(f"{op}: {what} must be a tuple of {ndim} positive ints (the input's "
-                         f"non-batch dims), got {v!r}")
+        raise LaminaValueError(f"{op}: {what} must be a tuple of {ndim} positive ints (the input's "
+                               f"non-batch dims), got {v!r}")
     return tuple(int(k) for k in v)
 
 
@@ -75,8 +76,8 @@ class Occlusion:
         strides = per_input(1 if strides is None else strides, k, is_tuple, "strides", op)
         base = per_input(baselines, k, is_tuple, "baselines", op)
         if not isinstance(perturbations_per_eval, int) or perturbations_per_eval < 1:
-            raise ValueError(f"{op}: perturbations_per_eval must be a positive int, got "
-                             f"{perturbations_per_eval!r}")
+            raise LaminaValueError(f"{op}: perturbations_per_eval must be a positive int, got "
+                                   f"{perturbations_per_eval!r}")
         args = format_args(additional_forward_args)
         n = arrays[0].shape[0]
         f0 = run_forward(self.forward_func, arrays, target, args, op)
@@ -86,11 +87,11 @@ class Occlusion:
             win = _shape_tuple(windows[i], len(shape), "sliding_window_shapes", op)
             st = _shape_tuple(strides[i], len(shape), "strides", op)
             if any(w > s for w, s in zip(win, shape)):
-                raise ValueError(f"{op}: sliding window {win} exceeds the input's dims "
-                                 f"{tuple(shape)}")
+                raise LaminaValueError(f"{op}: sliding window {win} exceeds the input's dims "
+                                       f"{tuple(shape)}")
             if any(s > w and d != w for s, w, d in zip(st, win, shape)):
-                raise ValueError(f"{op}: stride {st} cannot be larger than the sliding "
-                                 f"window {win}")
+                raise LaminaValueError(f"{op}: stride {st} cannot be larger than the sliding "
+                                       f"window {win}")
             b = broadcast_baseline(base[i], x, op)
             counts = [math.ceil((d - w) / s) + 1 for d, w, s in zip(shape, win, st)]
             starts = list(itertools.product(*[range(c) for c in counts]))

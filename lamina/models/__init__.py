@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.models.gpt import GPT
 from lamina.models.highway import HighwayMLP
 from lamina.models.lenet import LeNet5
@@ -69,10 +70,10 @@ def available_models() -> list[str]:
 def register_model(name: str, factory) -> None:
     """Make ``get_model(name, **kw)`` call ``factory(**kw)`` (a Module class or a function)."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"register_model: name must be a non-empty str, got {name!r}")
+        raise LaminaValueError(f"register_model: name must be a non-empty str, got {name!r}")
     if not callable(factory):
-        raise TypeError(f"register_model: factory must be callable, got "
-                        f"{type(factory).__name__}")
+        raise LaminaTypeError(f"register_model: factory must be callable, got "
+                              f"{type(factory).__name__}")
     _REGISTRY[_canonical(name)] = factory
 
 
@@ -81,8 +82,8 @@ def get_factory(name: str):
     KeyError-free way for tools such as the CLI to inspect a model's constructor."""
     key = _canonical(name) if isinstance(name, str) else None
     if key not in _REGISTRY:
-        raise ValueError(f"get_factory: unknown model {name!r}; available models: "
-                         f"{', '.join(available_models())}")
+        raise LaminaValueError(f"get_factory: unknown model {name!r}; available models: "
+                               f"{', '.join(available_models())}")
     return key, _REGISTRY[key]
 
 
@@ -97,11 +98,11 @@ def get_model(name: str, **kwargs):
     Linear(in_features=64, out_features=10, bias=True)
     """
     if not isinstance(name, str):
-        raise TypeError(f"get_model: name must be a str, got {type(name).__name__}")
+        raise LaminaTypeError(f"get_model: name must be a str, got {type(name).__name__}")
     key = _canonical(name)
     if key not in _REGISTRY:
-        raise ValueError(f"get_model: unknown model {name!r}; available models: "
-                         f"{', '.join(available_models())}")
+        raise LaminaValueError(f"get_model: unknown model {name!r}; available models: "
+                               f"{', '.join(available_models())}")
     factory = _REGISTRY[key]
     try:
         sig = inspect.signature(factory)
@@ -112,8 +113,8 @@ def get_model(name: str, **kwargs):
     except TypeError as e:
         accepted = [p.name for p in sig.parameters.values()
                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        raise TypeError(f"get_model({key!r}): {e}; it accepts: "
-                        f"{', '.join(accepted)}") from None
+        raise LaminaTypeError(f"get_model({key!r}): {e}; it accepts: "
+                              f"{', '.join(accepted)}") from None
     return factory(**kwargs)
 
 # --- the chart of neural networks (issue #16) -----------------------------------------------

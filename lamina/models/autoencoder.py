@@ -24,6 +24,7 @@ import numpy as np
 import lamina
 from lamina import nn, optim
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import check_choice, check_float, check_int, make_rng
 from lamina.nn import functional as F
 from lamina.tensor import Tensor
@@ -68,7 +69,7 @@ class MaskingNoise(nn.Module):
         super().__init__()
         p = check_float("MaskingNoise", "p", p, 0.0, strict=False)
         if p >= 1.0:
-            raise ValueError(f"MaskingNoise: p must be in [0, 1), got {p!r}")
+            raise LaminaValueError(f"MaskingNoise: p must be in [0, 1), got {p!r}")
         self.p = p
 
     def forward(self, input: Tensor) -> Tensor:
@@ -89,9 +90,9 @@ def _in_shape(owner: str, in_shape) -> tuple[int, ...]:
     if (not isinstance(in_shape, Sequence) or not 1 <= len(in_shape) <= 3
             or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
                        for s in in_shape)):
-        raise ValueError(f"{owner}: in_shape must be a positive int or a tuple of 1 to 3 "
-                         f"positive ints (features, or channels, height, width), got "
-                         f"{in_shape!r}")
+        raise LaminaValueError(f"{owner}: in_shape must be a positive int or a tuple of 1 to 3 "
+                               f"positive ints (features, or channels, height, width), got "
+                               f"{in_shape!r}")
     return tuple(int(s) for s in in_shape)
 
 
@@ -101,8 +102,8 @@ def _hidden(owner: str, hidden) -> tuple[int, ...]:
     if (not isinstance(hidden, Sequence)
             or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
                        for h in hidden)):
-        raise ValueError(f"{owner}: hidden must be a sequence of positive ints, got "
-                         f"{hidden!r}")
+        raise LaminaValueError(f"{owner}: hidden must be a sequence of positive ints, got "
+                               f"{hidden!r}")
     return tuple(int(h) for h in hidden)
 
 
@@ -140,9 +141,9 @@ def mlp_decoder(in_features: int, hidden: Sequence[int], out_shape: tuple[int, .
 
 def _conv_shape(owner: str, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(in_shape) != 3 or in_shape[1] % 4 or in_shape[2] % 4:
-        raise ValueError(f"{owner}: the convolutional variant needs in_shape (channels, "
-                         f"height, width) with height and width divisible by 4, got "
-                         f"{in_shape}")
+        raise LaminaValueError(f"{owner}: the convolutional variant needs in_shape (channels, "
+                               f"height, width) with height and width divisible by 4, got "
+                               f"{in_shape}")
     return in_shape
 
 
@@ -177,16 +178,16 @@ def as_input(owner: str, x, in_shape: tuple[int, ...], dtype=None) -> Tensor:
         try:
             x = Tensor(np.asarray(x, dtype=np.float32 if dtype is None else dtype))
         except (TypeError, ValueError):
-            raise ValueError(f"{owner}: x must be a Tensor or numeric array, got "
-                             f"{type(x).__name__}") from None
+            raise LaminaValueError(f"{owner}: x must be a Tensor or numeric array, got "
+                                   f"{type(x).__name__}") from None
     shape = tuple(x.shape)
     if x.ndim >= 1 and shape[1:] == in_shape and shape[0] >= 1:
         return x
     if x.ndim == 2 and shape[0] >= 1 and shape[1] == math.prod(in_shape):
         return x.reshape(shape[0], *in_shape)
-    raise ValueError(f"{owner}: x must have shape (batch, {', '.join(map(str, in_shape))})"
-                     f"{f' or (batch, {math.prod(in_shape)})' if len(in_shape) > 1 else ''}, "
-                     f"got {shape}")
+    raise LaminaValueError(f"{owner}: x must have shape (batch, {', '.join(map(str, in_shape))})"
+                           f"{f' or (batch, {math.prod(in_shape)})' if len(in_shape) > 1 else ''}, "
+                           f"got {shape}")
 
 
 def fit_module(module: nn.Module, owner: str, x, epochs: int, lr: float, batch_size: int,
@@ -263,8 +264,8 @@ class Autoencoder(nn.Module):
         if self.kind == "conv":
             channels = _hidden(owner, (16, 32) if hidden is None else hidden)
             if len(channels) != 2:
-                raise ValueError(f"{owner}: kind='conv' takes hidden=(c1, c2), two channel "
-                                 f"counts, got {hidden!r}")
+                raise LaminaValueError(f"{owner}: kind='conv' takes hidden=(c1, c2), two channel "
+                                       f"counts, got {hidden!r}")
             _conv_shape(owner, self.in_shape)
             return (conv_encoder(self.in_shape, channels, code_features, activation),
                     conv_decoder(self.latent_dim, channels, self.in_shape, activation))
@@ -283,9 +284,9 @@ class Autoencoder(nn.Module):
 
     def decode_logits(self, z: Tensor) -> Tensor:
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"{type(self).__name__}.decode: z must be a Tensor of shape "
-                             f"(batch, {self.latent_dim}), got "
-                             f"{getattr(z, 'shape', type(z).__name__)}")
+            raise LaminaValueError(f"{type(self).__name__}.decode: z must be a Tensor of shape "
+                                   f"(batch, {self.latent_dim}), got "
+                                   f"{getattr(z, 'shape', type(z).__name__)}")
         return self.decoder(z)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -404,15 +405,15 @@ class SparseAutoencoder(Autoencoder):
         if code_activation is None:
             code_activation = "sigmoid" if penalty == "kl" else "relu"
         if penalty == "kl" and code_activation != "sigmoid":
-            raise ValueError(f"{owner}: penalty='kl' needs code_activation='sigmoid' (codes "
-                             f"in (0, 1)), got {code_activation!r}")
+            raise LaminaValueError(f"{owner}: penalty='kl' needs code_activation='sigmoid' (codes "
+                                   f"in (0, 1)), got {code_activation!r}")
         super().__init__(in_shape, latent_dim, hidden, kind, activation, code_activation,
                          reconstruction)
         self.penalty = penalty
         self.beta = check_float(owner, "beta", beta, 0.0, strict=False)
         self.rho = check_float(owner, "rho", rho, 0.0)
         if self.rho >= 1.0:
-            raise ValueError(f"{owner}: rho must be in (0, 1), got {rho!r}")
+            raise LaminaValueError(f"{owner}: rho must be in (0, 1), got {rho!r}")
 
     def sparsity_penalty(self, z: Tensor) -> Tensor:
         """``beta * sum_j KL(rho || mean_b z_bj)`` or ``beta * mean_b sum_j |z_bj|``."""

@@ -17,6 +17,7 @@ import itertools
 import numpy as np
 
 from lamina import nn, optim
+from lamina.errors import LaminaValueError
 from lamina.models._checks import (
     as_binary,
     as_matrix,
@@ -82,8 +83,8 @@ class RBM(nn.Module):
     def from_sklearn(cls, estimator) -> RBM:
         """An RBM holding a fitted ``sklearn.neural_network.BernoulliRBM``'s weights."""
         if not hasattr(estimator, "components_"):
-            raise ValueError("RBM.from_sklearn: estimator must be a fitted BernoulliRBM "
-                             "(it has no components_)")
+            raise LaminaValueError("RBM.from_sklearn: estimator must be a fitted BernoulliRBM "
+                                   "(it has no components_)")
         n_hidden, n_visible = estimator.components_.shape
         rbm = cls(n_visible, n_hidden, seed=0)
         rbm.weight.data[...] = estimator.components_
@@ -178,8 +179,8 @@ class RBM(nn.Module):
         scored with the same seed see the same bits.
         """
         if self.visible != "bernoulli":
-            raise ValueError("RBM.pseudo_likelihood: defined for Bernoulli visible units, "
-                             "this RBM is gaussian")
+            raise LaminaValueError("RBM.pseudo_likelihood: defined for Bernoulli visible units, "
+                                   "this RBM is gaussian")
         v = as_binary("RBM.pseudo_likelihood", "v", v, self.n_visible)
         fe = self.free_energy(v)
         b, d = v.shape
@@ -339,8 +340,9 @@ class BoltzmannMachine(nn.Module):
         marginalizing the hidden units."""
         n = self.n_units
         if n > self.MAX_EXACT_UNITS:
-            raise ValueError(f"BoltzmannMachine.distribution: exact enumeration needs at most "
-                             f"{self.MAX_EXACT_UNITS} units, this machine has {n}")
+            raise LaminaValueError(f"BoltzmannMachine.distribution: exact enumeration needs at "
+                                   f"most "
+                                   f"{self.MAX_EXACT_UNITS} units, this machine has {n}")
         states = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
         logits = -self.energy(states)
         log_z = np.logaddexp.reduce(logits)

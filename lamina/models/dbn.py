@@ -8,6 +8,7 @@ import numpy as np
 
 from lamina import nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import as_unit, check_int, make_rng
 from lamina.models.boltzmann import RBM
 from lamina.tensor import Tensor
@@ -43,8 +44,8 @@ class DBN(nn.Module):
     def __init__(self, sizes, n_classes: int, seed=None):
         super().__init__()
         if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
-            raise ValueError(f"DBN: sizes must be a list of at least two layer sizes, got "
-                             f"{sizes!r}")
+            raise LaminaValueError(f"DBN: sizes must be a list of at least two layer sizes, got "
+                                   f"{sizes!r}")
         self.sizes = [check_int("DBN", f"sizes[{i}]", s) for i, s in enumerate(sizes)]
         self.n_classes = check_int("DBN", "n_classes", n_classes)
         rng = make_rng("DBN", seed)

@@ -11,6 +11,7 @@ import numpy as np
 import lamina
 from lamina import nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor
 from lamina.vision.ops import batched_nms, generalized_box_iou_loss, sigmoid_focal_loss
 
@@ -54,11 +55,11 @@ class CenterNet(nn.Module):
         for name, v in (("in_channels", in_channels), ("num_classes", num_classes),
                         ("width", width)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"CenterNet: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"CenterNet: {name} must be a positive int, got {v!r}")
         if stride not in (1, 2, 4, 8):
-            raise ValueError(f"CenterNet: stride must be 1, 2, 4 or 8, got {stride!r}")
+            raise LaminaValueError(f"CenterNet: stride must be 1, 2, 4 or 8, got {stride!r}")
         if not 0 < prior < 1:
-            raise ValueError(f"CenterNet: prior must be in (0, 1), got {prior!r}")
+            raise LaminaValueError(f"CenterNet: prior must be in (0, 1), got {prior!r}")
         self.num_classes = num_classes
         self.stride = stride
         layers, c = _conv_bn_relu(in_channels, width), width
@@ -76,8 +77,8 @@ class CenterNet(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.ndim != 4 or x.shape[2] % self.stride or x.shape[3] % self.stride:
-            raise ValueError(f"CenterNet: expected (N, C, H, W) input with H and W divisible "
-                             f"by the stride {self.stride}, got shape {tuple(x.shape)}")
+            raise LaminaValueError(f"CenterNet: expected (N, C, H, W) input with H and W divisible "
+                                   f"by the stride {self.stride}, got shape {tuple(x.shape)}")
         f = self.neck(self.backbone(x))
         return self.heatmap(f), self.box(f)
 
@@ -90,18 +91,18 @@ class CenterNet(nn.Module):
         heat = np.zeros((n, self.num_classes, h, w), np.float32)
         cells, boxes, offsets = [], [], []
         if len(targets) != n:
-            raise ValueError(f"CenterNet.loss: got {len(targets)} targets for {n} images")
+            raise LaminaValueError(f"CenterNet.loss: got {len(targets)} targets for {n} images")
         for b, t in enumerate(targets):
             bx = np.asarray(t["boxes"].data if isinstance(t["boxes"], Tensor) else t["boxes"],
                             np.float64).reshape(-1, 4)
             lab = np.asarray(t["labels"].data if isinstance(t["labels"], Tensor)
                              else t["labels"], np.int64).reshape(-1)
             if len(bx) != len(lab):
-                raise ValueError(f"CenterNet.loss: targets[{b}] has {len(bx)} boxes and "
-                                 f"{len(lab)} labels")
+                raise LaminaValueError(f"CenterNet.loss: targets[{b}] has {len(bx)} boxes and "
+                                       f"{len(lab)} labels")
             if len(lab) and (lab.min() < 0 or lab.max() >= self.num_classes):
-                raise ValueError(f"CenterNet.loss: labels must be in [0, "
-                                 f"{self.num_classes - 1}], got {lab.tolist()}")
+                raise LaminaValueError(f"CenterNet.loss: labels must be in [0, "
+                                       f"{self.num_classes - 1}], got {lab.tolist()}")
             cx, cy = (bx[:, 0] + bx[:, 2]) / (2 * s), (bx[:, 1] + bx[:, 3]) / (2 * s)
             j = np.clip(np.floor(cx).astype(np.int64), 0, w - 1)
             i = np.clip(np.floor(cy).astype(np.int64), 0, h - 1)
@@ -154,12 +155,12 @@ class CenterNet(nn.Module):
         """Detections for each image: ``{"boxes": (D, 4) xyxy float array, "scores": (D,),
         "labels": (D,)}``, highest score first (eval mode, no gradients)."""
         if not 0 <= score_threshold < 1:
-            raise ValueError(f"CenterNet.predict: score_threshold must be in [0, 1), got "
+            raise LaminaValueError(f"CenterNet.predict: score_threshold must be in [0, 1), got "
                              f"{score_threshold!r}")
         if isinstance(max_detections, bool) or not isinstance(max_detections, int) \
                 or max_detections < 1:
-            raise ValueError(f"CenterNet.predict: max_detections must be a positive int, "
-                             f"got {max_detections!r}")
+            raise LaminaValueError(f"CenterNet.predict: max_detections must be a positive int, "
+                                   f"got {max_detections!r}")
         was = self.training
         self.eval()
         try:

@@ -29,6 +29,7 @@ import math
 import lamina
 from lamina import nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import check_choice, check_float, check_int
 from lamina.models.autoencoder import _conv_shape, _hidden, _in_shape
 from lamina.nn import functional as F
@@ -113,14 +114,15 @@ def dcgan_discriminator(in_shape, channels=(32, 64),
 def _two(owner: str, channels) -> tuple[int, int]:
     channels = _hidden(owner, channels)
     if len(channels) != 2:
-        raise ValueError(f"{owner}: channels must be two positive ints, got {channels!r}")
+        raise LaminaValueError(f"{owner}: channels must be two positive ints, got {channels!r}")
     return channels
 
 
 def _logits(owner: str, name: str, t) -> Tensor:
     if not isinstance(t, Tensor) or t.ndim == 0:
-        raise ValueError(f"{owner}: {name} must be a Tensor of discriminator logits (batch, 1) "
-                         f"or (batch,), got {getattr(t, 'shape', type(t).__name__)}")
+        raise LaminaValueError(f"{owner}: {name} must be a Tensor of discriminator logits (batch, "
+                               f"1) "
+                               f"or (batch,), got {getattr(t, 'shape', type(t).__name__)}")
     return t
 
 
@@ -138,7 +140,7 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
     fake_logits = _logits(owner, "fake_logits", fake_logits)
     real_label = check_float(owner, "real_label", real_label, 0.0)
     if real_label > 1.0:
-        raise ValueError(f"{owner}: real_label must be in (0, 1], got {real_label!r}")
+        raise LaminaValueError(f"{owner}: real_label must be in (0, 1], got {real_label!r}")
     real = F.binary_cross_entropy_with_logits(
         real_logits, lamina.full(real_logits.shape, real_label, dtype=real_logits.dtype))
     fake = F.binary_cross_entropy_with_logits(
@@ -188,7 +190,7 @@ class GAN(nn.Module):
         _output(owner, output)
         for name, m in (("generator", generator), ("discriminator", discriminator)):
             if m is not None and not isinstance(m, nn.Module):
-                raise ValueError(f"GAN: {name} must be an nn.Module, got {type(m).__name__}")
+                raise LaminaValueError(f"GAN: {name} must be an nn.Module, got {type(m).__name__}")
         if kind == "dcgan":
             _conv_shape(owner, self.in_shape)
             self.generator = generator or dcgan_generator(self.latent_dim, self.in_shape,
@@ -202,8 +204,9 @@ class GAN(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         """``G(z)``, shape (B, *in_shape)."""
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"GAN.forward: z must be a Tensor of shape (batch, "
-                             f"{self.latent_dim}), got {getattr(z, 'shape', type(z).__name__)}")
+            got = getattr(z, "shape", type(z).__name__)
+            raise LaminaValueError(f"GAN.forward: z must be a Tensor of shape (batch, "
+                                   f"{self.latent_dim}), got {got}")
         return self.generator(z)
 
     def noise(self, n: int, generator=None) -> Tensor:

@@ -13,6 +13,7 @@ import numpy as np
 
 from lamina import backend, nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.ops.nn import gelu
 from lamina.tensor import Tensor, _make
@@ -52,10 +53,10 @@ class GPT(nn.Module):
         for name, v in (("vocab_size", vocab_size), ("block_size", block_size),
                         ("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"GPT: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"GPT: {name} must be a positive int, got {v!r}")
         if n_embd % n_head:
-            raise ValueError(f"GPT: n_embd must be divisible by n_head, got n_embd={n_embd} "
-                             f"and n_head={n_head}")
+            raise LaminaValueError(f"GPT: n_embd must be divisible by n_head, got n_embd={n_embd} "
+                                   f"and n_head={n_head}")
         self.vocab_size, self.block_size = vocab_size, block_size
         self.tok_emb = nn.Embedding(vocab_size, n_embd, dtype=dtype)
         self.pos_emb = nn.Embedding(block_size, n_embd, dtype=dtype)
@@ -86,10 +87,10 @@ class GPT(nn.Module):
         if not isinstance(idx, Tensor) or idx.data.dtype.kind not in "iu" or idx.ndim != 2:
             got = (f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(idx, Tensor)
                    else type(idx).__name__)
-            raise ValueError(f"GPT: expected int64 token indices of shape (B, T), got {got}")
+            raise LaminaValueError(f"GPT: expected int64 token indices of shape (B, T), got {got}")
         T = idx.shape[1]
         if T > self.block_size:
-            raise ValueError(f"GPT: sequence length {T} exceeds block_size {self.block_size}")
+            raise LaminaValueError(f"GPT: sequence length {T} exceeds block_size {self.block_size}")
         pos = _make(np.arange(T, dtype=np.int64))
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
         causal = _make(np.triu(np.ones((T, T), dtype=bool), 1))   # True: may not attend
@@ -103,9 +104,9 @@ class GPT(nn.Module):
         most likely tokens when given. Runs in eval mode without gradients; draws from
         lamina's random state (``lamina.manual_seed``). Returns (B, T + max_new_tokens)."""
         if temperature <= 0:
-            raise ValueError(f"GPT.generate: temperature must be positive, got {temperature}")
+            raise LaminaValueError(f"GPT.generate: temperature must be positive, got {temperature}")
         if top_k is not None and not 1 <= top_k:
-            raise ValueError(f"GPT.generate: top_k must be a positive int, got {top_k}")
+            raise LaminaValueError(f"GPT.generate: top_k must be a positive int, got {top_k}")
         was_training = self.training
         self.eval()
         out = np.asarray(idx.data, dtype=np.int64)

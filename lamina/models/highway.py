@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.nn.modules.residual import make_activation
 from lamina.tensor import Tensor
 
@@ -43,7 +44,7 @@ class HighwayMLP(nn.Module):
                              ("out_features", out_features, 1), ("width", width, 1),
                              ("depth", depth, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"HighwayMLP: {name} must be an int >= {low}, got {v!r}")
+                raise LaminaValueError(f"HighwayMLP: {name} must be an int >= {low}, got {v!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.depth = depth

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.models._checks import (
     as_spins,
     check_choice,
@@ -135,8 +136,8 @@ class HopfieldNetwork(nn.Module):
         x = as_spins("HopfieldNetwork.recall_rate", "patterns", patterns, self.n_neurons)
         noise = check_float("HopfieldNetwork.recall_rate", "noise", noise, 0.0, strict=False)
         if noise > 1:
-            raise ValueError(f"HopfieldNetwork.recall_rate: noise must be in [0, 1], "
-                             f"got {noise}")
+            raise LaminaValueError(f"HopfieldNetwork.recall_rate: noise must be in [0, 1], "
+                                   f"got {noise}")
         rng = make_rng("HopfieldNetwork.recall_rate", seed)
         start = corrupt(x, noise, rng)
         out = self.recall(start, mode=mode, seed=rng)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.nn.modules.residual import make_activation
 from lamina.tensor import Tensor
 
@@ -69,9 +70,9 @@ class LeNet5(nn.Sequential):
         for name, v, low in (("num_classes", num_classes, 1), ("in_channels", in_channels, 1),
                              ("padding", padding, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"LeNet5: {name} must be an int >= {low}, got {v!r}")
+                raise LaminaValueError(f"LeNet5: {name} must be an int >= {low}, got {v!r}")
         if pool not in ("max", "avg"):
-            raise ValueError(f"LeNet5: pool must be 'max' or 'avg', got {pool!r}")
+            raise LaminaValueError(f"LeNet5: pool must be 'max' or 'avg', got {pool!r}")
         pool_cls = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
 
         def act():
@@ -96,9 +97,10 @@ class LeNet5(nn.Sequential):
         if len(shape) != 4 or shape[1] != self.in_channels or \
                 any(_pooled_twice(n, self.padding) != 5 for n in shape[2:]):
             side = 32 - 2 * self.padding
-            raise ValueError(f"LeNet5: expected input of shape (N, {self.in_channels}, {side}, "
-                             f"{side}) for padding={self.padding} (the classifier takes "
-                             f"16x5x5 features), got {shape}")
+            raise LaminaValueError(f"LeNet5: expected input of shape (N, {self.in_channels}, "
+                                   f"{side}, "
+                                   f"{side}) for padding={self.padding} (the classifier takes "
+                                   f"16x5x5 features), got {shape}")
         return super().forward(input)
 
     def __getitem__(self, idx):

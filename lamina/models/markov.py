@@ -8,6 +8,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.models._checks import check_choice, check_float, check_int, make_rng
 from lamina.tensor import Tensor
 
@@ -53,20 +54,20 @@ class MarkovChain(nn.Module):
 
     def _check_fitted(self, owner: str) -> None:
         if self.transition is None:
-            raise RuntimeError(f"{owner}: the chain is not fitted; call fit(sequences) first")
+            raise LaminaValueError(f"{owner}: the chain is not fitted; call fit(sequences) first")
 
     def _sequences(self, owner: str, sequences) -> list[Sequence]:
         if isinstance(sequences, str) or not isinstance(sequences, (list, tuple)):
-            raise ValueError(f"{owner}: sequences must be a list of sequences (a list of "
-                             f"strings for characters), got {type(sequences).__name__}")
+            raise LaminaValueError(f"{owner}: sequences must be a list of sequences (a list of "
+                                   f"strings for characters), got {type(sequences).__name__}")
         if not sequences or any(len(s) == 0 for s in sequences):
-            raise ValueError(f"{owner}: sequences must be a non-empty list of non-empty "
-                             f"sequences")
+            raise LaminaValueError(f"{owner}: sequences must be a non-empty list of non-empty "
+                                   f"sequences")
         for s in sequences:
             for x in s:
                 if not isinstance(x, Hashable):
-                    raise ValueError(f"{owner}: states must be hashable, got "
-                                     f"{type(x).__name__}")
+                    raise LaminaValueError(f"{owner}: states must be hashable, got "
+                                           f"{type(x).__name__}")
         return list(sequences)
 
     def fit(self, sequences, states=None) -> MarkovChain:
@@ -98,14 +99,14 @@ class MarkovChain(nn.Module):
         try:
             return np.array([self._index[x] for x in seq], dtype=np.int64)
         except KeyError as e:
-            raise ValueError(f"{owner}: unknown state {e.args[0]!r} (the chain knows "
-                             f"{len(self.states)} states)") from None
+            raise LaminaValueError(f"{owner}: unknown state {e.args[0]!r} (the chain knows "
+                                   f"{len(self.states)} states)") from None
 
     def log_likelihood(self, sequence) -> float:
         """``log p(x_0) + sum_t log P[x_t, x_{t+1}]`` (natural log)."""
         self._check_fitted("MarkovChain.log_likelihood")
         if len(sequence) == 0:
-            raise ValueError("MarkovChain.log_likelihood: sequence must be non-empty")
+            raise LaminaValueError("MarkovChain.log_likelihood: sequence must be non-empty")
         idx = self._encode("MarkovChain.log_likelihood", sequence)
         p = self.transition.data[idx[:-1], idx[1:]]
         with np.errstate(divide="ignore"):

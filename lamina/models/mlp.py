@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.nn.modules.residual import make_activation
 
 __all__ = ["mlp", "linear", "logistic", "softmax"]
@@ -13,7 +14,7 @@ __all__ = ["mlp", "linear", "logistic", "softmax"]
 
 def _check_int(value, name: str, owner: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+        raise LaminaValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
     return value
 
 
@@ -62,7 +63,7 @@ def mlp(in_features: int, hidden: Sequence[int], out_features: int,
         _check_int(h, "every hidden width", "mlp")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or \
             not 0.0 <= dropout < 1.0:
-        raise ValueError(f"mlp: dropout must be a probability in [0, 1), got {dropout!r}")
+        raise LaminaValueError(f"mlp: dropout must be a probability in [0, 1), got {dropout!r}")
     layers = []
     prev = in_features
     for h in hidden:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.models._checks import as_matrix, check_float, check_int, make_rng
 from lamina.tensor import Tensor
 
@@ -75,10 +76,10 @@ class Perceptron(nn.Module):
         a = as_matrix("Perceptron.fit", "x", x, self.in_features)
         t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
         if t.shape[0] != a.shape[0]:
-            raise ValueError(f"Perceptron.fit: y must have one label per row of x "
-                             f"({a.shape[0]}), got {t.shape[0]}")
+            raise LaminaValueError(f"Perceptron.fit: y must have one label per row of x "
+                                   f"({a.shape[0]}), got {t.shape[0]}")
         if not np.all((t == 0) | (t == 1)):
-            raise ValueError("Perceptron.fit: y must hold only the labels 0 and 1")
+            raise LaminaValueError("Perceptron.fit: y must hold only the labels 0 and 1")
         epochs = check_int("Perceptron.fit", "epochs", epochs)
         rng = make_rng("Perceptron.fit", seed)
         w, b = self.weight.data, self.bias.data

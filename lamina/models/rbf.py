@@ -8,6 +8,7 @@ import numpy as np
 
 from lamina import nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import as_matrix, check_choice, check_float, check_int, make_rng
 from lamina.tensor import Tensor
 
@@ -26,7 +27,8 @@ def kmeans(x, k: int, n_iter: int = 100, n_init: int = 5, seed=None):
     x = as_matrix("kmeans", "x", x)
     k = check_int("kmeans", "k", k)
     if k > len(x):
-        raise ValueError(f"kmeans: k must be at most the number of points ({len(x)}), got {k}")
+        raise LaminaValueError(f"kmeans: k must be at most the number of points ({len(x)}), got "
+                               f"{k}")
     n_iter = check_int("kmeans", "n_iter", n_iter)
     n_init = check_int("kmeans", "n_init", n_init)
     rng = make_rng("kmeans", seed)
@@ -116,8 +118,8 @@ class RBFNetwork(nn.Module):
         phi = self.features(x)
         t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=np.float64)
         if t.ndim == 0 or t.shape[0] != len(phi):
-            raise ValueError(f"RBFNetwork.fit_readout: y must have one row per row of x "
-                             f"({len(phi)}), got shape {t.shape}")
+            raise LaminaValueError(f"RBFNetwork.fit_readout: y must have one row per row of x "
+                                   f"({len(phi)}), got shape {t.shape}")
         t = as_matrix("RBFNetwork.fit_readout", "y", t.reshape(len(phi), -1),
                       self.out_features)
         ridge = check_float("RBFNetwork.fit_readout", "ridge", ridge, 0.0, strict=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["ResNet", "resnet_small"]
@@ -50,13 +51,13 @@ class ResNet(nn.Module):
         widths, blocks = list(widths), list(blocks)
         for name, v in (("in_channels", in_channels), ("num_classes", num_classes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"ResNet: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"ResNet: {name} must be a positive int, got {v!r}")
         if not widths or len(widths) != len(blocks):
-            raise ValueError(f"ResNet: widths and blocks must be non-empty and of the same "
-                             f"length, got {len(widths)} widths and {len(blocks)} blocks")
+            raise LaminaValueError(f"ResNet: widths and blocks must be non-empty and of the same "
+                                   f"length, got {len(widths)} widths and {len(blocks)} blocks")
         for name, seq in (("widths", widths), ("blocks", blocks)):
             if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in seq):
-                raise ValueError(f"ResNet: {name} must be positive ints, got {seq}")
+                raise LaminaValueError(f"ResNet: {name} must be positive ints, got {seq}")
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
@@ -73,8 +74,9 @@ class ResNet(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim != 4 or input.shape[1] != self.in_channels:
-            raise ValueError(f"ResNet: expected input of shape (N, {self.in_channels}, H, W), "
-                             f"got {tuple(input.shape)}")
+            raise LaminaValueError(f"ResNet: expected input of shape (N, {self.in_channels}, H, "
+                                   f"W), "
+                                   f"got {tuple(input.shape)}")
         x = self.bn1(self.conv1(input))                  # includes the ReLU
         for i in range(1, self.num_stages + 1):
             x = self._modules[f"layer{i}"](x)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import lamina
 from lamina import nn
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["UNet", "DoubleConv"]
@@ -49,10 +50,10 @@ class UNet(nn.Module):
         for name, v in (("in_channels", in_channels), ("num_classes", num_classes),
                         ("base_channels", base_channels), ("depth", depth)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"UNet: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"UNet: {name} must be a positive int, got {v!r}")
         if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"UNet: upsample must be 'transpose' or 'bilinear', got "
-                             f"{upsample!r}")
+            raise LaminaValueError(f"UNet: upsample must be 'transpose' or 'bilinear', got "
+                                   f"{upsample!r}")
         self.depth = depth
         self.upsample = upsample
         widths = [base_channels * 2 ** i for i in range(depth + 1)]
@@ -71,8 +72,8 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[2] % 2 ** self.depth or x.shape[3] % 2 ** self.depth:
-            raise ValueError(f"UNet: expected (N, C, H, W) input with H and W divisible by "
-                             f"{2 ** self.depth}, got shape {tuple(x.shape)}")
+            raise LaminaValueError(f"UNet: expected (N, C, H, W) input with H and W divisible by "
+                                   f"{2 ** self.depth}, got shape {tuple(x.shape)}")
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x if i == 0 else self.pool(x))

@@ -31,6 +31,7 @@ import numpy as np
 import lamina
 from lamina import nn
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import check_choice, check_float, check_int
 from lamina.models.autoencoder import (
     _activation,
@@ -125,8 +126,9 @@ class VAE(nn.Module):
         if kind == "conv":
             channels = _hidden(owner, (16, 32) if hidden is None else hidden)
             if len(channels) != 2:
-                raise ValueError(f"VAE: kind='conv' takes hidden=(c1, c2), two channel counts,"
-                                 f" got {hidden!r}")
+                raise LaminaValueError(f"VAE: kind='conv' takes hidden=(c1, c2), two channel "
+                                       f"counts,"
+                                       f" got {hidden!r}")
             _conv_shape(owner, self.in_shape)
             self.encoder = conv_encoder(self.in_shape, channels, 2 * self.latent_dim,
                                         activation)
@@ -154,8 +156,9 @@ class VAE(nn.Module):
 
     def _decoder_out(self, z) -> Tensor:
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"VAE.decode: z must be a Tensor of shape (batch, "
-                             f"{self.latent_dim}), got {getattr(z, 'shape', type(z).__name__)}")
+            got = getattr(z, "shape", type(z).__name__)
+            raise LaminaValueError(f"VAE.decode: z must be a Tensor of shape (batch, "
+                                   f"{self.latent_dim}), got {got}")
         return self.decoder(z)
 
     def forward(self, input) -> Tensor:
@@ -177,8 +180,8 @@ class VAE(nn.Module):
         x = self._x("elbo", x)
         mu, logvar = self.encode(x)
         if eps is not None and tuple(eps.shape) != tuple(mu.shape):
-            raise ValueError(f"VAE.elbo: eps must have shape {tuple(mu.shape)}, got "
-                             f"{tuple(eps.shape)}")
+            raise LaminaValueError(f"VAE.elbo: eps must have shape {tuple(mu.shape)}, got "
+                                   f"{tuple(eps.shape)}")
         z = reparametrize(mu, logvar, eps)
         return self.log_likelihood(self._decoder_out(z), x) - gaussian_kl(mu, logvar)
 
@@ -226,13 +229,13 @@ class VAE(nn.Module):
             try:
                 a = np.asarray(x, dtype=next(self.parameters()).dtype)
             except (TypeError, ValueError):
-                raise ValueError(f"VAE.interpolate: {name} must be numeric array-like, got "
-                                 f"{type(x).__name__}") from None
+                raise LaminaValueError(f"VAE.interpolate: {name} must be numeric array-like, got "
+                                       f"{type(x).__name__}") from None
             if a.shape in (self.in_shape, (math.prod(self.in_shape),)):
                 a = a.reshape(1, *self.in_shape)
             if a.shape[0] != 1:
-                raise ValueError(f"VAE.interpolate: {name} must be one input of shape "
-                                 f"{self.in_shape}, got {a.shape}")
+                raise LaminaValueError(f"VAE.interpolate: {name} must be one input of shape "
+                                       f"{self.in_shape}, got {a.shape}")
             return self._x("interpolate", a)
 
         def run():

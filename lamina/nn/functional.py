@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina import ops as _ops
 from lamina.ops import nn as _nn
 from lamina.tensor import Tensor, _make
@@ -76,16 +77,17 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Int64 one-hot encoding with a new last dim of size ``num_classes`` (``max + 1`` when
     -1)."""
     if not isinstance(tensor, Tensor) or tensor.data.dtype.kind not in "iu":
-        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        raise LaminaValueError("one_hot: only applicable to index tensor of type LongTensor.")
     t = tensor.data
     if num_classes == -1:
         if t.size == 0:
-            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+            raise LaminaValueError("one_hot: Can not infer total number of classes from empty "
+                                   "tensor.")
         num_classes = int(t.max()) + 1
     if t.size and t.min() < 0:
-        raise RuntimeError("Class values must be non-negative.")
+        raise LaminaValueError("one_hot: Class values must be non-negative.")
     if t.size and t.max() >= num_classes:
-        raise RuntimeError("Class values must be smaller than num_classes.")
+        raise LaminaValueError("one_hot: Class values must be smaller than num_classes.")
     out = np.zeros((*t.shape, num_classes), dtype=np.int64)
     np.put_along_axis(out, t[..., None].astype(np.intp), 1, axis=-1)
     return _make(out)

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from lamina import backend
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
 
 def _check(tensor, op: str) -> Tensor:
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"init.{op}: expected a Tensor, got {type(tensor).__name__}")
+        raise LaminaTypeError(f"init.{op}: expected a Tensor, got {type(tensor).__name__}")
     return tensor
 
 
@@ -66,11 +67,11 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         elif isinstance(param, numbers.Number) and not isinstance(param, bool):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise LaminaValueError(f"negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise LaminaValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
@@ -78,7 +79,7 @@ def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
     the product of the dims after the second (kernel size for convolutions)."""
     shape = tensor.shape
     if len(shape) < 2:
-        raise ValueError(
+        raise LaminaValueError(
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
         )
     receptive = 1
@@ -90,7 +91,7 @@ def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
 def _calculate_correct_fan(tensor, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise LaminaValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -112,7 +113,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     """Fill with N(mean, std^2) draws restricted to [a, b] (out-of-range draws are redrawn)."""
     _check(tensor, "trunc_normal_")
     if not a < b:
-        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+        raise LaminaValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng(generator)
     out = rng.normal(mean, std, size=tensor.shape)
     bad = (out < a) | (out > b)
@@ -145,7 +146,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     _check(tensor, "eye_")
     if tensor.ndim != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise LaminaValueError("Only tensors with 2 dimensions are supported")
     return _fill(tensor, np.eye(*tensor.shape))
 
 
@@ -198,7 +199,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     first are flattened."""
     _check(tensor, "orthogonal_")
     if tensor.ndim < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
+        raise LaminaValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]

@@ -25,6 +25,7 @@ import numpy as np
 
 from lamina.autograd.grad_mode import no_grad
 from lamina.backend import as_dtype
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.parameter import Buffer, Parameter
 from lamina.tensor import Tensor, _make
 
@@ -85,7 +86,7 @@ class Module:
 
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
-            raise TypeError(
+            raise LaminaTypeError(
                 f"{type(self).__name__}.__init__() got unexpected arguments; Module.__init__ "
                 "takes none"
             )
@@ -143,7 +144,7 @@ class Module:
     @staticmethod
     def _check_name(name, kind: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+            raise LaminaTypeError(f"{kind} name should be a string. Got {type(name).__name__}")
         if name == "":
             raise KeyError(f'{kind} name can\'t be empty string ""')
         if "." in name:
@@ -156,7 +157,7 @@ class Module:
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
+            raise LaminaTypeError(
                 f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
                 "(lamina.nn.Parameter or None required)"
             )
@@ -173,7 +174,7 @@ class Module:
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(
+            raise LaminaTypeError(
                 f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                 "(lamina.Tensor or None required)"
             )
@@ -189,7 +190,7 @@ class Module:
         """Add a child module under ``name`` (``None`` declares an empty slot)."""
         self._check_init("child modules")
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise LaminaTypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
@@ -208,7 +209,7 @@ class Module:
             return
         if params is not None and name in params:
             if value is not None:
-                raise TypeError(
+                raise LaminaTypeError(
                     f"cannot assign '{type(value).__name__}' as parameter '{name}' "
                     "(lamina.nn.Parameter or None expected)"
                 )
@@ -223,7 +224,7 @@ class Module:
         modules = d.get("_modules")
         if modules is not None and name in modules:
             if value is not None:
-                raise TypeError(
+                raise LaminaTypeError(
                     f"cannot assign '{type(value).__name__}' as child module '{name}' "
                     "(lamina.nn.Module or None expected)"
                 )
@@ -238,7 +239,7 @@ class Module:
         buffers = d.get("_buffers")
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(
+                raise LaminaTypeError(
                     f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                     "(lamina.Tensor or None expected)"
                 )
@@ -371,7 +372,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and every descendant (affects Dropout, BatchNorm)."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise LaminaValueError("training mode is expected to be boolean")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
@@ -425,20 +426,20 @@ class Module:
         kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
         if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+            raise LaminaTypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
             elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
                 if a.split(":")[0] != "cpu":
-                    raise RuntimeError(f"to(): lamina runs on the CPU only, got device {a!r}")
+                    raise LaminaValueError(f"to(): lamina runs on the CPU only, got device {a!r}")
             elif a is not None:
                 dtype = a
         if dtype is None:
             return self
         dtype = as_dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(
+            raise LaminaTypeError(
                 f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
             )
         return self._apply_floating(dtype)
@@ -529,7 +530,7 @@ class Module:
         if assign:
             raise NotImplementedError("load_state_dict: assign=True is not supported")
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+            raise LaminaTypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing: list = []
         errors: list = []
 
@@ -551,7 +552,7 @@ class Module:
                 errors.insert(0, "Missing key(s) in state_dict: "
                               + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                 + "\n\t".join(errors)
             )

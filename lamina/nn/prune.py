@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lamina.backend import rng
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor, _make
@@ -78,8 +79,8 @@ class BasePruningMethod(ABC):
     def apply_mask(self, module: Module) -> Tensor:
         """``<name>_mask * <name>_orig`` as a lamina tensor (differentiable in ``_orig``)."""
         if self._tensor_name is None:
-            raise RuntimeError(f"{type(self).__name__}.apply_mask: the pruning method has no "
-                               "tensor name; was it applied to a module?")
+            raise LaminaValueError(f"{type(self).__name__}.apply_mask: the pruning method has no "
+                                   "tensor name; was it applied to a module?")
         mask = getattr(module, self._tensor_name + "_mask")
         orig = getattr(module, self._tensor_name + "_orig")
         return _make(mask.data.astype(orig.data.dtype, copy=False)) * orig
@@ -90,19 +91,19 @@ class BasePruningMethod(ABC):
         earlier pruning of the same parameter); returns the method now hooked on the
         module."""
         if not isinstance(module, Module):
-            raise TypeError(f"{cls.__name__}.apply: expected a lamina.nn.Module, got "
-                            f"{type(module).__name__}")
+            raise LaminaTypeError(f"{cls.__name__}.apply: expected a lamina.nn.Module, got "
+                                  f"{type(module).__name__}")
         if not isinstance(name, str):
-            raise TypeError(f"{cls.__name__}.apply: expected the parameter name as a str, "
-                            f"got {type(name).__name__}")
+            raise LaminaTypeError(f"{cls.__name__}.apply: expected the parameter name as a str, "
+                                  f"got {type(name).__name__}")
         old, old_keys = None, []
         for k, hook in module._forward_pre_hooks.items():
             if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
                 old = hook
                 old_keys.append(k)
         if len(old_keys) > 1:
-            raise RuntimeError(f"{cls.__name__}.apply: parameter {name!r} has "
-                               f"{len(old_keys)} pruning hooks; expected at most one")
+            raise LaminaValueError(f"{cls.__name__}.apply: parameter {name!r} has "
+                                   f"{len(old_keys)} pruning hooks; expected at most one")
         if old is None and name not in module._parameters:
             raise AttributeError(f"{cls.__name__}.apply: {type(module).__name__} has no "
                                  f"parameter {name!r} (its parameters: "
@@ -110,10 +111,10 @@ class BasePruningMethod(ABC):
         orig = getattr(module, name)
         if importance_scores is not None:
             if tuple(importance_scores.shape) != tuple(orig.shape):
-                raise ValueError(f"{cls.__name__}.apply: importance_scores should have the "
-                                 f"same shape as parameter {name} of {type(module).__name__}"
-                                 f", got {tuple(importance_scores.shape)}, expected "
-                                 f"{tuple(orig.shape)}")
+                raise LaminaValueError(f"{cls.__name__}.apply: importance_scores should have the "
+                                       f"same shape as parameter {name} of {type(module).__name__}"
+                                       f", got {tuple(importance_scores.shape)}, expected "
+                                       f"{tuple(orig.shape)}")
             scores = _arr(importance_scores)
         else:
             scores = orig.data
@@ -184,12 +185,12 @@ class PruningContainer(BasePruningMethod):
 
     def add_pruning_method(self, method: BasePruningMethod) -> None:
         if not isinstance(method, BasePruningMethod) and method is not None:
-            raise TypeError(f"PruningContainer.add_pruning_method: {type(method).__name__} "
-                            "is not a BasePruningMethod subclass")
+            raise LaminaTypeError(f"PruningContainer.add_pruning_method: {type(method).__name__} "
+                                  "is not a BasePruningMethod subclass")
         if method is not None and self._tensor_name != method._tensor_name:
-            raise ValueError(f"PruningContainer.add_pruning_method: can only add pruning "
-                             f"methods acting on the parameter named '{self._tensor_name}' "
-                             f"to this container, got '{method._tensor_name}'")
+            raise LaminaValueError(f"PruningContainer.add_pruning_method: can only add pruning "
+                                   f"methods acting on the parameter named '{self._tensor_name}' "
+                                   f"to this container, got '{method._tensor_name}'")
         self._pruning_methods += (method,)
 
     def __len__(self) -> int:
@@ -213,16 +214,16 @@ class PruningContainer(BasePruningMethod):
                                      "method must have the attribute `dim`")
             dim = method.dim + t.ndim if method.dim < 0 else method.dim
             if not 0 <= dim < t.ndim:
-                raise IndexError(f"PruningContainer.compute_mask: dim {method.dim} is out of "
-                                 f"range for a tensor with {t.ndim} dims")
+                raise LaminaIndexError(f"PruningContainer.compute_mask: dim {method.dim} is out of "
+                                       f"range for a tensor with {t.ndim} dims")
             other = tuple(d for d in range(t.ndim) if d != dim)
             keep = mask.sum(axis=other) != 0
             slc = tuple(keep if d == dim else slice(None) for d in range(t.ndim))
         elif method.PRUNING_TYPE == "global":
             slc = (slice(None),) * t.ndim
         else:
-            raise ValueError(f"PruningContainer.compute_mask: unrecognized PRUNING_TYPE "
-                             f"{method.PRUNING_TYPE!r}")
+            raise LaminaValueError(f"PruningContainer.compute_mask: unrecognized PRUNING_TYPE "
+                                   f"{method.PRUNING_TYPE!r}")
         mask[slc] = method.compute_mask(t[slc], default_mask=mask[slc])
         return mask
 
@@ -231,12 +232,12 @@ class PruningContainer(BasePruningMethod):
 
 def _validate_amount_init(amount, op: str) -> None:
     if not isinstance(amount, numbers.Real) or isinstance(amount, bool):
-        raise TypeError(f"{op}: invalid type for amount: {type(amount).__name__}; expected "
-                        "an int or a float")
+        raise LaminaTypeError(f"{op}: invalid type for amount: {type(amount).__name__}; expected "
+                              "an int or a float")
     if (isinstance(amount, numbers.Integral) and amount < 0) or (
             not isinstance(amount, numbers.Integral) and not 0.0 <= float(amount) <= 1.0):
-        raise ValueError(f"{op}: amount={amount} should either be a float in the range "
-                         "[0, 1] or a non-negative integer")
+        raise LaminaValueError(f"{op}: amount={amount} should either be a float in the range "
+                               "[0, 1] or a non-negative integer")
 
 
 def _nparams_toprune(amount, size: int, op: str) -> int:
@@ -244,18 +245,19 @@ def _nparams_toprune(amount, size: int, op: str) -> int:
     ``round``, as PyTorch)."""
     if isinstance(amount, numbers.Integral):
         if amount > size:
-            raise ValueError(f"{op}: amount={amount} should be smaller than the number of "
-                             f"parameters to prune={size}")
+            raise LaminaValueError(f"{op}: amount={amount} should be smaller than the number of "
+                                   f"parameters to prune={size}")
         return int(amount)
     return round(float(amount) * size)
 
 
 def _validate_structured(t: np.ndarray, dim: int, op: str) -> None:
     if t.ndim <= 1:
-        raise ValueError(f"{op}: structured pruning can only be applied to multidimensional "
-                         f"tensors; got a tensor of shape {tuple(t.shape)} with {t.ndim} dims")
+        raise LaminaValueError(f"{op}: structured pruning can only be applied to "
+                               f"multidimensional tensors; got a tensor of shape "
+                               f"{tuple(t.shape)} with {t.ndim} dims")
     if not -t.ndim <= dim < t.ndim:
-        raise IndexError(f"{op}: invalid dim {dim} for a tensor of shape {tuple(t.shape)}")
+        raise LaminaIndexError(f"{op}: invalid dim {dim} for a tensor of shape {tuple(t.shape)}")
 
 
 def _channel_mask(shape, dim: int, keep) -> np.ndarray:
@@ -379,8 +381,8 @@ class LnStructured(BasePruningMethod):
     def __init__(self, amount, n, dim: int = -1):
         _validate_amount_init(amount, "ln_structured")
         if not (n == "fro" or (isinstance(n, numbers.Real) and not isinstance(n, bool))):
-            raise TypeError(f"ln_structured: n must be a number (1, 2, inf, ...) or 'fro', "
-                            f"got {n!r}")
+            raise LaminaTypeError(f"ln_structured: n must be a number (1, 2, inf, ...) or 'fro', "
+                                  f"got {n!r}")
         self.amount = amount
         self.n = n
         self.dim = dim
@@ -412,8 +414,9 @@ class CustomFromMask(BasePruningMethod):
 
     def compute_mask(self, t, default_mask):
         if default_mask.shape != self.mask.shape:
-            raise ValueError(f"custom_from_mask: the mask has shape {tuple(self.mask.shape)}, "
-                             f"expected the parameter's shape {tuple(default_mask.shape)}")
+            raise LaminaValueError(f"custom_from_mask: the mask has shape "
+                                   f"{tuple(self.mask.shape)}, "
+                                   f"expected the parameter's shape {tuple(default_mask.shape)}")
         return default_mask * self.mask.astype(default_mask.dtype)
 
     @classmethod
@@ -469,16 +472,17 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     smallest weights over all of them. Entries already pruned are not counted again;
     ``importance_scores`` maps ``(module, name)`` to a score tensor."""
     if isinstance(parameters, (str, bytes)) or not isinstance(parameters, Iterable):
-        raise TypeError(f"global_unstructured: parameters must be an iterable of "
-                        f"(module, name) pairs, got {type(parameters).__name__}")
+        raise LaminaTypeError(f"global_unstructured: parameters must be an iterable of "
+                              f"(module, name) pairs, got {type(parameters).__name__}")
     parameters = list(parameters)
     importance_scores = {} if importance_scores is None else importance_scores
     if not isinstance(importance_scores, dict):
-        raise TypeError(f"global_unstructured: importance_scores must be a dict, got "
-                        f"{type(importance_scores).__name__}")
+        raise LaminaTypeError(f"global_unstructured: importance_scores must be a dict, got "
+                              f"{type(importance_scores).__name__}")
     for pair in parameters:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], Module)):
-            raise TypeError(f"global_unstructured: expected (module, name) pairs, got {pair!r}")
+            raise LaminaTypeError(f"global_unstructured: expected (module, name) pairs, got "
+                                  f"{pair!r}")
     scores = np.concatenate([
         _arr(importance_scores.get((m, n), getattr(m, n))).reshape(-1)
         for m, n in parameters])
@@ -489,9 +493,9 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     method = pruning_method(**kwargs)
     method._tensor_name = "temp"
     if method.PRUNING_TYPE != "unstructured":
-        raise TypeError(f'global_unstructured: only "unstructured" PRUNING_TYPE is '
-                        f"supported for the pruning_method; got {pruning_method.__name__} of "
-                        f"type {method.PRUNING_TYPE!r}")
+        raise LaminaTypeError(f'global_unstructured: only "unstructured" PRUNING_TYPE is '
+                              f"supported for the pruning_method; got {pruning_method.__name__} of "
+                              f"type {method.PRUNING_TYPE!r}")
     container = PruningContainer()
     container._tensor_name = "temp"
     container.add_pruning_method(method)
@@ -510,8 +514,8 @@ def remove(module: Module, name: str) -> Module:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"remove: parameter '{name}' of module {type(module).__name__} has to "
-                     "be pruned before pruning can be removed")
+    raise LaminaValueError(f"remove: parameter '{name}' of module {type(module).__name__} has to "
+                           "be pruned before pruning can be removed")
 
 
 def is_pruned(module: Module) -> bool:
@@ -563,8 +567,8 @@ def sparsity_report(model: Module, names: Iterable[str] = ("weight",)) -> Sparsi
     ...
     """
     if not isinstance(model, Module):
-        raise TypeError(f"sparsity_report: expected a lamina.nn.Module, got "
-                        f"{type(model).__name__}")
+        raise LaminaTypeError(f"sparsity_report: expected a lamina.nn.Module, got "
+                              f"{type(model).__name__}")
     names = (names,) if isinstance(names, str) else tuple(names)
     report = SparsityReport()
     for mname, m in model.named_modules():

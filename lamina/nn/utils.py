@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.modules.container import Sequential
 from lamina.nn.modules.fused import FUSIONS
@@ -32,11 +33,11 @@ def _param_list(parameters, op: str) -> list:
     try:
         params = list(parameters)
     except TypeError:
-        raise TypeError(f"{op}: expected a Module, a Tensor or an iterable of Tensors, got "
-                        f"{type(parameters).__name__}") from None
+        raise LaminaTypeError(f"{op}: expected a Module, a Tensor or an iterable of Tensors, got "
+                              f"{type(parameters).__name__}") from None
     for p in params:
         if not isinstance(p, Tensor):
-            raise TypeError(f"{op}: expected Tensors, got {type(p).__name__}")
+            raise LaminaTypeError(f"{op}: expected Tensors, got {type(p).__name__}")
     return params
 
 
@@ -67,7 +68,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         s = sum(float(np.sum(np.abs(g.data) ** norm_type)) for g in grads)
         total = s ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             "non-finite, so it cannot be clipped. To disable this error and scale the "
             "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
@@ -110,11 +111,11 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """All parameters flattened and concatenated into one 1-D tensor (differentiable)."""
     params = _param_list(parameters, "parameters_to_vector")
     if not params:
-        raise RuntimeError("parameters_to_vector: expected a non-empty list of Tensors")
+        raise LaminaValueError("parameters_to_vector: expected a non-empty list of Tensors")
     dts = {p.data.dtype for p in params}
     if len(dts) > 1:
-        raise TypeError(f"parameters_to_vector: parameters have mixed dtypes "
-                        f"{sorted(map(str, dts))}")
+        raise LaminaTypeError(f"parameters_to_vector: parameters have mixed dtypes "
+                              f"{sorted(map(str, dts))}")
     return _Concat.apply(*params)
 
 
@@ -125,15 +126,15 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     parameters keep their own memory (and an optimizer holding them stays valid).
     """
     if not isinstance(vec, Tensor):
-        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
+        raise LaminaTypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     if vec.ndim != 1:
-        raise RuntimeError(f"vector_to_parameters: expected a 1-D vector, got shape "
-                           f"{tuple(vec.shape)}")
+        raise LaminaValueError(f"vector_to_parameters: expected a 1-D vector, got shape "
+                               f"{tuple(vec.shape)}")
     params = _param_list(parameters, "vector_to_parameters")
     total = sum(p.data.size for p in params)
     if total != vec.data.size:
-        raise RuntimeError(f"vector_to_parameters: the vector has {vec.data.size} elements but "
-                           f"the parameters need {total}")
+        raise LaminaValueError(f"vector_to_parameters: the vector has {vec.data.size} elements but "
+                               f"the parameters need {total}")
     i = 0
     for p in params:
         n = p.data.size

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina.autograd import no_grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.tensor import Tensor
 
@@ -654,13 +655,13 @@ def _axes_of(spec, owner: str, ndim: int) -> dict[int, str]:
     elif isinstance(spec, (list, tuple)):
         items = [(int(a), f"{owner}_dynamic_axes_{k + 1}") for k, a in enumerate(spec)]
     else:
-        raise TypeError(f"lamina.onnx.export: dynamic_axes[{owner!r}] must be a list of axes "
-                        f"or a dict {{axis: name}}, got {type(spec).__name__}")
+        raise LaminaTypeError(f"lamina.onnx.export: dynamic_axes[{owner!r}] must be a list of axes "
+                              f"or a dict {{axis: name}}, got {type(spec).__name__}")
     out = {}
     for a, n in items:
         if not -ndim <= a < ndim:
-            raise ValueError(f"lamina.onnx.export: dynamic axis {a} of {owner!r} is out of "
-                             f"range for its {ndim} dimensions")
+            raise LaminaValueError(f"lamina.onnx.export: dynamic axis {a} of {owner!r} is out of "
+                                   f"range for its {ndim} dimensions")
         out[a % ndim] = n
     return out
 
@@ -703,25 +704,26 @@ def export(model: Module, args, f, export_params: bool = True, verbose: bool = F
     onnx = _require_onnx()
     helper = onnx.helper
     if not isinstance(model, Module):
-        raise TypeError(f"lamina.onnx.export: model must be an nn.Module, got "
-                        f"{type(model).__name__}")
+        raise LaminaTypeError(f"lamina.onnx.export: model must be an nn.Module, got "
+                              f"{type(model).__name__}")
     if not export_params:
-        raise ValueError("lamina.onnx.export: export_params=False is not supported (the "
-                         "weights are stored as initializers)")
+        raise LaminaValueError("lamina.onnx.export: export_params=False is not supported (the "
+                               "weights are stored as initializers)")
     opset = 17 if opset_version is None else int(opset_version)
     max_opset = onnx.defs.onnx_opset_version()
     if not _MIN_OPSET <= opset <= max_opset:
-        raise ValueError(f"lamina.onnx.export: opset_version must be in [{_MIN_OPSET}, "
-                         f"{max_opset}], got {opset_version!r}")
+        raise LaminaValueError(f"lamina.onnx.export: opset_version must be in [{_MIN_OPSET}, "
+                               f"{max_opset}], got {opset_version!r}")
     if isinstance(args, Tensor):
         args = (args,)
     if not isinstance(args, (tuple, list)) or not args or \
             not all(isinstance(a, Tensor) for a in args):
-        raise TypeError("lamina.onnx.export: args must be a Tensor or a tuple of Tensors, got "
-                        f"{type(args).__name__}")
+        raise LaminaTypeError("lamina.onnx.export: args must be a Tensor or a tuple of Tensors, "
+                              "got "
+                              f"{type(args).__name__}")
     if len(args) != 1:
-        raise ValueError(f"lamina.onnx.export: models with one input are supported, got "
-                         f"{len(args)} inputs")
+        raise LaminaValueError(f"lamina.onnx.export: models with one input are supported, got "
+                               f"{len(args)} inputs")
     input_names = list(input_names or [])
     defaults = ["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]
     input_names += defaults[len(input_names):]
@@ -741,29 +743,31 @@ def export(model: Module, args, f, export_params: bool = True, verbose: bool = F
     outs = _flatten(result)
     refs = _flatten(reference)
     if [o.shape for o in outs] != [tuple(r.shape) for r in refs]:
-        raise RuntimeError(f"lamina.onnx.export: the graph's outputs have shapes "
-                           f"{[o.shape for o in outs]}, the model's {[r.shape for r in refs]}"
-                           f" (a converter does not match its module's forward)")
+        raise LaminaValueError(f"lamina.onnx.export: the graph's outputs have shapes "
+                               f"{[o.shape for o in outs]}, the model's {[r.shape for r in refs]}"
+                               f" (a converter does not match its module's forward)")
     output_names = list(output_names or [])
     defaults = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
     output_names += defaults[len(output_names):]
     if len(output_names) > len(outs):
-        raise ValueError(f"lamina.onnx.export: {len(output_names)} output_names for "
-                         f"{len(outs)} outputs")
+        raise LaminaValueError(f"lamina.onnx.export: {len(output_names)} output_names for "
+                               f"{len(outs)} outputs")
 
     dynamic_axes = dict(dynamic_axes or {})
     known = set(input_names) | set(output_names)
     for k in dynamic_axes:
         if k not in known:
-            raise ValueError(f"lamina.onnx.export: dynamic_axes names {k!r}, which is neither "
-                             f"an input nor an output ({', '.join(sorted(known))})")
+            raise LaminaValueError(f"lamina.onnx.export: dynamic_axes names {k!r}, which is "
+                                   f"neither "
+                                   f"an input nor an output ({', '.join(sorted(known))})")
     any_dynamic_input = any(n in dynamic_axes for n in input_names)
 
     def value_info(name, tensor, is_input):
         arr = _arr(tensor)
         if arr.dtype not in _DTYPES:
-            raise TypeError(f"lamina.onnx.export: {name!r} has dtype {arr.dtype}, which is not "
-                            f"exported")
+            raise LaminaTypeError(f"lamina.onnx.export: {name!r} has dtype {arr.dtype}, which is "
+                                  f"not "
+                                  f"exported")
         axes = _axes_of(dynamic_axes[name], name, arr.ndim) if name in dynamic_axes else {}
         shape = []
         for i, s in enumerate(arr.shape):
@@ -796,6 +800,6 @@ def export(model: Module, args, f, export_params: bool = True, verbose: bool = F
     elif hasattr(f, "write"):
         f.write(data)
     else:
-        raise TypeError(f"lamina.onnx.export: f must be a path or a binary file object, got "
-                        f"{type(f).__name__}")
+        raise LaminaTypeError(f"lamina.onnx.export: f must be a path or a binary file object, got "
+                              f"{type(f).__name__}")
     return proto

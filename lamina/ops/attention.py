@@ -29,6 +29,7 @@ import numpy as np
 
 from lamina import backend
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -132,42 +133,42 @@ def _broadcast_batch(shapes, op: str, what: str):
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise RuntimeError(f"{op}: the batch dims of {what} cannot be broadcast together: "
-                           f"{' and '.join(map(str, shapes))}") from None
+        raise LaminaValueError(f"{op}: the batch dims of {what} cannot be broadcast together: "
+                               f"{' and '.join(map(str, shapes))}") from None
 
 
 def _check_qkv(query, key, value, enable_gqa: bool, op: str):
     """Validate shapes and dtypes; return (batch shape, groups)."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+            raise LaminaTypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
         if t.data.dtype.kind != "f":
-            raise RuntimeError(f"{op}: expected a floating point {name}, got dtype {t.dtype}")
+            raise LaminaValueError(f"{op}: expected a floating point {name}, got dtype {t.dtype}")
         if t.ndim < 2:
-            raise RuntimeError(f"{op}: {name} must have at least 2 dims (..., seq, features), "
-                               f"got shape {_shape(t)}")
+            raise LaminaValueError(f"{op}: {name} must have at least 2 dims (..., seq, features), "
+                                   f"got shape {_shape(t)}")
     if not query.dtype == key.dtype == value.dtype:
-        raise RuntimeError(f"{op}: expected query, key and value to have the same dtype, got "
-                           f"{query.dtype}, {key.dtype} and {value.dtype}")
+        raise LaminaValueError(f"{op}: expected query, key and value to have the same dtype, got "
+                               f"{query.dtype}, {key.dtype} and {value.dtype}")
     if query.shape[-1] != key.shape[-1]:
-        raise RuntimeError(f"{op}: query {_shape(query)} and key {_shape(key)} must have the "
-                           f"same last dim (embedding size), got {query.shape[-1]} and "
-                           f"{key.shape[-1]}")
+        raise LaminaValueError(f"{op}: query {_shape(query)} and key {_shape(key)} must have the "
+                               f"same last dim (embedding size), got {query.shape[-1]} and "
+                               f"{key.shape[-1]}")
     if key.shape[-2] != value.shape[-2]:
-        raise RuntimeError(f"{op}: key {_shape(key)} and value {_shape(value)} must have the "
-                           f"same sequence length (dim -2), got {key.shape[-2]} and "
-                           f"{value.shape[-2]}")
+        raise LaminaValueError(f"{op}: key {_shape(key)} and value {_shape(value)} must have the "
+                               f"same sequence length (dim -2), got {key.shape[-2]} and "
+                               f"{value.shape[-2]}")
     groups = 1
     if enable_gqa:
         if query.ndim < 3 or key.ndim < 3 or value.ndim < 3:
-            raise RuntimeError(f"{op}: enable_gqa needs a heads dim (-3) in query, key and "
-                               f"value, got shapes {_shape(query)}, {_shape(key)} and "
-                               f"{_shape(value)}")
+            raise LaminaValueError(f"{op}: enable_gqa needs a heads dim (-3) in query, key and "
+                                   f"value, got shapes {_shape(query)}, {_shape(key)} and "
+                                   f"{_shape(value)}")
         hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
         if hk != hv or hk == 0 or hq % hk:
-            raise RuntimeError(f"{op}: enable_gqa expects key and value to have the same "
-                               f"number of heads dividing the query's, got {hq} query, {hk} "
-                               f"key and {hv} value heads")
+            raise LaminaValueError(f"{op}: enable_gqa expects key and value to have the same "
+                                   f"number of heads dividing the query's, got {hq} query, {hk} "
+                                   f"key and {hv} value heads")
         groups = hq // hk
         k_batch = (*key.shape[:-3], hq)
         v_batch = (*value.shape[:-3], hq)
@@ -217,34 +218,35 @@ def _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable
     batch, groups = _check_qkv(query, key, value, enable_gqa, op)
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)) \
             or not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"{op}: dropout_p must be a probability in [0, 1], got {dropout_p!r}")
+        raise LaminaValueError(f"{op}: dropout_p must be a probability in [0, 1], got "
+                               f"{dropout_p!r}")
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(E) if E else 1.0
     bias = keep = None
     if attn_mask is not None:
         if is_causal:
-            raise RuntimeError(f"{op}: Explicit attn_mask should not be set when "
-                               "is_causal=True")
+            raise LaminaValueError(f"{op}: Explicit attn_mask should not be set when "
+                                   "is_causal=True")
         if not isinstance(attn_mask, Tensor):
-            raise TypeError(f"{op}: attn_mask must be a Tensor, got "
-                            f"{type(attn_mask).__name__}")
+            raise LaminaTypeError(f"{op}: attn_mask must be a Tensor, got "
+                                  f"{type(attn_mask).__name__}")
         try:
             ok = np.broadcast_shapes(tuple(attn_mask.shape), (*batch, L, S)) == (*batch, L, S)
         except ValueError:
             ok = False
         if not ok:
-            raise RuntimeError(f"{op}: attn_mask of shape {_shape(attn_mask)} cannot be "
-                               f"broadcast to the scores' shape {(*batch, L, S)} "
-                               "(..., L, S)")
+            raise LaminaValueError(f"{op}: attn_mask of shape {_shape(attn_mask)} cannot be "
+                                   f"broadcast to the scores' shape {(*batch, L, S)} "
+                                   "(..., L, S)")
         kind = attn_mask.data.dtype.kind
         if kind == "b":
             keep = attn_mask.data if mask_is_keep else ~attn_mask.data
         elif attn_mask.dtype == query.dtype:
             bias = attn_mask
         else:
-            raise RuntimeError(f"{op}: expected attn_mask dtype to be bool or to match the "
-                               f"query dtype {query.dtype}, got {attn_mask.dtype}")
+            raise LaminaValueError(f"{op}: expected attn_mask dtype to be bool or to match the "
+                                   f"query dtype {query.dtype}, got {attn_mask.dtype}")
     if is_causal:
         keep = np.tril(np.ones((L, S), dtype=bool))
     res = ScaledDotProductAttention.apply(query, key, value, bias, keep, float(scale),

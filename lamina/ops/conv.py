@@ -40,6 +40,7 @@ import numpy as np
 from lamina import dispatch
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -229,27 +230,30 @@ def _tuple(v, n, name, op):
         return tuple(int(e) for e in v)
     if isinstance(v, (tuple, list)) and len(v) == 1 and n > 1:
         return _tuple(v[0], n, name, op)
-    raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    raise LaminaTypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
 
 
 def _check_tensors(x, w, b, op, nd, transposed=False):
     if not isinstance(x, Tensor) or not isinstance(w, Tensor):
-        raise TypeError(f"{op}: expected Tensors for input and weight, got "
-                        f"{type(x).__name__} and {type(w).__name__}")
+        raise LaminaTypeError(f"{op}: expected Tensors for input and weight, got "
+                              f"{type(x).__name__} and {type(w).__name__}")
     if b is not None and not isinstance(b, Tensor):
-        raise TypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
+        raise LaminaTypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
     if x.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating input, got {x.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating input, got {x.dtype}")
     if x.data.dtype != w.data.dtype or (b is not None and b.data.dtype != x.data.dtype):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op}: input ({x.dtype}), weight ({w.dtype})"
             + (f" and bias ({b.dtype})" if b is not None else "")
             + " should have the same dtype")
     if w.data.ndim != nd + 2:
-        raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {w.shape}")
+        raise LaminaValueError(f"{op}: expected a {nd + 2}-D weight, got shape {w.shape}")
+    if 0 in w.shape[2:]:
+        raise LaminaValueError(f"{op}: kernel size should be greater than zero, got "
+                               f"{tuple(w.shape[2:])}")
     if x.data.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
-                           f"input, got shape {x.shape}")
+        raise LaminaValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
+                               f"input, got shape {x.shape}")
 
 
 def _prepare(x, w, b, nd, op):
@@ -286,46 +290,46 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, op):
     stride = _tuple(stride, nd, "stride", op)
     dilation = _tuple(dilation, nd, "dilation", op)
     if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise LaminaValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if min(stride) < 1:
-        raise RuntimeError(f"{op}: non-positive stride is not supported, got {stride}")
+        raise LaminaValueError(f"{op}: non-positive stride is not supported, got {stride}")
     if min(dilation) < 1:
-        raise RuntimeError(f"{op}: dilation should be greater than zero, got {dilation}")
+        raise LaminaValueError(f"{op}: dilation should be greater than zero, got {dilation}")
     ks = weight.shape[2:]
     if isinstance(padding, str):
         if padding == "valid":
             pads = (0, 0) * nd
         elif padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided "
-                                 "convolutions")
+                raise LaminaValueError(f"{op}: padding='same' is not supported for strided "
+                                       "convolutions")
             pads = ()
             for k, d in zip(ks, dilation):
                 total = d * (k - 1)
                 pads += (total // 2, total - total // 2)
         else:
-            raise ValueError(f"{op}: invalid padding string {padding!r}, expected 'valid' "
-                             "or 'same'")
+            raise LaminaValueError(f"{op}: invalid padding string {padding!r}, expected 'valid' "
+                                   "or 'same'")
     else:
         p = _tuple(padding, nd, "padding", op)
         if min(p) < 0:
-            raise RuntimeError(f"{op}: negative padding is not supported, got {p}")
+            raise LaminaValueError(f"{op}: negative padding is not supported, got {p}")
         pads = tuple(v for q in p for v in (q, q))
     c_in = x.shape[1] if x.data.ndim == nd + 2 else x.shape[0]
     o = weight.shape[0]
     if c_in != weight.shape[1] * groups:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op}: expected input with {weight.shape[1] * groups} channels (weight "
             f"{tuple(weight.shape)} with groups={groups}), got input of shape "
             f"{tuple(x.shape)}")
     if o % groups:
-        raise RuntimeError(f"{op}: out_channels ({o}) must be divisible by groups ({groups})")
+        raise LaminaValueError(f"{op}: out_channels ({o}) must be divisible by groups ({groups})")
     if bias is not None and tuple(bias.shape) != (o,):
-        raise RuntimeError(f"{op}: expected bias of shape ({o},), got {tuple(bias.shape)}")
+        raise LaminaValueError(f"{op}: expected bias of shape ({o},), got {tuple(bias.shape)}")
     spatial = x.shape[-nd:]
     for size, k, d, i in zip(spatial, ks, dilation, range(nd)):
         if size + pads[2 * i] + pads[2 * i + 1] < d * (k - 1) + 1:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"{op}: input spatial size {tuple(spatial)} (padded by {pads}) is smaller "
                 f"than the dilated kernel {tuple(ks)} (dilation {dilation})")
     x, w, unbatched = _prepare(x, weight, bias, nd, op)
@@ -368,33 +372,33 @@ def _conv_t(x, weight, bias, stride, padding, output_padding, groups, dilation, 
     output_padding = _tuple(output_padding, nd, "output_padding", op)
     dilation = _tuple(dilation, nd, "dilation", op)
     if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise LaminaValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
-        raise RuntimeError(f"{op}: stride and dilation must be positive and padding, "
-                           f"output_padding non-negative; got stride={stride}, "
-                           f"padding={padding}, output_padding={output_padding}, "
-                           f"dilation={dilation}")
+        raise LaminaValueError(f"{op}: stride and dilation must be positive and padding, "
+                               f"output_padding non-negative; got stride={stride}, "
+                               f"padding={padding}, output_padding={output_padding}, "
+                               f"dilation={dilation}")
     for op_, s, d in zip(output_padding, stride, dilation):
         if op_ >= s and op_ >= d:
-            raise RuntimeError(f"{op}: output padding must be smaller than either stride or "
-                               f"dilation, got output_padding={output_padding}, "
-                               f"stride={stride}, dilation={dilation}")
+            raise LaminaValueError(f"{op}: output padding must be smaller than either stride or "
+                                   f"dilation, got output_padding={output_padding}, "
+                                   f"stride={stride}, dilation={dilation}")
     c_in = x.shape[1] if x.data.ndim == nd + 2 else x.shape[0]
     if c_in != weight.shape[0]:
-        raise RuntimeError(f"{op}: expected input with {weight.shape[0]} channels (weight "
-                           f"{tuple(weight.shape)}), got input of shape {tuple(x.shape)}")
+        raise LaminaValueError(f"{op}: expected input with {weight.shape[0]} channels (weight "
+                               f"{tuple(weight.shape)}), got input of shape {tuple(x.shape)}")
     if c_in % groups:
-        raise RuntimeError(f"{op}: in_channels ({c_in}) must be divisible by groups "
-                           f"({groups})")
+        raise LaminaValueError(f"{op}: in_channels ({c_in}) must be divisible by groups "
+                               f"({groups})")
     cout = weight.shape[1] * groups
     if bias is not None and tuple(bias.shape) != (cout,):
-        raise RuntimeError(f"{op}: expected bias of shape ({cout},), got {tuple(bias.shape)}")
+        raise LaminaValueError(f"{op}: expected bias of shape ({cout},), got {tuple(bias.shape)}")
     ks = weight.shape[2:]
     for size, k, s, p, q, d in zip(x.shape[-nd:], ks, stride, padding, output_padding,
                                    dilation):
         if (size - 1) * s - 2 * p + d * (k - 1) + q + 1 <= 0:
-            raise RuntimeError(f"{op}: the output size for input {tuple(x.shape)} would be "
-                               "non-positive")
+            raise LaminaValueError(f"{op}: the output size for input {tuple(x.shape)} would be "
+                                   "non-positive")
     x, w, unbatched = _prepare(x, weight, bias, nd, op)
     if nd == 1:
         stride, padding, output_padding, dilation = ((1,) + stride, (0,) + padding,

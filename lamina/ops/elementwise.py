@@ -21,6 +21,7 @@ from lamina.backend import (
     result_dtype,
     scalar_result_dtype,
 )
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
 
 __all__ = [
@@ -53,7 +54,7 @@ def _as_tensor(x, op: str) -> Tensor:
     try:
         return _make(_to_array(x, copy=False))
     except (TypeError, ValueError) as e:
-        raise TypeError(
+        raise LaminaTypeError(
             f"{op}: expected a Tensor or a number, got {type(x).__name__}"
         ) from e
 
@@ -220,8 +221,8 @@ def sub(a, b, alpha=None) -> Tensor:
     if alpha is None and _ready(a, b):
         return Sub.apply(a, b)
     if _is_bool(a) or _is_bool(b):
-        raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not "
-                           "supported; to invert a mask use `~` or logical_not() instead")
+        raise LaminaValueError("sub: subtraction, the `-` operator, with a bool tensor is not "
+                               "supported; to invert a mask use `~` or logical_not() instead")
     if alpha is not None and alpha != 1:
         b = mul(b, alpha)
     a, b = _promote(a, b, "sub")
@@ -239,9 +240,10 @@ def div(a, b, rounding_mode=None) -> Tensor:
     """True division; ``rounding_mode='floor'`` or ``'trunc'`` as in PyTorch (no gradient)."""
     if rounding_mode is not None:
         if rounding_mode not in ("floor", "trunc"):
-            raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
-                             f"{rounding_mode!r}")
+            raise LaminaValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
+                                   f"{rounding_mode!r}")
         a, b = _promote(a, b, "div")
+        _check_int_divisor(a, b, "div")
         fn = np.floor_divide if rounding_mode == "floor" else _trunc_div
         return _nograd(fn, a, b)
     if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
@@ -260,13 +262,23 @@ def _trunc_div(a, b):
     return q.astype(np.result_type(a, b), copy=False)
 
 
+def _check_int_divisor(a, b, op) -> None:
+    """PyTorch raises for an integer division or remainder by zero; NumPy gives 0 and warns."""
+    ad = a.data if isinstance(a, Tensor) else np.asarray(a)
+    bd = b.data if isinstance(b, Tensor) else np.asarray(b)
+    if ad.dtype.kind in "iub" and bd.dtype.kind in "iub" and bd.size and not bd.all():
+        raise LaminaValueError(f"{op}: ZeroDivisionError (integer division or remainder by zero)")
+
+
 def floor_divide(a, b) -> Tensor:
     a, b = _promote(a, b, "floor_divide")
+    _check_int_divisor(a, b, "floor_divide")
     return _nograd(np.floor_divide, a, b)
 
 
 def remainder(a, b) -> Tensor:
     a, b = _promote(a, b, "remainder")
+    _check_int_divisor(a, b, "remainder")
     return _nograd(np.remainder, a, b)
 
 
@@ -276,10 +288,13 @@ def pow(a, b) -> Tensor:
                          b.data.dtype.kind) == "f":
         return Pow.apply(a, b)
     a, b = _promote(a, b, "pow")
+    if all(isinstance(v, bool) or (isinstance(v, Tensor) and v.data.dtype.kind == "b")
+           for v in (a, b)):  # NumPy would answer in int8, a dtype lamina does not have
+        raise LaminaValueError("pow: not implemented for two bool operands")
     if isinstance(a, Tensor) and a.data.dtype.kind in "iu":
         bb = b.data if isinstance(b, Tensor) else b
         if np.any(np.asarray(bb) < 0):
-            raise RuntimeError("pow: integers to negative integer powers are not allowed")
+            raise LaminaValueError("pow: integers to negative integer powers are not allowed")
     return Pow.apply(a, b)
 
 
@@ -291,7 +306,7 @@ def _is_bool(x) -> bool:
 
 def _check_tensor(x, op: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     return x
 
 
@@ -578,8 +593,8 @@ class Clone(Function):
 def neg(x) -> Tensor:
     _check_tensor(x, "neg")
     if x.data.dtype.kind == "b":
-        raise RuntimeError("neg: negation of a bool tensor is not supported; use ~ or "
-                           "logical_not instead")
+        raise LaminaValueError("neg: negation of a bool tensor is not supported; use ~ or "
+                               "logical_not instead")
     return Neg.apply(x)
 
 
@@ -622,13 +637,15 @@ def rsqrt(x) -> Tensor:
 def abs(x) -> Tensor:
     _check_tensor(x, "abs")
     if x.data.dtype.kind == "b":
-        raise RuntimeError("abs: not implemented for bool tensors")
+        raise LaminaValueError("abs: not implemented for bool tensors")
     return Abs.apply(x)
 
 
 def sign(x) -> Tensor:
     """Sign of each element (-1, 0 or 1); its gradient is zero everywhere."""
     _check_tensor(x, "sign")
+    if x.data.dtype.kind == "b":
+        raise LaminaValueError("sign: not implemented for bool tensors")
     out = _make(np.sign(x.data))
     if x.requires_grad and GradMode.enabled:
         return mul(x, 0.0) + out.detach() if x.data.dtype.kind == "f" else out
@@ -662,7 +679,7 @@ def sigmoid(x) -> Tensor:
 def relu(x) -> Tensor:
     _check_tensor(x, "relu")
     if x.data.dtype.kind == "b":
-        raise RuntimeError("relu: not implemented for bool tensors")
+        raise LaminaValueError("relu: not implemented for bool tensors")
     return dispatch.select("relu", Relu, x.data).apply(x)
 
 
@@ -702,7 +719,7 @@ def _bound(v, x, op):
         return v
     s = _scalar(v)
     if s is None:
-        raise TypeError(f"{op}: min/max must be numbers or tensors, got {type(v).__name__}")
+        raise LaminaTypeError(f"{op}: min/max must be numbers or tensors, got {type(v).__name__}")
     return s
 
 
@@ -710,7 +727,7 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit every element to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
     _check_tensor(x, "clamp")
     if min is None and max is None:
-        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+        raise LaminaValueError("clamp: at least one of 'min' or 'max' must not be None")
     lo, hi = _bound(min, x, "clamp"), _bound(max, x, "clamp")
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         # ties send the gradient to x, as PyTorch's clamp does
@@ -752,12 +769,12 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
         return nonzero(condition, as_tuple=True)
     cond = _as_tensor(condition, "where")
     if cond.data.dtype.kind != "b":
-        raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+        raise LaminaTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     a, b = _promote(input, other, "where")
     try:
         np.broadcast_shapes(cond.shape, np.shape(_raw(a)), np.shape(_raw(b)))
     except ValueError:
-        raise ValueError(
+        raise LaminaValueError(
             f"where: shapes {tuple(cond.shape)} (condition), {np.shape(_raw(a))} (input) and "
             f"{np.shape(_raw(b))} (other) cannot be broadcast together"
         ) from None
@@ -788,7 +805,7 @@ def _nograd(fn, a, b) -> Tensor:
     try:
         return _make(np.asarray(fn(_raw(a), _raw(b))))
     except ValueError:
-        raise ValueError(
+        raise LaminaValueError(
             f"{fn.__name__}: shapes {np.shape(_raw(a))} and {np.shape(_raw(b))} cannot be "
             "broadcast together"
         ) from None
@@ -828,14 +845,14 @@ logical_xor = _logical(np.logical_xor, "logical_xor")
 def bitwise_and(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_and")
     if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
-        raise TypeError("bitwise_and: not implemented for floating tensors")
+        raise LaminaTypeError("bitwise_and: not implemented for floating tensors")
     return _nograd(np.bitwise_and, a, b)
 
 
 def bitwise_or(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_or")
     if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
-        raise TypeError("bitwise_or: not implemented for floating tensors")
+        raise LaminaTypeError("bitwise_or: not implemented for floating tensors")
     return _nograd(np.bitwise_or, a, b)
 
 
@@ -873,12 +890,12 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
     others_rg = any(isinstance(a, Tensor) and a.requires_grad for a in args)
     record = GradMode.enabled and (t.requires_grad or others_rg)
     if record and t.requires_grad and t._ctx is None:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op_name}: a leaf Variable that requires grad is being used in an in-place "
             "operation (wrap it in lamina.no_grad() or use the out-of-place op)"
         )
     if record and t._ctx is not None and t._ctx.is_view:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op_name}: in-place modification of a view of a tensor that requires grad is not "
             "supported by lamina (PyTorch rewrites the base's graph here); use the "
             "out-of-place op instead"
@@ -903,7 +920,7 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
 
 def _write(t: Tensor, value: np.ndarray, op_name: str) -> None:
     if value.dtype != t.data.dtype and _category(value.dtype) > _category(t.data.dtype):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op_name}: result type {value.dtype} can't be cast to the desired output type "
             f"{t.data.dtype}"
         )
@@ -911,7 +928,7 @@ def _write(t: Tensor, value: np.ndarray, op_name: str) -> None:
         try:
             np.broadcast_to(value, t.data.shape)
         except ValueError:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"{op_name}: output with shape {t.data.shape} doesn't match the broadcast "
                 f"shape {value.shape}"
             ) from None
@@ -925,7 +942,7 @@ def _fast_inplace(t, ufunc, other, op_name: str):
     Returns None when the slow, general path must run instead.
     """
     if not isinstance(t, Tensor):
-        raise TypeError(f"{op_name}: expected a Tensor, got {type(t).__name__}")
+        raise LaminaTypeError(f"{op_name}: expected a Tensor, got {type(t).__name__}")
     if GradMode.enabled and (t.requires_grad or
                              (isinstance(other, Tensor) and other.requires_grad)):
         return None
@@ -935,16 +952,17 @@ def _fast_inplace(t, ufunc, other, op_name: str):
             return None                     # the general path raises the clear error
     elif type(other) in _PY_SCALARS:
         o = other
-        if isinstance(o, float) and t.data.dtype.kind != "f":
-            return None
+        if (isinstance(o, float) and t.data.dtype.kind != "f") or \
+                (type(o) is int and t.data.dtype.kind == "b"):
+            return None                     # the general path raises the clear error
     else:
         return None
     if ufunc is np.true_divide and t.data.dtype.kind != "f":
         return None
     try:
         ufunc(t.data, o, out=t.data)
-    except ValueError:
-        return None                         # shape mismatch: the general path explains it
+    except (ValueError, TypeError):
+        return None                         # shape or bool mismatch: the general path explains
     if t._vc is not None:
         t._vc[0] += 1
     return t
@@ -1002,7 +1020,7 @@ def fill_(t, value) -> Tensor:
     """Set every element to ``value`` (a number or a 0-d tensor)."""
     if isinstance(value, Tensor):
         if value.data.size != 1 or value.data.ndim > 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"fill_: only supports 0-dimension value tensor but got tensor with "
                 f"{value.data.ndim} dimensions"
             )
@@ -1022,9 +1040,9 @@ def copy_(t, src) -> Tensor:
     try:
         np.broadcast_shapes(src.shape, t.shape)
         if np.broadcast_shapes(src.shape, t.shape) != t.shape:
-            raise ValueError
+            raise LaminaValueError
     except ValueError:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"copy_: the source of shape {tuple(src.shape)} cannot be broadcast to the "
             f"destination of shape {tuple(t.shape)}"
         ) from None

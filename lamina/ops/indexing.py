@@ -19,6 +19,7 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import _inplace, cast
 from lamina.tensor import Tensor, _make, _norm_dim
 
@@ -94,8 +95,8 @@ def _index_array(item, pos):
         try:
             arr = np.asarray(seq)
         except ValueError:
-            raise IndexError(f"index: could not convert the list at position {pos} to an "
-                             "index tensor (ragged or mixed entries)") from None
+            raise LaminaIndexError(f"index: could not convert the list at position {pos} to an "
+                                   "index tensor (ragged or mixed entries)") from None
         if arr.size == 0 and arr.dtype.kind == "f":
             arr = arr.astype(np.int64)
     k = arr.dtype.kind
@@ -105,7 +106,7 @@ def _index_array(item, pos):
         if arr.ndim == 0 and not isinstance(item, (list, tuple)):
             return int(arr)
         return arr.astype(np.int64, copy=False)
-    raise IndexError(
+    raise LaminaIndexError(
         f"index: tensors used as indices must be long, int, byte or bool tensors, got dtype "
         f"{arr.dtype} at position {pos}"
     )
@@ -115,7 +116,7 @@ def _check_step(s: slice) -> slice:
     if s.step is not None:
         step = int(s.step)
         if step <= 0:
-            raise ValueError(
+            raise LaminaValueError(
                 "index: step must be greater than zero (got slice step "
                 f"{step}); negative steps are not supported, as in PyTorch: use flip()"
             )
@@ -139,7 +140,7 @@ def _parse(index, ndim: int):
         elif it is Ellipsis:
             n_ellipsis += 1
             if n_ellipsis > 1:
-                raise IndexError("index: an index can only have a single ellipsis ('...')")
+                raise LaminaIndexError("index: an index can only have a single ellipsis ('...')")
         elif isinstance(it, (bool, np.bool_)):
             it = np.asarray(it)
         elif isinstance(it, (np.integer,)):
@@ -147,7 +148,7 @@ def _parse(index, ndim: int):
         elif isinstance(it, (Tensor, np.ndarray, list, tuple)):
             it = _index_array(it, pos)
         else:
-            raise IndexError(
+            raise LaminaIndexError(
                 "index: only integers, slices (`:`), ellipsis (`...`), None and long or bool "
                 f"tensors are valid indices (got {type(it).__name__} at position {pos})"
             )
@@ -158,8 +159,8 @@ def _parse(index, ndim: int):
             consumed += 1
         conv.append(it)
     if consumed > ndim:
-        raise IndexError(f"index: too many indices for tensor of dimension {ndim} "
-                         f"({consumed} indexed)")
+        raise LaminaIndexError(f"index: too many indices for tensor of dimension {ndim} "
+                               f"({consumed} indexed)")
     if not has_adv:
         if n_ellipsis == 0:
             conv.append(Ellipsis)  # so that an all-int index gives a 0-d view, not a scalar
@@ -185,7 +186,7 @@ def _parse(index, ndim: int):
 
 def _reword(e: IndexError, shape) -> IndexError:
     msg = str(e).replace("axis", "dimension").replace("array", "tensor")
-    return IndexError(f"index: {msg} (indexing a tensor of shape {tuple(shape)})")
+    return LaminaIndexError(f"index: {msg} (indexing a tensor of shape {tuple(shape)})")
 
 
 def _is_trivial(basic) -> bool:
@@ -337,7 +338,7 @@ def setitem(x, index, value) -> None:
     """
     if GradMode.enabled and (x.requires_grad or
                              (isinstance(value, Tensor) and value.requires_grad)):
-        raise RuntimeError(
+        raise LaminaValueError(
             "__setitem__: assigning into a tensor that requires grad (or assigning a value that "
             "requires grad) is not supported; do it under lamina.no_grad() or build the result "
             "with where/cat"
@@ -353,18 +354,18 @@ def setitem(x, index, value) -> None:
         raise _reword(e, x.data.shape) from None
     except ValueError as e:
         if not x.data.flags.writeable:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "__setitem__: unsupported operation: more than one element of the written-to "
                 "tensor refers to a single memory location (it was made by expand or "
                 "broadcast_to); clone() it first"
             ) from None
-        raise RuntimeError(
+        raise LaminaValueError(
             f"__setitem__: shape mismatch: value of shape {np.shape(v)} cannot be broadcast to "
             f"the indexed shape ({e})"
         ) from None
     except TypeError as e:
-        raise TypeError(f"__setitem__: can't assign a {type(value).__name__} to a tensor "
-                        f"({e})") from None
+        raise LaminaTypeError(f"__setitem__: can't assign a {type(value).__name__} to a tensor "
+                              f"({e})") from None
     if x._vc is None:
         x._vc = [0]
     x._vc[0] += 1
@@ -375,15 +376,16 @@ def setitem(x, index, value) -> None:
 def _index_tensor(index, op: str) -> np.ndarray:
     arr = index.data if isinstance(index, Tensor) else np.asarray(index)
     if arr.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {arr.dtype}")
+        raise LaminaValueError(f"{op}(): Expected dtype int64 for index, got {arr.dtype}")
     return arr.astype(np.int64, copy=False)
 
 
-class IndexOutOfRangeError(IndexError, RuntimeError):
+class IndexOutOfRangeError(LaminaIndexError):
     """An index outside its dimension in gather/scatter/index_select/take_along_dim.
 
     PyTorch raises RuntimeError for some of these ops and IndexError for others (and for
-    ``x[i]``); this is both, so either ``except`` clause catches it."""
+    ``x[i]``); this is both, so either ``except`` clause catches it. Kept as a name for
+    ``lamina.errors.LaminaIndexError``'s use here."""
 
 
 def _check_bounds(idx: np.ndarray, n: int, dim: int, op: str,
@@ -479,14 +481,14 @@ def gather(input, dim: int, index) -> Tensor:  # noqa: A002
             out = gather(reshape(x, -1), 0, idx.reshape(-1))
             return reshape(out, idx.shape)
     elif idx.ndim != nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"gather(): Index tensor must have the same number of dimensions as input tensor "
             f"(got {idx.ndim} and {nd})"
         )
     xs = x.data.shape
     for k in range(nd):
         if k != d and idx.shape[k] > xs[k]:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"gather(): Size does not match at dimension {k} expected index "
                 f"{list(idx.shape)} to be no larger than self {list(xs)} apart from "
                 f"dimension {d}"
@@ -521,7 +523,7 @@ def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
     x = input
     idx = _index_tensor(index, "index_select")
     if idx.ndim > 1:
-        raise IndexError(
+        raise LaminaIndexError(
             f"index_select(): Index is supposed to be a vector, got shape {tuple(idx.shape)}"
         )
     idx = idx.reshape(-1)
@@ -545,7 +547,7 @@ def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
         return gather(reshape(x, -1), 0, idx.reshape(-1))
     nd = x.data.ndim
     if idx.ndim != nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             "take_along_dim(): input and indices should have the same number of dimensions, "
             f"but got {nd} dimensions for input, and {idx.ndim} dimensions for indices"
         )
@@ -555,7 +557,7 @@ def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
     try:
         b = list(np.broadcast_shapes(tuple(xs), tuple(js)))
     except ValueError:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"take_along_dim(): the shapes of input {tuple(x.shape)} and indices "
             f"{tuple(idx.shape)} cannot be broadcast together apart from dimension {d}"
         ) from None
@@ -599,19 +601,19 @@ def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
     x = input
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype.kind != "b":
-        raise RuntimeError(
+        raise LaminaValueError(
             f"masked_fill(): only supports boolean masks, but got mask with dtype {m.dtype}"
         )
     try:
         np.broadcast_shapes(x.data.shape, m.shape)
     except ValueError:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"masked_fill(): the shape of the mask {tuple(m.shape)} cannot be broadcast with "
             f"the shape of the input {tuple(x.shape)}"
         ) from None
     if isinstance(value, Tensor):
         if value.data.ndim != 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "masked_fill(): only supports a 0-dimensional value tensor, but got tensor "
                 f"with {value.data.ndim} dimension(s)"
             )
@@ -633,7 +635,7 @@ def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
     except ValueError:
         ok = False
     if not ok:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"masked_fill_(): the mask of shape {tuple(m.shape)} must broadcast to the input "
             f"of shape {tuple(input.shape)}"
         )
@@ -642,20 +644,20 @@ def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
         # outside the graph: write straight into the input's memory
         if isinstance(value, Tensor):
             if value.data.ndim != 0:
-                raise RuntimeError(
+                raise LaminaValueError(
                     "masked_fill_(): only supports a 0-dimensional value tensor, but got "
                     f"tensor with {value.data.ndim} dimension(s)"
                 )
             value = value.data
         if m.dtype.kind != "b":
-            raise RuntimeError(
+            raise LaminaValueError(
                 "masked_fill_(): only supports boolean masks, but got mask with dtype "
                 f"{m.dtype}"
             )
         try:
             np.copyto(input.data, value, casting="unsafe", where=m)
         except ValueError:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "masked_fill_(): unsupported operation: more than one element of the "
                 "written-to tensor refers to a single memory location; clone() it first"
             ) from None
@@ -739,7 +741,7 @@ def _scatter_args(op, x, dim, index, src):
     nd = x.data.ndim
     d = _norm_dim(dim, nd, op)
     if idx.ndim != nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op}(): Index tensor must have the same number of dimensions as self tensor "
             f"(got {idx.ndim} and {nd})"
         )
@@ -747,12 +749,12 @@ def _scatter_args(op, x, dim, index, src):
     if isinstance(src, Tensor):
         ss = src.data.shape
         if len(ss) != nd:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"{op}(): Index tensor must have the same number of dimensions as src tensor "
                 f"(got {idx.ndim} and {len(ss)})"
             )
         if src.data.dtype != x.data.dtype:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"{op}(): Expected self.dtype to be equal to src.dtype (got {x.dtype} and "
                 f"{src.dtype})"
             )
@@ -760,7 +762,7 @@ def _scatter_args(op, x, dim, index, src):
         ss = idx.shape
     for k in range(nd):
         if idx.shape[k] > ss[k] or (k != d and idx.shape[k] > xs[k]):
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"{op}(): Expected index {list(idx.shape)} to be no larger than self "
                 f"{list(xs)} apart from dimension {d} and to be no larger size than src "
                 f"{list(ss)}"
@@ -779,7 +781,7 @@ def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
             [0., 1., 1.]])
     """
     if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_add(): src must be a Tensor, got {type(src).__name__}")
+        raise LaminaTypeError(f"scatter_add(): src must be a Tensor, got {type(src).__name__}")
     d, idx = _scatter_args("scatter_add", input, dim, index, src)
     return ScatterAdd.apply(input, d, idx, src)
 
@@ -793,7 +795,7 @@ def scatter(input, dim: int, index, src=None, value=None, reduce=None) -> Tensor
     if src is None:
         src = value
     if src is None:
-        raise TypeError("scatter(): expected src (a Tensor) or value (a number)")
+        raise LaminaTypeError("scatter(): expected src (a Tensor) or value (a number)")
     d, idx = _scatter_args("scatter", input, dim, index, src)
     if isinstance(src, Tensor):
         return Scatter.apply(input, d, idx, src)
@@ -806,11 +808,11 @@ def masked_select(input, mask) -> Tensor:  # noqa: A002
 
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype.kind != "b":
-        raise RuntimeError(f"masked_select(): expected a bool mask, got dtype {m.dtype}")
+        raise LaminaValueError(f"masked_select(): expected a bool mask, got dtype {m.dtype}")
     try:
         shape = np.broadcast_shapes(input.data.shape, m.shape)
     except ValueError:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"masked_select(): the shapes of input {tuple(input.shape)} and mask "
             f"{tuple(m.shape)} cannot be broadcast together"
         ) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "dot", "outer"]
@@ -45,15 +46,15 @@ class MatMul(Function):
 
 def _check_float_match(a, b, op):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(f"{op}: expected two Tensors, got {type(a).__name__} and "
-                        f"{type(b).__name__}")
+        raise LaminaTypeError(f"{op}: expected two Tensors, got {type(a).__name__} and "
+                              f"{type(b).__name__}")
     if a.data.dtype != b.data.dtype:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op}: expected both operands to have the same dtype, but got {a.dtype} and "
             f"{b.dtype}"
         )
     if a.data.ndim == 0 or b.data.ndim == 0:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"{op}: both arguments need to be at least 1D, but they are {a.data.ndim}D and "
             f"{b.data.ndim}D"
         )
@@ -73,7 +74,7 @@ def matmul(a, b) -> Tensor:
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if ka != kb:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"matmul: shapes {tuple(sa)} and {tuple(sb)} are not aligned: {ka} (dim "
             f"{len(sa) - 1} of input) != {kb} (dim {max(len(sb) - 2, 0)} of other)"
         )
@@ -81,7 +82,7 @@ def matmul(a, b) -> Tensor:
         try:
             np.broadcast_shapes(sa[:-2] if len(sa) >= 2 else (), sb[:-2] if len(sb) >= 2 else ())
         except ValueError:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"matmul: batch dimensions of {tuple(sa)} and {tuple(sb)} cannot be broadcast"
             ) from None
     return MatMul.apply(a, b)
@@ -91,7 +92,7 @@ def mm(a, b) -> Tensor:
     """Product of two 2-D matrices (no broadcasting)."""
     _check_float_match(a, b, "mm")
     if a.data.ndim != 2 or b.data.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got {a.data.ndim}-D and {b.data.ndim}-D")
+        raise LaminaValueError(f"mm: expected 2-D tensors, got {a.data.ndim}-D and {b.data.ndim}-D")
     return matmul(a, b)
 
 
@@ -99,10 +100,10 @@ def bmm(a, b) -> Tensor:
     """Batched product of two 3-D tensors with equal batch size (no broadcasting)."""
     _check_float_match(a, b, "bmm")
     if a.data.ndim != 3 or b.data.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got {a.data.ndim}-D and "
-                           f"{b.data.ndim}-D")
+        raise LaminaValueError(f"bmm: expected 3-D tensors, got {a.data.ndim}-D and "
+                               f"{b.data.ndim}-D")
     if a.shape[0] != b.shape[0]:
-        raise RuntimeError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
+        raise LaminaValueError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
     return matmul(a, b)
 
 
@@ -110,17 +111,17 @@ def dot(a, b) -> Tensor:
     """Inner product of two 1-D tensors of equal length."""
     _check_float_match(a, b, "dot")
     if a.data.ndim != 1 or b.data.ndim != 1:
-        raise RuntimeError(f"dot: 1D tensors expected, but got {a.data.ndim}D and "
-                           f"{b.data.ndim}D tensors")
+        raise LaminaValueError(f"dot: 1D tensors expected, but got {a.data.ndim}D and "
+                               f"{b.data.ndim}D tensors")
     if a.shape[0] != b.shape[0]:
-        raise RuntimeError(f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] "
-                           f"and src [{b.shape[0]}] to have the same number of elements")
+        raise LaminaValueError(f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] "
+                               f"and src [{b.shape[0]}] to have the same number of elements")
     return matmul(a, b)
 
 
 def outer(a, b) -> Tensor:
     """Outer product ``a[:, None] * b[None, :]`` of two 1-D tensors."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError("outer: expected two 1-D tensors")
+        raise LaminaValueError("outer: expected two 1-D tensors")
     from lamina.ops.movement import unsqueeze
     return unsqueeze(a, 1) * unsqueeze(b, 0)

@@ -8,9 +8,12 @@ gradient; probability targets get none either, as documented there).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.reduce import keepdim_max
 from lamina.tensor import Tensor
 
@@ -22,14 +25,14 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction, op: str, allowed=_REDUCTIONS) -> str:
     if reduction not in allowed:
-        raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; expected "
-                         f"one of {', '.join(map(repr, allowed))}")
+        raise LaminaValueError(f"{op}: {reduction!r} is not a valid value for reduction; expected "
+                               f"one of {', '.join(map(repr, allowed))}")
     return reduction
 
 
 def _as_tensor(x, op: str, name: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
     return x
 
 
@@ -124,33 +127,38 @@ class SmoothL1(_Pointwise):
         return s, (-s if nt else None)
 
 
-def _pointwise_args(input, target, op):
+def _pointwise_args(input, target, op, warn_broadcast=False):
     _as_tensor(input, op, "input")
     target = _as_tensor(target, op, "target")
     if input.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point input, got {input.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
     if target.data.dtype != input.data.dtype:
         target = target.to(input.dtype)
     if target.shape != input.shape:
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
-            raise ValueError(f"{op}: target size {tuple(target.shape)} and input size "
-                             f"{tuple(input.shape)} cannot be broadcast together") from None
+            raise LaminaValueError(f"{op}: target size {tuple(target.shape)} and input size "
+                                   f"{tuple(input.shape)} cannot be broadcast together") from None
+        if warn_broadcast:  # PyTorch's warning for mse/l1/huber/smooth_l1
+            warnings.warn(f"{op}: Using a target size ({tuple(target.shape)}) that is different "
+                          f"to the input size ({tuple(input.shape)}). This will likely lead to "
+                          "incorrect results due to broadcasting. Please ensure they have the "
+                          "same size.", UserWarning, stacklevel=3)
     return input, target
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(x - t)^2``, reduced."""
     _check_reduction(reduction, "mse_loss")
-    input, target = _pointwise_args(input, target, "mse_loss")
+    input, target = _pointwise_args(input, target, "mse_loss", True)
     return MSE.apply(input, target, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``|x - t|``, reduced (gradient ``sign(x - t)``, 0 at a tie)."""
     _check_reduction(reduction, "l1_loss")
-    input, target = _pointwise_args(input, target, "l1_loss")
+    input, target = _pointwise_args(input, target, "l1_loss", True)
     return L1.apply(input, target, reduction)
 
 
@@ -159,9 +167,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, ``d = x - t``."""
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
-        raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
-                           f"{delta}")
-    input, target = _pointwise_args(input, target, "huber_loss")
+        raise LaminaValueError(f"huber_loss does not support non-positive values for delta, got "
+                               f"{delta}")
+    input, target = _pointwise_args(input, target, "huber_loss", True)
     return Huber.apply(input, target, reduction, float(delta))
 
 
@@ -170,9 +178,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (L1 when beta = 0)."""
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
-        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got "
-                           f"{beta}")
-    input, target = _pointwise_args(input, target, "smooth_l1_loss")
+        raise LaminaValueError(f"smooth_l1_loss does not support negative values for beta, got "
+                               f"{beta}")
+    input, target = _pointwise_args(input, target, "smooth_l1_loss", True)
     return SmoothL1.apply(input, target, reduction, float(beta))
 
 
@@ -218,14 +226,18 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     _as_tensor(input, op, "input")
     _as_tensor(target, op, "target")
     if target.shape != input.shape:
-        raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different to "
-                         f"the input size ({tuple(input.shape)}) is deprecated. Please ensure "
-                         "they have the same size.")
+        raise LaminaValueError(f"{op}: Using a target size ({tuple(target.shape)}) that is "
+                               f"different to the input size ({tuple(input.shape)}) is "
+                               "deprecated. Please ensure they have the same size.")
     if input.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point input, got {input.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
     x = input.data
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
+    # "not (in range)" so that a NaN fails too, as in PyTorch
+    if x.size and not (x.min() >= 0 and x.max() <= 1):
+        raise LaminaValueError(f"{op}: all elements of input should be between 0 and 1")
+    t = target.data
+    if t.size and not (t.min() >= 0 and t.max() <= 1):
+        raise LaminaValueError(f"{op}: all elements of target should be between 0 and 1")
     if target.data.dtype != x.dtype:
         target = target.to(input.dtype)
     if weight is not None:
@@ -233,8 +245,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         try:
             np.broadcast_shapes(weight.shape, input.shape)
         except ValueError:
-            raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} does not broadcast "
-                             f"to input of shape {tuple(input.shape)}") from None
+            raise LaminaValueError(f"{op}: weight of shape {tuple(weight.shape)} does not "
+                                   f"broadcast "
+                                   f"to input of shape {tuple(input.shape)}") from None
         if weight.data.dtype != x.dtype:
             weight = weight.to(input.dtype)
     return BCE.apply(input, target, weight, reduction)
@@ -293,10 +306,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     _as_tensor(input, op, "input")
     _as_tensor(target, op, "target")
     if target.shape != input.shape:
-        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
-                         f"({tuple(input.shape)})")
+        raise LaminaValueError(f"{op}: Target size ({tuple(target.shape)}) must be the same as "
+                               f"input size ({tuple(input.shape)})")
     if input.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point input, got {input.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
     dt = input.data.dtype
     if target.data.dtype != dt:
         target = target.to(dt)
@@ -309,8 +322,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
         try:
             np.broadcast_shapes(t.shape, input.shape)
         except ValueError:
-            raise ValueError(f"{op}: {name} of shape {tuple(t.shape)} does not broadcast to "
-                             f"input of shape {tuple(input.shape)}") from None
+            raise LaminaValueError(f"{op}: {name} of shape {tuple(t.shape)} does not broadcast to "
+                                   f"input of shape {tuple(input.shape)}") from None
         extra.append(t.data.astype(dt, copy=False))
     return BCEWithLogits.apply(input, target, extra[0], extra[1], reduction)
 
@@ -464,14 +477,14 @@ def _class_target_checks(input, target, op):
         ok = tshape == (ishape[0], *ishape[2:])
     if not ok:
         if input.ndim >= 1 and target.ndim >= 1 and ishape[0] != tshape[0]:
-            raise ValueError(f"Expected input batch_size ({ishape[0]}) to match target "
-                             f"batch_size ({tshape[0]}).")
+            raise LaminaValueError(f"Expected input batch_size ({ishape[0]}) to match target "
+                                   f"batch_size ({tshape[0]}).")
         want = (ishape[0], *ishape[2:]) if input.ndim > 1 else ()
-        raise RuntimeError(f"{op}: expected target of shape {want} for input of shape "
-                           f"{ishape}, got {tshape}")
+        raise LaminaValueError(f"{op}: expected target of shape {want} for input of shape "
+                               f"{ishape}, got {tshape}")
 
 
-def _check_class_range(t, c, ignore_index) -> bool:
+def _check_class_range(t, c, ignore_index, op: str) -> bool:
     """Raise IndexError for a target outside [0, C) that is not ``ignore_index``; return
     whether any target may equal ``ignore_index`` (False lets the op skip the mask)."""
     if t.size == 0:
@@ -482,8 +495,8 @@ def _check_class_range(t, c, ignore_index) -> bool:
         return maybe_ignored
     bad = t[(t != ignore_index) & ((t < 0) | (t >= c))]
     if bad.size:
-        raise IndexError(f"Target {int(bad.flat[0])} is out of bounds (expected a class "
-                         f"index in [0, {c}) or ignore_index={ignore_index}).")
+        raise LaminaIndexError(f"{op}: Target {int(bad.flat[0])} is out of bounds (expected a "
+                               f"class index in [0, {c}) or ignore_index={ignore_index}).")
     return maybe_ignored
 
 
@@ -492,9 +505,9 @@ def _class_weight(weight, c, dt, op):
         return None
     weight = _as_tensor(weight, op, "weight")
     if weight.shape != (c,):
-        raise RuntimeError(f"{op}: weight tensor should be defined either for all {c} classes "
-                           f"or no classes but got weight tensor of shape: "
-                           f"{list(weight.shape)}")
+        raise LaminaValueError(f"{op}: weight tensor should be defined either for all {c} classes "
+                               f"or no classes but got weight tensor of shape: "
+                               f"{list(weight.shape)}")
     return weight.data.astype(dt, copy=False)
 
 
@@ -519,30 +532,32 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _as_tensor(target, op, "target")
     x = input.data
     if x.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point input, got {x.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point input, got {x.dtype}")
     if x.ndim == 0:
-        raise RuntimeError(f"{op}: input must have at least 1 dimension (classes), got a 0-d "
-                           "tensor")
+        raise LaminaValueError(f"{op}: input must have at least 1 dimension (classes), got a 0-d "
+                               "tensor")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+        raise LaminaValueError(f"label_smoothing must be between 0.0 and 1.0. Got: "
+                               f"{label_smoothing}")
     c = x.shape[1] if x.ndim >= 2 else x.shape[0]
     w = _class_weight(weight, c, x.dtype, op)
     t = target.data
     if t.dtype.kind == "f":
         if t.shape != x.shape:
-            raise RuntimeError(f"{op}: a floating (probability) target must have the input's "
-                               f"shape {tuple(x.shape)}, got {tuple(t.shape)}")
+            raise LaminaValueError(f"{op}: a floating (probability) target must have the input's "
+                                   f"shape {tuple(x.shape)}, got {tuple(t.shape)}")
         if ignore_index >= 0:
-            raise RuntimeError("ignore_index is not supported for floating point target")
+            raise LaminaValueError(f"{op}: ignore_index is not supported for floating point "
+                                   "target")
         if t.dtype != x.dtype:
             target = target.to(x.dtype)
         return CrossEntropy.apply(input, target, w, int(ignore_index),
                                   float(label_smoothing), reduction, True, False)
     if t.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}: expected target of dtype int64 (class indices) or floating "
-                           f"(probabilities), got {t.dtype}")
+        raise LaminaValueError(f"{op}: expected target of dtype int64 (class indices) or floating "
+                               f"(probabilities), got {t.dtype}")
     _class_target_checks(input, target, op)
-    maybe_ignored = _check_class_range(t, c, ignore_index)
+    maybe_ignored = _check_class_range(t, c, ignore_index, op)
     return CrossEntropy.apply(input, t, w, int(ignore_index), float(label_smoothing),
                               reduction, False, maybe_ignored)
 
@@ -614,16 +629,16 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _as_tensor(target, op, "target")
     x = input.data
     if x.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point input, got {x.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point input, got {x.dtype}")
     if x.ndim == 0:
-        raise ValueError(f"{op}: expected 1 or more dimensions (got 0)")
+        raise LaminaValueError(f"{op}: expected 1 or more dimensions (got 0)")
     if target.data.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}: expected target of dtype int64 (class indices), got "
-                           f"{target.dtype}")
+        raise LaminaValueError(f"{op}: expected target of dtype int64 (class indices), got "
+                               f"{target.dtype}")
     c = x.shape[1] if x.ndim >= 2 else x.shape[0]
     w = _class_weight(weight, c, x.dtype, op)
     _class_target_checks(input, target, op)
-    _check_class_range(target.data, c, ignore_index)
+    _check_class_range(target.data, c, ignore_index, op)
     return NLL.apply(input, target.data, w, int(ignore_index), reduction)
 
 
@@ -638,9 +653,11 @@ class KLDiv(Function):
             loss = et * (t - x)
             ctx.save_for_backward(x, t, et)
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lt = np.where(t > 0, np.log(np.where(t > 0, t, 1)), 0.0).astype(t.dtype)
-            loss = t * (lt - x)  # xlogy(t, t) - t x: 0 where t == 0
+            # xlogy(t, t) - t x as PyTorch computes it: 0 log 0 = 0; a negative target gives
+            # NaN (log of a negative), t = inf with x = 0 gives NaN (inf * 0)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                lt = np.log(np.where(t == 0, 1, t)).astype(t.dtype, copy=False)
+                loss = t * lt - t * x
             ctx.save_for_backward(x, t, lt)
         ctx.reduction, ctx.log_target, ctx.n = reduction, log_target, loss.size
         ctx.batch = x.shape[0] if x.ndim else 1

@@ -11,6 +11,7 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.backend import promote_types
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast
 from lamina.ops.indexing import getitem
 from lamina.tensor import Tensor, _norm_dim
@@ -49,6 +50,11 @@ def _reshape_noncontiguous(a, shape):
         return a.reshape(shape)
 
 
+def _tensor(x, op: str) -> None:
+    if not isinstance(x, Tensor):
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
 def _shape_arg(shape, op):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -57,25 +63,26 @@ def _shape_arg(shape, op):
         if isinstance(s, Tensor):
             s = int(s)
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"{op}: shape must be a sequence of ints, got {shape!r}")
+            raise LaminaTypeError(f"{op}: shape must be a sequence of ints, got {shape!r}")
         out.append(int(s))
     return tuple(out)
 
 
 def reshape(x, *shape) -> Tensor:
     """The same elements in a new shape; one dim may be -1 (inferred)."""
+    _tensor(x, "reshape")
     shape = _shape_arg(shape, "reshape")
     n = x.data.size
     if shape.count(-1) > 1:
-        raise RuntimeError("reshape: only one dimension can be inferred")
+        raise LaminaValueError("reshape: only one dimension can be inferred")
     known = 1
     for s in shape:
         if s < -1:
-            raise RuntimeError(f"reshape: invalid shape dimension {s}")
+            raise LaminaValueError(f"reshape: invalid shape dimension {s}")
         if s != -1:
             known *= s
     if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"reshape: shape {list(shape)} is invalid for input of size {n} "
             f"(input shape {tuple(x.shape)})"
         )
@@ -93,6 +100,7 @@ def view(x, *shape) -> Tensor:
 
 
 def view_as(x, other) -> Tensor:
+    _tensor(x, "view_as")
     return reshape(x, other.shape)
 
 
@@ -101,13 +109,14 @@ reshape_as = view_as
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
+    _tensor(x, "flatten")
     nd = x.data.ndim
+    s = _norm_dim(start_dim, max(nd, 1), "flatten")  # a 0-d tensor takes dims -1 and 0
+    e = _norm_dim(end_dim, max(nd, 1), "flatten")
     if nd == 0:
         return reshape(x, 1)
-    s = _norm_dim(start_dim, nd, "flatten")
-    e = _norm_dim(end_dim, nd, "flatten")
     if s > e:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise LaminaValueError("flatten: invalid args: start_dim cannot come after end_dim")
     shp = x.data.shape
     n = 1
     for d in shp[s:e + 1]:
@@ -117,6 +126,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def squeeze(x, dim=None) -> Tensor:
     """Remove size-1 dims (all of them, or only ``dim``, an int or tuple)."""
+    _tensor(x, "squeeze")
     shp = x.data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
@@ -129,6 +139,7 @@ def squeeze(x, dim=None) -> Tensor:
 
 def unsqueeze(x, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
+    _tensor(x, "unsqueeze")
     nd = x.data.ndim + 1
     d = _norm_dim(dim, nd, "unsqueeze")
     shp = x.data.shape
@@ -149,10 +160,11 @@ class Expand(Function):
 
 def expand(x, *shape) -> Tensor:
     """Broadcast to ``shape`` without copying; -1 keeps a dim's size."""
+    _tensor(x, "expand")
     shape = _shape_arg(shape, "expand")
     nd = x.data.ndim
     if len(shape) < nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
             f"the number of dimensions in the tensor ({nd})"
         )
@@ -161,11 +173,11 @@ def expand(x, *shape) -> Tensor:
     for i, s in enumerate(shape):
         if s == -1:
             if i < lead:
-                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
-                                   "dimension")
+                raise LaminaValueError("expand: -1 is not allowed in a leading, non-existing "
+                                       "dimension")
             s = x.data.shape[i - lead]
         elif i >= lead and x.data.shape[i - lead] not in (1, s):
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"expand: the expanded size of the tensor ({s}) must match the existing size "
                 f"({x.data.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: "
                 f"{list(shape)}. Tensor sizes: {list(x.data.shape)}"
@@ -178,11 +190,13 @@ def expand(x, *shape) -> Tensor:
 
 
 def expand_as(x, other) -> Tensor:
+    _tensor(x, "expand_as")
     return expand(x, other.shape)
 
 
 def broadcast_to(x, shape) -> Tensor:
     """Broadcast ``x`` to ``shape`` (a view); -1 keeps a dim's size, like ``expand``."""
+    _tensor(x, "broadcast_to")
     return expand(x, shape)
 
 
@@ -201,17 +215,18 @@ class Permute(Function):
 
 def permute(x, *dims) -> Tensor:
     """Reorder the dims: ``out.shape[i] == x.shape[dims[i]]``."""
+    _tensor(x, "permute")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x.data.ndim
     if len(dims) != nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"permute: number of dims don't match in permute: got {len(dims)} dims for a "
             f"{nd}-D tensor of shape {tuple(x.shape)}"
         )
     dims = tuple(_norm_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
-        raise RuntimeError(f"permute: repeated dim in {dims}")
+        raise LaminaValueError(f"permute: repeated dim in {dims}")
     if dims == tuple(range(nd)):
         return x
     return Permute.apply(x, dims)
@@ -219,6 +234,7 @@ def permute(x, *dims) -> Tensor:
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
     """Swap two dims."""
+    _tensor(x, "transpose")
     nd = x.data.ndim
     if nd == 0:
         return x
@@ -234,18 +250,19 @@ swapaxes = transpose
 def movedim(x, source, destination) -> Tensor:
     """Move dims ``source`` to positions ``destination`` (ints or sequences); the other dims
     keep their order."""
+    _tensor(x, "movedim")
     nd = x.data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
             f"contain the same number of dims as destination ({list(dst)} dims)"
         )
     src = tuple(_norm_dim(d, nd, "movedim") for d in src)
     dst = tuple(_norm_dim(d, nd, "movedim") for d in dst)
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise RuntimeError(f"movedim: repeated dim in source {src} or destination {dst}")
+        raise LaminaValueError(f"movedim: repeated dim in source {src} or destination {dst}")
     perm = [-1] * nd
     for s, d in zip(src, dst):
         perm[d] = s
@@ -261,13 +278,13 @@ moveaxis = movedim
 
 def _tensor_list(tensors, op: str) -> list:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(
+        raise LaminaTypeError(
             f"{op}(): argument 'tensors' must be a tuple or list of Tensors, "
             f"not {type(tensors).__name__}"
         )
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(
+            raise LaminaTypeError(
                 f"{op}(): expected a sequence of Tensors, but element {i} is "
                 f"{type(t).__name__}"
             )
@@ -326,11 +343,11 @@ def cat(tensors, dim: int = 0) -> Tensor:
     """
     ts = _tensor_list(tensors, "cat")
     if not ts:
-        raise ValueError("cat(): expected a non-empty list of Tensors")
+        raise LaminaValueError("cat(): expected a non-empty list of Tensors")
     ref = None
     for i, t in enumerate(ts):
         if t.data.ndim == 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"cat(): zero-dimensional tensor (at position {i}) cannot be concatenated"
             )
         if ref is None and not _is_legacy_empty(t.data):
@@ -344,13 +361,13 @@ def cat(tensors, dim: int = 0) -> Tensor:
             if _is_legacy_empty(t.data):
                 continue
             if len(s) != nd:
-                raise RuntimeError(
+                raise LaminaValueError(
                     f"cat(): tensors must have same number of dimensions: got {nd} and "
                     f"{len(s)} (tensor number {i} in the list)"
                 )
             for k in range(nd):
                 if k != d and s[k] != rs[k]:
-                    raise RuntimeError(
+                    raise LaminaValueError(
                         f"cat(): sizes of tensors must match except in dimension {d}. "
                         f"Expected size {rs[k]} but got size {s[k]} for tensor number {i} "
                         "in the list"
@@ -384,11 +401,11 @@ def stack(tensors, dim: int = 0) -> Tensor:
     """
     ts = _tensor_list(tensors, "stack")
     if not ts:
-        raise RuntimeError("stack(): expects a non-empty TensorList")
+        raise LaminaValueError("stack(): expects a non-empty TensorList")
     shape = ts[0].data.shape
     for i, t in enumerate(ts):
         if t.data.shape != shape:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"stack(): expects each tensor to be equal size, but got {list(shape)} at "
                 f"entry 0 and {list(t.data.shape)} at entry {i}"
             )
@@ -439,6 +456,7 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     >>> [t.shape for t in split(zeros(5, 2), 2)]
     [(2, 2), (2, 2), (1, 2)]
     """
+    _tensor(x, "split")
     d = _norm_dim(dim, x.data.ndim, "split")
     n = x.data.shape[d]
     s = split_size_or_sections
@@ -447,11 +465,11 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
         s = int(s)
         if s < 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"split(): expects split_size be non-negative, but got split_size={s}"
             )
         if s == 0 and n != 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 "split(): split_size can only be 0 if dimension size is 0, but got dimension "
                 f"size of {n}"
             )
@@ -459,16 +477,16 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
         return _split(x, bounds, d)
     if not isinstance(s, (list, tuple)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in s):
-        raise TypeError(
+        raise LaminaTypeError(
             f"split(): split_size_or_sections must be an int or a list of ints, got {s!r}"
         )
     if any(v < 0 for v in s):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"split(): split_with_sizes expects split_sizes have only non-negative entries, "
             f"but got split_sizes={list(s)}"
         )
     if sum(s) != n:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"split(): split_with_sizes expects split_sizes to sum exactly to {n} (input "
             f"tensor's size at dimension {d}), but got split_sizes={list(s)}"
         )
@@ -482,10 +500,11 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(x, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim`` (fewer pieces when
     the size does not allow ``chunks`` non-empty ones, as in PyTorch)."""
+    _tensor(x, "chunk")
     if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool):
-        raise TypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
+        raise LaminaTypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
     if chunks <= 0:
-        raise RuntimeError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
+        raise LaminaValueError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
     d = _norm_dim(dim, x.data.ndim, "chunk")
     n = x.data.shape[d]
     if n == 0:
@@ -496,20 +515,21 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
 def narrow(x, dim: int, start, length: int) -> Tensor:
     """The view ``x[..., start:start + length, ...]`` along ``dim`` (``start`` may be
     negative)."""
+    _tensor(x, "narrow")
     d = _norm_dim(dim, x.data.ndim, "narrow")
     n = x.data.shape[d]
     start, length = int(start), int(length)
     if not -n <= start <= n:
-        raise IndexError(
+        raise LaminaIndexError(
             f"narrow(): start out of range (expected to be in range of [{-n}, {n}], but got "
             f"{start})"
         )
     if start < 0:
         start += n
     if length < 0:
-        raise RuntimeError(f"narrow(): length must be non-negative, got {length}")
+        raise LaminaValueError(f"narrow(): length must be non-negative, got {length}")
     if start + length > n:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n})"
         )
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
@@ -553,6 +573,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     >>> pad(ones(2, 3), (1, 1)).shape
     (2, 5)
     """
+    _tensor(input, "pad")
     if mode != "constant":
         raise NotImplementedError(
             f"pad: mode {mode!r} is not supported; lamina implements mode='constant' only"
@@ -561,12 +582,12 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     p = tuple(pad)
     for v in p:
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"pad: padding must be a sequence of ints, got {p!r}")
+            raise LaminaTypeError(f"pad: padding must be a sequence of ints, got {p!r}")
     nd = x.data.ndim
     if len(p) % 2:
-        raise RuntimeError(f"pad: padding length must be divisible by 2, got {len(p)}")
+        raise LaminaValueError(f"pad: padding length must be divisible by 2, got {len(p)}")
     if len(p) // 2 > nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             "pad: padding length should be less than or equal to two times the input "
             f"dimension but got padding length {len(p)} and input of dimension {nd}"
         )
@@ -575,7 +596,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
         pairs[nd - 1 - k] = (int(p[2 * k]), int(p[2 * k + 1]))
     for i, (n, (lo, hi)) in enumerate(zip(x.data.shape, pairs)):
         if n + lo + hi < 0:
-            raise RuntimeError(
+            raise LaminaValueError(
                 f"pad: the input size {n} at dimension {i}, plus negative padding {lo} and "
                 f"{hi}, resulted in a negative output size {n + lo + hi}"
             )
@@ -599,14 +620,17 @@ class Flip(Function):
 
 def flip(x, *dims) -> Tensor:
     """Reverse the order of elements along ``dims`` (returns a copy, like PyTorch)."""
+    _tensor(x, "flip")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x.data.ndim
-    ds = tuple(_norm_dim(d, nd, "flip") for d in dims)
+    ds = tuple(_norm_dim(d, max(nd, 1), "flip") for d in dims)
+    if nd == 0:  # a 0-d tensor takes dims -1 and 0; flipping it changes nothing
+        ds = ()
     seen = set()
     for d in ds:
         if d in seen:
-            raise RuntimeError(f"flip(): dim {d} appears multiple times in the list of dims")
+            raise LaminaValueError(f"flip(): dim {d} appears multiple times in the list of dims")
         seen.add(d)
     return Flip.apply(x, ds)
 
@@ -632,27 +656,29 @@ class Repeat(Function):
 def repeat(x, *sizes) -> Tensor:
     """Tile ``x``: ``sizes[i]`` copies along dim ``i`` (PyTorch's ``Tensor.repeat``; extra
     leading sizes add new dims). Unlike ``numpy.repeat``, whole blocks are repeated."""
+    _tensor(x, "repeat")
     sizes = _shape_arg(sizes, "repeat")
     nd = x.data.ndim
     if len(sizes) < nd:
-        raise RuntimeError(
+        raise LaminaValueError(
             "repeat(): number of dimensions of repeat dims can not be smaller than number of "
             f"dimensions of tensor (got {len(sizes)} repeats for a {nd}-D tensor)"
         )
     if any(s < 0 for s in sizes):
-        raise RuntimeError(f"repeat(): repeats must be non-negative, got {list(sizes)}")
+        raise LaminaValueError(f"repeat(): repeats must be non-negative, got {list(sizes)}")
     return Repeat.apply(x, sizes)
 
 
 def unflatten(x, dim: int, sizes) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
+    _tensor(x, "unflatten")
     nd = x.data.ndim
     d = _norm_dim(dim, nd, "unflatten")
     sizes = _shape_arg((sizes,), "unflatten")
     if not sizes:
-        raise RuntimeError("unflatten: sizes must be non-empty")
+        raise LaminaValueError("unflatten: sizes must be non-empty")
     if sizes.count(-1) > 1:
-        raise RuntimeError("unflatten: only one dimension can be inferred")
+        raise LaminaValueError("unflatten: only one dimension can be inferred")
     n = x.data.shape[d]
     known = 1
     for s in sizes:
@@ -660,7 +686,7 @@ def unflatten(x, dim: int, sizes) -> Tensor:
             known *= s
     bad = (known == 0 or n % known) if -1 in sizes else known != n
     if bad or any(s < -1 for s in sizes):
-        raise RuntimeError(
+        raise LaminaValueError(
             f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
             f"{dim} ({n}) in the input tensor"
         )

@@ -15,6 +15,7 @@ import numpy as np
 
 from lamina import backend, dispatch
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.ops.reduce import softmax
 from lamina.tensor import Tensor
 
@@ -26,14 +27,14 @@ __all__ = ["linear", "dropout", "batch_norm", "batch_norm_relu", "layer_norm", "
 
 def _tensor(x, op: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     return x
 
 
 def _float_tensor(x, op: str) -> Tensor:
     _tensor(x, op)
     if x.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
     return x
 
 
@@ -92,13 +93,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
         _linear_error(input, weight)
     if xd.dtype is not wd.dtype and xd.dtype != wd.dtype:
-        raise RuntimeError(f"linear: input and weight must have the same dtype, got "
-                           f"{xd.dtype} and {wd.dtype}")
+        raise LaminaValueError(f"linear: input and weight must have the same dtype, got "
+                               f"{xd.dtype} and {wd.dtype}")
     if bias is not None:
         bd = bias.data
         if bd.shape != (wd.shape[0],) or bd.dtype != wd.dtype:
-            raise RuntimeError(f"linear: bias must have shape ({wd.shape[0]},) and dtype "
-                               f"{wd.dtype}, got shape {bd.shape} and dtype {bd.dtype}")
+            raise LaminaValueError(f"linear: bias must have shape ({wd.shape[0]},) and dtype "
+                                   f"{wd.dtype}, got shape {bd.shape} and dtype {bd.dtype}")
     return Linear.apply(input, weight, bias)
 
 
@@ -106,11 +107,11 @@ def _linear_error(input, weight):
     _tensor(input, "linear")
     _tensor(weight, "linear")
     if weight.ndim != 2:
-        raise RuntimeError(f"linear: weight must be 2-D (out_features, in_features), got "
-                           f"shape {tuple(weight.shape)}")
+        raise LaminaValueError(f"linear: weight must be 2-D (out_features, in_features), got "
+                               f"shape {tuple(weight.shape)}")
     if input.ndim == 0:
-        raise RuntimeError("linear: input must have at least 1 dimension, got a 0-d tensor")
-    raise RuntimeError(
+        raise LaminaValueError("linear: input must have at least 1 dimension, got a 0-d tensor")
+    raise LaminaValueError(
         f"linear: mat1 and mat2 shapes cannot be multiplied: input {tuple(input.shape)} has "
         f"{input.shape[-1]} features but weight {tuple(weight.shape)} expects "
         f"{weight.shape[1]} (in_features)"
@@ -151,7 +152,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     is accepted for compatibility; lamina always returns a new tensor.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise LaminaValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     _float_tensor(input, "dropout")
     if not training or p == 0.0:
         return input
@@ -275,22 +276,24 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     _float_tensor(input, op)
     shape = input.shape
     if input.ndim < 2:
-        raise ValueError(f"{op}: expected an input with at least 2 dims (N, C, ...), "
-                         f"got shape {tuple(shape)}")
+        raise LaminaValueError(f"{op}: expected an input with at least 2 dims (N, C, ...), "
+                               f"got shape {tuple(shape)}")
     c = shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != (c,)):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-            raise RuntimeError(f"{op}: {name} should contain {c} elements (one per "
-                               f"channel of input {tuple(shape)}), got {got}")
+            raise LaminaValueError(f"{op}: {name} should contain {c} elements (one per "
+                                   f"channel of input {tuple(shape)}), got {got}")
     if training:
         if input.numel() // max(c, 1) <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got "
-                             f"input size {tuple(shape)}")
+            raise LaminaValueError(f"{op}: Expected more than 1 value per channel when "
+                                   f"training, got input size {tuple(shape)}")
+        if not eps >= 0:
+            raise LaminaValueError(f"{op}: eps must be positive during training, but got {eps}")
     elif running_mean is None or running_var is None:
-        raise RuntimeError(f"{op}: running_mean and running_var must be given when "
-                           "training=False")
+        raise LaminaValueError(f"{op}: running_mean and running_var must be given when "
+                               "training=False")
     fn = dispatch.select(op, BatchNormReLU if relu else BatchNorm, input.data)
     return fn.apply(input, weight, bias, running_mean, running_var, bool(training),
                     float(momentum), float(eps))
@@ -343,14 +346,14 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(ns)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != ns:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"layer_norm: given normalized_shape={list(ns)}, expected input with shape "
             f"[*, {', '.join(map(str, ns))}], but got input of size {tuple(input.shape)}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != ns:
-            raise RuntimeError(f"layer_norm: {name} must have shape {ns}, got "
-                               f"{tuple(t.shape)}")
+            raise LaminaValueError(f"layer_norm: {name} must have shape {ns}, got "
+                                   f"{tuple(t.shape)}")
     return LayerNorm.apply(input, weight, bias, k, float(eps))
 
 
@@ -364,16 +367,16 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     """
     _float_tensor(input, "group_norm")
     if input.ndim < 2:
-        raise RuntimeError(f"group_norm: expected an input with at least 2 dims (N, C, ...), "
-                           f"got shape {tuple(input.shape)}")
+        raise LaminaValueError(f"group_norm: expected an input with at least 2 dims (N, C, ...), "
+                               f"got shape {tuple(input.shape)}")
     n, c = input.shape[:2]
     if num_groups <= 0 or c % num_groups:
-        raise RuntimeError(f"group_norm: expected the number of channels ({c}) to be "
-                           f"divisible by num_groups ({num_groups})")
+        raise LaminaValueError(f"group_norm: expected the number of channels ({c}) to be "
+                               f"divisible by num_groups ({num_groups})")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
-            raise RuntimeError(f"group_norm: {name} must have shape ({c},), got "
-                               f"{tuple(t.shape)}")
+            raise LaminaValueError(f"group_norm: {name} must have shape ({c},), got "
+                                   f"{tuple(t.shape)}")
     y = LayerNorm.apply(input.reshape(n, num_groups, -1), None, None, 1, float(eps))
     y = y.reshape(input.shape)
     bshape = (1, c) + (1,) * (input.ndim - 2)
@@ -439,8 +442,11 @@ def _erf_coeffs() -> np.ndarray:
 
 
 def _erf(z):
-    """erf of a float64 array to double precision (see the table above)."""
-    a = np.minimum(np.abs(z), _ERF_N * _ERF_H)
+    """erf of a float64 array to double precision (see the table above); NaN gives NaN."""
+    z = np.asarray(z)
+    if z.ndim == 0:  # the masked assignment below needs an array
+        return _erf(z.reshape(1)).reshape(())
+    a = np.fmin(np.abs(z), _ERF_N * _ERF_H)  # fmin: a NaN indexes the last row, not -2**63
     idx = np.minimum((a * (1.0 / _ERF_H)).astype(np.intp), _ERF_N - 1)
     t = a - (idx + 0.5) * _ERF_H
     rows = _erf_coeffs().take(idx, axis=1)  # (K + 1, n): one gather for all coefficients
@@ -456,7 +462,11 @@ def _erf(z):
         s2 = s * s
         acc[small] = (2.0 / math.sqrt(math.pi)) * s * (
             1.0 - s2 * (1 / 3 - s2 * (1 / 10 - s2 * (1 / 42 - s2 * (1 / 216 - s2 / 1320)))))
-    return np.copysign(acc, z)
+    out = np.copysign(acc, z)
+    nan = np.isnan(z)
+    if nan.any():
+        out[nan] = np.nan
+    return out
 
 
 def _normal_cdf(x):
@@ -497,7 +507,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """``x * Phi(x)`` with Phi the standard normal CDF; ``approximate='tanh'`` uses
     ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
     if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise LaminaValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu.apply(_float_tensor(input, "gelu"), approximate)
 
 
@@ -707,7 +717,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """``clamp(x, min_val, max_val)``; gradient 1 strictly inside, 0 elsewhere."""
     if min_val > max_val:
-        raise ValueError("min_val cannot be greater than max_val")
+        raise LaminaValueError("min_val cannot be greater than max_val")
     return Hardtanh.apply(_float_tensor(input, "hardtanh"), float(min_val), float(max_val))
 
 
@@ -745,7 +755,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``x`` where positive, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
     if alpha == 0:
-        raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+        raise LaminaValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return Celu.apply(_float_tensor(input, "celu"), float(alpha), float(alpha), 1.0)
 
 
@@ -799,9 +809,9 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     _tensor(weight, "prelu")
     n = weight.numel()
     if n != 1 and (input.ndim < 2 or input.shape[1] != n):
-        raise RuntimeError(f"prelu: mismatch in parameter count: weight has {n} slopes but "
-                           f"input {tuple(input.shape)} has "
-                           f"{input.shape[1] if input.ndim > 1 else 1} channels")
+        raise LaminaValueError(f"prelu: mismatch in parameter count: weight has {n} slopes but "
+                               f"input {tuple(input.shape)} has "
+                               f"{input.shape[1] if input.ndim > 1 else 1} channels")
     return Prelu.apply(input, weight)
 
 

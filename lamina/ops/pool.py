@@ -26,6 +26,7 @@ import numpy as np
 
 from lamina import dispatch
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -332,20 +333,20 @@ def _tuple(v, n, name, op, allow_none=False):
     if isinstance(v, (tuple, list)) and len(v) == n and all(
             isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
         return tuple(int(e) for e in v)
-    raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    raise LaminaTypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
 
 
 def _check_input(x, nd, op):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if x.data.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
-                           f"{tuple(x.shape)}")
+        raise LaminaValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
+                               f"{tuple(x.shape)}")
     if x.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating input, got {x.dtype}")
+        raise LaminaValueError(f"{op}: expected a floating input, got {x.dtype}")
     if any(n == 0 for n in x.shape[-nd:]):
-        raise RuntimeError(f"{op}: expected non-empty spatial dims, got shape "
-                           f"{tuple(x.shape)}")
+        raise LaminaValueError(f"{op}: expected non-empty spatial dims, got shape "
+                               f"{tuple(x.shape)}")
 
 
 def _to4d(x, nd):
@@ -369,11 +370,11 @@ def _pool_args(kernel_size, stride, padding, dilation, nd, op):
     p = _tuple(padding, nd, "padding", op)
     d = _tuple(dilation, nd, "dilation", op)
     if min(k) < 1 or min(s) < 1 or min(d) < 1:
-        raise RuntimeError(f"{op}: kernel_size, stride and dilation must be positive, got "
-                           f"kernel_size={k}, stride={s}, dilation={d}")
+        raise LaminaValueError(f"{op}: kernel_size, stride and dilation must be positive, got "
+                               f"kernel_size={k}, stride={s}, dilation={d}")
     if any(pi < 0 or 2 * pi > ki for pi, ki in zip(p, k)):
-        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but "
-                           f"got pad={p}, kernel_size={k}")
+        raise LaminaValueError(f"{op}: pad should be at most half of effective kernel size, but "
+                               f"got pad={p}, kernel_size={k}")
     if nd == 1:
         k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
     return k, s, p, d
@@ -382,8 +383,8 @@ def _pool_args(kernel_size, stride, padding, dilation, nd, op):
 def _check_out(x, k, s, p, d, ceil_mode, op):
     for size, ki, si, pi, di in zip(x.shape[-2:], k, s, p, d):
         if _pool_len(size, ki, si, pi, di, ceil_mode) < 1:
-            raise RuntimeError(f"{op}: output size is too small for input {tuple(x.shape)} "
-                               f"with kernel_size={k}, stride={s}, padding={p}")
+            raise LaminaValueError(f"{op}: output size is too small for input {tuple(x.shape)} "
+                                   f"with kernel_size={k}, stride={s}, padding={p}")
 
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
@@ -423,7 +424,7 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
     _check_input(x, nd, op)
     k, s, p, d = _pool_args(kernel_size, stride, padding, 1, nd, op)
     if divisor_override is not None and divisor_override == 0:
-        raise RuntimeError(f"{op}: divisor must be not zero")
+        raise LaminaValueError(f"{op}: divisor must be not zero")
     x4, undo = _to4d(x, nd)
     _check_out(x4, k, s, p, d, ceil_mode, op)
     return undo(AvgPool2dFn.apply(x4, k, s, p, bool(ceil_mode), bool(count_include_pad),
@@ -452,6 +453,8 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 def _adaptive_size(output_size, x, nd, op):
     if nd == 1:
         os_ = _tuple(output_size, 1, "output_size", op)
+        if os_[0] < 1:
+            raise LaminaValueError(f"{op}: output_size must be positive, got {os_}")
         return (1,) + os_
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         os_ = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
@@ -459,7 +462,7 @@ def _adaptive_size(output_size, x, nd, op):
         os_ = output_size
     os_ = _tuple(os_, 2, "output_size", op)
     if min(os_) < 1:
-        raise RuntimeError(f"{op}: output_size must be positive, got {os_}")
+        raise LaminaValueError(f"{op}: output_size must be positive, got {os_}")
     return os_
 
 
@@ -542,7 +545,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     """
     op = "interpolate"
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
     nd = input.ndim - 2
     if nd not in (1, 2):
         raise NotImplementedError(f"{op}: only 3-D and 4-D inputs are supported, got "
@@ -552,25 +555,29 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise NotImplementedError(f"{op}: mode {mode!r} is not supported for {input.ndim}-D "
                                   f"input; expected one of {modes}")
     if mode == "nearest" and align_corners is not None:
-        raise ValueError(f"{op}: align_corners option can only be set with the "
-                         "interpolating modes: linear | bilinear")
+        raise LaminaValueError(f"{op}: align_corners option can only be set with the "
+                               "interpolating modes: linear | bilinear")
     if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: exactly one of size or scale_factor should be defined")
+        raise LaminaValueError(f"{op}: exactly one of size or scale_factor should be defined")
     in_sizes = input.shape[-nd:]
     if size is not None:
         out_sizes = _tuple(size, nd, "size", op)
+        if min(out_sizes) < 1:
+            raise LaminaValueError(f"{op}: Input and output sizes should be greater than 0, got "
+                                   f"output size {out_sizes}")
         scales = [i / o for i, o in zip(in_sizes, out_sizes)]
     else:
         sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
         if len(sf) != nd:
-            raise ValueError(f"{op}: scale_factor must have {nd} elements, got {scale_factor}")
+            raise LaminaValueError(f"{op}: scale_factor must have {nd} elements, got "
+                                   f"{scale_factor}")
         out_sizes = tuple(int(np.floor(i * float(f))) for i, f in zip(in_sizes, sf))
         if recompute_scale_factor:
             scales = [i / o for i, o in zip(in_sizes, out_sizes)]
         else:
             scales = [1.0 / float(f) for f in sf]
     if min(out_sizes) < 1:
-        raise ValueError(f"{op}: output size {out_sizes} must be positive")
+        raise LaminaValueError(f"{op}: output size {out_sizes} must be positive")
     dt = input.data.dtype
     x4, undo = (input, lambda t: t) if nd == 2 else _to4d(input, 1)
     if nd == 1:

@@ -21,6 +21,7 @@ import numpy as np
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
 from lamina.backend import as_dtype, get_default_dtype
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast, maximum, minimum
 from lamina.tensor import Tensor, _make, _norm_dim
 
@@ -45,7 +46,7 @@ def keepdim_max(a, axis: int):
 
 def _check(x, op: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor as input, got {type(x).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor as input, got {type(x).__name__}")
     return x
 
 
@@ -67,20 +68,20 @@ def _dims(dim, ndim: int, op: str, empty_all: bool = True):
         if not dims and empty_all:
             return tuple(range(ndim))
     else:
-        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
+        raise LaminaTypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
     n = builtins.max(ndim, 1)
     out = []
     for d in dims:
         if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
-            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
+            raise LaminaTypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
         if d < -n or d >= n:
-            raise IndexError(
+            raise LaminaIndexError(
                 f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
                 f"but got {d})"
             )
         d = int(d) % n
         if d in out:
-            raise RuntimeError(f"{op}: dim {d} appears multiple times in the list of dims")
+            raise LaminaValueError(f"{op}: dim {d} appears multiple times in the list of dims")
         out.append(d)
     if ndim == 0:
         return ()
@@ -131,8 +132,8 @@ def _apply_dtype(x: Tensor, dtype, op: str) -> Tensor:
         return x
     d = as_dtype(dtype)
     if d.kind != "f" and x.requires_grad and GradMode.enabled:
-        raise RuntimeError(f"{op}: autograd does not support dtype {d} for a tensor that "
-                           "requires grad")
+        raise LaminaValueError(f"{op}: autograd does not support dtype {d} for a tensor that "
+                               "requires grad")
     return cast(x, d)
 
 
@@ -140,12 +141,12 @@ def _nonempty(x: Tensor, axes, op: str, full: bool) -> None:
     """PyTorch's checks for reductions without an identity (max, min, argmax...)."""
     shape = x.data.shape
     if full and x.data.size == 0:
-        exc = IndexError if op.startswith("arg") else RuntimeError
+        exc = LaminaIndexError if op.startswith("arg") else LaminaValueError
         raise exc(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
                   "Specify the reduction dim with the 'dim' argument.")
     for ax in axes:
         if shape[ax] == 0:
-            raise IndexError(f"{op}(): Expected reduction dim {ax} to have non-zero size.")
+            raise LaminaIndexError(f"{op}(): Expected reduction dim {ax} to have non-zero size.")
 
 
 def _return_type(name: str):
@@ -226,7 +227,7 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     _check(x, "mean")
     x = _apply_dtype(x, dtype, "mean")
     if x.data.dtype.kind != "f":
-        raise RuntimeError(
+        raise LaminaValueError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating "
             f"point or complex dtype. Got: {x.dtype}"
         )
@@ -317,15 +318,15 @@ def _extreme(x, dim, keepdim, other, is_max):
     _check(x, op)
     if isinstance(dim, Tensor):
         if other is not None:
-            raise TypeError(f"{op}: got two tensors to compare with")
+            raise LaminaTypeError(f"{op}: got two tensors to compare with")
         dim, other = None, dim
     if other is not None:
         if keepdim:
-            raise TypeError(f"{op}: keepdim is not allowed with a second tensor")
+            raise LaminaTypeError(f"{op}: keepdim is not allowed with a second tensor")
         return (maximum if is_max else minimum)(x, other)
     if dim is None:
         if keepdim:
-            raise TypeError(f"{op}(): keepdim=True needs a dim (got dim=None)")
+            raise LaminaTypeError(f"{op}(): keepdim=True needs a dim (got dim=None)")
         _nonempty(x, (), op, full=True)
         return ExtremeAll.apply(x, is_max)
     axis = _norm_dim(dim, x.data.ndim, op)
@@ -395,7 +396,7 @@ def _argextreme(x, dim, keepdim, is_max):
     _check(x, op)
     a = x.data
     if a.dtype.kind == "b":
-        raise RuntimeError(f"{op}(): does not support bool input")
+        raise LaminaValueError(f"{op}(): does not support bool input")
     fn = np.argmax if is_max else np.argmin
     if dim is None:
         _nonempty(x, (), op, full=True)
@@ -436,13 +437,15 @@ class VarStd(Function):
     @staticmethod
     def forward(ctx, a, axes, correction, keepdim, take_sqrt):
         n = _count(a.shape, axes)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        denom = builtins.max(0.0, n - correction)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             mu = np.true_divide(a.sum(axis=axes, keepdims=True), n, dtype=a.dtype)
             d = a - mu
-            denom = builtins.max(0.0, n - correction)
             out = np.true_divide((d * d).sum(axis=axes, keepdims=True), denom, dtype=a.dtype)
             if take_sqrt:
                 out = np.sqrt(out)
+            if np.isinf(out).any():  # finite inputs only overflow to +inf (NaN: NaN inputs)
+                d, out = _var_std_scaled(a, axes, n, denom, take_sqrt, d, out)
         ctx.save_for_backward(d, out)
         ctx.axes, ctx.keepdim, ctx.denom, ctx.take_sqrt = axes, keepdim, denom, take_sqrt
         return _squeeze(out, axes, keepdim)
@@ -454,10 +457,25 @@ class VarStd(Function):
         with np.errstate(invalid="ignore", divide="ignore"):
             if ctx.take_sqrt:
                 # d std = (x - mean) / (denom * std); PyTorch defines it as 0 where std == 0
-                scale = np.where(out == 0, 0, g / (ctx.denom * out))
+                scale = np.where(out == 0, 0, (g / ctx.denom) / out)  # no overflow near max
             else:
                 scale = g * (2.0 / ctx.denom if ctx.denom else np.inf)
             return np.asarray(d * scale, dtype=d.dtype), None, None, None, None
+
+
+def _var_std_scaled(a, axes, n, denom, take_sqrt, d, out):
+    """Redo ``VarStd`` where the plain two-pass sum overflowed (``std([1e30, 0, 0, 0, 0])`` in
+    float32: the squares pass 3.4e38), on ``a / s`` with ``s = max |a|`` per slice:
+    ``var = s^2 var(a / s)``, ``std = s std(a / s)``. Only slices whose result is not finite
+    are replaced; a slice holding a NaN or an infinity stays NaN, as in PyTorch."""
+    s = np.abs(a).max(axis=axes, keepdims=True, initial=0)
+    s = np.where(s == 0, 1, s).astype(a.dtype, copy=False)
+    xs = a / s
+    ds = xs - np.true_divide(xs.sum(axis=axes, keepdims=True), n, dtype=a.dtype)
+    v = np.true_divide((ds * ds).sum(axis=axes, keepdims=True), denom, dtype=a.dtype)
+    out_s = np.sqrt(v) * s if take_sqrt else v * s * s
+    keep = np.isfinite(out)
+    return np.where(keep, d, ds * s), np.where(keep, out, out_s)
 
 
 def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):
@@ -465,17 +483,17 @@ def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):
     _check(x, op)
     if isinstance(dim, bool):           # var(x, False) is var(x, unbiased=False)
         if unbiased is not None:
-            raise TypeError(f"{op}: got unbiased twice")
+            raise LaminaTypeError(f"{op}: got unbiased twice")
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
-        raise TypeError(f"{op}: pass either unbiased or correction, not both")
+        raise LaminaTypeError(f"{op}: pass either unbiased or correction, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
     elif isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
-        raise TypeError(f"{op}: correction must be a number, got {correction!r}")
+        raise LaminaTypeError(f"{op}: correction must be a number, got {correction!r}")
     if x.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: std and var only support floating point and complex "
-                           f"dtypes, got {x.dtype}")
+        raise LaminaValueError(f"{op}: std and var only support floating point and complex "
+                               f"dtypes, got {x.dtype}")
     axes = _dims(dim, x.data.ndim, op)
     return VarStd.apply(x, axes, float(correction), bool(keepdim), take_sqrt)
 
@@ -544,7 +562,7 @@ def prod(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """
     _check(x, "prod")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
-        raise TypeError(f"prod: dim must be an int, got {dim!r}")
+        raise LaminaTypeError(f"prod: dim must be an int, got {dim!r}")
     x = _apply_dtype(x, dtype, "prod")
     axes = _dims(dim, x.data.ndim, "prod")
     if x.data.dtype.kind in "biu":
@@ -588,7 +606,8 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
     """
     _check(x, "logsumexp")
     if dim is None:
-        raise TypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not None")
+        raise LaminaTypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not "
+                              "None")
     if x.data.dtype.kind != "f":
         x = cast(x, get_default_dtype())
     axes = _dims(dim, x.data.ndim, "logsumexp")
@@ -596,6 +615,16 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
 
 
 # --- norm ------------------------------------------------------------------------------------
+
+def _norm_rescaled(a, p, kw, out):
+    """Where ``sum |x|^p`` overflowed (``norm([1e30])`` in float32), redo it on ``x / s`` with
+    ``s = max |x|``: ``norm(x) = s norm(x / s)``. An infinite input keeps its infinite norm."""
+    s = np.abs(a).max(initial=0, **kw)
+    s = np.where((s == 0) | ~np.isfinite(s), 1, s).astype(a.dtype, copy=False)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out_s = (np.abs(a / s) ** p).sum(**kw) ** (1.0 / p) * s
+    return np.where(np.isinf(out) & np.isfinite(out_s), out_s, out)
+
 
 class VectorNorm(Function):
     """``(sum |x|^p)^(1/p)`` over axes, with the special cases p = 0, 1, 2, inf, -inf.
@@ -609,7 +638,10 @@ class VectorNorm(Function):
     def forward(ctx, a, p, axes, keepdim):
         kw = dict(axis=axes, keepdims=True)
         if p == 2:
-            out = np.sqrt((a * a).sum(**kw))
+            with np.errstate(over="ignore"):
+                out = np.sqrt((a * a).sum(**kw))
+            if np.isinf(out).any():
+                out = _norm_rescaled(a, 2, kw, out)
         elif p == 1:
             out = np.abs(a).sum(**kw)
         elif p == np.inf:
@@ -619,8 +651,10 @@ class VectorNorm(Function):
         elif p == 0:
             out = (a != 0).sum(**kw).astype(a.dtype)
         else:
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", over="ignore"):
                 out = (np.abs(a) ** p).sum(**kw) ** (1.0 / p)
+            if p > 0 and np.isinf(out).any():
+                out = _norm_rescaled(a, p, kw, out)
         out = out.astype(a.dtype, copy=False)
         ctx.save_for_backward(a, out)
         ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
@@ -668,21 +702,21 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     _check(x, "norm")
     x = _apply_dtype(x, dtype, "norm")
     if x.data.dtype.kind != "f":
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
-                           f"as input. Got {x.dtype}")
+        raise LaminaValueError(f"linalg.vector_norm: Expected a floating point or complex tensor "
+                               f"as input. Got {x.dtype}")
     if p is None:
         p = 2
     if isinstance(p, str):
         if p == "nuc":
             return _nuclear_norm(x, dim, keepdim)
         if p != "fro":
-            raise RuntimeError(f"norm: Order {p} not supported; expected a number, 'fro' or "
-                               "'nuc'")
+            raise LaminaValueError(f"norm: Order {p} not supported; expected a number, 'fro' or "
+                                   "'nuc'")
         if isinstance(dim, (tuple, list)) and len(dim) > 2:
-            raise RuntimeError(f"norm: p='fro' needs dim to have at most 2 dims, got {dim!r}")
+            raise LaminaValueError(f"norm: p='fro' needs dim to have at most 2 dims, got {dim!r}")
         p = 2
     elif isinstance(p, bool) or not isinstance(p, (int, float, np.number)):
-        raise TypeError(f"norm: p must be a number or 'fro', got {p!r}")
+        raise LaminaTypeError(f"norm: p must be a number or 'fro', got {p!r}")
     p = float(p)
     axes = _dims(dim, x.data.ndim, "norm")
     if p in (np.inf, -np.inf):
@@ -690,7 +724,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         for ax in axes:
             if x.data.shape[ax] == 0:
                 where = "an empty tensor" if full else f"the dimension {ax}"
-                raise RuntimeError(
+                raise LaminaValueError(
                     f"linalg.vector_norm cannot compute the {p} norm on {where} because "
                     "the operation does not have an identity"
                 )
@@ -726,11 +760,11 @@ def _nuclear_norm(x, dim, keepdim):
     nd = x.data.ndim
     if dim is None:
         if nd != 2:
-            raise RuntimeError(f"norm: p='nuc' needs a matrix (2 dims) when dim is None, got "
-                               f"{nd} dims; pass dim=(d0, d1)")
+            raise LaminaValueError(f"norm: p='nuc' needs a matrix (2 dims) when dim is None, got "
+                                   f"{nd} dims; pass dim=(d0, d1)")
         dim = (0, 1)
     if not isinstance(dim, (tuple, list)) or len(dim) != 2:
-        raise RuntimeError(f"norm: p='nuc' needs dim to be a 2-tuple, got {dim!r}")
+        raise LaminaValueError(f"norm: p='nuc' needs dim to be a 2-tuple, got {dim!r}")
     dims = _dims(tuple(dim), nd, "norm")
     return NuclearNorm.apply(x, dims, bool(keepdim))
 

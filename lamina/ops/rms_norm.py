@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["rms_norm"]
@@ -52,19 +53,19 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     (2, 4)
     """
     if not isinstance(input, Tensor):
-        raise TypeError(f"rms_norm: expected a Tensor, got {type(input).__name__}")
+        raise LaminaTypeError(f"rms_norm: expected a Tensor, got {type(input).__name__}")
     if input.data.dtype.kind != "f":
-        raise RuntimeError(f"rms_norm: expected a floating point tensor, got dtype "
-                           f"{input.dtype}")
+        raise LaminaValueError(f"rms_norm: expected a floating point tensor, got dtype "
+                               f"{input.dtype}")
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(ns)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != ns:
-        raise RuntimeError(
+        raise LaminaValueError(
             f"rms_norm: given normalized_shape={list(ns)}, expected input with shape "
             f"[*, {', '.join(map(str, ns))}], but got input of size {tuple(input.shape)}")
     if weight is not None and tuple(weight.shape) != ns:
-        raise RuntimeError(f"rms_norm: weight must have shape {ns}, got "
-                           f"{tuple(weight.shape)}")
+        raise LaminaValueError(f"rms_norm: weight must have shape {ns}, got "
+                               f"{tuple(weight.shape)}")
     if eps is None:
         eps = float(np.finfo(input.data.dtype).eps)
     return RMSNorm.apply(input, weight, k, float(eps))

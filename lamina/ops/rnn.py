@@ -29,6 +29,7 @@ import numpy as np
 
 from lamina import dispatch
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["rnn_layer"]
@@ -409,15 +410,15 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
         (``(B, T, D*H)`` with ``batch_first``), ``h_n``/``c_n`` are ``(D, B, H)``.
     """
     if mode not in _GATES:
-        raise ValueError(f"rnn_layer: unknown mode {mode!r}, expected one of "
-                         f"{sorted(_GATES)}")
+        raise LaminaValueError(f"rnn_layer: unknown mode {mode!r}, expected one of "
+                               f"{sorted(_GATES)}")
     if not isinstance(input, Tensor):
-        raise TypeError(f"rnn_layer: expected a Tensor input, got {type(input).__name__}")
+        raise LaminaTypeError(f"rnn_layer: expected a Tensor input, got {type(input).__name__}")
     if input.data.ndim != 3:
-        raise ValueError(f"rnn_layer: expected a 3-D input, got shape {tuple(input.shape)}")
+        raise LaminaValueError(f"rnn_layer: expected a 3-D input, got shape {tuple(input.shape)}")
     if len(weights) not in (1, 2):
-        raise ValueError(f"rnn_layer: expected weights for 1 or 2 directions, got "
-                         f"{len(weights)}")
+        raise LaminaValueError(f"rnn_layer: expected weights for 1 or 2 directions, got "
+                               f"{len(weights)}")
     dt = input.data.dtype
     gates = _GATES[mode]
     w0 = weights[0]
@@ -426,7 +427,7 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
     t_len = input.shape[1] if batch_first else input.shape[0]
     bsz = input.shape[0] if batch_first else input.shape[1]
     if t_len == 0:
-        raise ValueError("rnn_layer: expected a sequence of length at least 1")
+        raise LaminaValueError("rnn_layer: expected a sequence of length at least 1")
     for wi, wh, bi, bh in weights:
         for name, t, shape in (("weight_ih", wi, (gates * hid, isz)),
                                ("weight_hh", wh, (gates * hid, hid)),
@@ -435,17 +436,17 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
             if t is None and name.startswith("bias"):
                 continue
             if tuple(t.shape) != shape:
-                raise RuntimeError(f"rnn_layer ({mode}): {name} has shape {tuple(t.shape)}, "
-                                   f"expected {shape} for input size {isz} and hidden size "
-                                   f"{hid}")
+                raise LaminaValueError(f"rnn_layer ({mode}): {name} has shape {tuple(t.shape)}, "
+                                       f"expected {shape} for input size {isz} and hidden size "
+                                       f"{hid}")
             if t.data.dtype != dt:
-                raise RuntimeError(f"rnn_layer ({mode}): input is {dt} but {name} is "
-                                   f"{t.dtype}")
+                raise LaminaValueError(f"rnn_layer ({mode}): input is {dt} but {name} is "
+                                       f"{t.dtype}")
     ndir = len(weights)
     for name, s in (("hx", hx), ("cx", cx)):
         if s is not None and tuple(s.shape) != (ndir, bsz, hid):
-            raise RuntimeError(f"rnn_layer ({mode}): expected {name} of shape "
-                               f"{(ndir, bsz, hid)}, got {tuple(s.shape)}")
+            raise LaminaValueError(f"rnn_layer ({mode}): expected {name} of shape "
+                                   f"{(ndir, bsz, hid)}, got {tuple(s.shape)}")
     if mode != "LSTM":
         cx = None
     wr = weights[1] if ndir == 2 else (None, None, None, None)

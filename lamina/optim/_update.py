@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor
 
 
@@ -28,13 +29,14 @@ def bump(p: Tensor) -> None:
 def check_betas(name: str, betas) -> None:
     """``betas`` must be a pair in ``[0, 1)``; the error names the optimizer."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{name}: invalid betas: expected a pair (beta1, beta2), got {betas!r}")
+        raise LaminaValueError(f"{name}: invalid betas: expected a pair (beta1, beta2), got "
+                               f"{betas!r}")
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
-            raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
+            raise LaminaValueError(f"{name}: invalid beta parameter at index {i}: {b}")
 
 
 def check(ok: bool, name: str, message: str) -> None:
     """Raise ``ValueError("<name>: <message>")`` unless ``ok``."""
     if not ok:
-        raise ValueError(f"{name}: {message}")
+        raise LaminaValueError(f"{name}: {message}")

@@ -42,7 +42,7 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        self._validate_group(defaults)
+        self._check_group(defaults)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):

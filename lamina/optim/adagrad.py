@@ -46,7 +46,7 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value,
                         maximize=maximize)
-        self._validate_group(defaults)
+        self._check_group(defaults)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):

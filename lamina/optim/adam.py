@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina.kernels.optim import adam_update as _compiled_update
 from lamina.optim.optimizer import Optimizer, _check
 from lamina.tensor import _make
@@ -51,7 +52,7 @@ class Adam(Optimizer):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
-        self._validate_group(defaults)
+        self._check_group(defaults)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
@@ -59,7 +60,7 @@ class Adam(Optimizer):
         _check(lr >= 0.0, f"Invalid learning rate: {lr}")
         _check(eps >= 0.0, f"Invalid epsilon value: {eps}")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
+            raise LaminaValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
         _check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
         _check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
         _check(wd >= 0.0, f"Invalid weight_decay value: {wd}")

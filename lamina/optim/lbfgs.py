@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lamina.autograd.grad_mode import GradMode
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.optim.optimizer import Optimizer
 from lamina.tensor import Tensor, _make
 
@@ -73,6 +74,8 @@ class LBFGS(Optimizer):
     >>> opt.step(closure)
     """
 
+    _str_options = ("line_search_fn",)
+
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  history_size: int = 100, line_search_fn: str | None = None) -> None:
@@ -91,23 +94,23 @@ class LBFGS(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise LaminaValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
 
     def _validate_group(self, group):
         lr = group["lr"]
         if not lr >= 0.0:
-            raise ValueError(f"LBFGS: invalid learning rate: {lr}")
+            raise LaminaValueError(f"LBFGS: invalid learning rate: {lr}")
         for name in ("max_iter", "max_eval", "history_size"):
             v = group[name]
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"LBFGS: {name} must be a positive integer, got {v!r}")
+                raise LaminaValueError(f"LBFGS: {name} must be a positive integer, got {v!r}")
         for name in ("tolerance_grad", "tolerance_change"):
             if not group[name] >= 0.0:
-                raise ValueError(f"LBFGS: invalid {name}: {group[name]}")
+                raise LaminaValueError(f"LBFGS: invalid {name}: {group[name]}")
         if group["line_search_fn"] not in (None, "strong_wolfe"):
-            raise ValueError("LBFGS: line_search_fn must be None or 'strong_wolfe', got "
-                             f"{group['line_search_fn']!r}")
+            raise LaminaValueError("LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                                   f"{group['line_search_fn']!r}")
 
     # --- the flat parameter vector ---------------------------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
@@ -148,8 +151,8 @@ class LBFGS(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None):
         """Run up to ``max_iter`` L-BFGS iterations; return the closure's first loss."""
         if closure is None or not callable(closure):
-            raise TypeError("LBFGS.step: a closure that re-evaluates the loss is required, "
-                            f"got {closure!r}")
+            raise LaminaTypeError("LBFGS.step: a closure that re-evaluates the loss is required, "
+                                  f"got {closure!r}")
         prev_mode = GradMode.enabled
         try:
             return self._step(_with_grad(closure))
@@ -294,16 +297,16 @@ class LBFGS(Optimizer):
         """
         if not isinstance(state_dict, dict) or "state" not in state_dict \
                 or "param_groups" not in state_dict:
-            raise ValueError("LBFGS.load_state_dict: expected a dict with 'state' and "
-                             "'param_groups' entries, as made by Optimizer.state_dict()")
+            raise LaminaValueError("LBFGS.load_state_dict: expected a dict with 'state' and "
+                                   "'param_groups' entries, as made by Optimizer.state_dict()")
         super().load_state_dict({"state": {}, "param_groups": state_dict["param_groups"]})
         self._params = self.param_groups[0]["params"]
         saved = state_dict["state"]
         if not saved:
             return
         if len(saved) != 1 or 0 not in saved:
-            raise ValueError("LBFGS.load_state_dict: expected the state of parameter 0 only, "
-                             f"got the states of {sorted(saved)}")
+            raise LaminaValueError("LBFGS.load_state_dict: expected the state of parameter 0 only, "
+                                   f"got the states of {sorted(saved)}")
         dtype = np.result_type(*[p.data.dtype for p in self._params])
         numel = sum(p.data.size for p in self._params)
         st = {}
@@ -360,8 +363,8 @@ def _flat_copy(v, dtype, numel: int, name: str) -> np.ndarray:
         v = v.detach().cpu().numpy()
     arr = np.array(v, dtype=dtype, copy=True).reshape(-1)
     if arr.size != numel:
-        raise ValueError(f"LBFGS.load_state_dict: state '{name}' has {arr.size} entries, but "
-                         f"the parameters have {numel}")
+        raise LaminaValueError(f"LBFGS.load_state_dict: state '{name}' has {arr.size} entries, but "
+                               f"the parameters have {numel}")
     return arr
 
 

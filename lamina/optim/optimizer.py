@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lamina.autograd.grad_mode import GradMode
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["Optimizer", "required"]
@@ -34,7 +35,7 @@ required = _RequiredParameter()
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise LaminaValueError(message)
 
 
 class Optimizer:
@@ -68,26 +69,26 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict[tuple, list[np.ndarray]] = {}
         if isinstance(params, Tensor):
-            raise TypeError(
+            raise LaminaTypeError(
                 f"{type(self).__name__}: params argument given to the optimizer should be an "
                 "iterable of Tensors or dicts, but got Tensor"
             )
         if isinstance(params, dict):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError(
+            raise LaminaTypeError(
                 "optimizer parameters need to be organized in ordered collections, but the "
                 "ordering of tensors in sets will change between runs. Please use a list instead."
             )
         try:
             groups = list(params)
         except TypeError:
-            raise TypeError(
+            raise LaminaTypeError(
                 f"{type(self).__name__}: params argument given to the optimizer should be an "
                 f"iterable of Tensors or dicts, but got {type(params).__name__}"
             ) from None
         if len(groups) == 0:
-            raise ValueError("optimizer got an empty parameter list")
+            raise LaminaValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -101,15 +102,16 @@ class Optimizer:
         Missing hyper-parameters take the optimizer's ``defaults``.
         """
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise LaminaTypeError(f"param_group must be a dict, but got "
+                                  f"{type(param_group).__name__}")
         group = param_group   # kept as given (as in PyTorch): edits to it reach the optimizer
         params = group.get("params")
         if params is None:
-            raise ValueError("add_param_group: the param group has no 'params' entry")
+            raise LaminaValueError("add_param_group: the param group has no 'params' entry")
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError(
+            raise LaminaTypeError(
                 "optimizer parameters need to be organized in ordered collections, but the "
                 "ordering of tensors in sets will change between runs. Please use a list instead."
             )
@@ -121,32 +123,51 @@ class Optimizer:
             params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(
+                raise LaminaTypeError(
                     "optimizer can only optimize Tensors, but one of the params is "
                     f"{type(p).__module__}.{type(p).__name__}"
                 )
             if not (p.is_leaf or p.retains_grad):
-                raise ValueError("can't optimize a non-leaf Tensor")
+                raise LaminaValueError("can't optimize a non-leaf Tensor")
         ids = {id(p) for p in params}
         if len(ids) != len(params):
-            raise ValueError(
+            raise LaminaValueError(
                 "optimizer contains a parameter group with duplicate parameters: "
                 "each parameter may appear only once"
             )
         for g in self.param_groups:
             if any(id(p) in ids for p in g["params"]):
-                raise ValueError("some parameters appear in more than one parameter group")
+                raise LaminaValueError("some parameters appear in more than one parameter group")
         group["params"] = params
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(
+                raise LaminaValueError(
                     "parameter group didn't specify a value of required optimization "
                     f"parameter {name}"
                 )
             group.setdefault(name, default)
-        self._validate_group(group)
+        self._check_group(group)
         self.param_groups.append(group)
         self._init_group_state(group)
+
+    _str_options: tuple[str, ...] = ()
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Check one group's hyper-parameters, naming the optimizer in the error: a number
+        given as another type (``lr='0.1'``) is a ``LaminaTypeError``, then the subclass's
+        ``_validate_group`` checks the values (PyTorch's messages)."""
+        name = type(self).__name__
+        for key, value in group.items():
+            # every hyper-parameter is a number, a bool or a tuple, except the few options a
+            # subclass names in ``_str_options`` (LBFGS's line_search_fn)
+            if isinstance(value, str) and key not in self._str_options:
+                raise LaminaTypeError(f"{name}: {key} must be a number, got str {value!r}")
+        try:
+            self._validate_group(group)
+        except LaminaValueError as e:
+            raise LaminaValueError(f"{name}: {e}") from None
+        except TypeError as e:  # e.g. betas=('a', 0.9) compared with a float
+            raise LaminaTypeError(f"{name}: invalid hyper-parameter type: {e}") from None
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         """Check one group's hyper-parameters (subclasses raise PyTorch's messages)."""
@@ -267,16 +288,17 @@ class Optimizer:
         """
         if not isinstance(state_dict, dict) or "state" not in state_dict \
                 or "param_groups" not in state_dict:
-            raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups' "
-                             "entries, as made by Optimizer.state_dict()")
+            raise LaminaValueError("load_state_dict: expected a dict with 'state' and "
+                                   "'param_groups' "
+                                   "entries, as made by Optimizer.state_dict()")
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         groups = self.param_groups
         if len(groups) != len(saved_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
+            raise LaminaValueError("loaded state dict has a different number of parameter groups")
         for g, sg in zip(groups, saved_groups):
             if len(g["params"]) != len(sg["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't "
-                                 "match the size of optimizer's group")
+                raise LaminaValueError("loaded state dict contains a parameter group that doesn't "
+                                       "match the size of optimizer's group")
         id_map = {}
         for g, sg in zip(groups, saved_groups):
             for p, i in zip(g["params"], sg["params"]):
@@ -331,7 +353,7 @@ def _load_value(p: Tensor, index, name: str, value):
     else:
         arr = arr.copy()
     if arr.ndim and arr.shape != p.data.shape:
-        raise ValueError(
+        raise LaminaValueError(
             f"load_state_dict: state '{name}' of parameter {index} has shape {arr.shape}, "
             f"but the parameter has shape {p.data.shape}"
         )

@@ -47,7 +47,7 @@ class RMSprop(Optimizer):
                  maximize: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, maximize=maximize)
-        self._validate_group(defaults)
+        self._check_group(defaults)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):

@@ -62,7 +62,7 @@ class SGD(Optimizer):
                  maximize: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
-        self._validate_group(defaults)
+        self._check_group(defaults)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):

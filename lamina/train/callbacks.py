@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.optim.lr_scheduler import ReduceLROnPlateau
 from lamina.serialization import load, save
 
@@ -69,7 +70,7 @@ def resolve_mode(mode: str, monitor: str, trainer=None, op: str = "callback") ->
     if mode in ("min", "max"):
         return mode
     if mode != "auto":
-        raise ValueError(f"{op}: mode must be 'min', 'max' or 'auto', got {mode!r}")
+        raise LaminaValueError(f"{op}: mode must be 'min', 'max' or 'auto', got {mode!r}")
     base = monitor[4:] if monitor.startswith("val_") else monitor
     for metric in getattr(trainer, "metrics", ()):
         if metric.name == base:
@@ -82,8 +83,8 @@ def _monitored(logs: dict, monitor: str, op: str) -> float:
         hint = ""
         if monitor.startswith("val_"):
             hint = " (validation values need fit(..., val_loader=...))"
-        raise ValueError(f"{op}: monitored quantity {monitor!r} is not in the epoch's logs, "
-                         f"which have {sorted(logs)}{hint}")
+        raise LaminaValueError(f"{op}: monitored quantity {monitor!r} is not in the epoch's logs, "
+                               f"which have {sorted(logs)}{hint}")
     return float(logs[monitor])
 
 
@@ -131,11 +132,11 @@ class EarlyStopping(Callback):
                  restore_best_weights: bool = False, start_from_epoch: int = 0,
                  verbose: bool = False) -> None:
         if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an integer >= 0, got "
-                             f"{patience!r}")
+            raise LaminaValueError(f"EarlyStopping: patience must be an integer >= 0, got "
+                                   f"{patience!r}")
         if mode not in ("min", "max", "auto"):
-            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got "
-                             f"{mode!r}")
+            raise LaminaValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got "
+                                   f"{mode!r}")
         self.monitor = monitor
         self.min_delta = abs(float(min_delta))
         self.patience = patience
@@ -223,11 +224,11 @@ class ModelCheckpoint(Callback):
                  best_name: str = "best.safetensors", last_name: str = "last.safetensors",
                  verbose: bool = False) -> None:
         if not (save_best or save_last):
-            raise ValueError("ModelCheckpoint: nothing to save: save_best and save_last are "
-                             "both False")
+            raise LaminaValueError("ModelCheckpoint: nothing to save: save_best and save_last are "
+                                   "both False")
         if mode not in ("min", "max", "auto"):
-            raise ValueError(f"ModelCheckpoint: mode must be 'min', 'max' or 'auto', got "
-                             f"{mode!r}")
+            raise LaminaValueError(f"ModelCheckpoint: mode must be 'min', 'max' or 'auto', got "
+                                   f"{mode!r}")
         self.dirpath = os.fspath(dirpath)
         self.monitor = monitor
         self.mode = mode
@@ -290,14 +291,14 @@ def load_checkpoint(path, model=None, optimizer=None) -> dict:
     """
     ckpt = load(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a ModelCheckpoint "
-                         f"file (expected a dict with a 'model' entry)")
+        raise LaminaValueError(f"load_checkpoint: {os.fspath(path)!r} is not a ModelCheckpoint "
+                               f"file (expected a dict with a 'model' entry)")
     if model is not None:
         model.load_state_dict(ckpt["model"])
     if optimizer is not None:
         if "optimizer" not in ckpt:
-            raise ValueError(f"load_checkpoint: {os.fspath(path)!r} holds no optimizer "
-                             f"state (saved with save_optimizer=False)")
+            raise LaminaValueError(f"load_checkpoint: {os.fspath(path)!r} holds no optimizer "
+                                   f"state (saved with save_optimizer=False)")
         optimizer.load_state_dict(ckpt["optimizer"])
     return ckpt
 
@@ -316,15 +317,15 @@ class LRSchedulerCallback(Callback):
 
     def __init__(self, scheduler, monitor: str | None = None, interval: str = "epoch") -> None:
         if interval not in ("epoch", "step"):
-            raise ValueError(f"LRSchedulerCallback: interval must be 'epoch' or 'step', got "
-                             f"{interval!r}")
+            raise LaminaValueError(f"LRSchedulerCallback: interval must be 'epoch' or 'step', got "
+                                   f"{interval!r}")
         if not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"LRSchedulerCallback: expected a learning-rate scheduler, got "
-                            f"{type(scheduler).__name__}")
+            raise LaminaTypeError(f"LRSchedulerCallback: expected a learning-rate scheduler, got "
+                                  f"{type(scheduler).__name__}")
         self.plateau = isinstance(scheduler, ReduceLROnPlateau)
         if self.plateau and interval == "step":
-            raise ValueError("LRSchedulerCallback: ReduceLROnPlateau steps once per epoch "
-                             "with a metric; use interval='epoch'")
+            raise LaminaValueError("LRSchedulerCallback: ReduceLROnPlateau steps once per epoch "
+                                   "with a metric; use interval='epoch'")
         self.scheduler = scheduler
         self.monitor = monitor
         self.interval = interval

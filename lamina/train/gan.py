@@ -23,6 +23,7 @@ import numpy as np
 import lamina
 from lamina import optim
 from lamina.autograd import no_grad
+from lamina.errors import LaminaValueError
 from lamina.models._checks import check_float, check_int, make_rng
 from lamina.models.autoencoder import as_input
 from lamina.models.gan import GAN, discriminator_loss, generator_loss
@@ -54,9 +55,9 @@ def _check_params(owner: str, name: str, opt, module, other) -> None:
     theirs = {id(p) for p in other.parameters()}
     got = [p for g in opt.param_groups for p in g["params"]]
     if any(id(p) in theirs for p in got) or not all(id(p) in mine for p in got):
-        raise ValueError(f"{owner}: {name} must optimize only the "
-                         f"{'generator' if name == 'g_optimizer' else 'discriminator'}'s "
-                         f"parameters")
+        raise LaminaValueError(f"{owner}: {name} must optimize only the "
+                               f"{'generator' if name == 'g_optimizer' else 'discriminator'}'s "
+                               f"parameters")
 
 
 class GANTrainer:
@@ -81,15 +82,15 @@ class GANTrainer:
                  non_saturating: bool = True):
         owner = "GANTrainer"
         if not isinstance(gan, GAN):
-            raise ValueError(f"{owner}: gan must be a lamina.models.GAN, got "
-                             f"{type(gan).__name__}")
+            raise LaminaValueError(f"{owner}: gan must be a lamina.models.GAN, got "
+                                   f"{type(gan).__name__}")
         self.gan = gan
         lr = check_float(owner, "lr", lr)
         self.n_critic = check_int(owner, "n_critic", n_critic)
         self.label_smoothing = check_float(owner, "label_smoothing", label_smoothing, 0.0,
                                            strict=False)
         if self.label_smoothing >= 0.5:
-            raise ValueError(f"{owner}: label_smoothing must be in [0, 0.5), got "
+            raise LaminaValueError(f"{owner}: label_smoothing must be in [0, 0.5), got "
                              f"{label_smoothing!r}")
         self.non_saturating = bool(non_saturating)
         g, d = gan.generator, gan.discriminator
@@ -97,8 +98,8 @@ class GANTrainer:
         self.d_optimizer = d_optimizer or optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
         for name, opt in (("g_optimizer", self.g_optimizer), ("d_optimizer", self.d_optimizer)):
             if not isinstance(opt, optim.Optimizer):
-                raise ValueError(f"{owner}: {name} must be a lamina.optim.Optimizer, got "
-                                 f"{type(opt).__name__}")
+                raise LaminaValueError(f"{owner}: {name} must be a lamina.optim.Optimizer, got "
+                                       f"{type(opt).__name__}")
         _check_params(owner, "g_optimizer", self.g_optimizer, g, d)
         _check_params(owner, "d_optimizer", self.d_optimizer, d, g)
         self._d_steps = 0
@@ -207,16 +208,17 @@ def sample_quality(classifier, samples, num_classes: int = 10, min_fraction: flo
     """
     owner = "sample_quality"
     if not callable(classifier):
-        raise ValueError(f"{owner}: classifier must be a callable model returning logits, got "
-                         f"{type(classifier).__name__}")
+        raise LaminaValueError(f"{owner}: classifier must be a callable model returning logits, "
+                               f"got "
+                               f"{type(classifier).__name__}")
     num_classes = check_int(owner, "num_classes", num_classes, low=2)
     min_fraction = check_float(owner, "min_fraction", min_fraction, 0.0, strict=False)
     if isinstance(samples, Tensor):
         samples = samples.data
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim < 2 or len(samples) == 0:
-        raise ValueError(f"{owner}: samples must be a non-empty batch (n, ...), got shape "
-                         f"{samples.shape}")
+        raise LaminaValueError(f"{owner}: samples must be a non-empty batch (n, ...), got shape "
+                               f"{samples.shape}")
     was = getattr(classifier, "training", False)
     if hasattr(classifier, "eval"):
         classifier.eval()
@@ -227,8 +229,8 @@ def sample_quality(classifier, samples, num_classes: int = 10, min_fraction: flo
                 logits = np.asarray(classifier(lamina.tensor(samples[start:start + batch_size]))
                                     .data, dtype=np.float64)
                 if logits.ndim != 2 or logits.shape[1] != num_classes:
-                    raise ValueError(f"{owner}: the classifier must return (batch, "
-                                     f"{num_classes}) logits, got {logits.shape}")
+                    raise LaminaValueError(f"{owner}: the classifier must return (batch, "
+                                           f"{num_classes}) logits, got {logits.shape}")
                 e = np.exp(logits - logits.max(axis=1, keepdims=True))
                 probs.append(e / e.sum(axis=1, keepdims=True))
     finally:

@@ -8,6 +8,7 @@ import json
 import math
 import os
 
+from lamina.errors import LaminaValueError
 from lamina.serialization import _atomic_write
 
 __all__ = ["History"]
@@ -79,13 +80,13 @@ class History:
         """``(epoch, value)`` of the best value of ``key`` (``mode`` ``"min"`` or ``"max"``);
         missing and NaN values are skipped."""
         if mode not in ("min", "max"):
-            raise ValueError(f"History.best: mode must be 'min' or 'max', got {mode!r}")
+            raise LaminaValueError(f"History.best: mode must be 'min' or 'max', got {mode!r}")
         values = self[key]
         epochs = self.history.get("epoch", list(range(1, len(values) + 1)))
         pairs = [(e, v) for e, v in zip(epochs, values)
                  if v is not None and not (isinstance(v, float) and math.isnan(v))]
         if not pairs:
-            raise ValueError(f"History.best: {key!r} has no values")
+            raise LaminaValueError(f"History.best: {key!r} has no values")
         pick = min if mode == "min" else max
         return pick(pairs, key=lambda ev: ev[1])
 

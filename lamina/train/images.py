@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["make_grid", "save_grid"]
@@ -30,15 +31,15 @@ def make_grid(images, nrow: int | None = None, padding: int = 1,
     elif a.ndim == 4 and a.shape[1] == 3:
         a = a.transpose(0, 2, 3, 1)
     if a.ndim not in (3, 4) or len(a) == 0:
-        raise ValueError(f"{owner}: images must have shape (N, H, W), (N, 1, H, W) or "
-                         f"(N, 3, H, W) with N >= 1, got {np.shape(images)}")
+        raise LaminaValueError(f"{owner}: images must have shape (N, H, W), (N, 1, H, W) or "
+                               f"(N, 3, H, W) with N >= 1, got {np.shape(images)}")
     n = len(a)
     if nrow is None:
         nrow = math.ceil(math.sqrt(n))
     if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow < 1:
-        raise ValueError(f"{owner}: nrow must be an int >= 1, got {nrow!r}")
+        raise LaminaValueError(f"{owner}: nrow must be an int >= 1, got {nrow!r}")
     if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-        raise ValueError(f"{owner}: padding must be an int >= 0, got {padding!r}")
+        raise LaminaValueError(f"{owner}: padding must be an int >= 0, got {padding!r}")
     rows = math.ceil(n / nrow)
     h, w = a.shape[1:3]
     out = np.full((rows * (h + padding) + padding, nrow * (w + padding) + padding)
@@ -57,8 +58,8 @@ def save_grid(images, path, nrow: int | None = None, padding: int = 1) -> Path:
     try:
         from matplotlib.image import imsave
     except ImportError:
-        raise RuntimeError("save_grid: writing a PNG needs matplotlib "
-                           "(pip install matplotlib)") from None
+        raise LaminaValueError("save_grid: writing a PNG needs matplotlib "
+                               "(pip install matplotlib)") from None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     imsave(path, grid, cmap="gray" if grid.ndim == 2 else None, vmin=0.0, vmax=1.0)

@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = [
@@ -59,11 +60,11 @@ def _array(x, op: str, what: str) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"{op}: {what} must be a Tensor, an array or a list of numbers, "
-                        f"got {type(x).__name__}") from e
+        raise LaminaTypeError(f"{op}: {what} must be a Tensor, an array or a list of numbers, "
+                              f"got {type(x).__name__}") from e
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{op}: {what} must be numeric, got {type(x).__name__} of dtype "
-                        f"{arr.dtype}")
+        raise LaminaTypeError(f"{op}: {what} must be numeric, got {type(x).__name__} of dtype "
+                              f"{arr.dtype}")
     return arr
 
 
@@ -73,15 +74,15 @@ def _predicted_labels(output, target, threshold: float, op: str):
     tgt = _array(target, op, "target")
     if out.ndim == tgt.ndim + 1:
         if out.shape[:1] + out.shape[2:] != tgt.shape:
-            raise ValueError(f"{op}: output of shape {out.shape} (class scores along dim 1) "
-                             f"does not match target of shape {tgt.shape}")
+            raise LaminaValueError(f"{op}: output of shape {out.shape} (class scores along dim 1) "
+                                   f"does not match target of shape {tgt.shape}")
         if out.shape[1] == 1:                       # one binary score per sample
             return out[:, 0] > threshold, tgt
         return out.argmax(axis=1), tgt
     if out.shape != tgt.shape:
-        raise ValueError(f"{op}: output of shape {out.shape} does not match target of shape "
-                         f"{tgt.shape}; expected the same shape (labels or binary scores) "
-                         f"or one extra class dimension at dim 1")
+        raise LaminaValueError(f"{op}: output of shape {out.shape} does not match target of shape "
+                               f"{tgt.shape}; expected the same shape (labels or binary scores) "
+                               f"or one extra class dimension at dim 1")
     if out.dtype.kind == "f":
         return out > threshold, tgt
     return out, tgt
@@ -94,14 +95,14 @@ def _as_labels(arr: np.ndarray, op: str, what: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         lab = arr.astype(np.int64)
         if not np.array_equal(lab, arr):
-            raise ValueError(f"{op}: {what} must hold class labels (whole numbers), got "
-                             f"non-integral values")
+            raise LaminaValueError(f"{op}: {what} must hold class labels (whole numbers), got "
+                                   f"non-integral values")
         arr = lab
     elif arr.dtype.kind not in "iu":
-        raise TypeError(f"{op}: {what} must hold class labels, got dtype {arr.dtype}")
+        raise LaminaTypeError(f"{op}: {what} must hold class labels, got dtype {arr.dtype}")
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{op}: {what} holds a negative class label ({arr.min()}); labels "
-                         f"must be 0, 1, ..., num_classes - 1")
+        raise LaminaValueError(f"{op}: {what} holds a negative class label ({arr.min()}); labels "
+                               f"must be 0, 1, ..., num_classes - 1")
     return arr.astype(np.int64, copy=False).ravel()
 
 
@@ -112,16 +113,16 @@ def _regression_pair(output, target, op: str):
         hint = ""
         if out.size == tgt.size:
             hint = " (squeeze or reshape one of them: broadcasting would compare every pair)"
-        raise ValueError(f"{op}: output of shape {out.shape} and target of shape {tgt.shape} "
-                         f"must have the same shape{hint}")
+        raise LaminaValueError(f"{op}: output of shape {out.shape} and target of shape {tgt.shape} "
+                               f"must have the same shape{hint}")
     if out.size == 0:
-        raise ValueError(f"{op}: got empty inputs")
+        raise LaminaValueError(f"{op}: got empty inputs")
     return out.astype(np.float64, copy=False), tgt.astype(np.float64, copy=False)
 
 
 def _nonempty(n: int, op: str) -> None:
     if n == 0:
-        raise ValueError(f"{op}: got empty inputs")
+        raise LaminaValueError(f"{op}: got empty inputs")
 
 
 # --- classification functions -------------------------------------------------------------
@@ -146,13 +147,13 @@ def _top_k_hits(output, target, k: int, op: str) -> np.ndarray:
     out = _array(output, op, "output")
     tgt = _as_labels(_array(target, op, "target"), op, "target")
     if out.ndim != 2 or out.shape[0] != tgt.size:
-        raise ValueError(f"{op}: expected output of shape (N, C) and target of shape (N,), "
-                         f"got {out.shape} and {tgt.shape}")
+        raise LaminaValueError(f"{op}: expected output of shape (N, C) and target of shape (N,), "
+                               f"got {out.shape} and {tgt.shape}")
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"{op}: k must be a positive integer, got {k!r}")
+        raise LaminaValueError(f"{op}: k must be a positive integer, got {k!r}")
     if tgt.size and tgt.max() >= out.shape[1]:
-        raise ValueError(f"{op}: target holds class {tgt.max()} but output has only "
-                         f"{out.shape[1]} classes")
+        raise LaminaValueError(f"{op}: target holds class {tgt.max()} but output has only "
+                               f"{out.shape[1]} classes")
     # the true class is in the top k when fewer than k classes score strictly higher
     true_score = np.take_along_axis(out, tgt[:, None], axis=1)
     return np.count_nonzero(out > true_score, axis=1) < k
@@ -177,7 +178,7 @@ def _confusion(pred: np.ndarray, tgt: np.ndarray, num_classes: int | None,
     if num_classes is None:
         num_classes = top
     elif top > num_classes:
-        raise ValueError(f"{op}: found class label {top - 1} but num_classes={num_classes}")
+        raise LaminaValueError(f"{op}: found class label {top - 1} but num_classes={num_classes}")
     counts = np.bincount(tgt * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
@@ -208,14 +209,14 @@ def _prf(cm: np.ndarray, average: str | None, pos_label: int, zero_division: flo
          labels_given: bool, op: str):
     """Precision, recall and F1 from a confusion matrix (scikit-learn's definitions)."""
     if average not in _AVERAGES:
-        raise ValueError(f"{op}: average must be one of {_AVERAGES}, got {average!r}")
+        raise LaminaValueError(f"{op}: average must be one of {_AVERAGES}, got {average!r}")
     if average == "binary":
         if cm.shape[0] > 2:
-            raise ValueError(f"{op}: average='binary' needs labels 0 and 1, found "
-                             f"{cm.shape[0]} classes; use average='macro', 'micro' or "
-                             f"'weighted' for multiclass data")
+            raise LaminaValueError(f"{op}: average='binary' needs labels 0 and 1, found "
+                                   f"{cm.shape[0]} classes; use average='macro', 'micro' or "
+                                   f"'weighted' for multiclass data")
         if pos_label not in (0, 1):
-            raise ValueError(f"{op}: pos_label must be 0 or 1, got {pos_label!r}")
+            raise LaminaValueError(f"{op}: pos_label must be 0 or 1, got {pos_label!r}")
         cm = np.pad(cm, (0, 2 - cm.shape[0]))          # 2x2 even if only label 0 occurred
     tp = np.diag(cm).astype(np.float64)
     pred_sum = cm.sum(axis=0).astype(np.float64)      # predicted as each class
@@ -507,8 +508,8 @@ class R2Score(Metric):
             self.n, self.mean, self.m2, self.ss_res = nb, mean_b, m2_b, res_b
             return
         if mean_b.shape != self.mean.shape:
-            raise ValueError(f"R2Score: batches have {self.mean.size} and {mean_b.size} "
-                             f"target columns")
+            raise LaminaValueError(f"R2Score: batches have {self.mean.size} and {mean_b.size} "
+                                   f"target columns")
         n = self.n + nb
         delta = mean_b - self.mean
         self.mean = self.mean + delta * (nb / n)
@@ -566,8 +567,8 @@ class _PRF(ConfusionMatrix):
                  pos_label: int = 1, zero_division: float = 0.0,
                  threshold: float = 0.5) -> None:
         if average not in _AVERAGES:
-            raise ValueError(f"{type(self).__name__}: average must be one of {_AVERAGES}, "
-                             f"got {average!r}")
+            raise LaminaValueError(f"{type(self).__name__}: average must be one of {_AVERAGES}, "
+                                   f"got {average!r}")
         self.average = average
         self.pos_label = pos_label
         self.zero_division = zero_division
@@ -611,7 +612,7 @@ class FunctionMetric(Metric):
     def __init__(self, fn: Callable, name: str | None = None,
                  higher_is_better: bool = True) -> None:
         if not callable(fn):
-            raise TypeError(f"FunctionMetric: fn must be callable, got {type(fn).__name__}")
+            raise LaminaTypeError(f"FunctionMetric: fn must be callable, got {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "metric")
         self.higher_is_better = higher_is_better
@@ -656,11 +657,11 @@ def get_metric(spec) -> Metric:
         if m:
             return TopKAccuracy(int(m.group(1)))
         names = sorted(_BY_NAME) + ["top<k>_accuracy"]
-        raise ValueError(f"get_metric: unknown metric {spec!r}; known names: "
-                         f"{', '.join(names)}")
+        raise LaminaValueError(f"get_metric: unknown metric {spec!r}; known names: "
+                               f"{', '.join(names)}")
     if isinstance(spec, type) and issubclass(spec, Metric):
         return spec()
     if callable(spec):
         return FunctionMetric(spec)
-    raise TypeError(f"get_metric: expected a metric name, a Metric or a function, got "
-                    f"{type(spec).__name__}")
+    raise LaminaTypeError(f"get_metric: expected a metric name, a Metric or a function, got "
+                          f"{type(spec).__name__}")

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from lamina.autograd import no_grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import BCEWithLogitsLoss
 from lamina.nn.functional import binary_cross_entropy_with_logits
 from lamina.ops import cat
@@ -87,8 +88,8 @@ def _split_batch(batch, op: str):
     """``(inputs, target)`` of a batch ``(x, ..., y)``."""
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return tuple(batch[:-1]), batch[-1]
-    raise TypeError(f"{op}: expected batches of (inputs..., target), such as a DataLoader "
-                    f"over TensorDataset(x, y) yields; got {_describe(batch)}")
+    raise LaminaTypeError(f"{op}: expected batches of (inputs..., target), such as a DataLoader "
+                          f"over TensorDataset(x, y) yields; got {_describe(batch)}")
 
 
 def _describe(batch) -> str:
@@ -108,8 +109,8 @@ def _loss_value(loss, op: str) -> float:
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         what = (f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor)
                 else type(loss).__name__)
-        raise ValueError(f"{op}: loss_fn must return a 0-d tensor (a reduced loss such as "
-                         f"reduction='mean'), got {what}")
+        raise LaminaValueError(f"{op}: loss_fn must return a 0-d tensor (a reduced loss such as "
+                               f"reduction='mean'), got {what}")
     return float(loss.data)
 
 
@@ -130,9 +131,9 @@ def _make_metrics(metrics, loss_fn=None) -> list[Metric]:
     names = [m.name for m in made]
     for name in names:
         if names.count(name) > 1:
-            raise ValueError(f"fit: two metrics are named {name!r}; give them distinct names")
+            raise LaminaValueError(f"fit: two metrics are named {name!r}; give them distinct names")
         if name in ("loss", "lr", "time", "epoch", "penalty"):
-            raise ValueError(f"fit: a metric may not be named {name!r} (a history key)")
+            raise LaminaValueError(f"fit: a metric may not be named {name!r} (a history key)")
     return made
 
 
@@ -149,7 +150,7 @@ def evaluate(model, loader: Iterable, loss_fn: Callable | None = None,
     {'loss': 0.1234, 'accuracy': 0.964}
     """
     if loss_fn is None and not metrics:
-        raise ValueError("evaluate: nothing to compute: give a loss_fn or metrics")
+        raise LaminaValueError("evaluate: nothing to compute: give a loss_fn or metrics")
     return _evaluate(model, loader, loss_fn, _make_metrics(metrics, loss_fn), "evaluate")
 
 
@@ -174,7 +175,7 @@ def _evaluate(model, loader, loss_fn, metrics: list[Metric], op: str) -> dict[st
     finally:
         model.train(was_training)
     if count == 0:
-        raise ValueError(f"{op}: the loader produced no samples")
+        raise LaminaValueError(f"{op}: the loader produced no samples")
     logs = {"loss": total / count} if loss_fn is not None else {}
     logs.update((m.name, _scalar(m.compute(), m.name)) for m in metrics)
     return logs
@@ -184,8 +185,9 @@ def _scalar(value, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"fit: metric {name!r} returned {type(value).__name__}, not a number; "
-                        f"only scalar metrics can be recorded per epoch") from None
+        raise LaminaTypeError(f"fit: metric {name!r} returned {type(value).__name__}, not a "
+                              f"number; "
+                              f"only scalar metrics can be recorded per epoch") from None
 
 
 def predict(model, data, batch_size: int | None = None) -> Tensor:
@@ -206,8 +208,8 @@ def predict(model, data, batch_size: int | None = None) -> Tensor:
             batches = [(data,)]
         else:
             if not isinstance(batch_size, int) or batch_size < 1:
-                raise ValueError(f"predict: batch_size must be a positive integer, got "
-                                 f"{batch_size!r}")
+                raise LaminaValueError(f"predict: batch_size must be a positive integer, got "
+                                       f"{batch_size!r}")
             batches = [(data[i:i + batch_size],) for i in range(0, data.shape[0], batch_size)]
     else:
         batches = (_predict_inputs(b) for b in data)
@@ -221,10 +223,10 @@ def predict(model, data, batch_size: int | None = None) -> Tensor:
     finally:
         model.train(was_training)
     if not outputs:
-        raise ValueError("predict: no input batches")
+        raise LaminaValueError("predict: no input batches")
     if not all(isinstance(o, Tensor) for o in outputs):
-        raise TypeError(f"predict: the model returned {type(outputs[0]).__name__}; predict "
-                        f"concatenates Tensor outputs only")
+        raise LaminaTypeError(f"predict: the model returned {type(outputs[0]).__name__}; predict "
+                              f"concatenates Tensor outputs only")
     return outputs[0] if len(outputs) == 1 else cat(outputs, dim=0)
 
 
@@ -235,8 +237,8 @@ def _predict_inputs(batch) -> tuple:
         if len(batch) == 1:
             return tuple(batch)
         return tuple(batch[:-1])
-    raise TypeError(f"predict: expected batches of tensors or (inputs..., target), got "
-                    f"{_describe(batch)}")
+    raise LaminaTypeError(f"predict: expected batches of tensors or (inputs..., target), got "
+                          f"{_describe(batch)}")
 
 
 class Trainer:
@@ -252,24 +254,24 @@ class Trainer:
                  regularization: Callable | None = None, progress: bool | None = None,
                  verbose: int = 1, stream=None, stop_on_nonfinite: bool = True) -> None:
         if not callable(model) or not hasattr(model, "train"):
-            raise TypeError(f"fit: model must be a Module, got {type(model).__name__}")
+            raise LaminaTypeError(f"fit: model must be a Module, got {type(model).__name__}")
         if not callable(loss_fn):
-            raise TypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
+            raise LaminaTypeError(f"fit: loss_fn must be callable, got {type(loss_fn).__name__}")
         if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
-            raise TypeError(f"fit: optimizer must be an Optimizer, got "
-                            f"{type(optimizer).__name__}")
+            raise LaminaTypeError(f"fit: optimizer must be an Optimizer, got "
+                                  f"{type(optimizer).__name__}")
         if regularization is not None and not callable(regularization):
-            raise TypeError(f"fit: regularization must be a function of the model, such as "
-                            f"lambda m: nn.utils.l2_penalty(m, 1e-4); got "
-                            f"{type(regularization).__name__}")
+            raise LaminaTypeError(f"fit: regularization must be a function of the model, such as "
+                                  f"lambda m: nn.utils.l2_penalty(m, 1e-4); got "
+                                  f"{type(regularization).__name__}")
         if verbose not in (0, 1, 2):
-            raise ValueError(f"fit: verbose must be 0 (silent), 1 (a bar on a terminal and a "
-                             f"line per epoch) or 2 (a line per epoch), got {verbose!r}")
+            raise LaminaValueError(f"fit: verbose must be 0 (silent), 1 (a bar on a terminal and a "
+                                   f"line per epoch) or 2 (a line per epoch), got {verbose!r}")
         callbacks = list(callbacks)
         for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be Callback instances, got "
-                                f"{type(cb).__name__}")
+                raise LaminaTypeError(f"fit: callbacks must be Callback instances, got "
+                                      f"{type(cb).__name__}")
         if scheduler is not None:
             callbacks.insert(0, LRSchedulerCallback(scheduler))
         self.model = model
@@ -312,7 +314,7 @@ class Trainer:
         """Train for ``epochs`` epochs (fewer if a callback stops training); returns the
         ``History`` (also kept as ``self.history``)."""
         if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-            raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
+            raise LaminaValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
         self.history = History()
         self.epochs = int(epochs)
         self.stop_training = False
@@ -403,7 +405,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if count == 0:
-            raise ValueError("fit: train_loader produced no batches")
+            raise LaminaValueError("fit: train_loader produced no batches")
         logs = {"loss": total / count}
         if reg is not None:
             logs["penalty"] = penalty_total / batches

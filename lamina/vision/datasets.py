@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.data.dataset import Dataset
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["Shapes", "SHAPE_CLASSES"]
@@ -26,7 +27,7 @@ SHAPE_CLASSES = ("rectangle", "ellipse", "triangle")
 
 def _int(v, op: str, name: str, low: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{op}: {name} must be an int >= {low}, got {v!r}")
+        raise LaminaValueError(f"{op}: {name} must be an int >= {low}, got {v!r}")
     return int(v)
 
 
@@ -86,11 +87,11 @@ class Shapes(Dataset):
         lo = _int(size // 5 if min_size is None else min_size, op, "min_size", 3)
         hi = _int(size // 2 if max_size is None else max_size, op, "max_size", lo)
         if hi > size:
-            raise ValueError(f"{op}: max_size must be <= image_size ({size}), got {hi}")
+            raise LaminaValueError(f"{op}: max_size must be <= image_size ({size}), got {hi}")
         if not isinstance(noise, (int, float)) or isinstance(noise, bool) or noise < 0:
-            raise ValueError(f"{op}: noise must be a number >= 0, got {noise!r}")
+            raise LaminaValueError(f"{op}: noise must be a number >= 0, got {noise!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"{op}: seed must be an int, got {type(seed).__name__}")
+            raise LaminaTypeError(f"{op}: seed must be an int, got {type(seed).__name__}")
         rng = np.random.default_rng(int(seed))
         yy, xx = np.mgrid[0:size, 0:size] + 0.5
         self.image_size = size
@@ -135,9 +136,9 @@ class Shapes(Dataset):
 
     def __getitem__(self, index):
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"Shapes: index must be an int, got {type(index).__name__}")
+            raise LaminaTypeError(f"Shapes: index must be an int, got {type(index).__name__}")
         if not -len(self) <= index < len(self):
-            raise IndexError(f"Shapes: index {index} is out of range for {len(self)} images")
+            raise LaminaIndexError(f"Shapes: index {index} is out of range for {len(self)} images")
         t = self.targets[int(index)]
         return Tensor(self.images[index]), {k: Tensor(v) for k, v in t.items()}
 

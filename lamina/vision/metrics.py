@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["mean_average_precision", "average_precision_101", "segmentation_scores",
@@ -70,32 +71,32 @@ def average_precision_101(tp: np.ndarray, scores: np.ndarray, num_gt: int) -> fl
 
 def _check_sets(preds, targets, op: str):
     if not isinstance(preds, (list, tuple)) or not isinstance(targets, (list, tuple)):
-        raise TypeError(f"{op}: preds and targets must be lists of per-image dicts, got "
-                        f"{type(preds).__name__} and {type(targets).__name__}")
+        raise LaminaTypeError(f"{op}: preds and targets must be lists of per-image dicts, got "
+                              f"{type(preds).__name__} and {type(targets).__name__}")
     if len(preds) != len(targets):
-        raise ValueError(f"{op}: preds and targets must describe the same images, got "
-                         f"{len(preds)} and {len(targets)} entries")
+        raise LaminaValueError(f"{op}: preds and targets must describe the same images, got "
+                               f"{len(preds)} and {len(targets)} entries")
     out = []
     for i, (p, t) in enumerate(zip(preds, targets)):
         for name, d, keys in (("preds", p, ("boxes", "scores", "labels")),
                               ("targets", t, ("boxes", "labels"))):
             if not isinstance(d, dict) or not all(k in d for k in keys):
-                raise ValueError(f"{op}: {name}[{i}] must be a dict with keys {keys}, got "
-                                 f"{sorted(d) if isinstance(d, dict) else type(d).__name__}")
+                raise LaminaValueError(f"{op}: {name}[{i}] must be a dict with keys {keys}, got "
+                                       f"{sorted(d) if isinstance(d, dict) else type(d).__name__}")
         pb = _arr(p["boxes"], np.float64).reshape(-1, 4) if len(_arr(p["boxes"])) else \
             np.zeros((0, 4))
         tb = _arr(t["boxes"], np.float64).reshape(-1, 4) if len(_arr(t["boxes"])) else \
             np.zeros((0, 4))
         ps, pl, tl = _arr(p["scores"], np.float64), _arr(p["labels"]), _arr(t["labels"])
         if not (len(pb) == len(ps) == len(pl)):
-            raise ValueError(f"{op}: preds[{i}] has {len(pb)} boxes, {len(ps)} scores and "
-                             f"{len(pl)} labels; expected one of each per detection")
+            raise LaminaValueError(f"{op}: preds[{i}] has {len(pb)} boxes, {len(ps)} scores and "
+                                   f"{len(pl)} labels; expected one of each per detection")
         if len(tb) != len(tl):
-            raise ValueError(f"{op}: targets[{i}] has {len(tb)} boxes and {len(tl)} labels")
+            raise LaminaValueError(f"{op}: targets[{i}] has {len(tb)} boxes and {len(tl)} labels")
         for name, b in (("preds", pb), ("targets", tb)):
             if ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])).any():
-                raise ValueError(f"{op}: {name}[{i}] boxes must be (x1, y1, x2, y2) with "
-                                 "x1 <= x2 and y1 <= y2")
+                raise LaminaValueError(f"{op}: {name}[{i}] boxes must be (x1, y1, x2, y2) with "
+                                       "x1 <= x2 and y1 <= y2")
         out.append((pb, ps, pl.astype(np.int64), tb, tl.astype(np.int64)))
     return out
 
@@ -121,11 +122,12 @@ def mean_average_precision(preds, targets, iou_thresholds=None,
     thr = COCO_IOU_THRESHOLDS if iou_thresholds is None else np.asarray(iou_thresholds, float)
     thr = np.atleast_1d(thr)
     if thr.ndim != 1 or len(thr) == 0 or ((thr < 0) | (thr > 1)).any():
-        raise ValueError(f"{op}: iou_thresholds must be numbers in [0, 1], got "
-                         f"{iou_thresholds!r}")
+        raise LaminaValueError(f"{op}: iou_thresholds must be numbers in [0, 1], got "
+                               f"{iou_thresholds!r}")
     if isinstance(max_detections, bool) or not isinstance(max_detections, (int, np.integer)) \
             or max_detections < 1:
-        raise ValueError(f"{op}: max_detections must be a positive int, got {max_detections!r}")
+        raise LaminaValueError(f"{op}: max_detections must be a positive int, got "
+                               f"{max_detections!r}")
     images = _check_sets(preds, targets, op)
     classes = sorted({int(c) for *_, tl in images for c in tl})
     ap = np.zeros((len(thr), len(classes)))
@@ -186,16 +188,16 @@ def segmentation_scores(pred, target, num_classes: int) -> dict:
     p, t = _arr(pred), _arr(target)
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 1:
-        raise ValueError(f"{op}: num_classes must be a positive int, got {num_classes!r}")
+        raise LaminaValueError(f"{op}: num_classes must be a positive int, got {num_classes!r}")
     if p.shape != t.shape:
-        raise ValueError(f"{op}: pred and target must have the same shape, got {p.shape} and "
-                         f"{t.shape}")
+        raise LaminaValueError(f"{op}: pred and target must have the same shape, got {p.shape} and "
+                               f"{t.shape}")
     for name, a in (("pred", p), ("target", t)):
         if a.size and not np.issubdtype(a.dtype, np.integer):
-            raise TypeError(f"{op}: {name} must hold integer labels, got dtype {a.dtype}")
+            raise LaminaTypeError(f"{op}: {name} must hold integer labels, got dtype {a.dtype}")
         if a.size and (a.min() < 0 or a.max() >= num_classes):
-            raise ValueError(f"{op}: {name} labels must be in [0, {num_classes - 1}], got "
-                             f"values in [{a.min()}, {a.max()}]")
+            raise LaminaValueError(f"{op}: {name} labels must be in [0, {num_classes - 1}], got "
+                                   f"values in [{a.min()}, {a.max()}]")
     cm = np.bincount(t.ravel().astype(np.int64) * num_classes + p.ravel().astype(np.int64),
                      minlength=num_classes ** 2).reshape(num_classes, num_classes)
     tp = np.diag(cm).astype(np.float64)

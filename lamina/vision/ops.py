@@ -26,6 +26,7 @@ import numpy as np
 
 import lamina
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["box_area", "box_convert", "box_iou", "generalized_box_iou", "nms", "batched_nms",
@@ -46,8 +47,8 @@ def _as_tensor(x, op: str, name: str) -> Tensor:
         arr = None
     if arr is None or arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
                                                     or arr.dtype == bool):
-        raise TypeError(f"{op}: {name} must be a Tensor or a numeric array, got "
-                        f"{type(x).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be a Tensor or a numeric array, got "
+                              f"{type(x).__name__}")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
     return Tensor(arr)
@@ -57,7 +58,7 @@ def _boxes(x, op: str, name: str = "boxes", corners: bool = True) -> Tensor:
     """``x`` as an ``(N, 4)`` floating tensor; with ``corners`` also ``x1 <= x2``, ``y1 <= y2``."""
     t = _as_tensor(x, op, name)
     if t.ndim != 2 or t.shape[1] != 4:
-        raise ValueError(f"{op}: {name} must have shape (N, 4), got {tuple(t.shape)}")
+        raise LaminaValueError(f"{op}: {name} must have shape (N, 4), got {tuple(t.shape)}")
     if not np.issubdtype(t.data.dtype, np.floating):
         t = Tensor(t.data.astype(np.float32))
     if corners:
@@ -65,28 +66,28 @@ def _boxes(x, op: str, name: str = "boxes", corners: bool = True) -> Tensor:
         bad = (d[:, 2] < d[:, 0]) | (d[:, 3] < d[:, 1])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{op}: {name} must be (x1, y1, x2, y2) with x1 <= x2 and "
-                             f"y1 <= y2; box {i} is {d[i].tolist()}")
+            raise LaminaValueError(f"{op}: {name} must be (x1, y1, x2, y2) with x1 <= x2 and "
+                                   f"y1 <= y2; box {i} is {d[i].tolist()}")
         if not np.isfinite(d).all():
-            raise ValueError(f"{op}: {name} must be finite, got NaN or infinity")
+            raise LaminaValueError(f"{op}: {name} must be finite, got NaN or infinity")
     return t
 
 
 def _scores(x, n: int, op: str) -> np.ndarray:
     s = np.asarray(x.data if isinstance(x, Tensor) else x)
     if s.ndim != 1 or s.shape[0] != n:
-        raise ValueError(f"{op}: scores must have shape ({n},) to match boxes, got "
-                         f"{tuple(s.shape)}")
+        raise LaminaValueError(f"{op}: scores must have shape ({n},) to match boxes, got "
+                               f"{tuple(s.shape)}")
     if not np.issubdtype(s.dtype, np.number):
-        raise TypeError(f"{op}: scores must be numeric, got dtype {s.dtype}")
+        raise LaminaTypeError(f"{op}: scores must be numeric, got dtype {s.dtype}")
     return s
 
 
 def _threshold(v, op: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{op}: iou_threshold must be a number, got {type(v).__name__}")
+        raise LaminaTypeError(f"{op}: iou_threshold must be a number, got {type(v).__name__}")
     if math.isnan(v):
-        raise ValueError(f"{op}: iou_threshold must not be NaN")
+        raise LaminaValueError(f"{op}: iou_threshold must not be NaN")
     return float(v)
 
 
@@ -100,8 +101,8 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 
 def _check_reduction(reduction, op: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: invalid reduction {reduction!r}; expected one of "
-                         f"{', '.join(repr(r) for r in _REDUCTIONS)}")
+        raise LaminaValueError(f"{op}: invalid reduction {reduction!r}; expected one of "
+                               f"{', '.join(repr(r) for r in _REDUCTIONS)}")
 
 
 # --- box geometry -----------------------------------------------------------------------------
@@ -126,16 +127,16 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> Tensor:
     op = "box_convert"
     for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
         if fmt not in _FORMATS:
-            raise ValueError(f"{op}: unsupported {name} {fmt!r}; expected one of "
-                             f"{', '.join(repr(f) for f in _FORMATS)}")
+            raise LaminaValueError(f"{op}: unsupported {name} {fmt!r}; expected one of "
+                                   f"{', '.join(repr(f) for f in _FORMATS)}")
     b = _boxes(boxes, op, corners=in_fmt == "xyxy")
     if in_fmt != "xyxy":
         d = np.asarray(b.data)
         bad = (d[:, 2] < 0) | (d[:, 3] < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{op}: {in_fmt} boxes must have width and height >= 0; box {i} "
-                             f"is {d[i].tolist()}")
+            raise LaminaValueError(f"{op}: {in_fmt} boxes must have width and height >= 0; box {i} "
+                                   f"is {d[i].tolist()}")
     if in_fmt == out_fmt:
         return b.clone()
     a, c, e, f = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
@@ -250,10 +251,10 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
     thr = _threshold(iou_threshold, op)
     c = np.asarray(idxs.data if isinstance(idxs, Tensor) else idxs)
     if c.ndim != 1 or c.shape[0] != n:
-        raise ValueError(f"{op}: idxs must have shape ({n},) to match boxes, got "
-                         f"{tuple(c.shape)}")
+        raise LaminaValueError(f"{op}: idxs must have shape ({n},) to match boxes, got "
+                               f"{tuple(c.shape)}")
     if n and not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"{op}: idxs must be integer category indices, got dtype {c.dtype}")
+        raise LaminaTypeError(f"{op}: idxs must be integer category indices, got dtype {c.dtype}")
     bd = np.asarray(b.data)
     keep = [np.flatnonzero(c == k)[_nms_np(bd[c == k], s[c == k], thr)] for k in np.unique(c)]
     keep = np.concatenate(keep) if keep else np.zeros(0, np.int64)
@@ -328,8 +329,8 @@ def _pair(v, op: str, name: str) -> tuple[int, int]:
     if (not isinstance(t, (tuple, list)) or len(t) != 2
             or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in t)
             or min(t) < 1):
-        raise ValueError(f"{op}: {name} must be a positive int or a pair of positive ints, "
-                         f"got {v!r}")
+        raise LaminaValueError(f"{op}: {name} must be a positive int or a pair of positive ints, "
+                               f"got {v!r}")
     return int(t[0]), int(t[1])
 
 
@@ -355,22 +356,22 @@ def roi_align(input: Tensor, boxes, output_size, spatial_scale: float = 1.0,  # 
     """
     op = "roi_align"
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+        raise LaminaTypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim != 4:
-        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
+        raise LaminaValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
     if not np.issubdtype(input.data.dtype, np.floating):
-        raise TypeError(f"{op}: input must be floating point, got {input.dtype}")
+        raise LaminaTypeError(f"{op}: input must be floating point, got {input.dtype}")
     size = _pair(output_size, op, "output_size")
     if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, (int, np.integer)):
-        raise TypeError(f"{op}: sampling_ratio must be an int, got {sampling_ratio!r}")
+        raise LaminaTypeError(f"{op}: sampling_ratio must be an int, got {sampling_ratio!r}")
     if not isinstance(spatial_scale, (int, float)) or isinstance(spatial_scale, bool) \
             or not spatial_scale > 0:
-        raise ValueError(f"{op}: spatial_scale must be a positive number, got "
-                         f"{spatial_scale!r}")
+        raise LaminaValueError(f"{op}: spatial_scale must be a positive number, got "
+                               f"{spatial_scale!r}")
     if isinstance(boxes, (list, tuple)):
         if len(boxes) != input.shape[0]:
-            raise ValueError(f"{op}: a list of boxes needs one (L, 4) entry per image: got "
-                             f"{len(boxes)} entries for {input.shape[0]} images")
+            raise LaminaValueError(f"{op}: a list of boxes needs one (L, 4) entry per image: got "
+                                   f"{len(boxes)} entries for {input.shape[0]} images")
         parts = []
         for i, bx in enumerate(boxes):
             bd = np.asarray(_boxes(bx, op, f"boxes[{i}]", corners=False).data, np.float64)
@@ -379,16 +380,16 @@ def roi_align(input: Tensor, boxes, output_size, spatial_scale: float = 1.0,  # 
     else:
         rois = np.asarray(boxes.data if isinstance(boxes, Tensor) else boxes, np.float64)
         if rois.ndim != 2 or rois.shape[1] != 5:
-            raise ValueError(f"{op}: boxes must be a (K, 5) tensor of (batch index, x1, y1, "
-                             f"x2, y2) or a list of (L, 4) tensors, got shape "
-                             f"{tuple(rois.shape)}")
+            raise LaminaValueError(f"{op}: boxes must be a (K, 5) tensor of (batch index, x1, y1, "
+                                   f"x2, y2) or a list of (L, 4) tensors, got shape "
+                                   f"{tuple(rois.shape)}")
     if len(rois):
         bi = rois[:, 0]
         if (bi != np.round(bi)).any() or bi.min() < 0 or bi.max() >= input.shape[0]:
-            raise ValueError(f"{op}: batch indices (column 0 of boxes) must be integers in "
-                             f"[0, {input.shape[0] - 1}], got {np.unique(bi).tolist()}")
+            raise LaminaValueError(f"{op}: batch indices (column 0 of boxes) must be integers in "
+                                   f"[0, {input.shape[0] - 1}], got {np.unique(bi).tolist()}")
         if not np.isfinite(rois).all():
-            raise ValueError(f"{op}: boxes must be finite, got NaN or infinity")
+            raise LaminaValueError(f"{op}: boxes must be finite, got NaN or infinity")
     return _RoIAlign.apply(input, rois, size, float(spatial_scale), int(sampling_ratio),
                            bool(aligned))
 
@@ -407,13 +408,13 @@ def sigmoid_focal_loss(inputs: Tensor, targets, alpha: float = 0.25, gamma: floa
     x = _as_tensor(inputs, op, "inputs")
     t = _as_tensor(targets, op, "targets")
     if tuple(x.shape) != tuple(t.shape):
-        raise ValueError(f"{op}: inputs and targets must have the same shape, got "
-                         f"{tuple(x.shape)} and {tuple(t.shape)}")
+        raise LaminaValueError(f"{op}: inputs and targets must have the same shape, got "
+                               f"{tuple(x.shape)} and {tuple(t.shape)}")
     if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or gamma < 0:
-        raise ValueError(f"{op}: gamma must be a number >= 0, got {gamma!r}")
+        raise LaminaValueError(f"{op}: gamma must be a number >= 0, got {gamma!r}")
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha > 1:
-        raise ValueError(f"{op}: alpha must be a number <= 1 (negative: no weighting), got "
-                         f"{alpha!r}")
+        raise LaminaValueError(f"{op}: alpha must be a number <= 1 (negative: no weighting), got "
+                               f"{alpha!r}")
     _check_reduction(reduction, op)
     if t.dtype != x.dtype:
         t = Tensor(np.asarray(t.data, dtype=x.data.dtype))
@@ -437,8 +438,8 @@ def generalized_box_iou_loss(boxes1, boxes2, reduction: str = "none",
     b1 = _boxes(boxes1, op, "boxes1")
     b2 = _boxes(boxes2, op, "boxes2")
     if b1.shape[0] != b2.shape[0]:
-        raise ValueError(f"{op}: boxes1 and boxes2 must hold the same number of boxes "
-                         f"(pairs), got {b1.shape[0]} and {b2.shape[0]}")
+        raise LaminaValueError(f"{op}: boxes1 and boxes2 must hold the same number of boxes "
+                               f"(pairs), got {b1.shape[0]} and {b2.shape[0]}")
     _check_reduction(reduction, op)
     x1, y1, x2, y2 = b1[:, 0], b1[:, 1], b1[:, 2], b1[:, 3]
     u1, v1, u2, v2 = b2[:, 0], b2[:, 1], b2[:, 2], b2[:, 3]

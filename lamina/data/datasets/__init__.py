@@ -36,6 +36,7 @@ from lamina.data.datasets.csv import CSVDataset
 from lamina.data.datasets.idx import MNIST, FashionMNIST, read_idx
 from lamina.data.datasets.image_folder import IMG_EXTENSIONS, ImageFolder, find_classes, load_image
 from lamina.data.datasets.synthetic import noisy_polynomial, spirals, two_blobs, xor
+from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = [
     "ArrayDataset",
@@ -85,20 +86,20 @@ def available_datasets() -> list[str]:
 def register_dataset(name: str, factory) -> None:
     """Make ``load_dataset(name, **kw)`` call ``factory(**kw)`` (a class or a function)."""
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"register_dataset: name must be a non-empty str, got {name!r}")
+        raise LaminaValueError(f"register_dataset: name must be a non-empty str, got {name!r}")
     if not callable(factory):
-        raise TypeError(f"register_dataset: factory must be callable, got "
-                        f"{type(factory).__name__}")
+        raise LaminaTypeError(f"register_dataset: factory must be callable, got "
+                              f"{type(factory).__name__}")
     _REGISTRY[_canonical(name)] = factory
 
 
 def _lookup(name, op: str):
     if not isinstance(name, str):
-        raise TypeError(f"{op}: name must be a str, got {type(name).__name__}")
+        raise LaminaTypeError(f"{op}: name must be a str, got {type(name).__name__}")
     key = _canonical(name)
     if key not in _REGISTRY:
-        raise ValueError(f"{op}: unknown dataset {name!r}; available datasets: "
-                         f"{', '.join(available_datasets())}")
+        raise LaminaValueError(f"{op}: unknown dataset {name!r}; available datasets: "
+                               f"{', '.join(available_datasets())}")
     return key, _REGISTRY[key]
 
 
@@ -130,6 +131,6 @@ def load_dataset(name: str, **kwargs):
         accepted = [p.name for p in sig.parameters.values()
                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                     and not p.name.startswith("_")]
-        raise TypeError(f"load_dataset({key!r}): {e}; it accepts: "
-                        f"{', '.join(accepted)}") from None
+        raise LaminaTypeError(f"load_dataset({key!r}): {e}; it accepts: "
+                              f"{', '.join(accepted)}") from None
     return factory(**kwargs)

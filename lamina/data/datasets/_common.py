@@ -10,6 +10,7 @@ import importlib.util
 import numpy as np
 
 from lamina.data.dataset import Dataset, TensorDataset
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import _make
 
 __all__ = ["ArrayDataset", "require"]
@@ -39,17 +40,17 @@ def package_dir(module: str, package: str, what: str) -> str:
 
 def check_int(value, name: str, op: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
+        raise LaminaValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_float(value, name: str, op: str, minimum: float | None = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be a number, got {type(value).__name__}")
     value = float(value)
     if not np.isfinite(value) or (minimum is not None and value < minimum):
         bound = f" >= {minimum}" if minimum is not None else ""
-        raise ValueError(f"{op}: {name} must be a finite number{bound}, got {value!r}")
+        raise LaminaValueError(f"{op}: {name} must be a finite number{bound}, got {value!r}")
     return value
 
 
@@ -79,8 +80,8 @@ class ArrayDataset(Dataset):
                  sample_shape: tuple[int, ...] | None = None, divide_by: float | None = None,
                  transform=None, target_transform=None, feature_names=None):
         if len(data) != len(targets):
-            raise ValueError(f"{self.name}: data has {len(data)} samples but targets has "
-                             f"{len(targets)}")
+            raise LaminaValueError(f"{self.name}: data has {len(data)} samples but targets has "
+                                   f"{len(targets)}")
         self.data = data
         self.targets = targets
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else data.shape[1:]
@@ -133,8 +134,8 @@ class ArrayDataset(Dataset):
         Raises ValueError when a transform is set: a ``TensorDataset`` cannot apply it.
         """
         if self.transform is not None or self.target_transform is not None:
-            raise ValueError(f"{self.name}.to_tensor_dataset: this dataset has a transform, "
-                             "which a TensorDataset cannot apply; index the dataset instead")
+            raise LaminaValueError(f"{self.name}.to_tensor_dataset: this dataset has a transform, "
+                                   "which a TensorDataset cannot apply; index the dataset instead")
         return TensorDataset(*self.tensors())
 
     # -- the Dataset contract ---------------------------------------------------------------
@@ -144,9 +145,9 @@ class ArrayDataset(Dataset):
     def __getitem__(self, index):
         n = len(self.data)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"{self.name}: index must be an int, got {type(index).__name__}")
+            raise LaminaTypeError(f"{self.name}: index must be an int, got {type(index).__name__}")
         if not -n <= index < n:
-            raise IndexError(f"{self.name}: index {index} is out of range for {n} samples")
+            raise LaminaIndexError(f"{self.name}: index {index} is out of range for {n} samples")
         i = int(index) % n
         # ``[0, ...]`` keeps a 0-d target an array (``[0]`` would give a NumPy scalar)
         x = _make(self._features(self.data[i:i + 1])[0, ...])
@@ -166,7 +167,7 @@ class ArrayDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < -n or idx.max() >= n):
             bad = int(idx[(idx < -n) | (idx >= n)][0])
-            raise IndexError(f"{self.name}: index {bad} is out of range for {n} samples")
+            raise LaminaIndexError(f"{self.name}: index {bad} is out of range for {n} samples")
         x = self._features(self.data[idx])
         y = self._targets(self.targets[idx])
         return [(_make(x[k, ...]), _make(y[k, ...])) for k in range(len(idx))]

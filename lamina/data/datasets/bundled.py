@@ -28,6 +28,7 @@ import numpy as np
 
 from lamina.data.datasets._common import ArrayDataset, package_dir, require
 from lamina.data.preprocessing import OneHotEncoder
+from lamina.errors import LaminaValueError
 
 __all__ = ["Digits", "Diabetes", "Iris", "Wine", "BreastCancer", "MNISTSubset",
            "BostonHousing", "AutoMPG"]
@@ -176,8 +177,8 @@ def _mnist_5k(path: str) -> np.ndarray:
     # 5000 rows of 784 pixel values (0..255) then the label; parsed once per process
     arr = np.loadtxt(path, delimiter=",", dtype=np.int64)
     if arr.ndim != 2 or arr.shape[1] != 785:
-        raise ValueError(f"MNISTSubset: {path} should have 785 columns (784 pixels and a "
-                         f"label), got shape {arr.shape}")
+        raise LaminaValueError(f"MNISTSubset: {path} should have 785 columns (784 pixels and a "
+                               f"label), got shape {arr.shape}")
     arr = arr.astype(np.uint8)
     arr.flags.writeable = False
     return arr
@@ -233,8 +234,8 @@ class BostonHousing(ArrayDataset):
         path = _mlxtend_file("boston_housing.csv", self.name)
         arr = np.loadtxt(path, delimiter=",", dtype=np.float64)
         if arr.shape != (506, 14):
-            raise ValueError(f"{self.name}: {path} should hold 506 rows of 14 columns, got "
-                             f"shape {arr.shape}")
+            raise LaminaValueError(f"{self.name}: {path} should hold 506 rows of 14 columns, got "
+                                   f"shape {arr.shape}")
         super().__init__(arr[:, :13].astype(np.float32), arr[:, 13].astype(np.float32),
                          transform=transform, target_transform=target_transform,
                          feature_names=_BOSTON_FEATURES)
@@ -265,7 +266,7 @@ class AutoMPG(ArrayDataset):
         path = _mlxtend_file("autompg.csv.gz", self.name)
         rows = list(csv.reader(io.StringIO(_read_text(path))))
         if len(rows) != 392 or any(len(r) != 9 for r in rows):
-            raise ValueError(f"{self.name}: {path} should hold 392 rows of 9 columns")
+            raise LaminaValueError(f"{self.name}: {path} should hold 392 rows of 9 columns")
         # columns: 7 numeric features, the car name, mpg
         numeric = np.array([r[:7] + [r[8]] for r in rows]).astype(np.float64)
         x = numeric[:, :7]

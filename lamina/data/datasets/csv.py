@@ -13,6 +13,7 @@ import numpy as np
 
 from lamina.data.datasets._common import ArrayDataset
 from lamina.data.preprocessing import OneHotEncoder
+from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = ["CSVDataset"]
 
@@ -97,11 +98,11 @@ class CSVDataset(ArrayDataset):
         index = {c: i for i, c in enumerate(header)}
         if len(index) != len(header):
             dup = sorted({c for c in header if header.count(c) > 1})
-            raise ValueError(f"CSVDataset: {self.path} has duplicate column names {dup}")
+            raise LaminaValueError(f"CSVDataset: {self.path} has duplicate column names {dup}")
 
         if not isinstance(target, str):
-            raise TypeError(f"CSVDataset: target must be a column name (str), got "
-                            f"{type(target).__name__}")
+            raise LaminaTypeError(f"CSVDataset: target must be a column name (str), got "
+                                  f"{type(target).__name__}")
         self._check_columns([target], index, "target")
         if features is None:
             features = [c for c in header if c != target]
@@ -109,17 +110,17 @@ class CSVDataset(ArrayDataset):
             features = self._names(features, "features")
             self._check_columns(features, index, "features")
             if target in features:
-                raise ValueError(f"CSVDataset: the target column {target!r} is also listed "
-                                 "in features")
+                raise LaminaValueError(f"CSVDataset: the target column {target!r} is also listed "
+                                       "in features")
         categorical = self._names(categorical or [], "categorical")
         self._check_columns(categorical, index, "categorical")
         stray = [c for c in categorical if c not in features]
         if stray:
-            raise ValueError(f"CSVDataset: categorical columns {stray} are not among the "
-                             f"features {features}")
+            raise LaminaValueError(f"CSVDataset: categorical columns {stray} are not among the "
+                                   f"features {features}")
         if not features:
-            raise ValueError(f"CSVDataset: {self.path} has no feature columns besides the "
-                             f"target {target!r}")
+            raise LaminaValueError(f"CSVDataset: {self.path} has no feature columns besides the "
+                                   f"target {target!r}")
 
         # each used column as one array of strings (a whole-table array would be as wide
         # as the longest cell of any column, unused text columns included)
@@ -135,12 +136,12 @@ class CSVDataset(ArrayDataset):
             if encoder is None:
                 encoder = OneHotEncoder(dtype=np.float32).fit(cat_arr)
             elif not isinstance(encoder, OneHotEncoder):
-                raise TypeError(f"CSVDataset: encoder must be a fitted OneHotEncoder, got "
-                                f"{type(encoder).__name__}")
+                raise LaminaTypeError(f"CSVDataset: encoder must be a fitted OneHotEncoder, got "
+                                      f"{type(encoder).__name__}")
             try:
                 onehot = encoder.transform(cat_arr)
             except (ValueError, RuntimeError) as e:
-                raise ValueError(f"CSVDataset: {self.path}: {e}") from None
+                raise LaminaValueError(f"CSVDataset: {self.path}: {e}") from None
             widths = [len(c) for c in encoder.categories_]
             starts = np.cumsum([0] + widths)
         self.encoder = encoder if categorical else None
@@ -166,8 +167,9 @@ class CSVDataset(ArrayDataset):
             try:
                 y = np.array([lookup[v] for v in y_raw], dtype=np.int64)
             except KeyError as e:
-                raise ValueError(f"CSVDataset: {self.path}: target value {e.args[0]!r} is not "
-                                 f"one of the given classes {classes}") from None
+                raise LaminaValueError(f"CSVDataset: {self.path}: target value {e.args[0]!r} is "
+                                       f"not "
+                                       f"one of the given classes {classes}") from None
         else:
             y = self._numeric(y_raw, target).astype(np.float32)
             classes = None
@@ -182,16 +184,16 @@ class CSVDataset(ArrayDataset):
         cols = list(cols)
         for c in cols:
             if not isinstance(c, str):
-                raise TypeError(f"CSVDataset: {what} must be column names (str), got "
-                                f"{type(c).__name__}")
+                raise LaminaTypeError(f"CSVDataset: {what} must be column names (str), got "
+                                      f"{type(c).__name__}")
         return cols
 
     def _check_columns(self, cols, index, what: str) -> None:
         missing = [c for c in cols if c not in index]
         if missing:
-            raise ValueError(f"CSVDataset: {what} column{'s' if len(missing) > 1 else ''} "
-                             f"{', '.join(map(repr, missing))} not found in {self.path}; "
-                             f"available columns: {', '.join(map(repr, self.columns))}")
+            raise LaminaValueError(f"CSVDataset: {what} column{'s' if len(missing) > 1 else ''} "
+                                   f"{', '.join(map(repr, missing))} not found in {self.path}; "
+                                   f"available columns: {', '.join(map(repr, self.columns))}")
 
     def _numeric(self, values: list[str], col: str) -> np.ndarray:
         out = _to_float(values)
@@ -200,9 +202,10 @@ class CSVDataset(ArrayDataset):
         bad = _first_bad(values)
         where = f"in column {col!r} at row {bad + 1} (line {self._lines[bad]} of the file)"
         if not values[bad].strip():
-            raise ValueError(f"CSVDataset: {self.path}: missing value {where}")
-        raise ValueError(f"CSVDataset: {self.path}: non-numeric value {values[bad]!r} {where}; "
-                         "list the column in categorical=[...] to one-hot encode it")
+            raise LaminaValueError(f"CSVDataset: {self.path}: missing value {where}")
+        raise LaminaValueError(f"CSVDataset: {self.path}: non-numeric value {values[bad]!r} "
+                               f"{where}; "
+                               "list the column in categorical=[...] to one-hot encode it")
 
     @staticmethod
     def _read(path: str, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
@@ -220,18 +223,18 @@ class CSVDataset(ArrayDataset):
                         rows.append(r)
                         lines.append(reader.line_num)
         except UnicodeDecodeError as e:
-            raise ValueError(f"CSVDataset: {path} is not UTF-8 text ({e})") from None
+            raise LaminaValueError(f"CSVDataset: {path} is not UTF-8 text ({e})") from None
         except csv.Error as e:
-            raise ValueError(f"CSVDataset: {path} is not valid CSV ({e})") from None
+            raise LaminaValueError(f"CSVDataset: {path} is not valid CSV ({e})") from None
         if header is None or not any(h.strip() for h in header):
-            raise ValueError(f"CSVDataset: {path} is empty: expected a header row naming the "
-                             "columns, then data rows")
+            raise LaminaValueError(f"CSVDataset: {path} is empty: expected a header row naming the "
+                                   "columns, then data rows")
         header = [h.strip() for h in header]
         if not rows:
-            raise ValueError(f"CSVDataset: {path} has a header but no data rows")
+            raise LaminaValueError(f"CSVDataset: {path} has a header but no data rows")
         width = len(header)
         for i, r in enumerate(rows):
             if len(r) != width:
-                raise ValueError(f"CSVDataset: {path}: row {i + 1} (line {lines[i]}) has "
-                                 f"{len(r)} fields, the header has {width}")
+                raise LaminaValueError(f"CSVDataset: {path}: row {i + 1} (line {lines[i]}) has "
+                                       f"{len(r)} fields, the header has {width}")
         return header, rows, lines

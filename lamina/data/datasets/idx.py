@@ -23,6 +23,7 @@ import struct
 import numpy as np
 
 from lamina.data.datasets._common import ArrayDataset
+from lamina.errors import LaminaValueError
 
 __all__ = ["read_idx", "MNIST", "FashionMNIST"]
 
@@ -37,8 +38,8 @@ def _read_bytes(path: str) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"read_idx: {path} looks gzip-compressed but cannot be "
-                             f"decompressed ({e}); the file may be truncated") from None
+            raise LaminaValueError(f"read_idx: {path} looks gzip-compressed but cannot be "
+                                   f"decompressed ({e}); the file may be truncated") from None
     return raw
 
 
@@ -60,28 +61,28 @@ def _parse_idx(path: str) -> tuple[int, np.ndarray]:
         raise FileNotFoundError(f"read_idx: no such file: {path}")
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise ValueError(f"read_idx: {path} has {len(raw)} bytes, too short for an IDX "
-                         "header (a 4-byte magic number first)")
+        raise LaminaValueError(f"read_idx: {path} has {len(raw)} bytes, too short for an IDX "
+                               "header (a 4-byte magic number first)")
     magic = struct.unpack(">I", raw[:4])[0]
     type_code, ndim = raw[2], raw[3]
     if raw[:2] != b"\x00\x00" or type_code not in _IDX_TYPES or ndim == 0:
-        raise ValueError(f"read_idx: {path} is not an IDX file: magic number "
-                         f"{magic} (0x{magic:08X}); expected 0x0000TTDD with TT a type code "
-                         "(08, 09, 0B, 0C, 0D, 0E) and DD >= 1 dimensions, e.g. 2051 "
-                         "(0x00000803) for MNIST images, 2049 (0x00000801) for labels")
+        raise LaminaValueError(f"read_idx: {path} is not an IDX file: magic number "
+                               f"{magic} (0x{magic:08X}); expected 0x0000TTDD with TT a type code "
+                               "(08, 09, 0B, 0C, 0D, 0E) and DD >= 1 dimensions, e.g. 2051 "
+                               "(0x00000803) for MNIST images, 2049 (0x00000801) for labels")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"read_idx: {path} is truncated: its header declares {ndim} "
-                         f"dimensions ({header} header bytes) but the file has {len(raw)} "
-                         "bytes")
+        raise LaminaValueError(f"read_idx: {path} is truncated: its header declares {ndim} "
+                               f"dimensions ({header} header bytes) but the file has {len(raw)} "
+                               "bytes")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_TYPES[type_code])
     count = int(np.prod(shape, dtype=np.int64))
     expected, found = count * dtype.itemsize, len(raw) - header
     if found != expected:
         kind = "truncated" if found < expected else "longer than its header declares"
-        raise ValueError(f"read_idx: {path} is {kind}: shape {shape} of {dtype.name} needs "
-                         f"{expected} data bytes, found {found}")
+        raise LaminaValueError(f"read_idx: {path} is {kind}: shape {shape} of {dtype.name} needs "
+                               f"{expected} data bytes, found {found}")
     arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
     return magic, arr.astype(dtype.newbyteorder("="), copy=True)  # writable, native order
 
@@ -130,11 +131,11 @@ class MNIST(ArrayDataset):
         images = self._read(images_path, 2051, 3)
         labels = self._read(labels_path, 2049, 1)
         if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"{self.name}: {images_path} holds {images.shape[0]} images but "
-                             f"{labels_path} holds {labels.shape[0]} labels")
+            raise LaminaValueError(f"{self.name}: {images_path} holds {images.shape[0]} images but "
+                                   f"{labels_path} holds {labels.shape[0]} labels")
         n_cls = len(type(self).classes)
         if labels.size and (labels.min() < 0 or labels.max() >= n_cls):
-            raise ValueError(f"{self.name}: {labels_path} has labels outside [0, {n_cls}): "
+            raise LaminaValueError(f"{self.name}: {labels_path} has labels outside [0, {n_cls}): "
                              f"min {labels.min()}, max {labels.max()}")
         h, w = images.shape[1:]
         super().__init__(images, labels.astype(np.int64), classes=type(self).classes,
@@ -163,12 +164,12 @@ class MNIST(ArrayDataset):
         try:
             got, arr = _parse_idx(path)
         except ValueError as e:
-            raise ValueError(f"{self.name}: {e}") from None
+            raise LaminaValueError(f"{self.name}: {e}") from None
         if got != magic:
             what = "images" if ndim == 3 else "labels"
-            raise ValueError(f"{self.name}: {path} has magic number {got} (0x{got:08X}), "
-                             f"expected {magic} (0x{magic:08X}) for {self.name} {what} "
-                             f"(uint8, {ndim}-D)")
+            raise LaminaValueError(f"{self.name}: {path} has magic number {got} (0x{got:08X}), "
+                                   f"expected {magic} (0x{magic:08X}) for {self.name} {what} "
+                                   f"(uint8, {ndim}-D)")
         return arr
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 
 from lamina.data.dataset import Dataset
 from lamina.data.datasets._common import require
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import _make
 
 __all__ = ["ImageFolder", "find_classes", "load_image", "IMG_EXTENSIONS"]
@@ -40,7 +41,7 @@ def load_image(path: str, mode: str | None = "RGB") -> np.ndarray:
     """Read one image file into a float32 array of shape ``(C, H, W)`` with values in
     ``[0, 1]`` (see ``ImageFolder`` for ``mode``)."""
     if mode not in _MODES:
-        raise ValueError(f"load_image: mode must be one of {_MODES}, got {mode!r}")
+        raise LaminaValueError(f"load_image: mode must be one of {_MODES}, got {mode!r}")
     pil = require("PIL.Image", "pillow", "ImageFolder")
     try:
         with pil.open(path) as img:
@@ -57,7 +58,7 @@ def load_image(path: str, mode: str | None = "RGB") -> np.ndarray:
                 img = img.convert(target)
             arr = np.asarray(img)
     except OSError as e:  # includes PIL.UnidentifiedImageError
-        raise ValueError(f"load_image: cannot read {path} as an image ({e})") from None
+        raise LaminaValueError(f"load_image: cannot read {path} as an image ({e})") from None
     if arr.dtype == np.uint8:
         scale = 255.0
     elif arr.dtype.kind in "iu":  # 16-bit grayscale ("I;16" or "I")
@@ -120,7 +121,7 @@ class ImageFolder(Dataset):
                  allow_empty: bool = False):
         require("PIL.Image", "pillow", "ImageFolder")
         if mode not in _MODES:
-            raise ValueError(f"ImageFolder: mode must be one of {_MODES}, got {mode!r}")
+            raise LaminaValueError(f"ImageFolder: mode must be one of {_MODES}, got {mode!r}")
         self.root = os.fspath(root)
         self.mode = mode
         self.transform = transform
@@ -157,9 +158,9 @@ class ImageFolder(Dataset):
     def __getitem__(self, index):
         n = len(self.samples)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"ImageFolder: index must be an int, got {type(index).__name__}")
+            raise LaminaTypeError(f"ImageFolder: index must be an int, got {type(index).__name__}")
         if not -n <= index < n:
-            raise IndexError(f"ImageFolder: index {index} is out of range for {n} samples")
+            raise LaminaIndexError(f"ImageFolder: index {index} is out of range for {n} samples")
         path, target = self.samples[int(index)]
         x = _make(load_image(path, self.mode))
         y = _make(np.array(target, dtype=np.int64))

@@ -19,6 +19,7 @@ import numpy as np
 from lamina.backend import rng as _global_rng
 from lamina.data.dataset import TensorDataset
 from lamina.data.datasets._common import check_float, check_int
+from lamina.errors import LaminaValueError
 from lamina.tensor import _make
 
 __all__ = ["xor", "noisy_polynomial", "two_blobs", "spirals"]
@@ -28,7 +29,7 @@ def _rng(seed, op: str) -> np.random.Generator:
     if seed is None:
         return _global_rng(None)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{op}: seed must be a non-negative int or None, got {seed!r}")
+        raise LaminaValueError(f"{op}: seed must be a non-negative int or None, got {seed!r}")
     return np.random.default_rng(int(seed))
 
 
@@ -90,19 +91,19 @@ def noisy_polynomial(n: int = 100, degree: int | None = None, coefficients=None,
     try:
         lo, hi = (float(v) for v in x_range)
     except (TypeError, ValueError):
-        raise ValueError(f"{op}: x_range must be a pair (low, high) of numbers, got "
-                         f"{x_range!r}") from None
+        raise LaminaValueError(f"{op}: x_range must be a pair (low, high) of numbers, got "
+                               f"{x_range!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{op}: x_range must satisfy low < high (finite), got {x_range!r}")
+        raise LaminaValueError(f"{op}: x_range must satisfy low < high (finite), got {x_range!r}")
     g = _rng(seed, op)
     if coefficients is not None:
         coef = np.asarray(coefficients, dtype=np.float64)
         if coef.ndim != 1 or coef.size == 0 or not np.all(np.isfinite(coef)):
-            raise ValueError(f"{op}: coefficients must be a non-empty 1-D sequence of finite "
-                             f"numbers, got {coefficients!r}")
+            raise LaminaValueError(f"{op}: coefficients must be a non-empty 1-D sequence of finite "
+                                   f"numbers, got {coefficients!r}")
         if degree is not None and check_int(degree, "degree", op, 0) != coef.size - 1:
-            raise ValueError(f"{op}: degree={degree} does not match the {coef.size} "
-                             f"coefficients given (degree {coef.size - 1}); pass one of them")
+            raise LaminaValueError(f"{op}: degree={degree} does not match the {coef.size} "
+                                   f"coefficients given (degree {coef.size - 1}); pass one of them")
     else:
         degree = 3 if degree is None else check_int(degree, "degree", op, 0)
         coef = g.standard_normal(degree + 1)

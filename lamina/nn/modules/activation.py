@@ -6,7 +6,10 @@ computes out of place (a new tensor), which gives the same values and gradients.
 
 from __future__ import annotations
 
+import numbers
+
 from lamina import creation
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import functional as F
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -17,6 +20,14 @@ __all__ = ["Step", "Heaviside", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "
            "Softplus", "Softmax", "LogSoftmax", "Hardtanh", "ReLU6", "Hardsigmoid",
            "Hardswish", "LogSigmoid", "Softsign", "SELU", "CELU", "Mish", "Tanhshrink",
            "Threshold", "PReLU", "Softmin"]
+
+
+def _number(value, owner: str, name: str):
+    """``value`` if it is a real number, else a ``LaminaTypeError`` naming the layer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise LaminaTypeError(f"{owner}: {name} must be a number, got "
+                              f"{type(value).__name__} {value!r}")
+    return value
 
 
 class Step(Module):
@@ -74,7 +85,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = _number(negative_slope, "LeakyReLU", "negative_slope")
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -90,7 +101,7 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha = _number(alpha, "ELU", "alpha")
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -105,6 +116,9 @@ class GELU(Module):
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise LaminaValueError(f"GELU: approximate must be 'none' or 'tanh', got "
+                                   f"{approximate!r}")
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
@@ -133,8 +147,8 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
-        self.beta = beta
-        self.threshold = threshold
+        self.beta = _number(beta, "Softplus", "beta")
+        self.threshold = _number(threshold, "Softplus", "threshold")
 
     def forward(self, input: Tensor) -> Tensor:
         return F.softplus(input, self.beta, self.threshold)
@@ -180,8 +194,10 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        if min_val > max_val:
-            raise ValueError("min_val cannot be greater than max_val")
+        _number(min_val, "Hardtanh", "min_val"), _number(max_val, "Hardtanh", "max_val")
+        if not max_val > min_val:  # PyTorch asserts max_val > min_val
+            raise LaminaValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val "
+                                   f"({min_val})")
         self.min_val = min_val
         self.max_val = max_val
         self.inplace = inplace
@@ -270,7 +286,7 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha = _number(alpha, "CELU", "alpha")
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -285,8 +301,8 @@ class Threshold(Module):
 
     def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
-        self.threshold = threshold
-        self.value = value
+        self.threshold = _number(threshold, "Threshold", "threshold")
+        self.value = _number(value, "Threshold", "value")
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:

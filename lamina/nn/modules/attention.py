@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import creation
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.modules.linear import Linear
@@ -25,13 +26,13 @@ def _float_mask(mask: Tensor | None, dtype, name: str) -> Tensor | None:
     if mask is None:
         return None
     if not isinstance(mask, Tensor):
-        raise TypeError(f"{_OP}: {name} must be a Tensor, got {type(mask).__name__}")
+        raise LaminaTypeError(f"{_OP}: {name} must be a Tensor, got {type(mask).__name__}")
     kind = mask.data.dtype.kind
     if kind == "b":
         return _make(np.where(mask.data, -np.inf, 0.0).astype(dtype))
     if kind != "f":
-        raise RuntimeError(f"{_OP}: only bool and floating types of {name} are supported, got "
-                           f"{mask.dtype}")
+        raise LaminaValueError(f"{_OP}: only bool and floating types of {name} are supported, got "
+                               f"{mask.dtype}")
     return mask if mask.data.dtype == dtype else mask.to(dtype)
 
 
@@ -75,13 +76,13 @@ class MultiheadAttention(Module):
         super().__init__()
         for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{_OP}: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"{_OP}: {name} must be a positive int, got {v!r}")
         if embed_dim % num_heads:
-            raise ValueError(f"{_OP}: embed_dim must be divisible by num_heads, got "
-                             f"embed_dim={embed_dim} and num_heads={num_heads}")
+            raise LaminaValueError(f"{_OP}: embed_dim must be divisible by num_heads, got "
+                                   f"embed_dim={embed_dim} and num_heads={num_heads}")
         if isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{_OP}: dropout must be a probability in [0, 1], got "
-                             f"{dropout!r}")
+            raise LaminaValueError(f"{_OP}: dropout must be a probability in [0, 1], got "
+                                   f"{dropout!r}")
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -134,33 +135,33 @@ class MultiheadAttention(Module):
     def _check_shapes(self, query, key, value, key_padding_mask, attn_mask):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
-                raise TypeError(f"{_OP}: {name} must be a Tensor, got {type(t).__name__}")
+                raise LaminaTypeError(f"{_OP}: {name} must be a Tensor, got {type(t).__name__}")
         batched = query.ndim == 3
         if query.ndim not in (2, 3):
-            raise RuntimeError(f"{_OP}: query should be unbatched 2D or batched 3D tensor but "
-                               f"received {query.ndim}-D query tensor")
+            raise LaminaValueError(f"{_OP}: query should be unbatched 2D or batched 3D tensor but "
+                                   f"received {query.ndim}-D query tensor")
         want = query.ndim
         for name, t in (("key", key), ("value", value)):
             if t.ndim != want:
-                raise RuntimeError(f"{_OP}: for {'batched' if batched else 'unbatched'} "
-                                   f"({want}-D) query, expected {name} to be {want}-D, but "
-                                   f"got {name} of shape {tuple(t.shape)}")
+                raise LaminaValueError(f"{_OP}: for {'batched' if batched else 'unbatched'} "
+                                       f"({want}-D) query, expected {name} to be {want}-D, but "
+                                       f"got {name} of shape {tuple(t.shape)}")
         E = self.embed_dim
         for name, t, d in (("query", query, E), ("key", key, self.kdim),
                            ("value", value, self.vdim)):
             if t.shape[-1] != d:
-                raise RuntimeError(f"{_OP}: was expecting {name} of embedding dimension {d}, "
-                                   f"but got shape {tuple(t.shape)}")
+                raise LaminaValueError(f"{_OP}: was expecting {name} of embedding dimension {d}, "
+                                       f"but got shape {tuple(t.shape)}")
         if key.shape[:-1] != value.shape[:-1]:
-            raise RuntimeError(f"{_OP}: key shape {tuple(key.shape)} does not match value "
-                               f"shape {tuple(value.shape)} (all but the last dim)")
+            raise LaminaValueError(f"{_OP}: key shape {tuple(key.shape)} does not match value "
+                                   f"shape {tuple(value.shape)} (all but the last dim)")
         if key_padding_mask is not None and key_padding_mask.ndim != want - 1:
-            raise RuntimeError(f"{_OP}: for {want}-D query, expected key_padding_mask to be "
-                               f"{want - 1}-D, but got shape {tuple(key_padding_mask.shape)}")
+            raise LaminaValueError(f"{_OP}: for {want}-D query, expected key_padding_mask to be "
+                                   f"{want - 1}-D, but got shape {tuple(key_padding_mask.shape)}")
         if attn_mask is not None and attn_mask.ndim not in (2, 3):
-            raise RuntimeError(f"{_OP}: expected attn_mask to be 2-D (L, S) or 3-D "
-                               f"(N * num_heads, L, S), but got shape "
-                               f"{tuple(attn_mask.shape)}")
+            raise LaminaValueError(f"{_OP}: expected attn_mask to be 2-D (L, S) or 3-D "
+                                   f"(N * num_heads, L, S), but got shape "
+                                   f"{tuple(attn_mask.shape)}")
         return batched
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
@@ -174,9 +175,9 @@ class MultiheadAttention(Module):
         batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
         self_attention = query is key and key is value
         if is_causal and attn_mask is None:
-            raise RuntimeError(f"{_OP}: Need attn_mask if specifying the is_causal hint. You "
-                               "may use the Transformer module method "
-                               "`generate_square_subsequent_mask` to create this mask.")
+            raise LaminaValueError(f"{_OP}: Need attn_mask if specifying the is_causal hint. You "
+                                   "may use the Transformer module method "
+                                   "`generate_square_subsequent_mask` to create this mask.")
         # work batch-first: (N, L, E)
         if not batched:
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
@@ -188,19 +189,19 @@ class MultiheadAttention(Module):
         S = key.shape[1]
         H, D = self.num_heads, self.head_dim
         if key.shape[0] != N:
-            raise RuntimeError(f"{_OP}: query has batch size {N} but key and value have "
-                               f"{key.shape[0]}")
+            raise LaminaValueError(f"{_OP}: query has batch size {N} but key and value have "
+                                   f"{key.shape[0]}")
         dtype = query.data.dtype
         attn_mask = _float_mask(attn_mask, dtype, "attn_mask")
         key_padding_mask = _float_mask(key_padding_mask, dtype, "key_padding_mask")
         if attn_mask is not None:
             want = (L, S) if attn_mask.ndim == 2 else (N * H, L, S)
             if tuple(attn_mask.shape) != want:
-                raise RuntimeError(f"{_OP}: the shape of the {attn_mask.ndim}D attn_mask is "
-                                   f"{tuple(attn_mask.shape)}, but should be {want}")
+                raise LaminaValueError(f"{_OP}: the shape of the {attn_mask.ndim}D attn_mask is "
+                                       f"{tuple(attn_mask.shape)}, but should be {want}")
         if key_padding_mask is not None and tuple(key_padding_mask.shape) != (N, S):
-            raise RuntimeError(f"{_OP}: expecting key_padding_mask shape of {(N, S)}, but got "
-                               f"{tuple(key_padding_mask.shape)}")
+            raise LaminaValueError(f"{_OP}: expecting key_padding_mask shape of {(N, S)}, but got "
+                                   f"{tuple(key_padding_mask.shape)}")
 
         q, k, v = self._in_projection(query, key, value, self_attention)
         if self.bias_k is not None:

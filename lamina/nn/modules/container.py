@@ -7,6 +7,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module, _addindent
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
@@ -17,7 +18,7 @@ __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "Parameter
 def _index(idx, n: int, what: str) -> int:
     idx = operator.index(idx)
     if not -n <= idx < n:
-        raise IndexError(f"index {idx} is out of range for {what} of length {n}")
+        raise LaminaIndexError(f"index {idx} is out of range for {what} of length {n}")
     return idx % n
 
 
@@ -92,7 +93,7 @@ class Sequential(Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self._modules)
         if not -n <= index <= n:
-            raise IndexError(f"Index out of range: {index}")
+            raise LaminaIndexError(f"Index out of range: {index}")
         if index < 0:
             index += n
         items = list(self._modules.values())
@@ -109,8 +110,8 @@ class Sequential(Module):
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but "
-                             f"{type(other)} is given.")
+            raise LaminaValueError(f"add operator supports only objects of Sequential class, but "
+                                   f"{type(other)} is given.")
         out = Sequential()
         for m in (*self, *other):
             out.append(m)
@@ -167,8 +168,8 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError("ModuleList.extend should be called with an iterable, but got "
-                            + type(modules).__name__)
+            raise LaminaTypeError("ModuleList.extend should be called with an iterable, but got "
+                                  + type(modules).__name__)
         for m in list(modules):
             self.append(m)
         return self
@@ -260,8 +261,8 @@ class ModuleDict(Module):
         else:
             for j, pair in enumerate(modules):
                 if len(pair) != 2:
-                    raise ValueError(f"ModuleDict update sequence element #{j} has length "
-                                     f"{len(pair)}; 2 is required")
+                    raise LaminaValueError(f"ModuleDict update sequence element #{j} has length "
+                                           f"{len(pair)}; 2 is required")
                 self[pair[0]] = pair[1]
 
 
@@ -270,7 +271,7 @@ def _as_parameter(value, owner: str):
         return value
     if isinstance(value, Tensor):
         return Parameter(value)  # PyTorch wraps plain tensors too
-    raise TypeError(f"{owner}: expected a Parameter or Tensor, got {type(value).__name__}")
+    raise LaminaTypeError(f"{owner}: expected a Parameter or Tensor, got {type(value).__name__}")
 
 
 def _param_line(name: str, p) -> str:

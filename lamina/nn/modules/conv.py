@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from lamina import creation
+from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -41,11 +42,11 @@ def _mode_pad(x: Tensor, pads, mode: str, owner: str) -> Tensor:
     for k, (b, a) in enumerate(pads):
         size = x.shape[x.ndim - nd + k]
         if mode == "reflect" and (b >= size or a >= size):
-            raise RuntimeError(f"{owner}: padding ({b}, {a}) should be smaller than the input "
-                               f"size {size} for padding_mode='reflect'")
+            raise LaminaValueError(f"{owner}: padding ({b}, {a}) should be smaller than the input "
+                                   f"size {size} for padding_mode='reflect'")
         if mode == "circular" and (b > size or a > size):
-            raise RuntimeError(f"{owner}: padding ({b}, {a}) should be at most the input size "
-                               f"{size} for padding_mode='circular'")
+            raise LaminaValueError(f"{owner}: padding ({b}, {a}) should be at most the input size "
+                                   f"{size} for padding_mode='circular'")
         idx.append(_index_pad(size, b, a, mode))
     if nd == 1:
         return x[..., idx[0]]
@@ -64,31 +65,35 @@ class _ConvNd(Module):
         for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
                        ("groups", groups)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"{name}: {arg} must be a positive int, got {v!r}")
         if in_channels % groups:
-            raise ValueError(f"{name}: in_channels must be divisible by groups")
+            raise LaminaValueError(f"{name}: in_channels must be divisible by groups")
         if out_channels % groups:
-            raise ValueError(f"{name}: out_channels must be divisible by groups")
+            raise LaminaValueError(f"{name}: out_channels must be divisible by groups")
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' "
-                             f"or 'circular', got {padding_mode!r}")
+            raise LaminaValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' "
+                                   f"or 'circular', got {padding_mode!r}")
         if padding_mode != "zeros" and self._transposed:
-            raise ValueError(f"{name}: only 'zeros' padding mode is supported")
+            raise LaminaValueError(f"{name}: only 'zeros' padding mode is supported")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _tuple(kernel_size, nd, "kernel_size", name)
         self.stride = _tuple(stride, nd, "stride", name)
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
-                raise ValueError(f"{name}: invalid padding string {padding!r}, expected "
-                                 "'valid' or 'same'")
+                raise LaminaValueError(f"{name}: invalid padding string {padding!r}, expected "
+                                       "'valid' or 'same'")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{name}: padding='same' is not supported for strided "
-                                 "convolutions")
+                raise LaminaValueError(f"{name}: padding='same' is not supported for strided "
+                                       "convolutions")
             self.padding = padding
         else:
             self.padding = _tuple(padding, nd, "padding", name)
         self.dilation = _tuple(dilation, nd, "dilation", name)
+        for arg, v in (("kernel_size", self.kernel_size), ("stride", self.stride),
+                       ("dilation", self.dilation)):
+            if min(v) < 1:
+                raise LaminaValueError(f"{name}: {arg} must be positive, got {v}")
         self.output_padding = _tuple(output_padding, nd, "output_padding", name)
         self.groups = groups
         self.padding_mode = padding_mode
@@ -127,8 +132,8 @@ class _ConvNd(Module):
         if not any(b or a for b, a in pads):
             return input
         if input.ndim not in (nd + 1, nd + 2):
-            raise RuntimeError(f"{type(self).__name__}: expected a {nd + 1}-D or {nd + 2}-D "
-                               f"input, got shape {tuple(input.shape)}")
+            raise LaminaValueError(f"{type(self).__name__}: expected a {nd + 1}-D or {nd + 2}-D "
+                                   f"input, got shape {tuple(input.shape)}")
         return _mode_pad(input, pads, self.padding_mode, type(self).__name__)
 
     def extra_repr(self) -> str:
@@ -214,8 +219,8 @@ class _ConvTransposeNd(_ConvNd):
         nd = self._nd
         output_size = tuple(output_size)[-nd:]
         if len(output_size) != nd:
-            raise ValueError(f"{type(self).__name__}: output_size must have {nd} or "
-                             f"{nd + 2} elements, got {output_size}")
+            raise LaminaValueError(f"{type(self).__name__}: output_size must have {nd} or "
+                                   f"{nd + 2} elements, got {output_size}")
         res = []
         for i in range(nd):
             size = input.shape[-nd + i]
@@ -223,9 +228,9 @@ class _ConvTransposeNd(_ConvNd):
                   + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
             hi = lo + self.stride[i] - 1
             if not lo <= output_size[i] <= hi:
-                raise ValueError(f"{type(self).__name__}: requested an output size of "
-                                 f"{output_size}, but valid sizes range from {lo} to {hi} "
-                                 f"for dim {i}")
+                raise LaminaValueError(f"{type(self).__name__}: requested an output size of "
+                                       f"{output_size}, but valid sizes range from {lo} to {hi} "
+                                       f"for dim {i}")
             res.append(output_size[i] - lo)
         return tuple(res)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lamina.errors import LaminaValueError
 from lamina.nn import functional as F
 from lamina.nn.module import Module
 from lamina.tensor import Tensor
@@ -22,7 +23,8 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+            raise LaminaValueError(f"{type(self).__name__}: dropout probability has to be between "
+                                   f"0 and 1, but got {p}")
         self.p = p
         self.inplace = inplace
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lamina.errors import LaminaIndexError, LaminaTypeError
 from lamina.nn.module import Module
 from lamina.tensor import Tensor
 
@@ -37,12 +38,12 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
         if not isinstance(dim, int):
-            raise TypeError(f"Unflatten: invalid type {type(dim).__name__} for dim (int "
-                            "expected)")
+            raise LaminaTypeError(f"Unflatten: invalid type {type(dim).__name__} for dim (int "
+                                  "expected)")
         sizes = tuple(unflattened_size)
         if not all(isinstance(s, int) for s in sizes):
-            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got "
-                            f"{unflattened_size!r}")
+            raise LaminaTypeError(f"Unflatten: unflattened_size must be a tuple of ints, got "
+                                  f"{unflattened_size!r}")
         self.dim = dim
         self.unflattened_size = sizes
 
@@ -50,7 +51,7 @@ class Unflatten(Module):
         shape = input.shape
         nd = len(shape)
         if not -nd <= self.dim < nd:
-            raise IndexError(f"Unflatten: dim {self.dim} is out of range for a {nd}-d input")
+            raise LaminaIndexError(f"Unflatten: dim {self.dim} is out of range for a {nd}-d input")
         d = self.dim % nd
         return input.reshape(*shape[:d], *self.unflattened_size, *shape[d + 1:])
 

@@ -14,6 +14,7 @@ and an unfused model, or to and from PyTorch, unchanged.
 
 from __future__ import annotations
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.modules.activation import ReLU
 from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -30,12 +31,12 @@ def _adopt(cls, module: Module, method: str) -> Module:
     """A ``cls`` (a subclass of ``type(module)``) with ``module``'s settings, the same
     parameter and buffer tensors (shared, not copied) and its training flag."""
     if type(module) is not cls._unfused or getattr(module, "return_indices", False):
-        raise TypeError(f"{cls.__name__}.{method}: expected a {cls._unfused.__name__}"
-                        f"{' without return_indices' if cls._unfused in _POOLS else ''}, "
-                        f"got {module!r}")
+        raise LaminaTypeError(f"{cls.__name__}.{method}: expected a {cls._unfused.__name__}"
+                              f"{' without return_indices' if cls._unfused in _POOLS else ''}, "
+                              f"got {module!r}")
     if module._forward_hooks or module._forward_pre_hooks or "forward" in module.__dict__:
-        raise ValueError(f"{cls.__name__}.{method}: the module has hooks or its own forward, "
-                         "which the fused module would not run")
+        raise LaminaValueError(f"{cls.__name__}.{method}: the module has hooks or its own forward, "
+                               "which the fused module would not run")
     fused = cls.__new__(cls)
     fused.__dict__.update(module.__dict__)
     for key in ("_parameters", "_buffers", "_modules", "_forward_hooks", "_forward_pre_hooks"):
@@ -96,7 +97,7 @@ class _ReLUMaxPool:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.return_indices:
-            raise ValueError(f"{type(self).__name__}: return_indices=True is not supported")
+            raise LaminaValueError(f"{type(self).__name__}: return_indices=True is not supported")
 
     def forward(self, input: Tensor) -> Tensor:
         return _ew.relu(super().forward(input))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from lamina import creation
+from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -42,7 +43,7 @@ class Linear(Module):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative int, got {v!r}")
+                raise LaminaValueError(f"Linear: {name} must be a non-negative int, got {v!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(creation.empty(out_features, in_features, dtype=dtype))

@@ -8,6 +8,7 @@ import numpy as np
 from lamina import backend, creation
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import no_grad
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -61,15 +62,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported")
     idx = input.data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: expected an integer index tensor, got {idx.dtype}")
+        raise LaminaTypeError(f"embedding: expected an integer index tensor, got {idx.dtype}")
     n = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"embedding: index out of range: indices must be in [0, {n}), got "
+        raise LaminaIndexError(f"embedding: index out of range: indices must be in [0, {n}), got "
                          f"min {idx.min()} and max {idx.max()}")
     if padding_idx is not None:
         if not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n}), "
-                             f"got {padding_idx}")
+            raise LaminaValueError(f"embedding: padding_idx must be within num_embeddings ({n}), "
+                                   f"got {padding_idx}")
         padding_idx = padding_idx % n
     if max_norm is not None:
         rows = np.unique(idx)
@@ -96,10 +97,10 @@ class Embedding(Module):
         super().__init__()
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"Embedding: {name} must be a non-negative int, got {v!r}")
+                raise LaminaValueError(f"Embedding: {name} must be a non-negative int, got {v!r}")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("Embedding: padding_idx must be within num_embeddings")
+                raise LaminaValueError("Embedding: padding_idx must be within num_embeddings")
             padding_idx %= num_embeddings
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
@@ -114,8 +115,8 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError("Embedding: shape of _weight does not match num_embeddings "
-                                 "and embedding_dim")
+                raise LaminaValueError("Embedding: shape of _weight does not match num_embeddings "
+                                       "and embedding_dim")
             self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
@@ -130,7 +131,7 @@ class Embedding(Module):
                         scale_grad_by_freq: bool = False, sparse: bool = False):
         """An ``Embedding`` holding ``embeddings`` (2-D), frozen by default."""
         if embeddings.ndim != 2:
-            raise ValueError("Embedding.from_pretrained: embeddings must be 2-D")
+            raise LaminaValueError("Embedding.from_pretrained: embeddings must be 2-D")
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=embeddings, _freeze=freeze)
@@ -161,13 +162,13 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     (2, 4, 3, 3)
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout2d: dropout probability has to be between 0 and 1, but got "
-                         f"{p!r}")
+        raise LaminaValueError(f"dropout2d: dropout probability has to be between 0 and 1, but got "
+                               f"{p!r}")
     if not isinstance(input, Tensor):
-        raise TypeError(f"dropout2d: expected a Tensor, got {type(input).__name__}")
+        raise LaminaTypeError(f"dropout2d: expected a Tensor, got {type(input).__name__}")
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape "
-                         f"{tuple(input.shape)}")
+        raise LaminaValueError(f"dropout2d: expected a 3-D or 4-D input, got shape "
+                               f"{tuple(input.shape)}")
     if not training or p == 0:
         return input
     if p == 1:
@@ -183,8 +184,8 @@ class Dropout2d(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout2d: dropout probability has to be between 0 and 1, "
-                             f"but got {p!r}")
+            raise LaminaValueError(f"Dropout2d: dropout probability has to be between 0 and 1, "
+                                   f"but got {p!r}")
         self.p = p
         self.inplace = inplace
 

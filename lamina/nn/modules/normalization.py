@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import creation
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -14,6 +15,13 @@ from lamina.tensor import Tensor, _make
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
 
+
+def _positive_int(owner: str, name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise LaminaTypeError(f"{owner}: {name} must be an int, got {type(v).__name__} {v!r}")
+    if v <= 0:
+        raise LaminaValueError(f"{owner}: {name} must be positive, got {v}")
+    return v
 
 class _BatchNorm(Module):
     """Shared by BatchNorm1d/2d/3d; subclasses set ``_dims`` (the accepted input ranks)."""
@@ -24,6 +32,10 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__()
+        _positive_int(type(self).__name__, "num_features", num_features)
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+            raise LaminaValueError(f"{type(self).__name__}: eps must be a non-negative number, "
+                                   f"got {eps!r}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -65,7 +77,7 @@ class _BatchNorm(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)
-            raise ValueError(f"expected {want} input (got {input.ndim}D input)")
+            raise LaminaValueError(f"expected {want} input (got {input.ndim}D input)")
 
     def forward(self, input: Tensor) -> Tensor:
         return batch_norm(*self._args(input))
@@ -128,6 +140,11 @@ class LayerNorm(Module):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise LaminaTypeError(f"LayerNorm: normalized_shape must be an int or a tuple of "
+                                  f"ints, got {normalized_shape!r}")
+        for v in normalized_shape:
+            _positive_int("LayerNorm", "normalized_shape", v)
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -165,8 +182,10 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
+        _positive_int("GroupNorm", "num_groups", num_groups)
+        _positive_int("GroupNorm", "num_channels", num_channels)
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise LaminaValueError("GroupNorm: num_channels must be divisible by num_groups")
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps

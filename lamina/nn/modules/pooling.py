@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from lamina.errors import LaminaValueError
 from lamina.nn.module import Module
 from lamina.ops import pool as P
 from lamina.tensor import Tensor
@@ -12,10 +13,20 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1
            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 
 
+def _check_window(owner: str, kernel_size, stride) -> None:
+    """PyTorch rejects a zero or negative window only at the first forward; lamina at once."""
+    for name, v in (("kernel_size", kernel_size), ("stride", stride)):
+        vals = v if isinstance(v, (tuple, list)) else (v,)
+        if any(isinstance(e, (int, float)) and not isinstance(e, bool) and e <= 0
+               for e in vals):
+            raise LaminaValueError(f"{owner}: {name} must be positive, got {v!r}")
+
+
 class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
+        _check_window(type(self).__name__, kernel_size, stride)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -55,6 +66,7 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True):
         super().__init__()
+        _check_window(type(self).__name__, kernel_size, stride)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -76,6 +88,7 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None):
         super().__init__()
+        _check_window(type(self).__name__, kernel_size, stride)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import creation
+from lamina.errors import LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
@@ -36,9 +37,9 @@ class RBF(Module):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"RBF: {name} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"RBF: {name} must be a positive int, got {v!r}")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-            raise ValueError(f"RBF: width must be a positive number, got {width!r}")
+            raise LaminaValueError(f"RBF: width must be a positive number, got {width!r}")
         self.in_features = in_features
         self.out_features = out_features
         self.centres = Parameter(creation.randn(out_features, in_features, dtype=dtype))
@@ -49,8 +50,8 @@ class RBF(Module):
         if not isinstance(input, Tensor) or input.ndim != 2 or \
                 input.shape[1] != self.in_features:
             shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
-            raise ValueError(f"RBF: input must be a Tensor of shape (N, {self.in_features}), "
-                             f"got {shape}")
+            raise LaminaValueError(f"RBF: input must be a Tensor of shape (N, {self.in_features}), "
+                                   f"got {shape}")
         diff = input.unsqueeze(1) - self.centres                 # (N, K, D)
         dist2 = (diff * diff).sum(dim=2)                         # (N, K)
         return (-dist2 / (2.0 * self.widths * self.widths)).exp()

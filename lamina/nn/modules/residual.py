@@ -13,6 +13,7 @@ reaching the first layers vanishes).
 
 from __future__ import annotations
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.modules.activation import (
     ELU,
@@ -47,25 +48,25 @@ def make_activation(activation, owner: str) -> Module:
     if isinstance(activation, str):
         key = activation.strip().lower().replace("-", "_")
         if key not in _ACTIVATIONS:
-            raise ValueError(f"{owner}: unknown activation {activation!r}; expected one of "
-                             f"{', '.join(sorted(_ACTIVATIONS))}, or a Module class")
+            raise LaminaValueError(f"{owner}: unknown activation {activation!r}; expected one of "
+                                   f"{', '.join(sorted(_ACTIVATIONS))}, or a Module class")
         return _ACTIVATIONS[key]()
     if isinstance(activation, Module):
-        raise TypeError(f"{owner}: pass the activation's name or class (each layer needs its "
-                        f"own instance), got the instance {activation!r}")
+        raise LaminaTypeError(f"{owner}: pass the activation's name or class (each layer needs its "
+                              f"own instance), got the instance {activation!r}")
     if callable(activation):
         m = activation()
         if not isinstance(m, Module):
-            raise TypeError(f"{owner}: activation() must return a Module, got "
-                            f"{type(m).__name__}")
+            raise LaminaTypeError(f"{owner}: activation() must return a Module, got "
+                                  f"{type(m).__name__}")
         return m
-    raise TypeError(f"{owner}: activation must be a str or a Module class, got "
-                    f"{type(activation).__name__}")
+    raise LaminaTypeError(f"{owner}: activation must be a str or a Module class, got "
+                          f"{type(activation).__name__}")
 
 
 def _check_positive(value, name: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+        raise LaminaValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return value
 
 
@@ -117,8 +118,8 @@ class Highway(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim == 0 or input.shape[-1] != self.features:
-            raise ValueError(f"Highway: expected input of shape (*, {self.features}), got "
-                             f"{tuple(input.shape)}")
+            raise LaminaValueError(f"Highway: expected input of shape (*, {self.features}), got "
+                                   f"{tuple(input.shape)}")
         h = self.activation(self.linear(input))
         t = _ew.sigmoid(self.gate(input))
         return input + t * (h - input)    # = t * h + (1 - t) * input
@@ -175,8 +176,9 @@ class ResidualBlock(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim != 4 or input.shape[1] != self.in_channels:
-            raise ValueError(f"ResidualBlock: expected input of shape (N, {self.in_channels}, "
-                             f"H, W), got {tuple(input.shape)}")
+            raise LaminaValueError(f"ResidualBlock: expected input of shape (N, "
+                                   f"{self.in_channels}, "
+                                   f"H, W), got {tuple(input.shape)}")
         out = self.bn1(self.conv1(input))                 # includes the ReLU
         out = self.bn2(self.conv2(out))
         shortcut = input if self.downsample is None else self.downsample(input)
@@ -217,7 +219,7 @@ class ResidualMLPBlock(Module):
         _check_positive(features, "features", "ResidualMLPBlock")
         _check_positive(hidden_features, "hidden_features", "ResidualMLPBlock")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"ResidualMLPBlock: dropout must be in [0, 1), got {dropout!r}")
+            raise LaminaValueError(f"ResidualMLPBlock: dropout must be in [0, 1), got {dropout!r}")
         self.features = features
         self.hidden_features = hidden_features
         self.fc1 = Linear(features, hidden_features, dtype=dtype)
@@ -228,8 +230,9 @@ class ResidualMLPBlock(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim == 0 or input.shape[-1] != self.features:
-            raise ValueError(f"ResidualMLPBlock: expected input of shape (*, {self.features}),"
-                             f" got {tuple(input.shape)}")
+            raise LaminaValueError(f"ResidualMLPBlock: expected input of shape (*, "
+                                   f"{self.features}),"
+                                   f" got {tuple(input.shape)}")
         h = self.dropout(self.activation(self.norm(self.fc1(input))))
         return input + self.fc2(h)
 

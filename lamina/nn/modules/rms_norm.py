@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import creation
+from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -33,8 +34,8 @@ class RMSNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         if any(not isinstance(d, int) or d <= 0 for d in self.normalized_shape):
-            raise ValueError(f"RMSNorm: normalized_shape must be positive ints, got "
-                             f"{normalized_shape!r}")
+            raise LaminaValueError(f"RMSNorm: normalized_shape must be positive ints, got "
+                                   f"{normalized_shape!r}")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:

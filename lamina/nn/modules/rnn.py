@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 from lamina import backend, creation
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
@@ -28,8 +29,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 def _check_size(name, v, owner, positive=True):
     if not isinstance(v, int) or isinstance(v, bool) or v < (1 if positive else 0):
-        raise ValueError(f"{owner}: {name} must be a {'positive' if positive else ''} int, "
-                         f"got {v!r}")
+        raise LaminaValueError(f"{owner}: {name} must be a {'positive' if positive else ''} int, "
+                               f"got {v!r}")
 
 
 class RNNBase(Module):
@@ -40,14 +41,14 @@ class RNNBase(Module):
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
-        _check_size("input_size", input_size, name, positive=False)
+        _check_size("input_size", input_size, name)
         _check_size("hidden_size", hidden_size, name)
         _check_size("num_layers", num_layers, name)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or \
                 not 0 <= dropout <= 1:
-            raise ValueError(f"{name}: dropout should be a number in range [0, 1] "
-                             f"representing the probability of an element being zeroed, "
-                             f"got {dropout!r}")
+            raise LaminaValueError(f"{name}: dropout should be a number in range [0, 1] "
+                                   f"representing the probability of an element being zeroed, "
+                                   f"got {dropout!r}")
         if proj_size:
             raise NotImplementedError(f"{name}: proj_size is not supported")
         self.mode = mode
@@ -113,13 +114,13 @@ class RNNBase(Module):
         name = type(self).__name__
         lstm = self.mode == "LSTM"
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+            raise LaminaTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected input to be 2-D or 3-D, got "
-                             f"{input.ndim}-D of shape {tuple(input.shape)}")
+            raise LaminaValueError(f"{name}: expected input to be 2-D or 3-D, got "
+                                   f"{input.ndim}-D of shape {tuple(input.shape)}")
         if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. "
-                               f"Expected {self.input_size}, got {input.shape[-1]}")
+            raise LaminaValueError(f"{name}: input.size(-1) must be equal to input_size. "
+                                   f"Expected {self.input_size}, got {input.shape[-1]}")
         batched = input.ndim == 3
         bf = self.batch_first
         if not batched:
@@ -131,7 +132,7 @@ class RNNBase(Module):
         if hx is not None:
             if lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                    raise TypeError(f"{name}: hx must be a tuple (h_0, c_0)")
+                    raise LaminaTypeError(f"{name}: hx must be a tuple (h_0, c_0)")
                 h0, c0 = hx
             else:
                 h0 = hx
@@ -141,15 +142,15 @@ class RNNBase(Module):
                     continue
                 if not batched:
                     if s.ndim != 2:
-                        raise RuntimeError(f"{name}: for unbatched 2-D input, {sname} should "
-                                           f"also be 2-D but got {s.ndim}-D")
+                        raise LaminaValueError(f"{name}: for unbatched 2-D input, {sname} should "
+                                               f"also be 2-D but got {s.ndim}-D")
                 elif s.ndim != 3:
-                    raise RuntimeError(f"{name}: for batched 3-D input, {sname} should also "
-                                       f"be 3-D but got {s.ndim}-D")
+                    raise LaminaValueError(f"{name}: for batched 3-D input, {sname} should also "
+                                           f"be 3-D but got {s.ndim}-D")
                 shape = tuple(s.shape) if batched else (s.shape[0], 1, s.shape[1])
                 if shape != expect:
-                    raise RuntimeError(f"{name}: expected hidden size {expect}, got "
-                                       f"{tuple(s.shape)}")
+                    raise LaminaValueError(f"{name}: expected hidden size {expect}, got "
+                                           f"{tuple(s.shape)}")
             if not batched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
@@ -202,8 +203,8 @@ class RNN(RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}, expected 'tanh' "
-                             "or 'relu'")
+            raise LaminaValueError(f"RNN: unknown nonlinearity {nonlinearity!r}, expected 'tanh' "
+                                   "or 'relu'")
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
@@ -250,7 +251,7 @@ class RNNCellBase(Module):
                  dtype=None):
         super().__init__()
         name = type(self).__name__
-        _check_size("input_size", input_size, name, positive=False)
+        _check_size("input_size", input_size, name)
         _check_size("hidden_size", hidden_size, name)
         self.mode = mode
         self.input_size = input_size
@@ -275,11 +276,11 @@ class RNNCellBase(Module):
     def _step(self, input, h, c):
         name = type(self).__name__
         if not isinstance(input, Tensor) or input.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input to be 1-D or 2-D, got "
-                             f"{getattr(input, 'shape', type(input).__name__)}")
+            raise LaminaValueError(f"{name}: expected input to be 1-D or 2-D, got "
+                                   f"{getattr(input, 'shape', type(input).__name__)}")
         if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"{name}: input has inconsistent input_size: got "
-                               f"{input.shape[-1]} expected {self.input_size}")
+            raise LaminaValueError(f"{name}: input has inconsistent input_size: got "
+                                   f"{input.shape[-1]} expected {self.input_size}")
         batched = input.ndim == 2
         if not batched:
             input = input.unsqueeze(0)
@@ -288,9 +289,9 @@ class RNNCellBase(Module):
         bsz = input.shape[0]
         for sname, s in (("hx", h), ("cx", c)):
             if s is not None and tuple(s.shape) != (bsz, self.hidden_size):
-                raise RuntimeError(f"{name}: expected {sname} of shape "
-                                   f"{(bsz, self.hidden_size) if batched else (self.hidden_size,)}"
-                                   f", got {tuple(s.shape) if batched else tuple(s.shape[1:])}")
+                want = (bsz, self.hidden_size) if batched else (self.hidden_size,)
+                raise LaminaValueError(f"{name}: expected {sname} of shape {want}, got "
+                                       f"{tuple(s.shape) if batched else tuple(s.shape[1:])}")
         p = self._parameters
         outs = rnn_layer(self.mode, input.unsqueeze(0),
                          [(p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])],
@@ -314,7 +315,7 @@ class RNNCell(RNNCellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}")
+            raise LaminaValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, bias, dtype=dtype)
         self.nonlinearity = nonlinearity

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina import ops
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.nn.modules.attention import MultiheadAttention
 from lamina.nn.modules.container import ModuleList
@@ -41,20 +42,20 @@ def _activation(activation, cls: str) -> Callable:
             return _relu
         if activation == "gelu":
             return gelu
-        raise RuntimeError(f"{cls}: activation should be relu/gelu, not {activation!r}")
+        raise LaminaValueError(f"{cls}: activation should be relu/gelu, not {activation!r}")
     if not callable(activation):
-        raise TypeError(f"{cls}: activation must be 'relu', 'gelu' or a callable, got "
-                        f"{type(activation).__name__}")
+        raise LaminaTypeError(f"{cls}: activation must be 'relu', 'gelu' or a callable, got "
+                              f"{type(activation).__name__}")
     return activation
 
 
 def _check_dims(d_model, nhead, cls: str) -> None:
     for name, v in (("d_model", d_model), ("nhead", nhead)):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{cls}: {name} must be a positive int, got {v!r}")
+            raise LaminaValueError(f"{cls}: {name} must be a positive int, got {v!r}")
     if d_model % nhead:
-        raise ValueError(f"{cls}: d_model must be divisible by nhead, got d_model={d_model} "
-                         f"and nhead={nhead}")
+        raise LaminaValueError(f"{cls}: d_model must be divisible by nhead, got d_model={d_model} "
+                               f"and nhead={nhead}")
 
 
 def _clones(module: Module, n: int) -> ModuleList:
@@ -224,8 +225,8 @@ class TransformerEncoder(Module):
                  mask_check: bool = True):
         super().__init__()
         if not isinstance(encoder_layer, Module):
-            raise TypeError(f"TransformerEncoder: encoder_layer must be a Module, got "
-                            f"{type(encoder_layer).__name__}")
+            raise LaminaTypeError(f"TransformerEncoder: encoder_layer must be a Module, got "
+                                  f"{type(encoder_layer).__name__}")
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
@@ -261,8 +262,8 @@ class TransformerDecoder(Module):
                  norm: Module | None = None):
         super().__init__()
         if not isinstance(decoder_layer, Module):
-            raise TypeError(f"TransformerDecoder: decoder_layer must be a Module, got "
-                            f"{type(decoder_layer).__name__}")
+            raise LaminaTypeError(f"TransformerDecoder: decoder_layer must be a Module, got "
+                                  f"{type(decoder_layer).__name__}")
         self.layers = _clones(decoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
@@ -347,13 +348,13 @@ class Transformer(Module):
         batched = src.ndim == 3
         b = 0 if self.batch_first else 1
         if batched and (tgt.ndim != 3 or src.shape[b] != tgt.shape[b]):
-            raise RuntimeError(f"Transformer: the batch number of src and tgt must be equal, "
-                               f"got src {tuple(src.shape)} and tgt {tuple(tgt.shape)} "
-                               f"(batch_first={self.batch_first})")
+            raise LaminaValueError(f"Transformer: the batch number of src and tgt must be equal, "
+                                   f"got src {tuple(src.shape)} and tgt {tuple(tgt.shape)} "
+                                   f"(batch_first={self.batch_first})")
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
-            raise RuntimeError(f"Transformer: the feature number of src and tgt must be equal "
-                               f"to d_model={self.d_model}, got src {tuple(src.shape)} and "
-                               f"tgt {tuple(tgt.shape)}")
+            raise LaminaValueError(f"Transformer: the feature number of src and tgt must be equal "
+                                   f"to d_model={self.d_model}, got src {tuple(src.shape)} and "
+                                   f"tgt {tuple(tgt.shape)}")
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
                               is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,

@@ -1,0 +1,107 @@
+"""NaN and infinities propagate as in PyTorch (issue #12): GELU on 0-d and NaN inputs, the
+reductions and losses on NaN/Inf, and var/std of values whose squares overflow."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lamina
+import lamina.nn.functional as F
+from tests.helpers import requires_torch, torch
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _compare(lam, ref, rtol=1e-12, atol=0.0):
+    lam = np.asarray(lam.detach().numpy() if hasattr(lam, "detach") else lam, dtype=float)
+    ref = np.asarray(ref.detach().numpy(), dtype=float)
+    assert lam.shape == ref.shape
+    np.testing.assert_array_equal(np.isnan(lam), np.isnan(ref))
+    np.testing.assert_allclose(lam, ref, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@requires_torch
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("value", [0.01, -0.3, 1.5, NAN, INF, -INF, 1e300, -1e300, -40.0])
+def test_gelu_0d_and_nonfinite_match_pytorch(value, approximate):
+    x = lamina.tensor(value, dtype=lamina.float64, requires_grad=True)
+    t = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow notes
+        y = F.gelu(x, approximate=approximate)
+        y.backward()
+    yt = torch.nn.functional.gelu(t, approximate=approximate)
+    yt.backward()
+    _compare(y, yt)
+    _compare(x.grad, t.grad)
+
+
+@requires_torch
+def test_gelu_nan_inside_a_batch():
+    a = np.array([[NAN, 0.02, -0.01], [2.0, NAN, -INF]])
+    for approximate in ("none", "tanh"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            y = F.gelu(lamina.tensor(a), approximate=approximate)
+        _compare(y, torch.nn.functional.gelu(torch.tensor(a), approximate=approximate))
+
+
+_ARRAYS = {
+    "nan": [[1.0, NAN, 3.0], [4.0, 5.0, 6.0]],
+    "inf": [[1.0, INF, 3.0], [-INF, 5.0, 6.0]],
+    "naninf": [[NAN, INF], [-INF, 2.0]],
+    "allinf": [[INF, INF], [-INF, -INF]],
+}
+
+_REDUCTIONS = {
+    "sum": lambda m, x: x.sum(1), "mean": lambda m, x: x.mean(0), "prod": lambda m, x: x.prod(1),
+    "max": lambda m, x: x.max(), "max_dim": lambda m, x: x.max(1)[0],
+    "argmax_dim": lambda m, x: x.max(1)[1], "min_dim": lambda m, x: x.min(0)[1],
+    "argmax": lambda m, x: m.argmax(x), "argmin": lambda m, x: m.argmin(x, 1),
+    "amax": lambda m, x: m.amax(x, 1), "var": lambda m, x: x.var(1), "std": lambda m, x: x.std(),
+    "logsumexp": lambda m, x: m.logsumexp(x, 1), "norm": lambda m, x: m.norm(x, dim=1),
+    "cumsum": lambda m, x: m.cumsum(x, 1),
+    "softmax": lambda m, x: m.nn.functional.softmax(x, 1),
+    "log_softmax": lambda m, x: m.nn.functional.log_softmax(x, 1),
+    "mse": lambda m, x: m.nn.functional.mse_loss(x, x * 0 + 1),
+    "cross_entropy": lambda m, x: m.nn.functional.cross_entropy(x, m.tensor([0, 1])),
+    "bce_logits": lambda m, x: m.nn.functional.binary_cross_entropy_with_logits(x, x * 0 + 0.5),
+}
+
+
+@requires_torch
+@pytest.mark.parametrize("arr", list(_ARRAYS))
+@pytest.mark.parametrize("op", list(_REDUCTIONS))
+def test_reductions_and_losses_propagate_nan_inf_like_pytorch(op, arr):
+    a = np.array(_ARRAYS[arr])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = _REDUCTIONS[op](lamina, lamina.tensor(a))
+    _compare(got, _REDUCTIONS[op](torch, torch.tensor(a)))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_std_var_of_values_whose_squares_overflow(dtype):
+    a = np.array([1e30, 0, 0, 0, 0], dtype=dtype)
+    x = lamina.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    s = x.std()
+    s.backward()
+    st = t.std()
+    st.backward()
+    rtol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(s.item(), st.item(), rtol=rtol)     # 4.47e29, not inf
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=rtol)
+    assert np.isinf(x.var().item()) == np.isinf(t.var().item())  # 2e59: inf only in float32
+    # one overflowing row among ordinary ones: each row keeps its own value
+    b = np.array([[1e30, 0, 0, 0, 0], [1, 2, 3, 4, 5]], dtype=dtype)
+    np.testing.assert_allclose(lamina.tensor(b).std(1).numpy(),
+                               torch.tensor(b).std(1).numpy(), rtol=rtol)
+
+
+def test_std_keeps_nan_for_nan_and_inf_inputs():
+    got = lamina.tensor([[NAN, 1.0], [INF, 1.0], [1e300, -1e300]], dtype=lamina.float64).std(1)
+    assert np.isnan(got.numpy()[:2]).all()
+    np.testing.assert_allclose(got.numpy()[2], np.sqrt(2) * 1e300, rtol=1e-12)

@@ -1,0 +1,185 @@
+"""The gamma and exponential distributions, and the beta distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import lamina
+from lamina.distributions import constraints
+from lamina.distributions._special import digamma, lgamma, xlogy
+from lamina.distributions.distribution import Distribution, broadcast_all
+
+__all__ = ["Gamma", "Exponential", "Beta"]
+
+
+class Exponential(Distribution):
+    """``p(x) = rate exp(-rate x)`` for ``x >= 0``.
+
+    >>> Exponential(2.0).mean
+    tensor(0.5000)
+    """
+
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, rate, validate_args: bool | None = None):
+        (self.rate,) = broadcast_all(rate, names=["rate"], who="Exponential")
+        super().__init__(self.rate.shape, validate_args=validate_args)
+
+    def _expand_params(self):
+        return {"rate": 0}
+
+    def _dtype(self):
+        return self.rate.dtype
+
+    @property
+    def mean(self):
+        return self.rate.reciprocal()
+
+    @property
+    def mode(self):
+        return lamina.zeros_like(self.rate)
+
+    @property
+    def stddev(self):
+        return self.rate.reciprocal()
+
+    @property
+    def variance(self):
+        return self.rate.square().reciprocal()
+
+    def rsample(self, sample_shape=(), generator=None):
+        shape = self._extended_shape(sample_shape)
+        e = self._rng(generator, "Exponential.rsample").standard_exponential(shape)
+        return lamina.tensor(e.astype(self._dtype())) / self.rate
+
+    def log_prob(self, value):
+        value = self._value(value, "log_prob")
+        return self.rate.log() - self.rate * value
+
+    def cdf(self, value):
+        value = self._value(value, "cdf")
+        return 1 - (-self.rate * value).exp()
+
+    def icdf(self, value):
+        value = self._value(value, "icdf")
+        return -(-value).log1p() / self.rate
+
+    def entropy(self):
+        return 1.0 - self.rate.log()
+
+
+class Gamma(Distribution):
+    """``p(x) = rate^a x^(a-1) exp(-rate x) / Gamma(a)``, ``a = concentration``.
+
+    Sampling is not reparametrized here (``has_rsample`` is False; PyTorch's Gamma has an
+    implicit-reparametrization ``rsample``, lamina's does not yet).
+
+    >>> Gamma(2.0, 1.0).mean
+    tensor(2.)
+    """
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+
+    def __init__(self, concentration, rate, validate_args: bool | None = None):
+        self.concentration, self.rate = broadcast_all(
+            concentration, rate, names=["concentration", "rate"], who="Gamma")
+        super().__init__(self.rate.shape, validate_args=validate_args)
+
+    def _expand_params(self):
+        return {"concentration": 0, "rate": 0}
+
+    def _dtype(self):
+        return self.rate.dtype
+
+    @property
+    def mean(self):
+        return self.concentration / self.rate
+
+    @property
+    def mode(self):
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self):
+        return self.concentration / self.rate.square()
+
+    def sample(self, sample_shape=(), generator=None):
+        shape = self._extended_shape(sample_shape)
+        a = np.broadcast_to(self.concentration.data, shape)
+        g = self._rng(generator, "Gamma.sample").standard_gamma(a)
+        out = np.maximum(g / self.rate.data, np.finfo(self._dtype()).tiny)
+        return lamina.tensor(out.astype(self._dtype()))
+
+    def log_prob(self, value):
+        value = self._value(value, "log_prob")
+        a, b = self.concentration, self.rate
+        return xlogy(a, b) + xlogy(a - 1, value) - b * value - lgamma(a)
+
+    def entropy(self):
+        a, b = self.concentration, self.rate
+        return a - b.log() + lgamma(a) + (1.0 - a) * digamma(a)
+
+
+class Beta(Distribution):
+    """``p(x) = x^(a-1) (1-x)^(b-1) / B(a, b)`` on [0, 1], ``a = concentration1``,
+    ``b = concentration0``. Sampling is not reparametrized (see ``Gamma``).
+
+    >>> Beta(2.0, 2.0).mean
+    tensor(0.5000)
+    """
+
+    arg_constraints = {"concentration1": constraints.positive,
+                       "concentration0": constraints.positive}
+    support = constraints.unit_interval
+
+    def __init__(self, concentration1, concentration0, validate_args: bool | None = None):
+        self.concentration1, self.concentration0 = broadcast_all(
+            concentration1, concentration0, names=["concentration1", "concentration0"],
+            who="Beta")
+        super().__init__(self.concentration1.shape, validate_args=validate_args)
+
+    def _expand_params(self):
+        return {"concentration1": 0, "concentration0": 0}
+
+    def _dtype(self):
+        return self.concentration1.dtype
+
+    @property
+    def mean(self):
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def mode(self):
+        # (a - 1) / (a + b - 2), defined for a, b > 1
+        a, b = self.concentration1, self.concentration0
+        return (a - 1) / (a + b - 2)
+
+    @property
+    def variance(self):
+        a, b = self.concentration1, self.concentration0
+        total = a + b
+        return a * b / (total.square() * (total + 1))
+
+    def _lbeta(self):
+        a, b = self.concentration1, self.concentration0
+        return lgamma(a) + lgamma(b) - lgamma(a + b)
+
+    def sample(self, sample_shape=(), generator=None):
+        shape = self._extended_shape(sample_shape)
+        r = self._rng(generator, "Beta.sample")
+        a = np.broadcast_to(self.concentration1.data, shape)
+        b = np.broadcast_to(self.concentration0.data, shape)
+        return lamina.tensor(r.beta(a, b).astype(self._dtype()))
+
+    def log_prob(self, value):
+        value = self._value(value, "log_prob")
+        a, b = self.concentration1, self.concentration0
+        return xlogy(a - 1, value) + xlogy(b - 1, 1 - value) - self._lbeta()
+
+    def entropy(self):
+        a, b = self.concentration1, self.concentration0
+        return (self._lbeta() - (a - 1) * digamma(a) - (b - 1) * digamma(b)
+                + (a + b - 2) * digamma(a + b))

@@ -15,11 +15,11 @@ LECTURES = ["polynomial-degree", "regularization", "learning-rate", "xor", "logi
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
             "activations"]
 # run end to end here; the chart of networks (perceptron .. markov-chain) in their own file
-EXPECTED = LECTURES + ["char-lm", "adversarial"]
+EXPECTED = LECTURES + ["char-lm", "adversarial", "cartpole"]
 # optional packages an experiment's data or tools come from (the rest are synthetic)
 NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
          "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
-         "adversarial": ["mlxtend"]}
+         "adversarial": ["mlxtend"], "cartpole": ["gymnasium"]}
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +216,16 @@ def test_activations_vanishing_gradients(results):
         assert r[name]["first_over_last"] > 0.1, name
         assert r[name]["final_loss"] < r["sigmoid"]["final_loss"], name
     assert all(len(v["grad_norms"]) == 11 for v in r.values())
+
+
+def test_cartpole_reports_every_agent_reproducibly(results, tmp_path):
+    pytest.importorskip("gymnasium")
+    res = results("cartpole")
+    rows = table_rows(res.markdown)
+    assert [r[0] for r in rows] == ["REINFORCE + baseline", "A2C (n = 32)", "DQN"]
+    for d in res.data["agents"].values():
+        assert d["episodes"] == len(d["returns"]) <= d["cap"]
+        assert d["steps"] == sum(d["returns"])           # CartPole pays 1 per step
+    again = experiments.run("cartpole", seed=0, out_dir=tmp_path, quick=True)
+    assert [d["returns"] for d in again.data["agents"].values()] == \
+        [d["returns"] for d in res.data["agents"].values()]

@@ -28,8 +28,8 @@ AGENTS = {
     "REINFORCE + baseline": (dict(hidden=(64,), lr=1e-2, value_lr=1e-2), 1000),
     "A2C (n = 32)": (dict(hidden=(64,), n_steps=32, lr=1e-3, value_lr=3e-3, entropy_coef=0.0,
                           normalize_advantages=True), 1000),
-    "DQN": (dict(hidden=(64, 64), lr=5e-4, learning_starts=1000, epsilon_steps=10_000,
-                 target_update=500, double=True), 500),
+    "DQN": (dict(hidden=(64, 64), lr=1e-3, learning_starts=500, epsilon_steps=5000,
+                 target_update=200, double=True), 500),
 }
 
 

@@ -6,10 +6,18 @@ import numpy as np
 
 import lamina
 from lamina.distributions import constraints
-from lamina.distributions._special import digamma, lgamma, xlogy
+from lamina.distributions._special import StandardGamma, digamma, lgamma, xlogy
 from lamina.distributions.distribution import Distribution, broadcast_all
 
 __all__ = ["Gamma", "Exponential", "Beta"]
+
+
+def _standard_gamma(concentration, shape, generator, who):
+    """Gamma(concentration, 1) draws of ``shape``, differentiable in ``concentration``."""
+    a = lamina.broadcast_to(concentration, shape)
+    draws = Distribution._rng(generator, who).standard_gamma(a.data)
+    draws = np.maximum(draws, np.finfo(a.dtype).tiny)       # as PyTorch: never exactly 0
+    return StandardGamma.apply(a, draws)
 
 
 class Exponential(Distribution):
@@ -73,8 +81,9 @@ class Exponential(Distribution):
 class Gamma(Distribution):
     """``p(x) = rate^a x^(a-1) exp(-rate x) / Gamma(a)``, ``a = concentration``.
 
-    Sampling is not reparametrized here (``has_rsample`` is False; PyTorch's Gamma has an
-    implicit-reparametrization ``rsample``, lamina's does not yet).
+    ``rsample`` is differentiable in both parameters: the draw's gradient in ``concentration``
+    is the implicit reparametrization ``dx/da = -(dP(a, x)/da) / p(x)`` (``P`` the CDF), as in
+    PyTorch.
 
     >>> Gamma(2.0, 1.0).mean
     tensor(2.)
@@ -82,6 +91,7 @@ class Gamma(Distribution):
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args: bool | None = None):
         self.concentration, self.rate = broadcast_all(
@@ -106,12 +116,10 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate.square()
 
-    def sample(self, sample_shape=(), generator=None):
+    def rsample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(sample_shape)
-        a = np.broadcast_to(self.concentration.data, shape)
-        g = self._rng(generator, "Gamma.sample").standard_gamma(a)
-        out = np.maximum(g / self.rate.data, np.finfo(self._dtype()).tiny)
-        return lamina.tensor(out.astype(self._dtype()))
+        return _standard_gamma(self.concentration, shape, generator, "Gamma.rsample") / \
+            self.rate
 
     def log_prob(self, value):
         value = self._value(value, "log_prob")
@@ -125,7 +133,8 @@ class Gamma(Distribution):
 
 class Beta(Distribution):
     """``p(x) = x^(a-1) (1-x)^(b-1) / B(a, b)`` on [0, 1], ``a = concentration1``,
-    ``b = concentration0``. Sampling is not reparametrized (see ``Gamma``).
+    ``b = concentration0``. ``rsample`` draws ``X / (X + Y)`` from ``X ~ Gamma(a, 1)``,
+    ``Y ~ Gamma(b, 1)``, differentiable in both parameters through ``Gamma``'s.
 
     >>> Beta(2.0, 2.0).mean
     tensor(0.5000)
@@ -134,6 +143,7 @@ class Beta(Distribution):
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args: bool | None = None):
         self.concentration1, self.concentration0 = broadcast_all(
@@ -167,12 +177,12 @@ class Beta(Distribution):
         a, b = self.concentration1, self.concentration0
         return lgamma(a) + lgamma(b) - lgamma(a + b)
 
-    def sample(self, sample_shape=(), generator=None):
+    def rsample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(sample_shape)
-        r = self._rng(generator, "Beta.sample")
-        a = np.broadcast_to(self.concentration1.data, shape)
-        b = np.broadcast_to(self.concentration0.data, shape)
-        return lamina.tensor(r.beta(a, b).astype(self._dtype()))
+        x = _standard_gamma(self.concentration1, shape, generator, "Beta.rsample")
+        y = _standard_gamma(self.concentration0, shape, generator, "Beta.rsample")
+        eps = float(np.finfo(self._dtype()).eps)
+        return (x / (x + y)).clamp(eps, 1 - eps)
 
     def log_prob(self, value):
         value = self._value(value, "log_prob")

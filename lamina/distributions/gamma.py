@@ -163,9 +163,13 @@ class Beta(Distribution):
 
     @property
     def mode(self):
-        # (a - 1) / (a + b - 2), defined for a, b > 1
+        # (a - 1) / (a + b - 2) for a, b >= 1 (0 or 1 at an unbounded end), as PyTorch's
+        # Dirichlet mode: 1 when both are below 1 (the density is U-shaped), nan at a = b = 1
         a, b = self.concentration1, self.concentration0
-        return (a - 1) / (a + b - 2)
+        am1, bm1 = (a - 1).clamp(min=0), (b - 1).clamp(min=0)
+        with np.errstate(invalid="ignore"):           # 0 / 0 where a, b <= 1
+            mode = am1 / (am1 + bm1)
+        return lamina.where((a < 1) & (b < 1), lamina.ones_like(mode), mode)
 
     @property
     def variance(self):

@@ -115,8 +115,14 @@ def test_shapes_mean_variance_stddev_match_pytorch(case):
     assert ld.has_rsample == td.has_rsample
     for stat in ("mean", "variance", "stddev"):
         _close(getattr(ld, stat), getattr(td, stat), f"{case}.{stat}")
-    if case not in ("Beta", "Uniform"):
-        _close(ld.mode, td.mode, f"{case}.mode")
+    _close(ld.mode, td.mode, f"{case}.mode")
+
+
+def test_beta_mode_matches_pytorch_at_the_edges():
+    a = np.array([0.5, 0.5, 2.0, 1.0, 3.0])
+    b = np.array([0.5, 2.0, 0.5, 1.0, 2.0])
+    _close(D.Beta(lamina.tensor(a), lamina.tensor(b)).mode,
+           torch.distributions.Beta(torch.tensor(a), torch.tensor(b)).mode, "Beta.mode")
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if CASES[c][4]])

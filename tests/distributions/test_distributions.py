@@ -388,3 +388,15 @@ def test_values_outside_the_support_raise():
     # validate_args=False skips the checks, as in PyTorch
     d = D.Normal(0.0, -1.0, validate_args=False)
     assert d.scale.item() == -1.0
+
+
+def test_float32_parameters_give_float32_results():
+    loc = lamina.zeros(3)                                    # float32, the default
+    for d in (D.Normal(loc, 1.0), D.Laplace(loc, 2.0), D.Gamma(loc + 2, 1.0),
+              D.Categorical(logits=lamina.zeros(3, 4)), D.Bernoulli(logits=loc)):
+        x = d.sample((2,))
+        assert d.log_prob(x).dtype == lamina.float32, type(d).__name__
+        assert d.entropy().dtype == lamina.float32, type(d).__name__
+        if x.dtype.kind == "f":
+            assert x.dtype == lamina.float32, type(d).__name__
+    assert D.Normal(0.0, 1.0).log_prob(0.5).dtype == lamina.float32

@@ -31,3 +31,4 @@ from lamina import utils          # lamina.utils.data: torch.utils.data's path t
 from lamina import optim
 from lamina import train
 from lamina import models
+from lamina import distributions

@@ -15,11 +15,11 @@ LECTURES = ["polynomial-degree", "regularization", "learning-rate", "xor", "logi
             "optimizers", "overfitting", "model-selection", "house-prices", "digits",
             "activations"]
 # run end to end here; the chart of networks (perceptron .. markov-chain) in their own file
-EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation", "detection"]
+EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation", "detection", "cartpole"]
 # optional packages an experiment's data or tools come from (the rest are synthetic)
 NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
          "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
-         "adversarial": ["mlxtend"]}
+         "adversarial": ["mlxtend"], "cartpole": ["gymnasium"]}
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +233,14 @@ def test_detection_finds_shapes(results):
     assert 0.15 < d["map_50"] <= 1.0 and 0.0 < d["map"] < d["map_50"]
     assert set(d["ap_per_class"]) == {"rectangle", "ellipse", "triangle"}
     assert len(table_rows(results("detection").markdown)) == 4
+def test_cartpole_reports_every_agent_reproducibly(results, tmp_path):
+    pytest.importorskip("gymnasium")
+    res = results("cartpole")
+    rows = table_rows(res.markdown)
+    assert [r[0] for r in rows] == ["REINFORCE + baseline", "A2C (n = 32)", "DQN"]
+    for d in res.data["agents"].values():
+        assert d["episodes"] == len(d["returns"]) <= d["cap"]
+        assert d["steps"] == sum(d["returns"])           # CartPole pays 1 per step
+    again = experiments.run("cartpole", seed=0, out_dir=tmp_path, quick=True)
+    assert [d["returns"] for d in again.data["agents"].values()] == \
+        [d["returns"] for d in res.data["agents"].values()]

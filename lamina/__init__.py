@@ -29,3 +29,4 @@ from lamina import utils          # lamina.utils.data: torch.utils.data's path t
 from lamina import optim
 from lamina import train
 from lamina import models
+from lamina.quantization.dtypes import qint8, quint8  # lamina.qint8 like torch.qint8

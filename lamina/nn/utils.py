@@ -192,3 +192,7 @@ def l2_penalty(module_or_params, weight: float = 1.0) -> Tensor:
     return _penalty(module_or_params, weight, 2, "l2_penalty")
 from lamina.nn import prune  # noqa: E402,F401,I001  (torch.nn.utils.prune; see nn/prune.py)
 __import__("sys").modules[__name__ + ".prune"] = prune  # `import lamina.nn.utils.prune` works
+from lamina.nn.transfer import (  # noqa: E402,F401,I001  (transfer learning; nn/transfer.py)
+    count_parameters, freeze, layerwise_lr_groups, param_groups, replace_head,
+    replace_module, trainable_parameter_names, unfreeze,
+)

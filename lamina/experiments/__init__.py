@@ -67,6 +67,11 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                            "bigram, LSTM and GPT, held-out bits per character and samples"),
     "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
                                    "epsilon, with and without adversarial training"),
+    # compression and reuse (issue #17)
+    "lottery-ticket": ("lottery_ticket", "LeNet-300-100 on MNIST: iterative magnitude pruning "
+                                         "with rewinding (winning tickets) vs random re-init"),
+    "quantization": ("quantization", "post-training dynamic int8 quantization of LeNet-5 and "
+                                     "an MLP on digits: size and accuracy before and after"),
 }
 
 

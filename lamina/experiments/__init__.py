@@ -72,6 +72,12 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                          "with rewinding (winning tickets) vs random re-init"),
     "quantization": ("quantization", "post-training dynamic int8 quantization of LeNet-5 and "
                                      "an MLP on digits: size and accuracy before and after"),
+    "distillation": ("distillation", "knowledge distillation: a small student from labels "
+                                     "alone vs from a large teacher's soft targets"),
+    "transfer": ("transfer", "LeNet-5 pre-trained on digits 0-4, then 5-9 from few examples: "
+                             "frozen features vs fine-tuning vs from scratch"),
+    "visualize": ("visualize", "inside LeNet-5 on digits: filters, feature maps, activation "
+                               "maximization, saliency, Integrated Gradients and Grad-CAM"),
 }
 
 

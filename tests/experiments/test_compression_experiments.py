@@ -50,3 +50,38 @@ def test_quantization(results):
             assert abs(q["test_accuracy"] - base["test_accuracy"]) < 0.03, (name, scheme)
             assert q["agreement"] > 0.95 and q["max_relative_logit_error"] < 0.05
     json.dumps(res.data)
+
+
+def test_distillation(results):
+    res = results("distillation", "sklearn")
+    r = res.data["results"]["0.25"]
+    assert r["teacher"]["params"] > 100 * r["student from labels"]["params"]
+    assert r["teacher"]["test_accuracy"] > 0.5
+    for key in ("student from labels", "student from teacher"):
+        assert 0.1 < r[key]["test_accuracy"] <= 1.0 and np.isfinite(r[key]["test_nll"])
+    json.dumps(res.data)
+
+
+def test_transfer(results):
+    res = results("transfer", "sklearn")
+    assert res.data["pretrain_accuracy_0_4"] > 0.5
+    rows = res.data["results"]
+    ns = [rows[k]["n_train"] for k in ("0.05", "0.1", "0.25")]
+    assert ns == sorted(ns) and ns[0] >= 5
+    for r in rows.values():
+        assert all(0.0 <= r[m] <= 1.0 for m in ("frozen features", "fine-tuned",
+                                                "from scratch"))
+    json.dumps(res.data)
+
+
+def test_visualize(results):
+    pytest.importorskip("matplotlib")
+    res = results("visualize", "sklearn")
+    d = res.data
+    for path in d["figures"].values():
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    # every attribution method finds pixels that matter more than random ink
+    rand = d["deletion"]["random inked pixels"]
+    assert all(v > rand for k, v in d["deletion"].items() if k != "random inked pixels")
+    assert len(d["activation_max_predicted"]) == 10
+    json.dumps(d)

@@ -15,7 +15,9 @@ rescales:
 * ``default_dynamic_qconfig`` (per-tensor weights) and ``per_channel_dynamic_qconfig``;
 * ``quantize_weight`` and ``choose_activation_qparams``: the two quantization rules;
 * ``DynamicQuantizedLinear``, ``DynamicQuantizedConv2d``: the quantized modules;
-* ``model_size`` and ``size_report``: bytes of parameters and buffers before and after.
+* ``model_size`` and ``size_report``: bytes of parameters and buffers before and after;
+* ``quantize_static(model, calibration_batches)``: the same layers with activation ranges
+  fixed on calibration data (``MinMaxObserver``'s parameters; see ``static.py``).
 
 >>> qmodel = quantize_dynamic(model, {nn.Linear}, dtype=lamina.qint8)
 >>> size_report(model, qmodel)
@@ -36,8 +38,16 @@ from lamina.quantization.schemes import (
     quantize_activation,
     quantize_weight,
 )
+from lamina.quantization.static import (
+    StaticQuantizedConv2d,
+    StaticQuantizedLinear,
+    calibrated_qparams,
+    quantize_static,
+)
 
 __all__ = ["QDtype", "qint8", "quint8", "QConfig", "default_dynamic_qconfig",
            "per_channel_dynamic_qconfig", "quantize_dynamic", "model_size", "size_report",
            "DynamicQuantizedLinear", "DynamicQuantizedConv2d", "quantize_weight",
-           "choose_activation_qparams", "quantize_activation", "max_accumulation_length"]
+           "choose_activation_qparams", "quantize_activation", "max_accumulation_length",
+           "quantize_static", "calibrated_qparams", "StaticQuantizedLinear",
+           "StaticQuantizedConv2d"]

@@ -55,7 +55,10 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype: QDtype = qint8,
         inplace: modify ``model`` itself instead of a deep copy.
 
     Returns:
-        The quantized model (``model`` itself with ``inplace=True``).
+        The quantized model (``model`` itself with ``inplace=True``). Where lamina differs
+        from PyTorch on purpose: a bare layer passed as ``model`` (``quantize_dynamic(
+        nn.Linear(4, 2))``) is replaced too and the quantized layer is returned (PyTorch's
+        ``convert`` only swaps children, so it returns the float layer unchanged).
 
     >>> q = quantize_dynamic(mlp, {nn.Linear: per_channel_dynamic_qconfig})
     """

@@ -32,3 +32,4 @@ from lamina import optim
 from lamina import train
 from lamina import models
 from lamina import distributions
+from lamina.quantization.dtypes import qint8, quint8  # lamina.qint8 like torch.qint8

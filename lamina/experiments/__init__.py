@@ -80,6 +80,17 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                "COCO mAP at IoU 0.5 and 0.5:0.95, predicted boxes"),
     "cartpole": ("cartpole", "CartPole-v1 (Gymnasium): episodes to a 100-episode mean return "
                              "of 195 for REINFORCE, A2C and DQN, learning curves"),
+    # compression and reuse (issue #17)
+    "lottery-ticket": ("lottery_ticket", "LeNet-300-100 on MNIST: iterative magnitude pruning "
+                                         "with rewinding (winning tickets) vs random re-init"),
+    "quantization": ("quantization", "post-training dynamic int8 quantization of LeNet-5 and "
+                                     "an MLP on digits: size and accuracy before and after"),
+    "distillation": ("distillation", "knowledge distillation: a small student from labels "
+                                     "alone vs from a large teacher's soft targets"),
+    "transfer": ("transfer", "LeNet-5 pre-trained on digits 0-4, then 5-9 from few examples: "
+                             "frozen features vs fine-tuning vs from scratch"),
+    "visualize": ("visualize", "inside LeNet-5 on digits: filters, feature maps, activation "
+                               "maximization, saliency, Integrated Gradients and Grad-CAM"),
 }
 
 

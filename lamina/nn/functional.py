@@ -95,3 +95,4 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 from lamina.ops.attention import scaled_dot_product_attention  # noqa: E402
 from lamina.ops.rms_norm import rms_norm  # noqa: E402
+from lamina.nn.distill import kl_div  # noqa: E402,F811  (the same op, warning on 'mean')

@@ -265,3 +265,7 @@ def _runs_own_code(m: Module) -> bool:
 
 from lamina.nn import prune  # noqa: E402,F401,I001  (torch.nn.utils.prune; see nn/prune.py)
 __import__("sys").modules[__name__ + ".prune"] = prune  # `import lamina.nn.utils.prune` works
+from lamina.nn.transfer import (  # noqa: E402,F401,I001  (transfer learning; nn/transfer.py)
+    count_parameters, freeze, layerwise_lr_groups, param_groups, replace_head,
+    replace_module, trainable_parameter_names, unfreeze,
+)

@@ -29,3 +29,4 @@ from lamina import utils          # lamina.utils.data: torch.utils.data's path t
 from lamina import optim
 from lamina import train
 from lamina import models
+import lamina.linalg as linalg  # rebinds the name the ops star import gave lamina.ops.linalg

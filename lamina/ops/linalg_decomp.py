@@ -524,13 +524,16 @@ class Eigh(Function):
     def backward(ctx, gL, gV):
         L, V = ctx.saved
         n = L.shape[-1]
-        # gA = V (diag(gL) + (V^T gV) / E) V^T with E_ij = L_j - L_i (1 on the diagonal)
+        # gA = V (diag(gL) + skew(V^T gV) / 2E) V^T with E_ij = L_j - L_i (1 on the
+        # diagonal); the skew part makes gA symmetric, the gradient within symmetric
+        # matrices, as PyTorch returns it
         if gV is None:
             core = np.zeros(V.shape, V.dtype)
         else:
             E = L[..., None, :] - L[..., :, None]
             E[..., np.arange(n), np.arange(n)] = 1
-            core = (_mT(V) @ gV) / E
+            VtgV = _mT(V) @ gV
+            core = (VtgV - _mT(VtgV)) / (2 * E)
             core[..., np.arange(n), np.arange(n)] = 0
         if gL is not None:
             core[..., np.arange(n), np.arange(n)] = gL

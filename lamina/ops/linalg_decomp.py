@@ -765,8 +765,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,  
     from lamina.ops.reduce import sum as _sum
 
     if ord in (math.inf, -math.inf):
-        if x.numel() == 0 and ord == -math.inf or any(x.shape[d] == 0 for d in dims) \
-                and ord == -math.inf:
+        if ord == -math.inf and any(x.shape[d] == 0 for d in dims):
             raise RuntimeError("linalg.vector_norm cannot compute the -inf norm on an empty "
                                "tensor because the operation does not have an identity")
         if any(x.shape[d] == 0 for d in dims):
@@ -799,6 +798,9 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
                            f"{dim[1]})")
     if ord == "fro":
         return vector_norm(A, 2, dim=(d0, d1), keepdim=keepdim)
+    if ord in (2, 1, math.inf) and 0 in (A.shape[d0], A.shape[d1]):
+        # the max over an empty set of non-negative numbers: 0, as in PyTorch
+        return _make(np.zeros(_reduced_shape(A.shape, (d0, d1), keepdim), A.data.dtype))
     from lamina.ops.reduce import amax, amin
     from lamina.ops.reduce import sum as _sum
 
@@ -883,6 +885,8 @@ def cond(A: Tensor, p=None) -> Tensor:
     """The condition number ``norm(A, p) * norm(inv(A), p)``; for ``p`` None or 2 the ratio
     of the extreme singular values (any shape), for -2 its inverse."""
     _check_matrix(A, "linalg.cond")
+    if 0 in A.shape[-2:]:
+        return _make(np.zeros(A.shape[:-2], A.data.dtype))     # PyTorch's value
     if p in (None, 2, -2):
         s = svdvals(A)
         big, small = s[..., 0], s[..., -1]

@@ -399,8 +399,8 @@ class QR(Function):
         gR = np.zeros_like(R) if gR is None else gR
         if m >= n:
             return _qr_backward_tall(Q, R, gQ, gR), None
-        # m < n: A = [X | Y], R = [U | V] with X = Q U square. Y = Q V, so gQ gains Y... no:
-        # V = Q^T Y gives gY = Q gV and an extra gQ term Y gV^T.
+        # m < n: A = [X | Y] and R = [U | V] with X = Q U (square) and V = Q^T Y. Through V,
+        # Y receives Q gV and Q receives Y gV^T; X then follows the square formula.
         U, gU, gV = R[..., :, :m], gR[..., :, :m], gR[..., :, m:]
         Y = A[..., :, m:]
         gX = _qr_backward_tall(Q, U, gQ + Y @ _mT(gV), gU)

@@ -75,3 +75,30 @@ def test_float32(name):
     f = ALL[name]
     compare([A], lambda a: f(torch.linalg if isinstance(a, torch.Tensor) else L, a),
             rtol=1e-4, atol=1e-5)
+
+
+BAD_CALLS = [
+    ("cholesky", lambda M, f, i: M.cholesky(f(2, 3))),
+    ("qr", lambda M, f, i: M.qr(f(3))),
+    ("svd", lambda M, f, i: M.svd(i(3, 3))),
+    ("solve", lambda M, f, i: M.solve(f(3, 3), f(3, 3).double())),
+    ("matrix_power", lambda M, f, i: M.matrix_power(f(2, 3), 2)),
+    ("eigvalsh", lambda M, f, i: M.eigvalsh(f(2, 3))),
+    ("pinv", lambda M, f, i: M.pinv(f(3))),
+    ("lstsq", lambda M, f, i: M.lstsq(f(3, 2), f(3, 1).double())),
+    ("vector_norm", lambda M, f, i: M.vector_norm(i(3))),
+    ("matrix_norm", lambda M, f, i: M.matrix_norm(f(3))),
+    ("det", lambda M, f, i: M.det(f(2, 3))),
+    ("inv", lambda M, f, i: M.inv(f(0, 2))),
+]
+
+
+@pytest.mark.parametrize("name,call", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
+def test_errors_like_torch(name, call):
+    """The same bad call raises RuntimeError in both, the message naming the op."""
+    with pytest.raises(RuntimeError):
+        call(torch.linalg, torch.ones, lambda *s: torch.ones(*s, dtype=torch.int64))
+    with pytest.raises(RuntimeError) as le:
+        call(L, lamina.ones, lambda *s: lamina.ones(*s, dtype=lamina.int64))
+    op = str(le.value).split(":")[0]
+    assert name.split("_")[0] in op, str(le.value)

@@ -112,8 +112,7 @@ def test_gradcheck():
 
 
 def test_readme_normal_equations_match_sklearn():
-    from sklearn.linear_model import LinearRegression
-
+    LinearRegression = pytest.importorskip("sklearn.linear_model").LinearRegression
     rng = np.random.default_rng(0)
     Xn = rng.standard_normal((50, 3))
     yn = Xn @ np.array([1.5, -2.0, 0.5]) + 0.1 * rng.standard_normal(50)
@@ -123,3 +122,8 @@ def test_readme_normal_equations_match_sklearn():
     np.testing.assert_allclose(w.data, ref.coef_, rtol=1e-10)
     np.testing.assert_allclose(lamina.linalg.lstsq(X, y).solution.data, ref.coef_,
                                rtol=1e-10)
+    # with an intercept: a column of ones, against fit_intercept=True
+    X1 = lamina.tensor(np.hstack([Xn, np.ones((50, 1))]))
+    w1 = lamina.linalg.solve(X1.T @ X1, X1.T @ y)
+    ref = LinearRegression().fit(Xn, yn)
+    np.testing.assert_allclose(w1.data, [*ref.coef_, ref.intercept_], rtol=1e-9)

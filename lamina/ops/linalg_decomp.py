@@ -77,16 +77,25 @@ def _first_failure(A, test):
     return None
 
 
-def _singular_element(A):
-    """(batch index, 1-based LU pivot) of the first singular matrix, as LAPACK's getrf
-    reports it: the first zero diagonal element of U."""
-    import scipy.linalg as sl
+def _zero_pivot(a):
+    """LAPACK getrf's ``info`` for one matrix: the 1-based index of the first exactly-zero
+    pivot of LU with partial pivoting, or 0 when there is none."""
+    u = np.array(a, dtype=np.float64)
+    for k in range(u.shape[-1]):
+        p = k + int(np.argmax(np.abs(u[k:, k])))
+        if u[p, k] == 0:
+            return k + 1
+        u[[k, p]] = u[[p, k]]
+        u[k + 1:, k:] -= np.outer(u[k + 1:, k] / u[k, k], u[k, k:])
+    return 0
 
+
+def _singular_element(A):
+    """(batch index, zero pivot) of the first singular matrix in ``A``."""
     for idx in np.ndindex(A.shape[:-2]):
-        u = sl.lu(A[idx])[2] if A.shape[-1] else np.ones((0, 0))
-        zero = np.flatnonzero(np.diagonal(u) == 0)
-        if zero.size:
-            return idx, int(zero[0]) + 1
+        k = _zero_pivot(A[idx])
+        if k:
+            return idx, k
     return None, None
 
 
@@ -150,7 +159,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
     a = A.data
     info = np.zeros(a.shape[:-2], np.int32)
     for idx in np.ndindex(a.shape[:-2]):
-        info[idx] = _singular_element(a[idx])[1] or 0
+        info[idx] = _zero_pivot(a[idx])
     if not info.any():
         return inv(A), _make(info)
     safe = np.where(info[..., None, None] > 0, np.eye(a.shape[-1], dtype=a.dtype), a)

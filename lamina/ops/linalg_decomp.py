@@ -154,14 +154,15 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
     the matrix is singular (whose inverse is then filled with NaN here). With
     ``check_errors=True`` it raises like ``inv``."""
     _check_matrix(A, "linalg.inv_ex", square=True)
-    if check_errors:
+    try:
         return inv(A), _make(np.zeros(A.shape[:-2], np.int32))
-    a = A.data
+    except LinAlgError:
+        if check_errors:
+            raise
+    a = A.data          # some matrix is singular: find which, and invert the others
     info = np.zeros(a.shape[:-2], np.int32)
     for idx in np.ndindex(a.shape[:-2]):
         info[idx] = _zero_pivot(a[idx])
-    if not info.any():
-        return inv(A), _make(info)
     safe = np.where(info[..., None, None] > 0, np.eye(a.shape[-1], dtype=a.dtype), a)
     out = np.linalg.inv(safe)
     out[info > 0] = np.nan
@@ -349,17 +350,18 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):
     where the factorization succeeded, else the order of the leading minor that is not
     positive-definite (``L`` then holds NaN for that element here)."""
     _check_matrix(A, "linalg.cholesky_ex", square=True)
-    if check_errors:
+    try:
         return cholesky(A, upper=upper), _make(np.zeros(A.shape[:-2], np.int32))
-    a = A.data
+    except LinAlgError:
+        if check_errors:
+            raise
+    a = A.data          # some matrix is not positive-definite: find which
     info = np.zeros(a.shape[:-2], np.int32)
     for idx in np.ndindex(a.shape[:-2]):
         try:
             np.linalg.cholesky(a[idx])
         except np.linalg.LinAlgError:
             info[idx] = _not_pd_order(a[idx])
-    if not info.any():
-        return cholesky(A, upper=upper), _make(info)
     safe = np.where(info[..., None, None] > 0, np.eye(a.shape[-1], dtype=a.dtype), a)
     L = np.linalg.cholesky(safe)
     L[info > 0] = np.nan

@@ -152,7 +152,8 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
     """``(inverse, info)`` like ``torch.linalg.inv_ex``: ``info`` (int32, batch-shaped) is 0
     where the inversion succeeded and the LU pivot index of the zero diagonal element where
     the matrix is singular (whose inverse is then filled with NaN here). With
-    ``check_errors=True`` it raises like ``inv``."""
+    ``check_errors=True`` it raises like ``inv``. A result with a singular element is not
+    recorded for autograd."""
     _check_matrix(A, "linalg.inv_ex", square=True)
     try:
         return inv(A), _make(np.zeros(A.shape[:-2], np.int32))
@@ -348,7 +349,8 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):
     """``(L, info)`` like ``torch.linalg.cholesky_ex``: ``info`` (int32, batch-shaped) is 0
     where the factorization succeeded, else the order of the leading minor that is not
-    positive-definite (``L`` then holds NaN for that element here)."""
+    positive-definite (``L`` then holds NaN for that element here, and is not recorded
+    for autograd)."""
     _check_matrix(A, "linalg.cholesky_ex", square=True)
     try:
         return cholesky(A, upper=upper), _make(np.zeros(A.shape[:-2], np.int32))

@@ -33,3 +33,4 @@ from lamina import train
 from lamina import models
 from lamina import distributions
 from lamina.quantization.dtypes import qint8, quint8  # lamina.qint8 like torch.qint8
+import lamina.linalg as linalg  # rebinds the name the ops star import gave lamina.ops.linalg

@@ -174,3 +174,9 @@ def test_rotation_affine_errors():
         F.rotate(t, 10, IM.BICUBIC)
     with pytest.raises(ValueError, match="fill must be a number or one value per channel"):
         F.rotate(t, 10, fill=[1, 2])
+    img = Image.new("RGB", (5, 4))
+    with pytest.raises(ValueError, match="rotate: interpolation 'lanczos' is not supported for "
+                                         "PIL"):
+        F.rotate(img, 10, IM.LANCZOS)
+    with pytest.raises(ValueError, match=r"affine: the number of elements in fill \(2\)"):
+        F.affine(img, 10, [0, 0], 1.0, 0.0, fill=(1, 2))

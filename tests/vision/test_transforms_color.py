@@ -118,6 +118,10 @@ def test_adjust_hue_pil_shifts_the_h_band():
     with pytest.raises(ValueError, match=r"adjust_hue: hue_factor must be in \[-0.5, 0.5\], "
                                          "got 0.7"):
         F.adjust_hue(img, 0.7)
+    with pytest.raises(ValueError, match="adjust_contrast: PIL image mode 'F' is not supported"):
+        F.adjust_contrast(Image.new("F", (3, 3)), 1.5)
+    with pytest.raises(ValueError, match="gaussian_blur: PIL image mode 'P' is not supported"):
+        F.gaussian_blur(Image.new("P", (5, 5)), 3)
     with pytest.raises(ValueError, match="adjust_brightness: brightness_factor must be "
                                          "non-negative, got -1.0"):
         F.adjust_brightness(img, -1)

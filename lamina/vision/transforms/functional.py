@@ -681,6 +681,14 @@ def _grid_transform(arr: np.ndarray, m: list[float], ow: int, oh: int,
     return _cast_back(out, arr.dtype)
 
 
+def _pil_filter(mode: InterpolationMode, op: str) -> int:
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR,
+                    InterpolationMode.BICUBIC):
+        raise ValueError(f"{op}: interpolation {mode.value!r} is not supported for PIL "
+                         "rotations and affine maps; expected nearest, bilinear or bicubic")
+    return _PIL_FILTERS[mode]
+
+
 def _center_shift(center, w: int, h: int, op: str) -> list[float]:
     if center is None:
         return [0.0, 0.0]
@@ -713,7 +721,7 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
             raise ValueError(f"{op}: center must be a sequence of 2 numbers (x, y), got "
                              f"{center!r}")
         opts = _pil_fill(fill, img, op, "fillcolor")
-        return img.rotate(angle, _PIL_FILTERS[mode], expand, center, **opts)
+        return img.rotate(angle, _pil_filter(mode, op), expand, center, **opts)
     _, h, w = get_dimensions(img)
     m = _inverse_affine_matrix(_center_shift(center, w, h, op), -angle, [0.0, 0.0], 1.0,
                                [0.0, 0.0])
@@ -751,7 +759,7 @@ def affine(img, angle: float, translate, scale: float, shear,
             center = [w * 0.5, h * 0.5]
         m = _inverse_affine_matrix(center, angle, translate, scale, shear)
         opts = _pil_fill(fill, img, op, "fillcolor")
-        return img.transform((w, h), 0, m, _PIL_FILTERS[mode], **opts)  # Image.AFFINE
+        return img.transform((w, h), 0, m, _pil_filter(mode, op), **opts)  # Image.AFFINE
     m = _inverse_affine_matrix(_center_shift(center, w, h, op), angle, translate, scale, shear)
     return _wrap(_grid_transform(img.data, m, w, h, mode, _tensor_fill(fill, op)))
 
@@ -811,6 +819,15 @@ def _blend(a: np.ndarray, b: np.ndarray, ratio: float, dtype) -> np.ndarray:
     return out.astype(dtype)
 
 
+def _enhance(img, kind: str, factor: float, op: str):
+    """Pillow's ``ImageEnhance.<kind>(img).enhance(factor)``, as torchvision's PIL path."""
+    from PIL import ImageEnhance
+    if img.mode not in ("L", "LA", "RGB", "RGBA"):
+        raise ValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected L, LA, "
+                         "RGB or RGBA (convert the image first)")
+    return getattr(ImageEnhance, kind)(img).enhance(factor)
+
+
 def _factor(v, op: str, name: str) -> float:
     v = _number(v, op, name)
     if v < 0:
@@ -824,8 +841,7 @@ def adjust_brightness(img, brightness_factor: float):
     _check_image(img, op)
     f = _factor(brightness_factor, op, "brightness_factor")
     if _is_pil(img):
-        from PIL import ImageEnhance
-        return ImageEnhance.Brightness(img).enhance(f)
+        return _enhance(img, "Brightness", f, op)
     arr = img.data
     _channels(arr, op)
     return _wrap(_blend(arr, np.zeros_like(arr), f, arr.dtype))
@@ -837,8 +853,7 @@ def adjust_contrast(img, contrast_factor: float):
     _check_image(img, op)
     f = _factor(contrast_factor, op, "contrast_factor")
     if _is_pil(img):
-        from PIL import ImageEnhance
-        return ImageEnhance.Contrast(img).enhance(f)
+        return _enhance(img, "Contrast", f, op)
     arr = img.data
     c = _channels(arr, op)
     g = _to_float(_gray(arr) if c == 3 else arr)
@@ -852,8 +867,7 @@ def adjust_saturation(img, saturation_factor: float):
     _check_image(img, op)
     f = _factor(saturation_factor, op, "saturation_factor")
     if _is_pil(img):
-        from PIL import ImageEnhance
-        return ImageEnhance.Color(img).enhance(f)
+        return _enhance(img, "Color", f, op)
     arr = img.data
     if _channels(arr, op) == 1:
         return _wrap(arr.copy())
@@ -958,6 +972,9 @@ def gaussian_blur(img, kernel_size, sigma=None):
         if _number(s, op, "sigma") <= 0:
             raise ValueError(f"{op}: sigma should have positive values, got {list(sigma)}")
     if _is_pil(img):
+        if img.mode not in ("L", "LA", "RGB", "RGBA", "F"):
+            raise ValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected "
+                             "L, LA, RGB, RGBA or F (convert the image first)")
         return to_pil_image(gaussian_blur(pil_to_tensor(img), kernel_size, sigma),
                             mode=img.mode)
     arr = img.data

@@ -113,6 +113,20 @@ def test_normalize_per_channel_matches_torch():
     np.testing.assert_allclose(t.numpy(), ref.numpy(), rtol=1e-6, atol=1e-6)
 
 
+def test_normalize_is_differentiable():
+    # reference: torch autograd through torchvision's (x - mean) / std
+    x = np.random.default_rng(2).random((2, 3, 4, 4))
+    t = lamina.tensor(x, requires_grad=True)
+    out = F.normalize(t, (0.1, 0.2, 0.3), (0.5, 0.25, 2.0))
+    (out * out).sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    ref = (tx - torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)[:, None, None]) \
+        / torch.tensor([0.5, 0.25, 2.0], dtype=torch.float64)[:, None, None]
+    (ref * ref).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
 def test_normalize_errors():
     with pytest.raises(TypeError, match="normalize: input tensor should be a float tensor"):
         F.normalize(lamina.tensor(np.zeros((1, 2, 2), np.uint8)), (0.0,), (1.0,))

@@ -300,6 +300,8 @@ def to_pil_image(pic, mode: str | None = None):
 def normalize(tensor: Tensor, mean, std, inplace: bool = False) -> Tensor:
     """``(x - mean[c]) / std[c]`` for each channel ``c`` of a float ``(..., C, H, W)`` tensor.
 
+    Differentiable when ``tensor`` requires grad (lamina ops then), as torchvision's is.
+
     >>> normalize(to_tensor(img), (0.1307,), (0.3081,))
     """
     if not isinstance(tensor, Tensor):
@@ -325,6 +327,8 @@ def normalize(tensor: Tensor, mean, std, inplace: bool = False) -> Tensor:
         arr -= m[:, None, None]
         arr /= s[:, None, None]
         return tensor
+    if tensor.requires_grad:        # inside a model (e.g. under an attack): keep the graph
+        return (tensor - _make(m[:, None, None])) / _make(s[:, None, None])
     return _wrap((arr - m[:, None, None]) / s[:, None, None])
 
 

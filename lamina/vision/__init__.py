@@ -3,3 +3,4 @@
 from lamina.vision import ops
 
 __all__ = ["ops"]
+from lamina.vision import transforms  # noqa: E402,F401  (issue #15)

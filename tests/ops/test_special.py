@@ -41,6 +41,8 @@ BINARY = {
     "logaddexp": (lambda a, b: a.logaddexp(b), {}),
     "logaddexp2": (lambda a, b: a.logaddexp2(b), {}),
     "fmod": (lambda a, b: a.fmod(b), dict(low=0.3, high=3.0)),
+    "remainder": (lambda a, b: a.remainder(b), dict(low=0.3, high=3.0)),
+    "mod_operator": (lambda a, b: a % b, dict(low=0.3, high=3.0)),
     "copysign": (lambda a, b: a.copysign(b), {}),
     "hypot": (lambda a, b: a.hypot(b), {}),
     "xlogy": (lambda a, b: a.xlogy(b), dict(positive=True)),
@@ -83,8 +85,10 @@ def test_binary_with_scalars(name):
 
 @requires_torch
 def test_fmod_remainder_gradients_and_int():
-    check_op([(4, 5), (5,)], lambda a, b: torch.fmod(a, b),
-             lambda a, b: lamina.fmod(a, b), low=-3.0, high=3.0)
+    for name in ("fmod", "remainder"):
+        check_op([(4, 5), (5,)], lambda a, b, n=name: getattr(torch, n)(a, b),
+                 lambda a, b, n=name: getattr(lamina, n)(a, b), low=-3.0, high=3.0)
+    check_op([(4, 5)], lambda a: 2.5 % a, low=0.5, grad=False)  # torch: no derivative here
     a = np.array([-7, -3, 5, 7])
     for fn in ("fmod", "remainder"):
         r = getattr(lamina, fn)(lamina.tensor(a), 3).numpy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
-from lamina.ops.reduce import _apply_dtype, _check, _return_type
+from lamina.ops.reduce import _apply_dtype, _check, _return_type, numpy_names
 from lamina.tensor import Tensor, _make, _norm_dim
 
 __all__ = ["cumprod", "cummax", "cummin", "logcumsumexp"]
@@ -53,6 +53,7 @@ class Cumprod(Function):
         return np.moveaxis(before * s, -1, ctx.axis), None
 
 
+@numpy_names
 def cumprod(x, dim: int, dtype=None) -> Tensor:
     """Cumulative product along ``dim``. Integer and bool tensors give int64.
 
@@ -121,6 +122,7 @@ def _cum_extreme(x, dim, is_max):
     return (_cummax_result if is_max else _cummin_result)(v, i)
 
 
+@numpy_names
 def cummax(x, dim: int):
     """Running maximum along ``dim``: ``(values, indices)``, the index of the latest
     occurrence of each running maximum (PyTorch's choice on ties).
@@ -131,6 +133,7 @@ def cummax(x, dim: int):
     return _cum_extreme(x, dim, True)
 
 
+@numpy_names
 def cummin(x, dim: int):
     """Running minimum along ``dim``: ``(values, indices)``, like ``cummax``."""
     return _cum_extreme(x, dim, False)
@@ -171,6 +174,7 @@ class LogCumSumExp(Function):
         return np.moveaxis(w * r, -1, ctx.axis), None
 
 
+@numpy_names
 def logcumsumexp(x, dim: int) -> Tensor:
     """``log(cumsum(exp(x), dim))`` without overflow. Needs a floating tensor.
 

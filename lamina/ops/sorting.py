@@ -22,7 +22,7 @@ import numpy as np
 
 from lamina.ops.indexing import take_along_dim
 from lamina.ops.movement import squeeze
-from lamina.ops.reduce import _return_type
+from lamina.ops.reduce import _return_type, numpy_names
 from lamina.tensor import Tensor, _make, _norm_dim
 
 __all__ = ["sort", "argsort", "topk", "kthvalue", "median", "mode", "unique",
@@ -61,6 +61,7 @@ def _take(x: Tensor, idx: np.ndarray, axis: int) -> Tensor:
     return take_along_dim(x, _make(idx.astype(np.int64, copy=False)), axis)
 
 
+@numpy_names
 def sort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
     """Sorted values along ``dim`` and their original indices: ``(values, indices)``.
 
@@ -75,6 +76,7 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False): 
     return _sort_result(_take(x, idx, axis), _make(idx.astype(np.int64, copy=False)))
 
 
+@numpy_names
 def argsort(input, dim: int = -1, descending: bool = False,  # noqa: A002
             stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (``sort(...).indices``)."""
@@ -83,6 +85,7 @@ def argsort(input, dim: int = -1, descending: bool = False,  # noqa: A002
     return _make(_sort_order(x.data, axis, bool(descending)).astype(np.int64, copy=False))
 
 
+@numpy_names
 def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """The ``k`` largest (or smallest) elements along ``dim``: ``(values, indices)``, in
     sorted order (also with ``sorted=False``, where PyTorch leaves the order unspecified)."""
@@ -121,6 +124,7 @@ def _slice_ready(x: Tensor, dim, op: str):
     return x, axis, False
 
 
+@numpy_names
 def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
     """The ``k``-th smallest element (1-based) along ``dim``: ``(values, indices)``."""
     x = _check(input, "kthvalue")
@@ -140,6 +144,7 @@ def _squeeze0(t: Tensor) -> Tensor:
     return t.reshape(()) if t.data.ndim else t
 
 
+@numpy_names
 def median(input, dim=None, keepdim: bool = False):  # noqa: A002
     """The lower median: with ``dim=None`` a 0-d tensor of all elements; with ``dim`` the
     named tuple ``(values, indices)``. A slice holding a NaN has median NaN."""
@@ -166,6 +171,7 @@ def median(input, dim=None, keepdim: bool = False):  # noqa: A002
     return _median_result(*(_squeeze0(o) for o in out)) if scalar else out
 
 
+@numpy_names
 def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     """The most frequent value along ``dim`` and the index of its last occurrence:
     ``(values, indices)``. Among equally frequent values, the smallest."""
@@ -217,6 +223,7 @@ def _dim_for_unique(a, dim, op: str) -> int:
     return axis
 
 
+@numpy_names
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
     """The distinct elements (or, with ``dim``, distinct slices along ``dim``), sorted; with
@@ -237,6 +244,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     return _unique_result(out, inv.reshape(-1), cnt, return_inverse, return_counts)
 
 
+@numpy_names
 def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
                        return_counts: bool = False, dim=None):
     """Collapse each run of equal consecutive elements (or slices along ``dim``) to one;

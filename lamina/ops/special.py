@@ -51,28 +51,29 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 # --- special functions on arrays -----------------------------------------------------------
 
-_erf_py = np.frompyfunc(math.erf, 1, 1)
-_erfc_py = np.frompyfunc(math.erfc, 1, 1)
-_lgamma_py = np.frompyfunc(math.lgamma, 1, 1)
-
-
 def _elementwise(fn, x):
-    """``fn`` (a Python function of one float) over ``x``, in ``x``'s float dtype."""
-    return np.asarray(fn(np.asarray(x, np.float64)), np.float64).astype(x.dtype, copy=False)
+    """``fn`` (a Python function of one float, from ``math``) over ``x``, in ``x``'s dtype.
+    ``fromiter(map(...))`` over ``tolist()`` costs about 120 ns an element (``np.frompyfunc``,
+    which builds an object array, about twice that)."""
+    x = np.asarray(x)
+    flat = np.asarray(x, np.float64).ravel().tolist()
+    out = np.fromiter(map(fn, flat), np.float64, count=len(flat))
+    return out.reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def erf_array(x):
     """erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt."""
-    return _elementwise(_erf_py, x)
+    return _elementwise(math.erf, x)
 
 
 def erfc_array(x):
     """erfc(x) = 1 - erf(x), accurate where erf(x) is near 1."""
-    return _elementwise(_erfc_py, x)
+    return _elementwise(math.erfc, x)
 
 
 def erfinv_array(x):
-    """The inverse of erf on [-1, 1]: Giles' approximation, then four refining steps.
+    """The inverse of erf on [-1, 1]: Giles' approximation, then four refining steps (about
+    1.3 us an element).
 
     For ``|x| <= 0.5`` Halley's step for ``f(y) = erf(y) - x``: ``y - f / (f' + y f)`` with
     ``f' = 2/sqrt(pi) exp(-y^2)``. For ``|x| > 0.5`` Newton's step on
@@ -97,19 +98,20 @@ def erfinv_array(x):
     for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
               -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
         pt = c + pt * wt
-    y = np.where(w < 5.0, pc, pt) * a
+    y = np.asarray(np.where(w < 5.0, pc, pt) * a)      # 0-d stays an array (assigned below)
     tail = a > 0.5
     log_one_minus = np.log(np.where(tail, 1.0 - a, 1.0))
     for _ in range(4):
         d = _TWO_OVER_SQRT_PI * np.exp(-y * y)
+        yc, yt = y[~tail], y[tail]
         with np.errstate(invalid="ignore", divide="ignore"):
             # centre: Halley on erf(y) - a; tail: Newton on log erfc(y) - log(1 - a), which is
             # nearly quadratic in y, so it converges where erfc spans hundreds of decades
-            f = erf_array(y) - a
-            central = y - f / (d + y * f)
-            c = erfc_array(y)
-            tailed = y + (np.log(c) - log_one_minus) * c / d
-        y = np.where(d > 0, np.where(tail, tailed, central), y)
+            f = erf_array(yc) - a[~tail]
+            y[~tail] = yc - f / (d[~tail] + yc * f)
+            c = erfc_array(yt)
+            y[tail] = np.where(d[tail] > 0, yt + (np.log(c) - log_one_minus[tail]) * c / d[tail],
+                               yt)
     out = np.copysign(y, x)
     out = np.where(ax == 1, np.copysign(np.inf, x), out)
     out = np.where(inside | (ax == 1), out, np.nan)        # |x| > 1 and NaN give NaN
@@ -126,7 +128,7 @@ def lgamma_array(x):
     big = (x > 1e17) & (x < np.inf)
     mid = np.isfinite(x) & ~pole & ~big
     out = np.full(x.shape, np.inf)
-    out[mid] = _lgamma_py(x[mid]).astype(np.float64) if mid.any() else 0.0
+    out[mid] = _elementwise(math.lgamma, x[mid])
     with np.errstate(over="ignore"):
         xb = x[big]
         out[big] = xb * (np.log(xb) - 1) - 0.5 * np.log(xb) + 0.5 * math.log(2 * math.pi)

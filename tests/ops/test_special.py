@@ -255,3 +255,18 @@ def test_errors_like_torch():
                       lambda a, b: lamina.lerp(a, b.float(), 0.5), [(3,), (3,)])
     check_raises_like(lambda a: torch.fmod(a.long(), 0), lambda a: lamina.fmod(a.long(), 0),
                       [(3,)])
+
+
+@requires_torch
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_noncontiguous(name):
+    fn, kw = BINARY[name]
+    check_op([(3, 4), (3, 4)], fn, noncontiguous=True, **kw)
+
+
+def test_tensor_methods_exist():
+    t = lamina.ones(2)
+    for name in list(UNARY) + list(BINARY) + ["isposinf", "isneginf", "isclose", "allclose",
+                                              "arcsin", "arctan2", "fix", "remainder"]:
+        if name != "mod_operator":
+            assert callable(getattr(t, name)), name

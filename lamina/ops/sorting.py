@@ -314,9 +314,11 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise RuntimeError(f"histc: range of [{lo}, {hi}] is not finite")
     v = a.reshape(-1)
-    v = v[(v >= lo) & (v <= hi)]
-    # bin = floor((v - lo) * bins / (hi - lo)), with v == hi in the last bin
-    b = ((v.astype(np.float64) - lo) * bins / (hi - lo)).astype(np.int64)
+    lo_, hi_ = np.asarray(lo, a.dtype), np.asarray(hi, a.dtype)
+    v = v[(v >= lo_) & (v <= hi_)]
+    # bin = floor((v - lo) * bins / (hi - lo)), with v == hi in the last bin; in the input's
+    # dtype, as PyTorch computes it (which side of an edge a value lands on depends on it)
+    b = ((v - lo_) * np.asarray(bins, a.dtype) / (hi_ - lo_)).astype(np.int64)
     b = np.minimum(b, bins - 1)
     return _make(np.bincount(b, minlength=bins).astype(a.dtype))
 

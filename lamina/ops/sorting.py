@@ -11,7 +11,9 @@ is unspecified, and so is which of several equal elements ``topk``, ``kthvalue``
 ``median(dim)`` return (lamina's choice: the stable order's). NaN sorts above +inf, as in
 PyTorch. ``median`` returns the lower of the two middle values; with a NaN in the slice the
 value is NaN (at the first NaN's index). ``mode`` returns the smallest of the most frequent
-values and the index of its last occurrence (PyTorch's CPU result).
+values and the index of its last occurrence (PyTorch's CPU result without NaN; with NaN,
+PyTorch's ``mode``, like the index it picks among tied NaNs in ``topk``/``kthvalue``, depends
+on how its sort handles NaN, and the tests avoid those cases).
 """
 
 from __future__ import annotations

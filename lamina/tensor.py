@@ -292,6 +292,12 @@ class Tensor:
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
     def __pos__(self):
         return self
 
@@ -333,6 +339,12 @@ _METHODS = (
     "eq ne lt le gt ge logical_and logical_or logical_not logical_xor isnan isinf isfinite "
     "sum mean max min amax amin argmax argmin var std prod logsumexp norm softmax log_softmax "
     "all any cumsum "
+    "tan asin acos atan arcsin arccos arctan sinh cosh asinh acosh atanh arcsinh arccosh "
+    "arctanh exp2 expm1 log10 erf erfc erfinv lgamma digamma trunc fix frac sinc nan_to_num "
+    "atan2 arctan2 logaddexp logaddexp2 fmod remainder copysign hypot xlogy lerp float_power "
+    "floor_divide isposinf isneginf isclose allclose "
+    "cumprod cummax cummin logcumsumexp sort argsort topk kthvalue median mode unique "
+    "unique_consecutive bincount histc "
     "matmul mm bmm dot outer transpose permute "
     "reshape view flatten squeeze unsqueeze expand expand_as broadcast_to split chunk flip "
     "repeat view_as reshape_as unflatten "

@@ -16,6 +16,7 @@ from statistics import NormalDist
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["lgamma", "digamma", "erf", "erfinv", "cholesky", "solve_triangular", "inverse",
@@ -138,8 +139,8 @@ class Cholesky(Function):
         try:
             lo = np.linalg.cholesky(a)
         except np.linalg.LinAlgError as e:
-            raise ValueError("cholesky: the input is not positive-definite (the "
-                             f"factorization failed: {e})") from None
+            raise LaminaValueError("cholesky: the input is not positive-definite (the "
+                                   f"factorization failed: {e})") from None
         ctx.save_for_backward(lo)
         return lo
 
@@ -216,17 +217,17 @@ class Softplus(Function):
 
 def _t(x, name):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+        raise LaminaTypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a floating tensor, got dtype {x.dtype}")
+        raise LaminaTypeError(f"{name}: expected a floating tensor, got dtype {x.dtype}")
     return x
 
 
 def _square(x, name):
     _t(x, name)
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"{name}: expected a (batch of) square matrices, got shape "
-                         f"{tuple(x.shape)}")
+        raise LaminaValueError(f"{name}: expected a (batch of) square matrices, got shape "
+                               f"{tuple(x.shape)}")
     return x
 
 
@@ -275,8 +276,8 @@ def solve_triangular(lo: Tensor, b: Tensor) -> Tensor:
     _square(lo, "solve_triangular")
     _t(b, "solve_triangular")
     if b.ndim < 2 or b.shape[-2] != lo.shape[-1]:
-        raise ValueError(f"solve_triangular: B of shape {tuple(b.shape)} does not match L of "
-                         f"shape {tuple(lo.shape)}: expected B.shape[-2] == {lo.shape[-1]}")
+        raise LaminaValueError(f"solve_triangular: B of shape {tuple(b.shape)} does not match L of "
+                               f"shape {tuple(lo.shape)}: expected B.shape[-2] == {lo.shape[-1]}")
     return SolveTriangular.apply(lo, b)
 
 

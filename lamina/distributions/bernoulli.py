@@ -6,6 +6,7 @@ import lamina
 from lamina.distributions import constraints
 from lamina.distributions._special import softplus
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.errors import LaminaValueError
 
 __all__ = ["Bernoulli", "probs_to_logits", "clamp_probs"]
 
@@ -35,8 +36,8 @@ class Bernoulli(Distribution):
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         if (probs is None) == (logits is None):
-            raise ValueError("Bernoulli: expected exactly one of probs or logits, got "
-                             f"{'both' if probs is not None else 'neither'}")
+            raise LaminaValueError("Bernoulli: expected exactly one of probs or logits, got "
+                                   f"{'both' if probs is not None else 'neither'}")
         if probs is not None:
             (self.probs,) = broadcast_all(probs, names=["probs"], who="Bernoulli")
             self._param = self.probs

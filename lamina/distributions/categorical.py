@@ -8,6 +8,7 @@ import lamina
 from lamina.distributions import constraints
 from lamina.distributions.bernoulli import probs_to_logits
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.errors import LaminaValueError
 
 __all__ = ["Categorical", "OneHotCategorical"]
 
@@ -15,11 +16,11 @@ __all__ = ["Categorical", "OneHotCategorical"]
 def _param(x, name, who):
     (t,) = broadcast_all(x, names=[name], who=who)
     if t.ndim < 1:
-        raise ValueError(f"{who}: {name} must have at least one dimension (the categories), "
-                         f"got shape {tuple(t.shape)}")
+        raise LaminaValueError(f"{who}: {name} must have at least one dimension (the categories), "
+                               f"got shape {tuple(t.shape)}")
     if t.shape[-1] == 0:
-        raise ValueError(f"{who}: {name} must have at least one category, got shape "
-                         f"{tuple(t.shape)}")
+        raise LaminaValueError(f"{who}: {name} must have at least one category, got shape "
+                               f"{tuple(t.shape)}")
     return t
 
 
@@ -40,15 +41,15 @@ class Categorical(Distribution):
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         who = type(self).__name__
         if (probs is None) == (logits is None):
-            raise ValueError(f"{who}: expected exactly one of probs or logits, got "
-                             f"{'both' if probs is not None else 'neither'}")
+            raise LaminaValueError(f"{who}: expected exactly one of probs or logits, got "
+                                   f"{'both' if probs is not None else 'neither'}")
         if probs is not None:
             p = _param(probs, "probs", who)
             validate = (Distribution._validate_default if validate_args is None
                         else validate_args)
             if validate and not np.all(p.data >= 0):
-                raise ValueError(f"{who}: expected parameter probs to be non-negative, got "
-                                 f"min {p.data.min()}")
+                raise LaminaValueError(f"{who}: expected parameter probs to be non-negative, got "
+                                       f"min {p.data.min()}")
             self.probs = p / p.sum(-1, keepdim=True)
             self._given = "probs"
         else:

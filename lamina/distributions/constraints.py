@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
+
 __all__ = ["Constraint", "real", "real_vector", "positive", "nonnegative", "unit_interval",
            "boolean", "simplex", "one_hot", "nonnegative_integer", "greater_than",
            "interval", "half_open_interval", "integer_interval", "positive_definite",
@@ -36,7 +38,7 @@ class _Dependent(Constraint):
     """A support that depends on other parameters (checked by the distribution itself)."""
 
     def check(self, value):
-        raise ValueError("dependent: this constraint cannot be checked on its own")
+        raise LaminaValueError("dependent: this constraint cannot be checked on its own")
 
 
 class _Real(Constraint):

@@ -18,6 +18,7 @@ import numpy as np
 import lamina
 from lamina.backend import Generator, get_default_dtype, rng
 from lamina.distributions import constraints
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["Distribution", "broadcast_all"]
@@ -29,10 +30,10 @@ def _shape(shape, who: str) -> tuple:
     try:
         out = tuple(int(s) for s in shape)
     except TypeError:
-        raise TypeError(f"{who}: expected a shape (tuple of ints), got "
-                        f"{type(shape).__name__}") from None
+        raise LaminaTypeError(f"{who}: expected a shape (tuple of ints), got "
+                              f"{type(shape).__name__}") from None
     if any(s < 0 for s in out) or any(isinstance(s, bool) for s in shape):
-        raise ValueError(f"{who}: expected non-negative sizes, got {out}")
+        raise LaminaValueError(f"{who}: expected non-negative sizes, got {out}")
     return out
 
 
@@ -51,8 +52,8 @@ def broadcast_all(*values, names=None, who: str = "distribution") -> tuple:
                 dtype = v.dtype if dtype is None else lamina.backend.promote_types(dtype,
                                                                                   v.dtype)
         elif isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise TypeError(f"{who}: {n} must be a Tensor or a real number, got "
-                            f"{type(v).__name__}")
+            raise LaminaTypeError(f"{who}: {n} must be a Tensor or a real number, got "
+                                  f"{type(v).__name__}")
     dtype = dtype or get_default_dtype()
     ts = [v.to(dtype) if isinstance(v, Tensor) and v.dtype != dtype else
           (v if isinstance(v, Tensor) else lamina.tensor(float(v), dtype=dtype))
@@ -60,7 +61,7 @@ def broadcast_all(*values, names=None, who: str = "distribution") -> tuple:
     try:
         shape = np.broadcast_shapes(*(t.shape for t in ts))
     except ValueError:
-        raise ValueError(f"{who}: the shapes of " + ", ".join(
+        raise LaminaValueError(f"{who}: the shapes of " + ", ".join(
             f"{n} {tuple(t.shape)}" for n, t in zip(names, ts)) + " do not broadcast") from None
     return tuple(t if t.shape == shape else lamina.broadcast_to(t, shape) for t in ts)
 
@@ -86,8 +87,9 @@ class Distribution:
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
         if value not in (True, False):
-            raise ValueError("Distribution.set_default_validate_args: expected True or False, "
-                             f"got {value!r}")
+            raise LaminaValueError("Distribution.set_default_validate_args: expected True or "
+                                   "False, "
+                                   f"got {value!r}")
         Distribution._validate_default = value
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
@@ -95,8 +97,8 @@ class Distribution:
         self._batch_shape = _shape(batch_shape, f"{name}: batch_shape")
         self._event_shape = _shape(event_shape, f"{name}: event_shape")
         if validate_args is not None and validate_args not in (True, False):
-            raise TypeError(f"{name}: validate_args must be a bool or None, got "
-                            f"{validate_args!r}")
+            raise LaminaTypeError(f"{name}: validate_args must be a bool or None, got "
+                                  f"{validate_args!r}")
         self._validate_args = (Distribution._validate_default if validate_args is None
                                else validate_args)
         if self._validate_args:
@@ -106,7 +108,7 @@ class Distribution:
                 value = self.__dict__[param]
                 ok = constraint.check(value)
                 if not np.all(ok):
-                    raise ValueError(
+                    raise LaminaValueError(
                         f"{name}: expected parameter {param} (shape {tuple(value.shape)}) to "
                         f"satisfy the constraint {constraint!r}, but found invalid values: "
                         f"{_describe_bad(value, ok)}")
@@ -133,8 +135,9 @@ class Distribution:
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"{name}.expand: cannot expand batch_shape {self._batch_shape} to "
-                             f"{batch_shape}")
+            raise LaminaValueError(f"{name}.expand: cannot expand batch_shape {self._batch_shape} "
+                                   f"to "
+                                   f"{batch_shape}")
         params = {}
         for pname, ev in self._expand_params().items():
             v = getattr(self, pname)
@@ -197,8 +200,8 @@ class Distribution:
     @staticmethod
     def _rng(generator, who):
         if generator is not None and not isinstance(generator, Generator):
-            raise TypeError(f"{who}: generator must be a lamina.Generator, got "
-                            f"{type(generator).__name__}")
+            raise LaminaTypeError(f"{who}: generator must be a lamina.Generator, got "
+                                  f"{type(generator).__name__}")
         return rng(generator)
 
     # --- validation -------------------------------------------------------------------
@@ -208,24 +211,24 @@ class Distribution:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             value = lamina.tensor(float(value), dtype=dtype or self._dtype())
         elif not isinstance(value, Tensor):
-            raise TypeError(f"{name}: value must be a Tensor, got {type(value).__name__}")
+            raise LaminaTypeError(f"{name}: value must be a Tensor, got {type(value).__name__}")
         n_event = len(self._event_shape)
         vshape = tuple(value.shape)
         if len(vshape) < n_event or vshape[len(vshape) - n_event:] != self._event_shape:
-            raise ValueError(f"{name}: value of shape {vshape} does not end in the event "
-                             f"shape {self._event_shape}")
+            raise LaminaValueError(f"{name}: value of shape {vshape} does not end in the event "
+                                   f"shape {self._event_shape}")
         try:
             np.broadcast_shapes(vshape, self._batch_shape + self._event_shape)
         except ValueError:
-            raise ValueError(f"{name}: value of shape {vshape} does not broadcast with "
-                             f"batch_shape + event_shape "
-                             f"{self._batch_shape + self._event_shape}") from None
+            raise LaminaValueError(f"{name}: value of shape {vshape} does not broadcast with "
+                                   f"batch_shape + event_shape "
+                                   f"{self._batch_shape + self._event_shape}") from None
         if self._validate_args and self.support is not None and who != "icdf":
             ok = self.support.check(value)
             if not np.all(ok):
-                raise ValueError(f"{name}: expected value to lie in the support "
-                                 f"{self.support!r}, but found invalid values: "
-                                 f"{_describe_bad(value, ok)}")
+                raise LaminaValueError(f"{name}: expected value to lie in the support "
+                                       f"{self.support!r}, but found invalid values: "
+                                       f"{_describe_bad(value, ok)}")
         return value
 
     def _dtype(self):

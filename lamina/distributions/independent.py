@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lamina.distributions import constraints
 from lamina.distributions.distribution import Distribution
+from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = ["Independent"]
 
@@ -26,16 +27,16 @@ class Independent(Distribution):
     def __init__(self, base_distribution: Distribution, reinterpreted_batch_ndims: int,
                  validate_args: bool | None = None):
         if not isinstance(base_distribution, Distribution):
-            raise TypeError("Independent: base_distribution must be a Distribution, got "
-                            f"{type(base_distribution).__name__}")
+            raise LaminaTypeError("Independent: base_distribution must be a Distribution, got "
+                                  f"{type(base_distribution).__name__}")
         n = reinterpreted_batch_ndims
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError("Independent: reinterpreted_batch_ndims must be a non-negative "
-                             f"int, got {n!r}")
+            raise LaminaValueError("Independent: reinterpreted_batch_ndims must be a non-negative "
+                                   f"int, got {n!r}")
         bs = base_distribution.batch_shape
         if n > len(bs):
-            raise ValueError(f"Independent: expected reinterpreted_batch_ndims <= "
-                             f"len(base_distribution.batch_shape) = {len(bs)}, got {n}")
+            raise LaminaValueError(f"Independent: expected reinterpreted_batch_ndims <= "
+                                   f"len(base_distribution.batch_shape) = {len(bs)}, got {n}")
         self.base_dist = base_distribution
         self.reinterpreted_batch_ndims = n
         cut = len(bs) - n

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lamina.distributions.distribution import Distribution
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -25,11 +26,11 @@ def register_kl(type_p: type, type_q: type):
     """
     for t, n in ((type_p, "type_p"), (type_q, "type_q")):
         if not (isinstance(t, type) and issubclass(t, Distribution)):
-            raise TypeError(f"register_kl: {n} must be a subclass of Distribution, got {t!r}")
+            raise LaminaTypeError(f"register_kl: {n} must be a subclass of Distribution, got {t!r}")
 
     def decorator(fn):
         if not callable(fn):
-            raise TypeError(f"register_kl: expected a function, got {type(fn).__name__}")
+            raise LaminaTypeError(f"register_kl: expected a function, got {type(fn).__name__}")
         _KL_REGISTRY[type_p, type_q] = fn
         _KL_MEMO.clear()
         return fn
@@ -58,8 +59,8 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
     """
     for d, n in ((p, "p"), (q, "q")):
         if not isinstance(d, Distribution):
-            raise TypeError(f"kl_divergence: {n} must be a Distribution, got "
-                            f"{type(d).__name__}")
+            raise LaminaTypeError(f"kl_divergence: {n} must be a Distribution, got "
+                                  f"{type(d).__name__}")
     fn = _dispatch(type(p), type(q))
     if fn is None:
         raise NotImplementedError(f"kl_divergence: no KL divergence registered for "
@@ -166,8 +167,8 @@ def _kl_laplace_laplace(p, q):
 @register_kl(MultivariateNormal, MultivariateNormal)
 def _kl_mvn_mvn(p, q):
     if p.event_shape != q.event_shape:
-        raise ValueError("kl_divergence: MultivariateNormals of different event shapes "
-                         f"{p.event_shape} and {q.event_shape}")
+        raise LaminaValueError("kl_divergence: MultivariateNormals of different event shapes "
+                               f"{p.event_shape} and {q.event_shape}")
     from lamina.distributions._special import solve_triangular
     n = p.event_shape[0]
     lp, lq = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril

@@ -10,6 +10,7 @@ import lamina
 from lamina.distributions import constraints
 from lamina.distributions._special import cholesky, diagonal, inverse, solve_triangular
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["MultivariateNormal"]
@@ -48,22 +49,22 @@ class MultivariateNormal(Distribution):
                                 ("precision_matrix", precision_matrix),
                                 ("scale_tril", scale_tril)) if v is not None]
         if len(given) != 1:
-            raise ValueError("MultivariateNormal: expected exactly one of covariance_matrix, "
-                             f"precision_matrix or scale_tril, got {given or 'none'}")
+            raise LaminaValueError("MultivariateNormal: expected exactly one of covariance_matrix, "
+                                   f"precision_matrix or scale_tril, got {given or 'none'}")
         matrix = {"covariance_matrix": covariance_matrix, "precision_matrix": precision_matrix,
                   "scale_tril": scale_tril}[given[0]]
         for v, n in ((loc, "loc"), (matrix, given[0])):
             if not isinstance(v, Tensor):
-                raise TypeError(f"MultivariateNormal: {n} must be a Tensor, got "
-                                f"{type(v).__name__}")
+                raise LaminaTypeError(f"MultivariateNormal: {n} must be a Tensor, got "
+                                      f"{type(v).__name__}")
         if loc.ndim < 1:
-            raise ValueError("MultivariateNormal: loc must be at least one-dimensional, got "
-                             f"shape {tuple(loc.shape)}")
+            raise LaminaValueError("MultivariateNormal: loc must be at least one-dimensional, got "
+                                   f"shape {tuple(loc.shape)}")
         if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2] \
                 or matrix.shape[-1] != loc.shape[-1]:
-            raise ValueError(f"MultivariateNormal: {given[0]} must be a (batch of) "
-                             f"{loc.shape[-1]} x {loc.shape[-1]} matrices to match loc of "
-                             f"shape {tuple(loc.shape)}, got shape {tuple(matrix.shape)}")
+            raise LaminaValueError(f"MultivariateNormal: {given[0]} must be a (batch of) "
+                                   f"{loc.shape[-1]} x {loc.shape[-1]} matrices to match loc of "
+                                   f"shape {tuple(loc.shape)}, got shape {tuple(matrix.shape)}")
         loc, matrix = (broadcast_all(loc, names=["loc"], who="MultivariateNormal")[0],
                        broadcast_all(matrix, names=[given[0]], who="MultivariateNormal")[0])
         if loc.dtype != matrix.dtype:
@@ -72,9 +73,9 @@ class MultivariateNormal(Distribution):
         try:
             batch = np.broadcast_shapes(tuple(loc.shape[:-1]), tuple(matrix.shape[:-2]))
         except ValueError:
-            raise ValueError(f"MultivariateNormal: the batch shapes of loc "
-                             f"{tuple(loc.shape[:-1])} and {given[0]} "
-                             f"{tuple(matrix.shape[:-2])} do not broadcast") from None
+            raise LaminaValueError(f"MultivariateNormal: the batch shapes of loc "
+                                   f"{tuple(loc.shape[:-1])} and {given[0]} "
+                                   f"{tuple(matrix.shape[:-2])} do not broadcast") from None
         n = loc.shape[-1]
         self.loc = lamina.broadcast_to(loc, batch + (n,)) if loc.shape[:-1] != batch else loc
         self._given = given[0]

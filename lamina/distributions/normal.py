@@ -10,6 +10,7 @@ import lamina
 from lamina.distributions import constraints
 from lamina.distributions._special import erf, erfinv
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.errors import LaminaValueError
 
 __all__ = ["Normal"]
 
@@ -75,8 +76,8 @@ class Normal(Distribution):
     def icdf(self, value):
         value = self._value(value, "icdf")
         if self._validate_args and not np.all((value.data >= 0) & (value.data <= 1)):
-            raise ValueError("Normal.icdf: expected probabilities in [0, 1], got values "
-                             f"from {value.data.min()} to {value.data.max()}")
+            raise LaminaValueError("Normal.icdf: expected probabilities in [0, 1], got values "
+                                   f"from {value.data.min()} to {value.data.max()}")
         return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)
 
     def entropy(self):

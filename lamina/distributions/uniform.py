@@ -7,6 +7,7 @@ import numpy as np
 import lamina
 from lamina.distributions import constraints
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.errors import LaminaValueError
 
 __all__ = ["Uniform"]
 
@@ -26,9 +27,9 @@ class Uniform(Distribution):
         super().__init__(self.low.shape, validate_args=validate_args)
         if self._validate_args and not np.all(self.low.data < self.high.data):
             bad = ~(self.low.data < self.high.data)
-            raise ValueError(f"Uniform: expected low < high, got low = "
-                             f"{self.low.data[bad].ravel()[:5]}, high = "
-                             f"{self.high.data[bad].ravel()[:5]}")
+            raise LaminaValueError(f"Uniform: expected low < high, got low = "
+                                   f"{self.low.data[bad].ravel()[:5]}, high = "
+                                   f"{self.high.data[bad].ravel()[:5]}")
 
     def _expand_params(self):
         return {"low": 0, "high": 0}

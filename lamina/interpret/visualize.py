@@ -24,6 +24,7 @@ import numpy as np
 
 import lamina
 from lamina.autograd import enable_grad, no_grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.tensor import Tensor
 
@@ -33,14 +34,14 @@ __all__ = ["conv_filters", "feature_maps", "image_grid", "plot_filters", "plot_f
 
 def _module(obj, name: str, op: str) -> Module:
     if not isinstance(obj, Module):
-        raise TypeError(f"{op}: {name} must be an nn.Module, got {type(obj).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be an nn.Module, got {type(obj).__name__}")
     return obj
 
 
 def _array(x, op: str, name: str = "x") -> np.ndarray:
     a = np.asarray(getattr(x, "data", x))
     if a.dtype.kind not in "fiu":
-        raise TypeError(f"{op}: {name} must be numeric, got dtype {a.dtype}")
+        raise LaminaTypeError(f"{op}: {name} must be numeric, got dtype {a.dtype}")
     return a
 
 
@@ -49,8 +50,8 @@ def conv_filters(conv: Module) -> np.ndarray:
     op = "conv_filters"
     w = getattr(_module(conv, "conv", op), "weight", None)
     if w is None or w.ndim != 4:
-        raise ValueError(f"{op}: expected a Conv2d (a 4-D weight), got {type(conv).__name__}"
-                         f" with weight shape {None if w is None else tuple(w.shape)}")
+        raise LaminaValueError(f"{op}: expected a Conv2d (a 4-D weight), got {type(conv).__name__}"
+                               f" with weight shape {None if w is None else tuple(w.shape)}")
     return np.asarray(w.data, np.float64).copy()
 
 
@@ -61,7 +62,7 @@ def feature_maps(model: Module, layer: Module, x) -> np.ndarray:
     _module(model, "model", op)
     _module(layer, "layer", op)
     if not any(m is layer for m in model.modules()):
-        raise ValueError(f"{op}: layer {type(layer).__name__} is not a submodule of model")
+        raise LaminaValueError(f"{op}: layer {type(layer).__name__} is not a submodule of model")
     seen = []
     handle = layer.register_forward_hook(lambda m, a, out: seen.append(out))
     was = model.training
@@ -73,7 +74,7 @@ def feature_maps(model: Module, layer: Module, x) -> np.ndarray:
         handle.remove()
         model.train(was)
     if not seen:
-        raise RuntimeError(f"{op}: the layer did not run in model's forward")
+        raise LaminaValueError(f"{op}: the layer did not run in model's forward")
     return np.asarray(seen[0].data, np.float64)
 
 
@@ -92,17 +93,17 @@ def image_grid(images, path, ncols: int | None = None, titles=None, cmap: str = 
     op = "image_grid"
     imgs = _array(images, op, "images").astype(np.float64)
     if imgs.ndim not in (3, 4) or (imgs.ndim == 4 and imgs.shape[-1] != 3) or not len(imgs):
-        raise ValueError(f"{op}: expected images (N, H, W) or (N, H, W, 3), got shape "
-                         f"{imgs.shape}")
+        raise LaminaValueError(f"{op}: expected images (N, H, W) or (N, H, W, 3), got shape "
+                               f"{imgs.shape}")
     if normalize not in ("each", "all", "symmetric"):
-        raise ValueError(f"{op}: normalize must be 'each', 'all' or 'symmetric', got "
-                         f"{normalize!r}")
+        raise LaminaValueError(f"{op}: normalize must be 'each', 'all' or 'symmetric', got "
+                               f"{normalize!r}")
     n = len(imgs)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     if not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"{op}: ncols must be a positive int, got {ncols!r}")
+        raise LaminaValueError(f"{op}: ncols must be a positive int, got {ncols!r}")
     if titles is not None and len(titles) != n:
-        raise ValueError(f"{op}: {len(titles)} titles for {n} images")
+        raise LaminaValueError(f"{op}: {len(titles)} titles for {n} images")
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -154,8 +155,8 @@ def plot_feature_maps(model: Module, layer: Module, x, path, index: int = 0,
     """The feature maps of ``layer`` for sample ``index`` of ``x``, one image per channel."""
     maps = feature_maps(model, layer, x)
     if maps.ndim != 4:
-        raise ValueError(f"plot_feature_maps: expected a (N, C, H, W) layer output, got "
-                         f"shape {maps.shape}")
+        raise LaminaValueError(f"plot_feature_maps: expected a (N, C, H, W) layer output, got "
+                               f"shape {maps.shape}")
     kw.setdefault("titles", [f"channel {i}" for i in range(maps.shape[1])])
     return image_grid(maps[index], path, **kw)
 
@@ -195,13 +196,13 @@ def activation_maximization(model: Module, target: int, shape, layer: Module | N
     if layer is not None:
         _module(layer, "layer", op)
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < 0:
-        raise ValueError(f"{op}: target must be a non-negative int, got {target!r}")
+        raise LaminaValueError(f"{op}: target must be a non-negative int, got {target!r}")
     if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"{op}: steps must be a positive int, got {steps!r}")
+        raise LaminaValueError(f"{op}: steps must be a positive int, got {steps!r}")
     for name, v in (("lr", lr), ("l2", l2), ("tv", tv)):
         if not isinstance(v, (int, float)) or v < 0 or (name == "lr" and v == 0):
             kind = "positive" if name == "lr" else "non-negative"
-            raise ValueError(f"{op}: {name} must be a {kind} number, got {v!r}")
+            raise LaminaValueError(f"{op}: {name} must be a {kind} number, got {v!r}")
     shape = tuple(int(s) for s in shape)
     rng = np.random.default_rng(seed)
     x = lamina.tensor((init_scale * rng.standard_normal((1, *shape))).astype(np.float32),
@@ -222,8 +223,8 @@ def activation_maximization(model: Module, target: int, shape, layer: Module | N
                 out = model(x)
                 act = out if layer is None else seen[0]
                 if target >= act.shape[1]:
-                    raise ValueError(f"{op}: target {target} out of range for "
-                                     f"{act.shape[1]} units")
+                    raise LaminaValueError(f"{op}: target {target} out of range for "
+                                           f"{act.shape[1]} units")
                 unit = act[:, target]
                 obj = unit.mean() if unit.ndim > 1 else unit.sum()
                 loss = -obj + l2 * (x * x).sum() + tv * total_variation(x)
@@ -251,7 +252,7 @@ def penultimate_features(model: Module, x, layer: Module | None = None) -> np.nd
         from lamina.nn.modules.linear import Linear
         linears = [m for m in model.modules() if isinstance(m, Linear)]
         if not linears:
-            raise ValueError(f"{op}: the model has no nn.Linear; pass layer=")
+            raise LaminaValueError(f"{op}: the model has no nn.Linear; pass layer=")
         layer = linears[-1]
     seen = []
     handle = layer.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
@@ -276,10 +277,10 @@ def embed(features, method: str = "pca", n_components: int = 2, seed: int = 0,
     op = "embed"
     f = _array(features, op, "features").astype(np.float64)
     if f.ndim != 2 or len(f) < 2:
-        raise ValueError(f"{op}: expected features (N >= 2, D), got shape {f.shape}")
+        raise LaminaValueError(f"{op}: expected features (N >= 2, D), got shape {f.shape}")
     if not isinstance(n_components, int) or not 1 <= n_components <= min(f.shape):
-        raise ValueError(f"{op}: n_components must be an int in [1, {min(f.shape)}], got "
-                         f"{n_components!r}")
+        raise LaminaValueError(f"{op}: n_components must be an int in [1, {min(f.shape)}], got "
+                               f"{n_components!r}")
     if method == "pca":
         c = f - f.mean(0)
         u, s, vt = np.linalg.svd(c, full_matrices=False)
@@ -295,4 +296,4 @@ def embed(features, method: str = "pca", n_components: int = 2, seed: int = 0,
         perp = min(perplexity, (len(f) - 1) / 3)
         return TSNE(n_components=n_components, perplexity=perp, init="pca",
                     random_state=seed).fit_transform(f)
-    raise ValueError(f"{op}: method must be 'pca' or 'tsne', got {method!r}")
+    raise LaminaValueError(f"{op}: method must be 'pca' or 'tsne', got {method!r}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 
 from lamina.autograd import no_grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.ops.loss import _legacy_reduction, cross_entropy
 from lamina.ops.loss import kl_div as _kl_div
@@ -56,9 +57,9 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
 
 def _check_t_alpha(T, alpha, op: str) -> tuple[float, float]:
     if isinstance(T, bool) or not isinstance(T, (int, float)) or not T > 0:
-        raise ValueError(f"{op}: T must be a positive number, got {T!r}")
+        raise LaminaValueError(f"{op}: T must be a positive number, got {T!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise ValueError(f"{op}: alpha must be a number in [0, 1], got {alpha!r}")
+        raise LaminaValueError(f"{op}: alpha must be a number in [0, 1], got {alpha!r}")
     return float(T), float(alpha)
 
 
@@ -79,11 +80,11 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Tensor, target: Te
     T, alpha = _check_t_alpha(T, alpha, op)
     for name, v in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
         if not isinstance(v, Tensor) or v.ndim != 2:
-            raise ValueError(f"{op}: {name} must be a 2-D (N, C) Tensor, got "
-                             f"{getattr(v, 'shape', type(v).__name__)}")
+            raise LaminaValueError(f"{op}: {name} must be a 2-D (N, C) Tensor, got "
+                                   f"{getattr(v, 'shape', type(v).__name__)}")
     if tuple(student_logits.shape) != tuple(teacher_logits.shape):
-        raise ValueError(f"{op}: student_logits {tuple(student_logits.shape)} and "
-                         f"teacher_logits {tuple(teacher_logits.shape)} differ in shape")
+        raise LaminaValueError(f"{op}: student_logits {tuple(student_logits.shape)} and "
+                               f"teacher_logits {tuple(teacher_logits.shape)} differ in shape")
     loss = None
     if alpha > 0:
         soft = softmax(teacher_logits.detach() / T, 1)
@@ -127,8 +128,8 @@ class Distiller(Module):
         super().__init__()
         for name, m in (("student", student), ("teacher", teacher)):
             if not isinstance(m, Module):
-                raise TypeError(f"Distiller: {name} must be an nn.Module, got "
-                                f"{type(m).__name__}")
+                raise LaminaTypeError(f"Distiller: {name} must be an nn.Module, got "
+                                      f"{type(m).__name__}")
         self.student = student
         object.__setattr__(self, "teacher", teacher)       # not registered: not trained
         self.criterion = DistillationLoss(T, alpha)
@@ -147,8 +148,8 @@ class Distiller(Module):
         inputs (from the latest ``forward``) and the labels ``target``."""
         t = self._teacher_logits
         if t is None or tuple(t.shape) != tuple(output.shape):
-            raise RuntimeError("Distiller.loss: call the Distiller's forward on the batch "
-                               "first (its output is the student's logits)")
+            raise LaminaValueError("Distiller.loss: call the Distiller's forward on the batch "
+                                   "first (its output is the student's logits)")
         return self.criterion(output, t, target)
 
 

@@ -27,6 +27,7 @@ import fnmatch
 import re
 from collections.abc import Iterable
 
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 
 __all__ = ["freeze", "unfreeze", "trainable_parameter_names", "count_parameters",
@@ -44,8 +45,8 @@ def _patterns(patterns, op: str) -> list[str] | None:
         out = list(patterns)
         if all(isinstance(p, str) for p in out):
             return out
-    raise TypeError(f"{op}: patterns must be a str or a list of str (globs or regexes), got "
-                    f"{patterns!r}")
+    raise LaminaTypeError(f"{op}: patterns must be a str or a list of str (globs or regexes), got "
+                          f"{patterns!r}")
 
 
 def _match(name: str, patterns: list[str] | None, regex: bool) -> bool:
@@ -65,7 +66,7 @@ def _match(name: str, patterns: list[str] | None, regex: bool) -> bool:
 
 def _check(module, op: str) -> None:
     if not isinstance(module, Module):
-        raise TypeError(f"{op}: module must be an nn.Module, got {type(module).__name__}")
+        raise LaminaTypeError(f"{op}: module must be an nn.Module, got {type(module).__name__}")
 
 
 def _bn_eval_hook(mod, args):
@@ -103,7 +104,7 @@ def _set(module, patterns, regex, requires_grad, bn_eval, op) -> list[str]:
             try:
                 re.compile(p)
             except re.error as e:
-                raise ValueError(f"{op}: invalid regex {p!r}: {e}") from None
+                raise LaminaValueError(f"{op}: invalid regex {p!r}: {e}") from None
     names = []
     for name, p in module.named_parameters():
         if _match(name, pats, regex):
@@ -111,8 +112,8 @@ def _set(module, patterns, regex, requires_grad, bn_eval, op) -> list[str]:
             names.append(name)
     if pats is not None and not names and not any(
             _match(n, pats, regex) for n, _ in module.named_modules() if n):
-        raise ValueError(f"{op}: no parameter or module name matches {pats}; names are "
-                         f"e.g. {[n for n, _ in module.named_parameters()][:6]}")
+        raise LaminaValueError(f"{op}: no parameter or module name matches {pats}; names are "
+                               f"e.g. {[n for n, _ in module.named_parameters()][:6]}")
     _sync_batchnorm(module, pats, regex, not requires_grad, bn_eval)
     return names
 
@@ -155,18 +156,18 @@ def replace_module(model: Module, target: str, new: Module) -> Module:
     op = "replace_module"
     _check(model, op)
     if not isinstance(new, Module):
-        raise TypeError(f"{op}: new must be an nn.Module, got {type(new).__name__}")
+        raise LaminaTypeError(f"{op}: new must be an nn.Module, got {type(new).__name__}")
     if not isinstance(target, str) or not target:
-        raise ValueError(f"{op}: target must be a non-empty dotted module name, got "
-                         f"{target!r}")
+        raise LaminaValueError(f"{op}: target must be a non-empty dotted module name, got "
+                               f"{target!r}")
     parent_name, _, leaf = target.rpartition(".")
     try:
         parent = model.get_submodule(parent_name) if parent_name else model
     except (AttributeError, KeyError, ValueError) as e:
-        raise ValueError(f"{op}: no submodule {parent_name!r} in the model ({e})") from None
+        raise LaminaValueError(f"{op}: no submodule {parent_name!r} in the model ({e})") from None
     if leaf not in parent._modules:
-        raise ValueError(f"{op}: {type(parent).__name__} {parent_name or '(root)'!r} has no "
-                         f"child {leaf!r}; children: {list(parent._modules)}")
+        raise LaminaValueError(f"{op}: {type(parent).__name__} {parent_name or '(root)'!r} has no "
+                               f"child {leaf!r}; children: {list(parent._modules)}")
     old = parent._modules[leaf]
     parent._modules[leaf] = new
     return old
@@ -185,15 +186,15 @@ def replace_head(model: Module, new: Module | int, target: str | None = None) ->
     if target is None:
         linears = [n for n, m in model.named_modules() if isinstance(m, Linear) and n]
         if not linears:
-            raise ValueError(f"{op}: the model has no nn.Linear submodule; pass target=")
+            raise LaminaValueError(f"{op}: the model has no nn.Linear submodule; pass target=")
         target = linears[-1]
     if isinstance(new, int) and not isinstance(new, bool):
         old = model.get_submodule(target)
         if not isinstance(old, Linear):
-            raise ValueError(f"{op}: an int head needs a Linear at {target!r}, found "
-                             f"{type(old).__name__}")
+            raise LaminaValueError(f"{op}: an int head needs a Linear at {target!r}, found "
+                                   f"{type(old).__name__}")
         if new < 1:
-            raise ValueError(f"{op}: the number of outputs must be >= 1, got {new}")
+            raise LaminaValueError(f"{op}: the number of outputs must be >= 1, got {new}")
         new = Linear(old.in_features, new, bias=old.bias is not None,
                      dtype=old.weight.data.dtype)
     replace_module(model, target, new)
@@ -223,10 +224,10 @@ def param_groups(module: Module, rules, default: dict | None = None, *, regex: b
     if not isinstance(rules, (list, tuple)) or not all(
             isinstance(r, (list, tuple)) and len(r) == 2 and isinstance(r[1], dict)
             for r in rules):
-        raise TypeError(f"{op}: rules must be a list of (pattern, options dict) pairs, got "
-                        f"{rules!r}")
+        raise LaminaTypeError(f"{op}: rules must be a list of (pattern, options dict) pairs, got "
+                              f"{rules!r}")
     if default is not None and not isinstance(default, dict):
-        raise TypeError(f"{op}: default must be a dict or None, got {type(default).__name__}")
+        raise LaminaTypeError(f"{op}: default must be a dict or None, got {type(default).__name__}")
     compiled = [(_patterns(p, op), opts) for p, opts in rules]
     groups = [{"params": [], "param_names": [], **opts} for _, opts in compiled]
     rest = {"params": [], "param_names": [], **(default or {})}
@@ -249,11 +250,11 @@ def layerwise_lr_groups(module: Module, layers: list, base_lr: float, decay: flo
     out."""
     op = "layerwise_lr_groups"
     if not isinstance(base_lr, (int, float)) or isinstance(base_lr, bool) or base_lr <= 0:
-        raise ValueError(f"{op}: base_lr must be a positive number, got {base_lr!r}")
+        raise LaminaValueError(f"{op}: base_lr must be a positive number, got {base_lr!r}")
     if not isinstance(decay, (int, float)) or isinstance(decay, bool) or decay <= 0:
-        raise ValueError(f"{op}: decay must be a positive number, got {decay!r}")
+        raise LaminaValueError(f"{op}: decay must be a positive number, got {decay!r}")
     if not isinstance(layers, (list, tuple)) or not layers:
-        raise ValueError(f"{op}: layers must be a non-empty list of patterns, got {layers!r}")
+        raise LaminaValueError(f"{op}: layers must be a non-empty list of patterns, got {layers!r}")
     n = len(layers)
     rules = [(p, {"lr": base_lr / decay ** (n - 1 - i)}) for i, p in enumerate(layers)]
     return param_groups(module, rules, None, regex=regex)

@@ -276,8 +276,31 @@ def floor_divide(a, b) -> Tensor:
     return _nograd(np.floor_divide, a, b)
 
 
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        with np.errstate(all="ignore"):
+            return np.remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        gb = None
+        if nb:
+            # a = floor(a/b) b + remainder(a, b): d/db remainder = -floor(a/b)
+            with np.errstate(all="ignore"):
+                gb = -g * np.floor_divide(a, b)
+        return (g.copy() if na else None), gb
+
+
 def remainder(a, b) -> Tensor:
+    """Python's ``%``: the remainder of ``a / b`` rounded towards -inf (the sign of ``b``);
+    differentiable for floating tensors."""
     a, b = _promote(a, b, "remainder")
+    if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
+        return Remainder.apply(a, b)
     _check_int_divisor(a, b, "remainder")
     return _nograd(np.remainder, a, b)
 

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = ["LinAlgError", "inv", "inv_ex", "solve", "det", "slogdet", "cholesky",
@@ -50,15 +51,15 @@ def _eye_like(x, n):
 
 def _check_matrix(A, op, square=False):
     if not isinstance(A, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(A).__name__}")
+        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(A).__name__}")
     if A.data.dtype.kind != "f":
-        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. "
-                           f"Got {A.dtype}")
+        raise LaminaValueError(f"{op}: Expected a floating point or complex tensor as input. "
+                               f"Got {A.dtype}")
     if A.data.ndim < 2:
-        raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
+        raise LaminaValueError(f"{op}: The input tensor A must have at least 2 dimensions.")
     if square and A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
-                           f"{A.shape[-2]} by {A.shape[-1]} matrices")
+        raise LaminaValueError(f"{op}: A must be batches of square matrices, but they are "
+                               f"{A.shape[-2]} by {A.shape[-1]} matrices")
 
 
 def _batch_prefix(index, batch_shape):
@@ -200,27 +201,27 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """
     _check_matrix(A, "linalg.solve", square=True)
     if not isinstance(B, Tensor) or B.data.dtype != A.data.dtype:
-        raise RuntimeError("linalg.solve: Expected A and B to have the same dtype, but found "
-                           f"A of type {A.dtype} and B of type {getattr(B, 'dtype', type(B))} "
-                           "instead")
+        raise LaminaValueError("linalg.solve: Expected A and B to have the same dtype, but found "
+                               f"A of type {A.dtype} and B of type {getattr(B, 'dtype', type(B))} "
+                               "instead")
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     if not left:
         if vector:
-            raise RuntimeError("linalg.solve: Vector broadcasting of the left hand side is "
-                               "not supported for left=False. In this case linalg.solve is "
-                               "equivalent to B / A.squeeze(-1)")
+            raise LaminaValueError("linalg.solve: Vector broadcasting of the left hand side is "
+                                   "not supported for left=False. In this case linalg.solve is "
+                                   "equivalent to B / A.squeeze(-1)")
         return solve(A.mT, B.mT).mT                 # X A = B  <=>  A^T X^T = B^T
     if vector:
         B = B.unsqueeze(-1)
     n, rows = A.shape[-1], B.shape[-2]
     if rows != n:
-        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
-                           f"AX = B ({A.shape[-2]}x{n} and {rows}x{B.shape[-1]})")
+        raise LaminaValueError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                               f"AX = B ({A.shape[-2]}x{n} and {rows}x{B.shape[-1]})")
     try:
         batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     except ValueError:
-        raise RuntimeError(f"linalg.solve: batch dimensions of A {tuple(A.shape)} and B "
-                           f"{tuple(B.shape)} cannot be broadcast") from None
+        raise LaminaValueError(f"linalg.solve: batch dimensions of A {tuple(A.shape)} and B "
+                               f"{tuple(B.shape)} cannot be broadcast") from None
     if B.shape[:-2] != batch:
         B = B.expand(*batch, *B.shape[-2:])
     X = Solve.apply(A, B)
@@ -402,12 +403,14 @@ class QR(Function):
         A, Q, R = ctx.saved
         m, n = A.shape[-2:]
         if ctx.mode == "r":
-            raise RuntimeError("The derivative of linalg.qr depends on Q, which is not "
-                               "computed when mode='r'. Please use linalg.qr(A, mode='reduced') "
-                               "if you are going to differentiate through linalg.qr.")
+            raise LaminaValueError("The derivative of linalg.qr depends on Q, which is not "
+                                   "computed when mode='r'. Please use linalg.qr(A, "
+                                   "mode='reduced') if you are going to differentiate through "
+                                   "linalg.qr.")
         if ctx.mode == "complete" and m > n:
-            raise RuntimeError("The QR decomposition is not differentiable when mode='complete' "
-                               "and nrows > ncols.")
+            raise LaminaValueError("The QR decomposition is not differentiable when "
+                                   "mode='complete' "
+                                   "and nrows > ncols.")
         gQ = np.zeros_like(Q) if gQ is None else gQ
         gR = np.zeros_like(R) if gR is None else gR
         if m >= n:
@@ -429,8 +432,8 @@ def qr(A: Tensor, mode: str = "reduced"):
     """
     _check_matrix(A, "linalg.qr")
     if mode not in ("reduced", "complete", "r"):
-        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
-                           "'reduced' (default), 'r', or 'complete'")
+        raise LaminaValueError(f"qr received unrecognized mode '{mode}' but expected one of "
+                               "'reduced' (default), 'r', or 'complete'")
     Q, R = QR.apply(A, mode)
     if mode == "r":
         Q = Q.detach()
@@ -483,9 +486,9 @@ class SVD(Function):
     def backward(ctx, gU, gS, gVh):
         U, S, Vh = ctx.saved
         if ctx.full:
-            raise RuntimeError("linalg.svd_backward: Setting full_matrices=True in forward is "
-                               "not supported in backward when the matrix is not square: "
-                               "use full_matrices=False")
+            raise LaminaValueError("linalg.svd_backward: Setting full_matrices=True in forward is "
+                                   "not supported in backward when the matrix is not square: "
+                                   "use full_matrices=False")
         return _svd_backward(U, S, Vh, gU, gS, gVh), None
 
 
@@ -562,7 +565,7 @@ def eigh(A: Tensor, UPLO: str = "L"):
     """
     _check_matrix(A, "linalg.eigh", square=True)
     if UPLO not in ("L", "U"):
-        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+        raise LaminaValueError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     L, V = Eigh.apply(A, UPLO)
     return _named("eigh", eigenvalues=L, eigenvectors=V)
 
@@ -584,7 +587,7 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     """The eigenvalues of each symmetric matrix in ``A``, ascending."""
     _check_matrix(A, "linalg.eigvalsh", square=True)
     if UPLO not in ("L", "U"):
-        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+        raise LaminaValueError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     return EigvalsH.apply(A, UPLO)
 
 
@@ -689,17 +692,17 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     _check_matrix(A, "linalg.lstsq")
     driver = "gelsy" if driver is None else driver
     if driver not in _DRIVERS:
-        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of "
-                           f"{_DRIVERS}")
+        raise LaminaValueError(f"torch.linalg.lstsq: parameter `driver` should be one of "
+                               f"{_DRIVERS}")
     if not isinstance(B, Tensor) or B.data.dtype != A.data.dtype:
-        raise RuntimeError("torch.linalg.lstsq: Expected input and other to have the same "
-                           "dtype")
+        raise LaminaValueError("torch.linalg.lstsq: Expected input and other to have the same "
+                               "dtype")
     vector = B.ndim == A.ndim - 1
     Bm = B.unsqueeze(-1) if vector else B
     m, n = A.shape[-2:]
     if Bm.shape[-2] != m:
-        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2)"
-                           f" ({m} != {Bm.shape[-2]})")
+        raise LaminaValueError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2)"
+                               f" ({m} != {Bm.shape[-2]})")
     eps = np.finfo(A.data.dtype).eps
     rc = max(m, n) * eps if rcond is None or rcond < 0 else rcond
     X = LstsqSolution.apply(A, Bm, rc)
@@ -769,8 +772,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,  
     ``ord`` may be inf (max |x|), -inf (min |x|) or 0 (the count of non-zeros).
     The gradient at a zero norm is 0, like PyTorch's subgradient."""
     if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
-        raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor "
-                           f"as input. Got {getattr(x, 'dtype', type(x))}")
+        raise LaminaValueError("linalg.vector_norm: Expected a floating point or complex tensor "
+                               f"as input. Got {getattr(x, 'dtype', type(x))}")
     if dtype is not None:
         x = x.to(dtype)
     dims = _dims(dim, x.ndim)
@@ -779,8 +782,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,  
 
     if ord in (math.inf, -math.inf):
         if ord == -math.inf and any(x.shape[d] == 0 for d in dims):
-            raise RuntimeError("linalg.vector_norm cannot compute the -inf norm on an empty "
-                               "tensor because the operation does not have an identity")
+            raise LaminaValueError("linalg.vector_norm cannot compute the -inf norm on an empty "
+                                   "tensor because the operation does not have an identity")
         if any(x.shape[d] == 0 for d in dims):
             return _make(np.zeros(_reduced_shape(x.shape, dims, keepdim), x.data.dtype))
         f = amax if ord == math.inf else amin
@@ -807,8 +810,8 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
         A = A.to(dtype)
     d0, d1 = (d % A.ndim for d in dim)
     if d0 == d1:
-        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, "
-                           f"{dim[1]})")
+        raise LaminaValueError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, "
+                               f"{dim[1]})")
     if ord == "fro":
         return vector_norm(A, 2, dim=(d0, d1), keepdim=keepdim)
     if ord in (2, 1, math.inf) and 0 in (A.shape[d0], A.shape[d1]):
@@ -832,7 +835,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
         f = amax if ord in (1, math.inf) else amin
         out = f(sums, dim=red_dim, keepdim=True)
         return out if keepdim else out.squeeze(max(d0, d1)).squeeze(min(d0, d1))
-    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    raise LaminaValueError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
 def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *,  # noqa: A002
@@ -848,13 +851,13 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *,  # noqa: A002
         return vector_norm(A, 2, dim, keepdim, dtype=dtype)
     if dim is None:
         if A.ndim not in (1, 2):
-            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input "
-                               f"must be 1D or 2D. Got {A.ndim}D.")
+            raise LaminaValueError(f"linalg.norm: If dim is not specified but ord is, the input "
+                                   f"must be 1D or 2D. Got {A.ndim}D.")
         dim = tuple(range(A.ndim))
     if len(dim) == 2:
         return matrix_norm(A, ord, dim, keepdim, dtype=dtype)
     if isinstance(ord, str):
-        raise RuntimeError(f"linalg.vector_norm: Order {ord} not supported.")
+        raise LaminaValueError(f"linalg.vector_norm: Order {ord} not supported.")
     return vector_norm(A, ord, dim, keepdim, dtype=dtype)
 
 
@@ -865,7 +868,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     and ``n < 0`` powers of ``inv(A)``."""
     _check_matrix(A, "linalg.matrix_power", square=True)
     if not isinstance(n, (int, np.integer)):
-        raise TypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
+        raise LaminaTypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
     if n == 0:
         eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A.data.dtype), A.shape).copy()
         return _make(eye)
@@ -905,7 +908,7 @@ def cond(A: Tensor, p=None) -> Tensor:
         big, small = s[..., 0], s[..., -1]
         return big / small if p in (None, 2) else small / big
     if A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f"linalg.cond(ord={p}): A must be batches of square matrices, "
-                           f"but they are {A.shape[-2]} by {A.shape[-1]} matrices")
+        raise LaminaValueError(f"linalg.cond(ord={p}): A must be batches of square matrices, "
+                               f"but they are {A.shape[-2]} by {A.shape[-1]} matrices")
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 

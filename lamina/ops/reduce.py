@@ -14,6 +14,7 @@ returned (the first occurrence of the extreme value).
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 
 import numpy as np
@@ -920,3 +921,28 @@ def cumsum(x, dim: int, dtype=None) -> Tensor:
         out = a.astype(np.int64) if a.ndim == 0 else a.cumsum(axis=axis, dtype=np.int64)
         return _make(out)
     return Cumsum.apply(x, axis)
+
+
+# --- NumPy's keyword spellings ---------------------------------------------------------------
+
+def numpy_names(fn):
+    """Let ``fn`` take NumPy's ``axis=`` and ``keepdims=`` for ``dim=`` and ``keepdim=``, as
+    PyTorch's functions and methods do (``x.sum(axis=0, keepdims=True)``)."""
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if kwargs:
+            for np_name, name in (("axis", "dim"), ("keepdims", "keepdim")):
+                if np_name in kwargs:
+                    if name in kwargs:
+                        raise LaminaTypeError(f"{fn.__name__}() got multiple values for argument "
+                                              f"'{name}'")
+                    kwargs[name] = kwargs.pop(np_name)
+        return fn(*args, **kwargs)
+
+    return op
+
+
+for _name in ("sum mean max min amax amin argmax argmin var std prod logsumexp all any "
+              "cumsum").split():
+    globals()[_name] = numpy_names(globals()[_name])
+del _name

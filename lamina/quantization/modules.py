@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import nn
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.quantization.qconfig import QConfig, default_dynamic_qconfig
 from lamina.quantization.schemes import (
@@ -29,12 +30,12 @@ class _DynamicQuantized(Module):
 
     def _quantize_from(self, float_mod, qconfig: QConfig, k: int, name: str) -> None:
         if not isinstance(qconfig, QConfig):
-            raise TypeError(f"{name}: qconfig must be a lamina.quantization.QConfig, got "
-                            f"{type(qconfig).__name__}")
+            raise LaminaTypeError(f"{name}: qconfig must be a lamina.quantization.QConfig, got "
+                                  f"{type(qconfig).__name__}")
         limit = max_accumulation_length(qconfig.reduce_range)
         if k > limit:
-            raise ValueError(f"{name}: dot products of length {k} could overflow the int32 "
-                             f"accumulator; expected at most {limit}")
+            raise LaminaValueError(f"{name}: dot products of length {k} could overflow the int32 "
+                                   f"accumulator; expected at most {limit}")
         self.qconfig = qconfig
         self.reduce_range = qconfig.reduce_range
         w = float_mod.weight.data
@@ -58,7 +59,7 @@ class _DynamicQuantized(Module):
         if x.size == 0:
             return np.zeros(x.shape, np.uint8), 1.0, 0
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"{type(self).__name__}: the input has non-finite values")
+            raise LaminaValueError(f"{type(self).__name__}: the input has non-finite values")
         scale, zp = choose_activation_qparams(x.min(), x.max(), self.reduce_range)
         return quantize_activation(x, scale, zp), scale, zp
 
@@ -84,8 +85,8 @@ class DynamicQuantizedLinear(_DynamicQuantized):
     def from_float(cls, mod: nn.Linear,
                    qconfig: QConfig = default_dynamic_qconfig) -> DynamicQuantizedLinear:
         if not isinstance(mod, nn.Linear):
-            raise TypeError(f"DynamicQuantizedLinear.from_float: expected an nn.Linear, got "
-                            f"{type(mod).__name__}")
+            raise LaminaTypeError(f"DynamicQuantizedLinear.from_float: expected an nn.Linear, got "
+                                  f"{type(mod).__name__}")
         q = cls(mod.in_features, mod.out_features)
         q._quantize_from(mod, qconfig, mod.in_features, "DynamicQuantizedLinear")
         return q
@@ -93,8 +94,8 @@ class DynamicQuantizedLinear(_DynamicQuantized):
     def forward(self, input: Tensor) -> Tensor:
         x = np.asarray(getattr(input, "data", input))
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"DynamicQuantizedLinear: expected an input with last dim "
-                             f"{self.in_features}, got shape {tuple(x.shape)}")
+            raise LaminaValueError(f"DynamicQuantizedLinear: expected an input with last dim "
+                                   f"{self.in_features}, got shape {tuple(x.shape)}")
         x_q, scale, zp = self._quantize_input(x)
         acc = _int_matmul(x_q.reshape(-1, self.in_features), zp, self.weight_int8.data)
         out = self._rescale(acc, scale).reshape(*x.shape[:-1], self.out_features)
@@ -120,11 +121,11 @@ class DynamicQuantizedConv2d(_DynamicQuantized):
                    qconfig: QConfig = default_dynamic_qconfig) -> DynamicQuantizedConv2d:
         name = "DynamicQuantizedConv2d.from_float"
         if not isinstance(mod, nn.Conv2d):
-            raise TypeError(f"{name}: expected an nn.Conv2d, got {type(mod).__name__}")
+            raise LaminaTypeError(f"{name}: expected an nn.Conv2d, got {type(mod).__name__}")
         if mod.groups != 1 or mod.padding_mode != "zeros" or isinstance(mod.padding, str):
-            raise ValueError(f"{name}: supports groups=1, numeric zero padding; got groups="
-                             f"{mod.groups}, padding={mod.padding!r}, padding_mode="
-                             f"{mod.padding_mode!r}")
+            raise LaminaValueError(f"{name}: supports groups=1, numeric zero padding; got groups="
+                                   f"{mod.groups}, padding={mod.padding!r}, padding_mode="
+                                   f"{mod.padding_mode!r}")
         q = cls(mod)
         kh, kw = mod.kernel_size
         q._quantize_from(mod, qconfig, mod.in_channels * kh * kw, "DynamicQuantizedConv2d")
@@ -133,8 +134,9 @@ class DynamicQuantizedConv2d(_DynamicQuantized):
     def forward(self, input: Tensor) -> Tensor:
         x = np.asarray(getattr(input, "data", input))
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"DynamicQuantizedConv2d: expected input (N, {self.in_channels}, "
-                             f"H, W), got shape {tuple(x.shape)}")
+            raise LaminaValueError(f"DynamicQuantizedConv2d: expected input (N, "
+                                   f"{self.in_channels}, "
+                                   f"H, W), got shape {tuple(x.shape)}")
         x_q, scale, zp = self._quantize_input(x)
         (ph, pw), (sh, sw), (dh, dw) = self.padding, self.stride, self.dilation
         kh, kw = self.kernel_size
@@ -142,8 +144,8 @@ class DynamicQuantizedConv2d(_DynamicQuantized):
         xp = np.pad(x_q, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=zp)
         eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
         if xp.shape[2] < eh or xp.shape[3] < ew:
-            raise ValueError(f"DynamicQuantizedConv2d: input {tuple(x.shape)} is smaller "
-                             f"than the kernel {self.kernel_size}")
+            raise LaminaValueError(f"DynamicQuantizedConv2d: input {tuple(x.shape)} is smaller "
+                                   f"than the kernel {self.kernel_size}")
         win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
         win = win[:, :, ::sh, ::sw, ::dh, ::dw]            # (N, C, OH, OW, kh, kw)
         n, _, oh, ow = win.shape[:4]

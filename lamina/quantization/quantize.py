@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from lamina import nn
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.quantization.dtypes import QDtype, qint8
 from lamina.quantization.modules import DynamicQuantizedConv2d, DynamicQuantizedLinear
@@ -21,20 +22,20 @@ def _spec(qconfig_spec, op: str) -> tuple[dict, dict]:
     if isinstance(qconfig_spec, (set, frozenset, list, tuple)):
         qconfig_spec = dict.fromkeys(qconfig_spec, default_dynamic_qconfig)
     if not isinstance(qconfig_spec, dict):
-        raise TypeError(f"{op}: qconfig_spec must be a set of module types or a dict, got "
-                        f"{type(qconfig_spec).__name__}")
+        raise LaminaTypeError(f"{op}: qconfig_spec must be a set of module types or a dict, got "
+                              f"{type(qconfig_spec).__name__}")
     by_type, by_name = {}, {}
     for key, qc in qconfig_spec.items():
         if qc is not None and not isinstance(qc, QConfig):
-            raise TypeError(f"{op}: qconfig for {key!r} must be a QConfig or None, got "
-                            f"{type(qc).__name__}")
+            raise LaminaTypeError(f"{op}: qconfig for {key!r} must be a QConfig or None, got "
+                                  f"{type(qc).__name__}")
         if isinstance(key, type) and issubclass(key, Module):
             by_type[key] = qc
         elif isinstance(key, str):
             by_name[key] = qc
         else:
-            raise TypeError(f"{op}: qconfig_spec keys must be Module types or submodule "
-                            f"names, got {key!r}")
+            raise LaminaTypeError(f"{op}: qconfig_spec keys must be Module types or submodule "
+                                  f"names, got {key!r}")
     return by_type, by_name
 
 
@@ -64,14 +65,14 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype: QDtype = qint8,
     """
     op = "quantize_dynamic"
     if not isinstance(model, Module):
-        raise TypeError(f"{op}: model must be an nn.Module, got {type(model).__name__}")
+        raise LaminaTypeError(f"{op}: model must be an nn.Module, got {type(model).__name__}")
     if dtype is not qint8:
-        raise ValueError(f"{op}: dtype must be lamina.qint8, got {dtype!r}")
+        raise LaminaValueError(f"{op}: dtype must be lamina.qint8, got {dtype!r}")
     if not isinstance(inplace, bool):
-        raise TypeError(f"{op}: inplace must be a bool, got {type(inplace).__name__}")
+        raise LaminaTypeError(f"{op}: inplace must be a bool, got {type(inplace).__name__}")
     mapping = DEFAULT_MAPPING if mapping is None else mapping
     if not isinstance(mapping, dict):
-        raise TypeError(f"{op}: mapping must be a dict, got {type(mapping).__name__}")
+        raise LaminaTypeError(f"{op}: mapping must be a dict, got {type(mapping).__name__}")
     by_type, by_name = _spec(qconfig_spec, op)
     if not inplace:
         model = copy.deepcopy(model)
@@ -95,7 +96,7 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype: QDtype = qint8,
 def model_size(model: Module) -> int:
     """Bytes of ``model``'s parameters and buffers (what ``state_dict`` stores)."""
     if not isinstance(model, Module):
-        raise TypeError(f"model_size: model must be an nn.Module, got {type(model).__name__}")
+        raise LaminaTypeError(f"model_size: model must be an nn.Module, got {type(model).__name__}")
     return int(sum(t.data.nbytes for t in model.state_dict().values()))
 
 

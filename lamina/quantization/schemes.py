@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaTypeError, LaminaValueError
+
 _EPS32 = np.float32(np.finfo(np.float32).eps)
 _SMALL_SCALE = 6.1e-5          # fbgemm's SMALL_SCALE_THRESHOLD
 _SCHEMES = ("per_tensor_symmetric", "per_channel_symmetric")
@@ -49,13 +51,13 @@ def quantize_weight(weight, scheme: str = "per_tensor_symmetric", axis: int = 0)
     op = "quantize_weight"
     w = np.asarray(getattr(weight, "data", weight))
     if w.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point weight, got dtype {w.dtype}")
+        raise LaminaTypeError(f"{op}: expected a floating-point weight, got dtype {w.dtype}")
     if scheme not in _SCHEMES:
-        raise ValueError(f"{op}: scheme must be one of {_SCHEMES}, got {scheme!r}")
+        raise LaminaValueError(f"{op}: scheme must be one of {_SCHEMES}, got {scheme!r}")
     if w.size == 0:
-        raise ValueError(f"{op}: expected a non-empty weight, got shape {w.shape}")
+        raise LaminaValueError(f"{op}: expected a non-empty weight, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
-        raise ValueError(f"{op}: the weight has non-finite values")
+        raise LaminaValueError(f"{op}: the weight has non-finite values")
     w = w.astype(np.float32)
     if scheme == "per_tensor_symmetric":
         lo, hi = np.float32(min(w.min(), 0)), np.float32(max(w.max(), 0))
@@ -64,7 +66,7 @@ def quantize_weight(weight, scheme: str = "per_tensor_symmetric", axis: int = 0)
         q = np.rint(w * inv)
         return np.clip(q, -128, 127).astype(np.int8), np.asarray(scale, np.float32)
     if not isinstance(axis, int) or not -w.ndim <= axis < w.ndim:
-        raise ValueError(f"{op}: axis must be an int in [{-w.ndim}, {w.ndim}), got {axis!r}")
+        raise LaminaValueError(f"{op}: axis must be an int in [{-w.ndim}, {w.ndim}), got {axis!r}")
     axis %= w.ndim
     other = tuple(i for i in range(w.ndim) if i != axis)
     lo = np.minimum(w.min(axis=other), np.float32(0)) if other else np.minimum(w, 0)
@@ -85,7 +87,7 @@ def choose_activation_qparams(x_min: float, x_max: float,
     op = "choose_activation_qparams"
     x_min, x_max = float(x_min), float(x_max)
     if not (np.isfinite(x_min) and np.isfinite(x_max)) or x_min > x_max:
-        raise ValueError(f"{op}: expected finite x_min <= x_max, got {x_min}, {x_max}")
+        raise LaminaValueError(f"{op}: expected finite x_min <= x_max, got {x_min}, {x_max}")
     qmin, qmax = (0, 127) if reduce_range else (0, 255)
     lo, hi = float(np.float32(min(x_min, 0.0))), float(np.float32(max(x_max, 0.0)))
     scale = (hi - lo) / (qmax - qmin)

@@ -21,6 +21,7 @@ import copy
 import numpy as np
 
 from lamina.autograd import no_grad
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
 from lamina.quantization.modules import DynamicQuantizedConv2d, DynamicQuantizedLinear
 from lamina.quantization.quantize import DEFAULT_MAPPING, quantize_dynamic
@@ -38,7 +39,7 @@ def calibrated_qparams(x_min: float, x_max: float, reduce_range: bool = True) ->
     reduce_range=...)`` after it has seen values in ``[x_min, x_max]``."""
     op = "calibrated_qparams"
     if not (np.isfinite(x_min) and np.isfinite(x_max)) or x_min > x_max:
-        raise ValueError(f"{op}: expected finite x_min <= x_max, got {x_min}, {x_max}")
+        raise LaminaValueError(f"{op}: expected finite x_min <= x_max, got {x_min}, {x_max}")
     qmin, qmax = (0, 127) if reduce_range else (0, 255)
     lo = np.minimum(np.float32(x_min), np.float32(0))
     hi = np.maximum(np.float32(x_max), np.float32(0))
@@ -52,7 +53,7 @@ class _Static:
 
     def _quantize_input(self, x: np.ndarray):
         if x.size and not np.all(np.isfinite(x)):
-            raise ValueError(f"{type(self).__name__}: the input has non-finite values")
+            raise LaminaValueError(f"{type(self).__name__}: the input has non-finite values")
         scale, zp = self.act_scale, self.act_zero_point
         q = quantize_activation(x, scale, zp)
         qmax = 127 if self.reduce_range else 255     # the observer's range
@@ -84,7 +85,7 @@ def quantize_static(model: Module, calibration_data, qconfig_spec=None,
     min and max."""
     op = "quantize_static"
     if not isinstance(model, Module):
-        raise TypeError(f"{op}: model must be an nn.Module, got {type(model).__name__}")
+        raise LaminaTypeError(f"{op}: model must be an nn.Module, got {type(model).__name__}")
     if not inplace:
         model = copy.deepcopy(model)
     targets = quantize_dynamic(model, qconfig_spec, inplace=False)
@@ -112,10 +113,10 @@ def quantize_static(model: Module, calibration_data, qconfig_spec=None,
             h.remove()
         model.train(was)
     if n == 0:
-        raise ValueError(f"{op}: calibration_data gave no batches")
+        raise LaminaValueError(f"{op}: calibration_data gave no batches")
     for name in chosen:
         if name not in ranges:
-            raise ValueError(f"{op}: layer {name!r} did not run on the calibration data")
+            raise LaminaValueError(f"{op}: layer {name!r} did not run on the calibration data")
     out = quantize_dynamic(model, qconfig_spec, inplace=True)
     for name, m in list(out.named_modules()):
         if name in chosen:

@@ -19,6 +19,7 @@ import numpy as np
 import lamina
 from lamina import nn
 from lamina.backend import Generator
+from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = ["Agent", "History", "mlp", "evaluate", "discounted_returns"]
 
@@ -72,7 +73,7 @@ class History:
 
 def _check_int(value, name: str, who: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
+        raise LaminaValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -83,8 +84,8 @@ def _check_float(value, name: str, who: str, lo: float = 0.0, hi: float = float(
         value = float(value)
         ok = (lo < value if lo_open else lo <= value) and value <= hi
     if not ok:
-        raise ValueError(f"{who}: {name} must be a number in {'(' if lo_open else '['}{lo}, "
-                         f"{hi}], got {value!r}")
+        raise LaminaValueError(f"{who}: {name} must be a number in {'(' if lo_open else '['}{lo}, "
+                               f"{hi}], got {value!r}")
     return value
 
 
@@ -92,13 +93,15 @@ def _space_sizes(env, who: str) -> tuple[int, int]:
     obs_space, act_space = getattr(env, "observation_space", None), getattr(env, "action_space",
                                                                             None)
     if obs_space is None or act_space is None:
-        raise TypeError(f"{who}: env must have observation_space and action_space (Gymnasium's "
-                        f"interface), got {type(env).__name__}")
+        raise LaminaTypeError(f"{who}: env must have observation_space and action_space "
+                              f"(Gymnasium's "
+                              f"interface), got {type(env).__name__}")
     if not hasattr(act_space, "n"):
-        raise ValueError(f"{who}: expected a discrete action space (with .n), got {act_space}")
+        raise LaminaValueError(f"{who}: expected a discrete action space (with .n), got "
+                               f"{act_space}")
     shape = tuple(obs_space.shape or ())
     if len(shape) != 1:
-        raise ValueError(f"{who}: expected flat (1-D) observations, got shape {shape}")
+        raise LaminaValueError(f"{who}: expected flat (1-D) observations, got shape {shape}")
     return int(shape[0]), int(act_space.n)
 
 
@@ -172,7 +175,8 @@ class Agent:
 def evaluate(agent: Agent, env, episodes: int = 10, seed: int | None = None) -> float:
     """The mean undiscounted return of ``agent``'s greedy policy over ``episodes`` episodes."""
     if not isinstance(agent, Agent):
-        raise TypeError(f"evaluate: agent must be a lamina.rl Agent, got {type(agent).__name__}")
+        raise LaminaTypeError(f"evaluate: agent must be a lamina.rl Agent, got "
+                              f"{type(agent).__name__}")
     episodes = _check_int(episodes, "episodes", "evaluate")
     totals = []
     obs, _ = env.reset(seed=seed)

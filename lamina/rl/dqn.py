@@ -13,6 +13,7 @@ import numpy as np
 
 import lamina
 from lamina import nn, optim
+from lamina.errors import LaminaValueError
 from lamina.rl.agent import Agent, _check_float, _check_int, _space_sizes, mlp
 
 __all__ = ["DQN", "ReplayBuffer", "LinearSchedule"]
@@ -51,7 +52,7 @@ class ReplayBuffer:
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple:
         """``batch_size`` transitions drawn uniformly with replacement."""
         if self._n == 0:
-            raise ValueError("ReplayBuffer.sample: the buffer is empty")
+            raise LaminaValueError("ReplayBuffer.sample: the buffer is empty")
         idx = rng.integers(0, self._n, size=_check_int(batch_size, "batch_size",
                                                        "ReplayBuffer.sample"))
         return (self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],

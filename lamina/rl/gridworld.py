@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
 from lamina.rl.spaces import Box, Discrete
 
 __all__ = ["GridWorld"]
@@ -41,18 +42,18 @@ class GridWorld:
                  step_reward: float = -0.01, slip: float = 0.0):
         for v, n in ((rows, "rows"), (cols, "cols"), (max_steps, "max_steps")):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"GridWorld: {n} must be a positive int, got {v!r}")
+                raise LaminaValueError(f"GridWorld: {n} must be a positive int, got {v!r}")
         if rows * cols < 2:
-            raise ValueError(f"GridWorld: the grid needs at least 2 cells, got {rows}x{cols}")
+            raise LaminaValueError(f"GridWorld: the grid needs at least 2 cells, got {rows}x{cols}")
         if not 0.0 <= slip <= 1.0:
-            raise ValueError(f"GridWorld: slip must be a probability in [0, 1], got {slip!r}")
+            raise LaminaValueError(f"GridWorld: slip must be a probability in [0, 1], got {slip!r}")
         self.rows, self.cols = int(rows), int(cols)
         self.start, self.goal = (0, 0), (self.rows - 1, self.cols - 1)
         self.walls = {tuple(int(i) for i in w) for w in walls}
         for w in self.walls:
             if not (0 <= w[0] < rows and 0 <= w[1] < cols) or w in (self.start, self.goal):
-                raise ValueError(f"GridWorld: wall {w} must be inside the {rows}x{cols} grid "
-                                 "and not on the start or the goal")
+                raise LaminaValueError(f"GridWorld: wall {w} must be inside the {rows}x{cols} grid "
+                                       "and not on the start or the goal")
         self.max_steps, self.step_reward, self.slip = int(max_steps), float(step_reward), slip
         self.observation_space = Box(0.0, 1.0, (self.rows * self.cols,))
         self.action_space = Discrete(4)
@@ -74,9 +75,10 @@ class GridWorld:
 
     def step(self, action):
         if self._pos is None:
-            raise RuntimeError("GridWorld.step: call reset() before step()")
+            raise LaminaValueError("GridWorld.step: call reset() before step()")
         if not self.action_space.contains(action):
-            raise ValueError(f"GridWorld.step: action must be an int in [0, 4), got {action!r}")
+            raise LaminaValueError(f"GridWorld.step: action must be an int in [0, 4), got "
+                                   f"{action!r}")
         if self.slip and self._rng.random() < self.slip:
             action = int(self._rng.integers(4))
         r, c = self._pos[0] + _MOVES[action][0], self._pos[1] + _MOVES[action][1]
@@ -103,7 +105,7 @@ class GridWorld:
                         seen.add(q)
                         nxt.append(q)
             frontier, d = nxt, d + 1
-        raise ValueError("GridWorld: the goal cannot be reached")
+        raise LaminaValueError("GridWorld: the goal cannot be reached")
 
     def render(self) -> str:
         grid = [["#" if (r, c) in self.walls else "." for c in range(self.cols)]

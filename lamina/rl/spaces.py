@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.errors import LaminaValueError
+
 __all__ = ["Discrete", "Box"]
 
 
@@ -13,7 +15,7 @@ class Discrete:
 
     def __init__(self, n: int, seed: int | None = None):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"Discrete: n must be a positive int, got {n!r}")
+            raise LaminaValueError(f"Discrete: n must be a positive int, got {n!r}")
         self.n = int(n)
         self.shape = ()
         self.dtype = np.dtype(np.int64)

@@ -31,6 +31,7 @@ from lamina.data.datasets import idx as _idx
 from lamina.data.datasets._common import require
 from lamina.data.datasets.image_folder import IMG_EXTENSIONS as _DATA_EXTENSIONS
 from lamina.data.datasets.image_folder import find_classes
+from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "IMG_EXTENSIONS",
            "default_loader", "pil_loader"]
@@ -45,9 +46,9 @@ def _image_module(what: str):
 
 def _check_index(index, n: int, name: str) -> int:
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"{name}: index must be an int, got {type(index).__name__}")
+        raise LaminaTypeError(f"{name}: index must be an int, got {type(index).__name__}")
     if not -n <= index < n:
-        raise IndexError(f"{name}: index {index} is out of range for {n} samples")
+        raise LaminaIndexError(f"{name}: index {index} is out of range for {n} samples")
     return int(index) % n
 
 
@@ -158,13 +159,13 @@ class CIFAR10(Dataset):
         for p in paths:
             raw = np.fromfile(p, dtype=np.uint8)
             if raw.size == 0 or raw.size % _CIFAR_RECORD:
-                raise ValueError(f"{self.name}: {p} has {raw.size} bytes, not a whole number "
-                                 f"of {_CIFAR_RECORD}-byte records (1 label byte + 3072 "
-                                 "pixel bytes); is it the binary version?")
+                raise LaminaValueError(f"{self.name}: {p} has {raw.size} bytes, not a whole number "
+                                       f"of {_CIFAR_RECORD}-byte records (1 label byte + 3072 "
+                                       "pixel bytes); is it the binary version?")
             rec = raw.reshape(-1, _CIFAR_RECORD)
             if rec[:, 0].max() >= len(self.classes):
-                raise ValueError(f"{self.name}: {p} has a label {int(rec[:, 0].max())}, "
-                                 f"outside [0, {len(self.classes)})")
+                raise LaminaValueError(f"{self.name}: {p} has a label {int(rec[:, 0].max())}, "
+                                       f"outside [0, {len(self.classes)})")
             labels.append(rec[:, 0].astype(np.int64))
             images.append(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         self.data = np.ascontiguousarray(np.concatenate(images))
@@ -206,7 +207,7 @@ def pil_loader(path: str):
             img = image.open(f)
             return img.convert("RGB")
     except OSError as e:     # includes PIL.UnidentifiedImageError
-        raise ValueError(f"ImageFolder: cannot read {path} as an image ({e})") from None
+        raise LaminaValueError(f"ImageFolder: cannot read {path} as an image ({e})") from None
 
 
 default_loader = pil_loader
@@ -230,8 +231,8 @@ class ImageFolder(Dataset):
         for name, fn in (("transform", transform), ("target_transform", target_transform),
                          ("loader", loader), ("is_valid_file", is_valid_file)):
             if fn is not None and not callable(fn):
-                raise TypeError(f"{op}: {name} must be callable or None, got "
-                                f"{type(fn).__name__}")
+                raise LaminaTypeError(f"{op}: {name} must be callable or None, got "
+                                      f"{type(fn).__name__}")
         self.root = os.fspath(root)
         self.transform, self.target_transform = transform, target_transform
         self.loader = loader if loader is not None else default_loader

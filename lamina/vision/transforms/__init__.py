@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from lamina.backend import rng
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 from lamina.vision.transforms import functional as F
 from lamina.vision.transforms.functional import InterpolationMode
@@ -35,7 +36,7 @@ functional = F
 
 def _probability(p, op: str) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+        raise LaminaValueError(f"{op}: p must be a probability in [0, 1], got {p!r}")
     return float(p)
 
 
@@ -46,8 +47,8 @@ def _range(value, op: str, name: str, center: float = 1.0, bound=(0.0, math.inf)
     the range is only ``center`` (the adjustment is then skipped)."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(f"{op}: if {name} is a single number, it must be non-negative, "
-                             f"got {value}")
+            raise LaminaValueError(f"{op}: if {name} is a single number, it must be non-negative, "
+                                   f"got {value}")
         value = [center - float(value), center + float(value)]
         if clip_first:
             value[0] = max(value[0], 0.0)
@@ -55,11 +56,11 @@ def _range(value, op: str, name: str, center: float = 1.0, bound=(0.0, math.inf)
             and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
         value = [float(value[0]), float(value[1])]
         if not bound[0] <= value[0] <= value[1] <= bound[1]:
-            raise ValueError(f"{op}: {name} values should be between {list(bound)} with "
-                             f"min <= max, got {value}")
+            raise LaminaValueError(f"{op}: {name} values should be between {list(bound)} with "
+                                   f"min <= max, got {value}")
     else:
-        raise TypeError(f"{op}: {name} should be a single number or a list/tuple of length "
-                        f"2, got {value!r}")
+        raise LaminaTypeError(f"{op}: {name} should be a single number or a list/tuple of length "
+                              f"2, got {value!r}")
     if value[0] == value[1] == center:
         return None
     return tuple(value)
@@ -68,18 +69,18 @@ def _range(value, op: str, name: str, center: float = 1.0, bound=(0.0, math.inf)
 def _degrees(degrees, op: str, name: str = "degrees") -> tuple[float, float]:
     if isinstance(degrees, numbers.Real) and not isinstance(degrees, bool):
         if degrees < 0:
-            raise ValueError(f"{op}: if {name} is a single number, it must be positive, got "
-                             f"{degrees}")
+            raise LaminaValueError(f"{op}: if {name} is a single number, it must be positive, got "
+                                   f"{degrees}")
         return (-float(degrees), float(degrees))
     if isinstance(degrees, (list, tuple)) and len(degrees) == 2:
         return (F._number(degrees[0], op, name), F._number(degrees[1], op, name))
-    raise ValueError(f"{op}: {name} must be a number or a sequence of 2 numbers, got "
-                     f"{degrees!r}")
+    raise LaminaValueError(f"{op}: {name} must be a number or a sequence of 2 numbers, got "
+                           f"{degrees!r}")
 
 
 def _pair(value, op: str, name: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise TypeError(f"{op}: {name} should be a sequence of length 2, got {value!r}")
+        raise LaminaTypeError(f"{op}: {name} should be a sequence of length 2, got {value!r}")
     return (F._number(value[0], op, name), F._number(value[1], op, name))
 
 
@@ -106,12 +107,12 @@ class Compose(_Transform):
 
     def __init__(self, transforms):
         if not isinstance(transforms, (list, tuple)):
-            raise TypeError(f"Compose: transforms must be a list or tuple of callables, got "
-                            f"{type(transforms).__name__}")
+            raise LaminaTypeError(f"Compose: transforms must be a list or tuple of callables, got "
+                                  f"{type(transforms).__name__}")
         for i, t in enumerate(transforms):
             if not callable(t):
-                raise TypeError(f"Compose: transforms[{i}] is not callable, got "
-                                f"{type(t).__name__}")
+                raise LaminaTypeError(f"Compose: transforms[{i}] is not callable, got "
+                                      f"{type(t).__name__}")
         self.transforms = list(transforms)
 
     def __call__(self, img):
@@ -165,8 +166,8 @@ class Lambda(_Transform):
 
     def __init__(self, lambd):
         if not callable(lambd):
-            raise TypeError(f"Lambda: argument should be callable, got "
-                            f"{type(lambd).__name__}")
+            raise LaminaTypeError(f"Lambda: argument should be callable, got "
+                                  f"{type(lambd).__name__}")
         self.lambd = lambd
 
     def __call__(self, img):
@@ -204,8 +205,8 @@ class Pad(_Transform):
     def __init__(self, padding, fill=0, padding_mode: str = "constant"):
         F._parse_padding(padding, "Pad")
         if padding_mode not in F._PAD_MODES:
-            raise ValueError(f"Pad: padding_mode must be one of {F._PAD_MODES}, got "
-                             f"{padding_mode!r}")
+            raise LaminaValueError(f"Pad: padding_mode must be one of {F._PAD_MODES}, got "
+                                   f"{padding_mode!r}")
         self.padding, self.fill, self.padding_mode = padding, fill, padding_mode
 
     def __call__(self, img):
@@ -222,8 +223,8 @@ class RandomCrop(_Transform):
         if padding is not None:
             F._parse_padding(padding, "RandomCrop")
         if padding_mode not in F._PAD_MODES:
-            raise ValueError(f"RandomCrop: padding_mode must be one of {F._PAD_MODES}, got "
-                             f"{padding_mode!r}")
+            raise LaminaValueError(f"RandomCrop: padding_mode must be one of {F._PAD_MODES}, got "
+                                   f"{padding_mode!r}")
         self.padding, self.pad_if_needed = padding, pad_if_needed
         self.fill, self.padding_mode = fill, padding_mode
 
@@ -233,8 +234,9 @@ class RandomCrop(_Transform):
         _, h, w = F.get_dimensions(img)
         th, tw = F._size_pair(output_size, "RandomCrop.get_params", "output_size")
         if h < th or w < tw:
-            raise ValueError(f"RandomCrop.get_params: required crop size {(th, tw)} is larger "
-                             f"than input image size {(h, w)}")
+            raise LaminaValueError(f"RandomCrop.get_params: required crop size {(th, tw)} is "
+                                   f"larger "
+                                   f"than input image size {(h, w)}")
         if w == tw and h == th:
             return 0, 0, h, w
         return _randint(0, h - th + 1), _randint(0, w - tw + 1), th, tw
@@ -283,11 +285,11 @@ class RandomResizedCrop(_Transform):
         self.scale = _pair(scale, op, "scale")
         self.ratio = _pair(ratio, op, "ratio")
         if self.scale[0] > self.scale[1] or self.ratio[0] > self.ratio[1]:
-            raise ValueError(f"{op}: scale and ratio should be of kind (min, max), got "
-                             f"scale={scale}, ratio={ratio}")
+            raise LaminaValueError(f"{op}: scale and ratio should be of kind (min, max), got "
+                                   f"scale={scale}, ratio={ratio}")
         if self.scale[0] < 0 or self.ratio[0] <= 0:
-            raise ValueError(f"{op}: scale must be >= 0 and ratio > 0, got scale={scale}, "
-                             f"ratio={ratio}")
+            raise LaminaValueError(f"{op}: scale must be >= 0 and ratio > 0, got scale={scale}, "
+                                   f"ratio={ratio}")
         self.interpolation = F._interp(interpolation, op)
         self.antialias = antialias
 
@@ -332,7 +334,7 @@ class RandomRotation(_Transform):
         self.degrees = _degrees(degrees, op)
         self.interpolation = F._interp(interpolation, op)
         if center is not None and (not isinstance(center, (list, tuple)) or len(center) != 2):
-            raise ValueError(f"{op}: center must be a sequence of 2 numbers, got {center!r}")
+            raise LaminaValueError(f"{op}: center must be a sequence of 2 numbers, got {center!r}")
         self.expand, self.center, self.fill = expand, center, fill
 
     @staticmethod
@@ -364,20 +366,20 @@ class RandomAffine(_Transform):
         if translate is not None:
             translate = _pair(translate, op, "translate")
             if not all(0.0 <= t <= 1.0 for t in translate):
-                raise ValueError(f"{op}: translation values should be between 0 and 1, got "
-                                 f"{translate}")
+                raise LaminaValueError(f"{op}: translation values should be between 0 and 1, got "
+                                       f"{translate}")
         if scale is not None:
             scale = _pair(scale, op, "scale")
             if not all(s > 0 for s in scale):
-                raise ValueError(f"{op}: scale values should be positive, got {scale}")
+                raise LaminaValueError(f"{op}: scale values should be positive, got {scale}")
         if shear is not None:
             if isinstance(shear, numbers.Real) and not isinstance(shear, bool):
                 shear = _degrees(shear, op, "shear")
             elif isinstance(shear, (list, tuple)) and len(shear) in (2, 4):
                 shear = tuple(F._number(s, op, "shear") for s in shear)
             else:
-                raise ValueError(f"{op}: shear must be a number or a sequence of 2 or 4 "
-                                 f"numbers, got {shear!r}")
+                raise LaminaValueError(f"{op}: shear must be a number or a sequence of 2 or 4 "
+                                       f"numbers, got {shear!r}")
         self.translate, self.scale, self.shear = translate, scale, shear
         self.interpolation = F._interp(interpolation, op)
         self.fill, self.center = fill, center
@@ -426,8 +428,8 @@ class ColorJitter(_Transform):
         self.saturation = _range(saturation, op, "saturation")
         self.hue = _range(hue, op, "hue", center=0.0, bound=(-0.5, 0.5), clip_first=False)
         if self.hue is not None and not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
-            raise ValueError(f"ColorJitter: hue values should be between [-0.5, 0.5], got "
-                             f"{hue!r}")
+            raise LaminaValueError(f"ColorJitter: hue values should be between [-0.5, 0.5], got "
+                                   f"{hue!r}")
 
     @staticmethod
     def get_params(brightness, contrast, saturation, hue):
@@ -461,8 +463,8 @@ class Grayscale(_Transform):
 
     def __init__(self, num_output_channels: int = 1):
         if num_output_channels not in (1, 3):
-            raise ValueError(f"Grayscale: num_output_channels should be either 1 or 3, got "
-                             f"{num_output_channels!r}")
+            raise LaminaValueError(f"Grayscale: num_output_channels should be either 1 or 3, got "
+                                   f"{num_output_channels!r}")
         self.num_output_channels = num_output_channels
 
     def __call__(self, img):
@@ -477,18 +479,18 @@ class GaussianBlur(_Transform):
         self.kernel_size = F._size_pair(kernel_size, op, "kernel_size")
         for k in self.kernel_size:
             if k % 2 == 0:
-                raise ValueError(f"{op}: kernel size value should be an odd and positive "
-                                 f"number, got {kernel_size!r}")
+                raise LaminaValueError(f"{op}: kernel size value should be an odd and positive "
+                                       f"number, got {kernel_size!r}")
         if isinstance(sigma, numbers.Real) and not isinstance(sigma, bool):
             if sigma <= 0:
-                raise ValueError(f"{op}: if sigma is a single number, it must be positive, "
-                                 f"got {sigma}")
+                raise LaminaValueError(f"{op}: if sigma is a single number, it must be positive, "
+                                       f"got {sigma}")
             sigma = (float(sigma), float(sigma))
         else:
             sigma = _pair(sigma, op, "sigma")
             if not 0.0 < sigma[0] <= sigma[1]:
-                raise ValueError(f"{op}: sigma values should be positive and of the form "
-                                 f"(min, max), got {sigma}")
+                raise LaminaValueError(f"{op}: sigma values should be positive and of the form "
+                                       f"(min, max), got {sigma}")
         self.sigma = sigma
 
     @staticmethod
@@ -509,16 +511,16 @@ class RandomErasing(_Transform):
                  inplace: bool = False):
         op = "RandomErasing"
         if not isinstance(value, (numbers.Real, str, tuple, list)) or isinstance(value, bool):
-            raise TypeError(f"{op}: argument value should be either a number or str or a "
-                            f"sequence, got {type(value).__name__}")
+            raise LaminaTypeError(f"{op}: argument value should be either a number or str or a "
+                                  f"sequence, got {type(value).__name__}")
         if isinstance(value, str) and value != "random":
-            raise ValueError(f"{op}: if value is a str, it should be 'random', got {value!r}")
+            raise LaminaValueError(f"{op}: if value is a str, it should be 'random', got {value!r}")
         self.scale = _pair(scale, op, "scale")
         self.ratio = _pair(ratio, op, "ratio")
         if not 0 <= self.scale[0] <= self.scale[1] <= 1:
-            raise ValueError(f"{op}: scale should be (min, max) within [0, 1], got {scale}")
+            raise LaminaValueError(f"{op}: scale should be (min, max) within [0, 1], got {scale}")
         if not 0 < self.ratio[0] <= self.ratio[1]:
-            raise ValueError(f"{op}: ratio should be (min, max) with 0 < min, got {ratio}")
+            raise LaminaValueError(f"{op}: ratio should be (min, max) with 0 < min, got {ratio}")
         self.p = _probability(p, op)
         self.value, self.inplace = value, inplace
 
@@ -557,9 +559,9 @@ class RandomErasing(_Transform):
             else:
                 value = [float(self.value)]
             if value is not None and len(value) not in (1, img.shape[-3]):
-                raise ValueError(f"{op}: if value is a sequence, it should have either a "
-                                 f"single value or {img.shape[-3]} (number of input "
-                                 f"channels), got {len(value)}")
+                raise LaminaValueError(f"{op}: if value is a sequence, it should have either a "
+                                       f"single value or {img.shape[-3]} (number of input "
+                                       f"channels), got {len(value)}")
             i, j, h, w, v = self.get_params(img, self.scale, self.ratio, value)
             return F.erase(img, i, j, h, w, v, self.inplace)
         return img

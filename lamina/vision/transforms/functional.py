@@ -25,6 +25,7 @@ from enum import Enum
 import numpy as np
 
 from lamina.data.datasets._common import require
+from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
 __all__ = [
@@ -72,19 +73,20 @@ def _is_pil(img) -> bool:
 def _check_image(img, op: str, pil: bool = True) -> None:
     if isinstance(img, Tensor):
         if img.ndim < 2:
-            raise ValueError(f"{op}: a tensor image must have shape (..., H, W) with at least "
-                             f"2 dims, got shape {tuple(img.shape)}")
+            raise LaminaValueError(f"{op}: a tensor image must have shape (..., H, W) with at "
+                                   f"least "
+                                   f"2 dims, got shape {tuple(img.shape)}")
         return
     if pil and _is_pil(img):
         return
     expected = "a PIL Image or a lamina Tensor" if pil else "a lamina Tensor"
-    raise TypeError(f"{op}: img should be {expected}, got {type(img).__name__}")
+    raise LaminaTypeError(f"{op}: img should be {expected}, got {type(img).__name__}")
 
 
 def _chw(img, op: str) -> None:
     if img.ndim < 3:
-        raise ValueError(f"{op}: expected a tensor image of shape (..., C, H, W), got shape "
-                         f"{tuple(img.shape)}")
+        raise LaminaValueError(f"{op}: expected a tensor image of shape (..., C, H, W), got shape "
+                               f"{tuple(img.shape)}")
 
 
 def _interp(mode, op: str) -> InterpolationMode:
@@ -98,23 +100,23 @@ def _interp(mode, op: str) -> InterpolationMode:
     elif isinstance(mode, (int, np.integer)) and not isinstance(mode, bool) \
             and int(mode) in _PIL_TO_MODE:
         return _PIL_TO_MODE[int(mode)]
-    raise ValueError(f"{op}: interpolation must be an InterpolationMode (or its name), got "
-                     f"{mode!r}; expected one of {[m.value for m in InterpolationMode]}")
+    raise LaminaValueError(f"{op}: interpolation must be an InterpolationMode (or its name), got "
+                           f"{mode!r}; expected one of {[m.value for m in InterpolationMode]}")
 
 
 def _int(v, op: str, name: str, low: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
     if low is not None and v < low:
-        raise ValueError(f"{op}: {name} must be >= {low}, got {v}")
+        raise LaminaValueError(f"{op}: {name} must be >= {low}, got {v}")
     return int(v)
 
 
 def _number(v, op: str, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{op}: {name} must be a number, got {type(v).__name__}")
+        raise LaminaTypeError(f"{op}: {name} must be a number, got {type(v).__name__}")
     if not math.isfinite(v):
-        raise ValueError(f"{op}: {name} must be finite, got {v}")
+        raise LaminaValueError(f"{op}: {name} must be finite, got {v}")
     return float(v)
 
 
@@ -125,8 +127,8 @@ def _size_pair(size, op: str, name: str = "size") -> tuple[int, int]:
     elif isinstance(size, (list, tuple)) and len(size) == 1:
         size = (size[0], size[0])
     if not isinstance(size, (list, tuple)) or len(size) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a sequence of 1 or 2 ints, got "
-                         f"{size!r}")
+        raise LaminaValueError(f"{op}: {name} must be an int or a sequence of 1 or 2 ints, got "
+                               f"{size!r}")
     return tuple(_int(s, op, name, 1) for s in size)
 
 
@@ -194,8 +196,9 @@ def to_tensor(pic) -> Tensor:
     """
     if isinstance(pic, np.ndarray):
         if pic.ndim not in (2, 3):
-            raise ValueError(f"to_tensor: a NumPy image must be (H, W) or (H, W, C), got shape "
-                             f"{pic.shape}")
+            raise LaminaValueError(f"to_tensor: a NumPy image must be (H, W) or (H, W, C), got "
+                                   f"shape "
+                                   f"{pic.shape}")
         arr = (pic[:, :, None] if pic.ndim == 2 else pic).transpose(2, 0, 1)
     elif _is_pil(pic):
         types = {"I": np.int32, "I;16": np.int16, "F": np.float32}
@@ -204,8 +207,8 @@ def to_tensor(pic) -> Tensor:
             arr = arr * np.uint8(255)
         arr = arr.reshape(pic.height, pic.width, len(pic.getbands())).transpose(2, 0, 1)
     else:
-        raise TypeError(f"to_tensor: pic should be a PIL Image or a NumPy ndarray, got "
-                        f"{type(pic).__name__}")
+        raise LaminaTypeError(f"to_tensor: pic should be a PIL Image or a NumPy ndarray, got "
+                              f"{type(pic).__name__}")
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / np.float32(255)
     return _wrap(arr)
@@ -216,7 +219,7 @@ def pil_to_tensor(pic) -> Tensor:
     (as int64, lamina's integer type, where torchvision gives uint8); mode ``F`` gives
     float32."""
     if not _is_pil(pic):
-        raise TypeError(f"pil_to_tensor: pic should be a PIL Image, got {type(pic).__name__}")
+        raise LaminaTypeError(f"pil_to_tensor: pic should be a PIL Image, got {type(pic).__name__}")
     arr = np.array(pic, copy=True)
     return _wrap(arr.reshape(pic.height, pic.width, len(pic.getbands())).transpose(2, 0, 1))
 
@@ -238,12 +241,12 @@ def to_pil_image(pic, mode: str | None = None):
     if isinstance(pic, Tensor):
         arr = np.asarray(pic.data)
         if arr.ndim not in (2, 3):
-            raise ValueError(f"to_pil_image: pic should be 2 or 3 dimensional, got "
-                             f"{arr.ndim} dimensions (shape {arr.shape})")
+            raise LaminaValueError(f"to_pil_image: pic should be 2 or 3 dimensional, got "
+                                   f"{arr.ndim} dimensions (shape {arr.shape})")
         if arr.ndim == 3:
             if arr.shape[0] > 4:
-                raise ValueError(f"to_pil_image: pic should not have > 4 channels, got "
-                                 f"{arr.shape[0]} channels (shape {arr.shape})")
+                raise LaminaValueError(f"to_pil_image: pic should not have > 4 channels, got "
+                                       f"{arr.shape[0]} channels (shape {arr.shape})")
             arr = arr.transpose(1, 2, 0)
         if _is_float(arr) and mode != "F":
             arr = np.clip(arr * 255, 0, 255).astype(np.uint8)
@@ -254,24 +257,25 @@ def to_pil_image(pic, mode: str | None = None):
                 arr = arr.astype(np.uint8)
             elif arr.ndim == 2 or arr.shape[-1] == 1:
                 if arr.min() < -2**31 or arr.max() >= 2**31:
-                    raise ValueError("to_pil_image: integer values must fit int32 (mode I), "
-                                     f"got the range [{arr.min()}, {arr.max()}]")
+                    raise LaminaValueError("to_pil_image: integer values must fit int32 (mode I), "
+                                           f"got the range [{arr.min()}, {arr.max()}]")
                 arr = arr.astype(np.int32)
             else:
-                raise ValueError(f"to_pil_image: an integer image with {arr.shape[-1]} "
-                                 "channels must hold 8-bit values 0..255, got the range "
-                                 f"[{arr.min()}, {arr.max()}]")
+                raise LaminaValueError(f"to_pil_image: an integer image with {arr.shape[-1]} "
+                                       "channels must hold 8-bit values 0..255, got the range "
+                                       f"[{arr.min()}, {arr.max()}]")
     elif isinstance(pic, np.ndarray):
         arr = pic
         if arr.ndim not in (2, 3):
-            raise ValueError(f"to_pil_image: pic should be 2 or 3 dimensional, got "
-                             f"{arr.ndim} dimensions (shape {arr.shape})")
+            raise LaminaValueError(f"to_pil_image: pic should be 2 or 3 dimensional, got "
+                                   f"{arr.ndim} dimensions (shape {arr.shape})")
         if arr.ndim == 3 and arr.shape[-1] > 4:
-            raise ValueError(f"to_pil_image: pic should not have > 4 channels, got "
-                             f"{arr.shape[-1]} channels (shape {arr.shape})")
+            raise LaminaValueError(f"to_pil_image: pic should not have > 4 channels, got "
+                                   f"{arr.shape[-1]} channels (shape {arr.shape})")
     else:
-        raise TypeError(f"to_pil_image: pic should be a lamina Tensor or a NumPy ndarray, got "
-                        f"{type(pic).__name__}")
+        raise LaminaTypeError(f"to_pil_image: pic should be a lamina Tensor or a NumPy ndarray, "
+                              f"got "
+                              f"{type(pic).__name__}")
     if arr.ndim == 2:
         arr = arr[:, :, None]
     c = arr.shape[-1]
@@ -280,18 +284,19 @@ def to_pil_image(pic, mode: str | None = None):
         expected = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16",
                     np.dtype(np.int32): "I", np.dtype(np.float32): "F"}.get(arr.dtype)
         if mode is not None and mode != expected:
-            raise ValueError(f"to_pil_image: incorrect mode ({mode!r}) supplied for input type "
-                             f"{arr.dtype}; expected {expected!r}")
+            raise LaminaValueError(f"to_pil_image: incorrect mode ({mode!r}) supplied for input "
+                                   f"type "
+                                   f"{arr.dtype}; expected {expected!r}")
         mode = expected
     else:
         if mode is not None and mode not in _PERMITTED[c]:
-            raise ValueError(f"to_pil_image: only modes {list(_PERMITTED[c])} are supported "
-                             f"for {c}-channel inputs, got {mode!r}")
+            raise LaminaValueError(f"to_pil_image: only modes {list(_PERMITTED[c])} are supported "
+                                   f"for {c}-channel inputs, got {mode!r}")
         if mode is None and arr.dtype == np.uint8:
             mode = _DEFAULT[c]
     if mode is None:
-        raise TypeError(f"to_pil_image: input type {arr.dtype} is not supported with {c} "
-                        "channel(s)")
+        raise LaminaTypeError(f"to_pil_image: input type {arr.dtype} is not supported with {c} "
+                              "channel(s)")
     h, w = arr.shape[:2]
     raw = {"I;16": "<i2", "I": "<i4", "F": "<f4"}.get(mode, "u1")
     return image.frombytes(mode, (w, h), np.ascontiguousarray(arr, dtype=raw).tobytes())
@@ -305,24 +310,24 @@ def normalize(tensor: Tensor, mean, std, inplace: bool = False) -> Tensor:
     >>> normalize(to_tensor(img), (0.1307,), (0.3081,))
     """
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"normalize: tensor should be a lamina Tensor, got "
-                        f"{type(tensor).__name__}")
+        raise LaminaTypeError(f"normalize: tensor should be a lamina Tensor, got "
+                              f"{type(tensor).__name__}")
     arr = tensor.data
     if not _is_float(arr):
-        raise TypeError(f"normalize: input tensor should be a float tensor, got {arr.dtype}")
+        raise LaminaTypeError(f"normalize: input tensor should be a float tensor, got {arr.dtype}")
     if arr.ndim < 3:
-        raise ValueError(f"normalize: expected a tensor image of size (..., C, H, W), got "
-                         f"shape {tuple(arr.shape)}")
+        raise LaminaValueError(f"normalize: expected a tensor image of size (..., C, H, W), got "
+                               f"shape {tuple(arr.shape)}")
     m = np.asarray(mean, dtype=arr.dtype).reshape(-1)
     s = np.asarray(std, dtype=arr.dtype).reshape(-1)
     c = arr.shape[-3]
     for name, v in (("mean", m), ("std", s)):
         if v.size not in (1, c):
-            raise ValueError(f"normalize: {name} must have 1 or {c} values (the channels), "
-                             f"got {v.size}")
+            raise LaminaValueError(f"normalize: {name} must have 1 or {c} values (the channels), "
+                                   f"got {v.size}")
     if (s == 0).any():
-        raise ValueError(f"normalize: std evaluated to zero after conversion to {arr.dtype}, "
-                         f"leading to division by zero (std={list(std)})")
+        raise LaminaValueError(f"normalize: std evaluated to zero after conversion to {arr.dtype}, "
+                               f"leading to division by zero (std={list(std)})")
     if inplace:
         arr -= m[:, None, None]
         arr /= s[:, None, None]
@@ -339,21 +344,21 @@ def _output_size(h: int, w: int, size, max_size, op: str) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = [int(size)]
     if not isinstance(size, (list, tuple)) or len(size) not in (1, 2):
-        raise ValueError(f"{op}: size must be an int or a sequence of 1 or 2 ints, got "
-                         f"{size!r}")
+        raise LaminaValueError(f"{op}: size must be an int or a sequence of 1 or 2 ints, got "
+                               f"{size!r}")
     size = [_int(s, op, "size", 1) for s in size]
     if len(size) == 2:
         if max_size is not None:
-            raise ValueError(f"{op}: max_size is only supported with a single int size, got "
-                             f"size={size}")
+            raise LaminaValueError(f"{op}: max_size is only supported with a single int size, got "
+                                   f"size={size}")
         return size[0], size[1]
     short, long = (w, h) if w <= h else (h, w)
     new_short, new_long = size[0], int(size[0] * long / short)
     if max_size is not None:
         max_size = _int(max_size, op, "max_size", 1)
         if max_size <= size[0]:
-            raise ValueError(f"{op}: max_size = {max_size} must be strictly greater than the "
-                             f"requested size for the smaller edge, size = {size[0]}")
+            raise LaminaValueError(f"{op}: max_size = {max_size} must be strictly greater than the "
+                                   f"requested size for the smaller edge, size = {size[0]}")
         if new_long > max_size:
             new_short, new_long = int(max_size * new_short / new_long), max_size
     return (new_long, new_short) if w <= h else (new_short, new_long)
@@ -437,13 +442,13 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         return img
     if _is_pil(img):
         if mode not in _PIL_FILTERS:
-            raise ValueError(f"{op}: interpolation {mode.value!r} is not supported for PIL "
-                             f"images; expected one of {[m.value for m in _PIL_FILTERS]}")
+            raise LaminaValueError(f"{op}: interpolation {mode.value!r} is not supported for PIL "
+                                   f"images; expected one of {[m.value for m in _PIL_FILTERS]}")
         return img.resize((ow, oh), _PIL_FILTERS[mode])
     if mode not in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT,
                     InterpolationMode.BILINEAR, InterpolationMode.BICUBIC):
-        raise ValueError(f"{op}: interpolation {mode.value!r} is not supported for tensors; "
-                         "expected nearest, nearest-exact, bilinear or bicubic")
+        raise LaminaValueError(f"{op}: interpolation {mode.value!r} is not supported for tensors; "
+                               "expected nearest, nearest-exact, bilinear or bicubic")
     aa = bool(antialias) and mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)
     return _wrap(_resize_array(img.data, oh, ow, mode, aa))
 
@@ -457,8 +462,8 @@ def _parse_padding(padding, op: str) -> list[int]:
     if isinstance(padding, tuple):
         padding = list(padding)
     if not isinstance(padding, list) or len(padding) not in (1, 2, 4):
-        raise ValueError(f"{op}: padding must be an int or a sequence of 1, 2 or 4 ints, got "
-                         f"{padding!r}")
+        raise LaminaValueError(f"{op}: padding must be an int or a sequence of 1, 2 or 4 ints, got "
+                               f"{padding!r}")
     padding = [_int(p, op, "padding") for p in padding]
     if len(padding) == 1:
         return padding * 4
@@ -478,8 +483,8 @@ def _pil_fill(fill, img, op: str, key: str) -> dict:
         if len(fill) == 1:
             fill = fill * bands
         if len(fill) != bands:
-            raise ValueError(f"{op}: the number of elements in fill ({len(fill)}) does not "
-                             f"match the number of bands of the image ({bands})")
+            raise LaminaValueError(f"{op}: the number of elements in fill ({len(fill)}) does not "
+                                   f"match the number of bands of the image ({bands})")
         fill = tuple(fill)
     if img.mode != "F":
         fill = tuple(int(v) for v in fill) if isinstance(fill, tuple) else int(fill)
@@ -498,8 +503,8 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
     _check_image(img, op)
     left, top, right, bottom = _parse_padding(padding, op)
     if padding_mode not in _PAD_MODES:
-        raise ValueError(f"{op}: padding_mode must be one of {_PAD_MODES}, got "
-                         f"{padding_mode!r}")
+        raise LaminaValueError(f"{op}: padding_mode must be one of {_PAD_MODES}, got "
+                               f"{padding_mode!r}")
     if _is_pil(img):
         if min(left, top, right, bottom) < 0:
             img = img.crop((-min(left, 0), -min(top, 0), img.width + min(right, 0),
@@ -521,17 +526,17 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
     width = [(0, 0)] * (arr.ndim - 2) + [(top, bottom), (left, right)]
     if padding_mode == "reflect" and (max(top, bottom) >= arr.shape[-2]
                                       or max(left, right) >= arr.shape[-1]):
-        raise ValueError(f"{op}: reflect padding must be smaller than the image's side, got "
-                         f"padding {[left, top, right, bottom]} for an image of "
-                         f"{arr.shape[-2]}x{arr.shape[-1]}")
+        raise LaminaValueError(f"{op}: reflect padding must be smaller than the image's side, got "
+                               f"padding {[left, top, right, bottom]} for an image of "
+                               f"{arr.shape[-2]}x{arr.shape[-1]}")
     if padding_mode != "constant":
         return _wrap(np.pad(arr, width, mode=padding_mode))
     if isinstance(fill, (list, tuple)):
         values = np.asarray(fill, dtype=np.float64).reshape(-1)
         c = arr.shape[-3] if arr.ndim >= 3 else 1
         if values.size not in (1, c):
-            raise ValueError(f"{op}: fill must be a number or one value per channel ({c}), "
-                             f"got {len(fill)} values")
+            raise LaminaValueError(f"{op}: fill must be a number or one value per channel ({c}), "
+                                   f"got {len(fill)} values")
         if values.size == 1:
             fill = float(values[0])
         else:
@@ -669,14 +674,14 @@ def _grid_transform(arr: np.ndarray, m: list[float], ow: int, oh: int,
             out += v * wt
             mask += ok * wt
     else:
-        raise ValueError(f"interpolation {mode.value!r} is not supported for tensor "
-                         "rotations and affine maps; expected nearest or bilinear")
+        raise LaminaValueError(f"interpolation {mode.value!r} is not supported for tensor "
+                               "rotations and affine maps; expected nearest or bilinear")
     if fill is not None:
         c = x.shape[-3] if x.ndim >= 3 else 1
         f = np.asarray(fill, x.dtype).reshape(-1)
         if f.size not in (1, c):
-            raise ValueError(f"fill must be a number or one value per channel ({c}), got "
-                             f"{f.size} values")
+            raise LaminaValueError(f"fill must be a number or one value per channel ({c}), got "
+                                   f"{f.size} values")
         f = (f[:, None, None] if x.ndim >= 3 else f.reshape(())) * np.ones_like(out)
         if mode is InterpolationMode.NEAREST:
             out = np.where(mask < 0.5, f, out)
@@ -688,8 +693,8 @@ def _grid_transform(arr: np.ndarray, m: list[float], ow: int, oh: int,
 def _pil_filter(mode: InterpolationMode, op: str) -> int:
     if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR,
                     InterpolationMode.BICUBIC):
-        raise ValueError(f"{op}: interpolation {mode.value!r} is not supported for PIL "
-                         "rotations and affine maps; expected nearest, bilinear or bicubic")
+        raise LaminaValueError(f"{op}: interpolation {mode.value!r} is not supported for PIL "
+                               "rotations and affine maps; expected nearest, bilinear or bicubic")
     return _PIL_FILTERS[mode]
 
 
@@ -697,8 +702,8 @@ def _center_shift(center, w: int, h: int, op: str) -> list[float]:
     if center is None:
         return [0.0, 0.0]
     if not isinstance(center, (list, tuple)) or len(center) != 2:
-        raise ValueError(f"{op}: center must be a sequence of 2 numbers (x, y), got "
-                         f"{center!r}")
+        raise LaminaValueError(f"{op}: center must be a sequence of 2 numbers (x, y), got "
+                               f"{center!r}")
     return [_number(c, op, "center") - s * 0.5 for c, s in zip(center, (w, h))]
 
 
@@ -722,8 +727,8 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
     mode = _interp(interpolation, op)
     if _is_pil(img):
         if center is not None and (not isinstance(center, (list, tuple)) or len(center) != 2):
-            raise ValueError(f"{op}: center must be a sequence of 2 numbers (x, y), got "
-                             f"{center!r}")
+            raise LaminaValueError(f"{op}: center must be a sequence of 2 numbers (x, y), got "
+                                   f"{center!r}")
         opts = _pil_fill(fill, img, op, "fillcolor")
         return img.rotate(angle, _pil_filter(mode, op), expand, center, **opts)
     _, h, w = get_dimensions(img)
@@ -743,18 +748,19 @@ def affine(img, angle: float, translate, scale: float, shear,
     _check_image(img, op)
     angle = _number(angle, op, "angle")
     if not isinstance(translate, (list, tuple)) or len(translate) != 2:
-        raise ValueError(f"{op}: translate must be a sequence of 2 numbers, got {translate!r}")
+        raise LaminaValueError(f"{op}: translate must be a sequence of 2 numbers, got "
+                               f"{translate!r}")
     translate = [_number(t, op, "translate") for t in translate]
     scale = _number(scale, op, "scale")
     if scale <= 0:
-        raise ValueError(f"{op}: scale must be positive, got {scale}")
+        raise LaminaValueError(f"{op}: scale must be positive, got {scale}")
     if isinstance(shear, numbers.Real) and not isinstance(shear, bool):
         shear = [float(shear), 0.0]
     if isinstance(shear, (list, tuple)) and len(shear) == 1:
         shear = [shear[0], shear[0]]
     if not isinstance(shear, (list, tuple)) or len(shear) != 2:
-        raise ValueError(f"{op}: shear must be a number or a sequence of 1 or 2 numbers, got "
-                         f"{shear!r}")
+        raise LaminaValueError(f"{op}: shear must be a number or a sequence of 1 or 2 numbers, got "
+                               f"{shear!r}")
     shear = [_number(s, op, "shear") for s in shear]
     mode = _interp(interpolation, op)
     _, h, w = get_dimensions(img)
@@ -773,8 +779,8 @@ def affine(img, angle: float, translate, scale: float, shear,
 def _channels(arr: np.ndarray, op: str, allowed=(1, 3)) -> int:
     c = arr.shape[-3] if arr.ndim >= 3 else 1
     if arr.ndim < 3 or c not in allowed:
-        raise ValueError(f"{op}: expected a (..., C, H, W) image with C in {list(allowed)}, "
-                         f"got shape {tuple(arr.shape)}")
+        raise LaminaValueError(f"{op}: expected a (..., C, H, W) image with C in {list(allowed)}, "
+                               f"got shape {tuple(arr.shape)}")
     return c
 
 
@@ -796,8 +802,8 @@ def rgb_to_grayscale(img, num_output_channels: int = 1):
     op = "rgb_to_grayscale"
     _check_image(img, op)
     if num_output_channels not in (1, 3):
-        raise ValueError(f"{op}: num_output_channels should be either 1 or 3, got "
-                         f"{num_output_channels!r}")
+        raise LaminaValueError(f"{op}: num_output_channels should be either 1 or 3, got "
+                               f"{num_output_channels!r}")
     if _is_pil(img):
         g = img.convert("L")
         if num_output_channels == 3:
@@ -827,15 +833,16 @@ def _enhance(img, kind: str, factor: float, op: str):
     """Pillow's ``ImageEnhance.<kind>(img).enhance(factor)``, as torchvision's PIL path."""
     from PIL import ImageEnhance
     if img.mode not in ("L", "LA", "RGB", "RGBA"):
-        raise ValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected L, LA, "
-                         "RGB or RGBA (convert the image first)")
+        raise LaminaValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected L, "
+                               f"LA, "
+                               "RGB or RGBA (convert the image first)")
     return getattr(ImageEnhance, kind)(img).enhance(factor)
 
 
 def _factor(v, op: str, name: str) -> float:
     v = _number(v, op, name)
     if v < 0:
-        raise ValueError(f"{op}: {name} must be non-negative, got {v}")
+        raise LaminaValueError(f"{op}: {name} must be non-negative, got {v}")
     return v
 
 
@@ -915,7 +922,7 @@ def adjust_hue(img, hue_factor: float):
     _check_image(img, op)
     hue_factor = _number(hue_factor, op, "hue_factor")
     if not -0.5 <= hue_factor <= 0.5:
-        raise ValueError(f"{op}: hue_factor must be in [-0.5, 0.5], got {hue_factor}")
+        raise LaminaValueError(f"{op}: hue_factor must be in [-0.5, 0.5], got {hue_factor}")
     if _is_pil(img):
         if img.mode in ("L", "1", "I", "F"):
             return img
@@ -955,14 +962,15 @@ def gaussian_blur(img, kernel_size, sigma=None):
     if isinstance(kernel_size, (int, np.integer)) and not isinstance(kernel_size, bool):
         kernel_size = [int(kernel_size)] * 2
     if not isinstance(kernel_size, (list, tuple)) or len(kernel_size) not in (1, 2):
-        raise ValueError(f"{op}: kernel_size must be an int or a sequence of 1 or 2 ints, got "
-                         f"{kernel_size!r}")
+        raise LaminaValueError(f"{op}: kernel_size must be an int or a sequence of 1 or 2 ints, "
+                               f"got "
+                               f"{kernel_size!r}")
     if len(kernel_size) == 1:
         kernel_size = [kernel_size[0]] * 2
     for k in kernel_size:
         if _int(k, op, "kernel_size") <= 0 or k % 2 == 0:
-            raise ValueError(f"{op}: kernel_size should have odd and positive integers, got "
-                             f"{list(kernel_size)}")
+            raise LaminaValueError(f"{op}: kernel_size should have odd and positive integers, got "
+                                   f"{list(kernel_size)}")
     if sigma is None:
         sigma = [k * 0.15 + 0.35 for k in kernel_size]
     elif isinstance(sigma, numbers.Real) and not isinstance(sigma, bool):
@@ -970,15 +978,15 @@ def gaussian_blur(img, kernel_size, sigma=None):
     elif isinstance(sigma, (list, tuple)) and len(sigma) == 1:
         sigma = [sigma[0]] * 2
     if not isinstance(sigma, (list, tuple)) or len(sigma) != 2:
-        raise ValueError(f"{op}: sigma must be a number or a sequence of 1 or 2 numbers, got "
-                         f"{sigma!r}")
+        raise LaminaValueError(f"{op}: sigma must be a number or a sequence of 1 or 2 numbers, got "
+                               f"{sigma!r}")
     for s in sigma:
         if _number(s, op, "sigma") <= 0:
-            raise ValueError(f"{op}: sigma should have positive values, got {list(sigma)}")
+            raise LaminaValueError(f"{op}: sigma should have positive values, got {list(sigma)}")
     if _is_pil(img):
         if img.mode not in ("L", "LA", "RGB", "RGBA", "F"):
-            raise ValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected "
-                             "L, LA, RGB, RGBA or F (convert the image first)")
+            raise LaminaValueError(f"{op}: PIL image mode {img.mode!r} is not supported; expected "
+                                   "L, LA, RGB, RGBA or F (convert the image first)")
         return to_pil_image(gaussian_blur(pil_to_tensor(img), kernel_size, sigma),
                             mode=img.mode)
     arr = img.data
@@ -986,9 +994,9 @@ def gaussian_blur(img, kernel_size, sigma=None):
     kx, ky = kernel_size
     h, w = x.shape[-2:]
     if ky // 2 >= h or kx // 2 >= w:
-        raise ValueError(f"{op}: kernel_size {list(kernel_size)} needs reflect padding of "
-                         f"({kx // 2}, {ky // 2}), which must be smaller than the image "
-                         f"({h}x{w})")
+        raise LaminaValueError(f"{op}: kernel_size {list(kernel_size)} needs reflect padding of "
+                               f"({kx // 2}, {ky // 2}), which must be smaller than the image "
+                               f"({h}x{w})")
     wx = _gaussian_kernel1d(kx, sigma[0], x.dtype.type)
     wy = _gaussian_kernel1d(ky, sigma[1], x.dtype.type)
     width = [(0, 0)] * (x.ndim - 2) + [(ky // 2, ky // 2), (kx // 2, kx // 2)]
@@ -1012,8 +1020,8 @@ def erase(img: Tensor, i: int, j: int, h: int, w: int, v, inplace: bool = False)
     try:
         arr[..., i:i + h, j:j + w] = value
     except ValueError:
-        raise ValueError(f"{op}: v of shape {value.shape} cannot fill a region of shape "
-                         f"{arr[..., i:i + h, j:j + w].shape}") from None
+        raise LaminaValueError(f"{op}: v of shape {value.shape} cannot fill a region of shape "
+                               f"{arr[..., i:i + h, j:j + w].shape}") from None
     if inplace:
         return img
     return _wrap(arr)

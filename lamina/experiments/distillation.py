@@ -4,7 +4,7 @@ the knowledge in a neural network", 2015).
 A large teacher (MLP 64-512-512-10 with dropout) is trained on the bundled 8x8 digits. A
 small student (MLP 64-10-10, about 1/40 of the teacher's parameters) is then trained twice
 from the same initial weights and batch order: once from the labels alone (cross-entropy),
-once from the teacher (``lamina.nn.distill.distill``: ``alpha * T**2 * KL(teacher_T ||
+once from the teacher (``lamina.train.distill``: ``alpha * T**2 * KL(teacher_T ||
 student_T) + (1 - alpha) * CE`` with ``T = 4``, ``alpha = 0.9``), with a quarter and with
 all of the training digits, averaged over two student initializations.
 
@@ -33,8 +33,8 @@ from lamina.experiments._common import (
     save_plot,
     seed_all,
 )
-from lamina.nn.distill import distill
 from lamina.train import fit
+from lamina.train.distill import distill
 
 NAME = "distillation"
 T, ALPHA = 4.0, 0.9

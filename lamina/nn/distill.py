@@ -14,9 +14,11 @@ term's gradient the same size as ``T`` changes (its gradient scales as ``1 / T**
 * ``distillation_loss`` / ``DistillationLoss(T, alpha)``: the formula above;
 * ``Distiller(student, teacher, T, alpha)``: a module for ``lamina.train.fit`` (its forward
   is the student's; ``Distiller.loss`` is the matching ``loss_fn(output, target)``);
-* ``distill(student, teacher, optimizer, train_loader, epochs, ...)``: the two in one call.
+* ``lamina.train.distill(student, teacher, optimizer, train_loader, epochs, ...)``: the two in
+  one call, with ``fit``.
 
->>> history = distill(student, teacher, optim.Adam(student.parameters()), loader, epochs=5)
+>>> opt = optim.Adam(student.parameters())
+>>> history = lamina.train.distill(student, teacher, opt, loader, epochs=5)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from lamina.ops.loss import kl_div as _kl_div
 from lamina.ops.reduce import log_softmax, softmax
 from lamina.tensor import Tensor
 
-__all__ = ["kl_div", "distillation_loss", "DistillationLoss", "Distiller", "distill"]
+__all__ = ["kl_div", "distillation_loss", "DistillationLoss", "Distiller"]
 
 _MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch size and the "
                  "support size.'batchmean' divides only by the batch size, and aligns with the "
@@ -151,13 +153,3 @@ class Distiller(Module):
             raise LaminaValueError("Distiller.loss: call the Distiller's forward on the batch "
                                    "first (its output is the student's logits)")
         return self.criterion(output, t, target)
-
-
-def distill(student: Module, teacher: Module, optimizer, train_loader, epochs: int = 1,
-            T: float = 4.0, alpha: float = 0.9, **fit_kwargs):
-    """Train ``student`` to match ``teacher`` (and the labels) with ``lamina.train.fit``;
-    returns fit's ``History``. ``optimizer`` holds the student's parameters; ``fit_kwargs``
-    (``val_loader``, ``metrics``, ``callbacks``, ``verbose``...) go to ``fit``."""
-    from lamina.train import fit
-    d = Distiller(student, teacher, T, alpha)
-    return fit(d, d.loss, optimizer, train_loader, epochs, **fit_kwargs)

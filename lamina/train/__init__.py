@@ -27,13 +27,14 @@ from lamina.train.callbacks import (
     TerminateOnNaN,
     load_checkpoint,
 )
+from lamina.train.distill import distill
 from lamina.train.gan import GANHistory, GANTrainer, sample_quality
 from lamina.train.history import History
 from lamina.train.images import make_grid, save_grid
 from lamina.train.metrics import Metric
 from lamina.train.trainer import Trainer, TrainingDivergedError, evaluate, fit, predict
 
-__all__ = [
+__all__ = ["distill",
     "fit", "evaluate", "predict", "Trainer", "TrainingDivergedError", "History", "metrics",
     "Metric",
     "Callback", "EarlyStopping", "ModelCheckpoint", "load_checkpoint", "LRSchedulerCallback",

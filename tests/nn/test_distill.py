@@ -11,7 +11,8 @@ import lamina
 import lamina.nn.functional as F
 from lamina import nn, optim
 from lamina.data import DataLoader, TensorDataset
-from lamina.nn.distill import DistillationLoss, Distiller, distill, distillation_loss
+from lamina.nn.distill import DistillationLoss, Distiller, distillation_loss
+from lamina.train.distill import distill
 from tests.helpers import check_op, requires_torch, torch
 
 if torch is not None:

@@ -11,13 +11,15 @@ from lamina.backend import (
     Generator, bool_, double, float, float32, float64, fork_rng, get_default_dtype,
     get_rng_state, int64, long, manual_seed, set_default_dtype, set_rng_state,
 )
-from lamina.tensor import Tensor          # Tensor first: the ops below attach its methods
+from lamina.device import device
+from lamina.tensor import Size, Tensor    # Tensor first: the ops below attach its methods
 from lamina import ops
 from lamina.ops import *
 from lamina.creation import *
 from lamina import dispatch, kernels
 kernels.load()                            # the fast paths register with dispatch
 from lamina import autograd
+from lamina import accelerator, backends, cuda
 from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 bool = bool_  # lamina.bool, like torch.bool

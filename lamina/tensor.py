@@ -12,6 +12,31 @@ import numpy as np
 
 from lamina import backend
 from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
+from lamina.device import CPU, check_device, is_device
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints that prints as ``lamina.Size([2, 3])`` (PyTorch's
+    ``torch.Size``); ``Tensor.size()`` returns one.
+
+    >>> lamina.zeros(2, 3).size().numel()
+    6
+    """
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"lamina.Size({list(self)})"
+
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
 
 
 def _init_slots(t, data: np.ndarray, requires_grad: bool = False) -> None:
@@ -79,9 +104,9 @@ class Tensor:
         return self.data.shape
 
     def size(self, dim: int | None = None):
-        """The shape, or the length of one dimension (PyTorch's ``Tensor.size``)."""
+        """The shape as a ``lamina.Size``, or the length of one dimension."""
         if dim is None:
-            return self.data.shape
+            return Size(self.data.shape)
         return self.data.shape[_norm_dim(dim, self.data.ndim, "size")]
 
     @property
@@ -112,8 +137,18 @@ class Tensor:
         return self._ctx
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        """Where the data lives: ``lamina.device('cpu')``, one object shared by all tensors
+        (lamina has only the CPU backend; see ``lamina.device``)."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
 
     def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
@@ -219,16 +254,19 @@ class Tensor:
     def __hash__(self):
         return id(self)
 
-    def to(self, dtype=None, *args, **kwargs) -> Tensor:
-        """Cast to ``dtype`` (a device string such as ``'cpu'`` is accepted and ignored)."""
-        if isinstance(dtype, Tensor):
-            dtype = dtype.dtype
-        if dtype is None or (isinstance(dtype, str) and dtype.startswith("cpu")):
-            dtype = kwargs.get("dtype", args[0] if args else None)
-            if dtype is None:
-                return self
-        return _ops.cast(self, as_dtype(dtype))
+    def to(self, *args, **kwargs) -> Tensor:
+        """This tensor with another dtype and/or on another device, PyTorch's forms:
+        ``to(dtype)``, ``to(device, dtype=None)``, ``to(other)``, each with ``non_blocking``
+        and ``copy`` keywords. Returns ``self`` when nothing changes (unless ``copy=True``).
+        Only the CPU device exists: any other raises an error naming it.
 
+        >>> x.to("cpu", lamina.float64).dtype
+        dtype('float64')
+        """
+        dtype, copy = parse_to(args, kwargs, "Tensor.to")
+        if dtype is None or dtype == self.data.dtype:
+            return _ops.clone(self) if copy else self
+        return _ops.cast(self, dtype)
     def type(self, dtype=None):
         if dtype is None:
             return str(self.dtype)
@@ -251,6 +289,10 @@ class Tensor:
 
     def cpu(self) -> Tensor:
         return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        """Always an error: lamina has no CUDA backend (the message names the device)."""
+        check_device(_cuda_device(device), "Tensor.cuda")
 
     def clone(self) -> Tensor:
         return _ops.clone(self)
@@ -311,6 +353,46 @@ class Tensor:
     @property
     def mT(self) -> Tensor:
         return _ops.transpose(self, -2, -1)
+
+
+def _cuda_device(index) -> str:
+    if index is None:
+        return "cuda"
+    return index if not isinstance(index, int) else f"cuda:{index}"
+
+
+def parse_to(args, kwargs, where: str):
+    """Read the arguments of ``Tensor.to`` / ``Module.to``: ``(dtype)``, ``(device, dtype)``,
+    ``(tensor)``, plus ``device=``, ``dtype=``, ``non_blocking=``, ``copy=``. Checks the device;
+    returns ``(dtype or None, copy)``."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"{where}() got unexpected keyword arguments {sorted(kwargs)}")
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        dtype = other.data.dtype
+    elif rest and (is_device(rest[0]) or isinstance(rest[0], int)
+                   and not isinstance(rest[0], bool)):
+        dev = rest.pop(0)
+        if rest and not isinstance(rest[0], bool):
+            dtype = rest.pop(0)
+    elif rest and rest[0] is not None and not isinstance(rest[0], bool):
+        dtype = rest.pop(0)
+    elif rest and rest[0] is None:
+        rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(r, bool) for r in rest):
+        raise TypeError(f"{where}() received an invalid combination of arguments: {args!r}")
+    if len(rest) == 2:                      # (..., non_blocking, copy)
+        copy = copy or rest[1]
+    if dev is not None:
+        check_device(dev, where)
+    return (None if dtype is None else as_dtype(dtype)), copy
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from lamina.autograd.grad_mode import no_grad
-from lamina.backend import as_dtype
+from lamina.device import check_device
 from lamina.nn.parameter import Buffer, Parameter
-from lamina.tensor import Tensor, _make
+from lamina.tensor import Tensor, _make, parse_to
 
 __all__ = ["Module"]
 
@@ -419,24 +419,11 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """Convert floating parameters and buffers to ``dtype`` in place (the Parameter
-        objects stay the same, so an optimizer built before still holds them). Device
-        arguments (``'cpu'``) are accepted and ignored; lamina runs on the CPU."""
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
-                if a.split(":")[0] != "cpu":
-                    raise RuntimeError(f"to(): lamina runs on the CPU only, got device {a!r}")
-            elif a is not None:
-                dtype = a
+        objects stay the same, so an optimizer built before still holds them). Takes
+        ``Tensor.to``'s forms; the device must be the CPU (any other raises, naming it)."""
+        dtype, _ = parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
-        dtype = as_dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(
                 f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
@@ -451,6 +438,11 @@ class Module:
 
     def cpu(self) -> Module:
         return self
+
+    def cuda(self, device=None) -> Module:
+        """Always an error: lamina has no CUDA backend (the message names the device)."""
+        check_device("cuda" if device is None else
+                     device if not isinstance(device, int) else f"cuda:{device}", "Module.cuda")
 
     def type(self, dst_type) -> Module:
         return self.to(dst_type)

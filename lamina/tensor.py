@@ -100,8 +100,8 @@ class Tensor:
 
     # --- basic attributes ----------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size(self.data.shape)
 
     def size(self, dim: int | None = None):
         """The shape as a ``lamina.Size``, or the length of one dimension."""
@@ -294,8 +294,61 @@ class Tensor:
         """Always an error: lamina has no CUDA backend (the message names the device)."""
         check_device(_cuda_device(device), "Tensor.cuda")
 
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor cast to ``other``'s dtype (``self`` when they already agree)."""
+        return self.to(other.data.dtype)
+
     def clone(self) -> Tensor:
         return _ops.clone(self)
+
+    # --- new tensors like this one (PyTorch's ``new_*``: same dtype and device by default) --
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(_to_array(data, dtype or self.data.dtype), device, requires_grad,
+                         "new_tensor")
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.zeros(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_zeros")
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.ones(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_ones")
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.empty(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_empty")
+
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+        return self._new(np.full(_new_size((size,)), fill_value,
+                                 dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_full")
+
+    def _new(self, arr, device, requires_grad, where) -> Tensor:
+        if device is not None:
+            check_device(device, where)
+        t = _make(arr)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def apply_(self, fn) -> Tensor:
+        """Replace every element ``v`` by ``fn(v)`` in place (a Python call per element: slow,
+        as in PyTorch); not differentiable. Returns ``self``."""
+        if self.requires_grad:
+            raise RuntimeError("apply_: can't be used on a tensor that requires grad (it is "
+                               "not differentiable)")
+        if self.data.size:
+            self.data[...] = np.vectorize(fn, otypes=[self.data.dtype])(self.data)
+        if self._vc is not None:
+            self._vc[0] += 1
+        return self
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"``: a 0-d tensor formats as its Python number, as in PyTorch."""
+        if self.data.ndim == 0:
+            return self.data.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def contiguous(self) -> Tensor:
         return self
@@ -309,7 +362,7 @@ class Tensor:
         extra = []
         if self.data.dtype not in (get_default_dtype(), backend.int64) or self.data.size == 0:
             if not (self.data.dtype == backend.bool_ and self.data.size):
-                extra.append(f"dtype={self.data.dtype}")
+                extra.append(f"dtype=lamina.{self.data.dtype}")
         if self._ctx is not None:
             extra.append(f"grad_fn={self._ctx!r}")
         elif self.requires_grad:
@@ -349,6 +402,13 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         return _ops.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is."""
+        if self.data.ndim > 2:
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.data.ndim}D")
+        return _ops.transpose(self, 0, 1) if self.data.ndim == 2 else self
 
     @property
     def mT(self) -> Tensor:
@@ -393,6 +453,12 @@ def parse_to(args, kwargs, where: str):
     if dev is not None:
         check_device(dev, where)
     return (None if dtype is None else as_dtype(dtype)), copy
+
+
+def _new_size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:

@@ -177,9 +177,19 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         self._retain = True
-        if self._ctx.retained is None:
-            self._ctx.retained = []
-        self._ctx.retained.append(self)
+        _engine.watch(self._ctx).retained.append(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient during backward; a tensor it
+        returns replaces the gradient. Works on leaves and intermediates; returns a handle
+        whose ``remove()`` unregisters it. See ``lamina.autograd.hooks``.
+
+        >>> h = x.register_hook(lambda g: g * 2)   # x.grad doubles
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient")
+        return _engine.register_tensor_hook(self, hook)
 
     @property
     def retains_grad(self) -> bool:

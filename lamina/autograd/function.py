@@ -58,7 +58,7 @@ class Function:
     # (reshape, transpose, slicing): the output then shares the input's version counter,
     # so an in-place change through either is seen by both.
     is_view = False
-    retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
+    watch = None        # hooks and retain_grad() on its outputs (an autograd.hooks.Watch)
 
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs. The hottest

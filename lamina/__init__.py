@@ -20,7 +20,11 @@ from lamina import dispatch, kernels
 kernels.load()                            # the fast paths register with dispatch
 from lamina import autograd
 from lamina import accelerator, backends, cuda
-from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from lamina.autograd import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled,
+)
+from lamina.runtime import compile, get_num_threads, set_num_threads
 
 bool = bool_  # lamina.bool, like torch.bool
 __version__ = "0.1.0"

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent / "lamina"
 LAYERS = [
     ("foundation", ["lamina.errors", "lamina.dispatch", "lamina.device"]),
     ("tensor", ["lamina.backend", "lamina.tensor", "lamina.creation", "lamina.cuda",
-                "lamina.backends", "lamina.accelerator"]),
+                "lamina.backends", "lamina.accelerator", "lamina.runtime"]),
     ("autograd", ["lamina.autograd"]),
     ("ops", ["lamina.ops"]),
     ("kernels", ["lamina.kernels"]),

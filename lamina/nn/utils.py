@@ -264,3 +264,6 @@ def _runs_own_code(m: Module) -> bool:
 
 from lamina.nn import prune  # noqa: E402,F401,I001  (torch.nn.utils.prune; see nn/prune.py)
 __import__("sys").modules[__name__ + ".prune"] = prune  # `import lamina.nn.utils.prune` works
+
+from lamina.nn import utils_rnn as rnn  # noqa: E402,F401,I001  (torch.nn.utils.rnn)
+__import__("sys").modules[__name__ + ".rnn"] = rnn  # `import lamina.nn.utils.rnn` works

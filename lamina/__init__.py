@@ -13,14 +13,20 @@ from lamina.backend import (
 )
 from lamina import errors
 from lamina.errors import LaminaError, LaminaIndexError, LaminaTypeError, LaminaValueError
-from lamina.tensor import Tensor          # Tensor first: the ops below attach its methods
+from lamina.device import device
+from lamina.tensor import Size, Tensor    # Tensor first: the ops below attach its methods
 from lamina import ops
 from lamina.ops import *
 from lamina.creation import *
 from lamina import dispatch, kernels
 kernels.load()                            # the fast paths register with dispatch
 from lamina import autograd
-from lamina.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from lamina import accelerator, backends, cuda
+from lamina.autograd import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled,
+)
+from lamina.runtime import compile, get_num_threads, set_num_threads
 
 bool = bool_  # lamina.bool, like torch.bool
 __version__ = "0.1.0"

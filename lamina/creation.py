@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.backend import as_dtype, get_default_dtype, rng
+from lamina.device import check_device
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
 
@@ -76,11 +77,15 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
     Python floats become float32 (the default dtype), ints int64, bools bool.
     """
+    if device is not None:
+        check_device(device, "tensor")
     return _finish(_checked_array(data, dtype, True, "tensor"), requires_grad)
 
 
-def as_tensor(data, dtype=None) -> Tensor:
+def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory with an array or tensor when the dtype allows."""
+    if device is not None:
+        check_device(device, "as_tensor")
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) == data.dtype):
         return data
     return _make(_checked_array(data, dtype, False, "as_tensor"))
@@ -98,27 +103,37 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return _make(arr)
 
 
-def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "zeros")
     return _finish(np.zeros(_size(size, "zeros"), _float_dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "ones")
     return _finish(np.ones(_size(size, "ones"), _float_dtype(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+def empty(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "empty")
     return _finish(np.empty(_size(size, "empty"), _float_dtype(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
+    if device is not None:
+        check_device(device, "full")
     if dtype is None:
         dtype = _to_array(fill_value).dtype
     return _finish(np.full(_size((size,), "full"), fill_value, as_dtype(dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Values ``start, start+step, ...`` below ``end``; int64 unless a bound is a float."""
+    if device is not None:
+        check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -137,14 +152,20 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
     return _finish(arr, requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False,
+             device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "linspace")
     if steps < 0:
         raise LaminaValueError("linspace: number of steps must be non-negative")
     return _finish(np.linspace(start, end, steps).astype(_float_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
+        device=None) -> Tensor:
     """The ``n x m`` (default ``n x n``) identity matrix."""
+    if device is not None:
+        check_device(device, "eye")
     for name, v in (("n", n), ("m", m)):
         if v is None:
             continue
@@ -155,27 +176,35 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, requires_grad: bool = False) -> Tensor:
+def rand(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Uniform draws on [0, 1)."""
+    if device is not None:
+        check_device(device, "rand")
     arr = rng(generator).random(_size(size, "rand"), dtype=np.float64)
     return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, requires_grad: bool = False) -> Tensor:
+def randn(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Standard normal draws."""
+    if device is not None:
+        check_device(device, "randn")
     arr = rng(generator).standard_normal(_size(size, "randn"))
     return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
 
 
-def normal(mean: float, std: float, size, generator=None, dtype=None) -> Tensor:
+def normal(mean: float, std: float, size, generator=None, dtype=None, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "normal")
     if std < 0:
         raise LaminaValueError(f"normal: expects std >= 0.0, but found std {std}")
     arr = rng(generator).normal(mean, std, _size((size,), "normal"))
     return _make(arr.astype(_float_dtype(dtype)))
 
 
-def randint(low, high=None, size=(), generator=None, dtype=None) -> Tensor:
+def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
     """Integers drawn uniformly from ``[low, high)``."""
+    if device is not None:
+        check_device(device, "randint")
     if high is None:
         low, high = 0, low
     if high <= low:
@@ -184,8 +213,10 @@ def randint(low, high=None, size=(), generator=None, dtype=None) -> Tensor:
     return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
 
 
-def randperm(n: int, generator=None, dtype=None) -> Tensor:
+def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of ``0 .. n-1``."""
+    if device is not None:
+        check_device(device, "randperm")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise LaminaTypeError(f"randperm: n must be an int, got {type(n).__name__}")
     if n < 0:
@@ -198,31 +229,45 @@ def _like(x, dtype):
     return x.dtype if dtype is None else as_dtype(dtype)
 
 
-def zeros_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(x, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "zeros_like")
     return _finish(np.zeros(x.shape, _like(x, dtype)), requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(x, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "ones_like")
     return _finish(np.ones(x.shape, _like(x, dtype)), requires_grad)
 
 
-def empty_like(x, dtype=None, requires_grad: bool = False) -> Tensor:
+def empty_like(x, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "empty_like")
     return _finish(np.empty(x.shape, _like(x, dtype)), requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full_like(x, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "full_like")
     return _finish(np.full(x.shape, fill_value, _like(x, dtype)), requires_grad)
 
 
-def rand_like(x, dtype=None, generator=None, requires_grad: bool = False) -> Tensor:
+def rand_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "rand_like")
     return rand(*x.shape, generator=generator, dtype=_like(x, dtype),
                 requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, generator=None, requires_grad: bool = False) -> Tensor:
+def randn_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "randn_like")
     return randn(*x.shape, generator=generator, dtype=_like(x, dtype),
                  requires_grad=requires_grad)
 
 
-def randint_like(x, low, high=None, dtype=None, generator=None) -> Tensor:
+def randint_like(x, low, high=None, dtype=None, generator=None, device=None) -> Tensor:
+    if device is not None:
+        check_device(device, "randint_like")
     return randint(low, high, x.shape, generator=generator, dtype=_like(x, dtype))

@@ -12,7 +12,32 @@ import numpy as np
 
 from lamina import backend
 from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
+from lamina.device import CPU, check_device, is_device
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints that prints as ``lamina.Size([2, 3])`` (PyTorch's
+    ``torch.Size``); ``Tensor.size()`` returns one.
+
+    >>> lamina.zeros(2, 3).size().numel()
+    6
+    """
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"lamina.Size({list(self)})"
+
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
 
 
 def _init_slots(t, data: np.ndarray, requires_grad: bool = False) -> None:
@@ -76,13 +101,13 @@ class Tensor:
 
     # --- basic attributes ----------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size(self.data.shape)
 
     def size(self, dim: int | None = None):
-        """The shape, or the length of one dimension (PyTorch's ``Tensor.size``)."""
+        """The shape as a ``lamina.Size``, or the length of one dimension."""
         if dim is None:
-            return self.data.shape
+            return Size(self.data.shape)
         return self.data.shape[_norm_dim(dim, self.data.ndim, "size")]
 
     @property
@@ -113,8 +138,18 @@ class Tensor:
         return self._ctx
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        """Where the data lives: ``lamina.device('cpu')``, one object shared by all tensors
+        (lamina has only the CPU backend; see ``lamina.device``)."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
 
     def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
@@ -143,9 +178,19 @@ class Tensor:
         if not self.requires_grad:
             raise LaminaValueError("can't retain_grad on a tensor that has requires_grad=False")
         self._retain = True
-        if self._ctx.retained is None:
-            self._ctx.retained = []
-        self._ctx.retained.append(self)
+        _engine.watch(self._ctx).retained.append(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient during backward; a tensor it
+        returns replaces the gradient. Works on leaves and intermediates; returns a handle
+        whose ``remove()`` unregisters it. See ``lamina.autograd.hooks``.
+
+        >>> h = x.register_hook(lambda g: g * 2)   # x.grad doubles
+        """
+        if not self.requires_grad:
+            raise LaminaValueError(
+                "cannot register a hook on a tensor that doesn't require gradient")
+        return _engine.register_tensor_hook(self, hook)
 
     @property
     def retains_grad(self) -> bool:
@@ -220,16 +265,19 @@ class Tensor:
     def __hash__(self):
         return id(self)
 
-    def to(self, dtype=None, *args, **kwargs) -> Tensor:
-        """Cast to ``dtype`` (a device string such as ``'cpu'`` is accepted and ignored)."""
-        if isinstance(dtype, Tensor):
-            dtype = dtype.dtype
-        if dtype is None or (isinstance(dtype, str) and dtype.startswith("cpu")):
-            dtype = kwargs.get("dtype", args[0] if args else None)
-            if dtype is None:
-                return self
-        return _ops.cast(self, as_dtype(dtype))
+    def to(self, *args, **kwargs) -> Tensor:
+        """This tensor with another dtype and/or on another device, PyTorch's forms:
+        ``to(dtype)``, ``to(device, dtype=None)``, ``to(other)``, each with ``non_blocking``
+        and ``copy`` keywords. Returns ``self`` when nothing changes (unless ``copy=True``).
+        Only the CPU device exists: any other raises an error naming it.
 
+        >>> x.to("cpu", lamina.float64).dtype
+        dtype('float64')
+        """
+        dtype, copy = parse_to(args, kwargs, "Tensor.to")
+        if dtype is None or dtype == self.data.dtype:
+            return _ops.clone(self) if copy else self
+        return _ops.cast(self, dtype)
     def type(self, dtype=None):
         if dtype is None:
             return str(self.dtype)
@@ -253,8 +301,65 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self
 
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        """Always an error: lamina has no CUDA backend (the message names the device)."""
+        check_device(_cuda_device(device), "Tensor.cuda")
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor cast to ``other``'s dtype (``self`` when they already agree)."""
+        return self.to(other.data.dtype)
+
     def clone(self) -> Tensor:
         return _ops.clone(self)
+
+    # --- new tensors like this one (PyTorch's ``new_*``: same dtype and device by default) --
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(_to_array(data, dtype or self.data.dtype), device, requires_grad,
+                         "new_tensor")
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.zeros(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_zeros")
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.ones(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_ones")
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.empty(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_empty")
+
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+        return self._new(np.full(_new_size((size,)), fill_value,
+                                 dtype=as_dtype(dtype or self.data.dtype)),
+                         device, requires_grad, "new_full")
+
+    def _new(self, arr, device, requires_grad, where) -> Tensor:
+        if device is not None:
+            check_device(device, where)
+        t = _make(arr)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def apply_(self, fn) -> Tensor:
+        """Replace every element ``v`` by ``fn(v)`` in place (a Python call per element: slow,
+        as in PyTorch); not differentiable. Returns ``self``."""
+        if self.requires_grad:
+            raise LaminaValueError("apply_: can't be used on a tensor that requires grad (it is "
+                                   "not differentiable)")
+        if self.data.size:
+            self.data[...] = np.vectorize(fn, otypes=[self.data.dtype])(self.data)
+        if self._vc is not None:
+            self._vc[0] += 1
+        return self
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"``: a 0-d tensor formats as its Python number, as in PyTorch."""
+        if self.data.ndim == 0:
+            return self.data.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def contiguous(self) -> Tensor:
         return self
@@ -268,7 +373,7 @@ class Tensor:
         extra = []
         if self.data.dtype not in (get_default_dtype(), backend.int64) or self.data.size == 0:
             if not (self.data.dtype == backend.bool_ and self.data.size):
-                extra.append(f"dtype={self.data.dtype}")
+                extra.append(f"dtype=lamina.{self.data.dtype}")
         if self._ctx is not None:
             extra.append(f"grad_fn={self._ctx!r}")
         elif self.requires_grad:
@@ -315,9 +420,62 @@ class Tensor:
     def T(self) -> Tensor:
         return _ops.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
 
+    def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is."""
+        if self.data.ndim > 2:
+            raise LaminaValueError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.data.ndim}D")
+        return _ops.transpose(self, 0, 1) if self.data.ndim == 2 else self
+
     @property
     def mT(self) -> Tensor:
         return _ops.transpose(self, -2, -1)
+
+
+def _cuda_device(index) -> str:
+    if index is None:
+        return "cuda"
+    return index if not isinstance(index, int) else f"cuda:{index}"
+
+
+def parse_to(args, kwargs, where: str):
+    """Read the arguments of ``Tensor.to`` / ``Module.to``: ``(dtype)``, ``(device, dtype)``,
+    ``(tensor)``, plus ``device=``, ``dtype=``, ``non_blocking=``, ``copy=``. Checks the device;
+    returns ``(dtype or None, copy)``."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise LaminaTypeError(f"{where}() got unexpected keyword arguments {sorted(kwargs)}")
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        dtype = other.data.dtype
+    elif rest and (is_device(rest[0]) or isinstance(rest[0], int)
+                   and not isinstance(rest[0], bool)):
+        dev = rest.pop(0)
+        if rest and not isinstance(rest[0], bool):
+            dtype = rest.pop(0)
+    elif rest and rest[0] is not None and not isinstance(rest[0], bool):
+        dtype = rest.pop(0)
+    elif rest and rest[0] is None:
+        rest.pop(0)
+    if len(rest) > 2 or not all(isinstance(r, bool) for r in rest):
+        raise LaminaTypeError(f"{where}() received an invalid combination of arguments: {args!r}")
+    if len(rest) == 2:                      # (..., non_blocking, copy)
+        copy = copy or rest[1]
+    if dev is not None:
+        check_device(dev, where)
+    return (None if dtype is None else as_dtype(dtype)), copy
+
+
+def _new_size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:

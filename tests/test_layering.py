@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent / "lamina"
 
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS = [
-    ("foundation", ["lamina.errors", "lamina.dispatch"]),
-    ("tensor", ["lamina.backend", "lamina.tensor", "lamina.creation"]),
+    ("foundation", ["lamina.errors", "lamina.dispatch", "lamina.device"]),
+    ("tensor", ["lamina.backend", "lamina.tensor", "lamina.creation", "lamina.cuda",
+                "lamina.backends", "lamina.accelerator", "lamina.runtime"]),
     ("autograd", ["lamina.autograd"]),
     ("ops", ["lamina.ops"]),
     ("kernels", ["lamina.kernels"]),

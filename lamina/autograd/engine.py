@@ -16,6 +16,14 @@ import numpy as np
 from numpy import ndarray
 
 from lamina.autograd.grad_mode import GradMode, set_grad_enabled
+from lamina.autograd.hooks import (  # noqa: F401  (for Tensor)
+    _leaf_hooks,
+    call_hooks,
+    leaf_hooks,
+    register_tensor_hook,
+    run_output_hooks,
+    watch,
+)
 from lamina.errors import LaminaValueError
 
 _FREED = (
@@ -97,8 +105,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
         g = grads.pop(node)
         if node.inputs is None:
             raise LaminaValueError(_FREED)
-        if node.retained is not None or node in sink.watched:
-            sink.outputs_done(node, g)          # retain_grad() tensors, autograd.grad inputs
+        if node.watch is not None or node in sink.watched:
+            g = sink.outputs_done(node, g)      # tensor hooks, retain_grad(), autograd.grad
         for vc, v, _ in node.saved_versions:    # nothing it saved was changed in place since
             if vc[0] != v:
                 _raise_modified(node)
@@ -128,8 +136,9 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
         if not retain_graph:                    # free what backward needed: no second pass
             node.inputs = None
             node.saved = node.saved_versions = ()
-            if node.retained is not None:
-                node.retained = None            # it points back at this node's outputs
+            if node.watch is not None:
+                node.watch = None               # it points back at this node's outputs
+    sink.leaves_done()                          # hooked leaves: their summed gradient, hooked
     return sink.result(allow_unused)
 
 
@@ -185,16 +194,39 @@ def _output_grads(node, g):
     return g if node.n_out > 1 else (g,)
 
 
+def _hooked_outputs(node, g):
+    """``g`` after the tensor hooks registered on ``node``'s outputs (see autograd.hooks)."""
+    if node.watch is None or not node.watch.hooks:
+        return g
+    gs = run_output_hooks(node, list(_output_grads(node, g)))
+    return gs if node.n_out > 1 else gs[0]
+
+
 class _Accumulate:
     """Where ``backward()`` puts gradients: each leaf's ``.grad``, and the ``.grad`` of
     non-leaf tensors that called ``retain_grad()``."""
 
-    watched = frozenset()       # retained tensors are found through node.retained
+    watched = frozenset()       # retained tensors and hooks are found through node.watch
 
     def __init__(self):
         self.handed = set()     # ids of arrays already given to a leaf in this pass
+        self.hooked = {}        # id(leaf) -> [leaf, summed gradient] for leaves with hooks
 
     def leaf(self, t, g):
+        if _leaf_hooks and leaf_hooks(t) is not None:   # summed now, hooked at the end
+            entry = self.hooked.get(id(t))
+            if entry is None:
+                self.hooked[id(t)] = [t, g]
+            else:
+                entry[1] = entry[1] + g
+            return
+        self.store(t, g)
+
+    def leaves_done(self):
+        for t, g in self.hooked.values():
+            self.store(t, call_hooks(leaf_hooks(t) or {}, g))
+
+    def store(self, t, g):
         # a .grad never shares memory with a view, or with another leaf's .grad
         if g.base is not None or id(g) in self.handed:
             g = g.copy()
@@ -209,14 +241,16 @@ class _Accumulate:
             t.grad.data = t.grad.data + g       # out of place: the old array may be shared
 
     def outputs_done(self, node, g):
+        g = _hooked_outputs(node, g)
         gs = _output_grads(node, g)
-        for t in node.retained:
+        for t in node.watch.retained:           # after the hooks, as in PyTorch
             if gs[t._out_idx] is not None:
                 gt = gs[t._out_idx]
                 if t.grad is None:
                     t.grad = _make(gt.copy())
                 else:
                     t.grad.data = t.grad.data + gt
+        return g
 
     def result(self, allow_unused):
         return None
@@ -237,11 +271,19 @@ class _Capture:
         if id(t) in self.captured:
             self.captured[id(t)] = _add(self.captured[id(t)], g)
 
+    def leaves_done(self):
+        for t in self.tensors:                  # a captured leaf's hooks see its gradient
+            g = self.captured[id(t)]
+            if t._ctx is None and g is not None and leaf_hooks(t) is not None:
+                self.captured[id(t)] = call_hooks(leaf_hooks(t), g)
+
     def outputs_done(self, node, g):
+        g = _hooked_outputs(node, g)
         gs = _output_grads(node, g)
         for t in self.watched.get(node, ()):
             if gs[t._out_idx] is not None:
                 self.captured[id(t)] = _add(self.captured[id(t)], gs[t._out_idx])
+        return g
 
     def result(self, allow_unused):
         out = [self.captured[id(t)] for t in self.tensors]

@@ -39,6 +39,7 @@ from itertools import count
 import numpy as np
 from numpy import asarray, ndarray
 
+from lamina.autograd.engine import edge
 from lamina.autograd.grad_mode import GradMode
 from lamina.errors import LaminaValueError
 from lamina.tensor import Tensor, _make
@@ -58,7 +59,7 @@ class Function:
     # (reshape, transpose, slicing): the output then shares the input's version counter,
     # so an in-place change through either is seen by both.
     is_view = False
-    retained = None     # non-leaf outputs whose .grad backward must keep (retain_grad)
+    watch = None        # hooks and retain_grad() on its outputs (an autograd.hooks.Watch)
 
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays (inputs, outputs or intermediates) that ``backward`` needs. The hottest
@@ -106,6 +107,55 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
+
+    def name(self) -> str:
+        """The node's name, as its repr shows it (``'MulBackward'``; PyTorch's names carry an
+        overload number, ``'MulBackward0'``, and follow its own op names)."""
+        return f"{type(self).__name__}Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """One ``(node, output_index)`` pair per tensor input, as PyTorch's: the node that made
+        the input, an ``AccumulateGrad`` for a leaf that requires grad, ``(None, 0)`` for an
+        input that needs no gradient. Empty once backward has freed the graph."""
+        if self.inputs is None:
+            return ()
+        pairs = []
+        for t in self.inputs:
+            if not isinstance(t, Tensor):
+                continue                          # axes, flags and scalars are not edges
+            c, i = edge(t, self.seq)
+            if c is not None:
+                pairs.append((c, i))
+            elif t.requires_grad:
+                pairs.append((AccumulateGrad(t), 0))
+            else:
+                pairs.append((None, 0))
+        return tuple(pairs)
+
+
+class AccumulateGrad:
+    """The graph's view of a leaf that requires grad, as ``next_functions`` reports it: its
+    gradient goes into ``variable.grad``. (lamina's engine writes leaves directly; this object
+    exists only to be inspected.)"""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return id(self.variable)
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 
 def _broadcast_error(cls, e, raw):

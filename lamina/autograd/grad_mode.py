@@ -20,9 +20,11 @@ class _GradMode(threading.local):
     """
 
     enabled = True
+    inference = False
 
     def __init__(self):
         self.enabled = True
+        self.inference = False
 
 
 GradMode = _GradMode()
@@ -91,3 +93,50 @@ class set_grad_enabled(_GradContext):
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+class inference_mode(_GradContext):
+    """Context manager and decorator for inference: ops record no graph (``no_grad``).
+
+    >>> with inference_mode():
+    ...     pred = model(x)
+
+    Differs from PyTorch on purpose: tensors made inside are ordinary tensors. PyTorch marks
+    them as "inference tensors" that may not later be saved for backward or changed in place
+    outside the mode, a bookkeeping that buys it speed in C++; lamina would pay for it on
+    every op instead. As in PyTorch, ``inference_mode(False)`` turns grad mode on.
+    """
+
+    def __init__(self, mode: bool = True):
+        if callable(mode):                  # used bare: @inference_mode
+            self.mode, self._fn = True, mode
+        else:
+            self.mode, self._fn = bool(mode), None
+
+    def __enter__(self):
+        self._prev = GradMode.enabled
+        self._prev_inference = GradMode.inference
+        GradMode.enabled = not self.mode    # as PyTorch's: inference_mode(False) enables grad
+        GradMode.inference = self.mode
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self._prev
+        GradMode.inference = self._prev_inference
+        return False
+
+    def __call__(self, *args, **kwargs):
+        if self._fn is not None:            # the function decorated bare, called
+            with inference_mode(True):
+                return self._fn(*args, **kwargs)
+        fn, mode = args[0], self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            with inference_mode(mode):
+                return fn(*a, **kw)
+
+        return wrapper
+
+
+def is_inference_mode_enabled() -> bool:
+    return GradMode.inference

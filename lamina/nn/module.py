@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from lamina.autograd.grad_mode import no_grad
-from lamina.backend import as_dtype
+from lamina.autograd.function import Function
+from lamina.autograd.grad_mode import is_grad_enabled, no_grad
+from lamina.autograd.hooks import RemovableHandle
+from lamina.device import check_device
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn.parameter import Buffer, Parameter
-from lamina.tensor import Tensor, _make
+from lamina.tensor import Tensor, _make, parse_to
 
 __all__ = ["Module"]
 
@@ -43,24 +45,123 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
     __str__ = __repr__
 
 
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+class _BackwardHooks:
+    """One call's module backward hooks, PyTorch's ``BackwardHook``: an identity node
+    (``_HookIdentity``) on the module's outputs hands their gradients to the backward
+    pre-hooks and keeps them; another on its tensor inputs hands the gradients with respect
+    to the inputs, with the kept output gradients, to the full backward hooks. What a hook
+    returns replaces the gradients that flow on."""
 
-    _next_id = 0
+    def __init__(self, module, full_hooks, pre_hooks):
+        self.module = module
+        self.full_hooks = list(full_hooks)
+        self.pre_hooks = list(pre_hooks)
+        self.n_inputs = 0
+        self.input_idx = None          # positions of the wrapped tensor inputs (None: none)
+        self.n_outputs = 0
+        self.output_idx = []
+        self.grad_outputs = None
 
-    def __init__(self, hooks: dict):
-        self.hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
+    def setup_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        idx = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        if not (is_grad_enabled() and any(args[i].requires_grad for i in idx)):
+            return args
+        self.input_idx = idx
+        # PyTorch hands zeros for a tensor input that needs no gradient (and for one that got
+        # none): keep what it takes to make them
+        self.input_like = [(args[i].data.shape, args[i].data.dtype, args[i].requires_grad)
+                           for i in idx]
+        wrapped = _HookIdentity.apply(self._input_grads, *(args[i] for i in idx))
+        return _replace(args, idx, wrapped)
 
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
+    def setup_outputs(self, out):
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
+        if not (is_grad_enabled() and any(outs[i].requires_grad for i in idx)):
+            return out
+        self.n_outputs, self.output_idx = len(outs), idx
+        wrapped = _replace(outs, idx, _HookIdentity.apply(self._output_grads,
+                                                          *(outs[i] for i in idx)))
+        return wrapped[0] if single else wrapped
 
-    def __enter__(self):
-        return self
+    def _output_grads(self, grads):
+        g_out = _pack(self.output_idx, grads, self.n_outputs)
+        for hook in self.pre_hooks:
+            r = hook(self.module, g_out)
+            if r is not None:
+                g_out = _check_count(r, len(g_out), "backward pre hook", "grad_output")
+        self.grad_outputs = g_out
+        if self.input_idx is None:     # no input requires grad: the full hooks run now
+            g_in = (None,) * self.n_inputs
+            for hook in self.full_hooks:
+                r = hook(self.module, g_in, g_out)
+                if r is not None and not all(x is None for x in r):
+                    raise LaminaValueError(
+                        "Backward hook for Modules where no input requires gradient should "
+                        "always return None or None for all gradients.")
+            self.grad_outputs = None
+        return [g_out[i] for i in self.output_idx]
 
-    def __exit__(self, *exc):
-        self.remove()
+    def _input_grads(self, grads):
+        if self.grad_outputs is None:  # the gradient did not come through the outputs
+            return grads
+        grads = [g if g is not None and needs else _make(np.zeros(shape, dtype))
+                 for g, (shape, dtype, needs) in zip(grads, self.input_like)]
+        g_in = _pack(self.input_idx, grads, self.n_inputs)
+        for hook in self.full_hooks:
+            r = hook(self.module, g_in, self.grad_outputs)
+            if r is not None:
+                g_in = _check_count(r, len(g_in), "backward hook", "grad_input")
+        self.grad_outputs = None
+        return [g_in[i] for i in self.input_idx]
+
+
+class _HookIdentity(Function):
+    """Identity on its tensor arguments; its backward hands the gradients to ``callback``
+    (a ``_BackwardHooks`` method) and passes on what that returns."""
+
+    @staticmethod
+    def forward(ctx, callback, *arrays):
+        ctx.callback = callback
+        return tuple(a.view() for a in arrays)      # new arrays on the same memory
+
+    @staticmethod
+    def backward(ctx, *grads):
+        out = ctx.callback([None if g is None else _make(g) for g in grads])
+        return (None, *(None if g is None else g.data for g in out))
+
+
+def _replace(seq: tuple, idx: list, values) -> tuple:
+    values = values if isinstance(values, tuple) else (values,)
+    out = list(seq)
+    for i, v in zip(idx, values):
+        out[i] = v
+    return tuple(out)
+
+
+def _pack(idx: list, grads, n: int) -> tuple:
+    out = [None] * n
+    for i, g in zip(idx, grads):
+        out[i] = g
+    return tuple(out)
+
+
+def _check_count(r, n: int, what: str, name: str) -> tuple:
+    r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+    if len(r) != n:
+        raise LaminaValueError(f"{what} returned an invalid number of {name}, got {len(r)}, "
+                               f"but expected {n}")
+    return r
+
+
+def _add_hook(hooks: OrderedDict, hook: Callable, prepend: bool) -> RemovableHandle:
+    h = RemovableHandle(hooks)
+    hooks[h.id] = hook
+    if prepend:
+        hooks.move_to_end(h.id, last=False)
+    return h
 
 
 def _addindent(s: str, n: int) -> str:
@@ -98,6 +199,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     # --- calling -----------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -107,20 +210,30 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"] \
+                or d["_backward_pre_hooks"]:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
     def _call_with_hooks(self, args, kwargs):
+        """PyTorch's order: forward pre-hooks, the backward hooks' input node, forward,
+        forward hooks, the backward hooks' output node."""
         for hook in list(self._forward_pre_hooks.values()):
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
+        bw = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            bw = _BackwardHooks(self, self._backward_hooks.values(),
+                                self._backward_pre_hooks.values())
+            args = bw.setup_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             r = hook(self, args, out)
             if r is not None:
                 out = r
+        if bw is not None:
+            out = bw.setup_outputs(out)
         return out
 
     def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
@@ -135,6 +248,20 @@ class Module:
         h = RemovableHandle(self._forward_hooks)
         self._forward_hooks[h.id] = hook
         return h
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        the module's inputs are computed (tuples, ``None`` for non-tensor arguments and inputs
+        that need no gradient); a non-None return replaces ``grad_input``. As PyTorch's, for
+        modules whose inputs and outputs are tensors (or tuples of them)."""
+        return _add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the module's
+        outputs are computed; a non-None return replaces ``grad_output``."""
+        return _add_hook(self._backward_pre_hooks, hook, prepend)
 
     # --- registration ------------------------------------------------------------------
     def _check_init(self, what: str) -> None:
@@ -285,6 +412,8 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for name in ("_backward_hooks", "_backward_pre_hooks"):   # modules pickled before
+            self.__dict__.setdefault(name, OrderedDict())
 
     # --- traversal ---------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -420,24 +549,11 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """Convert floating parameters and buffers to ``dtype`` in place (the Parameter
-        objects stay the same, so an optimizer built before still holds them). Device
-        arguments (``'cpu'``) are accepted and ignored; lamina runs on the CPU."""
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise LaminaTypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
-                if a.split(":")[0] != "cpu":
-                    raise LaminaValueError(f"to(): lamina runs on the CPU only, got device {a!r}")
-            elif a is not None:
-                dtype = a
+        objects stay the same, so an optimizer built before still holds them). Takes
+        ``Tensor.to``'s forms; the device must be the CPU (any other raises, naming it)."""
+        dtype, _ = parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
-        dtype = as_dtype(dtype)
         if dtype.kind != "f":
             raise LaminaTypeError(
                 f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
@@ -452,6 +568,11 @@ class Module:
 
     def cpu(self) -> Module:
         return self
+
+    def cuda(self, device=None) -> Module:
+        """Always an error: lamina has no CUDA backend (the message names the device)."""
+        check_device("cuda" if device is None else
+                     device if not isinstance(device, int) else f"cuda:{device}", "Module.cuda")
 
     def type(self, dst_type) -> Module:
         return self.to(dst_type)

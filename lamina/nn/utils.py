@@ -269,3 +269,6 @@ from lamina.nn.transfer import (  # noqa: E402,F401,I001  (transfer learning; nn
     count_parameters, freeze, layerwise_lr_groups, param_groups, replace_head,
     replace_module, trainable_parameter_names, unfreeze,
 )
+
+from lamina.nn import utils_rnn as rnn  # noqa: E402,F401,I001  (torch.nn.utils.rnn)
+__import__("sys").modules[__name__ + ".rnn"] = rnn  # `import lamina.nn.utils.rnn` works

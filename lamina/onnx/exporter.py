@@ -466,6 +466,17 @@ def _register_all():
                      g.param(path, "running_var", _arr(b["running_var"]))],
                     epsilon=float(m.eps))
 
+    # nn.utils.fuse's modules (and ResNet's first BatchNorm): the nodes of the pair they
+    # replace, the ReLU after the BatchNorm or after the max pool (the two orders agree)
+    def _then_relu(convert):
+        def fn(g, m, x, y, path):
+            return g.op("Relu", [convert(g, m, x, y, path)])
+        return fn
+    for cls in (nn.BatchNormReLU1d, nn.BatchNormReLU2d, nn.BatchNormReLU3d):
+        _CONVERTERS[cls] = _Converter(cls, _then_relu(_batchnorm), False)
+    for cls in (nn.ReLUMaxPool1d, nn.ReLUMaxPool2d):
+        _CONVERTERS[cls] = _Converter(cls, _then_relu(_maxpool), False)
+
     @register_converter(nn.LayerNorm)
     def _layernorm(g, m, x, y, path):
         shape = m.normalized_shape

@@ -196,7 +196,7 @@ def test_version_counter_and_repr():
     y = lamina.ones(2, requires_grad=True)
     assert "requires_grad=True" in repr(y)
     assert "grad_fn" in repr(y * 2)
-    assert "dtype=float64" in repr(lamina.ones(1, dtype=lamina.float64))
+    assert "dtype=lamina.float64" in repr(lamina.ones(1, dtype=lamina.float64))
 
 
 def test_graph_makes_no_reference_cycles():

@@ -307,3 +307,16 @@ def test_transformer_encoder(batch_first, norm_first, activation):
     model = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
     shape = (2, 5, 8) if batch_first else (5, 2, 8)
     check_export(model, shape, batch=3, atol=1e-4)
+
+
+def test_fused_pairs_export_as_the_pair_they_replace():
+    """``nn.utils.fuse``'s modules run the pair's ops: BatchNorm then Relu, MaxPool then Relu
+    (the same values as Relu then MaxPool)."""
+    lamina.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    fused = nn.utils.fuse(_randomize_stats(model))
+    assert type(fused[1]) is nn.BatchNormReLU2d and type(fused[4]) is nn.ReLUMaxPool2d
+    proto = check_export(fused, (2, 1, 10, 10), batch=3, atol=1e-4)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops[:2] == ["Conv", "BatchNormalization"] and ops.count("Relu") == 2

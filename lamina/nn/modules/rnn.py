@@ -18,6 +18,7 @@ from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
+from lamina.nn.utils_rnn import PackedSequence, packed_forward
 from lamina.ops.movement import cat
 from lamina.ops.rnn import rnn_layer
 from lamina.tensor import Tensor, _make
@@ -111,6 +112,15 @@ class RNNBase(Module):
         return x * _make((keep / (1.0 - p)).astype(x.dtype))
 
     def forward(self, input: Tensor, hx=None):
+        """``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM), as PyTorch's. ``input`` may
+        be a ``PackedSequence`` (``nn.utils.rnn``): the output is then packed the same way
+        and ``h_n`` holds each sequence's state at its own last step."""
+        if isinstance(input, PackedSequence):
+            return packed_forward(self, input, hx,
+                                  lambda x, h0: self._run(x, h0, batch_first=False))
+        return self._run(input, hx, self.batch_first)
+
+    def _run(self, input: Tensor, hx, batch_first: bool):
         name = type(self).__name__
         lstm = self.mode == "LSTM"
         if not isinstance(input, Tensor):
@@ -122,7 +132,7 @@ class RNNBase(Module):
             raise LaminaValueError(f"{name}: input.size(-1) must be equal to input_size. "
                                    f"Expected {self.input_size}, got {input.shape[-1]}")
         batched = input.ndim == 3
-        bf = self.batch_first
+        bf = batch_first
         if not batched:
             input = input.unsqueeze(1)
             bf = False

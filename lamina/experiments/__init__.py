@@ -66,8 +66,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
                                      "smoothing, stationary distribution, samples"),
     "char-lm": ("char_lm", "character-level language models on Python's bundled docs: "
                            "bigram, LSTM and GPT, held-out bits per character and samples"),
-    "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7: test error vs FGSM "
-                                   "epsilon, with and without adversarial training"),
+    "adversarial": ("adversarial", "logistic regression on MNIST 3 vs 7 and LeNet-5 on "
+                                   "10-class MNIST: accuracy vs FGSM/PGD epsilon, with and "
+                                   "without adversarial training, perturbed digits"),
     "autoencoders": ("autoencoders", "autoencoder, denoising, sparse and variational "
                                      "autoencoders on digits: reconstruction, denoising, "
                                      "sparsity, 2-D codes, VAE samples"),

@@ -248,3 +248,20 @@ def test_cartpole_reports_every_agent_reproducibly(results, tmp_path):
     again = experiments.run("cartpole", seed=0, out_dir=tmp_path, quick=True)
     assert [d["returns"] for d in again.data["agents"].values()] == \
         [d["returns"] for d in res.data["agents"].values()]
+
+
+def test_adversarial_lenet_standard_falls_adversarial_training_holds(results):
+    res = results("adversarial")
+    d = res.data["lenet"]
+    std, adv = (d["accuracy"][name] for name in d["models"])
+    for model in (std, adv):
+        assert model["fgsm"][0] > 0.5                    # clean: far above chance (0.1)
+        assert len(model["fgsm"]) == len(model["pgd"]) == len(res.data["epsilons"])
+    assert std["fgsm"][-1] < 0.5 * std["fgsm"][0]        # the standard one collapses
+    assert std["fgsm"][0] > std["fgsm"][2] > std["fgsm"][4] > std["fgsm"][6]
+    assert std["pgd"][-1] <= std["pgd"][0] - 0.3
+    assert adv["fgsm"][-1] > std["fgsm"][-1]             # adversarial training holds more
+    assert adv["fgsm"][3] > std["fgsm"][3] + 0.05
+    shown = d["shown"]
+    assert shown["eps"][0] == 0.0 and len(shown["labels"]) == 3
+    assert len(table_rows(res.markdown.split("### LeNet-5")[1])) == 7

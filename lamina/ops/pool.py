@@ -326,12 +326,15 @@ def _adaptive_avg(x, out_size):
     dt = x.data.dtype
     if tuple(out_size) == (1, 1):
         return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x.data).apply(x)
-    # One reduction (no temporary) tells whether x holds a NaN or inf; a finite sum that
-    # overflows only sends x down the exact window path too.
+    ah, aw = _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt)
     with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(np.add.reduce(x.data, axis=None))
-    fn = Separable2dFn if finite else AdaptiveAvgWindowsFn
-    return fn.apply(x, _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt), None)
+        out = Separable2dFn.apply(x, ah, aw, None)
+    # A NaN or inf in x makes the matrix products' output non-finite (0 * nan is NaN, in
+    # every window): the output's max (NaN-propagating, a pass over the smaller array, under
+    # 1% of the op) sends only such inputs down the exact window-mean path.
+    if out.data.size and not np.isfinite(out.data.max()):
+        out = AdaptiveAvgWindowsFn.apply(x, ah, aw, None)
+    return out
 
 
 def _avg_matrix(size, out, dtype):

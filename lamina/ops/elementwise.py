@@ -480,14 +480,15 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # 1 / (1 + exp(-a)), with -a clipped at 88 (708 for float64) where exp(-a) would
-        # overflow: the sigmoid there is 0 to the dtype's precision anyway. In place on one
-        # buffer, with array-only ufuncs where possible (scalar operands cost more per call).
+        # 1 / (1 + exp(-a)). Where exp(-a) overflows to inf the reciprocal is exactly 0, as
+        # in PyTorch (sigmoid(-inf) == 0); the overflow is expected, so not warned about. In
+        # place on one buffer, with array-only ufuncs where possible (scalar operands cost
+        # more per call).
         out = np.negative(a)
         if type(out) is not np.ndarray:         # 0-d input: NumPy returned a scalar
             out = np.asarray(out)
-        np.minimum(out, 88.0 if a.dtype.char == "f" else 708.0, out=out)
-        np.exp(out, out=out)
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
         np.add(out, 1.0, out=out)
         np.reciprocal(out, out=out)
         ctx.saved = (out,)
@@ -497,6 +498,19 @@ class Sigmoid(Function):
     def backward(ctx, g):
         y = ctx.saved[0]
         return g * y * (1 - y)  # d/dx sigmoid = y (1 - y)
+
+
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.asarray(np.sign(a))            # a 0-d input gives a NumPy scalar
+        if out.dtype.kind == "f":
+            np.copyto(out, 0, where=out != out)     # sign(nan) is 0, as in PyTorch
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)                 # piecewise constant: zero gradient
 
 
 class Relu(Function):
@@ -669,10 +683,9 @@ def sign(x) -> Tensor:
     _check_tensor(x, "sign")
     if x.data.dtype.kind == "b":
         raise LaminaValueError("sign: not implemented for bool tensors")
-    out = _make(np.sign(x.data))
     if x.requires_grad and GradMode.enabled:
-        return mul(x, 0.0) + out.detach() if x.data.dtype.kind == "f" else out
-    return out
+        return Sign.apply(x)
+    return _make(Sign.forward(None, x.data))
 
 
 def sin(x) -> Tensor:
@@ -712,6 +725,9 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 
 
 def square(x) -> Tensor:
+    """``x * x``; a bool tensor is squared as int64, as in PyTorch."""
+    if isinstance(x, Tensor) and x.data.dtype.kind == "b":
+        x = _make(x.data.astype(np.int64))
     return mul(x, x)
 
 

@@ -54,7 +54,7 @@ class Linear(Function):
         if x.ndim == 2:
             out = x @ w.T
         else:
-            out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
+            out = (_rows(x) @ w.T).reshape(*x.shape[:-1], w.shape[0])
         if b is not None:
             out += b
         return out
@@ -64,18 +64,24 @@ class Linear(Function):
         x, w = ctx.saved
         nx, nw, nb = ctx.needs_input_grad
         if g.ndim != 2:
-            g = g.reshape(-1, g.shape[-1])
+            g = _rows(g)
         gx = gw = gb = None
         if nx:
             gx = g @ w
             if x.ndim != 2:
                 gx = gx.reshape(x.shape)
         if nw:
-            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            x2 = x if x.ndim == 2 else _rows(x)
             gw = g.T @ x2
         if nb:
             gb = g.sum(axis=0)
         return gx, gw, gb
+
+
+def _rows(a):
+    """``a`` as a matrix (rows, last dim); spelled out, since ``reshape(-1, 0)`` is ambiguous
+    for a zero-size last dim (0 in_features or out_features)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -306,8 +312,14 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, w, b, k, eps):
         axes = tuple(range(x.ndim - k, x.ndim))
-        xc = x - x.mean(axis=axes, keepdims=True)
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
         invstd = 1.0 / np.sqrt(np.square(xc).mean(axis=axes, keepdims=True) + eps)
+        # PyTorch's variance is E[x^2] - E[x]^2, NaN (inf - inf) in a row whose mean squared
+        # overflows: the row's output is NaN there, where the centred form here stays finite.
+        big = np.abs(mean) > np.sqrt(np.finfo(x.dtype).max)
+        if big.any():
+            invstd[big] = np.nan
         xc *= invstd  # xhat
         ctx.save_for_backward(xc, invstd, w)
         ctx.axes = axes
@@ -705,7 +717,7 @@ class Tanhshrink(_Pointwise):
 class Threshold(_Pointwise):
     @staticmethod
     def fn(x, th, value):
-        keep = x > th
+        keep = ~(x <= th)       # NaN is kept (and passes its gradient), as in PyTorch
         return np.where(keep, x, value), (keep,)
 
     @staticmethod

@@ -305,13 +305,36 @@ class GlobalAvgPoolFn(Function):
 
 
 
+class AdaptiveAvgWindowsFn(Separable2dFn):
+    """Adaptive average pooling as window means, one axis at a time: the path for inputs
+    holding NaN or inf, which the averaging matrices would spread to every window
+    (``0 * nan`` is NaN). The backward is the matrices' (the map is the same, and finite)."""
+
+    @staticmethod
+    def forward(ctx, x, ah, aw, gather):
+        ctx.mats = (ah, aw)
+        rows = [(ah[i] != 0).nonzero()[0] for i in range(ah.shape[0])]
+        cols = [(aw[j] != 0).nonzero()[0] for j in range(aw.shape[0])]
+        with np.errstate(over="ignore", invalid="ignore"):     # inf - inf is NaN, as meant
+            y = np.stack([x[..., r[0]:r[-1] + 1, :].mean(axis=-2) for r in rows], axis=-2)
+            return np.stack([y[..., c[0]:c[-1] + 1].mean(axis=-1) for c in cols],
+                            axis=-1).astype(x.dtype, copy=False)
+
+
 def _adaptive_avg(x, out_size):
     h, w = x.shape[-2:]
     dt = x.data.dtype
     if tuple(out_size) == (1, 1):
         return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x.data).apply(x)
-    return Separable2dFn.apply(x, _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt),
-                               None)
+    ah, aw = _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = Separable2dFn.apply(x, ah, aw, None)
+    # A NaN or inf in x makes the matrix products' output non-finite (0 * nan is NaN, in
+    # every window): the output's max (NaN-propagating, a pass over the smaller array, under
+    # 1% of the op) sends only such inputs down the exact window-mean path.
+    if out.data.size and not np.isfinite(out.data.max()):
+        out = AdaptiveAvgWindowsFn.apply(x, ah, aw, None)
+    return out
 
 
 def _avg_matrix(size, out, dtype):

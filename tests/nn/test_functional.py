@@ -34,6 +34,24 @@ def test_linear_shapes_hypothesis(n, i, o):
              lambda x, w, b: F.linear(x, w, b))
 
 
+@pytest.mark.parametrize("xshape,wshape", [((5, 0), (3, 0)), ((2, 1, 0), (3, 0)), ((0,), (3, 0)),
+                                           ((2, 3, 4), (0, 4)), ((0, 4), (3, 4))])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_with_zero_features_matches_torch(xshape, wshape, bias):
+    # 0 in_features: the output is the bias broadcast (or zeros); 0 out_features: empty
+    shapes = [xshape, wshape] + ([wshape[:1]] if bias else [])
+    check_op(shapes, lambda x, w, *b: TF.linear(x, w, *b),
+             lambda x, w, *b: F.linear(x, w, *b))
+
+
+def test_linear_module_with_zero_in_features():
+    m = lamina.nn.Linear(0, 3)
+    y = m(lamina.zeros(4, 2, 0))
+    assert y.shape == (4, 2, 3)
+    np.testing.assert_array_equal(y.detach().numpy(), np.broadcast_to(m.bias.detach().numpy(),
+                                                                      (4, 2, 3)))
+
+
 def test_linear_gradcheck():
     check_grad(lambda x, w, b: F.linear(x, w, b), [(3, 2, 4), (3, 4), (3,)])
 

@@ -332,3 +332,13 @@ def test_detach_inplace_keeps_earlier_consumers():
     assert y.is_leaf and not y.requires_grad
     z.sum().backward()
     assert x.grad.tolist() == [6.0, 6.0]
+
+
+@requires_torch
+def test_square_of_bool_is_int64_like_pytorch():
+    a = np.array([[True, False], [False, True]])
+    y = lamina.square(lamina.tensor(a))
+    yt = torch.square(torch.tensor(a))
+    assert str(y.dtype).split(".")[-1] == str(yt.dtype).split(".")[-1] == "int64"
+    np.testing.assert_array_equal(y.numpy(), yt.numpy())
+    assert lamina.tensor(a).square().dtype == y.dtype

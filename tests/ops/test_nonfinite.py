@@ -105,3 +105,88 @@ def test_std_keeps_nan_for_nan_and_inf_inputs():
     got = lamina.tensor([[NAN, 1.0], [INF, 1.0], [1e300, -1e300]], dtype=lamina.float64).std(1)
     assert np.isnan(got.numpy()[:2]).all()
     np.testing.assert_allclose(got.numpy()[2], np.sqrt(2) * 1e300, rtol=1e-12)
+
+
+@requires_torch
+def test_sign_of_nan_is_zero_like_pytorch():
+    a = np.array([NAN, -INF, -2.0, -0.0, 0.0, 3.0, INF])
+    x = lamina.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    y, yt = lamina.sign(x), torch.sign(t)
+    y.sum().backward()
+    yt.sum().backward()
+    _compare(y, yt)
+    _compare(x.grad, t.grad)                                # zero, not NaN, at the NaN
+    _compare(lamina.sign(lamina.tensor(NAN)), torch.sign(torch.tensor(NAN)))
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_of_minus_inf_is_exactly_zero_without_warnings(dtype):
+    a = np.array([-INF, -1e30, -800.0, -100.0, 0.0, 100.0, INF, NAN], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = lamina.sigmoid(lamina.tensor(a))
+    assert y.numpy()[0] == 0.0 and y.numpy()[1] == 0.0
+    _compare(y, torch.sigmoid(torch.tensor(a)), rtol=1e-6, atol=1e-30)
+
+
+@requires_torch
+def test_threshold_keeps_nan_like_pytorch():
+    a = np.array([NAN, -1.0, 0.5, 2.0, INF, -INF])
+    x = lamina.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    y, yt = F.threshold(x, 0.5, -7.0), torch.nn.functional.threshold(t, 0.5, -7.0)
+    y.sum().backward()
+    yt.sum().backward()
+    _compare(y, yt)
+    _compare(x.grad, t.grad)
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_and_group_norm_rows_with_inf_or_overflowing_mean_are_nan(dtype):
+    # an inf makes its row NaN; in float32 so does a mean whose square overflows (PyTorch's
+    # variance is E[x^2] - E[x]^2); other rows are untouched
+    a = np.array([[1.0, INF, 2.0, 0.0], [0.0, 0.0, 1e30, 0.0], [1.0, 2.0, 3.0, 4.0],
+                  [0.0, 0.0, 3e19, 0.0]], dtype=dtype)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        y = F.layer_norm(lamina.tensor(a), (4,))
+        g = F.group_norm(lamina.tensor(a.reshape(2, 4, 2)), 2)
+    _compare(y, torch.nn.functional.layer_norm(torch.tensor(a), (4,)), rtol=rtol, atol=1e-6)
+    _compare(g, torch.nn.functional.group_norm(torch.tensor(a.reshape(2, 4, 2)), 2),
+             rtol=rtol, atol=1e-6)
+
+
+@requires_torch
+@pytest.mark.parametrize("fast", [True, False])
+def test_adaptive_avg_pool_spreads_nan_only_to_its_windows(fast):
+    a = np.arange(2 * 3 * 7 * 9, dtype=np.float32).reshape(2, 3, 7, 9) / 50
+    a[0, 1, 3, 4], a[1, 2, 0, 0], a[1, 0, 6, 8] = NAN, INF, -INF
+    x = lamina.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    with lamina.dispatch.fast_paths(fast):
+        for size in [(2, 3), (3, 4), 5, (7, 9)]:
+            _compare(F.adaptive_avg_pool2d(x, size),
+                     torch.nn.functional.adaptive_avg_pool2d(t, size), rtol=1e-5, atol=1e-6)
+        _compare(F.adaptive_avg_pool1d(x[0], 4),
+                 torch.nn.functional.adaptive_avg_pool1d(t[0], 4), rtol=1e-5, atol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # the sum of inf and -inf
+            F.adaptive_avg_pool2d(x, (3, 4)).sum().backward()
+    torch.nn.functional.adaptive_avg_pool2d(t, (3, 4)).sum().backward()
+    _compare(x.grad, t.grad, rtol=1e-6)
+
+
+@requires_torch
+@pytest.mark.parametrize("fast", [True, False])
+def test_max_pool_propagates_nan_like_pytorch(fast):
+    a = np.arange(2 * 6 * 6, dtype=np.float64).reshape(1, 2, 6, 6) % 7
+    a[0, 0, 1, 1], a[0, 1, 4, 5] = NAN, -INF
+    with lamina.dispatch.fast_paths(fast):
+        _compare(F.max_pool2d(lamina.tensor(a), 2),
+                 torch.nn.functional.max_pool2d(torch.tensor(a), 2))
+        _compare(F.max_pool1d(lamina.tensor(a[0]), 3),
+                 torch.nn.functional.max_pool1d(torch.tensor(a[0]), 3))

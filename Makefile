@@ -38,8 +38,11 @@ demo: $(VENV)/.installed-demo
 	$(VENV)/bin/lamina train
 	@echo "run directory: $$(ls -td runs/*/ | head -1)"
 
+# the whole suite, then the op-level tests again on the reference floor alone (every fast
+# path in lamina/kernels off): values and gradients must be PyTorch's on both
 test: $(STAMP)
 	$(PY) -m pytest
+	LAMINA_NUMBA=0 $(PY) -m pytest tests/ops tests/kernels tests/nn tests/optim tests/models tests/linalg
 
 test-fast: $(STAMP)
 	HYPOTHESIS_PROFILE=dev $(PY) -m pytest -x

@@ -18,7 +18,7 @@ LAYERS = [
     ("tensor", ["lamina.backend", "lamina.tensor", "lamina.creation", "lamina.cuda",
                 "lamina.backends", "lamina.accelerator", "lamina.runtime"]),
     ("autograd", ["lamina.autograd"]),
-    ("ops", ["lamina.ops"]),
+    ("ops", ["lamina.ops", "lamina.linalg"]),   # lamina.linalg re-exports lamina.ops only
     ("kernels", ["lamina.kernels"]),
     ("library", ["lamina.nn", "lamina.optim", "lamina.data", "lamina.serialization",
                  "lamina.utils", "lamina.distributions", "lamina.quantization",

@@ -1,157 +1,33 @@
-"""Special functions and small linear-algebra ops the distributions need, each one ``Function``
-with a hand-written backward: ``lgamma``, ``digamma``, ``erf``, ``erfinv``, ``cholesky``,
-``solve_triangular``, ``inverse`` and ``diagonal``.
+"""What ``lamina.distributions`` needs beyond lamina's public ops: ``solve_triangular`` and
+``diagonal`` (no public counterpart yet), and Gamma draws with an implicit reparametrization
+gradient (``StandardGamma``).
 
-They live here, not in ``lamina.ops``, because only ``lamina.distributions`` uses them so far.
-Forward values come from Python's ``math`` module (vectorized) or NumPy's LAPACK wrappers;
-``digamma``/``trigamma`` use the recurrence ``psi(x) = psi(x + 1) - 1/x`` up to ``x >= 6`` and
-then the asymptotic series, accurate to about 1e-14 for ``x > 0``.
+The distributions use lamina's public ops for the rest: ``lgamma``, ``digamma`` (whose
+backward is ``trigamma``, which the Gamma/Beta entropy and KL gradients need), ``erf``,
+``erfinv`` and ``xlogy`` from ``lamina.ops.special``; ``cholesky`` and ``inv`` from
+``lamina.linalg``; and ``softplus`` below is ``F.softplus`` with no threshold.
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.errors import LaminaTypeError, LaminaValueError
+from lamina.ops.nn import softplus as _softplus
 from lamina.tensor import Tensor
 
-__all__ = ["lgamma", "digamma", "erf", "erfinv", "cholesky", "solve_triangular", "inverse",
-           "diagonal", "softplus", "xlogy"]
+__all__ = ["solve_triangular", "diagonal", "softplus", "StandardGamma", "standard_gamma_grad"]
 
 _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-_inv_cdf = np.vectorize(lambda p: NormalDist().inv_cdf(p) if 0.0 < p < 1.0 else
-                        (-math.inf if p == 0.0 else (math.inf if p == 1.0 else math.nan)),
-                        otypes=[np.float64])
 
 
-def _digamma_np(x: np.ndarray) -> np.ndarray:
-    """psi(x) for x > 0 (reflection psi(1 - x) - pi cot(pi x) below 0, nan at poles)."""
-    x = np.asarray(x, dtype=np.float64)
-    neg = x <= 0
-    xr = np.where(neg, 1.0 - x, x)
-    acc = np.zeros_like(xr)
-    while True:                          # psi(x) = psi(x + 1) - 1/x until every x >= 6
-        small = xr < 6.0
-        if not small.any():
-            break
-        acc -= np.where(small, 1.0 / np.where(small, xr, 1.0), 0.0)
-        xr = np.where(small, xr + 1.0, xr)
-    inv2 = 1.0 / (xr * xr)
-    # psi(x) ~ log x - 1/(2x) - sum B_2k / (2k x^2k)
-    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (
-        1 / 240 - inv2 * (1 / 132 - inv2 * (691 / 32760 - inv2 / 12))))))
-    out = acc + np.log(xr) - 0.5 / xr - series
-    with np.errstate(divide="ignore", invalid="ignore"):
-        refl = out - np.pi / np.tan(np.pi * x)
-    out = np.where(neg, refl, out)
-    return np.where(neg & (x == np.floor(x)), np.nan, out)
-
-
-def _trigamma_np(x: np.ndarray) -> np.ndarray:
-    """psi'(x) for x > 0: recurrence psi'(x) = psi'(x + 1) + 1/x^2, then the series."""
-    xr = np.asarray(x, dtype=np.float64).copy()
-    acc = np.zeros_like(xr)
-    while True:
-        small = xr < 6.0
-        if not small.any():
-            break
-        safe = np.where(small, xr, 1.0)
-        acc += np.where(small, 1.0 / (safe * safe), 0.0)
-        xr = np.where(small, xr + 1.0, xr)
-    inv = 1.0 / xr
-    inv2 = inv * inv
-    # psi'(x) ~ 1/x + 1/(2x^2) + sum B_2k / x^(2k+1)
-    series = inv + 0.5 * inv2 + inv * inv2 * (1 / 6 - inv2 * (1 / 30 - inv2 * (
-        1 / 42 - inv2 * (1 / 30 - inv2 * (5 / 66 - inv2 * (691 / 2730 - inv2 * 7 / 6))))))
-    return acc + series
-
-
-def _cast(out, like):
-    return np.asarray(out, dtype=like.dtype if like.dtype.kind == "f" else np.float64)
-
-
-class Lgamma(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _cast(_lgamma(x), x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g * _cast(_digamma_np(x), x)          # d/dx log Gamma(x) = psi(x)
-
-
-class Digamma(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _cast(_digamma_np(x), x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g * _cast(_trigamma_np(x), x)
-
-
-class Erf(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _cast(_erf(x), x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g * (2.0 / math.sqrt(math.pi)) * np.exp(-x * x)
-
-
-class Erfinv(Function):
-    @staticmethod
-    def forward(ctx, y):
-        # erfinv(y) = Phi^-1((y + 1) / 2) / sqrt(2), Phi^-1 from statistics.NormalDist
-        x = _cast(_inv_cdf((np.asarray(y, dtype=np.float64) + 1.0) / 2.0) / math.sqrt(2.0), y)
-        ctx.save_for_backward(x)
-        return x
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        return g * (math.sqrt(math.pi) / 2.0) * np.exp(x * x)   # 1 / erf'(x)
-
-
-def _tril_half(a):
-    """Phi(A): the lower triangle of A with its diagonal halved."""
-    out = np.tril(a)
-    d = np.einsum("...ii->...i", out)
-    d *= 0.5
-    return out
-
-
-class Cholesky(Function):
-    @staticmethod
-    def forward(ctx, a):
-        try:
-            lo = np.linalg.cholesky(a)
-        except np.linalg.LinAlgError as e:
-            raise LaminaValueError("cholesky: the input is not positive-definite (the "
-                                   f"factorization failed: {e})") from None
-        ctx.save_for_backward(lo)
-        return lo
-
-    @staticmethod
-    def backward(ctx, g):
-        # A = L L^T: Abar = sym(L^-T Phi(L^T Lbar) L^-1)  (Murray 2016, eq. 10)
-        (lo,) = ctx.saved
-        p = _tril_half(np.swapaxes(lo, -1, -2) @ g)
-        linv = np.linalg.inv(lo)
-        s = np.swapaxes(linv, -1, -2) @ p @ linv
-        return 0.5 * (s + np.swapaxes(s, -1, -2))
+def softplus(x: Tensor) -> Tensor:
+    """``log(1 + exp(x))``, exact for every x: ``F.softplus`` with no threshold (its default
+    threshold of 20 returns ``x`` above it, about 2e-9 off)."""
+    return _softplus(x, threshold=math.inf)
 
 
 class SolveTriangular(Function):
@@ -171,20 +47,6 @@ class SolveTriangular(Function):
         return gl, gb
 
 
-class Inverse(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = np.linalg.inv(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (inv,) = ctx.saved
-        it = np.swapaxes(inv, -1, -2)
-        return -(it @ g @ it)                 # d(A^-1) = -A^-1 dA A^-1
-
-
 class Diagonal(Function):
     """The diagonal of the last two dims (a copy), like ``torch.diagonal(a, dim1=-2, dim2=-1)``."""
 
@@ -198,21 +60,6 @@ class Diagonal(Function):
         out = np.zeros(ctx.shape, dtype=g.dtype)
         np.einsum("...ii->...i", out)[...] = g
         return out
-
-
-class Softplus(Function):
-    """log(1 + exp(x)) without a threshold: max(x, 0) + log1p(exp(-|x|))."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved
-        e = np.exp(-np.abs(x))             # sigmoid(x), computed without overflow
-        return g * np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _t(x, name):
@@ -231,46 +78,6 @@ def _square(x, name):
     return x
 
 
-def lgamma(x: Tensor) -> Tensor:
-    """``log |Gamma(x)|``, elementwise; gradient ``digamma(x)``."""
-    return Lgamma.apply(_t(x, "lgamma"))
-
-
-def digamma(x: Tensor) -> Tensor:
-    """``psi(x) = d/dx log Gamma(x)``, elementwise; gradient ``trigamma(x)``."""
-    return Digamma.apply(_t(x, "digamma"))
-
-
-def erf(x: Tensor) -> Tensor:
-    """The error function ``2/sqrt(pi) int_0^x exp(-t^2) dt``."""
-    return Erf.apply(_t(x, "erf"))
-
-
-def erfinv(x: Tensor) -> Tensor:
-    """The inverse of ``erf`` on (-1, 1) (+-inf at +-1, nan outside)."""
-    return Erfinv.apply(_t(x, "erfinv"))
-
-
-def softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))``, exact for every x (no threshold, unlike ``nn.functional``'s)."""
-    return Softplus.apply(_t(x, "softplus"))
-
-
-def xlogy(x, y: Tensor) -> Tensor:
-    """``x * log(y)``, 0 where ``x == 0`` (like ``torch.xlogy``)."""
-    import lamina
-    if isinstance(x, Tensor):
-        return lamina.where(x == 0, lamina.zeros_like(y) * 0.0, x * y.log())
-    if x == 0:
-        return lamina.zeros_like(y)
-    return x * y.log()
-
-
-def cholesky(a: Tensor) -> Tensor:
-    """The lower Cholesky factor ``L`` of a symmetric positive-definite ``A = L L^T``."""
-    return Cholesky.apply(_square(a, "cholesky"))
-
-
 def solve_triangular(lo: Tensor, b: Tensor) -> Tensor:
     """``L^-1 B`` for a lower-triangular ``L`` (..., n, n) and ``B`` (..., n, k)."""
     _square(lo, "solve_triangular")
@@ -279,11 +86,6 @@ def solve_triangular(lo: Tensor, b: Tensor) -> Tensor:
         raise LaminaValueError(f"solve_triangular: B of shape {tuple(b.shape)} does not match L of "
                                f"shape {tuple(lo.shape)}: expected B.shape[-2] == {lo.shape[-1]}")
     return SolveTriangular.apply(lo, b)
-
-
-def inverse(a: Tensor) -> Tensor:
-    """The inverse of a (batch of) square matrices."""
-    return Inverse.apply(_square(a, "inverse"))
 
 
 def diagonal(a: Tensor) -> Tensor:

@@ -6,8 +6,9 @@ import numpy as np
 
 import lamina
 from lamina.distributions import constraints
-from lamina.distributions._special import StandardGamma, digamma, lgamma, xlogy
+from lamina.distributions._special import StandardGamma
 from lamina.distributions.distribution import Distribution, broadcast_all
+from lamina.ops.special import digamma, lgamma, xlogy
 
 __all__ = ["Gamma", "Exponential", "Beta"]
 

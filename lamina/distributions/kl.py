@@ -77,7 +77,7 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 
 import lamina  # noqa: E402
-from lamina.distributions._special import digamma, lgamma, softplus  # noqa: E402
+from lamina.distributions._special import softplus  # noqa: E402
 from lamina.distributions.bernoulli import Bernoulli  # noqa: E402
 from lamina.distributions.categorical import Categorical, OneHotCategorical  # noqa: E402
 from lamina.distributions.gamma import Beta, Exponential, Gamma  # noqa: E402
@@ -89,6 +89,7 @@ from lamina.distributions.multivariate_normal import (  # noqa: E402
 )
 from lamina.distributions.normal import Normal  # noqa: E402
 from lamina.distributions.uniform import Uniform  # noqa: E402
+from lamina.ops.special import digamma, lgamma  # noqa: E402
 
 
 @register_kl(Normal, Normal)

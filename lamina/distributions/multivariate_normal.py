@@ -8,9 +8,10 @@ import numpy as np
 
 import lamina
 from lamina.distributions import constraints
-from lamina.distributions._special import cholesky, diagonal, inverse, solve_triangular
+from lamina.distributions._special import diagonal, solve_triangular
 from lamina.distributions.distribution import Distribution, broadcast_all
 from lamina.errors import LaminaTypeError, LaminaValueError
+from lamina.linalg import cholesky, inv
 from lamina.tensor import Tensor
 
 __all__ = ["MultivariateNormal"]
@@ -86,7 +87,7 @@ class MultivariateNormal(Distribution):
         elif given[0] == "covariance_matrix":
             self._unbroadcasted_scale_tril = cholesky(matrix)
         else:
-            self._unbroadcasted_scale_tril = cholesky(inverse(matrix))
+            self._unbroadcasted_scale_tril = cholesky(inv(matrix))
 
     def _expand_params(self):
         return {"loc": 1, self._given: 2}
@@ -112,7 +113,7 @@ class MultivariateNormal(Distribution):
         if name == "covariance_matrix":
             return lamina.broadcast_to(lo @ lo.mT, shape)
         if name == "precision_matrix":
-            return lamina.broadcast_to(inverse(lo @ lo.mT), shape)
+            return lamina.broadcast_to(inv(lo @ lo.mT), shape)
         raise AttributeError(f"'MultivariateNormal' object has no attribute {name!r}")
 
     @property

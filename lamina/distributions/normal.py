@@ -8,9 +8,9 @@ import numpy as np
 
 import lamina
 from lamina.distributions import constraints
-from lamina.distributions._special import erf, erfinv
 from lamina.distributions.distribution import Distribution, broadcast_all
 from lamina.errors import LaminaValueError
+from lamina.ops.special import erf, erfinv
 
 __all__ = ["Normal"]
 

@@ -34,9 +34,10 @@ __all__ = ["LinAlgError", "inv", "inv_ex", "solve", "det", "slogdet", "cholesky"
            "matrix_norm", "vector_norm", "norm", "matrix_power", "matrix_rank", "cond"]
 
 
-class LinAlgError(RuntimeError):
+class LinAlgError(LaminaValueError):
     """A linear-algebra routine failed on its input (singular, not positive-definite),
-    like ``torch.linalg.LinAlgError``, which is also a ``RuntimeError``."""
+    like ``torch.linalg.LinAlgError``, which is also a ``RuntimeError`` (and, by lamina's
+    error contract, a ``LaminaValueError``: a ``ValueError`` too)."""
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -597,5 +597,7 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A00
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
              equal_nan: bool = False) -> bool:
     """True when every element of ``isclose(input, other, ...)`` is."""
+    for x in (input, other):
+        _check_tensor(x, "allclose")
     return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
 

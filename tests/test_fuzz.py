@@ -680,6 +680,12 @@ def _distinct(draw, min_dims=0, max_dims=2):
     return np.array(vals, dtype=dtype).reshape(shape)
 
 
+def _dim_size(x, d):
+    """The size of ``x`` along ``d``; 1 for a 0-d array or a ``d`` out of range (the op must
+    then raise, and any k does)."""
+    return x.shape[d] if -x.ndim <= d < x.ndim else 1
+
+
 def sort_(draw):
     x = _distinct(draw, 1)
     return [Arr(x)], {"dim": dim_for(draw, x.ndim),
@@ -689,14 +695,14 @@ def sort_(draw):
 def topk_(draw):
     x = _distinct(draw, 1)
     d = dim_for(draw, x.ndim)
-    k = draw(st.integers(0, x.shape[d] + 1))          # one past the size must raise
+    k = draw(st.integers(0, _dim_size(x, d) + 1))     # one past the size must raise
     return [Arr(x), k], {"dim": d, "largest": draw(st.booleans())}
 
 
 def kthvalue_(draw):
     x = _distinct(draw, 1)
     d = dim_for(draw, x.ndim)
-    return [Arr(x), draw(st.integers(0, x.shape[d] + 1))], {"dim": d}
+    return [Arr(x), draw(st.integers(0, _dim_size(x, d) + 1))], {"dim": d}
 
 
 def median_(draw):

@@ -534,7 +534,12 @@ class Lerp(Function):
     @staticmethod
     def forward(ctx, a, b, w):
         ctx.save_for_backward(a, b, w)
-        return a + w * (b - a)
+        # PyTorch's two-branch form (exact at both ends; lerp(0, inf, 1) is NaN as there)
+        d = b - a
+        with np.errstate(invalid="ignore"):
+            if np.ndim(w) == 0:
+                return (a + w * d) if abs(w) < 0.5 else (b - d * (1 - w))
+            return np.where(np.abs(w) < 0.5, a + w * d, b - d * (1 - w))
 
     @staticmethod
     def backward(ctx, g):

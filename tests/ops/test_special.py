@@ -313,3 +313,17 @@ def test_xlogy_number_other_keeps_float32():
 def test_nan_to_num_accepts_none_for_nan():
     out = lamina.nan_to_num(lamina.tensor([float("nan"), 1.0]), None)
     np.testing.assert_array_equal(out.numpy(), [0.0, 1.0])
+
+
+@requires_torch
+@pytest.mark.parametrize("w", [1.0, 0.75, -1.0, 0.25])
+def test_lerp_uses_pytorchs_two_branch_formula(w):
+    # weight >= 0.5 computes end - (end - start) * (1 - weight): lerp(0, inf, 1) is NaN
+    a, b = np.array([0.0, 0.0, 1.0]), np.array([np.inf, 3.0, -2.0])
+    got = lamina.lerp(lamina.tensor(a), lamina.tensor(b), w).numpy()
+    want = torch.lerp(torch.tensor(a), torch.tensor(b), w).numpy()
+    np.testing.assert_array_equal(got, want)
+    wt = np.full(3, w)
+    got = lamina.lerp(lamina.tensor(a), lamina.tensor(b), lamina.tensor(wt)).numpy()
+    np.testing.assert_array_equal(got, torch.lerp(torch.tensor(a), torch.tensor(b),
+                                                  torch.tensor(wt)).numpy())

@@ -427,6 +427,11 @@ def conv_(nd, transposed=False):
         kw = {"stride": draw(st.integers(0, 2)), "padding": draw(st.integers(-1, 1))}
         if not transposed:
             kw["dilation"] = draw(st.integers(1, 2))
+            if kw["padding"] > 0:
+                # some PyTorch CPU kernels (chosen by batch size) skip the taps on the zero
+                # padding, so a NaN/inf weight there gives no NaN; F.pad + conv, batch size 1
+                # and lamina give 0 * NaN = NaN. A PyTorch artifact: finite weights here.
+                w = np.where(np.isfinite(w), w, 0).astype(dt)
         return [Arr(x), Arr(w)], kw
     return build
 
@@ -503,10 +508,6 @@ def attention_(draw):
     v = draw(arrays(shape=b + (n_kv, ev), dtypes=(dt,)))
     kw = {"scale": draw(st.sampled_from([None, 0.5]))}
     mask = draw(st.sampled_from(["none", "causal", "bool", "float"]))
-    if mask in ("causal", "bool"):
-        # a masked-out score is -inf in lamina even where q @ k^T is NaN; PyTorch adds -inf to
-        # it (NaN stays NaN). Known difference, left to the op's owner: finite q, k here.
-        q, k = (np.where(np.isfinite(a), a, 0).astype(dt) for a in (q, k))
     if mask == "causal":
         kw["is_causal"] = True
     elif mask != "none":

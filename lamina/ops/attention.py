@@ -79,7 +79,9 @@ class ScaledDotProductAttention(Function):
         if bias is not None:
             a = a + bias
         if keep is not None:
-            a = np.where(keep, a, -np.inf)
+            # masked out as PyTorch does, by adding -inf: an overflowed +inf score becomes NaN
+            with np.errstate(invalid="ignore"):
+                a = np.where(keep, a, a - np.inf)
         p = _softmax_rows(a, safe)
         pd, drop = p, None
         if dropout_p > 0.0:

@@ -133,6 +133,8 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
     x = _check(input, "kthvalue")
     x, axis, scalar = _slice_ready(x, dim, "kthvalue")
     n = x.data.shape[axis]
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise LaminaTypeError(f"kthvalue: k must be an int, got {type(k).__name__}")
     if not 1 <= k <= builtins.max(n, 1) or n == 0:
         raise LaminaIndexError(f"kthvalue: selected number k out of range for dimension {dim} "
                                f"(k={k}, size {n})")
@@ -287,6 +289,8 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
                                f"{a.ndim}-d {x.dtype}")
     if a.size and a.min() < 0:
         raise LaminaValueError("bincount only supports 1-d non-negative integral inputs")
+    if not isinstance(minlength, (int, np.integer)) or isinstance(minlength, bool):
+        raise LaminaTypeError(f"bincount: minlength must be an int, got {type(minlength).__name__}")
     if minlength < 0:
         raise LaminaValueError("bincount: minlength should be >= 0")
     if weights is None:
@@ -305,6 +309,11 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     a = x.data
     if a.dtype.kind != "f":
         raise LaminaValueError(f"histc: not implemented for '{x.dtype}' tensors")
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
+        raise LaminaTypeError(f"histc: bins must be an int, got {type(bins).__name__}")
+    for arg, v in (("min", min), ("max", max)):
+        if not isinstance(v, (int, float, np.integer, np.floating)):
+            raise LaminaTypeError(f"histc: {arg} must be a number, got {type(v).__name__}")
     if bins <= 0:
         raise LaminaValueError(f"histc: bins must be > 0, but got {bins}")
     lo, hi = float(min), float(max)
@@ -334,6 +343,9 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False,  # noqa: A0
     leading dims."""
     seq = _check(sorted_sequence, "searchsorted").data
     scalar = not isinstance(input, Tensor)
+    if scalar and not isinstance(input, (int, float, np.integer, np.floating)):
+        raise LaminaTypeError(f"searchsorted: input must be a Tensor or a number, got "
+                              f"{type(input).__name__}")
     vals = np.asarray(input) if scalar else input.data
     if side is not None:
         if side not in ("left", "right"):

@@ -333,6 +333,11 @@ def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
     """NaN to ``nan``, +inf to ``posinf`` and -inf to ``neginf`` (default: the dtype's largest
     and lowest finite values)."""
     _check_tensor(x, "nan_to_num")
+    for arg, v in (("nan", nan), ("posinf", posinf), ("neginf", neginf)):
+        if v is not None and not isinstance(v, (int, float, np.integer, np.floating)):
+            raise LaminaTypeError(f"nan_to_num: {arg} must be a number, got {type(v).__name__}")
+    if nan is None:  # PyTorch's default, as an explicit None
+        nan = 0.0
     if x.data.dtype.kind != "f":
         return _make(x.data.copy())
     return NanToNum.apply(x, nan, posinf, neginf)
@@ -396,10 +401,14 @@ def logaddexp(input, other) -> Tensor:  # noqa: A002
     return LogAddExp.apply(a, b, False)
 
 
+class LogAddExp2(LogAddExp):
+    """``LogAddExp`` in base 2, a class of its own so that its errors name ``logaddexp2``."""
+
+
 def logaddexp2(input, other) -> Tensor:  # noqa: A002
     """``log2(2^input + 2^other)`` without overflow."""
     a, b = _binary_float(input, other, "logaddexp2")
-    return LogAddExp.apply(a, b, True)
+    return LogAddExp2.apply(a, b, True)
 
 
 class Fmod(Function):
@@ -429,6 +438,11 @@ def fmod(input, other) -> Tensor:  # noqa: A002
     a, b = _promote(input, other, "fmod")
     if a.data.dtype.kind in "iub":
         bb = b.data if isinstance(b, Tensor) else np.asarray(b)
+        try:
+            np.broadcast_shapes(a.shape, bb.shape)
+        except ValueError:
+            raise LaminaValueError(f"fmod: shapes {tuple(a.shape)} and {tuple(bb.shape)} cannot "
+                                   "be broadcast together") from None
         if np.any(bb == 0):
             raise LaminaValueError("fmod: ZeroDivisionError")
         return _make(np.asarray(np.fmod(a.data, bb)))
@@ -491,9 +505,11 @@ class Xlogy(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        # the tensors' dtype: NumPy would widen a float32 array times log(a Python number)
+        dt = np.result_type(*(v for v in (a, b) if isinstance(v, np.ndarray)))
         with np.errstate(all="ignore"):
             out = a * np.log(b)
-        return np.where(np.isnan(b), np.nan, np.where(a == 0, 0.0, out)).astype(out.dtype)
+        return np.where(np.isnan(b), np.nan, np.where(a == 0, 0.0, out)).astype(dt)
 
     @staticmethod
     def backward(ctx, g):
@@ -518,7 +534,12 @@ class Lerp(Function):
     @staticmethod
     def forward(ctx, a, b, w):
         ctx.save_for_backward(a, b, w)
-        return a + w * (b - a)
+        # PyTorch's two-branch form (exact at both ends; lerp(0, inf, 1) is NaN as there)
+        d = b - a
+        with np.errstate(invalid="ignore"):
+            if np.ndim(w) == 0:
+                return (a + w * d) if abs(w) < 0.5 else (b - d * (1 - w))
+            return np.where(np.abs(w) < 0.5, a + w * d, b - d * (1 - w))
 
     @staticmethod
     def backward(ctx, g):
@@ -542,6 +563,9 @@ def lerp(input, end, weight) -> Tensor:  # noqa: A002
         if weight.data.dtype != input.data.dtype:
             raise LaminaValueError(f"lerp: expected dtype {input.dtype} for `weight` but got dtype "
                                    f"{weight.dtype}")
+    elif not isinstance(weight, (int, float, np.integer, np.floating)):
+        raise LaminaTypeError(f"lerp: weight must be a Tensor or a number, got "
+                              f"{type(weight).__name__}")
     else:
         weight = float(weight)
     return Lerp.apply(input, end, weight)
@@ -551,6 +575,17 @@ def float_power(input, exponent) -> Tensor:  # noqa: A002
     """``input ** exponent`` computed in float64 (the result is always float64)."""
     if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         raise LaminaTypeError("float_power: expected at least one Tensor")
+    for v in (input, exponent):
+        if not isinstance(v, (Tensor, int, float, np.integer, np.floating)):
+            raise LaminaTypeError(f"float_power: expected a Tensor or a number, got "
+                                  f"{type(v).__name__}")
+    if isinstance(input, Tensor) and isinstance(exponent, Tensor):
+        try:
+            np.broadcast_shapes(input.shape, exponent.shape)
+        except ValueError:
+            raise LaminaValueError(f"float_power: shapes {tuple(input.shape)} and "
+                                   f"{tuple(exponent.shape)} cannot be broadcast "
+                                   "together") from None
     a = cast(input, np.float64) if isinstance(input, Tensor) else float(input)
     b = cast(exponent, np.float64) if isinstance(exponent, Tensor) else float(exponent)
     return pow(a, b)
@@ -570,32 +605,38 @@ def isneginf(x) -> Tensor:
     return _make(np.asarray(np.isneginf(d) if d.dtype.kind == "f" else np.zeros(d.shape, bool)))
 
 
-def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
-            equal_nan: bool = False) -> Tensor:
-    """``|input - other| <= atol + rtol * |other|`` element-wise (equal infinities are close;
-    NaNs are close to each other only with ``equal_nan``). Both must have one dtype."""
-    _check_tensor(input, "isclose")
-    _check_tensor(other, "isclose")
+def _isclose(name, input, other, rtol, atol, equal_nan) -> np.ndarray:  # noqa: A002
+    _check_tensor(input, name)
+    _check_tensor(other, name)
     if input.data.dtype != other.data.dtype:
-        raise LaminaValueError(f"isclose: {input.dtype} did not match {other.dtype}")
+        raise LaminaValueError(f"{name}: {input.dtype} did not match {other.dtype}")
+    for arg, v in (("rtol", rtol), ("atol", atol)):
+        if not isinstance(v, (int, float, np.integer, np.floating)):
+            raise LaminaTypeError(f"{name}: {arg} must be a number, got {type(v).__name__}")
     if rtol < 0 or atol < 0:
-        raise LaminaValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
+        raise LaminaValueError(f"{name}: rtol and atol must be non-negative, got rtol={rtol}, "
                                f"atol={atol}")
     try:
         np.broadcast_shapes(input.shape, other.shape)
     except ValueError:
-        raise LaminaValueError(f"isclose: shapes {tuple(input.shape)} and {tuple(other.shape)} "
+        raise LaminaValueError(f"{name}: shapes {tuple(input.shape)} and {tuple(other.shape)} "
                                "cannot be broadcast together") from None
     a, b = input.data, other.data
     if a.dtype.kind == "b":
-        return _make(np.asarray(a == b))
+        return np.asarray(a == b)
     with np.errstate(all="ignore"):
-        out = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    return _make(np.asarray(out))
+        return np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=bool(equal_nan)))
+
+
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+            equal_nan: bool = False) -> Tensor:
+    """``|input - other| <= atol + rtol * |other|`` element-wise (equal infinities are close;
+    NaNs are close to each other only with ``equal_nan``). Both must have one dtype."""
+    return _make(_isclose("isclose", input, other, rtol, atol, equal_nan))
 
 
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
              equal_nan: bool = False) -> bool:
     """True when every element of ``isclose(input, other, ...)`` is."""
-    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+    return bool(_isclose("allclose", input, other, rtol, atol, equal_nan).all())
 

@@ -162,3 +162,16 @@ def test_mask_dtype_error():
     q = lamina.zeros(2, 3, 4, dtype=lamina.float64)
     with pytest.raises(RuntimeError, match="attn_mask dtype"):
         F.scaled_dot_product_attention(q, q, q, attn_mask=lamina.zeros(3, 3))
+
+
+@requires_torch
+def test_masked_overflowed_score_gives_nan_like_pytorch():
+    # a masked-out score that overflowed to +inf: PyTorch masks by adding -inf, so it is NaN
+    q = np.array([[[1e30]], [[0.0]]], np.float32)
+    k = np.array([[[0.0], [0.0], [1e30]], [[0.0], [0.0], [0.0]]], np.float32)
+    v = np.zeros((2, 3, 1), np.float32)
+    got = F.scaled_dot_product_attention(lamina.tensor(q), lamina.tensor(k), lamina.tensor(v),
+                                         is_causal=True).numpy()
+    want = torch.nn.functional.scaled_dot_product_attention(
+        torch.tensor(q), torch.tensor(k), torch.tensor(v), is_causal=True).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))

@@ -6,6 +6,7 @@ where PyTorch documents its choice (stable sort, lower median) or where its CPU 
 deterministic (mode, cummax), see lamina/ops/sorting.py."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -220,3 +221,24 @@ def test_errors_like_torch():
                       [(3,), (3,)])
     check_raises_like(lambda x: torch.unique(x, dim=2), lambda x: lamina.unique(x, dim=2),
                       [(3, 4)])
+
+
+# --- regressions from the fuzz test (issue #12) ------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["a", None, 1.5])
+def test_int_arguments_reject_wrong_types(bad):
+    x = lamina.tensor([1.0, 2.0])
+    for name, call in [("kthvalue", lambda: lamina.kthvalue(x, bad)),
+                       ("histc", lambda: lamina.histc(x, bins=bad)),
+                       ("bincount", lambda: lamina.bincount(lamina.tensor([1, 2]), minlength=bad))]:
+        with pytest.raises(lamina.LaminaTypeError, match=f"^{name}:"):
+            call()
+
+
+@pytest.mark.parametrize("bad", ["a", None])
+def test_histc_range_and_searchsorted_reject_wrong_types(bad):
+    x = lamina.tensor([1.0, 2.0])
+    with pytest.raises(lamina.LaminaTypeError, match="^histc:"):
+        lamina.histc(x, min=bad)
+    with pytest.raises(lamina.LaminaTypeError, match="^searchsorted:"):
+        lamina.searchsorted(x, bad)

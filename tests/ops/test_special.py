@@ -270,3 +270,60 @@ def test_tensor_methods_exist():
                                               "arcsin", "arctan2", "fix", "remainder"]:
         if name != "mod_operator":
             assert callable(getattr(t, name)), name
+
+
+# --- regressions from the fuzz test (issue #12) ------------------------------------------------
+
+def test_allclose_errors_name_allclose():
+    a, b = lamina.zeros(2), lamina.zeros(2, dtype=lamina.float64)
+    with pytest.raises(lamina.LaminaValueError, match="^allclose:"):
+        lamina.allclose(a, b)
+    with pytest.raises(lamina.LaminaTypeError, match="^allclose:"):
+        lamina.allclose(a, a, rtol="a")
+
+
+def test_broadcast_errors_name_the_op():
+    a, b = lamina.zeros(2, 3), lamina.zeros(4)
+    with pytest.raises(lamina.LaminaValueError, match="^logaddexp2:"):
+        lamina.logaddexp2(a, b)
+    with pytest.raises(lamina.LaminaValueError, match="^float_power:"):
+        lamina.float_power(a, b)
+    with pytest.raises(lamina.LaminaValueError, match="^fmod:"):
+        lamina.fmod(lamina.zeros(2, 3, dtype=lamina.int64), lamina.ones(4, dtype=lamina.int64))
+
+
+@pytest.mark.parametrize("bad", ["a", None])
+def test_number_arguments_reject_wrong_types(bad):
+    x = lamina.ones(2)
+    for name, call in [("float_power", lambda: lamina.float_power(x, bad)),
+                       ("lerp", lambda: lamina.lerp(x, x, bad)),
+                       ("nan_to_num", lambda: lamina.nan_to_num(x, posinf="a"))]:
+        with pytest.raises(lamina.LaminaTypeError, match=f"^{name}:"):
+            call()
+
+
+@requires_torch
+def test_xlogy_number_other_keeps_float32():
+    x = lamina.tensor(np.array([0.0, 3.0], np.float32))
+    out = lamina.xlogy(x, 2)
+    assert out.dtype == lamina.float32
+    np.testing.assert_allclose(out.numpy(), torch.xlogy(torch.tensor([0.0, 3.0]), 2).numpy())
+
+
+def test_nan_to_num_accepts_none_for_nan():
+    out = lamina.nan_to_num(lamina.tensor([float("nan"), 1.0]), None)
+    np.testing.assert_array_equal(out.numpy(), [0.0, 1.0])
+
+
+@requires_torch
+@pytest.mark.parametrize("w", [1.0, 0.75, -1.0, 0.25])
+def test_lerp_uses_pytorchs_two_branch_formula(w):
+    # weight >= 0.5 computes end - (end - start) * (1 - weight): lerp(0, inf, 1) is NaN
+    a, b = np.array([0.0, 0.0, 1.0]), np.array([np.inf, 3.0, -2.0])
+    got = lamina.lerp(lamina.tensor(a), lamina.tensor(b), w).numpy()
+    want = torch.lerp(torch.tensor(a), torch.tensor(b), w).numpy()
+    np.testing.assert_array_equal(got, want)
+    wt = np.full(3, w)
+    got = lamina.lerp(lamina.tensor(a), lamina.tensor(b), lamina.tensor(wt)).numpy()
+    np.testing.assert_array_equal(got, torch.lerp(torch.tensor(a), torch.tensor(b),
+                                                  torch.tensor(wt)).numpy())

@@ -214,7 +214,7 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
-        _, xhat, invstd, w = ctx.saved
+        xhat, invstd, w = ctx.saved[1:4]
         axes = ctx.axes
         nx, nw, nb = ctx.needs_input_grad[:3]
         gw = (g * xhat).sum(axis=axes) if nw else None
@@ -238,12 +238,15 @@ class BatchNormReLU(BatchNorm):
     @staticmethod
     def forward(ctx, x, w, b, rm, rv, training, momentum, eps):
         y = np.maximum(BatchNorm.forward(ctx, x, w, b, rm, rv, training, momentum, eps), 0)
-        ctx.positive = y > 0        # d/dy relu(y) (0 at 0 and at NaN, as in PyTorch)
+        # the output is saved, as PyTorch's relu saves it: changing it in place before
+        # backward is then caught by the version check
+        ctx.saved = (*ctx.saved, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return BatchNorm.backward(ctx, g * ctx.positive)
+        y = ctx.saved[4]
+        return BatchNorm.backward(ctx, g * (y > 0))  # d/dy relu: 0 at 0 and NaN (PyTorch)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

@@ -40,3 +40,13 @@ def check(ok: bool, name: str, message: str) -> None:
     """Raise ``ValueError("<name>: <message>")`` unless ``ok``."""
     if not ok:
         raise LaminaValueError(f"{name}: {message}")
+
+
+def check_adam_family(name: str, group) -> None:
+    """The hyper-parameters every Adam-family optimizer shares (``lr``, ``eps``, ``betas``,
+    ``weight_decay``), with PyTorch's messages; the error names the optimizer."""
+    check(group["lr"] >= 0.0, name, f"invalid learning rate: {group['lr']}")
+    check(group["eps"] >= 0.0, name, f"invalid epsilon value: {group['eps']}")
+    check_betas(name, group["betas"])
+    check(group["weight_decay"] >= 0.0, name,
+          f"invalid weight_decay value: {group['weight_decay']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.optim._update import bump, check, check_betas, lerp_
+from lamina.optim._update import bump, check, check_adam_family, lerp_
 from lamina.optim.optimizer import Optimizer
 from lamina.tensor import _make
 
@@ -57,11 +57,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        check(group["lr"] >= 0.0, "NAdam", f"invalid learning rate: {group['lr']}")
-        check(group["eps"] >= 0.0, "NAdam", f"invalid epsilon value: {group['eps']}")
-        check_betas("NAdam", group["betas"])
-        check(group["weight_decay"] >= 0.0, "NAdam",
-              f"invalid weight_decay value: {group['weight_decay']}")
+        check_adam_family("NAdam", group)
         check(group["momentum_decay"] >= 0.0, "NAdam",
               f"invalid momentum_decay value: {group['momentum_decay']}")
 

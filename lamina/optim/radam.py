@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.optim._update import bump, check, check_betas, lerp_
+from lamina.optim._update import bump, check_adam_family, lerp_
 from lamina.optim.optimizer import Optimizer
 from lamina.tensor import _make
 
@@ -55,11 +55,7 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        check(group["lr"] >= 0.0, "RAdam", f"invalid learning rate: {group['lr']}")
-        check(group["eps"] >= 0.0, "RAdam", f"invalid epsilon value: {group['eps']}")
-        check_betas("RAdam", group["betas"])
-        check(group["weight_decay"] >= 0.0, "RAdam",
-              f"invalid weight_decay value: {group['weight_decay']}")
+        check_adam_family("RAdam", group)
 
     def _step_group(self, group):
         lr = group["lr"]

@@ -339,7 +339,7 @@ class Preprocessor:
             from lamina.tensor import Tensor
             size = s["image_size"]
             x = interpolate(Tensor(x), size=(size, size), mode="bilinear",
-                            align_corners=False).data.astype(np.float32)
+                            align_corners=False)._data.astype(np.float32)
         return np.ascontiguousarray(x)
 
     @property
@@ -645,7 +645,7 @@ def _predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     from lamina.tensor import Tensor
     from lamina.train import predict
 
-    return predict(model, Tensor(x), batch_size=batch).data
+    return predict(model, Tensor(x), batch_size=batch)._data
 
 
 def _metrics(out: np.ndarray, y: np.ndarray, pre: Preprocessor, loss_name: str) -> dict:
@@ -912,7 +912,7 @@ def cmd_train(args) -> int:
     if tcfg["patience"]:
         callbacks.insert(0, EarlyStopping(patience=tcfg["patience"], verbose=True))
     metric_names = ["accuracy"] if classification else ["mae", "r2"]
-    n_params = sum(p.data.size for p in model.parameters())
+    n_params = sum(p._data.size for p in model.parameters())
     _say(f"data: {dcfg['dataset']} ({info['task']}, {len(tr)} train / {len(va)} validation / "
          f"{len(te)} test samples, input {tuple(pre.state['input_shape'])}"
          + (f", {len(pre.classes)} classes" if classification else "") + ")")

@@ -120,7 +120,7 @@ def train_generative(args, cfg: dict) -> int:
     (run / "config.toml").write_text(C.dump_toml(cfg, header), encoding="utf-8")
     _json_dump(run / "generative.json", {"model": name, "args": kwargs,
                                          "input_shape": list(shape), "pixel_scale": scale})
-    n_params = sum(p.data.size for p in model.parameters())
+    n_params = sum(p._data.size for p in model.parameters())
     _say(f"data: {dcfg['dataset']} ({len(tr)} train / {len(te)} test images of shape "
          f"{shape}, pixels / {scale:g})")
     _say(f"model: {name} ({n_params:,} parameters; {json.dumps(kwargs)}), lr {lr:g}, "
@@ -139,9 +139,9 @@ def train_generative(args, cfg: dict) -> int:
                                          f"epoch {e}/{epochs} done"))}
             if len(te):
                 with no_grad():
-                    metrics = {"test_elbo": float(model.elbo(lamina.tensor(x_te)).data.mean()),
+                    metrics = {"test_elbo": float(model.elbo(lamina.tensor(x_te))._data.mean()),
                                "test_reconstruction_mse": model_mse(model, x_te)}
-            samples = model.sample(64).data
+            samples = model.sample(64)._data
         elif name == "gan":
             trainer = GANTrainer(model, lr=lr, label_smoothing=0.1)
             h = trainer.fit(x_tr, epochs=epochs, batch_size=batch, seed=seed,
@@ -152,11 +152,11 @@ def train_generative(args, cfg: dict) -> int:
             if len(te):
                 with no_grad():
                     model.eval()
-                    d = model.discriminator(lamina.tensor(x_te)).data
-                    f = model.discriminator(model.sample(len(te))).data
+                    d = model.discriminator(lamina.tensor(x_te))._data
+                    f = model.discriminator(model.sample(len(te)))._data
                 metrics = {"test_d_real": float(np.mean(1 / (1 + np.exp(-d)))),
                            "sample_d_fake": float(np.mean(1 / (1 + np.exp(-f))))}
-            samples = model.sample(64).data
+            samples = model.sample(64)._data
         else:
             flat = x_tr.reshape(len(x_tr), -1).astype(np.float64)
             hist = {"reconstruction_error": model.fit(
@@ -206,4 +206,4 @@ def model_mse(model, x: np.ndarray) -> float:
 
     model.eval()
     with no_grad():
-        return float(np.mean((model(lamina.tensor(x)).data - x) ** 2))
+        return float(np.mean((model(lamina.tensor(x))._data - x) ** 2))

@@ -43,7 +43,7 @@ _INT64_MAX = np.iinfo(np.int64).max
 def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
     """``_to_array`` with the errors named for ``op``: ragged nested lists, values that do not
     fit int64 (NumPy would wrap a uint64 silently), data that is not numeric."""
-    src = data.data if isinstance(data, Tensor) else data
+    src = data._data if isinstance(data, Tensor) else data
     if isinstance(src, (list, tuple)):
         try:
             src = np.array(src)

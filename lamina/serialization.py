@@ -87,7 +87,7 @@ class _Encoder:
             while f"{name}#{i}" in self.arrays:
                 i += 1
             name = f"{name}#{i}"
-        arr = x.data if isinstance(x, Tensor) else x
+        arr = x._data if isinstance(x, Tensor) else x
         if (arr.dtype if arr.dtype.isnative else arr.dtype.newbyteorder()) not in _TO_ST:
             raise LaminaTypeError(f"save: can't store array '{name}' of dtype {arr.dtype}; "
                                   f"supported dtypes are {', '.join(str(d) for d in _TO_ST)}")

@@ -232,7 +232,7 @@ class _NeuralNetBase(BaseEstimator):
                 out = self.module_(Tensor(Xs))
         finally:
             self.module_.train(was)
-        return np.asarray(out.data, dtype=np.float64)
+        return np.asarray(out._data, dtype=np.float64)
 
 
 class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):

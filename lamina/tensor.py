@@ -1,6 +1,6 @@
 """``Tensor``: an n-dimensional array that can record the operations applied to it.
 
-A tensor wraps an ``xp`` (NumPy) array in ``.data``. When ``requires_grad`` is true, every op
+A tensor wraps an ``xp`` (NumPy) array in ``._data``. When ``requires_grad`` is true, every op
 applied to it records a node in a graph, and ``backward()`` walks that graph in reverse to
 compute gradients (see ``lamina.autograd``). The methods here are thin: each one calls the op
 of the same name in ``lamina.ops``.
@@ -43,7 +43,7 @@ class Size(tuple):
 def _init_slots(t, data: np.ndarray, requires_grad: bool = False) -> None:
     """Give a new tensor (or Parameter, Buffer) its data and every other slot's empty value:
     the one place that lists them (``Function.apply`` inlines the same for speed)."""
-    t.data = data
+    t._data = data
     t.grad = None
     t.requires_grad = requires_grad
     t._ctx = None           # the Function node that made it (None for leaves)
@@ -63,7 +63,7 @@ def _make(data: np.ndarray, requires_grad: bool = False) -> Tensor:
 def _to_array(data, dtype=None, copy=True) -> np.ndarray:
     """Convert Python data / arrays / tensors to an array with a lamina dtype."""
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._data
     else:
         arr = data
     if dtype is not None:
@@ -90,7 +90,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_out_idx", "_vc", "_retain",
+    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "_out_idx", "_vc", "_retain",
                  "_prev", "__weakref__")
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
@@ -102,32 +102,41 @@ class Tensor:
     # --- basic attributes ----------------------------------------------------------------
     @property
     def shape(self) -> Size:
-        return Size(self.data.shape)
+        return Size(self._data.shape)
 
     def size(self, dim: int | None = None):
         """The shape as a ``lamina.Size``, or the length of one dimension."""
         if dim is None:
-            return Size(self.data.shape)
-        return self.data.shape[_norm_dim(dim, self.data.ndim, "size")]
+            return Size(self._data.shape)
+        return self._data.shape[_norm_dim(dim, self._data.ndim, "size")]
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise LaminaTypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
+
+    @property
+    def data(self):
+        # transitional: the raw array, until Tensor.data takes PyTorch's meaning
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value._data if isinstance(value, Tensor) else value
 
     @property
     def is_leaf(self) -> bool:
@@ -152,14 +161,14 @@ class Tensor:
         return True
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._data.dtype.kind == "f"
 
     @property
     def _version(self) -> int:
         return 0 if self._vc is None else self._vc[0]
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f":
             raise LaminaValueError(
                 f"only tensors of floating point dtype can require gradients, got {self.dtype}"
             )
@@ -198,7 +207,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph."""
-        t = _make(self.data)
+        t = _make(self._data)
         if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
@@ -226,22 +235,22 @@ class Tensor:
             raise LaminaValueError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
             )
-        return self.data
+        return self._data
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None:
-            return self.data.astype(dtype, copy=False)
-        return self.data
+            return self._data.astype(dtype, copy=False)
+        return self._data
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise LaminaValueError(
-                f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar"
+                f"item: a Tensor with {self._data.size} elements cannot be converted to Scalar"
             )
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __float__(self):
         return float(self.item())
@@ -250,14 +259,14 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise LaminaValueError(
-                f"Boolean value of Tensor with {self.data.size} values is ambiguous"
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous"
             )
-        return bool(self.data.reshape(()).item())
+        return bool(self._data.reshape(()).item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise LaminaTypeError("only integer tensors of a single element can be converted to an "
                                   "index")
         return int(self.item())
@@ -275,7 +284,7 @@ class Tensor:
         dtype('float64')
         """
         dtype, copy = parse_to(args, kwargs, "Tensor.to")
-        if dtype is None or dtype == self.data.dtype:
+        if dtype is None or dtype == self._data.dtype:
             return _ops.clone(self) if copy else self
         return _ops.cast(self, dtype)
     def type(self, dtype=None):
@@ -307,32 +316,32 @@ class Tensor:
 
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor cast to ``other``'s dtype (``self`` when they already agree)."""
-        return self.to(other.data.dtype)
+        return self.to(other._data.dtype)
 
     def clone(self) -> Tensor:
         return _ops.clone(self)
 
     # --- new tensors like this one (PyTorch's ``new_*``: same dtype and device by default) --
     def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-        return self._new(_to_array(data, dtype or self.data.dtype), device, requires_grad,
+        return self._new(_to_array(data, dtype or self._data.dtype), device, requires_grad,
                          "new_tensor")
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-        return self._new(np.zeros(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+        return self._new(np.zeros(_new_size(size), dtype=as_dtype(dtype or self._data.dtype)),
                          device, requires_grad, "new_zeros")
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-        return self._new(np.ones(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+        return self._new(np.ones(_new_size(size), dtype=as_dtype(dtype or self._data.dtype)),
                          device, requires_grad, "new_ones")
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-        return self._new(np.empty(_new_size(size), dtype=as_dtype(dtype or self.data.dtype)),
+        return self._new(np.empty(_new_size(size), dtype=as_dtype(dtype or self._data.dtype)),
                          device, requires_grad, "new_empty")
 
     def new_full(self, size, fill_value, dtype=None, device=None,
                  requires_grad: bool = False) -> Tensor:
         return self._new(np.full(_new_size((size,)), fill_value,
-                                 dtype=as_dtype(dtype or self.data.dtype)),
+                                 dtype=as_dtype(dtype or self._data.dtype)),
                          device, requires_grad, "new_full")
 
     def _new(self, arr, device, requires_grad, where) -> Tensor:
@@ -349,37 +358,37 @@ class Tensor:
         if self.requires_grad:
             raise LaminaValueError("apply_: can't be used on a tensor that requires grad (it is "
                                    "not differentiable)")
-        if self.data.size:
-            self.data[...] = np.vectorize(fn, otypes=[self.data.dtype])(self.data)
+        if self._data.size:
+            self._data[...] = np.vectorize(fn, otypes=[self._data.dtype])(self._data)
         if self._vc is not None:
             self._vc[0] += 1
         return self
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.3f}"``: a 0-d tensor formats as its Python number, as in PyTorch."""
-        if self.data.ndim == 0:
-            return self.data.item().__format__(spec)
+        if self._data.ndim == 0:
+            return self._data.item().__format__(spec)
         return object.__format__(self, spec)
 
     def contiguous(self) -> Tensor:
         return self
 
     def is_contiguous(self) -> bool:
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._data.flags.c_contiguous)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(",
+        body = np.array2string(self._data, separator=", ", prefix="tensor(",
                                precision=4, threshold=1000, edgeitems=3)
         extra = []
-        if self.data.dtype not in (get_default_dtype(), backend.int64) or self.data.size == 0:
-            if not (self.data.dtype == backend.bool_ and self.data.size):
-                extra.append(f"dtype=lamina.{self.data.dtype}")
+        if self._data.dtype not in (get_default_dtype(), backend.int64) or self._data.size == 0:
+            if not (self._data.dtype == backend.bool_ and self._data.size):
+                extra.append(f"dtype=lamina.{self._data.dtype}")
         if self._ctx is not None:
             extra.append(f"grad_fn={self._ctx!r}")
         elif self.requires_grad:
             extra.append("requires_grad=True")
-        if self.data.size == 0:
-            extra.insert(0, f"size={self.data.shape}")
+        if self._data.size == 0:
+            extra.insert(0, f"size={self._data.shape}")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
     # --- operators --------------------------------------------------------------------
@@ -418,14 +427,14 @@ class Tensor:
     # --- properties that are ops ---------------------------------------------------------
     @property
     def T(self) -> Tensor:
-        return _ops.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+        return _ops.permute(self, tuple(range(self._data.ndim - 1, -1, -1)))
 
     def t(self) -> Tensor:
         """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is."""
-        if self.data.ndim > 2:
+        if self._data.ndim > 2:
             raise LaminaValueError(
-                f"t() expects a tensor with <= 2 dimensions, but self is {self.data.ndim}D")
-        return _ops.transpose(self, 0, 1) if self.data.ndim == 2 else self
+                f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        return _ops.transpose(self, 0, 1) if self._data.ndim == 2 else self
 
     @property
     def mT(self) -> Tensor:
@@ -453,7 +462,7 @@ def parse_to(args, kwargs, where: str):
     rest = list(args)
     if rest and isinstance(rest[0], Tensor):
         other = rest.pop(0)
-        dtype = other.data.dtype
+        dtype = other._data.dtype
     elif rest and (is_device(rest[0]) or isinstance(rest[0], int)
                    and not isinstance(rest[0], bool)):
         dev = rest.pop(0)

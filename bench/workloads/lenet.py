@@ -19,7 +19,7 @@ def fill_params(model, seed=0):
         shape = tuple(p.shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         a = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
-        p.data[...] = type(p.data)(a) if not isinstance(p.data, np.ndarray) else a
+        p._data[...] = type(p._data)(a) if not isinstance(p._data, np.ndarray) else a
 
 
 def _step(lib):

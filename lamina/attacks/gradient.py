@@ -61,7 +61,7 @@ def _sum_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
 
 def _as_array(x, op: str, what: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     if isinstance(x, np.ndarray):
         return x
     raise LaminaTypeError(f"{op}: {what} must be a lamina Tensor or a NumPy array, got "
@@ -95,9 +95,9 @@ def _clamp(a: np.ndarray, clamp) -> np.ndarray:
 
 def _target(y, n: int, op: str) -> Tensor:
     t = y if isinstance(y, Tensor) else _make(np.asarray(y))
-    if t.data.shape[:1] != (n,):
+    if t._data.shape[:1] != (n,):
         raise LaminaValueError(f"{op}: y must have one label per example ({n}), got shape "
-                               f"{tuple(t.data.shape)}")
+                               f"{tuple(t._data.shape)}")
     return t
 
 
@@ -108,11 +108,11 @@ def input_gradient(model, x: np.ndarray, y: Tensor, loss_fn: Callable | None = N
     xt = _make(np.array(x, copy=True), requires_grad=True)
     with enable_grad():
         loss = loss_fn(model(xt), y)
-        if not isinstance(loss, Tensor) or loss.data.size != 1:
+        if not isinstance(loss, Tensor) or loss._data.size != 1:
             raise LaminaValueError("attack: loss_fn(output, y) must return a scalar tensor, got "
                                    f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
         (g,) = grad(loss, [xt], allow_unused=True)
-    return np.zeros_like(x) if g is None else g.data
+    return np.zeros_like(x) if g is None else g._data
 
 
 def fgsm(model, x, y, eps: float, *, targeted: bool = False, clamp=None,

@@ -28,7 +28,7 @@ __all__ = ["AdversarialLoader"]
 
 
 def _array(v) -> np.ndarray:
-    return v.data if isinstance(v, Tensor) else np.asarray(v)
+    return v._data if isinstance(v, Tensor) else np.asarray(v)
 
 
 class AdversarialLoader:

@@ -118,7 +118,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
         for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
             if gi is None or not need:
                 continue
-            d = t.data
+            d = t._data
             if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
                 gi = _conform(gi, t, node)      # to t's shape (summing broadcast dims), dtype
             c, j = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
@@ -168,7 +168,7 @@ def _raise_count(node, in_grads):
 
 def _conform(g, t, node):
     """``g`` as an array of input ``t``'s shape (summing broadcast dims) and dtype."""
-    d = t.data
+    d = t._data
     if type(g) is not ndarray:
         g = np.asarray(g)     # NumPy returns scalars for 0-d results
     if g.shape != d.shape:
@@ -233,12 +233,12 @@ class _Accumulate:
         self.handed.add(id(g))
         if t.grad is None:
             t.grad = gt = _new(Tensor)          # _make(g), inlined: once per leaf per step
-            gt.data = g
+            gt._data = g
             gt.grad = gt._ctx = gt._vc = gt._prev = None
             gt.requires_grad = gt._retain = False
             gt._out_idx = 0
         else:
-            t.grad.data = t.grad.data + g       # out of place: the old array may be shared
+            t.grad._data = t.grad._data + g       # out of place: the old array may be shared
 
     def outputs_done(self, node, g):
         g = _hooked_outputs(node, g)
@@ -249,7 +249,7 @@ class _Accumulate:
                 if t.grad is None:
                     t.grad = _make(gt.copy())
                 else:
-                    t.grad.data = t.grad.data + gt
+                    t.grad._data = t.grad._data + gt
         return g
 
     def result(self, allow_unused):
@@ -306,12 +306,12 @@ def backward(tensor, gradient=None, retain_graph=False):
             "element 0 of tensors does not require grad and does not have a grad_fn"
         )
     if gradient is None:
-        if tensor.data.size != 1:
+        if tensor._data.size != 1:
             raise LaminaValueError(
                 f"grad can be implicitly created only for scalar outputs; got a tensor of "
                 f"shape {tuple(tensor.shape)}: pass gradient= to backward()"
             )
-        d = tensor.data
+        d = tensor._data
         g = np.array(1, d.dtype) if d.ndim == 0 else np.ones(d.shape, d.dtype)
     else:
         g = _as_grad_array(gradient, tensor, "backward")
@@ -351,12 +351,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if go is None:
-            if o.data.size != 1:
+            if o._data.size != 1:
                 raise LaminaValueError(
                     f"grad can be implicitly created only for scalar outputs; got shape "
                     f"{tuple(o.shape)}: pass grad_outputs="
                 )
-            seeds.append(np.ones_like(o.data))
+            seeds.append(np.ones_like(o._data))
         else:
             seeds.append(_as_grad_array(go, o, "autograd.grad"))
     with set_grad_enabled(False):
@@ -366,13 +366,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _as_grad_array(gradient, like, where):
-    arr = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
-    if arr.shape != like.data.shape:
+    arr = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if arr.shape != like._data.shape:
         raise LaminaValueError(
             f"{where}: gradient has shape {tuple(arr.shape)} but the output has shape "
             f"{tuple(like.shape)}"
         )
-    return np.array(arr, dtype=like.data.dtype, copy=True)
+    return np.array(arr, dtype=like._data.dtype, copy=True)
 
 
 from lamina.tensor import Tensor, _make  # noqa: E402

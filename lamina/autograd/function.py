@@ -86,7 +86,7 @@ class Function:
             return _apply_small(cls, args)
         ctx = _new(cls)
         ctx.saved = ctx.saved_versions = ()
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]      # 1. unwrap tensors
+        raw = [a._data if isinstance(a, Tensor) else a for a in args]      # 1. unwrap tensors
         needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
         record = GradMode.enabled and True in needs                      # 2. will backward run?
         ctx.needs_input_grad = needs if record else None   # None: forward may skip saving
@@ -97,7 +97,7 @@ class Function:
         if type(out) is tuple:                                            # 4. wrap the outputs
             return _finish_multi(cls, ctx, args, out, record)
         t = _wrap(out)
-        if cls.is_view and t.data.base is not None and isinstance(args[0], Tensor):
+        if cls.is_view and t._data.base is not None and isinstance(args[0], Tensor):
             _share_version(args[0], t)
         if record:                                                        # 5. link the graph
             _record(ctx, args, t)
@@ -175,13 +175,13 @@ def _apply_small(cls, args):
     ctx.saved = ctx.saved_versions = ()
     a = args[0]
     ta = type(a) is Tensor or isinstance(a, Tensor)
-    ra = a.data if ta else a
+    ra = a._data if ta else a
     ga = ta and a.requires_grad
     two = len(args) == 2
     if two:
         b = args[1]
         tb = type(b) is Tensor or isinstance(b, Tensor)
-        rb = b.data if tb else b
+        rb = b._data if tb else b
         gb = tb and b.requires_grad
         need = (ga or gb) and GradMode.enabled
         ctx.needs_input_grad = (ga, gb) if need else None
@@ -197,7 +197,7 @@ def _apply_small(cls, args):
     if type(out) is not ndarray:
         out = asarray(out)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     t.grad = t._vc = t._prev = None
     t._out_idx = 0
     t._retain = False
@@ -253,7 +253,7 @@ def _finish_multi(cls, ctx, args, out, need):
         ctx.n_out = len(outs)
         ctx.seq = next(_seq)
         for i, t in enumerate(outs):
-            if t.data.dtype.kind == "f":
+            if t._data.dtype.kind == "f":
                 t.requires_grad = True
                 t._ctx = ctx
                 t._out_idx = i
@@ -274,10 +274,10 @@ def _record_versions(ctx, args, outs) -> None:
     saved = ctx.saved
     if ctx.is_view and isinstance(args[0], Tensor):
         # a view's backward is stale once its base has been changed in place
-        saved = (*saved, args[0].data)
+        saved = (*saved, args[0]._data)
     for t in (*args, *outs):
         if isinstance(t, Tensor):
-            d = t.data
+            d = t._data
             for s in saved:
                 if s is d:
                     if t._vc is None:

@@ -23,25 +23,25 @@ def _outputs(fn, inputs):
     from lamina.tensor import Tensor
 
     outs = _as_tuple(fn(*inputs))
-    return [o for o in outs if isinstance(o, Tensor) and o.data.dtype.kind == "f"]
+    return [o for o in outs if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
 
 
 def _numerical_jacobians(fn, inputs, diff_idx, eps):
     """J[o][i] of shape (outputs[o].size, inputs[i].size) by central differences."""
     with no_grad():
-        n_outs = [o.data.size for o in _outputs(fn, inputs)]
-        jac = [[np.zeros((no, inputs[i].data.size)) for i in diff_idx] for no in n_outs]
+        n_outs = [o._data.size for o in _outputs(fn, inputs)]
+        jac = [[np.zeros((no, inputs[i]._data.size)) for i in diff_idx] for no in n_outs]
         for k, i in enumerate(diff_idx):
-            flat = inputs[i].data.reshape(-1)   # a view: perturb in place
-            if not np.shares_memory(flat, inputs[i].data):
+            flat = inputs[i]._data.reshape(-1)   # a view: perturb in place
+            if not np.shares_memory(flat, inputs[i]._data):
                 raise GradcheckError(f"gradcheck: input {i} must be contiguous")
             for j in range(flat.size):
                 orig = flat[j]
                 flat[j] = orig + eps
-                plus = [o.data.astype(np.float64).reshape(-1).copy()
+                plus = [o._data.astype(np.float64).reshape(-1).copy()
                         for o in _outputs(fn, inputs)]
                 flat[j] = orig - eps
-                minus = [o.data.astype(np.float64).reshape(-1).copy()
+                minus = [o._data.astype(np.float64).reshape(-1).copy()
                          for o in _outputs(fn, inputs)]
                 flat[j] = orig
                 for o, (p, m) in enumerate(zip(plus, minus)):
@@ -54,18 +54,18 @@ def _analytical_jacobians(fn, inputs, diff_idx):
 
     outs = _outputs(fn, inputs)
     targets = [inputs[i] for i in diff_idx]
-    jac = [[np.zeros((o.data.size, inputs[i].data.size)) for i in diff_idx] for o in outs]
+    jac = [[np.zeros((o._data.size, inputs[i]._data.size)) for i in diff_idx] for o in outs]
     for o, out in enumerate(outs):
         if not out.requires_grad:
             continue
-        for r in range(out.data.size):
-            seed = np.zeros(out.data.size, out.data.dtype)
+        for r in range(out._data.size):
+            seed = np.zeros(out._data.size, out._data.dtype)
             seed[r] = 1
-            gs = grad(out, targets, grad_outputs=seed.reshape(out.data.shape),
+            gs = grad(out, targets, grad_outputs=seed.reshape(out._data.shape),
                       retain_graph=True, allow_unused=True)
             for k, g in enumerate(gs):
                 if g is not None:
-                    jac[o][k][r] = g.data.reshape(-1)
+                    jac[o][k][r] = g._data.reshape(-1)
     return jac
 
 
@@ -92,7 +92,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     if not diff_idx:
         raise LaminaValueError("gradcheck: at least one input tensor must require grad")
     for i in diff_idx:
-        if inputs[i].data.dtype != np.float64:
+        if inputs[i]._data.dtype != np.float64:
             warnings.warn(
                 f"gradcheck: input {i} requires grad but is {inputs[i].dtype}, not float64; "
                 "the check may fail for lack of precision", stacklevel=2)
@@ -132,28 +132,28 @@ def _fast_check(fn, inputs, diff_idx, eps, atol, rtol, seed):
     g = np.random.default_rng(seed)
     us = {}
     for i in diff_idx:
-        u = g.standard_normal(inputs[i].data.shape)
+        u = g.standard_normal(inputs[i]._data.shape)
         us[i] = u / max(np.linalg.norm(u), 1e-12)
     # numerical directional derivative J u, for each output
     with no_grad():
-        saved = {i: inputs[i].data.copy() for i in diff_idx}
+        saved = {i: inputs[i]._data.copy() for i in diff_idx}
         for i in diff_idx:
-            inputs[i].data[...] = saved[i] + eps * us[i]
-        plus = [o.data.astype(np.float64).copy() for o in _outputs(fn, inputs)]
+            inputs[i]._data[...] = saved[i] + eps * us[i]
+        plus = [o._data.astype(np.float64).copy() for o in _outputs(fn, inputs)]
         for i in diff_idx:
-            inputs[i].data[...] = saved[i] - eps * us[i]
-        minus = [o.data.astype(np.float64).copy() for o in _outputs(fn, inputs)]
+            inputs[i]._data[...] = saved[i] - eps * us[i]
+        minus = [o._data.astype(np.float64).copy() for o in _outputs(fn, inputs)]
         for i in diff_idx:
-            inputs[i].data[...] = saved[i]
+            inputs[i]._data[...] = saved[i]
     outs = _outputs(fn, inputs)
     for o, out in enumerate(outs):
-        v = g.standard_normal(out.data.shape)
+        v = g.standard_normal(out._data.shape)
         numerical = float(np.sum(v * (plus[o] - minus[o]) / (2 * eps)))
         analytical = 0.0
         if out.requires_grad:
             gs = grad(out, [inputs[i] for i in diff_idx], grad_outputs=v.astype(out.dtype),
                       retain_graph=True, allow_unused=True)
-            analytical = float(sum(np.sum(gi.data * us[i]) for gi, i in zip(gs, diff_idx)
+            analytical = float(sum(np.sum(gi._data * us[i]) for gi, i in zip(gs, diff_idx)
                                    if gi is not None))
         if not np.isclose(analytical, numerical, rtol=rtol, atol=atol):
             return False, (

@@ -101,7 +101,7 @@ def call_hooks(hooks, g):
         r = fn(_make(g))
         if r is None:
             continue
-        arr = r.data if isinstance(r, Tensor) else np.asarray(r)
+        arr = r._data if isinstance(r, Tensor) else np.asarray(r)
         if arr.shape != g.shape:
             raise LaminaValueError(
                 f"hook '{getattr(fn, '__name__', fn)}' has changed the size of value: "

@@ -62,7 +62,7 @@ def default_collate(batch):
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        arr = _stack([b.data for b in batch], "tensor")
+        arr = _stack([b._data for b in batch], "tensor")
         if any(b.requires_grad for b in batch):  # keep the graph, like torch.stack
             return _ops.stack(batch)
         return _make(arr)

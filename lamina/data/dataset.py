@@ -76,7 +76,7 @@ class TensorDataset(Dataset):
             if isinstance(t, Tensor):
                 if t.requires_grad:
                     return None
-                out.append(t.data)
+                out.append(t._data)
             else:
                 out.append(t)
         return out

@@ -23,7 +23,7 @@ _EPS = np.finfo(np.float64).eps
 def _unwrap(x, op: str):
     """(array, was_tensor) for a Tensor, an array or array-like data."""
     if isinstance(x, Tensor):
-        return x.data, True
+        return x._data, True
     if isinstance(x, np.ndarray):
         return x, False
     try:

@@ -30,7 +30,7 @@ def _rng(seed, generator, op) -> np.random.Generator:
 
 
 def _labels(labels, op) -> np.ndarray:
-    arr = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    arr = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
     if arr.ndim != 1:
         raise LaminaValueError(f"{op}: labels must be 1-D (one label per sample), got shape "
                                f"{arr.shape}")
@@ -72,7 +72,7 @@ def _is_dataset(x) -> bool:
 
 def _take(a, idx: np.ndarray):
     if isinstance(a, Tensor):
-        return a[idx] if a.requires_grad else _make(a.data.take(idx, axis=0))
+        return a[idx] if a.requires_grad else _make(a._data.take(idx, axis=0))
     if isinstance(a, np.ndarray):
         return a.take(idx, axis=0)
     return [a[i] for i in idx.tolist()]

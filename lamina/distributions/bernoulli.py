@@ -77,7 +77,7 @@ class Bernoulli(Distribution):
     def sample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(sample_shape)
         u = self._rng(generator, "Bernoulli.sample").random(shape)
-        return lamina.tensor((u < self.probs.data).astype(self._dtype()))
+        return lamina.tensor((u < self.probs._data).astype(self._dtype()))
 
     def log_prob(self, value):
         value = self._value(value, "log_prob")

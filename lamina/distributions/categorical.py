@@ -47,9 +47,9 @@ class Categorical(Distribution):
             p = _param(probs, "probs", who)
             validate = (Distribution._validate_default if validate_args is None
                         else validate_args)
-            if validate and not np.all(p.data >= 0):
+            if validate and not np.all(p._data >= 0):
                 raise LaminaValueError(f"{who}: expected parameter probs to be non-negative, got "
-                                       f"min {p.data.min()}")
+                                       f"min {p._data.min()}")
             self.probs = p / p.sum(-1, keepdim=True)
             self._given = "probs"
         else:
@@ -91,7 +91,7 @@ class Categorical(Distribution):
 
     def sample(self, sample_shape=(), generator=None):
         shape = self._extended_shape(sample_shape)
-        cdf = np.cumsum(self.probs.data, axis=-1)
+        cdf = np.cumsum(self.probs._data, axis=-1)
         cdf = np.broadcast_to(cdf, shape + cdf.shape[-1:])
         u = self._rng(generator, f"{type(self).__name__}.sample").random(shape + (1,))
         idx = (cdf < u * cdf[..., -1:]).sum(-1)        # inverse-CDF draw
@@ -169,7 +169,7 @@ class OneHotCategorical(Distribution):
     def sample(self, sample_shape=(), generator=None):
         idx = self._categorical.sample(sample_shape, generator=generator)
         eye = np.eye(self._categorical._num_events, dtype=self._dtype())
-        return lamina.tensor(eye[idx.data])
+        return lamina.tensor(eye[idx._data])
 
     def log_prob(self, value):
         value = self._value(value, "log_prob")

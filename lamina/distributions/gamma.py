@@ -16,7 +16,7 @@ __all__ = ["Gamma", "Exponential", "Beta"]
 def _standard_gamma(concentration, shape, generator, who):
     """Gamma(concentration, 1) draws of ``shape``, differentiable in ``concentration``."""
     a = lamina.broadcast_to(concentration, shape)
-    draws = Distribution._rng(generator, who).standard_gamma(a.data)
+    draws = Distribution._rng(generator, who).standard_gamma(a._data)
     draws = np.maximum(draws, np.finfo(a.dtype).tiny)       # as PyTorch: never exactly 0
     return StandardGamma.apply(a, draws)
 

@@ -75,9 +75,9 @@ class Normal(Distribution):
 
     def icdf(self, value):
         value = self._value(value, "icdf")
-        if self._validate_args and not np.all((value.data >= 0) & (value.data <= 1)):
+        if self._validate_args and not np.all((value._data >= 0) & (value._data <= 1)):
             raise LaminaValueError("Normal.icdf: expected probabilities in [0, 1], got values "
-                                   f"from {value.data.min()} to {value.data.max()}")
+                                   f"from {value._data.min()} to {value._data.max()}")
         return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)
 
     def entropy(self):

@@ -25,11 +25,11 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args: bool | None = None):
         self.low, self.high = broadcast_all(low, high, names=["low", "high"], who="Uniform")
         super().__init__(self.low.shape, validate_args=validate_args)
-        if self._validate_args and not np.all(self.low.data < self.high.data):
-            bad = ~(self.low.data < self.high.data)
+        if self._validate_args and not np.all(self.low._data < self.high._data):
+            bad = ~(self.low._data < self.high._data)
             raise LaminaValueError(f"Uniform: expected low < high, got low = "
-                                   f"{self.low.data[bad].ravel()[:5]}, high = "
-                                   f"{self.high.data[bad].ravel()[:5]}")
+                                   f"{self.low._data[bad].ravel()[:5]}, high = "
+                                   f"{self.high._data[bad].ravel()[:5]}")
 
     def _expand_params(self):
         return {"low": 0, "high": 0}

@@ -98,7 +98,7 @@ def full_batch_loss(model, loss_fn, x: Tensor, y: Tensor) -> float:
     model.eval()
     try:
         with no_grad():
-            return float(loss_fn(model(x), y).data)
+            return float(loss_fn(model(x), y)._data)
     finally:
         model.train(was)
 
@@ -134,7 +134,7 @@ def train_full_batch(model, loss_fn, optimizer, x: Tensor, y: Tensor, steps: int
     for _ in range(steps):
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
-        losses.append(float(loss.data))
+        losses.append(float(loss._data))
         loss.backward()
         optimizer.step()
     losses.append(full_batch_loss(model, loss_fn, x, y))
@@ -147,7 +147,7 @@ def predict_array(model, x: np.ndarray) -> np.ndarray:
     model.eval()
     try:
         with no_grad():
-            return np.asarray(model(tensor(x)).data)
+            return np.asarray(model(tensor(x))._data)
     finally:
         model.train(was)
 
@@ -175,7 +175,7 @@ def train_minibatch(model, loss_fn, optimizer, x: np.ndarray, y: np.ndarray, epo
             loss = loss_fn(model(tensor(x[idx])), tensor(y[idx], y_dtype))
             loss.backward()
             optimizer.step()
-            total += float(loss.data) * len(idx)
+            total += float(loss._data) * len(idx)
         losses.append(total / n)
         if on_epoch is not None:
             on_epoch(epoch + 1)

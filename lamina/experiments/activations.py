@@ -72,7 +72,7 @@ def layer_grad_norms(model, loss_fn, x, y, batches) -> np.ndarray:
     for idx in batches:
         model.zero_grad()
         loss_fn(model(tensor(x[idx])), tensor(y[idx], np.int64)).backward()
-        norms += [float(np.linalg.norm(m.weight.grad.data)) for m in linears]
+        norms += [float(np.linalg.norm(m.weight.grad._data)) for m in linears]
     model.zero_grad()
     return norms / len(batches)
 
@@ -81,7 +81,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     rng = seed_all(seed)
     epochs = 4 if quick else 20
     x, y = Digits(flatten=True).tensors()
-    x, y = np.asarray(x.data, np.float32), np.asarray(y.data, np.int64)
+    x, y = np.asarray(x._data, np.float32), np.asarray(y._data, np.int64)
     keep = rng.permutation(len(y))[:500 if quick else len(y)]
     x, y = x[keep], y[keep]
     loss_fn = nn.CrossEntropyLoss()

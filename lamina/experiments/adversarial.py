@@ -82,9 +82,9 @@ def _train(x, y, epochs: int, adversarial: bool, seed: int) -> nn.Module:
 
 def _error(model, x, y, eps: float) -> float:
     xa = x if eps == 0 else attacks.fgsm(model, x, y, eps, clamp=(0.0, 1.0),
-                                         loss_fn=_attack_loss).data
+                                         loss_fn=_attack_loss)._data
     with lamina.no_grad():
-        pred = model(lamina.tensor(xa)).data[:, 0] > 0
+        pred = model(lamina.tensor(xa))._data[:, 0] > 0
     return float(np.mean(pred != (y > 0.5)))
 
 
@@ -113,7 +113,7 @@ def _train_lenet(x, y, epochs: int, batch_size: int, adversarial: bool, seed: in
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
     with lamina.no_grad():
-        return model(lamina.tensor(x)).data.argmax(1)
+        return model(lamina.tensor(x))._data.argmax(1)
 
 
 def _lenet(rng: np.random.Generator, seed: int, quick: bool) -> dict:
@@ -128,19 +128,19 @@ def _lenet(rng: np.random.Generator, seed: int, quick: bool) -> dict:
     for name, m in models.items():
         fg, pg = [], []
         for e in EPSILONS:
-            xa = x_te if e == 0 else attacks.fgsm(m, x_te, y_te, e, clamp=(0.0, 1.0)).data
+            xa = x_te if e == 0 else attacks.fgsm(m, x_te, y_te, e, clamp=(0.0, 1.0))._data
             fg.append(float(np.mean(_predict(m, xa) == y_te)))
             xp, yp = x_te[:n_pgd], y_te[:n_pgd]
             if e > 0:
                 lamina.manual_seed(seed)
-                xp = attacks.pgd(m, xp, yp, e, 2.5 * e / steps, steps, clamp=(0.0, 1.0)).data
+                xp = attacks.pgd(m, xp, yp, e, 2.5 * e / steps, steps, clamp=(0.0, 1.0))._data
             pg.append(float(np.mean(_predict(m, xp) == yp)))
         acc[name] = {"fgsm": fg, "pgd": pg}
     std = models[names[0]]
     show = {"labels": [int(v) for v in y_te[:N_SHOW]], "images": {}, "predictions": {}}
     for e in (0.0,) + SHOW_EPS:
         xa = x_te[:N_SHOW] if e == 0 else attacks.fgsm(std, x_te[:N_SHOW], y_te[:N_SHOW], e,
-                                                       clamp=(0.0, 1.0)).data
+                                                       clamp=(0.0, 1.0))._data
         show["images"][str(e)] = xa[:, 0]
         show["predictions"][str(e)] = [int(v) for v in _predict(std, xa)]
     return {"names": names, "accuracy": acc, "n_train": len(x_tr), "n_test": len(x_te),
@@ -170,7 +170,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         f"al. (2015) report {PAPER['clean_error']:.1%} clean error and "
         f"{PAPER['error_at_0.25']:.0%} at eps 0.25; lamina gets {std[0]:.1%} and "
         f"{std[i25]:.1%}.\n\n{table}")
-    weights = {name: m.weight.data[0].astype(np.float64) for name, m in models.items()}
+    weights = {name: m.weight._data[0].astype(np.float64) for name, m in models.items()}
     data = {"epsilons": list(EPSILONS), "errors": errors, "paper": PAPER,
             "n_train": n_train, "n_test": int(len(x) - n_train), "epochs": epochs,
             "weight_l1": {k: float(np.abs(w).sum()) for k, w in weights.items()}}

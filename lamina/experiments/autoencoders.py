@@ -73,16 +73,16 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         losses = model.fit(x_tr, epochs=epochs, lr=hp["lr"], batch_size=hp["batch_size"],
                            seed=int(rng.integers(2**31 - 1)))
         with no_grad():
-            clean = float(np.mean((model(lamina.tensor(x_te)).data - x_te) ** 2))
-            noisy = float(np.mean((model(lamina.tensor(x_masked)).data - x_te) ** 2))
+            clean = float(np.mean((model(lamina.tensor(x_te))._data - x_te) ** 2))
+            noisy = float(np.mean((model(lamina.tensor(x_masked))._data - x_te) ** 2))
             code = (model.encode(lamina.tensor(x_te))[0] if isinstance(model, VAE)
-                    else model.encode(lamina.tensor(x_te))).data
+                    else model.encode(lamina.tensor(x_te)))._data
         sparsity = float(np.mean(np.abs(code) < 0.05))
         r = {"loss": losses, "test_mse": clean, "masked_test_mse": noisy,
              "code_size": kw["latent_dim"], "code_sparsity": sparsity}
         if isinstance(model, VAE):
             with no_grad():
-                r["test_elbo"] = float(model.elbo(lamina.tensor(x_te)).data.mean())
+                r["test_elbo"] = float(model.elbo(lamina.tensor(x_te))._data.mean())
         results[label] = r
         models[label] = model
         rows.append([label, kw["latent_dim"], clean, noisy, sparsity])
@@ -96,8 +96,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                   seed=int(rng.integers(2**31 - 1)))
         with no_grad():
             code = (model.encode(lamina.tensor(x_te))[0] if cls is VAE
-                    else model.encode(lamina.tensor(x_te))).data
-            mse = float(np.mean((model(lamina.tensor(x_te)).data - x_te) ** 2))
+                    else model.encode(lamina.tensor(x_te)))._data
+            mse = float(np.mean((model(lamina.tensor(x_te))._data - x_te) ** 2))
         two_d[label] = (model, code)
         results[label] = {"test_mse": mse, "code_size": 2,
                           "code_mean": np.abs(code.mean(0)).tolist(),
@@ -105,11 +105,11 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         rows.append([label, 2, mse, "-", "-"])
     vae2 = two_d["VAE, 2-D latent"][0]
     lamina.manual_seed(seed)
-    samples = vae2.sample(64).data
+    samples = vae2.sample(64)._data
     a, b = int(np.flatnonzero(y_te == 0)[0]), int(np.flatnonzero(y_te == 1)[0])
-    path = vae2.interpolate(x_te[a], x_te[b], steps=10).data
+    path = vae2.interpolate(x_te[a], x_te[b], steps=10)._data
     vae16 = models["VAE (Bernoulli decoder)"]
-    samples16 = vae16.sample(64).data
+    samples16 = vae16.sample(64)._data
 
     table = markdown_table(["model", "code size", "test MSE", "masked-input test MSE",
                             "codes near 0 (abs < 0.05)"], rows)
@@ -132,7 +132,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         labels = ["clean", "masked"]
         for label, model in models.items():
             with no_grad():
-                rec.append(model(lamina.tensor(x_masked[show])).data)
+                rec.append(model(lamina.tensor(x_masked[show]))._data)
             labels.append(label.split(" (")[0])
         ax.imshow(make_grid(np.concatenate(rec), nrow=8), cmap="gray", vmin=0, vmax=1)
         ax.set_title("masked test digits and reconstructions", fontsize=8)

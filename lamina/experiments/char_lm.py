@@ -70,11 +70,11 @@ class CharLSTM(nn.Module):
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0):
         rng = lamina.backend.rng()
-        out = list(np.asarray(idx.data)[0])
+        out = list(np.asarray(idx._data)[0])
         with no_grad():
             logits, state = self(idx)
             for _ in range(max_new_tokens):
-                nxt = _sample(logits.data[0, -1], temperature, rng)
+                nxt = _sample(logits._data[0, -1], temperature, rng)
                 out.append(nxt)
                 logits, state = self(lamina.tensor([[nxt]]), state)
         return out

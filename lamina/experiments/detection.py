@@ -62,7 +62,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             parts["loss"].backward()
             opt.step()
             for k in curves:
-                sums[k] += float(parts[k].data) * len(idx)
+                sums[k] += float(parts[k]._data) * len(idx)
         sched.step()
         for k in curves:
             curves[k].append(sums[k] / n_train)
@@ -87,7 +87,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             "ap50_per_class": {SHAPE_CLASSES[k]: v for k, v in ap50.items()},
             "ap_per_class": {SHAPE_CLASSES[k]: v for k, v in coco["ap_per_class"].items()},
             "train_map_50": train_map["map_50"], "train_map": train_map["map"],
-            "parameters": int(sum(p.data.size for p in model.parameters()))}
+            "parameters": int(sum(p._data.size for p in model.parameters()))}
 
     notes: list[str] = []
     colours = ["#e41a1c", "#4daf4a", "#377eb8"]

@@ -56,7 +56,7 @@ def to_32x32(x: np.ndarray) -> np.ndarray:
 def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> ExperimentResult:
     rng = seed_all(seed)
     x, y = Digits(flatten=True).tensors()
-    x, y = np.asarray(x.data, np.float32), np.asarray(y.data, np.int64)
+    x, y = np.asarray(x._data, np.float32), np.asarray(y._data, np.int64)
     x_tr, _, x_te, y_tr, _, y_te = train_val_test_split(x, y, val=0, test=0.25,
                                                         seed=int(rng.integers(2**31)),
                                                         stratify=y)

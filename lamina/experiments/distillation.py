@@ -54,14 +54,14 @@ def _scores(model, x, y) -> tuple[float, float]:
 
 
 def _n_params(m) -> int:
-    return int(sum(p.data.size for p in m.parameters()))
+    return int(sum(p._data.size for p in m.parameters()))
 
 
 def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> ExperimentResult:
     from lamina import models
     rng = seed_all(seed)
     x, y = Digits(flatten=True).tensors()
-    x, y = np.asarray(x.data, np.float32), np.asarray(y.data, np.int64)
+    x, y = np.asarray(x._data, np.float32), np.asarray(y._data, np.int64)
     x_tr, _, x_te, y_tr, _, y_te = train_val_test_split(
         x, y, val=0, test=0.25, seed=int(rng.integers(2**31)), stratify=y)
     fractions = (0.25,) if quick else (0.25, 1.0)

@@ -64,10 +64,10 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         for _ in range(steps):
             opt.zero_grad()
             loss = loss_fn(model(xt), yt)
-            losses.append(float(loss.data))
+            losses.append(float(loss._data))
             loss.backward()
             opt.step()
-        losses.append(float(loss_fn(model(xt), yt).data))
+        losses.append(float(loss_fn(model(xt), yt)._data))
         curves[label] = losses
 
     rows = [[label, lr, lr / critical, curves[label][0], curves[label][-1],

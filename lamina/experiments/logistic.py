@@ -49,8 +49,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     losses = train_full_batch(model, nn.BCEWithLogitsLoss(),
                               optim.SGD(model.parameters(), lr=0.5), tensor(x_tr),
                               tensor(y_tr[:, None]), steps)
-    w = np.asarray(model.weight.data, np.float64)[0]
-    b = float(model.bias.data[0])
+    w = np.asarray(model.weight._data, np.float64)[0]
+    b = float(model.bias._data[0])
     p_te = 1 / (1 + np.exp(-predict_array(model, x_te)[:, 0].astype(np.float64)))
 
     rows, results = [], {}

@@ -66,15 +66,15 @@ def _train(model, data, epochs: int, rng, eval_every: int) -> dict:
             it += 1
             if it % eval_every == 0:
                 with lamina.no_grad():
-                    vl = float(loss_fn(model(xv_t), yv_t).data)
+                    vl = float(loss_fn(model(xv_t), yv_t)._data)
                     if vl < best[0]:
-                        acc = float(np.mean(model(xt_t).data.argmax(1) == yt))
+                        acc = float(np.mean(model(xt_t)._data.argmax(1) == yt))
                         best = (vl, it, acc)
     return {"early_stop_iteration": best[1], "test_accuracy": best[2], "val_loss": best[0]}
 
 
 def _remaining(model) -> float:
-    masks = [m.weight_mask.data for m in _layers(model).values() if hasattr(m, "weight_mask")]
+    masks = [m.weight_mask._data for m in _layers(model).values() if hasattr(m, "weight_mask")]
     if not masks:
         return 1.0
     return float(sum(mk.sum() for mk in masks) / sum(mk.size for mk in masks))
@@ -86,7 +86,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     rounds, epochs, every = (3, 2, 5) if quick else (15, 5, 20)
     lamina.manual_seed(seed)
     ticket = mlp(784, [300, 100], 10)
-    init = {k: v.data.copy() for k, v in ticket.state_dict().items()}
+    init = {k: v._data.copy() for k, v in ticket.state_dict().items()}
     rows, results = [], []
     for r in range(rounds + 1):
         frac = _remaining(ticket)
@@ -97,7 +97,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             lamina.manual_seed(seed + 1 + r)        # a fresh random init, same masks
             control = mlp(784, [300, 100], 10)
             for k, m in _layers(control).items():
-                prune.custom_from_mask(m, "weight", _layers(ticket)[k].weight_mask.data)
+                prune.custom_from_mask(m, "weight", _layers(ticket)[k].weight_mask._data)
             res_r = _train(control, data, epochs, np.random.default_rng(seed + 1000 + r),
                            every)
         results.append({"round": r, "fraction_remaining": frac, "ticket": res_t,
@@ -111,8 +111,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             prune.l1_unstructured(m, "weight", amount=RATES[k])
         with lamina.no_grad():
             for k, m in _layers(ticket).items():
-                m.weight_orig.data[...] = init[f"{k}.weight"]
-                m.bias.data[...] = init[f"{k}.bias"]
+                m.weight_orig._data[...] = init[f"{k}.weight"]
+                m.bias._data[...] = init[f"{k}.bias"]
     table = markdown_table(["round", "% weights remaining", "ticket test acc",
                             "ticket early-stop iter", "random reinit test acc",
                             "random reinit early-stop iter"], rows)

@@ -82,7 +82,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
 
     def draw(fig):
         ax1, ax2 = fig.subplots(1, 2)
-        ax1.imshow(chain.transition.data, cmap="viridis")      # the best-alpha chain
+        ax1.imshow(chain.transition._data, cmap="viridis")      # the best-alpha chain
         labels = [s if s != " " else "_" for s in states]
         ax1.set_xticks(range(k), labels, fontsize=6)
         ax1.set_yticks(range(k), labels, fontsize=6)

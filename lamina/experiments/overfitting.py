@@ -48,7 +48,7 @@ LAMBDA = 1e-3
 def digits_split(seed: int, n_train: int, n_val: int, n_test: int):
     """Stratified train/validation/test arrays of the flattened digits (pixels in [0, 1])."""
     x, y = Digits(flatten=True).tensors()
-    x, y = np.asarray(x.data, np.float32), np.asarray(y.data, np.int64)
+    x, y = np.asarray(x._data, np.float32), np.asarray(y._data, np.int64)
     rng = np.random.default_rng(seed)
     keep = rng.permutation(len(y))[:n_train + n_val + n_test]
     x, y = x[keep], y[keep]

@@ -53,7 +53,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         bound = (radius / gamma) ** 2 if label.startswith("separable") else float("inf")
         runs[label] = {"mistakes": [int(m) for m in mistakes], "converged_epoch": converged,
                        "total_updates": int(sum(mistakes)), "novikoff_bound": bound,
-                       "weight": p.weight.data.tolist(), "bias": float(p.bias.data)}
+                       "weight": p.weight._data.tolist(), "bias": float(p.bias._data)}
         rows.append([label, len(x), "never" if converged is None else converged,
                      int(sum(mistakes)), bound if np.isfinite(bound) else "none",
                      int(min(mistakes))])

@@ -96,8 +96,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                 f"noise-free function; XOR: 200 training and 200 test points (noise 0.15)."
                 f"\n\n{table}")
     data = {"results": res, "mlp_steps": steps,
-            "centres_1d": rbf1.rbf.centres.data[:, 0].astype(float).tolist(),
-            "width_1d": float(rbf1.rbf.widths.data[0])}
+            "centres_1d": rbf1.rbf.centres._data[:, 0].astype(float).tolist(),
+            "width_1d": float(rbf1.rbf.widths._data[0])}
     notes: list[str] = []
 
     def draw(fig):
@@ -106,7 +106,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         ax1.plot(xt1[:, 0], yt1[:, 0], "k--", lw=1, label="true function")
         ax1.plot(xt1[:, 0], predict_array(rbf1, xt1)[:, 0], label="RBF network")
         ax1.plot(xt1[:, 0], predict_array(mlp1, xt1)[:, 0], label="MLP")
-        c = rbf1.rbf.centres.data[:, 0]
+        c = rbf1.rbf.centres._data[:, 0]
         ax1.plot(c, np.full_like(c, y1.min() - 0.2), "k^", ms=5, label="centres")
         ax1.legend(fontsize=7)
         ax1.set_title("1-D function", fontsize=10)
@@ -116,7 +116,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                      colors=["#9ecae1", "#fdae6b"], alpha=0.6)
         ax2.scatter(x2[:, 0], x2[:, 1], c=y2, cmap="bwr", s=10, edgecolors="k",
                     linewidths=0.3)
-        cc = rbf2.rbf.centres.data
+        cc = rbf2.rbf.centres._data
         ax2.plot(cc[:, 0], cc[:, 1], "k^", ms=8)
         acc2 = res["XOR: RBF network"]["test_accuracy"]
         ax2.set_title(f"XOR, RBF network: test acc {acc2:.2f}", fontsize=10)

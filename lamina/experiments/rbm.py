@@ -77,7 +77,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         ax.set_xlabel("epoch")
         ax.set_ylabel("reconstruction error (MSE)")
         ax.legend(fontsize=8)
-        w = models["PCD-1"].weight.data
+        w = models["PCD-1"].weight._data
         side = int(np.ceil(np.sqrt(len(w))))
         inner = grid[0, 1].subgridspec(side, side, wspace=0.05, hspace=0.05)
         for i in range(side * side):

@@ -43,7 +43,7 @@ def _predict(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     out = []
     with no_grad():
         for i in range(0, len(images), batch):
-            out.append(np.asarray(model(tensor(images[i:i + batch])).data).argmax(1))
+            out.append(np.asarray(model(tensor(images[i:i + batch]))._data).argmax(1))
     model.train()
     return np.concatenate(out)
 
@@ -67,7 +67,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                                                tensor(train.semantic[idx], np.int64))
             loss.backward()
             opt.step()
-            total += float(loss.data) * len(idx)
+            total += float(loss._data) * len(idx)
         sched.step()
         losses.append(total / n_train)
     pred = _predict(model, test.images)
@@ -84,7 +84,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                 f"{base['pixel_accuracy']:.3f}).\n\n{table}")
     data = {"epochs": epochs, "n_train": n_train, "n_test": n_test, "train_loss": losses,
             "test": scores, "baseline_all_background": base,
-            "parameters": int(sum(p.data.size for p in model.parameters()))}
+            "parameters": int(sum(p._data.size for p in model.parameters()))}
 
     notes: list[str] = []
     colours = np.array([[0, 0, 0], [0.9, 0.2, 0.2], [0.2, 0.8, 0.2], [0.25, 0.45, 1.0]])

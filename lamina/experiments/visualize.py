@@ -45,10 +45,10 @@ def _attributions(model, x, y) -> dict[str, np.ndarray]:
     xt, tgt = lamina.tensor(x.astype(np.float64)), y.astype(np.int64)
     cam = LayerGradCam(model, model[3]).attribute(xt, target=tgt, relu_attributions=True)
     cam = LayerAttribution.interpolate(cam, (32, 32), "bilinear")
-    return {"saliency": np.abs(Saliency(model).attribute(xt, target=tgt).data),
+    return {"saliency": np.abs(Saliency(model).attribute(xt, target=tgt)._data),
             "Integrated Gradients": IntegratedGradients(model).attribute(
-                xt, baselines=0.0, target=tgt, n_steps=32).data,
-            "Grad-CAM (conv 2)": cam.data}
+                xt, baselines=0.0, target=tgt, n_steps=32)._data,
+            "Grad-CAM (conv 2)": cam._data}
 
 
 def _deletion(model, x, y, scores, frac: float, rng) -> float:
@@ -72,7 +72,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     from lamina import models
     rng = seed_all(seed)
     x, y = Digits(flatten=True).tensors()
-    x, y = np.asarray(x.data, np.float32), np.asarray(y.data, np.int64)
+    x, y = np.asarray(x._data, np.float32), np.asarray(y._data, np.int64)
     x_tr, _, x_te, y_tr, _, y_te = train_val_test_split(
         x, y, val=0, test=0.25, seed=int(rng.integers(2**31)), stratify=y)
     x_tr, x_te = to_32x32(x_tr), to_32x32(x_te)
@@ -108,7 +108,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
                                                  l2=1e-3, tv=5e-2, seed=seed)[0]
                      for c in range(10)])
     with lamina.no_grad():
-        logits_max = model(lamina.tensor(maxi[:, None].astype(np.float32))).data
+        logits_max = model(lamina.tensor(maxi[:, None].astype(np.float32)))._data
     figures["activation_max"] = vis.image_grid(
         maxi, out_dir / f"{NAME}-activation-max.png", ncols=10,
         titles=[f"class {c}" for c in range(10)],

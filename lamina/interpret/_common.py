@@ -36,7 +36,7 @@ def format_inputs(inputs, op: str) -> tuple[list[np.ndarray], bool]:
     arrays = []
     for i, t in enumerate(items):
         if isinstance(t, Tensor):
-            a = t.data
+            a = t._data
         elif isinstance(t, np.ndarray):
             a = t
         else:
@@ -79,7 +79,7 @@ def per_input(value, n_inputs: int, is_tuple: bool, what: str, op: str) -> tuple
 
 
 def _rows(a) -> np.ndarray:
-    return a.data if isinstance(a, Tensor) else np.asarray(a)
+    return a._data if isinstance(a, Tensor) else np.asarray(a)
 
 
 def _is_per_example(v, n: int) -> bool:
@@ -122,7 +122,7 @@ def target_mask(out_shape: tuple, target, op: str) -> np.ndarray:
                                    f"returned shape {tuple(out_shape)}; pass target=<class index>")
         return np.ones(out_shape)
     if isinstance(target, Tensor):
-        target = target.data
+        target = target._data
     if isinstance(target, np.ndarray) and target.size == 1 and target.ndim <= 1:
         target = target.reshape(()).item()
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
@@ -154,7 +154,7 @@ def run_forward(model, arrays, target, args, op: str) -> np.ndarray:
         out = model(*[_make(a) for a in arrays], *args)
     out = _output(out, op)
     mask = target_mask(out.shape, target, op)
-    return (out.data * mask).reshape(out.shape[0], -1).sum(axis=1)
+    return (out._data * mask).reshape(out.shape[0], -1).sum(axis=1)
 
 
 def _output(out, op: str) -> Tensor:
@@ -172,9 +172,9 @@ def compute_gradients(model, arrays, target, args, op: str) -> list[np.ndarray]:
     with enable_grad():
         out = _output(model(*leaves, *args), op)
         mask = target_mask(out.shape, target, op)
-        selected = (out * _make(mask.astype(out.data.dtype))).sum()
+        selected = (out * _make(mask.astype(out._data.dtype))).sum()
         grads = grad(selected, leaves, allow_unused=True)
-    return [np.zeros_like(a) if g is None else g.data for a, g in zip(arrays, grads)]
+    return [np.zeros_like(a) if g is None else g._data for a, g in zip(arrays, grads)]
 
 
 def broadcast_baseline(baseline, x: np.ndarray, op: str) -> np.ndarray:

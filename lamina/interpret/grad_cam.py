@@ -69,7 +69,7 @@ class LayerGradCam(LayerAttribution):
                 where = "input" if attribute_to_layer_input else "output"
                 raise LaminaTypeError(f"{op}: the layer's {where} must be a single Tensor, got "
                                       f"{type(t).__name__}")
-            a = _make(t.data, requires_grad=True)
+            a = _make(t._data, requires_grad=True)
             seen.append(a)
             return a
 
@@ -88,12 +88,12 @@ class LayerGradCam(LayerAttribution):
                 if len(seen) > 1:
                     raise LaminaValueError(f"{op}: the layer was called {len(seen)} times in one "
                                            "forward; expected once")
-                selected = (out * _make(mask.astype(out.data.dtype))).sum()
+                selected = (out * _make(mask.astype(out._data.dtype))).sum()
                 (g,) = grad(selected, [seen[0]], allow_unused=True)
         finally:
             handle.remove()
-        acts = seen[0].data
-        g = np.zeros_like(acts) if g is None else g.data
+        acts = seen[0]._data
+        g = np.zeros_like(acts) if g is None else g._data
         if g.ndim > 2:
             g = g.mean(axis=tuple(range(2, g.ndim)), keepdims=True)
         cam = g * acts

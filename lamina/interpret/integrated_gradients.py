@@ -145,7 +145,7 @@ class IntegratedGradients:
         """``sum(attributions) - (F(end_point) - F(start_point))`` per example."""
         op = "IntegratedGradients.compute_convergence_delta"
         attrs = attributions if isinstance(attributions, (list, tuple)) else [attributions]
-        attrs = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in attrs]
+        attrs = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in attrs]
         start = start_point if isinstance(start_point, list) else format_inputs(
             start_point, op)[0]
         end = end_point if isinstance(end_point, list) else format_inputs(end_point, op)[0]

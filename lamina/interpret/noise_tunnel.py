@@ -102,10 +102,10 @@ class NoiseTunnel:
                 tuple(_make(x) for x in noisy) if is_tuple else _make(noisy[0]), **kw)
             if want_delta:
                 res, delta = res
-                deltas.append(delta.data)
+                deltas.append(delta._data)
             res = res if isinstance(res, tuple) else (res,)
             for i, a in enumerate(res):
-                a = a.data.reshape((n, reps) + a.shape[1:])
+                a = a._data.reshape((n, reps) + a.shape[1:])
                 total[i] += a.sum(axis=1)
                 total_sq[i] += (a * a).sum(axis=1)
         mean = [t / nt_samples for t in total]
@@ -131,7 +131,7 @@ class NoiseTunnel:
         if "baselines" in kw and kw["baselines"] is not None:
             b = kw["baselines"]
             items = b if isinstance(b, tuple) else (b,)
-            items = tuple(_make(np.repeat(v.data if isinstance(v, Tensor) else v, reps, axis=0))
+            items = tuple(_make(np.repeat(v._data if isinstance(v, Tensor) else v, reps, axis=0))
                           if isinstance(v, (Tensor, np.ndarray)) and v.ndim > 0
                           and v.shape[0] == n and n > 1 else v for v in items)
             kw["baselines"] = items if isinstance(b, tuple) else items[0]

@@ -52,7 +52,7 @@ def conv_filters(conv: Module) -> np.ndarray:
     if w is None or w.ndim != 4:
         raise LaminaValueError(f"{op}: expected a Conv2d (a 4-D weight), got {type(conv).__name__}"
                                f" with weight shape {None if w is None else tuple(w.shape)}")
-    return np.asarray(w.data, np.float64).copy()
+    return np.asarray(w._data, np.float64).copy()
 
 
 def feature_maps(model: Module, layer: Module, x) -> np.ndarray:
@@ -75,7 +75,7 @@ def feature_maps(model: Module, layer: Module, x) -> np.ndarray:
         model.train(was)
     if not seen:
         raise LaminaValueError(f"{op}: the layer did not run in model's forward")
-    return np.asarray(seen[0].data, np.float64)
+    return np.asarray(seen[0]._data, np.float64)
 
 
 def image_grid(images, path, ncols: int | None = None, titles=None, cmap: str = "gray",
@@ -233,14 +233,14 @@ def activation_maximization(model: Module, target: int, shape, layer: Module | N
                 opt.step()
                 if clamp is not None:
                     with no_grad():
-                        x.data[...] = np.clip(x.data, clamp[0], clamp[1])
+                        x._data[...] = np.clip(x._data, clamp[0], clamp[1])
     finally:
         if handle is not None:
             handle.remove()
         for p, rg in flags:
             p.requires_grad_(rg)
         model.train(was)
-    return np.asarray(x.data[0], np.float64)
+    return np.asarray(x._data[0], np.float64)
 
 
 def penultimate_features(model: Module, x, layer: Module | None = None) -> np.ndarray:
@@ -264,7 +264,7 @@ def penultimate_features(model: Module, x, layer: Module | None = None) -> np.nd
     finally:
         handle.remove()
         model.train(was)
-    f = np.asarray(seen[0].data, np.float64)
+    f = np.asarray(seen[0]._data, np.float64)
     return f.reshape(len(f), -1)
 
 

@@ -40,7 +40,7 @@ def as_matrix(owner: str, name: str, x, n_cols: int | None = None,
     """``x`` (array, list or Tensor) as a finite 2-D array of ``dtype`` with ``n_cols``
     columns; a 1-D input is one row."""
     if isinstance(x, Tensor):
-        x = x.data
+        x = x._data
     try:
         a = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError):

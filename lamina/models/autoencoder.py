@@ -75,7 +75,7 @@ class MaskingNoise(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return input
-        keep = (lamina.rand_like(input, dtype=input.dtype).data >= self.p)
+        keep = (lamina.rand_like(input, dtype=input.dtype)._data >= self.p)
         return input * Tensor(keep.astype(input.dtype))
 
     def extra_repr(self) -> str:
@@ -194,7 +194,7 @@ def fit_module(module: nn.Module, owner: str, x, epochs: int, lr: float, batch_s
                seed, weight_decay: float = 0.0, on_epoch=None) -> list[float]:
     """Adam on ``module.loss(batch)`` over shuffled mini-batches of ``x``; the mean loss of
     each epoch. Shared by the autoencoders and the VAE."""
-    x = as_input(owner, x, module.in_shape, dtype=np.float32).data
+    x = as_input(owner, x, module.in_shape, dtype=np.float32)._data
     epochs = check_int(owner, "epochs", epochs)
     lr = check_float(owner, "lr", lr)
     batch_size = check_int(owner, "batch_size", batch_size)
@@ -213,7 +213,7 @@ def fit_module(module: nn.Module, owner: str, x, epochs: int, lr: float, batch_s
             loss = module.loss(batch)
             loss.backward()
             opt.step()
-            total += float(loss.data) * len(batch)
+            total += float(loss._data) * len(batch)
         losses.append(total / len(x))
         if on_epoch is not None:
             on_epoch(epoch + 1, module)
@@ -317,7 +317,7 @@ class Autoencoder(nn.Module):
         self.eval()
         try:
             with no_grad():
-                return float(((self(x) - x) ** 2).mean().data)
+                return float(((self(x) - x) ** 2).mean()._data)
         finally:
             self.train(was)
 
@@ -432,4 +432,4 @@ class SparseAutoencoder(Autoencoder):
     def sparsity(self, x, threshold: float = 0.05) -> float:
         """The fraction of code values of ``x`` with ``|z| < threshold``."""
         with no_grad():
-            return float((np.abs(self.encode(x).data) < threshold).mean())
+            return float((np.abs(self.encode(x)._data) < threshold).mean())

@@ -87,9 +87,9 @@ class RBM(nn.Module):
                                    "(it has no components_)")
         n_hidden, n_visible = estimator.components_.shape
         rbm = cls(n_visible, n_hidden, seed=0)
-        rbm.weight.data[...] = estimator.components_
-        rbm.h_bias.data[...] = estimator.intercept_hidden_
-        rbm.v_bias.data[...] = estimator.intercept_visible_
+        rbm.weight._data[...] = estimator.components_
+        rbm.h_bias._data[...] = estimator.intercept_hidden_
+        rbm.v_bias._data[...] = estimator.intercept_visible_
         return rbm
 
     # --- conditionals and sampling (NumPy) ----------------------------------------------
@@ -99,10 +99,10 @@ class RBM(nn.Module):
         return as_matrix(owner, name, v, self.n_visible)
 
     def _h_prob(self, v: np.ndarray) -> np.ndarray:
-        return sigmoid(v @ self.weight.data.T + self.h_bias.data)
+        return sigmoid(v @ self.weight._data.T + self.h_bias._data)
 
     def _v_mean(self, h: np.ndarray) -> np.ndarray:
-        z = h @ self.weight.data + self.v_bias.data
+        z = h @ self.weight._data + self.v_bias._data
         return sigmoid(z) if self.visible == "bernoulli" else z
 
     def _v_sample(self, h: np.ndarray, rng) -> np.ndarray:
@@ -158,10 +158,10 @@ class RBM(nn.Module):
     def free_energy(self, v) -> np.ndarray:
         """``F(v)`` for each row of ``v``: ``-log sum_h exp(-E(v, h))``; shape (B,)."""
         v = self._v("RBM.free_energy", v)
-        hidden = softplus(v @ self.weight.data.T + self.h_bias.data).sum(axis=1)
+        hidden = softplus(v @ self.weight._data.T + self.h_bias._data).sum(axis=1)
         if self.visible == "bernoulli":
-            return -v @ self.v_bias.data - hidden
-        return 0.5 * np.sum((v - self.v_bias.data) ** 2, axis=1) - hidden
+            return -v @ self.v_bias._data - hidden
+        return 0.5 * np.sum((v - self.v_bias._data) ** 2, axis=1) - hidden
 
     def _free_energy_t(self, v: Tensor) -> Tensor:
         """``F(v)`` in lamina ops (differentiable in the parameters)."""
@@ -304,14 +304,14 @@ class BoltzmannMachine(nn.Module):
     def energy(self, states) -> np.ndarray:
         """``E(s)`` for each row of ``states`` (B, n_units) of 0/1."""
         s = as_binary("BoltzmannMachine.energy", "states", states, self.n_units)
-        return -0.5 * np.einsum("bi,ij,bj->b", s, self.weight.data, s) - s @ self.bias.data
+        return -0.5 * np.einsum("bi,ij,bj->b", s, self.weight._data, s) - s @ self.bias._data
 
     def _energy_t(self, s: Tensor) -> Tensor:
         return -0.5 * ((s @ self.weight) * s).sum(dim=1) - s @ self.bias
 
     def _sweep(self, s: np.ndarray, units, rng) -> None:
         """One sequential Gibbs sweep over ``units`` of the states ``s`` (in place)."""
-        w, b = self.weight.data, self.bias.data
+        w, b = self.weight._data, self.bias._data
         for i in units:
             p = sigmoid(s @ w[:, i] + b[i])
             s[:, i] = rng.random(len(s)) < p
@@ -396,7 +396,7 @@ class BoltzmannMachine(nn.Module):
             opt.zero_grad()
             loss = self._energy_t(_t(clamped)).mean() - self._energy_t(_t(self._chains)).mean()
             loss.backward()
-            self.weight.grad.data[...] *= mask                     # no self-connections
+            self.weight.grad._data[...] *= mask                     # no self-connections
             opt.step()
             if self.n_units <= self.MAX_EXACT_UNITS:
                 history.append(float(self.log_prob(v).mean()))

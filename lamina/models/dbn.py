@@ -83,8 +83,8 @@ class DBN(nn.Module):
         with no_grad():
             for i, rbm in enumerate(self.rbms):
                 lin = self.classifier[2 * i]
-                lin.weight.data[...] = rbm.weight.data.astype(lin.weight.dtype)
-                lin.bias.data[...] = rbm.h_bias.data.astype(lin.bias.dtype)
+                lin.weight._data[...] = rbm.weight._data.astype(lin.weight.dtype)
+                lin.bias._data[...] = rbm.h_bias._data.astype(lin.bias.dtype)
 
     def transform(self, x) -> np.ndarray:
         """The top RBM's hidden probabilities (the upward pass), (N, sizes[-1])."""

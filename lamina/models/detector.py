@@ -73,7 +73,7 @@ class CenterNet(nn.Module):
         # start every score at the prior (RetinaNet's initialization): the rare positives do
         # not drown in the loss of thousands of confident-looking negatives at step 0
         with no_grad():
-            self.heatmap.bias.data[...] = -math.log((1 - prior) / prior)
+            self.heatmap.bias._data[...] = -math.log((1 - prior) / prior)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.ndim != 4 or x.shape[2] % self.stride or x.shape[3] % self.stride:
@@ -93,9 +93,9 @@ class CenterNet(nn.Module):
         if len(targets) != n:
             raise LaminaValueError(f"CenterNet.loss: got {len(targets)} targets for {n} images")
         for b, t in enumerate(targets):
-            bx = np.asarray(t["boxes"].data if isinstance(t["boxes"], Tensor) else t["boxes"],
+            bx = np.asarray(t["boxes"]._data if isinstance(t["boxes"], Tensor) else t["boxes"],
                             np.float64).reshape(-1, 4)
-            lab = np.asarray(t["labels"].data if isinstance(t["labels"], Tensor)
+            lab = np.asarray(t["labels"]._data if isinstance(t["labels"], Tensor)
                              else t["labels"], np.int64).reshape(-1)
             if len(bx) != len(lab):
                 raise LaminaValueError(f"CenterNet.loss: targets[{b}] has {len(bx)} boxes and "
@@ -170,7 +170,7 @@ class CenterNet(nn.Module):
                 peak = nn.functional.max_pool2d(prob, 3, stride=1, padding=1)
         finally:
             self.train(was)
-        prob, peak = np.asarray(prob.data), np.asarray(peak.data)
+        prob, peak = np.asarray(prob._data), np.asarray(peak._data)
         n, c, h, w = prob.shape
         size = (images.shape[3], images.shape[2])
         out = []
@@ -182,10 +182,10 @@ class CenterNet(nn.Module):
             keep = keep[np.argsort(-best[keep], kind="stable")][:max_detections]
             with no_grad():
                 boxes, _ = self._decode_cells(box[b:b + 1], keep, w, h)
-            boxes = np.asarray(boxes.data, np.float64).reshape(-1, 4)
+            boxes = np.asarray(boxes._data, np.float64).reshape(-1, 4)
             boxes[:, 0::2] = boxes[:, 0::2].clip(0, size[0])
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, size[1])
             scores, labels = best[keep].astype(np.float64), label[keep].astype(np.int64)
-            kept = np.asarray(batched_nms(boxes, scores, labels, iou_threshold).data)
+            kept = np.asarray(batched_nms(boxes, scores, labels, iou_threshold)._data)
             out.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept]})
         return out

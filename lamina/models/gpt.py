@@ -84,7 +84,7 @@ class GPT(nn.Module):
                 init.normal_(p, 0.0, std)
 
     def forward(self, idx: Tensor) -> Tensor:
-        if not isinstance(idx, Tensor) or idx.data.dtype.kind not in "iu" or idx.ndim != 2:
+        if not isinstance(idx, Tensor) or idx._data.dtype.kind not in "iu" or idx.ndim != 2:
             got = (f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(idx, Tensor)
                    else type(idx).__name__)
             raise LaminaValueError(f"GPT: expected int64 token indices of shape (B, T), got {got}")
@@ -109,13 +109,13 @@ class GPT(nn.Module):
             raise LaminaValueError(f"GPT.generate: top_k must be a positive int, got {top_k}")
         was_training = self.training
         self.eval()
-        out = np.asarray(idx.data, dtype=np.int64)
+        out = np.asarray(idx._data, dtype=np.int64)
         rng = backend.rng()
         try:
             with no_grad():
                 for _ in range(max_new_tokens):
                     ctx = out[:, -self.block_size:]
-                    logits = self(_make(ctx)).data[:, -1, :].astype(np.float64) / temperature
+                    logits = self(_make(ctx))._data[:, -1, :].astype(np.float64) / temperature
                     if top_k is not None and top_k < logits.shape[-1]:
                         kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
                         logits = np.where(logits < kth, -np.inf, logits)

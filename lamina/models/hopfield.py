@@ -67,13 +67,13 @@ class HopfieldNetwork(nn.Module):
         else:
             w = np.linalg.pinv(x) @ x                  # projection onto the patterns' span
             w = (w + w.T) / 2                          # exactly symmetric
-        self.weight.data[...] = w
+        self.weight._data[...] = w
         return self
 
     def energy(self, states) -> np.ndarray:
         """``E(s) = -1/2 s^T W s`` for each row of ``states`` (B, N); shape (B,)."""
         s = as_spins("HopfieldNetwork.energy", "states", states, self.n_neurons)
-        return -0.5 * np.einsum("bi,ij,bj->b", s, self.weight.data, s)
+        return -0.5 * np.einsum("bi,ij,bj->b", s, self.weight._data, s)
 
     def forward(self, input) -> Tensor:
         """One synchronous update of ``input`` (B, N), as a Tensor (see ``recall`` for the
@@ -82,7 +82,7 @@ class HopfieldNetwork(nn.Module):
         return Tensor(self._sync_step(s))
 
     def _sync_step(self, s: np.ndarray) -> np.ndarray:
-        h = s @ self.weight.data
+        h = s @ self.weight._data
         return np.where(h > 0, 1.0, np.where(h < 0, -1.0, s))
 
     def recall(self, states, mode: str = "async", max_sweeps: int = 100, seed=None,
@@ -105,7 +105,7 @@ class HopfieldNetwork(nn.Module):
         check_choice("HopfieldNetwork.recall", "mode", mode, ("async", "sync"))
         max_sweeps = check_int("HopfieldNetwork.recall", "max_sweeps", max_sweeps)
         rng = make_rng("HopfieldNetwork.recall", seed)
-        w = self.weight.data
+        w = self.weight._data
         trace = [self.energy(s)] if return_energies else None
         for _ in range(max_sweeps):
             if mode == "sync":

@@ -108,9 +108,9 @@ class MarkovChain(nn.Module):
         if len(sequence) == 0:
             raise LaminaValueError("MarkovChain.log_likelihood: sequence must be non-empty")
         idx = self._encode("MarkovChain.log_likelihood", sequence)
-        p = self.transition.data[idx[:-1], idx[1:]]
+        p = self.transition._data[idx[:-1], idx[1:]]
         with np.errstate(divide="ignore"):
-            return float(np.log(self.initial.data[idx[0]]) + np.log(p).sum())
+            return float(np.log(self.initial._data[idx[0]]) + np.log(p).sum())
 
     def sample(self, length: int, start=None, seed=None) -> list:
         """A sequence of ``length`` states: from ``start`` (a state) or drawn from the initial
@@ -118,9 +118,9 @@ class MarkovChain(nn.Module):
         self._check_fitted("MarkovChain.sample")
         length = check_int("MarkovChain.sample", "length", length)
         rng = make_rng("MarkovChain.sample", seed)
-        p, k = self.transition.data, len(self.states)
+        p, k = self.transition._data, len(self.states)
         i = (self._encode("MarkovChain.sample", [start])[0] if start is not None
-             else rng.choice(k, p=self.initial.data))
+             else rng.choice(k, p=self.initial._data))
         cum = np.cumsum(p, axis=1)
         out = [i]
         for u in rng.random(length - 1):
@@ -137,7 +137,7 @@ class MarkovChain(nn.Module):
         self._check_fitted("MarkovChain.stationary_distribution")
         check_choice("MarkovChain.stationary_distribution", "method", method,
                      ("eigen", "power"))
-        p = self.transition.data
+        p = self.transition._data
         if method == "eigen":
             vals, vecs = np.linalg.eig(p.T)
             v = np.real(vecs[:, np.argmin(np.abs(vals - 1))])
@@ -155,7 +155,7 @@ class MarkovChain(nn.Module):
         """The next-state distributions for the states ``input`` (a sequence): a Tensor
         (T, K), row t = ``P[input[t]]``."""
         self._check_fitted("MarkovChain.forward")
-        return Tensor(self.transition.data[self._encode("MarkovChain.forward", input)])
+        return Tensor(self.transition._data[self._encode("MarkovChain.forward", input)])
 
     def extra_repr(self) -> str:
         return f"states={len(self.states)}, alpha={self.alpha}"

@@ -48,7 +48,7 @@ class Perceptron(nn.Module):
     def decision_function(self, x) -> np.ndarray:
         """``w . x + b`` for each row of ``x`` (N, in_features), as a NumPy array (N,)."""
         a = as_matrix("Perceptron.decision_function", "x", x, self.in_features)
-        return a @ self.weight.data + self.bias.data
+        return a @ self.weight._data + self.bias._data
 
     def forward(self, input) -> Tensor:
         """The Heaviside outputs (0.0 or 1.0), shape (N,)."""
@@ -74,7 +74,7 @@ class Perceptron(nn.Module):
             the number of mistakes (= updates) in each epoch.
         """
         a = as_matrix("Perceptron.fit", "x", x, self.in_features)
-        t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
+        t = np.asarray(y._data if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
         if t.shape[0] != a.shape[0]:
             raise LaminaValueError(f"Perceptron.fit: y must have one label per row of x "
                                    f"({a.shape[0]}), got {t.shape[0]}")
@@ -82,7 +82,7 @@ class Perceptron(nn.Module):
             raise LaminaValueError("Perceptron.fit: y must hold only the labels 0 and 1")
         epochs = check_int("Perceptron.fit", "epochs", epochs)
         rng = make_rng("Perceptron.fit", seed)
-        w, b = self.weight.data, self.bias.data
+        w, b = self.weight._data, self.bias._data
         history = []
         for _ in range(epochs):
             order = rng.permutation(len(a)) if shuffle else np.arange(len(a))

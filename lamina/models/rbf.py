@@ -102,21 +102,21 @@ class RBFNetwork(nn.Module):
         d = np.sqrt(((centres[:, None] - centres[None]) ** 2).sum(axis=2)).max()
         width = d / np.sqrt(2 * self.n_centres) if d > 0 else 1.0
         with no_grad():
-            self.rbf.centres.data[...] = centres
-            self.rbf.widths.data[...] = width
+            self.rbf.centres._data[...] = centres
+            self.rbf.widths._data[...] = width
         return self
 
     def features(self, x) -> np.ndarray:
         """The RBF layer's outputs for ``x`` as an array (N, n_centres)."""
         x = as_matrix("RBFNetwork.features", "x", x, self.in_features)
         with no_grad():
-            return self.rbf(Tensor(x.astype(self.rbf.centres.dtype))).data.astype(np.float64)
+            return self.rbf(Tensor(x.astype(self.rbf.centres.dtype)))._data.astype(np.float64)
 
     def fit_readout(self, x, y, ridge: float = 0.0) -> RBFNetwork:
         """The readout minimizing ``||[Phi, 1] w - y||^2 + ridge ||w||^2`` (least squares,
         ``Phi`` the RBF features), set in place."""
         phi = self.features(x)
-        t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=np.float64)
+        t = np.asarray(y._data if isinstance(y, Tensor) else y, dtype=np.float64)
         if t.ndim == 0 or t.shape[0] != len(phi):
             raise LaminaValueError(f"RBFNetwork.fit_readout: y must have one row per row of x "
                                    f"({len(phi)}), got shape {t.shape}")
@@ -129,8 +129,8 @@ class RBFNetwork(nn.Module):
         else:
             w = np.linalg.lstsq(a, t, rcond=None)[0]
         with no_grad():
-            self.readout.weight.data[...] = w[:-1].T
-            self.readout.bias.data[...] = w[-1]
+            self.readout.weight._data[...] = w[:-1].T
+            self.readout.bias._data[...] = w[-1]
         return self
 
     def fit(self, x, y, method: str = "lloyd", ridge: float = 0.0, seed=None) -> RBFNetwork:

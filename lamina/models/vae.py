@@ -225,7 +225,7 @@ class VAE(nn.Module):
 
         def one(x, name):
             if isinstance(x, Tensor):
-                x = x.data
+                x = x._data
             try:
                 a = np.asarray(x, dtype=next(self.parameters()).dtype)
             except (TypeError, ValueError):
@@ -241,7 +241,7 @@ class VAE(nn.Module):
         def run():
             m0, m1 = self.encode(one(x0, "x0"))[0], self.encode(one(x1, "x1"))[0]
             t = np.linspace(0.0, 1.0, steps, dtype=m0.dtype)[:, None]
-            z = Tensor(((1 - t) * m0.data + t * m1.data).astype(m0.dtype))
+            z = Tensor(((1 - t) * m0._data + t * m1._data).astype(m0.dtype))
             return self.decode(z)
 
         return self._no_grad_eval(run)

@@ -76,9 +76,9 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Int64 one-hot encoding with a new last dim of size ``num_classes`` (``max + 1`` when
     -1)."""
-    if not isinstance(tensor, Tensor) or tensor.data.dtype.kind not in "iu":
+    if not isinstance(tensor, Tensor) or tensor._data.dtype.kind not in "iu":
         raise LaminaValueError("one_hot: only applicable to index tensor of type LongTensor.")
-    t = tensor.data
+    t = tensor._data
     if num_classes == -1:
         if t.size == 0:
             raise LaminaValueError("one_hot: Can not infer total number of classes from empty "

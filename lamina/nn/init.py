@@ -34,7 +34,7 @@ def _check(tensor, op: str) -> Tensor:
 
 def _fill(tensor: Tensor, values) -> Tensor:
     """Write ``values`` into ``tensor``'s memory (casting to its dtype); bump its version."""
-    tensor.data[...] = values
+    tensor._data[...] = values
     if tensor._vc is not None:
         tensor._vc[0] += 1
     return tensor

@@ -70,7 +70,7 @@ class _BackwardHooks:
         self.input_idx = idx
         # PyTorch hands zeros for a tensor input that needs no gradient (and for one that got
         # none): keep what it takes to make them
-        self.input_like = [(args[i].data.shape, args[i].data.dtype, args[i].requires_grad)
+        self.input_like = [(args[i]._data.shape, args[i]._data.dtype, args[i].requires_grad)
                            for i in idx]
         wrapped = _HookIdentity.apply(self._input_grads, *(args[i] for i in idx))
         return _replace(args, idx, wrapped)
@@ -130,7 +130,7 @@ class _HookIdentity(Function):
     @staticmethod
     def backward(ctx, *grads):
         out = ctx.callback([None if g is None else _make(g) for g in grads])
-        return (None, *(None if g is None else g.data for g in out))
+        return (None, *(None if g is None else g._data for g in out))
 
 
 def _replace(seq: tuple, idx: list, values) -> tuple:
@@ -306,7 +306,7 @@ class Module:
                 "(lamina.Tensor or None required)"
             )
         if isinstance(tensor, (Buffer, Parameter)):
-            tensor = _make(tensor.data)
+            tensor = _make(tensor._data)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -522,10 +522,10 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            elif p.grad.data.flags.writeable:
-                p.grad.data.fill(0)
+            elif p.grad._data.flags.writeable:
+                p.grad._data.fill(0)
             else:
-                p.grad = _make(np.zeros_like(p.grad.data))
+                p.grad = _make(np.zeros_like(p.grad._data))
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every submodule (children first) and then on this module."""
@@ -538,13 +538,13 @@ class Module:
     def _apply_floating(self, dtype) -> Module:
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and p.data.dtype.kind == "f" and p.data.dtype != dtype:
-                    p.data = p.data.astype(dtype)
+                if p is not None and p._data.dtype.kind == "f" and p._data.dtype != dtype:
+                    p._data = p._data.astype(dtype)
                     if p.grad is not None:
-                        p.grad = _make(p.grad.data.astype(dtype))
+                        p.grad = _make(p.grad._data.astype(dtype))
             for name, b in m._buffers.items():
-                if b is not None and b.data.dtype.kind == "f" and b.data.dtype != dtype:
-                    m._buffers[name] = _make(b.data.astype(dtype))
+                if b is not None and b._data.dtype.kind == "f" and b._data.dtype != dtype:
+                    m._buffers[name] = _make(b._data.astype(dtype))
         return self
 
     def to(self, *args, **kwargs) -> Module:
@@ -619,12 +619,12 @@ class Module:
                 missing_keys.append(key)
                 continue
             value = state_dict[key]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
-            if arr.shape != target.data.shape:
+            arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+            if arr.shape != target._data.shape:
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape "
                     f"{_shape_str(arr.shape)} from checkpoint, the shape in current model is "
-                    f"{_shape_str(target.data.shape)}."
+                    f"{_shape_str(target._data.shape)}."
                 )
                 continue
             if arr.dtype.kind not in "biuf":
@@ -633,7 +633,7 @@ class Module:
                     f"got dtype {arr.dtype}."
                 )
                 continue
-            np.copyto(target.data, arr, casting="unsafe")
+            np.copyto(target._data, arr, casting="unsafe")
             if target._vc is not None:
                 target._vc[0] += 1
 

@@ -27,7 +27,7 @@ class Parameter(Tensor):
         if data is None:
             arr = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            arr = data.data
+            arr = data._data
         else:
             arr = _to_array(data, copy=False)
         _init_slots(self, arr)
@@ -44,14 +44,14 @@ class Parameter(Tensor):
 
     def __reduce_ex__(self, protocol):
         # pickle/deepcopy: rebuild from a copy of the array (Tensor has __slots__)
-        return (_rebuild_parameter, (self.data, self.requires_grad, self.grad))
+        return (_rebuild_parameter, (self._data, self.requires_grad, self.grad))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(self.data.copy(), self.requires_grad)
+        p = Parameter(self._data.copy(), self.requires_grad)
         if self.grad is not None:
-            p.grad = Tensor(self.grad.data.copy())
+            p.grad = Tensor(self.grad._data.copy())
         memo[id(self)] = p
         return p
 
@@ -72,6 +72,6 @@ class Buffer(Tensor):
     __slots__ = ("persistent",)
 
     def __init__(self, data, persistent: bool = True):
-        arr = data.data if isinstance(data, Tensor) else _to_array(data, copy=False)
+        arr = data._data if isinstance(data, Tensor) else _to_array(data, copy=False)
         _init_slots(self, arr)
         self.persistent = persistent

@@ -53,7 +53,7 @@ __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructu
 
 
 def _arr(t) -> np.ndarray:
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
+    return t._data if isinstance(t, Tensor) else np.asarray(t)
 
 
 class BasePruningMethod(ABC):
@@ -83,7 +83,7 @@ class BasePruningMethod(ABC):
                                    "tensor name; was it applied to a module?")
         mask = getattr(module, self._tensor_name + "_mask")
         orig = getattr(module, self._tensor_name + "_orig")
-        return _make(mask.data.astype(orig.data.dtype, copy=False)) * orig
+        return _make(mask._data.astype(orig._data.dtype, copy=False)) * orig
 
     @classmethod
     def apply(cls, module: Module, name: str, *args, importance_scores=None, **kwargs):
@@ -117,7 +117,7 @@ class BasePruningMethod(ABC):
                                        f"{tuple(orig.shape)}")
             scores = _arr(importance_scores)
         else:
-            scores = orig.data
+            scores = orig._data
 
         method = cls(*args, **kwargs)
         method._tensor_name = name
@@ -133,9 +133,9 @@ class BasePruningMethod(ABC):
         if not isinstance(method, PruningContainer):
             module.register_parameter(name + "_orig", orig)
             del module._parameters[name]
-            default_mask = np.ones_like(orig.data)
+            default_mask = np.ones_like(orig._data)
         else:
-            default_mask = getattr(module, name + "_mask").data.copy()
+            default_mask = getattr(module, name + "_mask")._data.copy()
         try:
             mask = method.compute_mask(scores, default_mask=default_mask)
             module.register_buffer(name + "_mask", _make(np.ascontiguousarray(mask)))
@@ -166,7 +166,7 @@ class BasePruningMethod(ABC):
         weight = self.apply_mask(module)
         module.__dict__.pop(name, None)
         orig = module._parameters[name + "_orig"]
-        orig.data = weight.data
+        orig._data = weight._data
         del module._parameters[name + "_orig"]
         del module._buffers[name + "_mask"]
         setattr(module, name, orig)
@@ -488,7 +488,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
         for m, n in parameters])
     default_mask = np.concatenate([
         _arr(getattr(m, n + "_mask")).reshape(-1) if hasattr(m, n + "_mask")
-        else np.ones(getattr(m, n).data.size, dtype=getattr(m, n).data.dtype)
+        else np.ones(getattr(m, n)._data.size, dtype=getattr(m, n)._data.dtype)
         for m, n in parameters])
     method = pruning_method(**kwargs)
     method._tensor_name = "temp"
@@ -502,7 +502,7 @@ def global_unstructured(parameters, pruning_method, importance_scores=None, **kw
     final = container.compute_mask(scores, default_mask)
     i = 0
     for m, n in parameters:
-        size = getattr(m, n).data.size
+        size = getattr(m, n)._data.size
         custom_from_mask(m, n, mask=final[i:i + size].reshape(getattr(m, n).shape))
         i += size
 
@@ -574,9 +574,9 @@ def sparsity_report(model: Module, names: Iterable[str] = ("weight",)) -> Sparsi
     for mname, m in model.named_modules():
         for n in names:
             if n + "_mask" in m._buffers and n + "_orig" in m._parameters:
-                a = m._buffers[n + "_mask"].data * m._parameters[n + "_orig"].data
+                a = m._buffers[n + "_mask"]._data * m._parameters[n + "_orig"]._data
             elif isinstance(m._parameters.get(n), Parameter):
-                a = m._parameters[n].data
+                a = m._parameters[n]._data
             else:
                 continue
             key = f"{mname}.{n}" if mname else n

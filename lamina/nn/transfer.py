@@ -146,7 +146,7 @@ def trainable_parameter_names(module: Module) -> list[str]:
 def count_parameters(module: Module, trainable_only: bool = False) -> int:
     """The number of parameter elements (only trainable ones with ``trainable_only``)."""
     _check(module, "count_parameters")
-    return int(sum(p.data.size for p in module.parameters()
+    return int(sum(p._data.size for p in module.parameters()
                    if p.requires_grad or not trainable_only))
 
 
@@ -196,7 +196,7 @@ def replace_head(model: Module, new: Module | int, target: str | None = None) ->
         if new < 1:
             raise LaminaValueError(f"{op}: the number of outputs must be >= 1, got {new}")
         new = Linear(old.in_features, new, bias=old.bias is not None,
-                     dtype=old.weight.data.dtype)
+                     dtype=old.weight._data.dtype)
     replace_module(model, target, new)
     return new
 

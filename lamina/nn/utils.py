@@ -59,13 +59,13 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     norm_type = float(norm_type)
     if not grads:
         return _make(np.array(0.0, dtype=np.float32))
-    dt = grads[0].data.dtype
+    dt = grads[0]._data.dtype
     if norm_type == math.inf:
-        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+        total = max(float(np.max(np.abs(g._data))) if g._data.size else 0.0 for g in grads)
     elif norm_type == 2.0:
-        total = math.sqrt(sum(float(np.dot(g.data.ravel(), g.data.ravel())) for g in grads))
+        total = math.sqrt(sum(float(np.dot(g._data.ravel(), g._data.ravel())) for g in grads))
     else:
-        s = sum(float(np.sum(np.abs(g.data) ** norm_type)) for g in grads)
+        s = sum(float(np.sum(np.abs(g._data) ** norm_type)) for g in grads)
         total = s ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise LaminaValueError(
@@ -76,7 +76,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     coef = max_norm / (total + 1e-6)
     if coef < 1.0 or math.isnan(coef):
         for g in grads:
-            np.multiply(g.data, g.data.dtype.type(coef), out=g.data)
+            np.multiply(g._data, g._data.dtype.type(coef), out=g._data)
     return _make(np.array(total, dtype=dt))
 
 
@@ -86,7 +86,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     clip_value = float(clip_value)
     for p in _param_list(parameters, "clip_grad_value_"):
         if p.grad is not None:
-            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            np.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
 
 
 class _Concat(Function):
@@ -112,7 +112,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     params = _param_list(parameters, "parameters_to_vector")
     if not params:
         raise LaminaValueError("parameters_to_vector: expected a non-empty list of Tensors")
-    dts = {p.data.dtype for p in params}
+    dts = {p._data.dtype for p in params}
     if len(dts) > 1:
         raise LaminaTypeError(f"parameters_to_vector: parameters have mixed dtypes "
                               f"{sorted(map(str, dts))}")
@@ -122,7 +122,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place.
 
-    PyTorch rebinds each ``param.data`` to a view of ``vec``; lamina copies instead, so the
+    PyTorch rebinds each ``param._data`` to a view of ``vec``; lamina copies instead, so the
     parameters keep their own memory (and an optimizer holding them stays valid).
     """
     if not isinstance(vec, Tensor):
@@ -131,14 +131,14 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         raise LaminaValueError(f"vector_to_parameters: expected a 1-D vector, got shape "
                                f"{tuple(vec.shape)}")
     params = _param_list(parameters, "vector_to_parameters")
-    total = sum(p.data.size for p in params)
-    if total != vec.data.size:
-        raise LaminaValueError(f"vector_to_parameters: the vector has {vec.data.size} elements but "
+    total = sum(p._data.size for p in params)
+    if total != vec._data.size:
+        raise LaminaValueError(f"vector_to_parameters: the vector has {vec._data.size} elements but "
                                f"the parameters need {total}")
     i = 0
     for p in params:
-        n = p.data.size
-        np.copyto(p.data, vec.data[i:i + n].reshape(p.data.shape), casting="unsafe")
+        n = p._data.size
+        np.copyto(p._data, vec._data[i:i + n].reshape(p._data.shape), casting="unsafe")
         if p._vc is not None:
             p._vc[0] += 1
         i += n
@@ -171,7 +171,7 @@ class _Penalty(Function):
 
 def _penalty(params, weight, order, op):
     params = _param_list(params, op)
-    params = [p for p in params if p.data.dtype.kind == "f"]
+    params = [p for p in params if p._data.dtype.kind == "f"]
     if not params:
         return _make(np.array(0.0, dtype=np.float32))
     return _Penalty.apply(order, float(weight), *params)

@@ -62,7 +62,7 @@ class PackedSequence(NamedTuple):
 
 
 def _lengths(lengths) -> np.ndarray:
-    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    arr = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths)
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
         raise LaminaValueError(f"pack_padded_sequence: lengths must be a 1-D sequence of ints, "
                                f"got {arr.dtype} of shape {arr.shape}")
@@ -163,7 +163,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     lengths = (batch_sizes[None, :] > np.arange(bsz)[:, None]).sum(1)
     if sequence.unsorted_indices is not None:
         padded = index_select(padded, 1, sequence.unsorted_indices)
-        lengths = lengths[sequence.unsorted_indices.data]
+        lengths = lengths[sequence.unsorted_indices._data]
     if batch_first:
         padded = padded.transpose(0, 1)
     return padded, _make(lengths.astype(int64))
@@ -197,7 +197,7 @@ def packed_forward(module, packed: PackedSequence, hx, forward):
     packed like the input and the final state in the input's original batch order.
     """
     padded, lengths = pad_packed_sequence(packed)
-    lengths = lengths.data
+    lengths = lengths._data
     lstm = module.mode == "LSTM"
     outs, h_parts, c_parts, order = [], [], [], []
     t_max = padded.shape[0]
@@ -220,7 +220,7 @@ def packed_forward(module, packed: PackedSequence, hx, forward):
     y = index_select(cat(outs, 1), 1, back)
     h_n = index_select(cat(h_parts, 1), 1, back)
     order = (np.arange(len(lengths)) if packed.sorted_indices is None
-             else packed.sorted_indices.data)
+             else packed.sorted_indices._data)
     out = _pack(y, lengths, order, packed.sorted_indices, packed.unsorted_indices)
     if lstm:
         return out, (h_n, index_select(cat(c_parts, 1), 1, back))

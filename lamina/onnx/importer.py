@@ -27,7 +27,7 @@ def _attrs(node) -> dict:
 
 
 def _set(param, array) -> None:
-    param.data[...] = np.asarray(array, dtype=param.data.dtype).reshape(param.data.shape)
+    param._data[...] = np.asarray(array, dtype=param._data.dtype).reshape(param._data.shape)
 
 
 def import_model(f):

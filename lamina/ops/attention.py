@@ -144,7 +144,7 @@ def _check_qkv(query, key, value, enable_gqa: bool, op: str):
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise LaminaTypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-        if t.data.dtype.kind != "f":
+        if t._data.dtype.kind != "f":
             raise LaminaValueError(f"{op}: expected a floating point {name}, got dtype {t.dtype}")
         if t.ndim < 2:
             raise LaminaValueError(f"{op}: {name} must have at least 2 dims (..., seq, features), "
@@ -241,9 +241,9 @@ def _attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable
             raise LaminaValueError(f"{op}: attn_mask of shape {_shape(attn_mask)} cannot be "
                                    f"broadcast to the scores' shape {(*batch, L, S)} "
                                    "(..., L, S)")
-        kind = attn_mask.data.dtype.kind
+        kind = attn_mask._data.dtype.kind
         if kind == "b":
-            keep = attn_mask.data if mask_is_keep else ~attn_mask.data
+            keep = attn_mask._data if mask_is_keep else ~attn_mask._data
         elif attn_mask.dtype == query.dtype:
             bias = attn_mask
         else:

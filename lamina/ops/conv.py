@@ -239,19 +239,19 @@ def _check_tensors(x, w, b, op, nd, transposed=False):
                               f"{type(x).__name__} and {type(w).__name__}")
     if b is not None and not isinstance(b, Tensor):
         raise LaminaTypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating input, got {x.dtype}")
-    if x.data.dtype != w.data.dtype or (b is not None and b.data.dtype != x.data.dtype):
+    if x._data.dtype != w._data.dtype or (b is not None and b._data.dtype != x._data.dtype):
         raise LaminaValueError(
             f"{op}: input ({x.dtype}), weight ({w.dtype})"
             + (f" and bias ({b.dtype})" if b is not None else "")
             + " should have the same dtype")
-    if w.data.ndim != nd + 2:
+    if w._data.ndim != nd + 2:
         raise LaminaValueError(f"{op}: expected a {nd + 2}-D weight, got shape {w.shape}")
     if 0 in w.shape[2:]:
         raise LaminaValueError(f"{op}: kernel size should be greater than zero, got "
                                f"{tuple(w.shape[2:])}")
-    if x.data.ndim not in (nd + 1, nd + 2):
+    if x._data.ndim not in (nd + 1, nd + 2):
         raise LaminaValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
                                f"input, got shape {x.shape}")
 
@@ -261,7 +261,7 @@ def _prepare(x, w, b, nd, op):
 
     Returns (x, w, unbatched) where x and w are tensors shaped for 2-d; reshapes are views
     recorded as cheap nodes only when needed."""
-    unbatched = x.data.ndim == nd + 1
+    unbatched = x._data.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
     if nd == 1:
@@ -315,7 +315,7 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, op):
         if min(p) < 0:
             raise LaminaValueError(f"{op}: negative padding is not supported, got {p}")
         pads = tuple(v for q in p for v in (q, q))
-    c_in = x.shape[1] if x.data.ndim == nd + 2 else x.shape[0]
+    c_in = x.shape[1] if x._data.ndim == nd + 2 else x.shape[0]
     o = weight.shape[0]
     if c_in != weight.shape[1] * groups:
         raise LaminaValueError(
@@ -335,7 +335,7 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, op):
     x, w, unbatched = _prepare(x, weight, bias, nd, op)
     if nd == 1:
         stride, dilation, pads = (1,) + stride, (1,) + dilation, (0, 0) + pads
-    fn = dispatch.select("conv2d", Conv2dFn, x.data, w.data, stride, dilation, int(groups),
+    fn = dispatch.select("conv2d", Conv2dFn, x._data, w._data, stride, dilation, int(groups),
                          _records_graph(x, w, bias))
     out = fn.apply(x, w, bias, stride, pads, dilation, int(groups))
     return _finish(out, nd, unbatched)
@@ -383,7 +383,7 @@ def _conv_t(x, weight, bias, stride, padding, output_padding, groups, dilation, 
             raise LaminaValueError(f"{op}: output padding must be smaller than either stride or "
                                    f"dilation, got output_padding={output_padding}, "
                                    f"stride={stride}, dilation={dilation}")
-    c_in = x.shape[1] if x.data.ndim == nd + 2 else x.shape[0]
+    c_in = x.shape[1] if x._data.ndim == nd + 2 else x.shape[0]
     if c_in != weight.shape[0]:
         raise LaminaValueError(f"{op}: expected input with {weight.shape[0]} channels (weight "
                                f"{tuple(weight.shape)}), got input of shape {tuple(x.shape)}")
@@ -403,7 +403,7 @@ def _conv_t(x, weight, bias, stride, padding, output_padding, groups, dilation, 
     if nd == 1:
         stride, padding, output_padding, dilation = ((1,) + stride, (0,) + padding,
                                                      (0,) + output_padding, (1,) + dilation)
-    fn = dispatch.select("conv_transpose2d", ConvTranspose2dFn, x.data)
+    fn = dispatch.select("conv_transpose2d", ConvTranspose2dFn, x._data)
     out = fn.apply(x, w, bias, stride, padding, output_padding, dilation, int(groups))
     return _finish(out, nd, unbatched)
 

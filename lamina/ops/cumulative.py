@@ -63,9 +63,9 @@ def cumprod(x, dim: int, dtype=None) -> Tensor:
     """
     _check(x, "cumprod")
     x = _apply_dtype(x, dtype, "cumprod")
-    axis = _norm_dim(dim, x.data.ndim, "cumprod")
-    if x.data.dtype.kind in "biu":
-        a = x.data
+    axis = _norm_dim(dim, x._data.ndim, "cumprod")
+    if x._data.dtype.kind in "biu":
+        a = x._data
         return _make(a.astype(np.int64) if a.ndim == 0 else np.cumprod(a, axis, np.int64))
     return Cumprod.apply(x, axis)
 
@@ -115,9 +115,9 @@ class CumExtreme(Function):
 def _cum_extreme(x, dim, is_max):
     op = "cummax" if is_max else "cummin"
     _check(x, op)
-    axis = _norm_dim(dim, x.data.ndim, op)
-    if x.data.dtype.kind != "f":
-        v, i = (_make(np.asarray(o)) for o in _running_extreme(x.data, axis, is_max))
+    axis = _norm_dim(dim, x._data.ndim, op)
+    if x._data.dtype.kind != "f":
+        v, i = (_make(np.asarray(o)) for o in _running_extreme(x._data, axis, is_max))
     else:
         v, i = CumExtreme.apply(x, axis, is_max)
     return (_cummax_result if is_max else _cummin_result)(v, i)
@@ -183,7 +183,7 @@ def logcumsumexp(x, dim: int) -> Tensor:
     tensor([0.0000, 0.6931])
     """
     _check(x, "logcumsumexp")
-    axis = _norm_dim(dim, x.data.ndim, "logcumsumexp")
-    if x.data.dtype.kind != "f":
+    axis = _norm_dim(dim, x._data.ndim, "logcumsumexp")
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"logcumsumexp: not implemented for '{x.dtype}' tensors")
     return LogCumSumExp.apply(x, axis)

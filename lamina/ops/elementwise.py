@@ -67,16 +67,16 @@ def _promote(a, b, op: str, floating: bool = False):
     """
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            da, db = a.data.dtype, b.data.dtype
+            da, db = a._data.dtype, b._data.dtype
             if da is db and (not floating or da.kind == "f"):
                 return a, b
-            rd = result_dtype(da, a.data.ndim > 0, db, b.data.ndim > 0)
+            rd = result_dtype(da, a._data.ndim > 0, db, b._data.ndim > 0)
         else:
             s = _scalar(b)
             if s is None:
                 return _promote(a, _as_tensor(b, op), op, floating)
             b = s
-            da = a.data.dtype
+            da = a._data.dtype
             rd = scalar_result_dtype(da, b)
             if rd is da and (not floating or da.kind == "f"):
                 return a, b
@@ -85,14 +85,14 @@ def _promote(a, b, op: str, floating: bool = False):
         if s is None:
             return _promote(_as_tensor(a, op), b, op, floating)
         a = s
-        rd = scalar_result_dtype(b.data.dtype, a)
+        rd = scalar_result_dtype(b._data.dtype, a)
     else:
         return _promote(_as_tensor(a, op), b, op, floating)
     if floating and rd.kind != "f":
         rd = get_default_dtype()
-    if isinstance(a, Tensor) and a.data.dtype != rd:
+    if isinstance(a, Tensor) and a._data.dtype != rd:
         a = cast(a, rd)
-    if isinstance(b, Tensor) and b.data.dtype != rd:
+    if isinstance(b, Tensor) and b._data.dtype != rd:
         b = cast(b, rd)
     if rd.kind == "f":
         a = float(a) if type(a) in _PY_SCALARS else a
@@ -194,13 +194,13 @@ def _ready(a, b) -> bool:
     float tensor with a Python number, or an int64 tensor with a Python int. This is the
     common case, checked first to keep per-op overhead low."""
     if type(a) is Tensor or isinstance(a, Tensor):
-        k = a.data.dtype.kind
+        k = a._data.dtype.kind
         if type(b) is Tensor or isinstance(b, Tensor):
-            return a.data.dtype is b.data.dtype and k != "b"
+            return a._data.dtype is b._data.dtype and k != "b"
         t = type(b)
         return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
     if isinstance(b, Tensor):
-        k = b.data.dtype.kind
+        k = b._data.dtype.kind
         t = type(a)
         return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
     return False
@@ -246,8 +246,8 @@ def div(a, b, rounding_mode=None) -> Tensor:
         _check_int_divisor(a, b, "div")
         fn = np.floor_divide if rounding_mode == "floor" else _trunc_div
         return _nograd(fn, a, b)
-    if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
-                         b.data.dtype.kind) == "f":
+    if _ready(a, b) and (a._data.dtype.kind if isinstance(a, Tensor) else
+                         b._data.dtype.kind) == "f":
         return Div.apply(a, b)
     a, b = _promote(a, b, "div", floating=True)
     return Div.apply(a, b)
@@ -264,8 +264,8 @@ def _trunc_div(a, b):
 
 def _check_int_divisor(a, b, op) -> None:
     """PyTorch raises for an integer division or remainder by zero; NumPy gives 0 and warns."""
-    ad = a.data if isinstance(a, Tensor) else np.asarray(a)
-    bd = b.data if isinstance(b, Tensor) else np.asarray(b)
+    ad = a._data if isinstance(a, Tensor) else np.asarray(a)
+    bd = b._data if isinstance(b, Tensor) else np.asarray(b)
     if ad.dtype.kind in "iub" and bd.dtype.kind in "iub" and bd.size and not bd.all():
         raise LaminaValueError(f"{op}: ZeroDivisionError (integer division or remainder by zero)")
 
@@ -299,7 +299,7 @@ def remainder(a, b) -> Tensor:
     """Python's ``%``: the remainder of ``a / b`` rounded towards -inf (the sign of ``b``);
     differentiable for floating tensors."""
     a, b = _promote(a, b, "remainder")
-    if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
         return Remainder.apply(a, b)
     _check_int_divisor(a, b, "remainder")
     return _nograd(np.remainder, a, b)
@@ -307,22 +307,22 @@ def remainder(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:
     """``a ** b``; either side may be a tensor or a Python number."""
-    if _ready(a, b) and (a.data.dtype.kind if isinstance(a, Tensor) else
-                         b.data.dtype.kind) == "f":
+    if _ready(a, b) and (a._data.dtype.kind if isinstance(a, Tensor) else
+                         b._data.dtype.kind) == "f":
         return Pow.apply(a, b)
     a, b = _promote(a, b, "pow")
-    if all(isinstance(v, bool) or (isinstance(v, Tensor) and v.data.dtype.kind == "b")
+    if all(isinstance(v, bool) or (isinstance(v, Tensor) and v._data.dtype.kind == "b")
            for v in (a, b)):  # NumPy would answer in int8, a dtype lamina does not have
         raise LaminaValueError("pow: not implemented for two bool operands")
-    if isinstance(a, Tensor) and a.data.dtype.kind in "iu":
-        bb = b.data if isinstance(b, Tensor) else b
+    if isinstance(a, Tensor) and a._data.dtype.kind in "iu":
+        bb = b._data if isinstance(b, Tensor) else b
         if np.any(np.asarray(bb) < 0):
             raise LaminaValueError("pow: integers to negative integer powers are not allowed")
     return Pow.apply(a, b)
 
 
 def _is_bool(x) -> bool:
-    return isinstance(x, Tensor) and x.data.dtype.kind == "b"
+    return isinstance(x, Tensor) and x._data.dtype.kind == "b"
 
 
 # --- unary math ------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ def _check_tensor(x, op: str) -> Tensor:
 def _floating(x, op: str) -> Tensor:
     """Unary float math promotes integer/bool tensors to the default float dtype."""
     _check_tensor(x, op)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         return cast(x, get_default_dtype())
     return x
 
@@ -629,51 +629,51 @@ class Clone(Function):
 
 def neg(x) -> Tensor:
     _check_tensor(x, "neg")
-    if x.data.dtype.kind == "b":
+    if x._data.dtype.kind == "b":
         raise LaminaValueError("neg: negation of a bool tensor is not supported; use ~ or "
                                "logical_not instead")
     return Neg.apply(x)
 
 
 def exp(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "exp")
     return Exp.apply(x)
 
 
 def log(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "log")
     return Log.apply(x)
 
 
 def log1p(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "log1p")
     return Log1p.apply(x)
 
 
 def log2(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "log2")
     return Log2.apply(x)
 
 
 def sqrt(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "sqrt")
     return Sqrt.apply(x)
 
 
 def rsqrt(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "rsqrt")
     return Rsqrt.apply(x)
 
 
 def abs(x) -> Tensor:
     _check_tensor(x, "abs")
-    if x.data.dtype.kind == "b":
+    if x._data.dtype.kind == "b":
         raise LaminaValueError("abs: not implemented for bool tensors")
     return Abs.apply(x)
 
@@ -681,42 +681,42 @@ def abs(x) -> Tensor:
 def sign(x) -> Tensor:
     """Sign of each element (-1, 0 or 1); its gradient is zero everywhere."""
     _check_tensor(x, "sign")
-    if x.data.dtype.kind == "b":
+    if x._data.dtype.kind == "b":
         raise LaminaValueError("sign: not implemented for bool tensors")
     if x.requires_grad and GradMode.enabled:
         return Sign.apply(x)
-    return _make(Sign.forward(None, x.data))
+    return _make(Sign.forward(None, x._data))
 
 
 def sin(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "sin")
     return Sin.apply(x)
 
 
 def cos(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "cos")
     return Cos.apply(x)
 
 
 def tanh(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "tanh")
     return Tanh.apply(x)
 
 
 def sigmoid(x) -> Tensor:
-    if type(x) is not Tensor or x.data.dtype.kind != "f":
+    if type(x) is not Tensor or x._data.dtype.kind != "f":
         x = _floating(x, "sigmoid")
     return Sigmoid.apply(x)
 
 
 def relu(x) -> Tensor:
     _check_tensor(x, "relu")
-    if x.data.dtype.kind == "b":
+    if x._data.dtype.kind == "b":
         raise LaminaValueError("relu: not implemented for bool tensors")
-    return dispatch.select("relu", Relu, x.data).apply(x)
+    return dispatch.select("relu", Relu, x._data).apply(x)
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
@@ -726,8 +726,8 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 
 def square(x) -> Tensor:
     """``x * x``; a bool tensor is squared as int64, as in PyTorch."""
-    if isinstance(x, Tensor) and x.data.dtype.kind == "b":
-        x = _make(x.data.astype(np.int64))
+    if isinstance(x, Tensor) and x._data.dtype.kind == "b":
+        x = _make(x._data.astype(np.int64))
     return mul(x, x)
 
 
@@ -739,7 +739,7 @@ def _rounding(fn, name):
     def op(x) -> Tensor:
         """Rounds elementwise; the gradient is zero (as in PyTorch)."""
         _check_tensor(x, name)
-        out = _make(fn(x.data))
+        out = _make(fn(x._data))
         if x.requires_grad and GradMode.enabled:
             return mul(x, 0.0) + out.detach()
         return out
@@ -776,9 +776,9 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
         if hi is not None:
             out = where(le(out, hi), out, hi)
         return out
-    if x.data.dtype.kind != "f" and any(isinstance(v, float) for v in (lo, hi)):
+    if x._data.dtype.kind != "f" and any(isinstance(v, float) for v in (lo, hi)):
         x = cast(x, get_default_dtype())
-    if x.data.dtype.kind == "f":
+    if x._data.dtype.kind == "f":
         lo = None if lo is None else float(lo)
         hi = None if hi is None else float(hi)
     return Clamp.apply(x, lo, hi)
@@ -807,7 +807,7 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
         from lamina.ops.indexing import nonzero
         return nonzero(condition, as_tuple=True)
     cond = _as_tensor(condition, "where")
-    if cond.data.dtype.kind != "b":
+    if cond._data.dtype.kind != "b":
         raise LaminaTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     a, b = _promote(input, other, "where")
     try:
@@ -821,16 +821,16 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
 
 
 def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def cast(x, dtype) -> Tensor:
     """A copy of ``x`` with ``dtype``; differentiable between floating dtypes."""
     dtype = as_dtype(dtype)
-    if x.data.dtype == dtype:
+    if x._data.dtype == dtype:
         return x
     if dtype.kind != "f":
-        return _make(x.data.astype(dtype))
+        return _make(x._data.astype(dtype))
     return Cast.apply(x, dtype)
 
 
@@ -883,32 +883,32 @@ logical_xor = _logical(np.logical_xor, "logical_xor")
 
 def bitwise_and(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_and")
-    if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
         raise LaminaTypeError("bitwise_and: not implemented for floating tensors")
     return _nograd(np.bitwise_and, a, b)
 
 
 def bitwise_or(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_or")
-    if any(isinstance(v, Tensor) and v.data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
         raise LaminaTypeError("bitwise_or: not implemented for floating tensors")
     return _nograd(np.bitwise_or, a, b)
 
 
 def logical_not(x) -> Tensor:
-    return _make(np.logical_not(_as_tensor(x, "logical_not").data))
+    return _make(np.logical_not(_as_tensor(x, "logical_not")._data))
 
 
 def isnan(x) -> Tensor:
-    return _make(np.isnan(_check_tensor(x, "isnan").data))
+    return _make(np.isnan(_check_tensor(x, "isnan")._data))
 
 
 def isinf(x) -> Tensor:
-    return _make(np.isinf(_check_tensor(x, "isinf").data))
+    return _make(np.isinf(_check_tensor(x, "isinf")._data))
 
 
 def isfinite(x) -> Tensor:
-    return _make(np.isfinite(_check_tensor(x, "isfinite").data))
+    return _make(np.isfinite(_check_tensor(x, "isfinite")._data))
 
 
 # --- in-place ops ----------------------------------------------------------------------------
@@ -941,11 +941,11 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
         )
     if record:
         # the recorded op reads a snapshot of t, then t takes its place in the graph
-        old = _make(t.data.copy(), t.requires_grad)
+        old = _make(t._data.copy(), t.requires_grad)
         old._ctx, old._out_idx = t._ctx, t._out_idx
         with set_grad_enabled(True):
             r = out_of_place(old, *args)
-        _write(t, r.data, op_name)
+        _write(t, r._data, op_name)
         if t._ctx is not None:
             # nodes recorded before r still reach t's old grad_fn (autograd.engine.edge)
             t._prev = (r._ctx.seq, t._ctx, t._out_idx, t._prev)
@@ -953,25 +953,25 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
         return t
     with set_grad_enabled(False):
         r = out_of_place(t, *args)
-    _write(t, r.data, op_name)
+    _write(t, r._data, op_name)
     return t
 
 
 def _write(t: Tensor, value: np.ndarray, op_name: str) -> None:
-    if value.dtype != t.data.dtype and _category(value.dtype) > _category(t.data.dtype):
+    if value.dtype != t._data.dtype and _category(value.dtype) > _category(t._data.dtype):
         raise LaminaValueError(
             f"{op_name}: result type {value.dtype} can't be cast to the desired output type "
-            f"{t.data.dtype}"
+            f"{t._data.dtype}"
         )
-    if value.shape != t.data.shape:
+    if value.shape != t._data.shape:
         try:
-            np.broadcast_to(value, t.data.shape)
+            np.broadcast_to(value, t._data.shape)
         except ValueError:
             raise LaminaValueError(
-                f"{op_name}: output with shape {t.data.shape} doesn't match the broadcast "
+                f"{op_name}: output with shape {t._data.shape} doesn't match the broadcast "
                 f"shape {value.shape}"
             ) from None
-    np.copyto(t.data, value, casting="unsafe")
+    np.copyto(t._data, value, casting="unsafe")
     _bump(t)
 
 
@@ -986,20 +986,20 @@ def _fast_inplace(t, ufunc, other, op_name: str):
                              (isinstance(other, Tensor) and other.requires_grad)):
         return None
     if isinstance(other, Tensor):
-        o = other.data
-        if o.dtype is not t.data.dtype and _category(o.dtype) > _category(t.data.dtype):
+        o = other._data
+        if o.dtype is not t._data.dtype and _category(o.dtype) > _category(t._data.dtype):
             return None                     # the general path raises the clear error
     elif type(other) in _PY_SCALARS:
         o = other
-        if (isinstance(o, float) and t.data.dtype.kind != "f") or \
-                (type(o) is int and t.data.dtype.kind == "b"):
+        if (isinstance(o, float) and t._data.dtype.kind != "f") or \
+                (type(o) is int and t._data.dtype.kind == "b"):
             return None                     # the general path raises the clear error
     else:
         return None
-    if ufunc is np.true_divide and t.data.dtype.kind != "f":
+    if ufunc is np.true_divide and t._data.dtype.kind != "f":
         return None
     try:
-        ufunc(t.data, o, out=t.data)
+        ufunc(t._data, o, out=t._data)
     except (ValueError, TypeError):
         return None                         # shape or bool mismatch: the general path explains
     if t._vc is not None:
@@ -1058,10 +1058,10 @@ def zero_(t) -> Tensor:
 def fill_(t, value) -> Tensor:
     """Set every element to ``value`` (a number or a 0-d tensor)."""
     if isinstance(value, Tensor):
-        if value.data.size != 1 or value.data.ndim > 0:
+        if value._data.size != 1 or value._data.ndim > 0:
             raise LaminaValueError(
                 f"fill_: only supports 0-dimension value tensor but got tensor with "
-                f"{value.data.ndim} dimensions"
+                f"{value._data.ndim} dimensions"
             )
         return _inplace(t, "fill_", lambda x, v: add(mul(x, 0), v), value)
     return _inplace(t, "fill_", lambda x: _filled(x, value))
@@ -1088,8 +1088,8 @@ def copy_(t, src) -> Tensor:
 
     def _copied(x, s):
         s = cast(s, x.dtype) if x.dtype.kind == "f" or s.dtype == x.dtype else \
-            _make(s.data.astype(x.dtype))
+            _make(s._data.astype(x.dtype))
         return add(mul(x, 0), s) if GradMode.enabled and s.requires_grad else \
-            _make(np.broadcast_to(s.data, x.shape).copy())
+            _make(np.broadcast_to(s._data, x.shape).copy())
 
     return _inplace(t, "copy_", _copied, src)

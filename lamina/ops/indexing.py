@@ -85,13 +85,13 @@ def _index_array(item, pos):
     """An index entry that is a tensor, array or sequence: an int64 or bool array, or an int
     (0-d integer tensors select like ints, as in PyTorch)."""
     if isinstance(item, Tensor):
-        arr = item.data
+        arr = item._data
     elif isinstance(item, np.ndarray):
         arr = item
     else:
         seq = item
         if any(isinstance(v, Tensor) for v in seq):
-            seq = [v.data if isinstance(v, Tensor) else v for v in seq]
+            seq = [v._data if isinstance(v, Tensor) else v for v in seq]
         try:
             arr = np.asarray(seq)
         except ValueError:
@@ -316,17 +316,17 @@ def getitem(x, index) -> Tensor:
     idx = _fast_basic(index)
     try:
         if idx is not None:
-            if len(idx) > x.data.ndim + 1:
-                _parse(index, x.data.ndim)  # raises a clear "too many indices"
+            if len(idx) > x._data.ndim + 1:
+                _parse(index, x._data.ndim)  # raises a clear "too many indices"
             return BasicItem.apply(x, idx)
-        basic, adv = _parse(index, x.data.ndim)
+        basic, adv = _parse(index, x._data.ndim)
         if adv is None:
             return BasicItem.apply(x, basic)
         return GetItem.apply(x, None if _is_trivial(basic) else basic, adv)
     except IndexError as e:
         if str(e).startswith("index:"):
             raise
-        raise _reword(e, x.data.shape) from None
+        raise _reword(e, x._data.shape) from None
 
 
 def setitem(x, index, value) -> None:
@@ -343,17 +343,17 @@ def setitem(x, index, value) -> None:
             "requires grad) is not supported; do it under lamina.no_grad() or build the result "
             "with where/cat"
         )
-    basic, adv = _parse(index, x.data.ndim)
-    v = value.data if isinstance(value, Tensor) else value
+    basic, adv = _parse(index, x._data.ndim)
+    v = value._data if isinstance(value, Tensor) else value
     try:
         if adv is None:
-            x.data[basic] = v
+            x._data[basic] = v
         else:
-            x.data[basic][adv] = v
+            x._data[basic][adv] = v
     except IndexError as e:
-        raise _reword(e, x.data.shape) from None
+        raise _reword(e, x._data.shape) from None
     except ValueError as e:
-        if not x.data.flags.writeable:
+        if not x._data.flags.writeable:
             raise LaminaValueError(
                 "__setitem__: unsupported operation: more than one element of the written-to "
                 "tensor refers to a single memory location (it was made by expand or "
@@ -374,7 +374,7 @@ def setitem(x, index, value) -> None:
 # --- gather / index_select / take_along_dim ---------------------------------------------------
 
 def _index_tensor(index, op: str) -> np.ndarray:
-    arr = index.data if isinstance(index, Tensor) else np.asarray(index)
+    arr = index._data if isinstance(index, Tensor) else np.asarray(index)
     if arr.dtype.kind not in "iu":
         raise LaminaValueError(f"{op}(): Expected dtype int64 for index, got {arr.dtype}")
     return arr.astype(np.int64, copy=False)
@@ -472,7 +472,7 @@ def gather(input, dim: int, index) -> Tensor:  # noqa: A002
     """
     x = input
     idx = _index_tensor(index, "gather")
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, "gather")
     if nd <= 1 and idx.ndim <= 1:
         if nd == 0 or idx.ndim == 0:
@@ -485,7 +485,7 @@ def gather(input, dim: int, index) -> Tensor:  # noqa: A002
             f"gather(): Index tensor must have the same number of dimensions as input tensor "
             f"(got {idx.ndim} and {nd})"
         )
-    xs = x.data.shape
+    xs = x._data.shape
     for k in range(nd):
         if k != d and idx.shape[k] > xs[k]:
             raise LaminaValueError(
@@ -527,12 +527,12 @@ def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
             f"index_select(): Index is supposed to be a vector, got shape {tuple(idx.shape)}"
         )
     idx = idx.reshape(-1)
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, "index_select")
     if nd == 0:
         _check_bounds(idx, 1, 0, "index_select")
         return getitem(x, ())
-    _check_bounds(idx, x.data.shape[d], d, "index_select")
+    _check_bounds(idx, x._data.shape[d], d, "index_select")
     return IndexSelect.apply(x, d, idx)
 
 
@@ -545,14 +545,14 @@ def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
     idx = _index_tensor(indices, "take_along_dim")
     if dim is None:
         return gather(reshape(x, -1), 0, idx.reshape(-1))
-    nd = x.data.ndim
+    nd = x._data.ndim
     if idx.ndim != nd:
         raise LaminaValueError(
             "take_along_dim(): input and indices should have the same number of dimensions, "
             f"but got {nd} dimensions for input, and {idx.ndim} dimensions for indices"
         )
     d = _norm_dim(dim, nd, "take_along_dim")
-    xs, js = list(x.data.shape), list(idx.shape)
+    xs, js = list(x._data.shape), list(idx.shape)
     xs[d] = js[d] = 1
     try:
         b = list(np.broadcast_shapes(tuple(xs), tuple(js)))
@@ -561,12 +561,12 @@ def take_along_dim(input, indices, dim=None) -> Tensor:  # noqa: A002
             f"take_along_dim(): the shapes of input {tuple(x.shape)} and indices "
             f"{tuple(idx.shape)} cannot be broadcast together apart from dimension {d}"
         ) from None
-    n = x.data.shape[d]
+    n = x._data.shape[d]
     if idx.size and idx.min() < 0:
         idx = np.where(idx < 0, idx + n, idx)   # PyTorch wraps negatives when dim is given
     bx, bi = list(b), list(b)
     bx[d], bi[d] = n, idx.shape[d]
-    if tuple(bx) != x.data.shape:
+    if tuple(bx) != x._data.shape:
         x = expand(x, tuple(bx))
     idx = np.broadcast_to(idx, tuple(bi))
     return gather(x, d, idx)
@@ -599,27 +599,27 @@ def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
     tensor([1., 0., 1.])
     """
     x = input
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype.kind != "b":
         raise LaminaValueError(
             f"masked_fill(): only supports boolean masks, but got mask with dtype {m.dtype}"
         )
     try:
-        np.broadcast_shapes(x.data.shape, m.shape)
+        np.broadcast_shapes(x._data.shape, m.shape)
     except ValueError:
         raise LaminaValueError(
             f"masked_fill(): the shape of the mask {tuple(m.shape)} cannot be broadcast with "
             f"the shape of the input {tuple(x.shape)}"
         ) from None
     if isinstance(value, Tensor):
-        if value.data.ndim != 0:
+        if value._data.ndim != 0:
             raise LaminaValueError(
                 "masked_fill(): only supports a 0-dimensional value tensor, but got tensor "
-                f"with {value.data.ndim} dimension(s)"
+                f"with {value._data.ndim} dimension(s)"
             )
-        if value.data.dtype != x.data.dtype:
-            if x.data.dtype.kind == "f" and value.data.dtype.kind == "f":
-                value = cast(value, x.data.dtype)
+        if value._data.dtype != x._data.dtype:
+            if x._data.dtype.kind == "f" and value._data.dtype.kind == "f":
+                value = cast(value, x._data.dtype)
             else:
                 value = value.item()
     elif isinstance(value, np.ndarray):
@@ -629,9 +629,9 @@ def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
 
 def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
     """In-place ``masked_fill``; ``mask`` must broadcast to ``input``'s shape."""
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     try:
-        ok = np.broadcast_shapes(input.data.shape, m.shape) == input.data.shape
+        ok = np.broadcast_shapes(input._data.shape, m.shape) == input._data.shape
     except ValueError:
         ok = False
     if not ok:
@@ -643,19 +643,19 @@ def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
     if not (GradMode.enabled and (input.requires_grad or value_rg)):
         # outside the graph: write straight into the input's memory
         if isinstance(value, Tensor):
-            if value.data.ndim != 0:
+            if value._data.ndim != 0:
                 raise LaminaValueError(
                     "masked_fill_(): only supports a 0-dimensional value tensor, but got "
-                    f"tensor with {value.data.ndim} dimension(s)"
+                    f"tensor with {value._data.ndim} dimension(s)"
                 )
-            value = value.data
+            value = value._data
         if m.dtype.kind != "b":
             raise LaminaValueError(
                 "masked_fill_(): only supports boolean masks, but got mask with dtype "
                 f"{m.dtype}"
             )
         try:
-            np.copyto(input.data, value, casting="unsafe", where=m)
+            np.copyto(input._data, value, casting="unsafe", where=m)
         except ValueError:
             raise LaminaValueError(
                 "masked_fill_(): unsupported operation: more than one element of the "
@@ -673,7 +673,7 @@ def masked_fill_(input, mask, value) -> Tensor:  # noqa: A002
 def nonzero(input, *, as_tuple: bool = False):  # noqa: A002
     """Indices of the non-zero elements: an ``(n, ndim)`` int64 tensor, or with ``as_tuple`` a
     tuple of ``ndim`` 1-D tensors (one for a 0-d input, as in PyTorch)."""
-    a = input.data if isinstance(input, Tensor) else np.asarray(input)
+    a = input._data if isinstance(input, Tensor) else np.asarray(input)
     if as_tuple:
         if a.ndim == 0:
             return (_make(np.zeros(int(a != 0), np.int64)),)
@@ -738,22 +738,22 @@ def _src_grad(g, ctx):
 
 def _scatter_args(op, x, dim, index, src):
     idx = _index_tensor(index, op)
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, op)
     if idx.ndim != nd:
         raise LaminaValueError(
             f"{op}(): Index tensor must have the same number of dimensions as self tensor "
             f"(got {idx.ndim} and {nd})"
         )
-    xs = x.data.shape
+    xs = x._data.shape
     if isinstance(src, Tensor):
-        ss = src.data.shape
+        ss = src._data.shape
         if len(ss) != nd:
             raise LaminaValueError(
                 f"{op}(): Index tensor must have the same number of dimensions as src tensor "
                 f"(got {idx.ndim} and {len(ss)})"
             )
-        if src.data.dtype != x.data.dtype:
+        if src._data.dtype != x._data.dtype:
             raise LaminaValueError(
                 f"{op}(): Expected self.dtype to be equal to src.dtype (got {x.dtype} and "
                 f"{src.dtype})"
@@ -806,17 +806,17 @@ def masked_select(input, mask) -> Tensor:  # noqa: A002
     """The 1-D tensor of the elements of ``input`` where ``mask`` is true (the two broadcast)."""
     from lamina.ops.movement import expand, reshape
 
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype.kind != "b":
         raise LaminaValueError(f"masked_select(): expected a bool mask, got dtype {m.dtype}")
     try:
-        shape = np.broadcast_shapes(input.data.shape, m.shape)
+        shape = np.broadcast_shapes(input._data.shape, m.shape)
     except ValueError:
         raise LaminaValueError(
             f"masked_select(): the shapes of input {tuple(input.shape)} and mask "
             f"{tuple(m.shape)} cannot be broadcast together"
         ) from None
-    x = input if input.data.shape == shape else expand(input, shape)
+    x = input if input._data.shape == shape else expand(input, shape)
     if shape == ():
         x, m = reshape(x, 1), m.reshape(1)
-    return getitem(x, np.broadcast_to(m, x.data.shape))
+    return getitem(x, np.broadcast_to(m, x._data.shape))

@@ -48,15 +48,15 @@ def _check_float_match(a, b, op):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise LaminaTypeError(f"{op}: expected two Tensors, got {type(a).__name__} and "
                               f"{type(b).__name__}")
-    if a.data.dtype != b.data.dtype:
+    if a._data.dtype != b._data.dtype:
         raise LaminaValueError(
             f"{op}: expected both operands to have the same dtype, but got {a.dtype} and "
             f"{b.dtype}"
         )
-    if a.data.ndim == 0 or b.data.ndim == 0:
+    if a._data.ndim == 0 or b._data.ndim == 0:
         raise LaminaValueError(
-            f"{op}: both arguments need to be at least 1D, but they are {a.data.ndim}D and "
-            f"{b.data.ndim}D"
+            f"{op}: both arguments need to be at least 1D, but they are {a._data.ndim}D and "
+            f"{b._data.ndim}D"
         )
 
 
@@ -66,11 +66,11 @@ def matmul(a, b) -> Tensor:
     >>> matmul(randn(2, 4, 5), randn(5, 3)).shape
     (2, 4, 3)
     """
-    if (type(a) is Tensor and type(b) is Tensor and a.data.ndim == 2 and b.data.ndim == 2
-            and a.data.shape[1] == b.data.shape[0] and a.data.dtype is b.data.dtype):
+    if (type(a) is Tensor and type(b) is Tensor and a._data.ndim == 2 and b._data.ndim == 2
+            and a._data.shape[1] == b._data.shape[0] and a._data.dtype is b._data.dtype):
         return MatMul.apply(a, b)           # the common case, already known to be valid
     _check_float_match(a, b, "matmul")
-    sa, sb = a.data.shape, b.data.shape
+    sa, sb = a._data.shape, b._data.shape
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if ka != kb:
@@ -91,17 +91,17 @@ def matmul(a, b) -> Tensor:
 def mm(a, b) -> Tensor:
     """Product of two 2-D matrices (no broadcasting)."""
     _check_float_match(a, b, "mm")
-    if a.data.ndim != 2 or b.data.ndim != 2:
-        raise LaminaValueError(f"mm: expected 2-D tensors, got {a.data.ndim}-D and {b.data.ndim}-D")
+    if a._data.ndim != 2 or b._data.ndim != 2:
+        raise LaminaValueError(f"mm: expected 2-D tensors, got {a._data.ndim}-D and {b._data.ndim}-D")
     return matmul(a, b)
 
 
 def bmm(a, b) -> Tensor:
     """Batched product of two 3-D tensors with equal batch size (no broadcasting)."""
     _check_float_match(a, b, "bmm")
-    if a.data.ndim != 3 or b.data.ndim != 3:
-        raise LaminaValueError(f"bmm: expected 3-D tensors, got {a.data.ndim}-D and "
-                               f"{b.data.ndim}-D")
+    if a._data.ndim != 3 or b._data.ndim != 3:
+        raise LaminaValueError(f"bmm: expected 3-D tensors, got {a._data.ndim}-D and "
+                               f"{b._data.ndim}-D")
     if a.shape[0] != b.shape[0]:
         raise LaminaValueError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
     return matmul(a, b)
@@ -110,9 +110,9 @@ def bmm(a, b) -> Tensor:
 def dot(a, b) -> Tensor:
     """Inner product of two 1-D tensors of equal length."""
     _check_float_match(a, b, "dot")
-    if a.data.ndim != 1 or b.data.ndim != 1:
-        raise LaminaValueError(f"dot: 1D tensors expected, but got {a.data.ndim}D and "
-                               f"{b.data.ndim}D tensors")
+    if a._data.ndim != 1 or b._data.ndim != 1:
+        raise LaminaValueError(f"dot: 1D tensors expected, but got {a._data.ndim}D and "
+                               f"{b._data.ndim}D tensors")
     if a.shape[0] != b.shape[0]:
         raise LaminaValueError(f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] "
                                f"and src [{b.shape[0]}] to have the same number of elements")

@@ -53,10 +53,10 @@ def _eye_like(x, n):
 def _check_matrix(A, op, square=False):
     if not isinstance(A, Tensor):
         raise LaminaTypeError(f"{op}: expected a Tensor, got {type(A).__name__}")
-    if A.data.dtype.kind != "f":
+    if A._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: Expected a floating point or complex tensor as input. "
                                f"Got {A.dtype}")
-    if A.data.ndim < 2:
+    if A._data.ndim < 2:
         raise LaminaValueError(f"{op}: The input tensor A must have at least 2 dimensions.")
     if square and A.shape[-1] != A.shape[-2]:
         raise LaminaValueError(f"{op}: A must be batches of square matrices, but they are "
@@ -162,7 +162,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):
     except LinAlgError:
         if check_errors:
             raise
-    a = A.data          # some matrix is singular: find which, and invert the others
+    a = A._data          # some matrix is singular: find which, and invert the others
     info = np.zeros(a.shape[:-2], np.int32)
     for idx in np.ndindex(a.shape[:-2]):
         info[idx] = _zero_pivot(a[idx])
@@ -201,7 +201,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     tensor([1.0, 0.5])
     """
     _check_matrix(A, "linalg.solve", square=True)
-    if not isinstance(B, Tensor) or B.data.dtype != A.data.dtype:
+    if not isinstance(B, Tensor) or B._data.dtype != A._data.dtype:
         raise LaminaValueError("linalg.solve: Expected A and B to have the same dtype, but found "
                                f"A of type {A.dtype} and B of type {getattr(B, 'dtype', type(B))} "
                                "instead")
@@ -359,7 +359,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):
     except LinAlgError:
         if check_errors:
             raise
-    a = A.data          # some matrix is not positive-definite: find which
+    a = A._data          # some matrix is not positive-definite: find which
     info = np.zeros(a.shape[:-2], np.int32)
     for idx in np.ndindex(a.shape[:-2]):
         try:
@@ -654,7 +654,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
 
 
 def _unwrap(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 class LstsqSolution(Function):
@@ -695,7 +695,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     if driver not in _DRIVERS:
         raise LaminaValueError(f"torch.linalg.lstsq: parameter `driver` should be one of "
                                f"{_DRIVERS}")
-    if not isinstance(B, Tensor) or B.data.dtype != A.data.dtype:
+    if not isinstance(B, Tensor) or B._data.dtype != A._data.dtype:
         raise LaminaValueError("torch.linalg.lstsq: Expected input and other to have the same "
                                "dtype")
     vector = B.ndim == A.ndim - 1
@@ -704,11 +704,11 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     if Bm.shape[-2] != m:
         raise LaminaValueError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2)"
                                f" ({m} != {Bm.shape[-2]})")
-    eps = np.finfo(A.data.dtype).eps
+    eps = np.finfo(A._data.dtype).eps
     rc = max(m, n) * eps if rcond is None or rcond < 0 else rcond
     X = LstsqSolution.apply(A, Bm, rc)
-    dt = A.data.dtype
-    s = np.linalg.svd(A.data, compute_uv=False) if min(m, n) else \
+    dt = A._data.dtype
+    s = np.linalg.svd(A._data, compute_uv=False) if min(m, n) else \
         np.zeros(A.shape[:-2] + (0,), dt)
     rank_arr = (s > rc * s[..., :1]).sum(-1).astype(np.int64) if s.shape[-1] else \
         np.zeros(A.shape[:-2], np.int64)
@@ -772,7 +772,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,  
     """The vector p-norm ``(sum |x|^ord)^(1/ord)`` over ``dim`` (all dims when None);
     ``ord`` may be inf (max |x|), -inf (min |x|) or 0 (the count of non-zeros).
     The gradient at a zero norm is 0, like PyTorch's subgradient."""
-    if not isinstance(x, Tensor) or x.data.dtype.kind != "f":
+    if not isinstance(x, Tensor) or x._data.dtype.kind != "f":
         raise LaminaValueError("linalg.vector_norm: Expected a floating point or complex tensor "
                                f"as input. Got {getattr(x, 'dtype', type(x))}")
     if dtype is not None:
@@ -786,7 +786,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,  
             raise LaminaValueError("linalg.vector_norm cannot compute the -inf norm on an empty "
                                    "tensor because the operation does not have an identity")
         if any(x.shape[d] == 0 for d in dims):
-            return _make(np.zeros(_reduced_shape(x.shape, dims, keepdim), x.data.dtype))
+            return _make(np.zeros(_reduced_shape(x.shape, dims, keepdim), x._data.dtype))
         f = amax if ord == math.inf else amin
         return f(x.abs(), dim=dims, keepdim=keepdim)
     if ord == 0:
@@ -817,7 +817,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  #
         return vector_norm(A, 2, dim=(d0, d1), keepdim=keepdim)
     if ord in (2, 1, math.inf) and 0 in (A.shape[d0], A.shape[d1]):
         # the max over an empty set of non-negative numbers: 0, as in PyTorch
-        return _make(np.zeros(_reduced_shape(A.shape, (d0, d1), keepdim), A.data.dtype))
+        return _make(np.zeros(_reduced_shape(A.shape, (d0, d1), keepdim), A._data.dtype))
     from lamina.ops.reduce import amax, amin
     from lamina.ops.reduce import sum as _sum
 
@@ -871,7 +871,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     if not isinstance(n, (int, np.integer)):
         raise LaminaTypeError(f"linalg.matrix_power: n must be an int, got {type(n).__name__}")
     if n == 0:
-        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A.data.dtype), A.shape).copy()
+        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A._data.dtype), A.shape).copy()
         return _make(eye)
     if n < 0:
         A, n = inv(A), -n
@@ -889,7 +889,7 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     """The number of singular values (absolute eigenvalues with ``hermitian``) above
     ``max(atol, rtol * sigma_1)``; the tolerances as in ``pinv``. Returns int64."""
     _check_matrix(A, "linalg.matrix_rank")
-    a = A.data
+    a = A._data
     m, n = a.shape[-2:]
     if m == 0 or n == 0:
         return _make(np.zeros(a.shape[:-2], np.int64))
@@ -903,7 +903,7 @@ def cond(A: Tensor, p=None) -> Tensor:
     of the extreme singular values (any shape), for -2 its inverse."""
     _check_matrix(A, "linalg.cond")
     if 0 in A.shape[-2:]:
-        return _make(np.zeros(A.shape[:-2], A.data.dtype))     # PyTorch's value
+        return _make(np.zeros(A.shape[:-2], A._data.dtype))     # PyTorch's value
     if p in (None, 2, -2):
         s = svdvals(A)
         big, small = s[..., 0], s[..., -1]

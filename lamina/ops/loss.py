@@ -130,9 +130,9 @@ class SmoothL1(_Pointwise):
 def _pointwise_args(input, target, op, warn_broadcast=False):
     _as_tensor(input, op, "input")
     target = _as_tensor(target, op, "target")
-    if input.data.dtype.kind != "f":
+    if input._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
-    if target.data.dtype != input.data.dtype:
+    if target._data.dtype != input._data.dtype:
         target = target.to(input.dtype)
     if target.shape != input.shape:
         try:
@@ -229,16 +229,16 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise LaminaValueError(f"{op}: Using a target size ({tuple(target.shape)}) that is "
                                f"different to the input size ({tuple(input.shape)}) is "
                                "deprecated. Please ensure they have the same size.")
-    if input.data.dtype.kind != "f":
+    if input._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
-    x = input.data
+    x = input._data
     # "not (in range)" so that a NaN fails too, as in PyTorch
     if x.size and not (x.min() >= 0 and x.max() <= 1):
         raise LaminaValueError(f"{op}: all elements of input should be between 0 and 1")
-    t = target.data
+    t = target._data
     if t.size and not (t.min() >= 0 and t.max() <= 1):
         raise LaminaValueError(f"{op}: all elements of target should be between 0 and 1")
-    if target.data.dtype != x.dtype:
+    if target._data.dtype != x.dtype:
         target = target.to(input.dtype)
     if weight is not None:
         weight = _as_tensor(weight, op, "weight")
@@ -248,7 +248,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
             raise LaminaValueError(f"{op}: weight of shape {tuple(weight.shape)} does not "
                                    f"broadcast "
                                    f"to input of shape {tuple(input.shape)}") from None
-        if weight.data.dtype != x.dtype:
+        if weight._data.dtype != x.dtype:
             weight = weight.to(input.dtype)
     return BCE.apply(input, target, weight, reduction)
 
@@ -308,10 +308,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if target.shape != input.shape:
         raise LaminaValueError(f"{op}: Target size ({tuple(target.shape)}) must be the same as "
                                f"input size ({tuple(input.shape)})")
-    if input.data.dtype.kind != "f":
+    if input._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {input.dtype}")
-    dt = input.data.dtype
-    if target.data.dtype != dt:
+    dt = input._data.dtype
+    if target._data.dtype != dt:
         target = target.to(dt)
     extra = []
     for name, t in (("weight", weight), ("pos_weight", pos_weight)):
@@ -324,7 +324,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
         except ValueError:
             raise LaminaValueError(f"{op}: {name} of shape {tuple(t.shape)} does not broadcast to "
                                    f"input of shape {tuple(input.shape)}") from None
-        extra.append(t.data.astype(dt, copy=False))
+        extra.append(t._data.astype(dt, copy=False))
     return BCEWithLogits.apply(input, target, extra[0], extra[1], reduction)
 
 
@@ -508,7 +508,7 @@ def _class_weight(weight, c, dt, op):
         raise LaminaValueError(f"{op}: weight tensor should be defined either for all {c} classes "
                                f"or no classes but got weight tensor of shape: "
                                f"{list(weight.shape)}")
-    return weight.data.astype(dt, copy=False)
+    return weight._data.astype(dt, copy=False)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -530,7 +530,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _check_reduction(reduction, op)
     _as_tensor(input, op, "input")
     _as_tensor(target, op, "target")
-    x = input.data
+    x = input._data
     if x.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {x.dtype}")
     if x.ndim == 0:
@@ -541,7 +541,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                f"{label_smoothing}")
     c = x.shape[1] if x.ndim >= 2 else x.shape[0]
     w = _class_weight(weight, c, x.dtype, op)
-    t = target.data
+    t = target._data
     if t.dtype.kind == "f":
         if t.shape != x.shape:
             raise LaminaValueError(f"{op}: a floating (probability) target must have the input's "
@@ -627,19 +627,19 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _check_reduction(reduction, op)
     _as_tensor(input, op, "input")
     _as_tensor(target, op, "target")
-    x = input.data
+    x = input._data
     if x.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point input, got {x.dtype}")
     if x.ndim == 0:
         raise LaminaValueError(f"{op}: expected 1 or more dimensions (got 0)")
-    if target.data.dtype.kind not in "iu":
+    if target._data.dtype.kind not in "iu":
         raise LaminaValueError(f"{op}: expected target of dtype int64 (class indices), got "
                                f"{target.dtype}")
     c = x.shape[1] if x.ndim >= 2 else x.shape[0]
     w = _class_weight(weight, c, x.dtype, op)
     _class_target_checks(input, target, op)
-    _check_class_range(target.data, c, ignore_index, op)
-    return NLL.apply(input, target.data, w, int(ignore_index), reduction)
+    _check_class_range(target._data, c, ignore_index, op)
+    return NLL.apply(input, target._data, w, int(ignore_index), reduction)
 
 
 class KLDiv(Function):

@@ -72,7 +72,7 @@ def reshape(x, *shape) -> Tensor:
     """The same elements in a new shape; one dim may be -1 (inferred)."""
     _tensor(x, "reshape")
     shape = _shape_arg(shape, "reshape")
-    n = x.data.size
+    n = x._data.size
     if shape.count(-1) > 1:
         raise LaminaValueError("reshape: only one dimension can be inferred")
     known = 1
@@ -88,7 +88,7 @@ def reshape(x, *shape) -> Tensor:
         )
     if -1 in shape:
         shape = tuple(n // known if s == -1 else s for s in shape)
-    if shape == x.data.shape:
+    if shape == x._data.shape:
         return x
     return Reshape.apply(x, shape)
 
@@ -110,14 +110,14 @@ reshape_as = view_as
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
     _tensor(x, "flatten")
-    nd = x.data.ndim
+    nd = x._data.ndim
     s = _norm_dim(start_dim, max(nd, 1), "flatten")  # a 0-d tensor takes dims -1 and 0
     e = _norm_dim(end_dim, max(nd, 1), "flatten")
     if nd == 0:
         return reshape(x, 1)
     if s > e:
         raise LaminaValueError("flatten: invalid args: start_dim cannot come after end_dim")
-    shp = x.data.shape
+    shp = x._data.shape
     n = 1
     for d in shp[s:e + 1]:
         n *= d
@@ -127,12 +127,12 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def squeeze(x, dim=None) -> Tensor:
     """Remove size-1 dims (all of them, or only ``dim``, an int or tuple)."""
     _tensor(x, "squeeze")
-    shp = x.data.shape
+    shp = x._data.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
         dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-        ds = {_norm_dim(d, x.data.ndim, "squeeze") for d in dims}
+        ds = {_norm_dim(d, x._data.ndim, "squeeze") for d in dims}
         new = tuple(s for i, s in enumerate(shp) if not (i in ds and s == 1))
     return reshape(x, new)
 
@@ -140,9 +140,9 @@ def squeeze(x, dim=None) -> Tensor:
 def unsqueeze(x, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
     _tensor(x, "unsqueeze")
-    nd = x.data.ndim + 1
+    nd = x._data.ndim + 1
     d = _norm_dim(dim, nd, "unsqueeze")
-    shp = x.data.shape
+    shp = x._data.shape
     return reshape(x, shp[:d] + (1,) + shp[d:])
 
 
@@ -162,7 +162,7 @@ def expand(x, *shape) -> Tensor:
     """Broadcast to ``shape`` without copying; -1 keeps a dim's size."""
     _tensor(x, "expand")
     shape = _shape_arg(shape, "expand")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(shape) < nd:
         raise LaminaValueError(
             f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
@@ -175,16 +175,16 @@ def expand(x, *shape) -> Tensor:
             if i < lead:
                 raise LaminaValueError("expand: -1 is not allowed in a leading, non-existing "
                                        "dimension")
-            s = x.data.shape[i - lead]
-        elif i >= lead and x.data.shape[i - lead] not in (1, s):
+            s = x._data.shape[i - lead]
+        elif i >= lead and x._data.shape[i - lead] not in (1, s):
             raise LaminaValueError(
                 f"expand: the expanded size of the tensor ({s}) must match the existing size "
-                f"({x.data.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: "
-                f"{list(shape)}. Tensor sizes: {list(x.data.shape)}"
+                f"({x._data.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: "
+                f"{list(shape)}. Tensor sizes: {list(x._data.shape)}"
             )
         full.append(s)
     full = tuple(full)
-    if full == x.data.shape:
+    if full == x._data.shape:
         return x
     return Expand.apply(x, full)
 
@@ -218,7 +218,7 @@ def permute(x, *dims) -> Tensor:
     _tensor(x, "permute")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(dims) != nd:
         raise LaminaValueError(
             f"permute: number of dims don't match in permute: got {len(dims)} dims for a "
@@ -235,7 +235,7 @@ def permute(x, *dims) -> Tensor:
 def transpose(x, dim0: int, dim1: int) -> Tensor:
     """Swap two dims."""
     _tensor(x, "transpose")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if nd == 0:
         return x
     d0, d1 = _norm_dim(dim0, nd, "transpose"), _norm_dim(dim1, nd, "transpose")
@@ -251,7 +251,7 @@ def movedim(x, source, destination) -> Tensor:
     """Move dims ``source`` to positions ``destination`` (ints or sequences); the other dims
     keep their order."""
     _tensor(x, "movedim")
-    nd = x.data.ndim
+    nd = x._data.ndim
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
@@ -293,10 +293,10 @@ def _tensor_list(tensors, op: str) -> list:
 
 def _to_common_dtype(ts: list) -> list:
     """Cast every tensor to the promoted dtype of all of them (PyTorch's rule for cat)."""
-    d = ts[0].data.dtype
+    d = ts[0]._data.dtype
     for t in ts[1:]:
-        d = promote_types(d, t.data.dtype)
-    return [t if t.data.dtype == d else cast(t, d) for t in ts]
+        d = promote_types(d, t._data.dtype)
+    return [t if t._data.dtype == d else cast(t, d) for t in ts]
 
 
 def _is_legacy_empty(a) -> bool:
@@ -346,19 +346,19 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise LaminaValueError("cat(): expected a non-empty list of Tensors")
     ref = None
     for i, t in enumerate(ts):
-        if t.data.ndim == 0:
+        if t._data.ndim == 0:
             raise LaminaValueError(
                 f"cat(): zero-dimensional tensor (at position {i}) cannot be concatenated"
             )
-        if ref is None and not _is_legacy_empty(t.data):
+        if ref is None and not _is_legacy_empty(t._data):
             ref = t
-    nd = 1 if ref is None else ref.data.ndim
+    nd = 1 if ref is None else ref._data.ndim
     d = _norm_dim(dim, nd, "cat")
     if ref is not None:
-        rs = ref.data.shape
+        rs = ref._data.shape
         for i, t in enumerate(ts):
-            s = t.data.shape
-            if _is_legacy_empty(t.data):
+            s = t._data.shape
+            if _is_legacy_empty(t._data):
                 continue
             if len(s) != nd:
                 raise LaminaValueError(
@@ -402,12 +402,12 @@ def stack(tensors, dim: int = 0) -> Tensor:
     ts = _tensor_list(tensors, "stack")
     if not ts:
         raise LaminaValueError("stack(): expects a non-empty TensorList")
-    shape = ts[0].data.shape
+    shape = ts[0]._data.shape
     for i, t in enumerate(ts):
-        if t.data.shape != shape:
+        if t._data.shape != shape:
             raise LaminaValueError(
                 f"stack(): expects each tensor to be equal size, but got {list(shape)} at "
-                f"entry 0 and {list(t.data.shape)} at entry {i}"
+                f"entry 0 and {list(t._data.shape)} at entry {i}"
             )
     d = _norm_dim(dim, len(shape) + 1, "stack")
     return Stack.apply(d, *_to_common_dtype(ts))
@@ -457,8 +457,8 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     [(2, 2), (2, 2), (1, 2)]
     """
     _tensor(x, "split")
-    d = _norm_dim(dim, x.data.ndim, "split")
-    n = x.data.shape[d]
+    d = _norm_dim(dim, x._data.ndim, "split")
+    n = x._data.shape[d]
     s = split_size_or_sections
     if isinstance(s, Tensor):
         s = s.tolist()
@@ -505,8 +505,8 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
         raise LaminaTypeError(f"chunk(): chunks must be an int, got {type(chunks).__name__}")
     if chunks <= 0:
         raise LaminaValueError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
-    d = _norm_dim(dim, x.data.ndim, "chunk")
-    n = x.data.shape[d]
+    d = _norm_dim(dim, x._data.ndim, "chunk")
+    n = x._data.shape[d]
     if n == 0:
         return _split(x, [(0, 0)] * int(chunks), d)
     return split(x, -(-n // int(chunks)), d)
@@ -516,8 +516,8 @@ def narrow(x, dim: int, start, length: int) -> Tensor:
     """The view ``x[..., start:start + length, ...]`` along ``dim`` (``start`` may be
     negative)."""
     _tensor(x, "narrow")
-    d = _norm_dim(dim, x.data.ndim, "narrow")
-    n = x.data.shape[d]
+    d = _norm_dim(dim, x._data.ndim, "narrow")
+    n = x._data.shape[d]
     start, length = int(start), int(length)
     if not -n <= start <= n:
         raise LaminaIndexError(
@@ -583,7 +583,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     for v in p:
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
             raise LaminaTypeError(f"pad: padding must be a sequence of ints, got {p!r}")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(p) % 2:
         raise LaminaValueError(f"pad: padding length must be divisible by 2, got {len(p)}")
     if len(p) // 2 > nd:
@@ -594,7 +594,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     pairs = [(0, 0)] * nd
     for k in range(len(p) // 2):
         pairs[nd - 1 - k] = (int(p[2 * k]), int(p[2 * k + 1]))
-    for i, (n, (lo, hi)) in enumerate(zip(x.data.shape, pairs)):
+    for i, (n, (lo, hi)) in enumerate(zip(x._data.shape, pairs)):
         if n + lo + hi < 0:
             raise LaminaValueError(
                 f"pad: the input size {n} at dimension {i}, plus negative padding {lo} and "
@@ -623,7 +623,7 @@ def flip(x, *dims) -> Tensor:
     _tensor(x, "flip")
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
-    nd = x.data.ndim
+    nd = x._data.ndim
     ds = tuple(_norm_dim(d, max(nd, 1), "flip") for d in dims)
     if nd == 0:  # a 0-d tensor takes dims -1 and 0; flipping it changes nothing
         ds = ()
@@ -658,7 +658,7 @@ def repeat(x, *sizes) -> Tensor:
     leading sizes add new dims). Unlike ``numpy.repeat``, whole blocks are repeated."""
     _tensor(x, "repeat")
     sizes = _shape_arg(sizes, "repeat")
-    nd = x.data.ndim
+    nd = x._data.ndim
     if len(sizes) < nd:
         raise LaminaValueError(
             "repeat(): number of dimensions of repeat dims can not be smaller than number of "
@@ -672,14 +672,14 @@ def repeat(x, *sizes) -> Tensor:
 def unflatten(x, dim: int, sizes) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
     _tensor(x, "unflatten")
-    nd = x.data.ndim
+    nd = x._data.ndim
     d = _norm_dim(dim, nd, "unflatten")
     sizes = _shape_arg((sizes,), "unflatten")
     if not sizes:
         raise LaminaValueError("unflatten: sizes must be non-empty")
     if sizes.count(-1) > 1:
         raise LaminaValueError("unflatten: only one dimension can be inferred")
-    n = x.data.shape[d]
+    n = x._data.shape[d]
     known = 1
     for s in sizes:
         if s != -1:
@@ -692,5 +692,5 @@ def unflatten(x, dim: int, sizes) -> Tensor:
         )
     if -1 in sizes:
         sizes = tuple(n // known if s == -1 else s for s in sizes)
-    shp = x.data.shape
+    shp = x._data.shape
     return reshape(x, shp[:d] + sizes + shp[d + 1:])

@@ -33,7 +33,7 @@ def _tensor(x, op: str) -> Tensor:
 
 def _float_tensor(x, op: str) -> Tensor:
     _tensor(x, op)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating point tensor, got dtype {x.dtype}")
     return x
 
@@ -95,14 +95,14 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         _tensor(input, "linear")
         _tensor(weight, "linear")
-    xd, wd = input.data, weight.data
+    xd, wd = input._data, weight._data
     if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
         _linear_error(input, weight)
     if xd.dtype is not wd.dtype and xd.dtype != wd.dtype:
         raise LaminaValueError(f"linear: input and weight must have the same dtype, got "
                                f"{xd.dtype} and {wd.dtype}")
     if bias is not None:
-        bd = bias.data
+        bd = bias._data
         if bd.shape != (wd.shape[0],) or bd.dtype != wd.dtype:
             raise LaminaValueError(f"linear: bias must have shape ({wd.shape[0]},) and dtype "
                                    f"{wd.dtype}, got shape {bd.shape} and dtype {bd.dtype}")
@@ -303,7 +303,7 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     elif running_mean is None or running_var is None:
         raise LaminaValueError(f"{op}: running_mean and running_var must be given when "
                                "training=False")
-    fn = dispatch.select(op, BatchNormReLU if relu else BatchNorm, input.data)
+    fn = dispatch.select(op, BatchNormReLU if relu else BatchNorm, input._data)
     return fn.apply(input, weight, bias, running_mean, running_var, bool(training),
                     float(momentum), float(eps))
 
@@ -588,10 +588,10 @@ def heaviside(input: Tensor, values=1.0) -> Tensor:
     in a graph passes no gradient: the perceptron learns by its own rule, not backprop.
     """
     _tensor(input, "heaviside")
-    v = values.data if isinstance(values, Tensor) else values
-    if input.data.dtype.kind != "f":
-        return Tensor(np.where(input.data > 0, 1, np.where(input.data == 0, v, 0))
-                      .astype(input.data.dtype))
+    v = values._data if isinstance(values, Tensor) else values
+    if input._data.dtype.kind != "f":
+        return Tensor(np.where(input._data > 0, 1, np.where(input._data == 0, v, 0))
+                      .astype(input._data.dtype))
     return Heaviside.apply(input, v)
 
 

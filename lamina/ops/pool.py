@@ -323,16 +323,16 @@ class AdaptiveAvgWindowsFn(Separable2dFn):
 
 def _adaptive_avg(x, out_size):
     h, w = x.shape[-2:]
-    dt = x.data.dtype
+    dt = x._data.dtype
     if tuple(out_size) == (1, 1):
-        return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x.data).apply(x)
+        return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x._data).apply(x)
     ah, aw = _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt)
     with np.errstate(over="ignore", invalid="ignore"):
         out = Separable2dFn.apply(x, ah, aw, None)
     # A NaN or inf in x makes the matrix products' output non-finite (0 * nan is NaN, in
     # every window): the output's max (NaN-propagating, a pass over the smaller array, under
     # 1% of the op) sends only such inputs down the exact window-mean path.
-    if out.data.size and not np.isfinite(out.data.max()):
+    if out._data.size and not np.isfinite(out._data.max()):
         out = AdaptiveAvgWindowsFn.apply(x, ah, aw, None)
     return out
 
@@ -362,10 +362,10 @@ def _tuple(v, n, name, op, allow_none=False):
 def _check_input(x, nd, op):
     if not isinstance(x, Tensor):
         raise LaminaTypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.data.ndim not in (nd + 1, nd + 2):
+    if x._data.ndim not in (nd + 1, nd + 2):
         raise LaminaValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
                                f"{tuple(x.shape)}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: expected a floating input, got {x.dtype}")
     if any(n == 0 for n in x.shape[-nd:]):
         raise LaminaValueError(f"{op}: expected non-empty spatial dims, got shape "
@@ -377,7 +377,7 @@ def _to4d(x, nd):
     orig = tuple(x.shape)
     if nd == 1:
         x = x.unsqueeze(-2)
-    if x.data.ndim == 3:
+    if x._data.ndim == 3:
         x = x.unsqueeze(0)
         return x, (lambda t: t.reshape(orig[:-nd] + t.shape[-nd:]))
     if nd == 1:
@@ -415,7 +415,7 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, op)
     x4, undo = _to4d(x, nd)
     _check_out(x4, k, s, p, d, ceil_mode, op)
-    fn = dispatch.select("max_pool2d", MaxPool2dFn, x4.data, k, s, p, d)
+    fn = dispatch.select("max_pool2d", MaxPool2dFn, x4._data, k, s, p, d)
     if return_indices:
         out, idx = fn.apply(x4, k, s, p, d, bool(ceil_mode), True)
         return undo(out), undo(idx)
@@ -601,7 +601,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             scales = [1.0 / float(f) for f in sf]
     if min(out_sizes) < 1:
         raise LaminaValueError(f"{op}: output size {out_sizes} must be positive")
-    dt = input.data.dtype
+    dt = input._data.dtype
     x4, undo = (input, lambda t: t) if nd == 2 else _to4d(input, 1)
     if nd == 1:
         in_sizes, out_sizes, scales = (1,) + tuple(in_sizes), (1,) + out_sizes, [1.0] + scales

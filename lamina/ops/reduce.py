@@ -140,8 +140,8 @@ def _apply_dtype(x: Tensor, dtype, op: str) -> Tensor:
 
 def _nonempty(x: Tensor, axes, op: str, full: bool) -> None:
     """PyTorch's checks for reductions without an identity (max, min, argmax...)."""
-    shape = x.data.shape
-    if full and x.data.size == 0:
+    shape = x._data.shape
+    if full and x._data.size == 0:
         exc = LaminaIndexError if op.startswith("arg") else LaminaValueError
         raise exc(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
                   "Specify the reduction dim with the 'dim' argument.")
@@ -189,9 +189,9 @@ def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """
     _check(x, "sum")
     x = _apply_dtype(x, dtype, "sum")
-    axes = _dims(dim, x.data.ndim, "sum")
-    if x.data.dtype.kind in "biu":
-        return _make(np.asarray(x.data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    axes = _dims(dim, x._data.ndim, "sum")
+    if x._data.dtype.kind in "biu":
+        return _make(np.asarray(x._data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)))
     return Sum.apply(x, axes, keepdim)
 
 
@@ -223,16 +223,16 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     >>> lamina.tensor([[1., 2.], [3., 4.]]).mean(dim=1)
     tensor([1.5, 3.5])
     """
-    if dim is None and dtype is None and type(x) is Tensor and x.data.dtype.kind == "f":
-        return Mean.apply(x, _ALL_AXES[x.data.ndim], keepdim)     # the loss's common case
+    if dim is None and dtype is None and type(x) is Tensor and x._data.dtype.kind == "f":
+        return Mean.apply(x, _ALL_AXES[x._data.ndim], keepdim)     # the loss's common case
     _check(x, "mean")
     x = _apply_dtype(x, dtype, "mean")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating "
             f"point or complex dtype. Got: {x.dtype}"
         )
-    return Mean.apply(x, _dims(dim, x.data.ndim, "mean"), keepdim)
+    return Mean.apply(x, _dims(dim, x._data.ndim, "mean"), keepdim)
 
 
 # --- max / min -------------------------------------------------------------------------------
@@ -330,8 +330,8 @@ def _extreme(x, dim, keepdim, other, is_max):
             raise LaminaTypeError(f"{op}(): keepdim=True needs a dim (got dim=None)")
         _nonempty(x, (), op, full=True)
         return ExtremeAll.apply(x, is_max)
-    axis = _norm_dim(dim, x.data.ndim, op)
-    if x.data.ndim:
+    axis = _norm_dim(dim, x._data.ndim, op)
+    if x._data.ndim:
         _nonempty(x, (axis,), op, full=False)
     vals, idx = ExtremeDim.apply(x, axis, bool(keepdim), is_max)
     return (_max_result if is_max else _min_result)(vals, idx)
@@ -365,7 +365,7 @@ def _amaxmin(x, dim, keepdim, is_max):
     op = "amax" if is_max else "amin"
     _check(x, op)
     full = dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)
-    axes = _dims(dim, x.data.ndim, op)
+    axes = _dims(dim, x._data.ndim, op)
     _nonempty(x, axes, op, full)
     return ExtremeDims.apply(x, axes, bool(keepdim), is_max)
 
@@ -395,7 +395,7 @@ def amin(x, dim=(), keepdim: bool = False) -> Tensor:
 def _argextreme(x, dim, keepdim, is_max):
     op = "argmax" if is_max else "argmin"
     _check(x, op)
-    a = x.data
+    a = x._data
     if a.dtype.kind == "b":
         raise LaminaValueError(f"{op}(): does not support bool input")
     fn = np.argmax if is_max else np.argmin
@@ -492,10 +492,10 @@ def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):
         correction = 0 if unbiased is False else 1
     elif isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
         raise LaminaTypeError(f"{op}: correction must be a number, got {correction!r}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"{op}: std and var only support floating point and complex "
                                f"dtypes, got {x.dtype}")
-    axes = _dims(dim, x.data.ndim, op)
+    axes = _dims(dim, x._data.ndim, op)
     return VarStd.apply(x, axes, float(correction), bool(keepdim), take_sqrt)
 
 
@@ -565,9 +565,9 @@ def prod(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
         raise LaminaTypeError(f"prod: dim must be an int, got {dim!r}")
     x = _apply_dtype(x, dtype, "prod")
-    axes = _dims(dim, x.data.ndim, "prod")
-    if x.data.dtype.kind in "biu":
-        return _make(np.asarray(x.data.prod(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    axes = _dims(dim, x._data.ndim, "prod")
+    if x._data.dtype.kind in "biu":
+        return _make(np.asarray(x._data.prod(axis=axes, keepdims=keepdim, dtype=np.int64)))
     return Prod.apply(x, axes, bool(keepdim))
 
 
@@ -609,9 +609,9 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
     if dim is None:
         raise LaminaTypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not "
                               "None")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         x = cast(x, get_default_dtype())
-    axes = _dims(dim, x.data.ndim, "logsumexp")
+    axes = _dims(dim, x._data.ndim, "logsumexp")
     return LogSumExp.apply(x, axes, bool(keepdim))
 
 
@@ -702,7 +702,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """
     _check(x, "norm")
     x = _apply_dtype(x, dtype, "norm")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"linalg.vector_norm: Expected a floating point or complex tensor "
                                f"as input. Got {x.dtype}")
     if p is None:
@@ -719,11 +719,11 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     elif isinstance(p, bool) or not isinstance(p, (int, float, np.number)):
         raise LaminaTypeError(f"norm: p must be a number or 'fro', got {p!r}")
     p = float(p)
-    axes = _dims(dim, x.data.ndim, "norm")
+    axes = _dims(dim, x._data.ndim, "norm")
     if p in (np.inf, -np.inf):
-        full = x.data.size == 0 and len(axes) == x.data.ndim
+        full = x._data.size == 0 and len(axes) == x._data.ndim
         for ax in axes:
-            if x.data.shape[ax] == 0:
+            if x._data.shape[ax] == 0:
                 where = "an empty tensor" if full else f"the dimension {ax}"
                 raise LaminaValueError(
                     f"linalg.vector_norm cannot compute the {p} norm on {where} because "
@@ -758,7 +758,7 @@ class NuclearNorm(Function):
 
 
 def _nuclear_norm(x, dim, keepdim):
-    nd = x.data.ndim
+    nd = x._data.ndim
     if dim is None:
         if nd != 2:
             raise LaminaValueError(f"norm: p='nuc' needs a matrix (2 dims) when dim is None, got "
@@ -834,10 +834,10 @@ def _softmax_input(x, dim, dtype, op):
     _check(x, op)
     if dtype is not None:
         x = cast(x, as_dtype(dtype))
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise NotImplementedError(f"{op}: not implemented for {x.dtype} tensors; pass a "
                                   "floating dtype= or cast the input")
-    return x, _norm_dim(dim, x.data.ndim, op)
+    return x, _norm_dim(dim, x._data.ndim, op)
 
 
 def softmax(x, dim: int, dtype=None) -> Tensor:
@@ -866,8 +866,8 @@ def log_softmax(x, dim: int, dtype=None) -> Tensor:
 
 def _logical_reduce(x, dim, keepdim, fn, op):
     _check(x, op)
-    axes = _dims(dim, x.data.ndim, op, empty_all=False)
-    return _make(np.asarray(fn(x.data, axis=axes, keepdims=bool(keepdim))))
+    axes = _dims(dim, x._data.ndim, op, empty_all=False)
+    return _make(np.asarray(fn(x._data, axis=axes, keepdims=bool(keepdim))))
 
 
 def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
@@ -915,9 +915,9 @@ def cumsum(x, dim: int, dtype=None) -> Tensor:
     """
     _check(x, "cumsum")
     x = _apply_dtype(x, dtype, "cumsum")
-    axis = _norm_dim(dim, x.data.ndim, "cumsum")
-    if x.data.dtype.kind in "biu":
-        a = x.data
+    axis = _norm_dim(dim, x._data.ndim, "cumsum")
+    if x._data.dtype.kind in "biu":
+        a = x._data
         out = a.astype(np.int64) if a.ndim == 0 else a.cumsum(axis=axis, dtype=np.int64)
         return _make(out)
     return Cumsum.apply(x, axis)

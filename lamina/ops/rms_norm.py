@@ -54,7 +54,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     """
     if not isinstance(input, Tensor):
         raise LaminaTypeError(f"rms_norm: expected a Tensor, got {type(input).__name__}")
-    if input.data.dtype.kind != "f":
+    if input._data.dtype.kind != "f":
         raise LaminaValueError(f"rms_norm: expected a floating point tensor, got dtype "
                                f"{input.dtype}")
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -67,5 +67,5 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         raise LaminaValueError(f"rms_norm: weight must have shape {ns}, got "
                                f"{tuple(weight.shape)}")
     if eps is None:
-        eps = float(np.finfo(input.data.dtype).eps)
+        eps = float(np.finfo(input._data.dtype).eps)
     return RMSNorm.apply(input, weight, k, float(eps))

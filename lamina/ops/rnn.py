@@ -414,12 +414,12 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
                                f"{sorted(_GATES)}")
     if not isinstance(input, Tensor):
         raise LaminaTypeError(f"rnn_layer: expected a Tensor input, got {type(input).__name__}")
-    if input.data.ndim != 3:
+    if input._data.ndim != 3:
         raise LaminaValueError(f"rnn_layer: expected a 3-D input, got shape {tuple(input.shape)}")
     if len(weights) not in (1, 2):
         raise LaminaValueError(f"rnn_layer: expected weights for 1 or 2 directions, got "
                                f"{len(weights)}")
-    dt = input.data.dtype
+    dt = input._data.dtype
     gates = _GATES[mode]
     w0 = weights[0]
     hid = w0[1].shape[1]
@@ -439,7 +439,7 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
                 raise LaminaValueError(f"rnn_layer ({mode}): {name} has shape {tuple(t.shape)}, "
                                        f"expected {shape} for input size {isz} and hidden size "
                                        f"{hid}")
-            if t.data.dtype != dt:
+            if t._data.dtype != dt:
                 raise LaminaValueError(f"rnn_layer ({mode}): input is {dt} but {name} is "
                                        f"{t.dtype}")
     ndir = len(weights)
@@ -451,6 +451,6 @@ def rnn_layer(mode: str, input: Tensor, weights, hx=None, cx=None,
         cx = None
     wr = weights[1] if ndir == 2 else (None, None, None, None)
     if mode == "LSTM":
-        fn = dispatch.select("lstm", LSTM, input.data)
+        fn = dispatch.select("lstm", LSTM, input._data)
         return fn.apply(input, hx, cx, *w0, *wr, bool(batch_first))
     return RNNLayerFn.apply(input, hx, *w0, *wr, mode, bool(batch_first))

@@ -59,8 +59,8 @@ def _sort_order(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 
 def _take(x: Tensor, idx: np.ndarray, axis: int) -> Tensor:
     """``x``'s elements at ``idx`` along ``axis``, differentiable through ``x``."""
-    if x.data.ndim == 0:
-        return x * 1 if x.data.dtype.kind != "b" else _make(x.data.copy())
+    if x._data.ndim == 0:
+        return x * 1 if x._data.dtype.kind != "b" else _make(x._data.copy())
     return take_along_dim(x, _make(idx.astype(np.int64, copy=False)), axis)
 
 
@@ -74,8 +74,8 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False): 
     sort(values=tensor([1., 2., 3.]), indices=tensor([1, 2, 0]))
     """
     x = _check(input, "sort")
-    axis = _norm_dim(dim, x.data.ndim, "sort")
-    idx = _sort_order(x.data, axis, bool(descending))
+    axis = _norm_dim(dim, x._data.ndim, "sort")
+    idx = _sort_order(x._data, axis, bool(descending))
     return _sort_result(_take(x, idx, axis), _make(idx.astype(np.int64, copy=False)))
 
 
@@ -84,8 +84,8 @@ def argsort(input, dim: int = -1, descending: bool = False,  # noqa: A002
             stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (``sort(...).indices``)."""
     x = _check(input, "argsort")
-    axis = _norm_dim(dim, x.data.ndim, "argsort")
-    return _make(_sort_order(x.data, axis, bool(descending)).astype(np.int64, copy=False))
+    axis = _norm_dim(dim, x._data.ndim, "argsort")
+    return _make(_sort_order(x._data, axis, bool(descending)).astype(np.int64, copy=False))
 
 
 @numpy_names
@@ -93,16 +93,16 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     """The ``k`` largest (or smallest) elements along ``dim``: ``(values, indices)``, in
     sorted order (also with ``sorted=False``, where PyTorch leaves the order unspecified)."""
     x = _check(input, "topk")
-    axis = _norm_dim(dim, x.data.ndim, "topk")
-    n = x.data.shape[axis] if x.data.ndim else 1
+    axis = _norm_dim(dim, x._data.ndim, "topk")
+    n = x._data.shape[axis] if x._data.ndim else 1
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise LaminaTypeError(f"topk: k must be an int, got {type(k).__name__}")
     if k < 0 or k > n:
         raise LaminaValueError(f"topk: selected index k out of range (k={k}, size of dim {n})")
-    if x.data.ndim == 0 and k == 0:
+    if x._data.ndim == 0 and k == 0:
         raise LaminaValueError("topk: k == 0 is not supported for a 0-dim tensor in lamina")
-    idx = _sort_order(x.data, axis, bool(largest))
-    if x.data.ndim:
+    idx = _sort_order(x._data, axis, bool(largest))
+    if x._data.ndim:
         idx = np.take(idx, np.arange(k), axis=axis)
     return _topk_result(_take(x, idx, axis), _make(idx.astype(np.int64, copy=False)))
 
@@ -110,7 +110,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
 def _select(x: Tensor, pos: np.ndarray, axis: int, keepdim: bool, result):
     """The element at sorted position ``pos`` (an array broadcast along the other dims) of
     every slice along ``axis``: ``result(values, indices)``."""
-    idx = np.take_along_axis(_sort_order(x.data, axis, False), pos, axis)
+    idx = np.take_along_axis(_sort_order(x._data, axis, False), pos, axis)
     vals = _take(x, idx, axis)
     idx = idx.astype(np.int64, copy=False)
     if not keepdim:
@@ -121,8 +121,8 @@ def _select(x: Tensor, pos: np.ndarray, axis: int, keepdim: bool, result):
 
 def _slice_ready(x: Tensor, dim, op: str):
     """``x`` as at least 1-d, the axis, and whether the input was 0-d."""
-    axis = _norm_dim(dim, x.data.ndim, op)
-    if x.data.ndim == 0:
+    axis = _norm_dim(dim, x._data.ndim, op)
+    if x._data.ndim == 0:
         return x.reshape(1), 0, True
     return x, axis, False
 
@@ -132,13 +132,13 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
     """The ``k``-th smallest element (1-based) along ``dim``: ``(values, indices)``."""
     x = _check(input, "kthvalue")
     x, axis, scalar = _slice_ready(x, dim, "kthvalue")
-    n = x.data.shape[axis]
+    n = x._data.shape[axis]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise LaminaTypeError(f"kthvalue: k must be an int, got {type(k).__name__}")
     if not 1 <= k <= builtins.max(n, 1) or n == 0:
         raise LaminaIndexError(f"kthvalue: selected number k out of range for dimension {dim} "
                                f"(k={k}, size {n})")
-    shape = list(x.data.shape)
+    shape = list(x._data.shape)
     shape[axis] = 1
     pos = np.full(shape, k - 1, np.int64)
     out = _select(x, pos, axis, keepdim and not scalar, _kthvalue_result)
@@ -146,7 +146,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
 
 
 def _squeeze0(t: Tensor) -> Tensor:
-    return t.reshape(()) if t.data.ndim else t
+    return t.reshape(()) if t._data.ndim else t
 
 
 @numpy_names
@@ -156,15 +156,15 @@ def median(input, dim=None, keepdim: bool = False):  # noqa: A002
     x = _check(input, "median")
     if dim is None:
         flat = x.reshape(-1)
-        if flat.data.size == 0:
-            return _make(np.asarray(np.nan, x.data.dtype)) if x.data.dtype.kind == "f" \
-                else _make(np.zeros((), x.data.dtype))
+        if flat._data.size == 0:
+            return _make(np.asarray(np.nan, x._data.dtype)) if x._data.dtype.kind == "f" \
+                else _make(np.zeros((), x._data.dtype))
         return median(flat, 0).values
     x, axis, scalar = _slice_ready(x, dim, "median")
-    n = x.data.shape[axis]
+    n = x._data.shape[axis]
     if n == 0:
         raise LaminaIndexError(f"median(): Expected reduction dim {axis} to have non-zero size.")
-    a = x.data
+    a = x._data
     shape = list(a.shape)
     shape[axis] = 1
     pos = np.full(shape, (n - 1) // 2, np.int64)
@@ -182,7 +182,7 @@ def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
     ``(values, indices)``. Among equally frequent values, the smallest."""
     x = _check(input, "mode")
     x, axis, scalar = _slice_ready(x, dim, "mode")
-    a = x.data
+    a = x._data
     n = a.shape[axis]
     if n == 0:
         raise LaminaIndexError(f"mode(): Expected reduction dim {axis} to have non-zero size.")
@@ -236,7 +236,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     how often each occurs. NaNs are all distinct, as in PyTorch. The output is always sorted
     (PyTorch sorts on CPU whatever ``sorted`` says)."""
     x = _check(input, "unique")
-    a = x.data
+    a = x._data
     if dim is None:
         out, inv, cnt = np.unique(a.reshape(-1), return_inverse=True, return_counts=True,
                                   equal_nan=False)
@@ -255,7 +255,7 @@ def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
     """Collapse each run of equal consecutive elements (or slices along ``dim``) to one;
     ``return_inverse`` and ``return_counts`` as in ``unique``."""
     x = _check(input, "unique_consecutive")
-    a = x.data
+    a = x._data
     if dim is None:
         flat = a.reshape(-1)
         axis, work = 0, flat
@@ -283,7 +283,7 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
     """Count each value of a 1-d non-negative integer tensor (``out[v]`` = occurrences of
     ``v``, or the sum of their ``weights``); length ``max(input) + 1`` or ``minlength``."""
     x = _check(input, "bincount")
-    a = x.data
+    a = x._data
     if a.ndim != 1 or a.dtype.kind not in "iub":
         raise LaminaValueError(f"bincount only supports 1-d non-negative integral inputs, got "
                                f"{a.ndim}-d {x.dtype}")
@@ -295,7 +295,7 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
         raise LaminaValueError("bincount: minlength should be >= 0")
     if weights is None:
         return _make(np.bincount(a, minlength=minlength).astype(np.int64))
-    w = weights.data if isinstance(weights, Tensor) else np.asarray(weights)
+    w = weights._data if isinstance(weights, Tensor) else np.asarray(weights)
     if w.shape != a.shape:
         raise LaminaValueError("bincount: weights should be 1-d and have the same length as input")
     dt = w.dtype if w.dtype.kind == "f" else np.dtype(np.float64)
@@ -306,7 +306,7 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     """A histogram of ``bins`` equal-width bins over ``[min, max]`` (the data's range when
     both are 0); elements outside are ignored; the last bin includes ``max``."""
     x = _check(input, "histc")
-    a = x.data
+    a = x._data
     if a.dtype.kind != "f":
         raise LaminaValueError(f"histc: not implemented for '{x.dtype}' tensors")
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
@@ -341,12 +341,12 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False,  # noqa: A0
     dim of ``sorted_sequence`` to keep it sorted (before equal elements; after them with
     ``right=True`` or ``side='right'``). ``sorted_sequence`` is 1-d or has ``input``'s
     leading dims."""
-    seq = _check(sorted_sequence, "searchsorted").data
+    seq = _check(sorted_sequence, "searchsorted")._data
     scalar = not isinstance(input, Tensor)
     if scalar and not isinstance(input, (int, float, np.integer, np.floating)):
         raise LaminaTypeError(f"searchsorted: input must be a Tensor or a number, got "
                               f"{type(input).__name__}")
-    vals = np.asarray(input) if scalar else input.data
+    vals = np.asarray(input) if scalar else input._data
     if side is not None:
         if side not in ("left", "right"):
             raise LaminaValueError(f"searchsorted: side can only be 'left' or 'right' but got "
@@ -356,7 +356,7 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False,  # noqa: A0
                                    "side of left while right was True")
         right = side == "right"
     how = "right" if right else "left"
-    srt = None if sorter is None else (sorter.data if isinstance(sorter, Tensor)
+    srt = None if sorter is None else (sorter._data if isinstance(sorter, Tensor)
                                        else np.asarray(sorter))
     if srt is not None:
         if srt.shape != seq.shape:

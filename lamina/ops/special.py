@@ -231,7 +231,7 @@ def _unary(name: str, f, df, doc: str):
         "__module__": __name__})
 
     def op(x) -> Tensor:
-        if type(x) is not Tensor or x.data.dtype.kind != "f":
+        if type(x) is not Tensor or x._data.dtype.kind != "f":
             x = _floating(x, name)
         return fn_cls.apply(x)
 
@@ -290,8 +290,8 @@ sinc = _unary("sinc", _sinc, _dsinc, "sin(pi x) / (pi x), 1 at 0.")
 def _zero_grad_op(fn, name, doc):
     def op(x) -> Tensor:
         _check_tensor(x, name)
-        out = _make(np.asarray(fn(x.data)))
-        if x.requires_grad and x.data.dtype.kind == "f":
+        out = _make(np.asarray(fn(x._data)))
+        if x.requires_grad and x._data.dtype.kind == "f":
             return mul(x, 0.0) + out.detach()
         return out
 
@@ -311,7 +311,7 @@ _frac = _unary("frac", lambda x: x - np.trunc(x), lambda x, y: np.ones_like(x),
 def frac(x) -> Tensor:
     """``x - trunc(x)``, with the sign of ``x``; the gradient is 1."""
     _check_tensor(x, "frac")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise LaminaValueError(f"frac: not implemented for '{x.dtype}' tensors")
     return _frac(x)
 
@@ -338,8 +338,8 @@ def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
             raise LaminaTypeError(f"nan_to_num: {arg} must be a number, got {type(v).__name__}")
     if nan is None:  # PyTorch's default, as an explicit None
         nan = 0.0
-    if x.data.dtype.kind != "f":
-        return _make(x.data.copy())
+    if x._data.dtype.kind != "f":
+        return _make(x._data.copy())
     return NanToNum.apply(x, nan, posinf, neginf)
 
 
@@ -436,8 +436,8 @@ def fmod(input, other) -> Tensor:  # noqa: A002
     if not isinstance(input, Tensor):
         raise LaminaTypeError(f"fmod: expected a Tensor as input, got {type(input).__name__}")
     a, b = _promote(input, other, "fmod")
-    if a.data.dtype.kind in "iub":
-        bb = b.data if isinstance(b, Tensor) else np.asarray(b)
+    if a._data.dtype.kind in "iub":
+        bb = b._data if isinstance(b, Tensor) else np.asarray(b)
         try:
             np.broadcast_shapes(a.shape, bb.shape)
         except ValueError:
@@ -445,7 +445,7 @@ def fmod(input, other) -> Tensor:  # noqa: A002
                                    "be broadcast together") from None
         if np.any(bb == 0):
             raise LaminaValueError("fmod: ZeroDivisionError")
-        return _make(np.asarray(np.fmod(a.data, bb)))
+        return _make(np.asarray(np.fmod(a._data, bb)))
     return Fmod.apply(a, b)
 
 
@@ -496,7 +496,7 @@ def hypot(input, other) -> Tensor:  # noqa: A002
         if not isinstance(v, Tensor):
             raise LaminaTypeError(f"hypot: expected Tensors, got {type(v).__name__}")
     a, b = _promote(input, other, "hypot")
-    if a.data.dtype.kind != "f":
+    if a._data.dtype.kind != "f":
         raise LaminaValueError(f"hypot: not implemented for '{a.dtype}' tensors")
     return Hypot.apply(a, b)
 
@@ -554,13 +554,13 @@ def lerp(input, end, weight) -> Tensor:  # noqa: A002
     broadcast). The tensors must share one floating dtype."""
     _check_tensor(input, "lerp")
     _check_tensor(end, "lerp")
-    if input.data.dtype != end.data.dtype:
+    if input._data.dtype != end._data.dtype:
         raise LaminaValueError(f"lerp: expected dtype {input.dtype} for `end` but got dtype "
                                f"{end.dtype}")
-    if input.data.dtype.kind != "f":
+    if input._data.dtype.kind != "f":
         raise LaminaValueError(f"lerp: not implemented for '{input.dtype}' tensors")
     if isinstance(weight, Tensor):
-        if weight.data.dtype != input.data.dtype:
+        if weight._data.dtype != input._data.dtype:
             raise LaminaValueError(f"lerp: expected dtype {input.dtype} for `weight` but got dtype "
                                    f"{weight.dtype}")
     elif not isinstance(weight, (int, float, np.integer, np.floating)):
@@ -595,20 +595,20 @@ def float_power(input, exponent) -> Tensor:  # noqa: A002
 
 def isposinf(x) -> Tensor:
     """True where ``x`` is +inf."""
-    d = _check_tensor(x, "isposinf").data
+    d = _check_tensor(x, "isposinf")._data
     return _make(np.asarray(np.isposinf(d) if d.dtype.kind == "f" else np.zeros(d.shape, bool)))
 
 
 def isneginf(x) -> Tensor:
     """True where ``x`` is -inf."""
-    d = _check_tensor(x, "isneginf").data
+    d = _check_tensor(x, "isneginf")._data
     return _make(np.asarray(np.isneginf(d) if d.dtype.kind == "f" else np.zeros(d.shape, bool)))
 
 
 def _isclose(name, input, other, rtol, atol, equal_nan) -> np.ndarray:  # noqa: A002
     _check_tensor(input, name)
     _check_tensor(other, name)
-    if input.data.dtype != other.data.dtype:
+    if input._data.dtype != other._data.dtype:
         raise LaminaValueError(f"{name}: {input.dtype} did not match {other.dtype}")
     for arg, v in (("rtol", rtol), ("atol", atol)):
         if not isinstance(v, (int, float, np.integer, np.floating)):
@@ -621,7 +621,7 @@ def _isclose(name, input, other, rtol, atol, equal_nan) -> np.ndarray:  # noqa: 
     except ValueError:
         raise LaminaValueError(f"{name}: shapes {tuple(input.shape)} and {tuple(other.shape)} "
                                "cannot be broadcast together") from None
-    a, b = input.data, other.data
+    a, b = input._data, other._data
     if a.dtype.kind == "b":
         return np.asarray(a == b)
     with np.errstate(all="ignore"):

@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules, with PyTorch's ``torch.optim`` interface.
 
-Every optimizer updates ``param.data`` in place with NumPy ufuncs, skipping parameters whose
+Every optimizer updates ``param._data`` in place with NumPy ufuncs, skipping parameters whose
 ``.grad`` is ``None``; ``lr_scheduler`` changes the groups' learning rates over time.
 
 >>> opt = lamina.optim.Adam(model.parameters(), lr=1e-3)

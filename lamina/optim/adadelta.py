@@ -66,8 +66,8 @@ class Adadelta(Optimizer):
                 st["square_avg"] = _make(np.zeros_like(d))
                 st["acc_delta"] = _make(np.zeros_like(d))
             st["step"] += 1
-            v = st["square_avg"].data
-            u = st["acc_delta"].data
+            v = st["square_avg"]._data
+            u = st["acc_delta"]._data
             t, delta = s[1], s[2]
             np.multiply(v, rho, out=v)
             np.multiply(g, g, out=t)

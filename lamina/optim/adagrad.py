@@ -67,7 +67,7 @@ class Adagrad(Optimizer):
     @staticmethod
     def _init_state(st, p, group):
         st["step"] = 0
-        st["sum"] = _make(np.full_like(p.data, group["initial_accumulator_value"]))
+        st["sum"] = _make(np.full_like(p._data, group["initial_accumulator_value"]))
 
     def _step_group(self, group):
         lr = group["lr"]
@@ -80,7 +80,7 @@ class Adagrad(Optimizer):
             if not st:
                 self._init_state(st, p, group)
             step = st["step"] = st["step"] + 1
-            acc = st["sum"].data
+            acc = st["sum"]._data
             t = s[1]
             np.multiply(g, g, out=t)
             np.add(acc, t, out=acc)

@@ -88,11 +88,11 @@ class Adam(Optimizer):
                 if amsgrad:
                     st["max_exp_avg_sq"] = _make(np.zeros_like(d))
             step = st["step"] = st["step"] + 1
-            m = st["exp_avg"].data
-            v = st["exp_avg_sq"].data
+            m = st["exp_avg"]._data
+            v = st["exp_avg_sq"]._data
             c2 = (1.0 - beta2 ** step) ** 0.5
             c1 = lr / (1.0 - beta1 ** step)
-            vmax = st["max_exp_avg_sq"].data if amsgrad else None
+            vmax = st["max_exp_avg_sq"]._data if amsgrad else None
             # the compiled pass (lamina.kernels.optim) where it applies, else the reference
             if amsgrad or not _compiled_update(d, g, m, v, w1, beta1, beta2, w2, c2, eps, c1):
                 _numpy_update(d, g, m, v, vmax, s[1], w1, beta1, beta2, w2, c2, eps, c1)

@@ -59,7 +59,7 @@ class Adamax(Optimizer):
                 st["exp_avg"] = _make(np.zeros_like(d))
                 st["exp_inf"] = _make(np.zeros_like(d))
             step = st["step"] = st["step"] + 1
-            m, u = st["exp_avg"].data, st["exp_inf"].data
+            m, u = st["exp_avg"]._data, st["exp_inf"]._data
             t = s[1]
             lerp_(m, g, 1 - beta1, t)
             np.multiply(u, beta2, out=u)

@@ -70,7 +70,7 @@ class ASGD(Optimizer):
                 st["ax"] = _make(np.zeros_like(d))
             step = st["step"] = st["step"] + 1
             eta, mu = float(st["eta"]), float(st["mu"])
-            ax = st["ax"].data
+            ax = st["ax"]._data
             t = s[1]
             np.multiply(d, 1 - lambd * eta, out=d)
             np.multiply(g, -eta, out=t)

@@ -117,14 +117,14 @@ class LBFGS(Optimizer):
         """All gradients, flattened in C order and concatenated (zeros where ``.grad`` is
         ``None``); a fresh array."""
         return np.concatenate([
-            np.zeros(p.data.size, p.data.dtype) if p.grad is None else p.grad.data.reshape(-1)
+            np.zeros(p._data.size, p._data.dtype) if p.grad is None else p.grad._data.reshape(-1)
             for p in self._params])
 
     def _add_grad(self, t: float, d: np.ndarray) -> None:
         """``p <- p + t * d`` for the slice of ``d`` belonging to each parameter, in place."""
         offset = 0
         for p in self._params:
-            data = p.data
+            data = p._data
             n = data.size
             step = np.multiply(d[offset:offset + n].reshape(data.shape), t)
             np.add(data, step, out=data)
@@ -132,11 +132,11 @@ class LBFGS(Optimizer):
             offset += n
 
     def _clone_param(self) -> list[np.ndarray]:
-        return [p.data.copy() for p in self._params]
+        return [p._data.copy() for p in self._params]
 
     def _set_param(self, values: list[np.ndarray]) -> None:
         for p, v in zip(self._params, values):
-            np.copyto(p.data, v)
+            np.copyto(p._data, v)
             _bump(p)
 
     def _directional_evaluate(self, closure, x, t, d):
@@ -307,8 +307,8 @@ class LBFGS(Optimizer):
         if len(saved) != 1 or 0 not in saved:
             raise LaminaValueError("LBFGS.load_state_dict: expected the state of parameter 0 only, "
                                    f"got the states of {sorted(saved)}")
-        dtype = np.result_type(*[p.data.dtype for p in self._params])
-        numel = sum(p.data.size for p in self._params)
+        dtype = np.result_type(*[p._data.dtype for p in self._params])
+        numel = sum(p._data.size for p in self._params)
         st = {}
         for name, value in saved[0].items():
             if name in _ARRAY_STATE:
@@ -333,7 +333,7 @@ def _bump(p: Tensor) -> None:
 
 
 def _raw(v):
-    return None if v is None else (v.data if isinstance(v, Tensor) else v)
+    return None if v is None else (v._data if isinstance(v, Tensor) else v)
 
 
 def _with_grad(closure):
@@ -350,7 +350,7 @@ def _with_grad(closure):
 
 def _to_float(v) -> float:
     if isinstance(v, Tensor):
-        v = v.data
+        v = v._data
     elif hasattr(v, "detach"):                   # a PyTorch tensor
         v = v.detach().cpu().numpy()
     return float(np.asarray(v))
@@ -358,7 +358,7 @@ def _to_float(v) -> float:
 
 def _flat_copy(v, dtype, numel: int, name: str) -> np.ndarray:
     if isinstance(v, Tensor):
-        v = v.data
+        v = v._data
     elif hasattr(v, "detach"):
         v = v.detach().cpu().numpy()
     arr = np.array(v, dtype=dtype, copy=True).reshape(-1)

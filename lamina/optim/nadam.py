@@ -82,7 +82,7 @@ class NAdam(Optimizer):
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
             mu_product = st["mu_product"] = float(st["mu_product"]) * mu
-            m, v = st["exp_avg"].data, st["exp_avg_sq"].data
+            m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
             t, denom = s[1], s[2]
             lerp_(m, g, 1 - beta1, t)
             np.multiply(v, beta2, out=v)

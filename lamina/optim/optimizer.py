@@ -2,7 +2,7 @@
 
 An optimizer owns a list of *parameter groups* (dicts with a ``"params"`` list and that group's
 hyper-parameters) and a ``state`` dict keyed by parameter tensor. ``step()`` reads each
-parameter's ``.grad`` and updates ``.data`` in place with NumPy ufuncs (``out=``), so an update
+parameter's ``.grad`` and updates ``._data`` in place with NumPy ufuncs (``out=``), so an update
 never builds a graph and allocates nothing after the first step: the temporaries an update
 needs come from a small pool of scratch arrays keyed by shape and dtype.
 """
@@ -195,7 +195,7 @@ class Optimizer:
                 else:
                     g._ctx = None
                     g.requires_grad = False
-                    g.data.fill(0)
+                    g._data.fill(0)
                     if g._vc is not None:
                         g._vc[0] += 1
 
@@ -234,9 +234,9 @@ class Optimizer:
             gt = p.grad
             if gt is None:
                 continue
-            d = p.data
+            d = p._data
             s = scratch.get((d.shape, d.dtype)) or self._new_buffers(d)
-            yield p, d, _decayed_grad(gt.data, d, weight_decay, maximize, s[0]), s
+            yield p, d, _decayed_grad(gt._data, d, weight_decay, maximize, s[0]), s
 
     def _new_buffers(self, d: np.ndarray) -> list[np.ndarray]:
         """Scratch arrays with ``d``'s shape and dtype, reused from step to step.
@@ -347,15 +347,15 @@ def _load_value(p: Tensor, index, name: str, value):
         return value
     if isinstance(value, (list, tuple, dict)):
         return copy.deepcopy(value)
-    arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+    arr = np.asarray(value._data if isinstance(value, Tensor) else value)
     if arr.dtype.kind == "f":
-        arr = np.array(arr, dtype=p.data.dtype, copy=True)
+        arr = np.array(arr, dtype=p._data.dtype, copy=True)
     else:
         arr = arr.copy()
-    if arr.ndim and arr.shape != p.data.shape:
+    if arr.ndim and arr.shape != p._data.shape:
         raise LaminaValueError(
             f"load_state_dict: state '{name}' of parameter {index} has shape {arr.shape}, "
-            f"but the parameter has shape {p.data.shape}"
+            f"but the parameter has shape {p._data.shape}"
         )
     return _make(arr)
 

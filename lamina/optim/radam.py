@@ -74,7 +74,7 @@ class RAdam(Optimizer):
                 st["exp_avg"] = _make(np.zeros_like(d))
                 st["exp_avg_sq"] = _make(np.zeros_like(d))
             step = st["step"] = st["step"] + 1
-            m, v = st["exp_avg"].data, st["exp_avg_sq"].data
+            m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
             t, a = s[1], s[2]
             lerp_(m, g, 1 - beta1, t)
             np.multiply(v, beta2, out=v)

@@ -78,14 +78,14 @@ class RMSprop(Optimizer):
                 if centered:
                     st["grad_avg"] = _make(np.zeros_like(d))
             st["step"] += 1
-            v = st["square_avg"].data
+            v = st["square_avg"]._data
             t = s[1]
             np.multiply(v, alpha, out=v)
             np.multiply(g, g, out=t)
             np.multiply(t, w, out=t)
             np.add(v, t, out=v)
             if centered:
-                ga = st["grad_avg"].data
+                ga = st["grad_avg"]._data
                 # ga <- lerp(ga, g, 1 - alpha), in the form PyTorch's lerp uses for that weight
                 np.subtract(g, ga, out=t)
                 if w < 0.5:
@@ -102,7 +102,7 @@ class RMSprop(Optimizer):
             np.add(t, eps, out=t)
             np.divide(g, t, out=t)
             if momentum > 0:
-                b = st["momentum_buffer"].data
+                b = st["momentum_buffer"]._data
                 np.multiply(b, momentum, out=b)
                 np.add(b, t, out=b)
                 np.multiply(b, lr, out=t)

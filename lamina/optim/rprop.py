@@ -72,7 +72,7 @@ class Rprop(Optimizer):
                 st["prev"] = _make(np.zeros_like(d))
                 st["step_size"] = _make(np.full_like(d, lr))
             st["step"] += 1
-            prev, size = st["prev"].data, st["step_size"].data
+            prev, size = st["prev"]._data, st["step_size"]._data
             f = s[1]
             np.multiply(g, prev, out=f)
             grow = np.greater(f, 0)

@@ -87,7 +87,7 @@ class SGD(Optimizer):
                 st = state[p]
                 buf = st.get("momentum_buffer")
                 first = buf is None
-                b = g.copy() if first else buf.data
+                b = g.copy() if first else buf._data
                 if first:
                     st["momentum_buffer"] = _make(b)
             # the compiled pass (lamina.kernels.optim) where it applies, else the reference

@@ -38,21 +38,21 @@ class _DynamicQuantized(Module):
                                    f"accumulator; expected at most {limit}")
         self.qconfig = qconfig
         self.reduce_range = qconfig.reduce_range
-        w = float_mod.weight.data
+        w = float_mod.weight._data
         self.float_dtype = w.dtype
         w_q, scale = quantize_weight(w, qconfig.weight, axis=0)
         self.register_buffer("weight_int8", _make(w_q))
         self.register_buffer("weight_scale", _make(np.asarray(scale, np.float32)))
         b = float_mod.bias
         self.register_buffer("bias", None if b is None else
-                             _make(b.data.astype(np.float32)))
+                             _make(b._data.astype(np.float32)))
 
     def _rescale(self, acc: np.ndarray, x_scale: float) -> np.ndarray:
         """``x_scale * w_scale * acc + bias`` over the last axis (output channels)."""
         out = acc.astype(np.float64) * (np.float64(x_scale) *
-                                        self.weight_scale.data.astype(np.float64))
+                                        self.weight_scale._data.astype(np.float64))
         if self.bias is not None:
-            out += self.bias.data
+            out += self.bias._data
         return out
 
     def _quantize_input(self, x: np.ndarray):
@@ -65,9 +65,9 @@ class _DynamicQuantized(Module):
 
     def dequantized_weight(self) -> np.ndarray:
         """``scale * weight_int8`` as float32: the weight the module effectively uses."""
-        s = self.weight_scale.data
+        s = self.weight_scale._data
         s = s.reshape((-1,) + (1,) * (self.weight_int8.ndim - 1)) if s.ndim else s
-        return (self.weight_int8.data.astype(np.float32) * s).astype(np.float32)
+        return (self.weight_int8._data.astype(np.float32) * s).astype(np.float32)
 
 
 class DynamicQuantizedLinear(_DynamicQuantized):
@@ -97,7 +97,7 @@ class DynamicQuantizedLinear(_DynamicQuantized):
             raise LaminaValueError(f"DynamicQuantizedLinear: expected an input with last dim "
                                    f"{self.in_features}, got shape {tuple(x.shape)}")
         x_q, scale, zp = self._quantize_input(x)
-        acc = _int_matmul(x_q.reshape(-1, self.in_features), zp, self.weight_int8.data)
+        acc = _int_matmul(x_q.reshape(-1, self.in_features), zp, self.weight_int8._data)
         out = self._rescale(acc, scale).reshape(*x.shape[:-1], self.out_features)
         return _make(out.astype(self.float_dtype))
 
@@ -150,7 +150,7 @@ class DynamicQuantizedConv2d(_DynamicQuantized):
         win = win[:, :, ::sh, ::sw, ::dh, ::dw]            # (N, C, OH, OW, kh, kw)
         n, _, oh, ow = win.shape[:4]
         cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, -1)
-        acc = _int_matmul(cols, zp, self.weight_int8.data.reshape(self.out_channels, -1))
+        acc = _int_matmul(cols, zp, self.weight_int8._data.reshape(self.out_channels, -1))
         out = self._rescale(acc, scale).reshape(n, oh, ow, self.out_channels)
         return _make(np.ascontiguousarray(out.transpose(0, 3, 1, 2))
                              .astype(self.float_dtype))

@@ -97,7 +97,7 @@ def model_size(model: Module) -> int:
     """Bytes of ``model``'s parameters and buffers (what ``state_dict`` stores)."""
     if not isinstance(model, Module):
         raise LaminaTypeError(f"model_size: model must be an nn.Module, got {type(model).__name__}")
-    return int(sum(t.data.nbytes for t in model.state_dict().values()))
+    return int(sum(t._data.nbytes for t in model.state_dict().values()))
 
 
 def size_report(before: Module, after: Module) -> dict:

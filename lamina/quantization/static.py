@@ -95,7 +95,7 @@ def quantize_static(model: Module, calibration_data, qconfig_spec=None,
     for name, m in model.named_modules():
         if name in chosen and type(m) in DEFAULT_MAPPING:
             def hook(mod, args, name=name):
-                a = np.asarray(args[0].data)
+                a = np.asarray(args[0]._data)
                 r = ranges.setdefault(name, [np.inf, -np.inf])
                 r[0], r[1] = min(r[0], float(a.min())), max(r[1], float(a.max()))
             handles.append(m.register_forward_pre_hook(hook))

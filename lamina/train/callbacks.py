@@ -190,7 +190,7 @@ class EarlyStopping(Callback):
 
 
 def _copy_weights(model) -> dict:
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v._data.copy() for k, v in model.state_dict().items()}
 
 
 # --- checkpoints --------------------------------------------------------------------------
@@ -277,8 +277,8 @@ class ModelCheckpoint(Callback):
 
 
 def _weights_finite(model) -> bool:
-    return all(np.isfinite(v.data).all() for v in model.state_dict().values()
-               if v.data.dtype.kind == "f")
+    return all(np.isfinite(v._data).all() for v in model.state_dict().values()
+               if v._data.dtype.kind == "f")
 
 
 def load_checkpoint(path, model=None, optimizer=None) -> dict:

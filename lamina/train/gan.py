@@ -120,9 +120,9 @@ class GANTrainer:
         loss.backward()
         self.d_optimizer.step()
         self._d_steps += 1
-        return {"d_loss": float(loss.data),
-                "d_real": float(_sigmoid(real_logits.data).mean()),
-                "d_fake": float(_sigmoid(fake_logits.data).mean())}
+        return {"d_loss": float(loss._data),
+                "d_real": float(_sigmoid(real_logits._data).mean()),
+                "d_fake": float(_sigmoid(fake_logits._data).mean())}
 
     def g_step(self, batch_size: int) -> float:
         """One generator update on ``batch_size`` fresh samples; returns its loss."""
@@ -136,7 +136,7 @@ class GANTrainer:
         loss.backward()
         self.g_optimizer.step()
         self.d_optimizer.zero_grad()                  # D's gradients from this pass: dropped
-        return float(loss.data)
+        return float(loss._data)
 
     def fit(self, x, epochs: int = 10, batch_size: int = 64, seed=None, n_samples: int = 16,
             sample_every: int = 1, on_epoch: Callable | None = None) -> GANHistory:
@@ -150,7 +150,7 @@ class GANTrainer:
         owner = "GANTrainer.fit"
         gan = self.gan
         dtype = next(gan.discriminator.parameters()).dtype
-        x = as_input(owner, x, gan.in_shape, dtype).data
+        x = as_input(owner, x, gan.in_shape, dtype)._data
         epochs = check_int(owner, "epochs", epochs)
         batch_size = check_int(owner, "batch_size", batch_size)
         n_samples = check_int(owner, "n_samples", n_samples)
@@ -186,7 +186,7 @@ class GANTrainer:
         g.eval()
         try:
             with no_grad():
-                return np.array(self.gan(z).data)
+                return np.array(self.gan(z)._data)
         finally:
             g.train(was)
 
@@ -214,7 +214,7 @@ def sample_quality(classifier, samples, num_classes: int = 10, min_fraction: flo
     num_classes = check_int(owner, "num_classes", num_classes, low=2)
     min_fraction = check_float(owner, "min_fraction", min_fraction, 0.0, strict=False)
     if isinstance(samples, Tensor):
-        samples = samples.data
+        samples = samples._data
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim < 2 or len(samples) == 0:
         raise LaminaValueError(f"{owner}: samples must be a non-empty batch (n, ...), got shape "
@@ -227,7 +227,7 @@ def sample_quality(classifier, samples, num_classes: int = 10, min_fraction: flo
         with no_grad():
             for start in range(0, len(samples), batch_size):
                 logits = np.asarray(classifier(lamina.tensor(samples[start:start + batch_size]))
-                                    .data, dtype=np.float64)
+                                    ._data, dtype=np.float64)
                 if logits.ndim != 2 or logits.shape[1] != num_classes:
                     raise LaminaValueError(f"{owner}: the classifier must return (batch, "
                                            f"{num_classes}) logits, got {logits.shape}")

@@ -24,7 +24,7 @@ def make_grid(images, nrow: int | None = None, padding: int = 1,
     """
     owner = "make_grid"
     if isinstance(images, Tensor):
-        images = images.data
+        images = images._data
     a = np.asarray(images, dtype=np.float64)
     if a.ndim == 4 and a.shape[1] == 1:
         a = a[:, 0]

@@ -54,7 +54,7 @@ _AVERAGES = ("binary", "micro", "macro", "weighted", None)
 
 def _array(x, op: str, what: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     if isinstance(x, np.ndarray):
         return x
     try:

@@ -68,7 +68,7 @@ def _nonfinite_part(batch_parts) -> str | None:
     *inputs, target = batch_parts
     named = [(f"input {i}" if len(inputs) > 1 else "input", x) for i, x in enumerate(inputs)]
     for name, x in named + [("target", target)]:
-        arr = x.data if isinstance(x, Tensor) else x
+        arr = x._data if isinstance(x, Tensor) else x
         if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and arr.size:
             bad = ~np.isfinite(arr)
             if bad.any():
@@ -81,7 +81,7 @@ def _nonfinite_part(batch_parts) -> str | None:
 
 def _params_finite(model) -> bool:
     params = model.parameters() if hasattr(model, "parameters") else ()
-    return all(np.isfinite(p.data).all() for p in params if p.data.dtype.kind == "f")
+    return all(np.isfinite(p._data).all() for p in params if p._data.dtype.kind == "f")
 
 
 def _split_batch(batch, op: str):
@@ -111,11 +111,11 @@ def _loss_value(loss, op: str) -> float:
                 else type(loss).__name__)
         raise LaminaValueError(f"{op}: loss_fn must return a 0-d tensor (a reduced loss such as "
                                f"reduction='mean'), got {what}")
-    return float(loss.data)
+    return float(loss._data)
 
 
 def _output_array(output):
-    return output.data if isinstance(output, Tensor) else output
+    return output._data if isinstance(output, Tensor) else output
 
 
 def _make_metrics(metrics, loss_fn=None) -> list[Metric]:
@@ -376,7 +376,7 @@ class Trainer:
                 value = _loss_value(loss, "fit")
                 if reg is not None:
                     penalty = reg(model)
-                    pvalue = float(penalty.data if isinstance(penalty, Tensor) else penalty)
+                    pvalue = float(penalty._data if isinstance(penalty, Tensor) else penalty)
                     penalty_total += pvalue
                     loss = loss + penalty
                     if self.stop_on_nonfinite and not np.isfinite(pvalue):

@@ -33,7 +33,7 @@ _RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 
 def _arr(v, dtype=None) -> np.ndarray:
-    a = np.asarray(v.data if isinstance(v, Tensor) else v)
+    a = np.asarray(v._data if isinstance(v, Tensor) else v)
     return a.astype(dtype) if dtype is not None else a
 
 

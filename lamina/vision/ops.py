@@ -59,10 +59,10 @@ def _boxes(x, op: str, name: str = "boxes", corners: bool = True) -> Tensor:
     t = _as_tensor(x, op, name)
     if t.ndim != 2 or t.shape[1] != 4:
         raise LaminaValueError(f"{op}: {name} must have shape (N, 4), got {tuple(t.shape)}")
-    if not np.issubdtype(t.data.dtype, np.floating):
-        t = Tensor(t.data.astype(np.float32))
+    if not np.issubdtype(t._data.dtype, np.floating):
+        t = Tensor(t._data.astype(np.float32))
     if corners:
-        d = np.asarray(t.data)
+        d = np.asarray(t._data)
         bad = (d[:, 2] < d[:, 0]) | (d[:, 3] < d[:, 1])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -74,7 +74,7 @@ def _boxes(x, op: str, name: str = "boxes", corners: bool = True) -> Tensor:
 
 
 def _scores(x, n: int, op: str) -> np.ndarray:
-    s = np.asarray(x.data if isinstance(x, Tensor) else x)
+    s = np.asarray(x._data if isinstance(x, Tensor) else x)
     if s.ndim != 1 or s.shape[0] != n:
         raise LaminaValueError(f"{op}: scores must have shape ({n},) to match boxes, got "
                                f"{tuple(s.shape)}")
@@ -131,7 +131,7 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> Tensor:
                                    f"{', '.join(repr(f) for f in _FORMATS)}")
     b = _boxes(boxes, op, corners=in_fmt == "xyxy")
     if in_fmt != "xyxy":
-        d = np.asarray(b.data)
+        d = np.asarray(b._data)
         bad = (d[:, 2] < 0) | (d[:, 3] < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -236,7 +236,7 @@ def nms(boxes, scores, iou_threshold: float) -> Tensor:
     b = _boxes(boxes, op)
     s = _scores(scores, b.shape[0], op)
     thr = _threshold(iou_threshold, op)
-    return Tensor(_nms_np(np.asarray(b.data), s, thr))
+    return Tensor(_nms_np(np.asarray(b._data), s, thr))
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
@@ -249,13 +249,13 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
     n = b.shape[0]
     s = _scores(scores, n, op)
     thr = _threshold(iou_threshold, op)
-    c = np.asarray(idxs.data if isinstance(idxs, Tensor) else idxs)
+    c = np.asarray(idxs._data if isinstance(idxs, Tensor) else idxs)
     if c.ndim != 1 or c.shape[0] != n:
         raise LaminaValueError(f"{op}: idxs must have shape ({n},) to match boxes, got "
                                f"{tuple(c.shape)}")
     if n and not np.issubdtype(c.dtype, np.integer):
         raise LaminaTypeError(f"{op}: idxs must be integer category indices, got dtype {c.dtype}")
-    bd = np.asarray(b.data)
+    bd = np.asarray(b._data)
     keep = [np.flatnonzero(c == k)[_nms_np(bd[c == k], s[c == k], thr)] for k in np.unique(c)]
     keep = np.concatenate(keep) if keep else np.zeros(0, np.int64)
     keep = keep[np.argsort(-s[keep], kind="stable")]
@@ -359,7 +359,7 @@ def roi_align(input: Tensor, boxes, output_size, spatial_scale: float = 1.0,  # 
         raise LaminaTypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim != 4:
         raise LaminaValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(input.shape)}")
-    if not np.issubdtype(input.data.dtype, np.floating):
+    if not np.issubdtype(input._data.dtype, np.floating):
         raise LaminaTypeError(f"{op}: input must be floating point, got {input.dtype}")
     size = _pair(output_size, op, "output_size")
     if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, (int, np.integer)):
@@ -374,11 +374,11 @@ def roi_align(input: Tensor, boxes, output_size, spatial_scale: float = 1.0,  # 
                                    f"{len(boxes)} entries for {input.shape[0]} images")
         parts = []
         for i, bx in enumerate(boxes):
-            bd = np.asarray(_boxes(bx, op, f"boxes[{i}]", corners=False).data, np.float64)
+            bd = np.asarray(_boxes(bx, op, f"boxes[{i}]", corners=False)._data, np.float64)
             parts.append(np.concatenate([np.full((len(bd), 1), float(i)), bd], axis=1))
         rois = np.concatenate(parts) if parts else np.zeros((0, 5))
     else:
-        rois = np.asarray(boxes.data if isinstance(boxes, Tensor) else boxes, np.float64)
+        rois = np.asarray(boxes._data if isinstance(boxes, Tensor) else boxes, np.float64)
         if rois.ndim != 2 or rois.shape[1] != 5:
             raise LaminaValueError(f"{op}: boxes must be a (K, 5) tensor of (batch index, x1, y1, "
                                    f"x2, y2) or a list of (L, 4) tensors, got shape "
@@ -417,7 +417,7 @@ def sigmoid_focal_loss(inputs: Tensor, targets, alpha: float = 0.25, gamma: floa
                                f"{alpha!r}")
     _check_reduction(reduction, op)
     if t.dtype != x.dtype:
-        t = Tensor(np.asarray(t.data, dtype=x.data.dtype))
+        t = Tensor(np.asarray(t._data, dtype=x._data.dtype))
     p = lamina.sigmoid(x)
     # BCE with logits, stably: max(x, 0) - x t + log(1 + exp(-|x|))
     ce = lamina.clamp(x, min=0) - x * t + lamina.log1p(lamina.exp(-lamina.abs(x)))

@@ -27,13 +27,13 @@ def _float_mask(mask: Tensor | None, dtype, name: str) -> Tensor | None:
         return None
     if not isinstance(mask, Tensor):
         raise LaminaTypeError(f"{_OP}: {name} must be a Tensor, got {type(mask).__name__}")
-    kind = mask.data.dtype.kind
+    kind = mask._data.dtype.kind
     if kind == "b":
-        return _make(np.where(mask.data, -np.inf, 0.0).astype(dtype))
+        return _make(np.where(mask._data, -np.inf, 0.0).astype(dtype))
     if kind != "f":
         raise LaminaValueError(f"{_OP}: only bool and floating types of {name} are supported, got "
                                f"{mask.dtype}")
-    return mask if mask.data.dtype == dtype else mask.to(dtype)
+    return mask if mask._data.dtype == dtype else mask.to(dtype)
 
 
 def _pad_last(mask: Tensor | None) -> Tensor | None:
@@ -191,7 +191,7 @@ class MultiheadAttention(Module):
         if key.shape[0] != N:
             raise LaminaValueError(f"{_OP}: query has batch size {N} but key and value have "
                                    f"{key.shape[0]}")
-        dtype = query.data.dtype
+        dtype = query._data.dtype
         attn_mask = _float_mask(attn_mask, dtype, "attn_mask")
         key_padding_mask = _float_mask(key_padding_mask, dtype, "key_padding_mask")
         if attn_mask is not None:
@@ -213,7 +213,7 @@ class MultiheadAttention(Module):
         k = k.reshape(N, -1, H, D).transpose(1, 2)
         v = v.reshape(N, -1, H, D).transpose(1, 2)
         if self.add_zero_attn:
-            zeros = _make(np.zeros((N, H, 1, D), dtype=q.data.dtype))
+            zeros = _make(np.zeros((N, H, 1, D), dtype=q._data.dtype))
             k = movement.cat([k, zeros], dim=2)
             v = movement.cat([v, zeros], dim=2)
             attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)

@@ -60,7 +60,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     """
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise LaminaTypeError(f"embedding: expected an integer index tensor, got {idx.dtype}")
     n = weight.shape[0]
@@ -74,7 +74,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         padding_idx = padding_idx % n
     if max_norm is not None:
         rows = np.unique(idx)
-        w = weight.data
+        w = weight._data
         norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
         scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
         with no_grad():
@@ -123,7 +123,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
-                self.weight.data[self.padding_idx] = 0
+                self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None,

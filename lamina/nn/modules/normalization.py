@@ -63,9 +63,9 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -90,9 +90,9 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             nbt = b["num_batches_tracked"]
             if nbt is not None:
-                nbt.data += 1
+                nbt._data += 1
                 if self.momentum is None:  # cumulative moving average
-                    momentum = 1.0 / float(nbt.data)
+                    momentum = 1.0 / float(nbt._data)
         # batch statistics in training, or whenever there are no running statistics
         use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
         track = not self.training or self.track_running_stats

@@ -109,12 +109,12 @@ class Highway(Module):
         self.linear = Linear(features, features, bias=bias, dtype=dtype)
         self.gate = Linear(features, features, dtype=dtype)
         self.activation = make_activation(activation, "Highway")
-        self.gate.bias.data[...] = self.gate_bias
+        self.gate.bias._data[...] = self.gate_bias
 
     def reset_parameters(self) -> None:
         self.linear.reset_parameters()
         self.gate.reset_parameters()
-        self.gate.bias.data[...] = self.gate_bias
+        self.gate.bias._data[...] = self.gate_bias
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim == 0 or input.shape[-1] != self.features:

@@ -70,7 +70,7 @@ def _is_causal_mask(mask: Tensor | None, is_causal: bool | None, size: int) -> b
     if tuple(mask.shape) != (size, size):
         return False
     causal = np.triu(np.ones((size, size), dtype=bool), 1)
-    m = mask.data
+    m = mask._data
     return bool(np.array_equal(m, causal) if m.dtype.kind == "b"
                 else np.array_equal(np.isneginf(m), causal) and not m[~causal].any())
 

@@ -239,7 +239,7 @@ def to_pil_image(pic, mode: str | None = None):
     """
     image = _pil()
     if isinstance(pic, Tensor):
-        arr = np.asarray(pic.data)
+        arr = np.asarray(pic._data)
         if arr.ndim not in (2, 3):
             raise LaminaValueError(f"to_pil_image: pic should be 2 or 3 dimensional, got "
                                    f"{arr.ndim} dimensions (shape {arr.shape})")
@@ -312,7 +312,7 @@ def normalize(tensor: Tensor, mean, std, inplace: bool = False) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise LaminaTypeError(f"normalize: tensor should be a lamina Tensor, got "
                               f"{type(tensor).__name__}")
-    arr = tensor.data
+    arr = tensor._data
     if not _is_float(arr):
         raise LaminaTypeError(f"normalize: input tensor should be a float tensor, got {arr.dtype}")
     if arr.ndim < 3:
@@ -450,7 +450,7 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         raise LaminaValueError(f"{op}: interpolation {mode.value!r} is not supported for tensors; "
                                "expected nearest, nearest-exact, bilinear or bicubic")
     aa = bool(antialias) and mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)
-    return _wrap(_resize_array(img.data, oh, ow, mode, aa))
+    return _wrap(_resize_array(img._data, oh, ow, mode, aa))
 
 
 # --- geometry: crops, flips, padding --------------------------------------------------------
@@ -519,7 +519,7 @@ def pad(img, padding, fill=0, padding_mode: str = "constant"):
         out = np.pad(arr, width, mode=padding_mode)
         return _pil().frombytes(img.mode, (out.shape[1], out.shape[0]),
                                 np.ascontiguousarray(out).tobytes())
-    arr = img.data
+    arr = img._data
     h, w = arr.shape[-2:]
     arr = arr[..., max(-top, 0):h - max(-bottom, 0), max(-left, 0):w - max(-right, 0)]
     left, top, right, bottom = (max(v, 0) for v in (left, top, right, bottom))
@@ -561,7 +561,7 @@ def crop(img, top: int, left: int, height: int, width: int):
         return img.crop((left, top, left + width, top + height))
     _, h, w = get_dimensions(img)
     right, bottom = left + width, top + height
-    arr = img.data
+    arr = img._data
     if left < 0 or top < 0 or right > w or bottom > h:
         ltrb = [max(-left + min(0, right), 0), max(-top + min(0, bottom), 0),
                 max(right - max(w, left), 0), max(bottom - max(h, top), 0)]
@@ -598,7 +598,7 @@ def hflip(img):
     _check_image(img, "hflip")
     if _is_pil(img):
         return img.transpose(0)              # Image.Transpose.FLIP_LEFT_RIGHT
-    return _wrap(img.data[..., ::-1])
+    return _wrap(img._data[..., ::-1])
 
 
 def vflip(img):
@@ -606,7 +606,7 @@ def vflip(img):
     _check_image(img, "vflip")
     if _is_pil(img):
         return img.transpose(1)              # Image.Transpose.FLIP_TOP_BOTTOM
-    return _wrap(img.data[..., ::-1, :])
+    return _wrap(img._data[..., ::-1, :])
 
 
 # --- rotation and affine maps -----------------------------------------------------------------
@@ -735,7 +735,7 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
     m = _inverse_affine_matrix(_center_shift(center, w, h, op), -angle, [0.0, 0.0], 1.0,
                                [0.0, 0.0])
     ow, oh = _affine_output_size(m, w, h) if expand else (w, h)
-    return _wrap(_grid_transform(img.data, m, ow, oh, mode, _tensor_fill(fill, op)))
+    return _wrap(_grid_transform(img._data, m, ow, oh, mode, _tensor_fill(fill, op)))
 
 
 def affine(img, angle: float, translate, scale: float, shear,
@@ -771,7 +771,7 @@ def affine(img, angle: float, translate, scale: float, shear,
         opts = _pil_fill(fill, img, op, "fillcolor")
         return img.transform((w, h), 0, m, _pil_filter(mode, op), **opts)  # Image.AFFINE
     m = _inverse_affine_matrix(_center_shift(center, w, h, op), angle, translate, scale, shear)
-    return _wrap(_grid_transform(img.data, m, w, h, mode, _tensor_fill(fill, op)))
+    return _wrap(_grid_transform(img._data, m, w, h, mode, _tensor_fill(fill, op)))
 
 
 # --- colour -----------------------------------------------------------------------------------
@@ -809,7 +809,7 @@ def rgb_to_grayscale(img, num_output_channels: int = 1):
         if num_output_channels == 3:
             g = _pil().merge("RGB", (g, g, g))
         return g
-    arr = img.data
+    arr = img._data
     c = _channels(arr, op)
     out = _gray(arr) if c == 3 else arr.copy()
     if num_output_channels == 3:
@@ -853,7 +853,7 @@ def adjust_brightness(img, brightness_factor: float):
     f = _factor(brightness_factor, op, "brightness_factor")
     if _is_pil(img):
         return _enhance(img, "Brightness", f, op)
-    arr = img.data
+    arr = img._data
     _channels(arr, op)
     return _wrap(_blend(arr, np.zeros_like(arr), f, arr.dtype))
 
@@ -865,7 +865,7 @@ def adjust_contrast(img, contrast_factor: float):
     f = _factor(contrast_factor, op, "contrast_factor")
     if _is_pil(img):
         return _enhance(img, "Contrast", f, op)
-    arr = img.data
+    arr = img._data
     c = _channels(arr, op)
     g = _to_float(_gray(arr) if c == 3 else arr)
     mean = g.mean(axis=(-3, -2, -1), keepdims=True, dtype=np.float64).astype(g.dtype)
@@ -879,7 +879,7 @@ def adjust_saturation(img, saturation_factor: float):
     f = _factor(saturation_factor, op, "saturation_factor")
     if _is_pil(img):
         return _enhance(img, "Color", f, op)
-    arr = img.data
+    arr = img._data
     if _channels(arr, op) == 1:
         return _wrap(arr.copy())
     return _wrap(_blend(arr, _gray(arr), f, arr.dtype))
@@ -930,7 +930,7 @@ def adjust_hue(img, hue_factor: float):
         np_h = (np.asarray(h, dtype=np.int64) + int(hue_factor * 255)) % 256
         h = _pil().frombytes("L", h.size, np_h.astype(np.uint8).tobytes())
         return _pil().merge("HSV", (h, s, v)).convert(img.mode)
-    arr = img.data
+    arr = img._data
     if _channels(arr, op) == 1:
         return _wrap(arr.copy())
     x = arr if _is_float(arr) else arr.astype(np.float32) / np.float32(_max_value(arr.dtype))
@@ -989,7 +989,7 @@ def gaussian_blur(img, kernel_size, sigma=None):
                                    "L, LA, RGB, RGBA or F (convert the image first)")
         return to_pil_image(gaussian_blur(pil_to_tensor(img), kernel_size, sigma),
                             mode=img.mode)
-    arr = img.data
+    arr = img._data
     x = _to_float(arr)
     kx, ky = kernel_size
     h, w = x.shape[-2:]
@@ -1015,8 +1015,8 @@ def erase(img: Tensor, i: int, j: int, h: int, w: int, v, inplace: bool = False)
     _chw(img, op)
     i, j = _int(i, op, "i", 0), _int(j, op, "j", 0)
     h, w = _int(h, op, "h", 0), _int(w, op, "w", 0)
-    arr = img.data if inplace else img.data.copy()
-    value = np.asarray(v.data if isinstance(v, Tensor) else v)
+    arr = img._data if inplace else img._data.copy()
+    value = np.asarray(v._data if isinstance(v, Tensor) else v)
     try:
         arr[..., i:i + h, j:j + w] = value
     except ValueError:

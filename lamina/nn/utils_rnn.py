@@ -142,7 +142,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0, total_length: int | None = None):
     """The inverse of ``pack_padded_sequence``: ``(padded, lengths)``, the batch in its
     original order, padded to ``total_length`` steps (default: the longest sequence)."""
-    data, batch_sizes = sequence.data, sequence.batch_sizes.data
+    data, batch_sizes = sequence.data, sequence.batch_sizes._data
     t_max, bsz = len(batch_sizes), int(batch_sizes[0])
     if total_length is not None:
         if total_length < t_max:

@@ -927,10 +927,13 @@ def cumsum(x, dim: int, dtype=None) -> Tensor:
 
 def numpy_names(fn):
     """Let ``fn`` take NumPy's ``axis=`` and ``keepdims=`` for ``dim=`` and ``keepdim=``, as
-    PyTorch's functions and methods do (``x.sum(axis=0, keepdims=True)``)."""
+    PyTorch's functions and methods do (``x.sum(axis=0, keepdims=True)``), and ``out=None``,
+    which NumPy passes when it calls the method (``np.all(t)``, ``np.mean(t)``)."""
     @functools.wraps(fn)
     def op(*args, **kwargs):
         if kwargs:
+            if "out" in kwargs and kwargs["out"] is None:   # NumPy's np.all(t) passes out=None
+                del kwargs["out"]
             for np_name, name in (("axis", "dim"), ("keepdims", "keepdim")):
                 if np_name in kwargs:
                     if name in kwargs:

@@ -151,7 +151,7 @@ def test_kl_divergence_and_its_gradient_match_pytorch(case):
     q, tq, lqp, tqp = _make(case)
     # a second, different parameter set for q: perturb within the support
     for k in lqp:
-        arr = lqp[k].data
+        arr = lqp[k]._data
         new = arr * 1.3 + 0.1 if "matrix" not in k and k != "scale_tril" else arr * 1.5
         if k == "probs":
             new = np.clip(arr[::-1].copy(), 0.05, 0.95)

@@ -82,7 +82,7 @@ def test_saliency(nets, target, use_abs):
     with _float64():
         theirs = cattr.Saliency(tm).attribute(_t(x), target=tt, abs=use_abs)
     _close(ours, theirs)
-    assert np.abs(ours.data).sum() > 0
+    assert np.abs(ours._data).sum() > 0
 
 
 def test_input_x_gradient(nets):
@@ -139,7 +139,7 @@ def test_integrated_gradients_exact_weights(nets, method, n_steps):
         _close(ours, theirs)
     else:
         bound = 2.0 ** -24 * np.abs(x) * _abs_path_gradient(lm, x, 0, method, n_steps)
-        assert (np.abs(ours.data - theirs.detach().numpy()) <= bound + 1e-15).all()
+        assert (np.abs(ours._data - theirs.detach().numpy()) <= bound + 1e-15).all()
     assert np.abs(d.data).max() <= np.abs(td.numpy()).max() + 1e-9
 
 
@@ -365,7 +365,7 @@ def test_guided_backprop(nets, target):
     _close(ours, theirs)
     assert [m for m in lm.modules() if isinstance(m, nn.ReLU)] == relus   # put back
     plain = interpret.Saliency(lm).attribute(lamina.tensor(x), target=target, abs=False)
-    assert not np.allclose(plain.data, ours.data)      # the guided rule changed something
+    assert not np.allclose(plain._data, ours._data)      # the guided rule changed something
 
 
 def test_bad_input_names_the_method(nets):

@@ -68,7 +68,7 @@ def test_qr_r_mode_and_errors():
     q, r = L.qr(lamina.tensor(A), mode="r")
     tq, tr = torch.linalg.qr(torch.tensor(A), mode="r")
     assert q.shape == tuple(tq.shape) == (0,)
-    np.testing.assert_allclose(np.abs(r.data), np.abs(tr.numpy()), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.abs(r._data), np.abs(tr.numpy()), rtol=1e-9, atol=1e-12)
     with pytest.raises(RuntimeError, match="unrecognized mode"):
         L.qr(lamina.tensor(A), mode="full")
     x = lamina.tensor(A, requires_grad=True)

@@ -80,7 +80,7 @@ def test_gaussian_noise_only_in_training():
 def test_masking_noise_only_in_training():
     lamina.manual_seed(0)
     x = lamina.ones(2000, 10)
-    y = MaskingNoise(0.3)(x).data
+    y = MaskingNoise(0.3)(x)._data
     assert set(np.unique(y)) <= {0.0, 1.0}                  # no rescaling, unlike dropout
     assert abs((y == 0).mean() - 0.3) < 0.02
     m = MaskingNoise(0.3).eval()
@@ -92,7 +92,7 @@ def test_masking_noise_passes_gradients_through_kept_inputs():
     x = lamina.ones(3, 5, requires_grad=True)
     y = MaskingNoise(0.5)(x)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, y.data)
+    np.testing.assert_array_equal(x.grad._data, y._data)
 
 
 def test_denoising_autoencoder_corrupts_in_training_only():

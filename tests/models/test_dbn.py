@@ -24,9 +24,9 @@ def test_pretrain_stacks_rbms_and_initializes_the_classifier(digits):
     assert [type(m).__name__ for m in dbn.classifier] == ["Linear", "Sigmoid", "Linear",
                                                           "Sigmoid", "Linear"]
     for i, rbm in enumerate(dbn.rbms):
-        np.testing.assert_allclose(dbn.classifier[2 * i].weight.data, rbm.weight.data,
+        np.testing.assert_allclose(dbn.classifier[2 * i].weight._data, rbm.weight._data,
                                    rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(dbn.classifier[2 * i].bias.data, rbm.h_bias.data,
+        np.testing.assert_allclose(dbn.classifier[2 * i].bias._data, rbm.h_bias._data,
                                    rtol=1e-6, atol=1e-7)
     # the classifier's hidden layers compute the RBMs' upward pass p(h | v)
     with lamina.no_grad():
@@ -49,7 +49,7 @@ def test_fine_tuning_learns_digits(digits):
         loss.backward()
         opt.step()
     with lamina.no_grad():
-        acc = np.mean(dbn(lamina.tensor(x[1000:1400])).data.argmax(1) == y[1000:1400])
+        acc = np.mean(dbn(lamina.tensor(x[1000:1400]))._data.argmax(1) == y[1000:1400])
     assert acc > 0.85                                           # 0.92 measured
 
 

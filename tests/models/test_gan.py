@@ -27,7 +27,7 @@ def test_shapes(kind, shape):
     lamina.manual_seed(0)
     gan = GAN(shape, latent_dim=6, kind=kind)
     s = gan.sample(4)
-    assert s.shape == (4, *shape) and np.all((s.data >= 0) & (s.data <= 1))
+    assert s.shape == (4, *shape) and np.all((s._data >= 0) & (s._data <= 1))
     assert gan.discriminator(s).shape == (4, 1)
     assert gan(gan.noise(3)).shape == (3, *shape)
 
@@ -57,15 +57,15 @@ def test_discriminator_loss_against_torch(real_label):
     got = discriminator_loss(lr, lf, real_label)
     bce = torch.nn.BCEWithLogitsLoss()
     want = bce(tr, torch.full_like(tr, real_label)) + bce(tf, torch.zeros_like(tf))
-    np.testing.assert_allclose(float(got.data), want.item(), **TIGHT)
+    np.testing.assert_allclose(float(got._data), want.item(), **TIGHT)
     got.backward()
     want.backward()
-    np.testing.assert_allclose(lr.grad.data, tr.grad.numpy(), **TIGHT)
-    np.testing.assert_allclose(lf.grad.data, tf.grad.numpy(), **TIGHT)
+    np.testing.assert_allclose(lr.grad._data, tr.grad.numpy(), **TIGHT)
+    np.testing.assert_allclose(lf.grad._data, tf.grad.numpy(), **TIGHT)
     # and the textbook form, -mean log D(x) - mean log(1 - D(G(z))) at real_label = 1
     if real_label == 1.0:
         d_real, d_fake = 1 / (1 + np.exp(-real)), 1 / (1 + np.exp(-fake))
-        np.testing.assert_allclose(float(got.data), -np.log(d_real).mean()
+        np.testing.assert_allclose(float(got._data), -np.log(d_real).mean()
                                    - np.log(1 - d_fake).mean(), rtol=1e-9)
 
 
@@ -77,10 +77,10 @@ def test_generator_loss_against_torch(non_saturating):
     got = generator_loss(lf, non_saturating)
     bce = torch.nn.BCEWithLogitsLoss()
     want = bce(tf, torch.ones_like(tf)) if non_saturating else -bce(tf, torch.zeros_like(tf))
-    np.testing.assert_allclose(float(got.data), want.item(), **TIGHT)
+    np.testing.assert_allclose(float(got._data), want.item(), **TIGHT)
     got.backward()
     want.backward()
-    np.testing.assert_allclose(lf.grad.data, tf.grad.numpy(), **TIGHT)
+    np.testing.assert_allclose(lf.grad._data, tf.grad.numpy(), **TIGHT)
 
 
 def test_non_saturating_gradient_is_strong_where_minimax_vanishes():
@@ -90,7 +90,7 @@ def test_non_saturating_gradient_is_strong_where_minimax_vanishes():
     for ns in (True, False):
         t = lamina.tensor(logits, requires_grad=True)
         generator_loss(t, ns).backward()
-        grads[ns] = abs(t.grad.data).mean()
+        grads[ns] = abs(t.grad._data).mean()
     assert grads[True] > 1e3 * grads[False]
 
 

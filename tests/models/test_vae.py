@@ -65,11 +65,11 @@ def test_reparametrization_is_differentiable_and_has_the_right_moments():
     logvar = lamina.tensor(np.full((20000, 1), np.log(0.25)), requires_grad=True)
     lamina.manual_seed(0)
     z = reparametrize(mu, logvar)
-    assert abs(z.data.mean() - 2.0) < 0.02 and abs(z.data.std() - 0.5) < 0.01
+    assert abs(z._data.mean() - 2.0) < 0.02 and abs(z._data.std() - 0.5) < 0.01
     z.sum().backward()
-    np.testing.assert_allclose(mu.grad.data, 1.0)
-    eps = (z.data - 2.0) / 0.5                             # dz/dlogvar = eps * sigma / 2
-    np.testing.assert_allclose(logvar.grad.data, eps * 0.25, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(mu.grad._data, 1.0)
+    eps = (z._data - 2.0) / 0.5                             # dz/dlogvar = eps * sigma / 2
+    np.testing.assert_allclose(logvar.grad._data, eps * 0.25, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("decoder", ["bernoulli", "gaussian"])
@@ -83,16 +83,16 @@ def test_elbo_and_gradients_against_torch(decoder):
     got = m.elbo(lamina.tensor(x), eps=lamina.tensor(eps))
     tx, teps = torch.tensor(x), torch.tensor(eps)
     want = torch_elbo(t, tx, teps, decoder)
-    np.testing.assert_allclose(got.data, want.detach().numpy(), **TIGHT)
+    np.testing.assert_allclose(got._data, want.detach().numpy(), **TIGHT)
     # the loss and every parameter's gradient
     loss = m.loss(lamina.tensor(x), eps=lamina.tensor(eps))
     tloss = -want.mean()
-    np.testing.assert_allclose(float(loss.data), tloss.item(), **TIGHT)
+    np.testing.assert_allclose(float(loss._data), tloss.item(), **TIGHT)
     loss.backward()
     tloss.backward()
     tparams = dict(t.named_parameters())
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tparams[name].grad.numpy(), **TIGHT,
+        np.testing.assert_allclose(p.grad._data, tparams[name].grad.numpy(), **TIGHT,
                                    err_msg=name)
 
 
@@ -133,11 +133,11 @@ def test_sample_interpolate_and_training():
         losses = vae.fit(x, epochs=5, lr=3e-3, batch_size=20, seed=0)
         assert losses[-1] < losses[0]
         s = vae.sample(7)
-        assert s.shape == (7, 1, 8, 8) and np.all((s.data >= 0) & (s.data <= 1))
+        assert s.shape == (7, 1, 8, 8) and np.all((s._data >= 0) & (s._data <= 1))
         path = vae.interpolate(x[0], x[1], steps=5)
         assert path.shape == (5, 1, 8, 8)
-        np.testing.assert_allclose(path.data[0], vae(lamina.tensor(x[:1])).data[0], atol=1e-6)
-        np.testing.assert_allclose(path.data[-1], vae(lamina.tensor(x[1:2])).data[0],
+        np.testing.assert_allclose(path._data[0], vae(lamina.tensor(x[:1])).data[0], atol=1e-6)
+        np.testing.assert_allclose(path._data[-1], vae(lamina.tensor(x[1:2])).data[0],
                                    atol=1e-6)
     g = lamina.Generator().manual_seed(5) if hasattr(lamina, "Generator") else None
     if g is not None:
@@ -197,5 +197,5 @@ def test_conv_vae_elbo_and_gradients_against_torch():
     (-want.mean()).backward()
     tparams = dict(t.named_parameters())
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tparams[name].grad.numpy(), rtol=1e-8,
+        np.testing.assert_allclose(p.grad._data, tparams[name].grad.numpy(), rtol=1e-8,
                                    atol=1e-10, err_msg=name)

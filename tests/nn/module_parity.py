@@ -58,7 +58,7 @@ def check_module(tm, lm, call, arrays, train=False, rtol=1e-9, atol=1e-11, grad=
     for name, p in tm.named_parameters():
         lp = lparams[name]
         if p.grad is None:
-            assert lp.grad is None or not np.any(lp.grad.data), f"{name}: unexpected grad"
+            assert lp.grad is None or not np.any(lp.grad._data), f"{name}: unexpected grad"
             continue
         np.testing.assert_allclose(lp.grad.data, p.grad.numpy(), rtol=rtol, atol=atol,
                                    equal_nan=True,
@@ -68,5 +68,5 @@ def check_module(tm, lm, call, arrays, train=False, rtol=1e-9, atol=1e-11, grad=
 
 def _nan_to_zero(t):
     """NaN outputs (fully masked rows) out of the loss, as ``torch.nan_to_num`` does."""
-    bad = np.isnan(t.data)
+    bad = np.isnan(t._data)
     return t.masked_fill(lamina.tensor(bad), 0.0) if bad.any() else t

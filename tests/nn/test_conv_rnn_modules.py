@@ -22,7 +22,7 @@ def _param_grads_match(lm, tm, tol=TOL64):
     lp = dict(lm.named_parameters())
     assert list(lp) == list(tp)
     for name, p in lp.items():
-        np.testing.assert_allclose(p.grad.data, tp[name].grad.numpy(), err_msg=name, **tol)
+        np.testing.assert_allclose(p.grad._data, tp[name].grad.numpy(), err_msg=name, **tol)
 
 
 def _run_pair(lm, tm, x, tol=TOL64, forward=None):
@@ -32,11 +32,11 @@ def _run_pair(lm, tm, x, tol=TOL64, forward=None):
     tx = torch.tensor(x, requires_grad=True)
     lx = lamina.tensor(x, requires_grad=True)
     to, lo = forward(tm, tx), forward(lm, lx)
-    np.testing.assert_allclose(lo.data, to.detach().numpy(), **tol)
+    np.testing.assert_allclose(lo._data, to.detach().numpy(), **tol)
     g = np.random.default_rng(0).standard_normal(tuple(to.shape))
     (to * torch.tensor(g)).sum().backward()
     (lo * lamina.tensor(g)).sum().backward()
-    np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), **tol)
+    np.testing.assert_allclose(lx.grad._data, tx.grad.numpy(), **tol)
     _param_grads_match(lm, tm, tol)
 
 
@@ -86,12 +86,12 @@ def test_conv_default_init_bounds():
     m = nn.Conv2d(8, 16, 3)
     fan_in = 8 * 9
     bound = 1 / math.sqrt(fan_in)   # kaiming_uniform(a=sqrt(5)) gives U(-1/sqrt(fan_in), ..)
-    w = m.weight.data
+    w = m.weight._data
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
-    assert np.abs(m.bias.data).max() <= bound
+    assert np.abs(m.bias._data).max() <= bound
     t = nn.ConvTranspose2d(8, 4, 3, groups=2)
     assert t.weight.shape == (8, 2, 3, 3)
-    assert np.abs(t.weight.data).max() <= 1 / math.sqrt(2 * 9)
+    assert np.abs(t.weight._data).max() <= 1 / math.sqrt(2 * 9)
 
 
 # --- pooling, upsample, embedding, dropout2d ---------------------------------------------------
@@ -122,16 +122,16 @@ def test_pool_like_modules(name, args, kw):
 def test_embedding_matches_torch_with_padding_idx():
     tm = torch.nn.Embedding(10, 4, padding_idx=2).double()
     lm = nn.Embedding(10, 4, padding_idx=2, dtype=lamina.float64)
-    assert np.all(lm.weight.data[2] == 0)
+    assert np.all(lm.weight._data[2] == 0)
     lm.load_state_dict(_sd(tm))
     idx = np.array([[1, 2, 3, 1], [9, 2, 1, 0]])
     to = tm(torch.tensor(idx))
     lo = lm(lamina.tensor(idx))
-    np.testing.assert_allclose(lo.data, to.detach().numpy())
+    np.testing.assert_allclose(lo._data, to.detach().numpy())
     g = np.random.default_rng(5).standard_normal((2, 4, 4))
     (to * torch.tensor(g)).sum().backward()
     (lo * lamina.tensor(g)).sum().backward()
-    np.testing.assert_allclose(lm.weight.grad.data, tm.weight.grad.numpy(), **TOL64)
+    np.testing.assert_allclose(lm.weight.grad._data, tm.weight.grad.numpy(), **TOL64)
     with pytest.raises(IndexError):
         lm(lamina.tensor([10]))
 
@@ -144,7 +144,7 @@ def test_embedding_max_norm_and_from_pretrained():
     idx = [0, 3, 3]
     np.testing.assert_allclose(lm(lamina.tensor(idx)).data,
                                tm(torch.tensor(idx)).detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(lm.weight.data, tm.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lm.weight._data, tm.weight.detach().numpy(), rtol=1e-6)
     assert not nn.Embedding.from_pretrained(lamina.tensor(w)).weight.requires_grad
 
 
@@ -161,12 +161,12 @@ def test_dropout2d_zeros_whole_channels():
     m = nn.Dropout2d(0.5)
     x = lamina.ones(8, 16, 3, 3, requires_grad=True)
     y = m(x)
-    per_channel = y.data.reshape(8, 16, 9)
+    per_channel = y._data.reshape(8, 16, 9)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     frac = (per_channel[..., 0] == 0).mean()
     assert 0.3 < frac < 0.7
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, y.data)
+    np.testing.assert_array_equal(x.grad._data, y._data)
     m.eval()
     assert m(x) is x
 
@@ -216,14 +216,14 @@ def test_rnn_modules_match_torch(cls_name, kw, with_state):
     touts, louts = call(tm, tx, ts), call(lm, lx, ls)
     for lo, to in zip(louts, touts):
         assert lo.shape == tuple(to.shape)
-        np.testing.assert_allclose(lo.data, to.detach().numpy(), **TOL64)
+        np.testing.assert_allclose(lo._data, to.detach().numpy(), **TOL64)
     gs = [rng.standard_normal(tuple(o.shape)) for o in touts]
     sum((o * torch.tensor(g)).sum() for o, g in zip(touts, gs)).backward()
     sum((o * lamina.tensor(g)).sum() for o, g in zip(louts, gs)).backward()
-    np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), **TOL64)
+    np.testing.assert_allclose(lx.grad._data, tx.grad.numpy(), **TOL64)
     if with_state:
         for a, b in zip(ls, ts):
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), **TOL64)
+            np.testing.assert_allclose(a.grad._data, b.grad.numpy(), **TOL64)
     _param_grads_match(lm, tm)
 
 
@@ -236,12 +236,12 @@ def test_torch_state_dict_loads_float32(cls_name):
     x = np.random.default_rng(8).standard_normal((4, 7, 6)).astype(np.float32)
     to = tm(torch.tensor(x))
     lo = lm(lamina.tensor(x))
-    np.testing.assert_allclose(lo[0].data, to[0].detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lo[0]._data, to[0].detach().numpy(), rtol=1e-4, atol=1e-5)
     assert lo[0].dtype == lamina.float32
     # and back: lamina's state dict loads into PyTorch
     tm2 = getattr(torch.nn, cls_name)(6, 8, num_layers=2, bidirectional=True,
                                       batch_first=True)
-    tm2.load_state_dict({k: torch.tensor(v.data) for k, v in lm.state_dict().items()})
+    tm2.load_state_dict({k: torch.tensor(v._data) for k, v in lm.state_dict().items()})
     np.testing.assert_allclose(tm2(torch.tensor(x))[0].detach().numpy(),
                                to[0].detach().numpy(), rtol=1e-6)
 
@@ -254,8 +254,8 @@ def test_rnn_unbatched_input():
     to, th = tm(torch.tensor(x), torch.tensor(h0))
     lo, lh = lm(lamina.tensor(x), lamina.tensor(h0))
     assert lo.shape == (5, 4) and lh.shape == (2, 4)
-    np.testing.assert_allclose(lo.data, to.detach().numpy(), **TOL64)
-    np.testing.assert_allclose(lh.data, th.detach().numpy(), **TOL64)
+    np.testing.assert_allclose(lo._data, to.detach().numpy(), **TOL64)
+    np.testing.assert_allclose(lh._data, th.detach().numpy(), **TOL64)
 
 
 def test_rnn_dropout_between_layers_only_in_training():
@@ -265,10 +265,10 @@ def test_rnn_dropout_between_layers_only_in_training():
     m.eval()
     a, _ = m(x)
     b, _ = m(x)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._data, b._data)
     m.train()
     c, _ = m(x)
-    assert not np.allclose(a.data, c.data)
+    assert not np.allclose(a._data, c._data)
     m1 = nn.LSTM(3, 4, num_layers=1, dropout=0.5)   # dropout after the last layer: none
     np.testing.assert_array_equal(m1(x)[0].data, m1(x)[0].data)
 
@@ -277,7 +277,7 @@ def test_rnn_default_init_and_errors():
     m = nn.GRU(5, 16, num_layers=2)
     bound = 1 / math.sqrt(16)
     for p in m.parameters():
-        assert np.abs(p.data).max() <= bound
+        assert np.abs(p._data).max() <= bound
     assert m.weight_ih_l1.shape == (48, 16)
     with pytest.raises(RuntimeError):
         m(lamina.randn(4, 2, 6))
@@ -308,17 +308,17 @@ def test_cells_match_torch(cls_name, kw):
     else:
         touts, louts = [tm(tx, th)], [lm(lx, lh)]
     for lo, to in zip(louts, touts):
-        np.testing.assert_allclose(lo.data, to.detach().numpy(), **TOL64)
+        np.testing.assert_allclose(lo._data, to.detach().numpy(), **TOL64)
     sum(o.sum() * (i + 1) for i, o in enumerate(touts)).backward()
     sum(o.sum() * (i + 1) for i, o in enumerate(louts)).backward()
-    np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), **TOL64)
-    np.testing.assert_allclose(lh.grad.data, th.grad.numpy(), **TOL64)
+    np.testing.assert_allclose(lx.grad._data, tx.grad.numpy(), **TOL64)
+    np.testing.assert_allclose(lh.grad._data, th.grad.numpy(), **TOL64)
     _param_grads_match(lm, tm)
     # unbatched and no state
     y = lm(lamina.tensor(x[0]))
     ty = tm(torch.tensor(x[0]))
     y0, ty0 = (y[0], ty[0]) if cls_name == "LSTMCell" else (y, ty)
-    np.testing.assert_allclose(y0.data, ty0.detach().numpy(), **TOL64)
+    np.testing.assert_allclose(y0._data, ty0.detach().numpy(), **TOL64)
 
 
 @requires_torch

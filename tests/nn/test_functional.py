@@ -125,7 +125,7 @@ def test_softplus_threshold_and_extremes():
 def test_relu_inplace_flag_is_accepted():
     x = lamina.tensor([-1.0, 2.0])
     np.testing.assert_array_equal(F.relu(x, inplace=True).data, [0.0, 2.0])
-    np.testing.assert_array_equal(x.data, [-1.0, 2.0])     # lamina computes out of place
+    np.testing.assert_array_equal(x._data, [-1.0, 2.0])     # lamina computes out of place
     np.testing.assert_allclose(F.leaky_relu(x, 0.1, inplace=True).data, [-0.1, 2.0])
 
 
@@ -155,7 +155,7 @@ def test_heaviside_matches_torch_and_has_zero_grad():
         np.testing.assert_array_equal(F.heaviside(lamina.tensor(x), v).data, want)
     t = lamina.tensor(x, requires_grad=True)
     F.heaviside(t).sum().backward()
-    np.testing.assert_array_equal(t.grad.data, np.zeros(5))
+    np.testing.assert_array_equal(t.grad._data, np.zeros(5))
     step = lamina.nn.Step()
     np.testing.assert_array_equal(step(lamina.tensor(x)).data, [0, 1, 1, 1, 1])
 
@@ -174,12 +174,12 @@ def test_dropout_scaling_mask_and_grad():
     lamina.manual_seed(0)
     x = lamina.ones(200, 300, requires_grad=True)
     y = F.dropout(x, 0.3)
-    vals = np.unique(y.data)
+    vals = np.unique(y._data)
     np.testing.assert_allclose(vals, [0.0, 1 / 0.7], rtol=1e-6)
-    keep = (y.data != 0).mean()
+    keep = (y._data != 0).mean()
     assert abs(keep - 0.7) < 0.01
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, y.data)  # grad is the scaled mask
+    np.testing.assert_array_equal(x.grad._data, y._data)  # grad is the scaled mask
     assert y.dtype == lamina.float32
 
 
@@ -221,8 +221,8 @@ def test_batch_norm_matches_torch(shape, training, affine):
         return F.batch_norm(x, lrm, lrv, *wb, training=training, momentum=0.3, eps=1e-4)
 
     check_op(shapes, tf, lf)
-    np.testing.assert_allclose(lrm.data, trm.numpy(), rtol=1e-10)
-    np.testing.assert_allclose(lrv.data, trv.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(lrm._data, trm.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(lrv._data, trv.numpy(), rtol=1e-10)
 
 
 @requires_torch

@@ -23,14 +23,14 @@ def _run_both(lm, tm, x, rtol, atol, seed_grad=True):
     tx = torch.tensor(x, requires_grad=True)
     lx = lamina.tensor(x, requires_grad=True)
     ty, ly = tm(tx), lm(lx)
-    np.testing.assert_allclose(ly.data, ty.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ly._data, ty.detach().numpy(), rtol=rtol, atol=atol)
     g = np.random.default_rng(7).normal(size=ty.shape).astype(x.dtype)
     ty.backward(torch.tensor(g))
     ly.backward(lamina.tensor(g))
-    np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(lx.grad._data, tx.grad.numpy(), rtol=rtol, atol=atol)
     tparams = dict(tm.named_parameters())
     for name, p in lm.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tparams[name].grad.numpy(), rtol=rtol,
+        np.testing.assert_allclose(p.grad._data, tparams[name].grad.numpy(), rtol=rtol,
                                    atol=atol, err_msg=name)
 
 
@@ -113,7 +113,7 @@ def test_batchnorm_input_checks_and_2d():
         nn.BatchNorm1d(3)(lamina.randn(1, 3))
     bn = nn.BatchNorm2d(3)
     y = bn(lamina.randn(4, 3, 5, 5, dtype=lamina.float32))
-    np.testing.assert_allclose(y.data.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y._data.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     assert int(bn.num_batches_tracked.item()) == 1
 
 
@@ -123,7 +123,7 @@ def test_batchnorm2d_matches_torch():
     _sync(lm, tm)
     x = np.random.default_rng(3).normal(size=(2, 3, 4, 4))
     _run_both(lm, tm, x, *TOLS[np.float64])
-    np.testing.assert_allclose(lm.running_var.data, tm.running_var.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(lm.running_var._data, tm.running_var.numpy(), rtol=1e-10)
 
 
 @requires_torch
@@ -162,9 +162,9 @@ def test_dropout_module_train_eval():
     d = nn.Dropout(0.25)
     x = lamina.ones(100, 100)
     y = d(x)
-    assert abs((y.data == 0).mean() - 0.25) < 0.02
-    np.testing.assert_allclose(y.data.mean(), 1.0, atol=0.03)
-    np.testing.assert_allclose(np.unique(y.data), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs((y._data == 0).mean() - 0.25) < 0.02
+    np.testing.assert_allclose(y._data.mean(), 1.0, atol=0.03)
+    np.testing.assert_allclose(np.unique(y._data), [0.0, 1 / 0.75], rtol=1e-6)
     d.eval()
     assert d(x) is x
     assert repr(d) == "Dropout(p=0.25, inplace=False)"
@@ -176,14 +176,14 @@ def test_linear_default_init_distribution():
     lamina.manual_seed(0)
     fc = nn.Linear(400, 300)
     bound = 1 / math.sqrt(400)
-    w, b = fc.weight.data, fc.bias.data
+    w, b = fc.weight._data, fc.bias._data
     assert w.shape == (300, 400) and b.shape == (300,) and w.dtype == np.float32
     assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
     assert np.abs(w).max() > 0.99 * bound
     np.testing.assert_allclose(w.var(), bound ** 2 / 3, rtol=0.02)  # U(-b, b) has var b^2/3
     assert abs(w.mean()) < 0.01 * bound * 10
     lamina.manual_seed(0)
-    np.testing.assert_array_equal(nn.Linear(400, 300).weight.data, w)   # seeded
+    np.testing.assert_array_equal(nn.Linear(400, 300).weight._data, w)   # seeded
     assert nn.Linear(3, 2, dtype=lamina.float64).weight.dtype == lamina.float64
 
 
@@ -238,19 +238,19 @@ def test_init_moments(name, kw, moments):
 def test_init_bounds_aliases_and_constant():
     t = lamina.empty(64, 32)
     nn.init.kaiming_uniform_(t, a=math.sqrt(5))
-    assert np.abs(t.data).max() <= 1 / math.sqrt(32) + 1e-7
+    assert np.abs(t._data).max() <= 1 / math.sqrt(32) + 1e-7
     nn.init.xavier_uniform_(t)
-    assert np.abs(t.data).max() <= math.sqrt(6 / 96) + 1e-7
+    assert np.abs(t._data).max() <= math.sqrt(6 / 96) + 1e-7
     nn.init.trunc_normal_(t, std=3.0, a=-1.0, b=1.0)
-    assert np.abs(t.data).max() <= 1.0
+    assert np.abs(t._data).max() <= 1.0
     assert nn.init.glorot_uniform_ is nn.init.xavier_uniform_
     assert nn.init.he_normal_ is nn.init.kaiming_normal_
     nn.init.constant_(t, 0.3)
-    assert np.all(t.data == np.float32(0.3))
+    assert np.all(t._data == np.float32(0.3))
     nn.init.zeros_(t)
     assert not t.data.any()
     nn.init.ones_(t)
-    assert np.all(t.data == 1)
+    assert np.all(t._data == 1)
     nn.init.eye_(t)
     np.testing.assert_array_equal(t.data, np.eye(64, 32))
     with pytest.raises(ValueError):
@@ -271,7 +271,7 @@ def test_init_uses_generator_and_bumps_version():
     a, b = lamina.empty(3, 3), lamina.empty(3, 3)
     nn.init.normal_(a, generator=g1)
     nn.init.normal_(b, generator=g2)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._data, b._data)
     p = nn.Parameter(lamina.ones(2))
     y = (p * p).sum()
     with lamina.no_grad():

@@ -70,7 +70,7 @@ def test_fully_masked_rows_give_zeros_like_torch(boolean):
                        q, k, v, attn_mask=torch.tensor(m)),
                    lambda q, k, v: F.scaled_dot_product_attention(
                        q, k, v, attn_mask=lamina.tensor(m)))
-    assert np.all(out[0].data[:, 1] == 0.0)
+    assert np.all(out[0]._data[:, 1] == 0.0)
 
 
 def test_float_mask_gradient_matches_torch():
@@ -110,11 +110,11 @@ def test_dropout_is_seeded_and_unbiased():
     a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
     lamina.manual_seed(3)
     b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._data, b._data)
     # weights: dropout keeps 60% of them, scaled by 1/0.6 (so the mean is preserved)
     eye = lamina.tensor(np.broadcast_to(np.eye(8), (4, 8, 8)).copy())
-    w = F.scaled_dot_product_attention(q, k, eye, dropout_p=0.4).data
-    p = F.scaled_dot_product_attention(q, k, eye).data
+    w = F.scaled_dot_product_attention(q, k, eye, dropout_p=0.4)._data
+    p = F.scaled_dot_product_attention(q, k, eye)._data
     kept = w != 0
     assert 0.5 < kept.mean() < 0.7
     np.testing.assert_allclose(w[kept], p[kept] / 0.6, rtol=1e-12)
@@ -131,7 +131,7 @@ def test_dropout_gradient_uses_the_same_mask():
     eye = lamina.tensor(np.broadcast_to(np.eye(5), (2, 5, 5)).copy())
     lamina.manual_seed(0)
     w = F.scaled_dot_product_attention(q.detach(), k.detach(), eye, dropout_p=0.5).data
-    np.testing.assert_allclose(v.grad.data, np.swapaxes(w, -1, -2).sum(-1, keepdims=True)
+    np.testing.assert_allclose(v.grad._data, np.swapaxes(w, -1, -2).sum(-1, keepdims=True)
                                * np.ones((1, 1, 4)), rtol=1e-12)
 
 

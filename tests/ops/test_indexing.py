@@ -187,10 +187,10 @@ def test_basic_index_is_view():
     y = x[1, 2]
     assert y.shape == ()
     y.fill_(-1.0)
-    assert x.data[1, 2] == -1.0 and x._version == y._version == 1
+    assert x._data[1, 2] == -1.0 and x._version == y._version == 1
     z = x[[0, 1]]                 # advanced: a copy
     z.fill_(100.0)
-    assert not np.any(x.data == 100.0)
+    assert not np.any(x._data == 100.0)
 
 
 @requires_torch
@@ -270,7 +270,7 @@ def test_setitem_semantics():
     x[2] = np.arange(4)                  # int array cast to float32
     x[x > 2.5] = -1.0
     assert x.dtype == lamina.float32
-    np.testing.assert_array_equal(x.data, [[1, 1, 1, 1], [2, 0, -1, 0], [0, 1, 2, -1]])
+    np.testing.assert_array_equal(x._data, [[1, 1, 1, 1], [2, 0, -1, 0], [0, 1, 2, -1]])
     assert x._version == v0 + 4
     i = lamina.tensor([1, 2, 3])
     i[0] = 7.9                           # truncated, as in PyTorch
@@ -468,11 +468,11 @@ def test_nonzero(shape):
         t, x = torch.tensor(arr), lamina.tensor(arr)
         want, got = torch.nonzero(t), lamina.nonzero(x)
         assert got.dtype == lamina.int64 and got.shape == tuple(want.shape)
-        np.testing.assert_array_equal(got.data, want.numpy())
+        np.testing.assert_array_equal(got._data, want.numpy())
         want_t, got_t = torch.nonzero(t, as_tuple=True), lamina.nonzero(x, as_tuple=True)
         assert len(got_t) == len(want_t)
         for g, w in zip(got_t, want_t):
-            np.testing.assert_array_equal(g.data, w.numpy())
+            np.testing.assert_array_equal(g._data, w.numpy())
     assert lamina.where(lamina.tensor([0, 3, 0, 1]) > 0)[0].tolist() == [1, 3]
 
 

@@ -80,7 +80,7 @@ def test_reshape_copy_is_not_a_view():
     y = x.T.reshape(-1)            # NumPy must copy here
     with lamina.no_grad():
         y[0] = 100.0
-    assert x.data[0, 0] == 0.0
+    assert x._data[0, 0] == 0.0
     assert x._version == 0
 
 
@@ -91,7 +91,7 @@ def test_views_share_memory_and_version():
         with lamina.no_grad():
             v[...] = 1.0
         assert x._version == before + 1
-    assert np.all(x.data == 1.0)
+    assert np.all(x._data == 1.0)
 
 
 # --- cat / stack --------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_split_outputs_share_version():
     a, b, c = x.split(2)
     with lamina.no_grad():
         c[0] = 5.0
-    assert x.data[4] == 5.0 and x._version == 1 and a._version == 1
+    assert x._data[4] == 5.0 and x._version == 1 and a._version == 1
 
 
 # --- pad / flip / repeat / unflatten ----------------------------------------------------------

@@ -33,7 +33,7 @@ def _data(n=32, batch_size=8, nan_row=None):
 
 
 def _finite(model) -> bool:
-    return all(np.isfinite(p.data).all() for p in model.parameters())
+    return all(np.isfinite(p._data).all() for p in model.parameters())
 
 
 def test_a_diverging_fit_stops_naming_epoch_and_batch():

@@ -43,7 +43,7 @@ def test_centernet_shapes_loss_and_gradients():
     heat, box = model(lamina.tensor(ds.images))
     assert heat.shape == (4, 3, 8, 8) and box.shape == (4, 4, 8, 8)
     # RetinaNet's prior: every score starts near 0.01
-    assert np.allclose(1 / (1 + np.exp(-model.heatmap.bias.data)), 0.01)
+    assert np.allclose(1 / (1 + np.exp(-model.heatmap.bias._data)), 0.01)
     parts = model.loss((heat, box), ds.targets)
     assert set(parts) == {"loss", "focal", "giou", "l1"}
     parts["loss"].backward()

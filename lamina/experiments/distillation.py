@@ -128,17 +128,19 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             xs = np.arange(len(fractions)) + (j - 1) * width
             accs = [results[str(f)][kind]["test_accuracy"] for f in fractions]
             bars = ax1.bar(xs, accs, width, label=kind, color=f"C{j}")
-            ax1.bar_label(bars, [f"{a:.1%}" for a in accs], fontsize=7)
+            ax1.bar_label(bars, [f"{a:.1%}" for a in accs], fontsize=8, label_type="center")
             for x0, f in zip(xs, fractions):     # each student initialization as a dot
                 per = results[str(f)][kind].get("test_accuracy_per_seed", [])
                 ax1.plot([x0] * len(per), per, "k.", ms=4)
         ax1.set_xticks(np.arange(len(fractions)),
                        [f"{results[str(f)]['n_train']} training digits" for f in fractions])
         lo = min(results[str(f)][k]["test_accuracy"] for f in fractions for k in kinds)
-        ax1.set_ylim(max(0.0, lo - 0.05), 1.0)
+        bottom = max(0.0, lo - 0.05)
+        ax1.set_ylim(bottom, 1.0 + 0.12 * (1.0 - bottom))   # room for the legend above 1
+        ax1.set_yticks([t for t in ax1.get_yticks() if bottom <= t <= 1.0])
         ax1.set_ylabel(f"test accuracy ({len(y_te)} digits)")
         ax1.set_title("test accuracy (dots: each student initialization)", fontsize=10)
-        ax1.legend(fontsize=8, loc="lower right")
+        ax1.legend(fontsize=8, loc="upper center", ncol=3)
         for frac, ls in zip(fractions, ("-", "--")):
             n = results[str(frac)]["n_train"]
             for how, color in (("labels", "C1"), ("teacher", "C2")):

@@ -206,20 +206,25 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     notes: list[str] = []
 
     def draw(fig):
-        top, mid, bottom = fig.subfigures(3, 1, height_ratios=[1.0, 1.0, 0.55])
+        top, mid, bottom = fig.subfigures(3, 1, height_ratios=[1.0, 1.0, 0.5])
         ax1, ax2, ax3 = top.subplots(1, 3, width_ratios=[1.6, 1, 1])
         for name, errs in errors.items():
-            ax1.plot(EPSILONS, errs, "o-", label=name)
+            ax1.plot(EPSILONS, errs, "o-", label=name.split(" (")[0])
+        ax1.plot([0.0, 0.25], [PAPER["clean_error"], PAPER["error_at_0.25"]], "k*", ms=10,
+                 label="Goodfellow et al. 2015")
         ax1.axvline(0.25, color="grey", lw=0.8, ls=":")
         ax1.set_xlabel("FGSM eps")
         ax1.set_ylabel("test error")
-        ax1.legend(fontsize=8)
-        ax1.set_title("error under attack")
+        ax1.legend(fontsize=8, loc="center right", bbox_to_anchor=(1.0, 0.6))
+        ax1.set_title(f"logistic regression, 3 vs 7: error under FGSM\n(adversarial training "
+                      f"at eps {TRAIN_EPS})", fontsize=10)
         for ax, (name, w) in zip((ax2, ax3), weights.items()):
-            lim = np.abs(w).max()
-            ax.imshow(w.reshape(28, 28), cmap="coolwarm", vmin=-lim, vmax=lim)
-            ax.set_title(f"w, {name.split(' (')[0]}", fontsize=9)
+            lim = np.abs(w).max()                 # each map on its own symmetric scale
+            im = ax.imshow(w.reshape(28, 28), cmap="coolwarm", vmin=-lim, vmax=lim)
+            ax.set_title(f"weights, {name.split(' (')[0]}\n(red: towards 7, blue: 3)",
+                         fontsize=9)
             ax.axis("off")
+            top.colorbar(im, ax=ax, shrink=0.7)
         ax4 = mid.subplots()
         for (name, a), color in zip(acc.items(), ("C0", "C1")):
             label = name.split(" (")[0]
@@ -229,7 +234,8 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         ax4.set_ylabel("test accuracy")
         ax4.set_ylim(0, 1)
         ax4.legend(fontsize=8)
-        ax4.set_title("LeNet-5 on 10-class MNIST: accuracy under attack")
+        ax4.set_title(f"LeNet-5 on 10-class MNIST: accuracy under attack (adversarial "
+                      f"training at eps {LENET_TRAIN_EPS})")
         eps_all = [0.0] + list(SHOW_EPS)
         axes = bottom.subplots(1, N_SHOW * len(eps_all))
         for i in range(N_SHOW):
@@ -241,7 +247,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         bottom.suptitle("FGSM test digits (standard LeNet-5's prediction in the title; true "
                         f"labels {show['labels']})", fontsize=9)
 
-    plot = save_plot(draw, out_dir, f"{NAME}.png", notes, figsize=(11.0, 9.0))
+    plot = save_plot(draw, out_dir, f"{NAME}.png", notes, figsize=(11.0, 8.6))
     return ExperimentResult(NAME, "Adversarial examples: logistic regression and LeNet-5 "
                             "under FGSM and PGD",
                             markdown, data, plot, notes)

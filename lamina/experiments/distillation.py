@@ -119,16 +119,40 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     notes: list[str] = []
 
     def draw(fig):
-        axes = fig.subplots(1, len(fractions), squeeze=False)[0]
-        for ax, frac in zip(axes, fractions):
-            for how in ("labels", "teacher"):
-                ax.plot(curves[(frac, how)], label=f"student from {how}")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("training loss (its own objective)")
-            ax.set_title(f"{results[str(frac)]['n_train']} training digits")
-            ax.legend(fontsize=8)
+        # the result is the test accuracy; the training losses are on different objectives
+        # (cross-entropy vs T^2-scaled KL + CE), so they share a log axis but not a scale
+        ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.2, 1])
+        kinds = ("teacher", "student from labels", "student from teacher")
+        width = 0.8 / len(kinds)
+        for j, kind in enumerate(kinds):
+            xs = np.arange(len(fractions)) + (j - 1) * width
+            accs = [results[str(f)][kind]["test_accuracy"] for f in fractions]
+            bars = ax1.bar(xs, accs, width, label=kind, color=f"C{j}")
+            ax1.bar_label(bars, [f"{a:.1%}" for a in accs], fontsize=8, label_type="center")
+            for x0, f in zip(xs, fractions):     # each student initialization as a dot
+                per = results[str(f)][kind].get("test_accuracy_per_seed", [])
+                ax1.plot([x0] * len(per), per, "k.", ms=4)
+        ax1.set_xticks(np.arange(len(fractions)),
+                       [f"{results[str(f)]['n_train']} training digits" for f in fractions])
+        lo = min(results[str(f)][k]["test_accuracy"] for f in fractions for k in kinds)
+        bottom = max(0.0, lo - 0.05)
+        ax1.set_ylim(bottom, 1.0 + 0.12 * (1.0 - bottom))   # room for the legend above 1
+        ax1.set_yticks([t for t in ax1.get_yticks() if bottom <= t <= 1.0])
+        ax1.set_ylabel(f"test accuracy ({len(y_te)} digits)")
+        ax1.set_title("test accuracy (dots: each student initialization)", fontsize=10)
+        ax1.legend(fontsize=8, loc="upper center", ncol=3)
+        for frac, ls in zip(fractions, ("-", "--")):
+            n = results[str(frac)]["n_train"]
+            for how, color in (("labels", "C1"), ("teacher", "C2")):
+                ax2.plot(range(1, s_epochs + 1), curves[(frac, how)], ls, color=color,
+                         label=f"from {how}, {n} digits")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("training loss (log)")
+        ax2.set_title("student training loss, each on its own objective", fontsize=10)
+        ax2.legend(fontsize=8)
 
-    plot = save_plot(draw, out_dir, f"{NAME}.png", notes, figsize=(10.0, 3.6))
+    plot = save_plot(draw, out_dir, f"{NAME}.png", notes, figsize=(11.0, 4.0))
     return ExperimentResult(NAME, "Knowledge distillation: student from labels vs from a "
                             "teacher", markdown, {"results": results, "T": T, "alpha": ALPHA},
                             plot, notes)

@@ -81,7 +81,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
             rows.append([name, scheme, q_size, size / q_size, q_acc, agree, err])
         results[name] = res
     table = markdown_table(["model", "weights", "bytes", "compression", "test accuracy",
-                            "agreement with float", "max logit error / max |logit|"], rows)
+                            "agreement with float", "max logit error / max abs logit"], rows)
     mlp_r, le_r = results["MLP 64-256-128-10"], results["LeNet-5"]
     best = "int8 Linear + Conv2d, per-channel"
     markdown = (

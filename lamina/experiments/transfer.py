@@ -111,11 +111,18 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     def draw(fig):
         ax = fig.subplots()
         ns = [results[str(f)]["n_train"] for f in FRACTIONS]
-        for m in METHODS:
-            ax.plot(ns, [results[str(f)][m] for f in FRACTIONS], "o-", label=m)
-        ax.set_xlabel("training images of digits 5-9")
-        ax.set_ylabel("test accuracy on 5-9")
+        for j, m in enumerate(METHODS):
+            acc = np.array([results[str(f)][m] for f in FRACTIONS])
+            se = np.sqrt(acc * (1 - acc) / len(ybt))   # binomial standard error of the test
+            xs = np.array(ns) * 1.03 ** (j - 1)        # a small offset to keep bars apart
+            ax.errorbar(xs, acc, yerr=se, fmt="o-", capsize=3, label=m)
         ax.set_xscale("log")
+        ax.set_xticks(ns, [f"{n}\n({f:.0%})" for n, f in zip(ns, FRACTIONS)])
+        ax.minorticks_off()
+        ax.set_xlabel("training images of digits 5-9 (share of the 5-9 training set)")
+        ax.set_ylabel(f"test accuracy on 5-9 ({len(ybt)} digits)")
+        ax.set_title("LeNet-5 pre-trained on 0-4 (bars: +-1 binomial standard error)",
+                     fontsize=10)
         ax.legend(fontsize=8)
 
     plot = save_plot(draw, out_dir, f"{NAME}.png", notes, figsize=(6.0, 4.0))

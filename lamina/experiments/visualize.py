@@ -68,6 +68,28 @@ def _deletion(model, x, y, scores, frac: float, rng) -> float:
     return float(np.mean((base - after) / np.abs(base)))
 
 
+def _draw_attributions(fig, digits, labels, pred, attrs) -> None:
+    """One row per test digit: the input, |saliency|, Integrated Gradients (signed: red
+    raises the true logit, blue lowers it) and Grad-CAM over the digit; every map on its own
+    scale."""
+    axes = fig.subplots(len(digits), 4, squeeze=False)
+    sal, ig, cam = (attrs[k][:, 0] for k in ("saliency", "Integrated Gradients",
+                                             "Grad-CAM (conv 2)"))
+    for i, row in enumerate(axes):
+        lim = np.abs(ig[i]).max() or 1.0
+        row[0].imshow(digits[i], cmap="gray")
+        row[1].imshow(sal[i], cmap="gray")
+        row[2].imshow(ig[i], cmap="coolwarm", vmin=-lim, vmax=lim)
+        row[3].imshow(digits[i], cmap="gray")
+        row[3].imshow(cam[i], cmap="jet", alpha=0.5)
+        titles = (f"digit {labels[i]} (pred. {pred[i]})", "|saliency|", "Integ. Grad.",
+                  "Grad-CAM on digit")
+        for ax, title in zip(row, titles):
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.suptitle("attributions for the true class", fontsize=10)
+
+
 def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> ExperimentResult:
     from lamina import models
     rng = seed_all(seed)
@@ -97,7 +119,7 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
         np.concatenate([one[0], np.pad(maps1, ((0, 0), (2, 2), (2, 2)))]),
         out_dir / f"{NAME}-feature-maps.png", ncols=7,
         titles=[f"digit {y_te[0]}"] + [f"conv1 ch {i}" for i in range(6)],
-        suptitle="one digit and its feature maps after conv 1 + ReLU (28x28, framed)")
+        suptitle="one digit and its feature maps after conv 1 + ReLU (28x28, padded to 32x32)")
     figures["feature_maps_conv2"] = vis.image_grid(
         maps2, out_dir / f"{NAME}-feature-maps-conv2.png", ncols=8,
         titles=[f"conv2 ch {i}" for i in range(16)],
@@ -117,13 +139,10 @@ def run(seed: int = 0, out_dir: Path = Path("."), quick: bool = False) -> Experi
     # attributions side by side
     xs, ys = x_te[:SHOW], y_te[:SHOW]
     attrs = _attributions(model, xs, ys)
-    grid = [xs[:, 0]] + [a[:, 0] for a in attrs.values()]
-    cells = np.stack(grid, 1).reshape(-1, 32, 32)
-    titles = [t for i in range(SHOW) for t in
-              [f"digit {ys[i]}", "saliency", "Integ. Grad.", "Grad-CAM"]]
-    figures["attributions"] = vis.image_grid(
-        cells, out_dir / f"{NAME}-attributions.png", ncols=4, titles=titles,
-        suptitle="saliency | Integrated Gradients | Grad-CAM (conv 2)")
+    pred = predict_array(model, xs).argmax(1)
+    figures["attributions"] = save_plot(
+        lambda fig: _draw_attributions(fig, xs[:, 0], ys, pred, attrs), out_dir,
+        f"{NAME}-attributions.png", [], figsize=(5.6, 1.45 * SHOW + 0.4))
     # deletion check on more test digits
     n_del = min(len(x_te), 40 if quick else 200)
     xd, yd = x_te[:n_del], y_te[:n_del]

@@ -11,3 +11,6 @@ from lamina.ops.pool import *  # noqa: F401,F403,E402
 from lamina.ops.reduce import *  # noqa: F401,F403
 from lamina.ops.sorting import *  # noqa: F401,F403
 from lamina.ops.special import *  # noqa: F401,F403
+from lamina.ops.conv3d import *  # noqa: F401,F403
+from lamina.ops.pool3d import *  # noqa: F401,F403
+from lamina.ops.resample import *  # noqa: F401,F403

@@ -27,7 +27,9 @@ from lamina.autograd.function import Function
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
-__all__ = ["unfold", "fold"]
+# F.unfold / F.fold only (``lamina.nn.functional``): not exported into ``lamina.ops``, where
+# ``unfold`` would read as ``Tensor.unfold`` (a different op) and ``fold`` shadow this module
+__all__: list[str] = []
 
 _as_strided = np.lib.stride_tricks.as_strided
 

@@ -31,8 +31,15 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.errors import LaminaValueError
-from lamina.ops.pool import (_adaptive_bounds, _adaptive_gather, _avg_counts, _check_input,
-                             _pool_args, _pool_len, _tuple)
+from lamina.ops.pool import (
+    _adaptive_bounds,
+    _adaptive_gather,
+    _avg_counts,
+    _check_input,
+    _pool_args,
+    _pool_len,
+    _tuple,
+)
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d"]

@@ -232,7 +232,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise LaminaValueError(f"{op}: expected a non-empty channel dim, got shape "
                                f"{tuple(input.shape)}")
     if mode == "area":
-        from lamina.ops import pool, pool3d    # noqa: PLC0415  (pool re-exports interpolate)
+        from lamina.ops import pool, pool3d  # noqa: PLC0415  (pool re-exports interpolate)
 
         fn = {1: pool.adaptive_avg_pool1d, 2: pool.adaptive_avg_pool2d,
               3: pool3d.adaptive_avg_pool3d}[nd]

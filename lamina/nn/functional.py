@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.errors import LaminaTypeError, LaminaValueError
+from lamina.errors import LaminaError, LaminaTypeError, LaminaValueError
 from lamina import ops as _ops
 from lamina.ops import nn as _nn
 from lamina.tensor import Tensor, _make
@@ -131,5 +131,8 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
                                f"{tuple(input.shape)}")
     if not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, bool):
         raise LaminaTypeError(f"{op}: p must be a number, got {p!r}")
-    denom = _ops.norm(input, p, dim, keepdim=True).clamp(min=eps)
+    try:
+        denom = _ops.norm(input, p, dim, keepdim=True).clamp(min=eps)
+    except LaminaError as e:          # e.g. the inf-norm of an empty slice: name this op
+        raise type(e)(f"{op}: {e}") from e
     return input / denom

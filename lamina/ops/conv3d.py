@@ -45,7 +45,8 @@ class ConvNdFn(Function):
         k = w.shape[2:]
         xp = zero_pad(x, pads)
         out = out_sizes(xp.shape[2:], k, stride, (0,) * len(k), dilation)
-        cols = im2col(xp, k, stride, dilation, out).reshape(n, groups, -1, math.prod(out))
+        rows, cols_n = c // groups * math.prod(k), math.prod(out)   # Cg*K, L (sizes may be 0)
+        cols = im2col(xp, k, stride, dilation, out).reshape(n, groups, rows, cols_n)
         w3 = w.reshape(groups, o // groups, -1)                     # (G, Og, Cg*K)
         y = np.matmul(w3, cols).reshape(n, o, *out)                 # (N, G, Og, L) -> out
         if b is not None:
@@ -61,7 +62,7 @@ class ConvNdFn(Function):
         shape, padded, out = ctx.geom
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         n, o = g.shape[:2]
-        g3 = g.reshape(n, groups, o // groups, -1)                   # (N, G, Og, L)
+        g3 = g.reshape(n, groups, o // groups, math.prod(out))       # (N, G, Og, L)
         gx = gw = gb = None
         if need_b:
             gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
@@ -70,8 +71,8 @@ class ConvNdFn(Function):
         if need_x:
             w3 = w.reshape(groups, o // groups, -1)
             gcols = np.matmul(w3.swapaxes(-1, -2), g3)               # (N, G, Cg*K, L)
-            gp = col2im(gcols.reshape(n, -1, gcols.shape[-1]), shape[1], padded, w.shape[2:],
-                        stride, dilation, out)
+            gcols = gcols.reshape(n, shape[1] * math.prod(w.shape[2:]), gcols.shape[-1])
+            gp = col2im(gcols, shape[1], padded, w.shape[2:], stride, dilation, out)
             gx = crop(gp, pads, shape[2:])
         return gx, gw, gb, None, None, None, None
 
@@ -90,11 +91,11 @@ class ConvTransposeNdFn(Function):
         full = tuple((i - 1) * s + d * (kk - 1) + 1 + q for i, s, d, kk, q in
                      zip(size, stride, dilation, k, output_padding))
         out = tuple(f - 2 * p for f, p in zip(full, padding))
-        x3 = x.reshape(n, groups, cin // groups, -1)                # (N, G, Cg, L)
+        x3 = x.reshape(n, groups, cin // groups, math.prod(size))   # (N, G, Cg, L)
         w3 = w.reshape(groups, cin // groups, -1)                   # (G, Cg, Og*K)
         cols = np.matmul(w3.swapaxes(-1, -2), x3)                   # (N, G, Og*K, L)
-        y = col2im(cols.reshape(n, -1, cols.shape[-1]), og * groups, full, k, stride,
-                   dilation, size)
+        cols = cols.reshape(n, og * groups * math.prod(k), cols.shape[-1])
+        y = col2im(cols, og * groups, full, k, stride, dilation, size)
         pads = tuple((p, f - o - p) for p, f, o in zip(padding, full, out))
         y = np.ascontiguousarray(crop(y, pads, out))
         if b is not None:
@@ -115,7 +116,7 @@ class ConvTransposeNdFn(Function):
         if need_b:
             gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         gcols = im2col(zero_pad(g, pads), w.shape[2:], stride, dilation, size)
-        gcols = gcols.reshape(n, groups, -1, gcols.shape[-1])       # (N, G, Og*K, L)
+        gcols = gcols.reshape(n, groups, gcols.shape[1] // groups, gcols.shape[-1])
         w3 = w.reshape(groups, cin // groups, -1)
         if need_x:
             gx = np.matmul(w3, gcols).reshape((n, cin) + tuple(size))

@@ -14,7 +14,8 @@ position ``i`` being a weighted sum of a few input positions (its *taps*):
 - ``nearest-exact``: one tap, ``min(floor((i + 0.5) * scale), n - 1)``;
 - ``linear`` (and each axis of ``bilinear`` / ``trilinear``): two taps around the source
   position ``scale * (i + 0.5) - 0.5`` (clamped at 0), or ``i * (n - 1) / (out - 1)`` with
-  ``align_corners``; an axis whose size does not change is copied, as PyTorch does;
+  ``align_corners``; an axis whose size does not change reads position ``i`` with weights
+  ``(1, 0)``, as PyTorch does (so an inf there gives ``inf + 0 * inf = NaN`` as in PyTorch);
 - ``bicubic``: four taps ``floor(src) - 1 .. floor(src) + 2`` with Keys' cubic
   convolution weights (``A = -0.75``), taps beyond the border clamped to it (PyTorch's
   bounded access), the source position not clamped.
@@ -54,6 +55,16 @@ def _scale(n_in, n_out, align_corners, scale_factor, dt):
     return dt(n_in) / dt(n_out)
 
 
+def _centre_source(scale, dst, dt):
+    """``scale * (dst + 0.5) - 0.5`` rounded once to ``dt``: PyTorch's CPU kernels are built
+    for FMA machines, where the compiler fuses this into one multiply-add; a wider type
+    stands in for the fused operation (exact for float32), so a source that lands just off
+    an integer (weight 0 or not, which decides whether an inf next to it gives NaN) lands
+    as in PyTorch."""
+    wide = np.float64 if dt == np.float32 else np.longdouble
+    return (wide(scale) * (dst + dt(0.5)).astype(wide) - wide(0.5)).astype(dt)
+
+
 def _nearest_taps(n_in, n_out, scale_factor, exact, shortcut):
     if shortcut and n_out in (n_in, 2 * n_in):     # PyTorch's 2-D kernel: copy or halve
         return [(np.arange(n_out) * n_in // n_out, None)]
@@ -66,14 +77,15 @@ def _nearest_taps(n_in, n_out, scale_factor, exact, shortcut):
 
 
 def _linear_taps(n_in, n_out, scale_factor, align_corners, dt):
-    if n_in == n_out:                                   # PyTorch copies an unchanged axis
-        return [(np.arange(n_out), None)]
+    if n_in == n_out:           # PyTorch: an unchanged axis reads i with weights (1, 0)
+        i = np.arange(n_out)
+        return [(i, np.ones(n_out, dt)), (i, np.zeros(n_out, dt))]
     scale = _scale(n_in, n_out, align_corners, scale_factor, dt)
     dst = np.arange(n_out, dtype=dt)
     if align_corners:
         src = scale * dst
     else:
-        src = np.maximum(scale * (dst + dt(0.5)) - dt(0.5), dt(0))
+        src = np.maximum(_centre_source(scale, dst, dt), dt(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     lam = np.clip(src - i0.astype(dt), dt(0), dt(1))
     i1 = i0 + (i0 < n_in - 1)
@@ -83,7 +95,7 @@ def _linear_taps(n_in, n_out, scale_factor, align_corners, dt):
 def _cubic_taps(n_in, n_out, scale_factor, align_corners, dt):
     scale = _scale(n_in, n_out, align_corners, scale_factor, dt)
     dst = np.arange(n_out, dtype=dt)
-    src = scale * dst if align_corners else scale * (dst + dt(0.5)) - dt(0.5)
+    src = scale * dst if align_corners else _centre_source(scale, dst, dt)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     t = np.clip(src - i0.astype(dt), dt(0), dt(1))
     a = dt(_CUBIC_A)

@@ -265,22 +265,18 @@ def _avg_counts(size, out, k, s, p, count_include_pad):
 
 
 class Separable2dFn(Function):
-    """``out = A_h @ x @ A_w.T`` over the last two axes, for fixed matrices A (adaptive
-    average pooling, bilinear resampling); with ``gather`` index pairs the forward is an
-    exact gather instead (nearest resampling), the backward the same transposed products."""
+    """``out = A_h @ x @ A_w.T`` over the last two axes, for fixed averaging matrices A
+    (adaptive average pooling); the backward is the transposed products."""
 
     @staticmethod
-    def forward(ctx, x, ah, aw, gather):
+    def forward(ctx, x, ah, aw):
         ctx.mats = (ah, aw)
-        if gather is not None:
-            ih, iw = gather
-            return x[..., ih[:, None], iw]
         return np.matmul(np.matmul(ah, x), aw.T)
 
     @staticmethod
     def backward(ctx, g):
         ah, aw = ctx.mats
-        return np.matmul(np.matmul(ah.T, g), aw), None, None, None
+        return np.matmul(np.matmul(ah.T, g), aw), None, None
 
 
 
@@ -311,7 +307,7 @@ class AdaptiveAvgWindowsFn(Separable2dFn):
     (``0 * nan`` is NaN). The backward is the matrices' (the map is the same, and finite)."""
 
     @staticmethod
-    def forward(ctx, x, ah, aw, gather):
+    def forward(ctx, x, ah, aw):
         ctx.mats = (ah, aw)
         rows = [(ah[i] != 0).nonzero()[0] for i in range(ah.shape[0])]
         cols = [(aw[j] != 0).nonzero()[0] for j in range(aw.shape[0])]
@@ -328,12 +324,12 @@ def _adaptive_avg(x, out_size):
         return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x._data).apply(x)
     ah, aw = _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = Separable2dFn.apply(x, ah, aw, None)
+        out = Separable2dFn.apply(x, ah, aw)
     # A NaN or inf in x makes the matrix products' output non-finite (0 * nan is NaN, in
     # every window): the output's max (NaN-propagating, a pass over the smaller array, under
     # 1% of the op) sends only such inputs down the exact window-mean path.
     if out._data.size and not np.isfinite(out._data.max()):
-        out = AdaptiveAvgWindowsFn.apply(x, ah, aw, None)
+        out = AdaptiveAvgWindowsFn.apply(x, ah, aw)
     return out
 
 

@@ -18,7 +18,9 @@ position ``i`` being a weighted sum of a few input positions (its *taps*):
   ``(1, 0)``, as PyTorch does (so an inf there gives ``inf + 0 * inf = NaN`` as in PyTorch);
 - ``bicubic``: four taps ``floor(src) - 1 .. floor(src) + 2`` with Keys' cubic
   convolution weights (``A = -0.75``), taps beyond the border clamped to it (PyTorch's
-  bounded access), the source position not clamped.
+  bounded access), the source position not clamped. (PyTorch's bicubic backward copies an
+  axis whose size is unchanged even when a scale factor moved the taps in forward; lamina's
+  gradient is the adjoint of the forward there too.)
 
 ``scale`` is ``1 / scale_factor`` when a scale factor is given (and not recomputed),
 otherwise ``in / out``; the arithmetic is done in the input's dtype, as PyTorch's CPU kernels

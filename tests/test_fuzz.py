@@ -33,7 +33,8 @@ from tests.strategies import broadcastable_pair, shapes
 pytestmark = requires_torch
 
 OP_MODULES = ("conv", "elementwise", "indexing", "linalg", "movement", "pool", "reduce",
-              "special", "cumulative", "sorting")
+              "special", "cumulative", "sorting",
+              "conv3d", "pool3d", "resample")
 DTYPES = ("float32", "float64", "int64", "bool")
 SPECIAL = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-30, 0.5, -2.0, 3.0)
 
@@ -381,9 +382,36 @@ def repeat_(draw):
 
 
 def pad_(draw):
-    x = floats_only(draw, min_dims=1)
-    p = draw(st.lists(st.integers(-1, 2), min_size=2, max_size=4))
+    mode = draw(st.sampled_from(["constant", "constant", "reflect", "replicate", "circular"]))
+    x = floats_only(draw, min_dims=1, max_dims=4 if mode == "constant" else 5)
+    p = draw(st.lists(st.integers(-1, 2), min_size=2, max_size=4 if mode == "constant" else 6))
+    if mode != "constant":
+        return [Arr(x), tuple(p)], {"mode": mode}
     return [Arr(x), tuple(p)], {"value": draw(st.sampled_from([0.0, 1.5]))}
+
+
+def unfold_(draw):
+    x = floats_only(draw, shape=draw(st.sampled_from([(1, 2, 3, 3), (2, 1, 2, 4), (2, 3, 3),
+                                                      (0, 1, 3, 3), (3, 3)])))
+    kw = {"kernel_size": draw(st.integers(0, 3)), "dilation": draw(st.integers(1, 2)),
+          "padding": draw(st.integers(-1, 1)), "stride": draw(st.integers(0, 2))}
+    return [Arr(x)], kw
+
+
+def fold_(draw):
+    k = draw(st.integers(1, 2))
+    c = draw(st.integers(1, 2)) * k * k + draw(st.sampled_from([0, 0, 0, 1]))
+    size = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    blocks = max(size[0] - k + 1, 0) * max(size[1] - k + 1, 0) + draw(st.sampled_from([0, 0, 1]))
+    lead = draw(st.sampled_from([(), (1,), (2,)]))
+    x = floats_only(draw, shape=lead + (c, blocks))
+    return [Arr(x), size, k], {}
+
+
+def normalize_(draw):
+    x = floats_only(draw)
+    return [Arr(x)], {"p": draw(st.sampled_from([1, 2.0, 3.5, float("inf")])),
+                      "dim": dim_for(draw, x.ndim)}
 
 
 def matmul_(draw):
@@ -457,10 +485,18 @@ def adaptive_(nd):
 
 
 def interpolate_(draw):
-    x = floats_only(draw, shape=(1, 1, draw(st.integers(1, 3)), draw(st.integers(1, 3))))
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "area", "linear", "bilinear",
+                                 "bicubic", "trilinear"]))
+    nd = draw(st.integers(1, 3))
+    x = floats_only(draw, shape=(1, 1) + tuple(draw(st.integers(1, 3)) for _ in range(nd)))
+    kw = {"mode": mode}
+    if mode not in ("nearest", "nearest-exact", "area") and draw(st.booleans()):
+        kw["align_corners"] = draw(st.booleans())
     if draw(st.booleans()):
-        return [Arr(x)], {"size": draw(st.integers(0, 4))}
-    return [Arr(x)], {"scale_factor": draw(st.sampled_from([1, 2, 0.5]))}
+        kw["size"] = draw(st.integers(0, 4))
+    else:
+        kw["scale_factor"] = draw(st.sampled_from([1, 2, 0.5]))
+    return [Arr(x)], kw
 
 
 def linear_(draw):
@@ -831,6 +867,10 @@ OPS = {
     "adaptive_avg_pool1d": (adaptive_(1), None), "adaptive_avg_pool2d": (adaptive_(2), None),
     "adaptive_max_pool1d": (adaptive_(1), None), "adaptive_max_pool2d": (adaptive_(2), None),
     "interpolate": (interpolate_, None),
+    "conv3d": (conv_(3), None), "conv_transpose3d": (conv_(3, True), None),
+    "max_pool3d": (pool_(3, True), None), "avg_pool3d": (pool_(3, False), None),
+    "adaptive_avg_pool3d": (adaptive_(3), None), "adaptive_max_pool3d": (adaptive_(3), None),
+    "unfold": (unfold_, None), "fold": (fold_, None), "normalize": (normalize_, None),
     # nn.functional
     **{n: (unary_float, None) for n in (
         "hardsigmoid", "hardswish", "logsigmoid", "mish", "relu6", "selu", "silu", "softsign",

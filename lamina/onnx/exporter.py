@@ -207,6 +207,7 @@ def _register_all():
     from lamina.models.lenet import LeNet5
     from lamina.models.resnet import ResNet
     from lamina.nn.functional import _implicit_dim
+    from lamina.nn.modules import padding as padding_layers
     from lamina.nn.modules.conv import _ConvTransposeNd
     from lamina.nn.modules.normalization import _BatchNorm
     from lamina.nn.modules.pooling import _MaxPoolNd
@@ -382,6 +383,7 @@ def _register_all():
 
     @register_converter(nn.Conv1d)
     @register_converter(nn.Conv2d)
+    @register_converter(nn.Conv3d)
     def _conv(g, m, x, y, path):
         if m.padding_mode != "zeros":
             _unsupported(m, path, f"padding_mode={m.padding_mode!r}")
@@ -400,7 +402,7 @@ def _register_all():
                     strides=list(m.stride), pads=list(m.padding) * 2,
                     output_padding=list(m.output_padding), dilations=list(m.dilation),
                     group=m.groups)
-    for cls in (nn.ConvTranspose1d, nn.ConvTranspose2d):
+    for cls in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
         _CONVERTERS[cls] = _Converter(cls, _conv_transpose, False)  # their own forward
 
     def spatial(v, n):
@@ -414,7 +416,7 @@ def _register_all():
         return g.op("MaxPool", [x.name], kernel_shape=spatial(m.kernel_size, n),
                     strides=spatial(m.stride, n), pads=spatial(m.padding, n) * 2,
                     dilations=spatial(m.dilation, n), ceil_mode=int(m.ceil_mode))
-    for cls in (nn.MaxPool1d, nn.MaxPool2d):
+    for cls in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d):
         _CONVERTERS[cls] = _Converter(cls, _maxpool, False)
 
     def _avgpool(g, m, x, y, path):
@@ -424,7 +426,7 @@ def _register_all():
         return g.op("AveragePool", [x.name], kernel_shape=spatial(m.kernel_size, n),
                     strides=spatial(m.stride, n), pads=spatial(m.padding, n) * 2,
                     ceil_mode=int(m.ceil_mode), count_include_pad=int(m.count_include_pad))
-    for cls in (nn.AvgPool1d, nn.AvgPool2d):
+    for cls in (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
         register_converter(cls)(_avgpool)
 
     def adaptive(global_op, op):
@@ -442,10 +444,26 @@ def _register_all():
             k = [i // o for i, o in zip(ins, outs)]
             return g.op(op, [x.name], kernel_shape=k, strides=k)
         return fn
-    for cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d):
+    for cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d):
         register_converter(cls)(adaptive("GlobalAveragePool", "AveragePool"))
-    for cls in (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d):
+    for cls in (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d):
         register_converter(cls)(adaptive("GlobalMaxPool", "MaxPool"))
+
+    def _pad(g, m, x, y, path):
+        """The padding layers as one ``Pad`` node; ONNX lists all begins, then all ends."""
+        onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+                     "circular": "wrap"}[m._mode]
+        if onnx_mode == "wrap" and g.opset < 19:
+            _unsupported(m, path, "circular padding before opset 19 (ONNX Pad mode 'wrap')")
+        n, lead = len(m.padding) // 2, x.tensor.ndim - len(m.padding) // 2
+        begins = [0] * lead + [m.padding[2 * (n - 1 - i)] for i in range(n)]
+        ends = [0] * lead + [m.padding[2 * (n - 1 - i) + 1] for i in range(n)]
+        inputs = [x.name, g.ints(begins + ends, "pads")]
+        if onnx_mode == "constant":
+            inputs.append(g.const(np.array(getattr(m, "value", 0.0), _arr(y).dtype), "value"))
+        return g.op("Pad", inputs, mode=onnx_mode)
+    for name in padding_layers.__all__:
+        register_converter(getattr(padding_layers, name))(_pad)
 
     @register_converter(nn.BatchNorm3d)
     @register_converter(nn.BatchNorm2d)

@@ -14,6 +14,7 @@ from lamina.backend import promote_types
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast
 from lamina.ops.indexing import getitem
+from lamina.ops.padding import pad_mode
 from lamina.tensor import Tensor, _norm_dim
 
 __all__ = ["reshape", "view", "flatten", "squeeze", "unsqueeze", "expand", "expand_as",
@@ -568,16 +569,18 @@ class Pad(Function):
 def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     """Pad with ``value`` (default 0): ``pad = (left, right, top, bottom, ...)`` pads the last
     dim first, then the one before it, like ``torch.nn.functional.pad``. Negative amounts
-    crop. Only ``mode='constant'`` is implemented.
+    crop. ``mode`` ``'reflect'``, ``'replicate'`` and ``'circular'`` pad the last one, two or
+    three dims of a batched or unbatched input (see ``lamina.ops.padding``).
 
     >>> pad(ones(2, 3), (1, 1)).shape
     (2, 5)
     """
     _tensor(input, "pad")
-    if mode != "constant":
-        raise NotImplementedError(
-            f"pad: mode {mode!r} is not supported; lamina implements mode='constant' only"
-        )
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise LaminaValueError(f"pad: unrecognised padding mode {mode!r}, expected 'constant', "
+                               "'reflect', 'replicate' or 'circular'")
+    if mode != "constant" and value is not None and value != 0:
+        raise LaminaValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
     x = input
     p = tuple(pad)
     for v in p:
@@ -594,6 +597,8 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
     pairs = [(0, 0)] * nd
     for k in range(len(p) // 2):
         pairs[nd - 1 - k] = (int(p[2 * k]), int(p[2 * k + 1]))
+    if mode != "constant":
+        return pad_mode(x, pairs[nd - len(p) // 2:], mode)
     for i, (n, (lo, hi)) in enumerate(zip(x._data.shape, pairs)):
         if n + lo + hi < 0:
             raise LaminaValueError(

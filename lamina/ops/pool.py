@@ -8,8 +8,8 @@ window order, except that a NaN wins over every number and a later NaN over an e
 (the rule ``v > best or isnan(v)``), so a window holding a NaN gives NaN, its index and its
 gradient point at the (last) NaN. The work is a loop over the kh*kw kernel offsets of
 vectorized ops on strided views (no window array is materialized). Adaptive max pooling
-gathers its windows and scatters with ``np.bincount``. Interpolation (``interpolate``:
-nearest, linear, bilinear) is here too, as separable resampling matrices.
+gathers its windows and scatters with ``np.bincount``. Interpolation is in
+``lamina.ops.resample``; the 3-D poolings are in ``lamina.ops.pool3d``.
 
 The pooled axes are the last one or two; every leading axis (batch, channels) is treated
 alike. Max pooling works on strided views and allocates its outputs in the input's memory
@@ -30,7 +30,7 @@ from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate"]
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
 
 _as_strided = np.lib.stride_tricks.as_strided
 
@@ -265,22 +265,18 @@ def _avg_counts(size, out, k, s, p, count_include_pad):
 
 
 class Separable2dFn(Function):
-    """``out = A_h @ x @ A_w.T`` over the last two axes, for fixed matrices A (adaptive
-    average pooling, bilinear resampling); with ``gather`` index pairs the forward is an
-    exact gather instead (nearest resampling), the backward the same transposed products."""
+    """``out = A_h @ x @ A_w.T`` over the last two axes, for fixed averaging matrices A
+    (adaptive average pooling); the backward is the transposed products."""
 
     @staticmethod
-    def forward(ctx, x, ah, aw, gather):
+    def forward(ctx, x, ah, aw):
         ctx.mats = (ah, aw)
-        if gather is not None:
-            ih, iw = gather
-            return x[..., ih[:, None], iw]
         return np.matmul(np.matmul(ah, x), aw.T)
 
     @staticmethod
     def backward(ctx, g):
         ah, aw = ctx.mats
-        return np.matmul(np.matmul(ah.T, g), aw), None, None, None
+        return np.matmul(np.matmul(ah.T, g), aw), None, None
 
 
 
@@ -311,7 +307,7 @@ class AdaptiveAvgWindowsFn(Separable2dFn):
     (``0 * nan`` is NaN). The backward is the matrices' (the map is the same, and finite)."""
 
     @staticmethod
-    def forward(ctx, x, ah, aw, gather):
+    def forward(ctx, x, ah, aw):
         ctx.mats = (ah, aw)
         rows = [(ah[i] != 0).nonzero()[0] for i in range(ah.shape[0])]
         cols = [(aw[j] != 0).nonzero()[0] for j in range(aw.shape[0])]
@@ -328,12 +324,12 @@ def _adaptive_avg(x, out_size):
         return dispatch.select("global_avg_pool", GlobalAvgPoolFn, x._data).apply(x)
     ah, aw = _avg_matrix(h, out_size[0], dt), _avg_matrix(w, out_size[1], dt)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = Separable2dFn.apply(x, ah, aw, None)
+        out = Separable2dFn.apply(x, ah, aw)
     # A NaN or inf in x makes the matrix products' output non-finite (0 * nan is NaN, in
     # every window): the output's max (NaN-propagating, a pass over the smaller array, under
     # 1% of the op) sends only such inputs down the exact window-mean path.
     if out._data.size and not np.isfinite(out._data.max()):
-        out = AdaptiveAvgWindowsFn.apply(x, ah, aw, None)
+        out = AdaptiveAvgWindowsFn.apply(x, ah, aw)
     return out
 
 
@@ -528,87 +524,6 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     return (out, idx) if return_indices else out
 
 
-# --- resampling ------------------------------------------------------------------------------
-
-def _nearest_index(size, out, scale):
-    """PyTorch's legacy 'nearest' source index: ``min(floor(dst * scale), size - 1)`` in
-    float32 arithmetic, ``scale`` being ``1 / scale_factor`` or ``size / out``."""
-    dst = np.arange(out, dtype=np.float32)
-    src = np.floor(dst * np.float32(scale)).astype(np.int64)
-    return np.minimum(src, size - 1)
-
-
-def _linear_matrix(size, out, scale, align_corners, dtype):
-    """(out, size) matrix of linear-interpolation weights (PyTorch's source-index rule)."""
-    dst = np.arange(out, dtype=np.float64)
-    if align_corners:
-        src = dst * ((size - 1) / (out - 1) if out > 1 else 0.0)
-    else:
-        src = np.maximum(scale * (dst + 0.5) - 0.5, 0.0)
-    i0 = src.astype(np.int64)
-    i1 = i0 + (i0 < size - 1)
-    lam = src - i0
-    m = np.zeros((out, size))
-    rows = np.arange(out)
-    m[rows, i0] = 1.0 - lam
-    m[rows, i1] += lam
-    return m.astype(dtype)
-
-
-def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
-                align_corners=None, recompute_scale_factor=None) -> Tensor:
-    """Resize ``(N, C, L)`` or ``(N, C, H, W)`` inputs by ``size`` or ``scale_factor``.
-
-    Modes: ``'nearest'`` (3-d and 4-d), ``'linear'`` (3-d), ``'bilinear'`` (4-d, with
-    ``align_corners``). Source positions follow PyTorch: with a ``scale_factor`` (and no
-    ``recompute_scale_factor``) the map uses ``1 / scale_factor``, otherwise ``in / out``.
-
-    >>> interpolate(lamina.randn(1, 3, 4, 4), scale_factor=2).shape
-    (1, 3, 8, 8)
-    """
-    op = "interpolate"
-    if not isinstance(input, Tensor):
-        raise LaminaTypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
-    nd = input.ndim - 2
-    if nd not in (1, 2):
-        raise NotImplementedError(f"{op}: only 3-D and 4-D inputs are supported, got "
-                                  f"{input.ndim}-D")
-    modes = {1: ("nearest", "linear"), 2: ("nearest", "bilinear")}[nd]
-    if mode not in modes:
-        raise NotImplementedError(f"{op}: mode {mode!r} is not supported for {input.ndim}-D "
-                                  f"input; expected one of {modes}")
-    if mode == "nearest" and align_corners is not None:
-        raise LaminaValueError(f"{op}: align_corners option can only be set with the "
-                               "interpolating modes: linear | bilinear")
-    if (size is None) == (scale_factor is None):
-        raise LaminaValueError(f"{op}: exactly one of size or scale_factor should be defined")
-    in_sizes = input.shape[-nd:]
-    if size is not None:
-        out_sizes = _tuple(size, nd, "size", op)
-        if min(out_sizes) < 1:
-            raise LaminaValueError(f"{op}: Input and output sizes should be greater than 0, got "
-                                   f"output size {out_sizes}")
-        scales = [i / o for i, o in zip(in_sizes, out_sizes)]
-    else:
-        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
-        if len(sf) != nd:
-            raise LaminaValueError(f"{op}: scale_factor must have {nd} elements, got "
-                                   f"{scale_factor}")
-        out_sizes = tuple(int(np.floor(i * float(f))) for i, f in zip(in_sizes, sf))
-        if recompute_scale_factor:
-            scales = [i / o for i, o in zip(in_sizes, out_sizes)]
-        else:
-            scales = [1.0 / float(f) for f in sf]
-    if min(out_sizes) < 1:
-        raise LaminaValueError(f"{op}: output size {out_sizes} must be positive")
-    dt = input._data.dtype
-    x4, undo = (input, lambda t: t) if nd == 2 else _to4d(input, 1)
-    if nd == 1:
-        in_sizes, out_sizes, scales = (1,) + tuple(in_sizes), (1,) + out_sizes, [1.0] + scales
-    if mode == "nearest":
-        idx = [_nearest_index(i, o, s) for i, o, s in zip(in_sizes, out_sizes, scales)]
-        mats = [np.eye(i, dtype=dt)[ix] for i, ix in zip(in_sizes, idx)]
-        return undo(Separable2dFn.apply(x4, mats[0], mats[1], tuple(idx)))
-    ac = bool(align_corners)
-    mats = [_linear_matrix(i, o, s, ac, dt) for i, o, s in zip(in_sizes, out_sizes, scales)]
-    return undo(Separable2dFn.apply(x4, mats[0], mats[1], None))
+# ``interpolate`` moved to ``lamina.ops.resample`` (all modes, 3-, 4- and 5-D); it stays
+# importable from here for older code.
+from lamina.ops.resample import interpolate  # noqa: E402,F401

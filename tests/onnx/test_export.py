@@ -120,6 +120,19 @@ LAYERS = {
     "batchnorm2d": (lambda: _randomize_stats(nn.BatchNorm2d(3)), (2, 3, 4, 4)),
     "layernorm": (lambda: nn.LayerNorm(6), (2, 3, 6)),
     "layernorm_2d_shape": (lambda: nn.LayerNorm((3, 6)), (2, 3, 6)),
+    "conv3d": (lambda: nn.Conv3d(2, 4, (3, 2, 3), stride=(1, 2, 1), padding=1, groups=2),
+               (2, 2, 5, 6, 5)),
+    "conv_transpose3d": (lambda: nn.ConvTranspose3d(2, 3, 3, stride=2, padding=1,
+                                                    output_padding=1), (1, 2, 3, 4, 3)),
+    "maxpool3d": (lambda: nn.MaxPool3d(2, padding=1, ceil_mode=True), (2, 3, 5, 4, 5)),
+    "avgpool3d": (lambda: nn.AvgPool3d(3, 2, padding=1, count_include_pad=False),
+                  (2, 3, 5, 6, 5)),
+    "adaptive_avgpool3d": (lambda: nn.AdaptiveAvgPool3d((2, 3, 1)), (2, 3, 4, 6, 5)),
+    "adaptive_maxpool3d_global": (lambda: nn.AdaptiveMaxPool3d(1), (2, 3, 4, 6, 5)),
+    "reflection_pad2d": (lambda: nn.ReflectionPad2d((1, 2, 0, 3)), (2, 3, 5, 5)),
+    "replication_pad3d": (lambda: nn.ReplicationPad3d(1), (2, 3, 3, 4, 5)),
+    "constant_pad1d": (lambda: nn.ConstantPad1d((2, 1), 1.5), (2, 3, 5)),
+    "zero_pad2d": (lambda: nn.ZeroPad2d(1), (2, 3, 4, 4)),
 }
 
 
@@ -320,3 +333,9 @@ def test_fused_pairs_export_as_the_pair_they_replace():
     proto = check_export(fused, (2, 1, 10, 10), batch=3, atol=1e-4)
     ops = [n.op_type for n in proto.graph.node]
     assert ops[:2] == ["Conv", "BatchNormalization"] and ops.count("Relu") == 2
+
+
+def test_circular_padding_is_wrap_from_opset_19():
+    check_export(nn.CircularPad2d((1, 2, 2, 0)), (2, 3, 4, 5), opset=19)
+    with pytest.raises(UnsupportedModuleError, match="CircularPad1d.*opset 19"):
+        export(nn.CircularPad1d(1), lamina.randn(1, 2, 4), io.BytesIO())

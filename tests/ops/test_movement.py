@@ -247,9 +247,10 @@ def test_pad_errors(f):
     raises_both(f, np.zeros((3, 4)))
 
 
-def test_pad_other_modes_not_implemented():
-    with pytest.raises(NotImplementedError, match="reflect"):
-        lamina.pad(lamina.zeros(2, 3), (1, 1), mode="reflect")
+def test_pad_unknown_mode_raises():
+    # reflect / replicate / circular are tested in tests/ops/test_padding.py
+    with pytest.raises(ValueError, match="pad: unrecognised padding mode 'mirror'"):
+        lamina.pad(lamina.zeros(2, 3), (1, 1), mode="mirror")
 
 
 @requires_torch

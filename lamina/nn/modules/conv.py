@@ -1,4 +1,5 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``.
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``,
+``ConvTranspose2d``, ``ConvTranspose3d``.
 
 Parameter names, shapes and default initialization are PyTorch's, so state dicts move
 between the two libraries unchanged: ``weight`` is ``(out, in / groups, *kernel)`` for a
@@ -10,35 +11,25 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from lamina import creation
 from lamina.errors import LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.ops.conv import _tuple, conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from lamina.ops.conv3d import conv3d, conv_transpose3d
+from lamina.ops.padding import pad_mode
 from lamina.tensor import Tensor
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
-
-
-def _index_pad(size, before, after, mode):
-    """Source indices along one axis for PyTorch's non-zero padding modes."""
-    i = np.arange(-before, size + after)
-    if mode == "circular":
-        return i % size
-    if mode == "replicate":
-        return np.clip(i, 0, size - 1)
-    i = np.abs(i)                                   # reflect (edge not repeated)
-    return np.where(i > size - 1, 2 * (size - 1) - i, i)
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d"]
 
 
 def _mode_pad(x: Tensor, pads, mode: str, owner: str) -> Tensor:
     """Pad the trailing spatial dims of ``x`` by ``pads`` ((before, after) per dim) with
-    ``mode`` as one gather (its gradient sums back over repeated sources)."""
+    ``mode`` (``lamina.ops.padding``: a gather whose gradient sums back over repeated
+    sources)."""
     nd = len(pads)
-    idx = []
     for k, (b, a) in enumerate(pads):
         size = x.shape[x.ndim - nd + k]
         if mode == "reflect" and (b >= size or a >= size):
@@ -47,10 +38,7 @@ def _mode_pad(x: Tensor, pads, mode: str, owner: str) -> Tensor:
         if mode == "circular" and (b > size or a > size):
             raise LaminaValueError(f"{owner}: padding ({b}, {a}) should be at most the input size "
                                    f"{size} for padding_mode='circular'")
-        idx.append(_index_pad(size, b, a, mode))
-    if nd == 1:
-        return x[..., idx[0]]
-    return x[..., idx[0][:, None], idx[1]]
+    return pad_mode(x, tuple(pads), mode)
 
 
 class _ConvNd(Module):
@@ -170,7 +158,7 @@ class _Conv(_ConvNd):
 
     def forward(self, input: Tensor) -> Tensor:
         p = _weight_bias(self)
-        fn = conv1d if self._nd == 1 else conv2d
+        fn = {1: conv1d, 2: conv2d, 3: conv3d}[self._nd]
         if self.padding_mode != "zeros":
             return fn(self._pad_input(input), p["weight"], p["bias"], self.stride, 0,
                       self.dilation, self.groups)
@@ -270,5 +258,44 @@ class ConvTranspose2d(_ConvTransposeNd):
     def forward(self, input: Tensor, output_size=None) -> Tensor:
         p = _weight_bias(self)
         return conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
+                                self._output_padding(input, output_size), self.groups,
+                                self.dilation)
+
+
+class Conv3d(_Conv):
+    """3-D convolution layer over ``(N, C_in, D, H, W)`` (volumes, video); see
+    ``lamina.ops.conv3d.conv3d``.
+
+    >>> nn.Conv3d(2, 4, 3, padding=1)(lamina.randn(1, 2, 5, 6, 7)).shape
+    (1, 4, 5, 6, 7)
+    """
+
+    _nd = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution layer; see ``lamina.ops.conv3d.conv_transpose3d``.
+
+    >>> nn.ConvTranspose3d(4, 2, 2, stride=2)(lamina.randn(1, 4, 3, 3, 3)).shape
+    (1, 2, 6, 6, 6)
+    """
+
+    _nd = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, output_padding=0, groups: int = 1, bias: bool = True,
+                 dilation=1, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        p = _weight_bias(self)
+        return conv_transpose3d(input, p["weight"], p["bias"], self.stride, self.padding,
                                 self._output_padding(input, output_size), self.groups,
                                 self.dilation)

@@ -1,5 +1,5 @@
 """``Upsample``, ``Embedding``, ``Dropout2d`` and ``BatchNorm2d`` (with their functional forms
-``embedding`` and ``dropout2d``; ``interpolate`` lives in ``lamina.ops.pool``)."""
+``embedding`` and ``dropout2d``; ``interpolate`` lives in ``lamina.ops.resample``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.nn import init
 from lamina.nn.module import Module
 from lamina.nn.parameter import Parameter
-from lamina.ops.pool import interpolate
+from lamina.ops.resample import interpolate
 from lamina.tensor import Tensor, _make
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding", "Dropout2d",
@@ -199,9 +199,10 @@ class Dropout2d(Module):
 # --- upsampling ------------------------------------------------------------------------------
 
 class Upsample(Module):
-    """Resize by ``size`` or ``scale_factor`` with ``mode`` ``'nearest'``, ``'linear'`` or
-    ``'bilinear'`` (``align_corners`` for the latter two); see
-    ``lamina.ops.pool.interpolate``.
+    """Resize by ``size`` or ``scale_factor`` with ``mode`` ``'nearest'``,
+    ``'nearest-exact'``, ``'area'``, ``'linear'``, ``'bilinear'``, ``'bicubic'`` or
+    ``'trilinear'`` (``align_corners`` for the interpolating ones); see
+    ``lamina.ops.resample.interpolate``.
 
     >>> nn.Upsample(scale_factor=2, mode="bilinear")(lamina.randn(1, 3, 4, 4)).shape
     (1, 3, 8, 8)

@@ -1,16 +1,18 @@
-"""Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``,
-``AdaptiveMaxPool1d/2d`` (PyTorch's arguments and defaults; the work is in
-``lamina.ops.pool``)."""
+"""Pooling layers: ``MaxPool1d/2d/3d``, ``AvgPool1d/2d/3d``, ``AdaptiveAvgPool1d/2d/3d``,
+``AdaptiveMaxPool1d/2d/3d`` (PyTorch's arguments and defaults; the work is in
+``lamina.ops.pool`` and, for 3-D, ``lamina.ops.pool3d``)."""
 
 from __future__ import annotations
 
 from lamina.errors import LaminaValueError
 from lamina.nn.module import Module
 from lamina.ops import pool as P
+from lamina.ops import pool3d as P3
 from lamina.tensor import Tensor
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+           "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
 
 
 def _check_window(owner: str, kernel_size, stride) -> None:
@@ -150,3 +152,39 @@ class AdaptiveMaxPool2d(AdaptiveMaxPool1d):
 
     def forward(self, input: Tensor):
         return P.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+# --- 3-D -------------------------------------------------------------------------------------
+
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling over ``(N, C, D, H, W)``; see ``lamina.ops.pool3d.max_pool3d``.
+
+    >>> nn.MaxPool3d(2)(lamina.randn(1, 3, 4, 8, 8)).shape
+    (1, 3, 2, 4, 4)
+    """
+
+    def forward(self, input: Tensor):
+        return P3.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                             self.ceil_mode, self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """3-D average pooling; see ``lamina.ops.pool3d.avg_pool3d``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return P3.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                             self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool1d):
+    """Average pooling to a fixed ``(D, H, W)`` output size (``None`` keeps that dim)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return P3.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool1d):
+    """Max pooling to a fixed ``(D, H, W)`` output size."""
+
+    def forward(self, input: Tensor):
+        return P3.adaptive_max_pool3d(input, self.output_size, self.return_indices)

@@ -20,3 +20,5 @@ from lamina.nn.modules.rbf import *
 from lamina.nn.modules.attention import *
 from lamina.nn.modules.rms_norm import *
 from lamina.nn.modules.transformer import *
+from lamina.nn.modules.sparse import *
+from lamina.nn.modules.batchnorm import *

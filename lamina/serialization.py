@@ -175,7 +175,8 @@ class _Encoder:
                 key = self.encode_key(k, where)
                 sub = f"{path}.{k}" if path else str(k)
                 items.append([key, self.encode(v, sub, f"{where}[{k!r}]")])
-            return {"odict" if isinstance(x, OrderedDict) else "dict": items}
+            odict = isinstance(x, OrderedDict) and self.version > 1   # inside an object
+            return {"odict" if odict else "dict": items}
         if isinstance(x, (list, tuple)):
             vals = [self.encode(v, f"{path}.{i}" if path else str(i), f"{where}[{i}]")
                     for i, v in enumerate(x)]
@@ -217,7 +218,13 @@ class _Encoder:
         if number is not None:
             return {"ref": number}    # a shared submodule, or a cycle: stored once
         self.version = 2
-        cls_name = self.global_name(type(x), where)
+        cls = type(x)
+        cls_name = _global_path(cls)
+        if cls_name is None or not _findable(cls, cls_name):
+            raise LaminaTypeError(
+                f"save: can't store an object of type {cls.__name__} at {where}: objects are "
+                f"saved with their class's import path, and {cls.__qualname__} has none "
+                "(defined inside a function?); define the class at the top level of a module")
         number = self._objects[id(x)] = len(self._objects)
         self._keep.append(x)
         state = []
@@ -244,9 +251,10 @@ class _Encoder:
             return k.item()
         if isinstance(k, tuple):
             return {"tuple": [self.encode_key(v, where) for v in k]}
-        raise LaminaTypeError(f"save: can't store a dict key or set element of type "
+        raise LaminaTypeError(f"save: can't store a dict key of type "
                               f"{type(k).__name__} at {where}; "
-                              "keys must be str, int, float, bool, None or tuples of them")
+                              "keys (and set elements) must be str, int, float, bool, None or "
+                              "tuples of them")
 
 
 def _plain_object(x) -> bool:
@@ -392,9 +400,13 @@ def _resolve(name, path, build: bool):
 class _Decoder:
     """Rebuild the saved structure from its JSON and the file's arrays."""
 
-    def __init__(self, tensors: dict, path):
+    _V2_KINDS = {"param", "odict", "set", "frozenset", "dtype", "dtype_type", "global", "ref",
+                 "object"}
+
+    def __init__(self, tensors: dict, path, version: int):
         self.tensors = tensors
         self.path = path
+        self.version = version
         self.cache: dict = {}      # one Tensor per stored name (tied weights stay tied)
         self.objects: dict = {}    # object number -> the rebuilt object
 
@@ -421,6 +433,9 @@ class _Decoder:
         (kind, val), = node.items()
         if kind == "tensor" or kind == "ndarray":
             return self.tensor(val, kind)
+        if self.version < 2 and kind in self._V2_KINDS:
+            raise LaminaValueError(f"unknown structure node kind {kind!r} (in a version "
+                                   f"{self.version} file)")
         if kind == "param":
             name, requires_grad = val
             p = self.tensor(name, "param")
@@ -740,7 +755,9 @@ _PT_REMEDY = ("lamina never unpickles (a pickle can run any code). Export the we
 
 def _refuse_pickle(first: bytes, fh, path) -> None:
     """Refuse a PyTorch ``torch.save`` file with the remedy: a zip holding ``data.pkl``
-    (PyTorch >= 1.6) or a bare pickle (the legacy format; protocol 2 and up start 0x80)."""
+    (PyTorch >= 1.6) or a bare pickle (the legacy format; protocol 2 and up start 0x80).
+    Called only once the file is known not to be safetensors (whose first bytes, a header
+    length, can look alike)."""
     if first[:4] == b"PK\x03\x04":
         names = []
         try:
@@ -761,17 +778,18 @@ def _refuse_pickle(first: bytes, fh, path) -> None:
 def _read(fh, path, size: int | None):
     """Header entries, metadata and the data as one writable uint8 array."""
     first = _read_exact(fh, 8)
-    _refuse_pickle(first, fh, path)
     if len(first) < 8:
         raise _bad(path, f"it has {len(first)} bytes, fewer than the 8-byte header length")
     (n,) = struct.unpack("<Q", first)
     if n > _MAX_HEADER:
+        _refuse_pickle(first, fh, path)
         raise _bad(path, f"header length {n} exceeds the {_MAX_HEADER}-byte limit")
     raw = _read_exact(fh, n)
     if len(raw) < n:
         raise _bad(path, f"header length {n} runs past the end of the file, which has only "
                    f"{8 + len(raw)} bytes (truncated file?)")
     if n < 2 or raw[:1] != b"{":
+        _refuse_pickle(first, fh, path)
         raise _bad(path, "the header does not start with '{'")
     if size is not None:  # a real file: read the data straight into one writable buffer
         data = np.empty(max(size - 8 - n, 0), dtype=np.uint8)
@@ -904,7 +922,7 @@ def load(f, map_location=None, weights_only=None, *, verify: bool = True):
         raise LaminaValueError(f"load: {path} was written by a newer lamina (format version "
                                f"{version}, this one reads up to {_FORMAT_VERSION})")
     try:
-        return _Decoder(arrays, path).decode(root)
+        return _Decoder(arrays, path, version).decode(root)
     except (_U64Overflow, UnsafeGlobalError):
         raise
     except (KeyError, TypeError, ValueError, RecursionError) as e:

@@ -1,0 +1,212 @@
+"""PyTorch programs port by changing their imports (issue #15).
+
+Each program in ``programs/`` is a PyTorch program, written in the style of the classic
+examples. ``port`` rewrites only its import lines (``import torch`` ->
+``import lamina as torch``, ``from torchvision import ...`` -> ``from lamina.vision import
+...``); the result runs in a subprocess on a tiny dataset this test writes, and its loss must
+fall. When PyTorch (and torchvision, for the image programs) is installed, the unmodified
+program runs too and the two loss trajectories are compared loosely (both fall, and they end
+within a factor of each other: the initial weights differ, so the numbers do).
+"""
+
+import gzip
+import os
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+PROGRAMS = HERE / "programs"
+ROOT = HERE.parent.parent
+TIMEOUT = 600
+
+
+# --- the port: import lines only --------------------------------------------------------------
+
+_IMPORT = re.compile(r"^\s*(import|from)\s")
+
+
+def port(source: str) -> str:
+    """Rewrite a PyTorch program's import lines for lamina; every other line is unchanged."""
+    out = []
+    for line in source.splitlines(keepends=True):
+        if _IMPORT.match(line):
+            line = re.sub(r"^(\s*)import torch(\s*)$", r"\1import lamina as torch\2", line)
+            line = re.sub(r"^(\s*)import torchvision(\s*)$",
+                          r"\1import lamina.vision as torchvision\2", line)
+            line = re.sub(r"\btorchvision\b(?! *$)", "lamina.vision", line)
+            line = re.sub(r"\btorch\b(?!\s*$)", "lamina", line)
+        out.append(line)
+    return "".join(out)
+
+
+def test_port_rewrites_only_imports():
+    src = ("import torch\nimport torch.nn as nn\nfrom torch import nn\n"
+           "from torchvision import datasets, transforms\n"
+           "from torch.optim.lr_scheduler import StepLR\n"
+           "x = torch.zeros(2)  # import torch\n")
+    assert port(src) == ("import lamina as torch\nimport lamina.nn as nn\nfrom lamina import nn\n"
+                         "from lamina.vision import datasets, transforms\n"
+                         "from lamina.optim.lr_scheduler import StepLR\n"
+                         "x = torch.zeros(2)  # import torch\n")
+    for prog in PROGRAMS.glob("*.py"):
+        a, b = prog.read_text().splitlines(), port(prog.read_text()).splitlines()
+        assert len(a) == len(b)
+        changed = [x for x, y in zip(a, b) if x != y]
+        assert changed and all(_IMPORT.match(x) for x in changed)
+
+
+# --- tiny datasets -----------------------------------------------------------------------------
+
+def _write_idx(path: Path, arr: np.ndarray, compress: bool) -> None:
+    magic = {1: 2049, 3: 2051}[arr.ndim]
+    data = struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    data += arr.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+
+
+def _images(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 images whose class is where a bright square sits, in noise."""
+    labels = rng.integers(0, 10, n)
+    images = rng.integers(0, 60, (n, 28, 28))
+    for img, c in zip(images, labels):
+        r, col = 2 + 8 * (c // 4), 2 + 6 * (c % 4)
+        img[r:r + 7, col:col + 6] = 230
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_mnist(root: Path, name: str, n_train=256, n_test=128) -> None:
+    raw = root / name / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n, gz in (("train", n_train, False), ("t10k", n_test, True)):
+        images, labels = _images(n, rng)
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images, gz)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, gz)
+
+
+def write_corpus(root: Path) -> None:
+    """Sentences from a small grammar: predictable enough for a tiny LSTM to learn."""
+    rng = np.random.default_rng(0)
+    subjects, verbs, objects = (["the cat", "a dog", "the bird", "my friend"],
+                                ["sees", "likes", "chases", "finds"],
+                                ["the ball", "a mouse", "the tree", "some food"])
+    root.mkdir(parents=True)
+    for name, n in (("train.txt", 400), ("valid.txt", 60), ("test.txt", 60)):
+        lines = [f"{subjects[s]} {verbs[(s + k) % 4]} {objects[(s + 2 * k) % 4]} ."
+                 for s, k in zip(rng.integers(0, 4, n), rng.integers(0, 2, n))]
+        (root / name).write_text("\n".join(lines) + "\n")
+
+
+# --- running -----------------------------------------------------------------------------------
+
+def run(program: str, args: list, cwd: Path, lamina_port: bool) -> str:
+    src = (PROGRAMS / program).read_text()
+    script = cwd / (("lamina_" if lamina_port else "torch_") + program)
+    script.write_text(port(src) if lamina_port else src)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, f"{script.name} failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    return r.stdout
+
+
+def losses(out: str, pattern: str) -> list[float]:
+    return [float(m) for m in re.findall(pattern, out)]
+
+
+def _falls(xs: list[float], factor: float) -> None:
+    assert len(xs) >= 2, xs
+    assert all(np.isfinite(xs)), xs
+    assert xs[-1] < factor * xs[0], xs
+
+
+def _compare(mine: list[float], theirs: list[float], ratio: float) -> None:
+    """Both trajectories fall; their ends agree within ``ratio``."""
+    _falls(theirs, 1.0)
+    assert len(mine) == len(theirs)
+    assert mine[-1] < ratio * theirs[-1] + 0.05 and theirs[-1] < ratio * mine[-1] + 0.05, \
+        (mine, theirs)
+
+
+def _torch_vision():
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    pytest.importorskip("torchvision", reason="torchvision is not installed")
+
+
+# --- the programs ------------------------------------------------------------------------------
+
+MNIST_ARGS = ["--epochs", "3", "--batch-size", "32", "--test-batch-size", "64",
+              "--log-interval", "2", "--lr", "1.0", "--gamma", "0.7", "--save-model"]
+TEST_LOSS = r"Test set: Average loss: ([0-9.]+)"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_mnist_cnn(tmp_path, workers):
+    write_mnist(tmp_path / "data", "MNIST")
+    out = run("mnist_cnn.py", MNIST_ARGS + ["--data", "data", "--workers", str(workers)],
+              tmp_path, lamina_port=True)
+    test_losses = losses(out, TEST_LOSS)
+    assert len(test_losses) == 3
+    _falls(test_losses, 0.5)
+    _falls(losses(out, r"Loss: ([0-9.]+)"), 0.5)
+    assert (tmp_path / "mnist_cnn.pt").exists()
+    if workers == 0:
+        _torch_vision()
+        theirs = run("mnist_cnn.py", MNIST_ARGS + ["--data", "data"], tmp_path, False)
+        _compare(test_losses, losses(theirs, TEST_LOSS), 3.0)
+
+
+def test_quickstart(tmp_path):
+    write_mnist(tmp_path / "data", "FashionMNIST")
+    out = run("quickstart.py", ["data", "4"], tmp_path, lamina_port=True)
+    avg = losses(out, r"Avg loss: ([0-9.]+)")
+    assert len(avg) == 4
+    _falls(avg, 0.5)
+    assert "Shape of X [N, C, H, W]: (32, 1, 28, 28)" in out or "[32, 1, 28, 28]" in out
+    assert re.search(r'Predicted: "[^"]+", Actual: "[^"]+"', out)
+    _torch_vision()
+    theirs = run("quickstart.py", ["data", "4"], tmp_path, False)
+    _compare(avg, losses(theirs, r"Avg loss: ([0-9.]+)"), 3.0)
+
+
+WORD_LM_ARGS = ["--data", "corpus", "--epochs", "4", "--seed", "1"]
+VALID = r"valid loss +([0-9.]+)"
+
+
+def test_word_lm(tmp_path):
+    write_corpus(tmp_path / "corpus")
+    out = run("word_lm.py", WORD_LM_ARGS, tmp_path, lamina_port=True)
+    valid = losses(out, VALID)
+    assert len(valid) == 4
+    _falls(valid, 0.8)
+    train = losses(out, r"\| loss +([0-9.]+)")
+    _falls(train, 0.8)
+    test_loss = losses(out, r"test loss +([0-9.]+)")
+    assert len(test_loss) == 1 and test_loss[0] < valid[0]
+    assert (tmp_path / "model.pt").exists()
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    theirs = run("word_lm.py", WORD_LM_ARGS, tmp_path, False)
+    _compare(valid, losses(theirs, VALID), 1.5)
+
+
+def test_nn_tutorial(tmp_path):
+    out = run("nn_tutorial.py", ["--steps", "30"], tmp_path, lamina_port=True)
+    manual = losses(out, r"manual step \d+ loss ([0-9.]+)")
+    opt = losses(out, r"optim step \d+ loss ([0-9.]+)")
+    assert len(manual) == len(opt) == 30
+    _falls(manual, 0.9)
+    _falls(opt, 0.9)
+    assert opt[-1] < manual[-1]
+    assert "hooks saw 30 gradients and 30 activations" in out
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    theirs = run("nn_tutorial.py", ["--steps", "30"], tmp_path, False)
+    _compare(opt, losses(theirs, r"optim step \d+ loss ([0-9.]+)"), 3.0)

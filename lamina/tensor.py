@@ -1,6 +1,7 @@
 """``Tensor``: an n-dimensional array that can record the operations applied to it.
 
-A tensor wraps an ``xp`` (NumPy) array in ``._data``. When ``requires_grad`` is true, every op
+A tensor wraps an ``xp`` (NumPy) array in the slot ``_data`` (``numpy()`` returns it; ``.data``
+is PyTorch's detached tensor sharing it). When ``requires_grad`` is true, every op
 applied to it records a node in a graph, and ``backward()`` walks that graph in reverse to
 compute gradients (see ``lamina.autograd``). The methods here are thin: each one calls the op
 of the same name in ``lamina.ops``.
@@ -130,13 +131,21 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def data(self):
-        # transitional: the raw array, until Tensor.data takes PyTorch's meaning
-        return self._data
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: a tensor sharing this one's storage, outside the graph, with
+        ``requires_grad=False``. In-place changes through it (``p.data.add_(...)``,
+        ``m.bias.data.fill_(0.01)``) change this tensor, and autograd does not see them: no
+        version-counter check will catch a change of a value backward still needs, which is
+        why PyTorch recommends ``detach()`` (which shares the counter) or ``no_grad()`` for new
+        code. For the NumPy array itself use ``numpy()`` (or ``detach().numpy()``)."""
+        return _make(self._data)
 
     @data.setter
     def data(self, value) -> None:
-        self._data = value._data if isinstance(value, Tensor) else value
+        if not isinstance(value, Tensor):
+            raise LaminaTypeError(f"data: expected a Tensor to assign, got "
+                                  f"{type(value).__name__} (wrap an array with lamina.tensor)")
+        self._data = value._data
 
     @property
     def is_leaf(self) -> bool:
@@ -229,18 +238,20 @@ class Tensor:
         _engine.backward(self, gradient, retain_graph)
 
     # --- conversion ----------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared memory); errors if this tensor requires grad."""
-        if self.requires_grad:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying array (shared memory); errors if this tensor requires grad, unless
+        ``force=True`` (PyTorch's flag; on the CPU it returns the same shared array)."""
+        if self.requires_grad and not force:
             raise LaminaValueError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy()"
             )
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None:
-            return self._data.astype(dtype, copy=False)
-        return self._data
+        a = self._data
+        if type(a) is not np.ndarray:           # a NumPy scalar some reductions leave
+            a = np.asarray(a)
+        return a if dtype is None else a.astype(dtype, copy=False)
 
     def item(self):
         if self._data.size != 1:

@@ -73,7 +73,7 @@ def check_op(shapes, torch_fn, lamina_fn=None, dtype=np.float64, rtol=None, atol
     assert len(tout) == len(lout), f"{len(lout)} outputs, PyTorch gives {len(tout)}"
     for i, (t, lo) in enumerate(zip(tout, lout)):
         tn = t.detach().numpy()
-        ln = np.asarray(lo.data)
+        ln = np.asarray(lo._data)
         assert ln.shape == tn.shape, f"output {i}: shape {ln.shape}, PyTorch {tn.shape}"
         assert ln.dtype == tn.dtype, f"output {i}: dtype {ln.dtype}, PyTorch {tn.dtype}"
         np.testing.assert_allclose(ln, tn, rtol=rtol, atol=atol, equal_nan=True,
@@ -90,14 +90,14 @@ def check_op(shapes, torch_fn, lamina_fn=None, dtype=np.float64, rtol=None, atol
         if not t.requires_grad:
             continue
         if t.grad is None:
-            assert lo.grad is None or np.all(lo.grad.data == 0), f"input {i}: unexpected grad"
+            assert lo.grad is None or np.all(lo.grad._data == 0), f"input {i}: unexpected grad"
             continue
         assert lo.grad is not None, f"input {i}: lamina produced no gradient"
         assert lo.grad.shape == tuple(t.grad.shape), \
             f"input {i}: grad shape {lo.grad.shape}, PyTorch {tuple(t.grad.shape)}"
         assert lo.grad.dtype == t.grad.numpy().dtype, \
             f"input {i}: grad dtype {lo.grad.dtype}, PyTorch {t.grad.numpy().dtype}"
-        np.testing.assert_allclose(lo.grad.data, t.grad.numpy(), rtol=grad_rtol,
+        np.testing.assert_allclose(lo.grad._data, t.grad.numpy(), rtol=grad_rtol,
                                    atol=grad_atol, equal_nan=True,
                                    err_msg=f"gradient of input {i} differs from PyTorch")
     return lout

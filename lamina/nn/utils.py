@@ -133,8 +133,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     params = _param_list(parameters, "vector_to_parameters")
     total = sum(p._data.size for p in params)
     if total != vec._data.size:
-        raise LaminaValueError(f"vector_to_parameters: the vector has {vec._data.size} elements but "
-                               f"the parameters need {total}")
+        raise LaminaValueError(f"vector_to_parameters: the vector has {vec._data.size} elements "
+                               f"but the parameters need {total}")
     i = 0
     for p in params:
         n = p._data.size

@@ -92,7 +92,8 @@ def mm(a, b) -> Tensor:
     """Product of two 2-D matrices (no broadcasting)."""
     _check_float_match(a, b, "mm")
     if a._data.ndim != 2 or b._data.ndim != 2:
-        raise LaminaValueError(f"mm: expected 2-D tensors, got {a._data.ndim}-D and {b._data.ndim}-D")
+        raise LaminaValueError(
+            f"mm: expected 2-D tensors, got {a._data.ndim}-D and {b._data.ndim}-D")
     return matmul(a, b)
 
 

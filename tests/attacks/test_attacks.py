@@ -28,7 +28,7 @@ def _pair(seed=0):
     lamina.manual_seed(seed)
     lm = _cnn().double()
     tm = _torch_cnn().double()
-    tm.load_state_dict({k: torch.tensor(v.data.copy()) for k, v in lm.state_dict().items()})
+    tm.load_state_dict({k: torch.tensor(v._data.copy()) for k, v in lm.state_dict().items()})
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, size=(6, 1, 8, 8))
     y = rng.integers(0, 4, size=6)
@@ -66,17 +66,17 @@ def test_fgsm_is_the_hand_formula_on_softmax_regression():
     m = nn.Linear(5, 3).double()
     x = rng.uniform(0, 1, size=(4, 5))
     y = np.array([0, 2, 1, 2])
-    z = x @ m.weight.data.T + m.bias.data
+    z = x @ m.weight._data.T + m.bias._data
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    g = (p - np.eye(3)[y]) @ m.weight.data
+    g = (p - np.eye(3)[y]) @ m.weight._data
     for targeted, sign in ((False, 1), (True, -1)):
         adv = attacks.fgsm(m, lamina.tensor(x), lamina.tensor(y), eps=0.2, clamp=(0, 1),
                            targeted=targeted)
-        np.testing.assert_allclose(adv.data, np.clip(x + sign * 0.2 * np.sign(g), 0, 1),
+        np.testing.assert_allclose(adv._data, np.clip(x + sign * 0.2 * np.sign(g), 0, 1),
                                    rtol=0, atol=1e-15)
     free = attacks.fgsm(m, x, y, eps=0.2)                       # no clamp
-    np.testing.assert_allclose(free.data, x + 0.2 * np.sign(g), atol=1e-15)
+    np.testing.assert_allclose(free._data, x + 0.2 * np.sign(g), atol=1e-15)
 
 
 @requires_torch
@@ -86,7 +86,7 @@ def test_fgsm_matches_torch(targeted):
     adv = attacks.fgsm(lm, x, y, eps=0.1, clamp=(0, 1), targeted=targeted)
     g = _torch_grad(tm, x, y)
     s = -1 if targeted else 1
-    np.testing.assert_allclose(adv.data, np.clip(x + s * 0.1 * np.sign(g), 0, 1), atol=1e-15)
+    np.testing.assert_allclose(adv._data, np.clip(x + s * 0.1 * np.sign(g), 0, 1), atol=1e-15)
     assert adv.dtype == np.float64 and not adv.requires_grad
 
 
@@ -98,13 +98,13 @@ def test_pgd_matches_torch(norm, eps, alpha, targeted):
     adv = attacks.pgd(lm, x, y, eps=eps, alpha=alpha, steps=7, norm=norm, targeted=targeted,
                       clamp=(0, 1))
     ref = _torch_pgd(tm, x, y, eps, alpha, 7, norm, targeted)
-    np.testing.assert_allclose(adv.data, ref, rtol=1e-10, atol=1e-12)
-    d = (adv.data - x).reshape(len(x), -1)
+    np.testing.assert_allclose(adv._data, ref, rtol=1e-10, atol=1e-12)
+    d = (adv._data - x).reshape(len(x), -1)
     if norm == "inf":
         assert np.abs(d).max() <= eps + 1e-12
     else:
         assert np.linalg.norm(d, axis=1).max() <= eps + 1e-12
-    assert adv.data.min() >= 0 and adv.data.max() <= 1
+    assert adv._data.min() >= 0 and adv._data.max() <= 1
 
 
 def test_attacks_leave_parameters_grads_and_modes_alone():
@@ -115,16 +115,16 @@ def test_attacks_leave_parameters_grads_and_modes_alone():
     lm[4].eval()                                 # a submodule in its own mode
     out = lm(lamina.tensor(x)).sum()
     out.backward()
-    before = {k: v.data.copy() for k, v in lm.state_dict().items()}
-    grads = {k: p.grad.data.copy() for k, p in lm.named_parameters()}
+    before = {k: v._data.copy() for k, v in lm.state_dict().items()}
+    grads = {k: p.grad._data.copy() for k, p in lm.named_parameters()}
     modes = [m.training for m in lm.modules()]
     attacks.fgsm(lm, x, y, eps=0.1)
     attacks.pgd(lm, x, y, eps=0.1, alpha=0.02, steps=3, random_start=True)
     attacks.pgd(lm, x, y, eps=0.5, alpha=0.1, steps=2, norm=2, random_start=True)
     for k, v in lm.state_dict().items():
-        np.testing.assert_array_equal(v.data, before[k])
+        np.testing.assert_array_equal(v._data, before[k])
     for k, p in lm.named_parameters():
-        np.testing.assert_array_equal(p.grad.data, grads[k])
+        np.testing.assert_array_equal(p.grad._data, grads[k])
     assert [m.training for m in lm.modules()] == modes
 
 
@@ -135,7 +135,7 @@ def test_attack_runs_the_model_in_eval_mode():
     y = np.arange(6) % 4
     a = attacks.pgd(lm, x, y, eps=0.1, alpha=0.02, steps=3)
     b = attacks.pgd(lm, x, y, eps=0.1, alpha=0.02, steps=3)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._data, b._data)
     assert lm.training
 
 
@@ -145,7 +145,7 @@ def test_pgd_random_start_is_seeded_and_in_the_ball(norm, eps):
     x = np.random.default_rng(0).uniform(size=(6, 1, 8, 8))
     y = np.arange(6) % 4
     runs = [attacks.pgd(lm, x, y, eps=eps, alpha=0.0, steps=1, norm=norm, random_start=True,
-                        generator=lamina.Generator(s), clamp=(0, 1)).data for s in (3, 3, 4)]
+                        generator=lamina.Generator(s), clamp=(0, 1))._data for s in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
     d = (runs[0] - x).reshape(6, -1)
@@ -153,17 +153,17 @@ def test_pgd_random_start_is_seeded_and_in_the_ball(norm, eps):
     assert (size <= eps + 1e-12).all() and (size > 0).all()
     assert runs[0].min() >= 0 and runs[0].max() <= 1
     zero = attacks.pgd(lm, x, y, eps=eps, alpha=0.1, steps=0)          # no steps: x itself
-    np.testing.assert_array_equal(zero.data, x)
+    np.testing.assert_array_equal(zero._data, x)
 
 
 def test_attack_objects_bind_settings():
     lm = _cnn().double()
     x = np.random.default_rng(0).uniform(size=(6, 1, 8, 8))
     y = np.arange(6) % 4
-    np.testing.assert_array_equal(attacks.FGSM(lm, 0.1, clamp=(0, 1))(x, y).data,
-                                  attacks.fgsm(lm, x, y, 0.1, clamp=(0, 1)).data)
-    np.testing.assert_array_equal(attacks.PGD(lm, 0.1, 0.02, 3, norm=2)(x, y).data,
-                                  attacks.pgd(lm, x, y, 0.1, 0.02, 3, norm=2).data)
+    np.testing.assert_array_equal(attacks.FGSM(lm, 0.1, clamp=(0, 1))(x, y)._data,
+                                  attacks.fgsm(lm, x, y, 0.1, clamp=(0, 1))._data)
+    np.testing.assert_array_equal(attacks.PGD(lm, 0.1, 0.02, 3, norm=2)(x, y)._data,
+                                  attacks.pgd(lm, x, y, 0.1, 0.02, 3, norm=2)._data)
     assert "eps=0.1" in repr(attacks.PGD(lm, 0.1, 0.02, 3))
 
 
@@ -178,7 +178,7 @@ def test_adversarial_loader_with_fit():
     assert len(adv) == 4
     xb, yb = next(iter(adv))
     assert xb.shape == (20, 1, 8, 8) and yb.shape == (20,) and xb.dtype == np.float32
-    np.testing.assert_array_equal(yb.data[:10], yb.data[10:])
+    np.testing.assert_array_equal(yb._data[:10], yb._data[10:])
     rep = attacks.AdversarialLoader(loader, attacks.FGSM(model, 0.05), mix="replace")
     assert next(iter(rep))[0].shape == (10, 1, 8, 8)
     opt = lamina.optim.SGD(model.parameters(), lr=0.1)

@@ -131,10 +131,10 @@ def test_every_optimizer_builds_and_steps(name):
     model = nn.Linear(3, 2)
     opt = cli._optimizer(tcfg, model.parameters())
     assert opt.param_groups[0]["lr"] == tcfg["lr"]
-    before = model.weight.data.copy()
+    before = model.weight._data.copy()
     model(Tensor(np.ones((4, 3), np.float32))).sum().backward()
     opt.step()
-    assert not np.array_equal(before, model.weight.data)
+    assert not np.array_equal(before, model.weight._data)
 
 
 @pytest.mark.parametrize("schedule, lrs", [

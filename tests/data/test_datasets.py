@@ -31,7 +31,7 @@ def _check_sample(ds, feature_shape, classification: bool):
     x, y = ds[0]
     assert isinstance(x, Tensor) and isinstance(y, Tensor)
     assert x.shape == feature_shape and x.dtype == np.float32
-    assert isinstance(x.data, np.ndarray) and isinstance(y.data, np.ndarray)
+    assert isinstance(x.numpy(), np.ndarray) and isinstance(y.numpy(), np.ndarray)
     if classification:
         assert y.shape == () and y.dtype == np.int64
     else:
@@ -42,7 +42,7 @@ def _check_sample(ds, feature_shape, classification: bool):
     if batch is not None:  # the DataLoader's batched fetch gives the same samples
         for (bx, by), i in zip(batch([0, len(ds) - 1, -1]), [0, len(ds) - 1, -1]):
             sx, sy = ds[i]
-            assert isinstance(by.data, np.ndarray) and by.shape == sy.shape
+            assert isinstance(by.numpy(), np.ndarray) and by.shape == sy.shape
             np.testing.assert_array_equal(bx.data, sx.data)
             np.testing.assert_array_equal(by.data, sy.data)
         with pytest.raises(IndexError, match="out of range"):

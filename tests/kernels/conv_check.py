@@ -31,8 +31,8 @@ def run(fast, xa, wa, ba, ga, x_grad=True, **kw):
         y = conv.conv2d(x, w, b, **kw)
         node = type(y._ctx)
         (y * lamina.tensor(ga)).sum().backward()
-    grads = [None if t is None or t.grad is None else t.grad.data.copy() for t in (x, w, b)]
-    return node, [y.data.copy()] + grads
+    grads = [None if t is None or t.grad is None else t.grad._data.copy() for t in (x, w, b)]
+    return node, [y._data.copy()] + grads
 
 
 def abs_sums(xa, wa, ba, ga, **kw):
@@ -46,7 +46,7 @@ def abs_sums(xa, wa, ba, ga, **kw):
         y.backward(lamina.tensor(np.abs(ga).astype(np.float64)))
     o, cg, kh, kw_ = wa.shape
     n, _, ho, wo = ga.shape
-    sums = [y.data, x.grad.data, w.grad.data, np.abs(ga).astype(np.float64).sum(axis=(0, 2, 3))]
+    sums = [y._data, x.grad._data, w.grad._data, np.abs(ga).astype(np.float64).sum(axis=(0, 2, 3))]
     terms = [cg * kh * kw_ + 1, o * kh * kw_, n * ho * wo, n * ho * wo]
     return sums, terms
 

@@ -46,7 +46,7 @@ def _takes_compiled(x, fast):
 
 def _expect(y, x, fast, relu=False):
     """Assert the node that made ``y`` from ``x``: the compiled path wherever it applies."""
-    compiled = _takes_compiled(x.data, fast)
+    compiled = _takes_compiled(x._data, fast)
     want = ((BatchNormReLUCompiled if compiled else BatchNormReLU) if relu else
             (BatchNormCompiled if compiled else BatchNorm))
     assert type(y._ctx) is want
@@ -79,13 +79,13 @@ def test_batch_norm_layouts_match_torch(fast, shape, order, training, affine):
                                         momentum=0.3)
     (yt * torch.tensor(ga)).sum().backward()
     tol = dict(rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
-    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), **tol)
-    np.testing.assert_allclose(rm.data, rmt.numpy(), **tol)
-    np.testing.assert_allclose(rv.data, rvt.numpy(), **tol)
+    np.testing.assert_allclose(y._data, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(x.grad._data, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(rm._data, rmt.numpy(), **tol)
+    np.testing.assert_allclose(rv._data, rvt.numpy(), **tol)
     if affine:
-        np.testing.assert_allclose(w.grad.data, wt.grad.numpy(), **tol)
-        np.testing.assert_allclose(b.grad.data, bt.grad.numpy(), **tol)
+        np.testing.assert_allclose(w.grad._data, wt.grad.numpy(), **tol)
+        np.testing.assert_allclose(b.grad._data, bt.grad.numpy(), **tol)
 
 
 @requires_torch
@@ -105,17 +105,17 @@ def test_batch_norm_float32_large_mean(fast, order):
     (y * lamina.tensor(_laid_out(ga, order))).sum().backward()
 
     xt = torch.tensor(xa.astype(np.float64), requires_grad=True)
-    wt = torch.tensor(w.data.astype(np.float64), requires_grad=True)
+    wt = torch.tensor(w._data.astype(np.float64), requires_grad=True)
     bt = torch.zeros(4, dtype=torch.float64, requires_grad=True)
     rmt, rvt = torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
     yt = torch.nn.functional.batch_norm(xt, rmt, rvt, wt, bt, training=True)
     (yt * torch.tensor(ga.astype(np.float64))).sum().backward()
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-3, atol=2e-3)
-    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-3, atol=2e-3)
-    np.testing.assert_allclose(w.grad.data, wt.grad.numpy(), rtol=1e-3, atol=2e-2)
-    np.testing.assert_allclose(b.grad.data, bt.grad.numpy(), rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(rm.data, rmt.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(rv.data, rvt.numpy(), rtol=1e-3)
+    np.testing.assert_allclose(y._data, yt.detach().numpy(), rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(x.grad._data, xt.grad.numpy(), rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(w.grad._data, wt.grad.numpy(), rtol=1e-3, atol=2e-2)
+    np.testing.assert_allclose(b.grad._data, bt.grad.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(rm._data, rmt.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(rv._data, rvt.numpy(), rtol=1e-3)
 
 
 @requires_torch
@@ -129,13 +129,13 @@ def test_batch_norm_eval_uses_forward_time_statistics(fast):
     rm, rv = lamina.tensor(rma.copy()), lamina.tensor(rva.copy())
     y = batch_norm(x, rm, rv, training=False)
     _expect(y, x, fast)
-    rm.data[...] = 100.0
-    rv.data[...] = 100.0
+    rm._data[...] = 100.0
+    rv._data[...] = 100.0
     (y * y).sum().backward()
     xt = torch.tensor(xa, requires_grad=True)
     yt = torch.nn.functional.batch_norm(xt, torch.tensor(rma), torch.tensor(rva))
     (yt * yt).sum().backward()
-    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(x.grad._data, xt.grad.numpy(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -167,7 +167,7 @@ def _run(dtype, shape, order, training, relu, fast):
         _expect(y, x, fast, relu)
         assert not fast or type(y._ctx) in (BatchNormCompiled, BatchNormReLUCompiled)
         (y * lamina.tensor(ga)).sum().backward()
-    return [y.data.copy(), x.grad.data, w.grad.data, b.grad.data, rm.data, rv.data]
+    return [y._data.copy(), x.grad._data, w.grad._data, b.grad._data, rm._data, rv._data]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -210,8 +210,8 @@ def test_reference_batch_norm_relu_is_relu_of_batch_norm_bit_for_bit(dtype, trai
             args = (rm, rv, w, b, training)
             y = F.batch_norm_relu(xt, *args) if fused else F.batch_norm(xt, *args).relu()
             y.backward(lamina.ones_like(y))
-            outs.append((y.data.copy(), xt.grad.data.copy(), w.grad.data.copy(),
-                         b.grad.data.copy()))
+            outs.append((y._data.copy(), xt.grad._data.copy(), w.grad._data.copy(),
+                         b.grad._data.copy()))
             w.grad = b.grad = None
     for a, c in zip(*outs):
         np.testing.assert_array_equal(a, c)

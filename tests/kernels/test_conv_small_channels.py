@@ -91,8 +91,8 @@ def _run_conv(case, dtype, lib):
     y = conv.conv2d(x, w, b, *args)
     ctx = y._ctx
     (y * lamina.tensor(_grad_out(y.shape, dtype, case["seed"]))).sum().backward()
-    grads = [None if t is None or t.grad is None else t.grad.data.copy() for t in (x, w, b)]
-    return y.data.copy(), grads, ctx
+    grads = [None if t is None or t.grad is None else t.grad._data.copy() for t in (x, w, b)]
+    return y._data.copy(), grads, ctx
 
 
 def _grad_out(shape, dtype, seed):
@@ -156,9 +156,9 @@ def test_small_k_wide_kernels_match_torch(conv_floor, c, kw, o, dw):
     yt = torch.nn.functional.conv1d(xt, wt, bt, padding=2, dilation=dw)
     (yt * torch.tensor(ga)).sum().backward()
     tol = TOL[np.float64]
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(y._data, yt.detach().numpy(), **tol)
     for g, gt in ((x.grad, xt.grad), (w.grad, wt.grad), (b.grad, bt.grad)):
-        _assert_close(g.data, gt.numpy(), tol["rtol"], tol["atol"])
+        _assert_close(g._data, gt.numpy(), tol["rtol"], tol["atol"])
 
 
 @requires_torch
@@ -241,5 +241,5 @@ def test_conv_with_empty_batch(conv_floor, grad):
     assert y.shape == (0, 16, 8, 8)
     assert _small_k(y._ctx) is conv_floor
     y.sum().backward()
-    np.testing.assert_array_equal(w.grad.data, 0)
-    np.testing.assert_array_equal(b.grad.data, 0)
+    np.testing.assert_array_equal(w.grad._data, 0)
+    np.testing.assert_array_equal(b.grad._data, 0)

@@ -38,7 +38,7 @@ def _inference(fast, xa, wa, ba, kw):
     with dispatch.fast_paths(fast), lamina.no_grad():
         y = conv.conv2d(lamina.tensor(xa), lamina.tensor(wa),
                         None if ba is None else lamina.tensor(ba), **kw)
-    return y.data.copy()
+    return y._data.copy()
 
 
 def _streamed_node(xa, wa, ba, kw):

@@ -56,8 +56,8 @@ def _lstm_case(fast, dtype, *, bias=True, init=True, batch_first=True, bidir=Fal
         if use_c:
             loss = loss + (c * c).sum()
         loss.backward()
-    out = [y.data, h.data, c.data] + [p.grad.data for w in ws for p in w if p is not None]
-    out += [a.grad.data for a in (x, h0, c0) if a is not None and a.requires_grad]
+    out = [y._data, h._data, c._data] + [p.grad._data for w in ws for p in w if p is not None]
+    out += [a.grad._data for a in (x, h0, c0) if a is not None and a.requires_grad]
     return out, t_len * (hid + 3 + 1)
 
 
@@ -96,13 +96,13 @@ def test_lstm_benchmark_shape_matches_torch(fast, bias):
     (th[0] * torch.tensor(g)).sum().backward()
     lm = lamina.nn.LSTM(isz, hid, batch_first=True, bias=bias)
     for name, p in m.named_parameters():
-        getattr(lm, name).data[...] = p.detach().numpy()
+        getattr(lm, name)._data[...] = p.detach().numpy()
     _, (lh, _) = lm(lamina.tensor(x))
     _expect(lh, fast, np.float32)
     (lh[0] * lamina.tensor(g)).sum().backward()
-    np.testing.assert_allclose(lh.data, th.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lh._data, th.detach().numpy(), rtol=1e-4, atol=1e-5)
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(getattr(lm, name).grad.data, p.grad.numpy(), rtol=1e-4,
+        np.testing.assert_allclose(getattr(lm, name).grad._data, p.grad.numpy(), rtol=1e-4,
                                    atol=1e-5, err_msg=name)
 
 
@@ -116,7 +116,7 @@ def test_output_sequence_matches_torch(fast, bidir):
     lm = lamina.nn.LSTM(5, 8, num_layers=2, batch_first=True, bidirectional=bidir,
                         dtype=lamina.float64)
     for name, p in m.named_parameters():
-        getattr(lm, name).data[...] = p.detach().numpy()
+        getattr(lm, name)._data[...] = p.detach().numpy()
     x = rng.standard_normal((3, 7, 5))
     g = rng.standard_normal((3, 7, 16 if bidir else 8))
     tx = torch.tensor(x, requires_grad=True)
@@ -126,10 +126,10 @@ def test_output_sequence_matches_torch(fast, bidir):
     ly, _ = lm(lx)
     _expect(ly, fast, np.float64)
     (ly * lamina.tensor(g)).sum().backward()
-    np.testing.assert_allclose(ly.data, ty.detach().numpy(), rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(lx.grad.data, tx.grad.numpy(), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(ly._data, ty.detach().numpy(), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(lx.grad._data, tx.grad.numpy(), rtol=1e-7, atol=1e-10)
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(getattr(lm, name).grad.data, p.grad.numpy(), rtol=1e-7,
+        np.testing.assert_allclose(getattr(lm, name).grad._data, p.grad.numpy(), rtol=1e-7,
                                    atol=1e-10, err_msg=name)
 
 
@@ -145,14 +145,14 @@ def test_recycled_buffers_do_not_leak_between_calls():
     x2 = lamina.tensor(rng.standard_normal((4, 2, 3)).astype(np.float32), requires_grad=True)
     y1, h1, _ = rnn.rnn_layer("LSTM", x1, [tuple(w)])
     _expect(y1, True, np.float32)
-    keep = y1.data.copy(), h1.data.copy()
+    keep = y1._data.copy(), h1._data.copy()
     y2, h2, _ = rnn.rnn_layer("LSTM", x2, [tuple(w)])
-    np.testing.assert_array_equal(y1.data, keep[0])
-    np.testing.assert_array_equal(h1.data, keep[1])
+    np.testing.assert_array_equal(y1._data, keep[0])
+    np.testing.assert_array_equal(h1._data, keep[1])
     del y1, h1
     y3, h3, _ = rnn.rnn_layer("LSTM", x2, [tuple(w)])
-    np.testing.assert_array_equal(y3.data, y2.data)
-    np.testing.assert_array_equal(h3.data, h2.data)
+    np.testing.assert_array_equal(y3._data, y2._data)
+    np.testing.assert_array_equal(h3._data, h2._data)
 
 
 # --- the compiled passes, one by one, against the NumPy expressions they replace -------------

@@ -39,10 +39,10 @@ def _max_pool(fast, a, ga, return_indices, **kw):
         extra = []
         if return_indices:
             y, idx = y
-            extra = [idx.data]
+            extra = [idx._data]
         node = type(y._ctx)
         (y * lamina.tensor(ga)).sum().backward()
-    return node, [y.data.copy(), x.grad.data.copy()] + extra
+    return node, [y._data.copy(), x.grad._data.copy()] + extra
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -92,7 +92,7 @@ def _gap(xa, ga):
     y = F.adaptive_avg_pool2d(x, 1)
     node = type(y._ctx)
     (y * lamina.tensor(ga)).sum().backward()
-    return y.data.copy(), x.grad.data.copy(), node
+    return y._data.copy(), x.grad._data.copy(), node
 
 
 @requires_torch

@@ -58,7 +58,7 @@ def compare(arrays, fn, loss=None, rtol=RTOL, atol=ATOL, grad_rtol=None, grad_at
     for i, (t, o) in enumerate(zip(tseq, lseq)):
         if outputs is not None and i not in outputs:
             continue
-        tn, ln = t.detach().numpy(), np.asarray(o.data)
+        tn, ln = t.detach().numpy(), np.asarray(o._data)
         assert ln.shape == tn.shape, f"output {i}: shape {ln.shape}, torch {tn.shape}"
         assert ln.dtype == tn.dtype, f"output {i}: dtype {ln.dtype}, torch {tn.dtype}"
         np.testing.assert_allclose(ln, tn, rtol=rtol, atol=atol,
@@ -79,7 +79,7 @@ def compare(arrays, fn, loss=None, rtol=RTOL, atol=ATOL, grad_rtol=None, grad_at
         if not t.requires_grad:
             continue
         tg = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
-        lg = np.zeros(o.shape) if o.grad is None else o.grad.data
+        lg = np.zeros(o.shape) if o.grad is None else o.grad._data
         np.testing.assert_allclose(lg, tg, rtol=grad_rtol or rtol, atol=grad_atol or atol,
                                    err_msg=f"gradient of input {i} differs from torch")
     return lout

@@ -19,9 +19,9 @@ def digits_binary():
 def small_rbm(visible="bernoulli", seed=0):
     rbm = RBM(5, 3, visible=visible, seed=seed)
     rng = np.random.default_rng(seed)
-    rbm.weight.data[...] = rng.normal(0, 1, (3, 5))
-    rbm.h_bias.data[...] = rng.normal(0, 1, 3)
-    rbm.v_bias.data[...] = rng.normal(0, 1, 5)
+    rbm.weight._data[...] = rng.normal(0, 1, (3, 5))
+    rbm.h_bias._data[...] = rng.normal(0, 1, 3)
+    rbm.v_bias._data[...] = rng.normal(0, 1, 5)
     return rbm
 
 
@@ -31,7 +31,7 @@ def test_free_energy_is_minus_log_sum_over_hidden_states(visible):
     rng = np.random.default_rng(1)
     v = (rng.random((4, 5)) < 0.5).astype(float) if visible == "bernoulli" else \
         rng.normal(0, 1, (4, 5))
-    w, c, b = rbm.weight.data, rbm.h_bias.data, rbm.v_bias.data
+    w, c, b = rbm.weight._data, rbm.h_bias._data, rbm.v_bias._data
     hs = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
     vis = v @ b if visible == "bernoulli" else -0.5 * np.sum((v - b) ** 2, axis=1)
     neg_e = vis[:, None] + (hs @ c)[None, :] + v @ w.T @ hs.T          # -E(v, h)
@@ -106,7 +106,7 @@ def test_cd_step_is_sklearns_update():
     With k=1 PCD from zero hidden chains, v_neg ~ p(v | h=0) is reproducible from the seed."""
     x = digits_binary()[:10]
     rbm = RBM(64, 8, seed=0)
-    w0, c0, b0 = rbm.weight.data.copy(), rbm.h_bias.data.copy(), rbm.v_bias.data
+    w0, c0, b0 = rbm.weight._data.copy(), rbm.h_bias._data.copy(), rbm.v_bias._data
     b0 = b0.copy()
     rng = np.random.default_rng(5)
     rbm.fit(x, epochs=1, lr=0.1, batch_size=10, method="pcd", seed=rng)
@@ -116,9 +116,9 @@ def test_cd_step_is_sklearns_update():
     v_neg = (rng.random((10, 64)) < 1 / (1 + np.exp(-b0))).astype(float)
     sig = lambda z: 1 / (1 + np.exp(-z))                                  # noqa: E731
     h_pos, h_neg = sig(v_pos @ w0.T + c0), sig(v_neg @ w0.T + c0)
-    np.testing.assert_allclose(rbm.weight.data,
+    np.testing.assert_allclose(rbm.weight._data,
                                w0 + 0.1 * (h_pos.T @ v_pos - h_neg.T @ v_neg) / 10, atol=1e-12)
-    np.testing.assert_allclose(rbm.v_bias.data, b0 + 0.1 * (v_pos - v_neg).mean(0),
+    np.testing.assert_allclose(rbm.v_bias._data, b0 + 0.1 * (v_pos - v_neg).mean(0),
                                atol=1e-12)
 
 
@@ -139,8 +139,8 @@ def test_boltzmann_machine_gibbs_matches_exact_distribution():
     bm = BoltzmannMachine(3, 1, seed=0)
     rng = np.random.default_rng(0)
     w = np.triu(rng.normal(0, 1, (4, 4)), 1)
-    bm.weight.data[...] = w + w.T
-    bm.bias.data[...] = rng.normal(0, 1, 4)
+    bm.weight._data[...] = w + w.T
+    bm.bias._data[...] = rng.normal(0, 1, 4)
     configs, p = bm.distribution()
     assert np.isclose(p.sum(), 1.0)
     samples = bm.sample(3000, sweeps=20, seed=0)
@@ -156,7 +156,7 @@ def test_boltzmann_machine_learns_two_patterns():
     assert history[-1] > history[0] + 1.0
     _, p = bm.distribution()
     assert p[0b1100] + p[0b0011] > 0.5                          # uniform would give 0.125
-    w = bm.weight.data
+    w = bm.weight._data
     assert np.allclose(w, w.T) and np.all(np.diag(w) == 0)
 
 

@@ -45,10 +45,10 @@ def test_weight_tying_shares_the_parameter():
     # both uses contribute to the one gradient, and a step moves both
     x = lamina.tensor([[1, 2, 3]])
     F.cross_entropy(model(x).reshape(-1, V), lamina.tensor([2, 3, 4])).backward()
-    before = model.tok_emb.weight.data.copy()
+    before = model.tok_emb.weight._data.copy()
     optim.SGD(model.parameters(), lr=0.1).step()
-    assert not np.allclose(before, model.head.weight.data)
-    assert model.head.weight.data is model.tok_emb.weight.data
+    assert not np.allclose(before, model.head.weight._data)
+    assert model.head.weight._data is model.tok_emb.weight._data
 
 
 def test_is_causal():
@@ -57,7 +57,7 @@ def test_is_causal():
     a = np.array([[1, 2, 3, 4, 5]])
     b = a.copy()
     b[0, 3:] = [0, 0]
-    la, lb = model(lamina.tensor(a)).data, model(lamina.tensor(b)).data
+    la, lb = model(lamina.tensor(a))._data, model(lamina.tensor(b))._data
     np.testing.assert_allclose(la[:, :3], lb[:, :3], rtol=1e-6, atol=1e-7)
     assert not np.allclose(la[:, 3:], lb[:, 3:])
 
@@ -67,18 +67,18 @@ def test_generation_respects_top_k_and_is_seeded(top_k):
     model = _model()
     start = lamina.tensor([[0, 1], [2, 3]])
     lamina.manual_seed(5)
-    out = model.generate(start, 15, temperature=2.0, top_k=top_k).data
+    out = model.generate(start, 15, temperature=2.0, top_k=top_k)._data
     lamina.manual_seed(5)
     np.testing.assert_array_equal(model.generate(start, 15, temperature=2.0,
-                                                 top_k=top_k).data, out)
+                                                 top_k=top_k)._data, out)
     assert out.shape == (2, 17)
-    np.testing.assert_array_equal(out[:, :2], start.data)
+    np.testing.assert_array_equal(out[:, :2], start._data)
     # each new token is among the top_k most likely given what came before (the context
     # cropped to block_size)
     model.eval()
     for t in range(2, out.shape[1]):
         ctx = out[:, max(0, t - model.block_size):t]
-        logits = model(lamina.tensor(ctx)).data[:, -1]
+        logits = model(lamina.tensor(ctx))._data[:, -1]
         kth = np.sort(logits, axis=-1)[:, -top_k]
         assert np.all(logits[np.arange(2), out[:, t]] >= kth)
 

@@ -23,19 +23,19 @@ def test_rbf_matches_pytorch_written_by_hand():
     lamina.manual_seed(1)
     layer = nn.RBF(3, 4, width=0.8, dtype=lamina.float64)
     with lamina.no_grad():
-        layer.widths.data[...] = [0.5, 0.8, 1.0, 2.0]
+        layer.widths._data[...] = [0.5, 0.8, 1.0, 2.0]
     xa = np.random.default_rng(0).normal(size=(6, 3))
     x = lamina.tensor(xa, requires_grad=True)
     out = layer(x)
     (out * out).sum().backward()
     xt = torch.tensor(xa, requires_grad=True)
-    ct = torch.tensor(layer.centres.data, requires_grad=True)
-    wt = torch.tensor(layer.widths.data, requires_grad=True)
+    ct = torch.tensor(layer.centres._data, requires_grad=True)
+    wt = torch.tensor(layer.widths._data, requires_grad=True)
     ot = torch.exp(-((xt[:, None, :] - ct[None]) ** 2).sum(2) / (2 * wt ** 2))
     (ot * ot).sum().backward()
-    np.testing.assert_allclose(out.data, ot.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out._data, ot.detach().numpy(), rtol=1e-12, atol=1e-14)
     for mine, theirs in ((x, xt), (layer.centres, ct), (layer.widths, wt)):
-        np.testing.assert_allclose(mine.grad.data, theirs.grad.numpy(), rtol=1e-10,
+        np.testing.assert_allclose(mine.grad._data, theirs.grad.numpy(), rtol=1e-10,
                                    atol=1e-12)
 
 
@@ -61,7 +61,7 @@ def test_kmeans_lloyd_and_sklearn_give_valid_clusterings():
     assert_valid_clustering(x, sk.cluster_centers_, sk.labels_)
     assert abs(inertia - sk.inertia_) <= 1e-6 * sk.inertia_    # the same optimum here
     net = RBFNetwork(2, 4).init_centres(x, method="sklearn", seed=0)
-    got = np.sort(net.rbf.centres.data[:, 0])
+    got = np.sort(net.rbf.centres._data[:, 0])
     np.testing.assert_allclose(got, np.sort(centres[:, 0]), atol=1e-4)
 
 
@@ -70,7 +70,7 @@ def test_closed_form_readout_fits_a_1d_function():
     y = np.sin(2 * x[:, 0]) + 0.3 * x[:, 0]
     net = RBFNetwork(1, 15).fit(x, y, seed=0)
     with lamina.no_grad():
-        pred = net(lamina.tensor(x.astype(np.float32))).data[:, 0]
+        pred = net(lamina.tensor(x.astype(np.float32)))._data[:, 0]
     assert np.mean((pred - y) ** 2) < 1e-3
 
 
@@ -78,7 +78,7 @@ def test_rbf_network_solves_xor():
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
     y = np.array([0, 1, 1, 0], float)
     net = RBFNetwork(2, 4).fit(x, y, seed=0)
-    pred = net.features(x) @ net.readout.weight.data.T[:, 0] + net.readout.bias.data[0]
+    pred = net.features(x) @ net.readout.weight._data.T[:, 0] + net.readout.bias._data[0]
     np.testing.assert_allclose(pred, y, atol=1e-4)
 
 
@@ -89,19 +89,19 @@ def test_widths_and_centres_train_by_gradient_descent():
     net = RBFNetwork(1, 8)
     net.init_centres(x, seed=0)
     with lamina.no_grad():
-        net.rbf.widths.data[...] = 0.2                        # a poor start
+        net.rbf.widths._data[...] = 0.2                        # a poor start
     opt = optim.Adam(net.parameters(), lr=0.02)
     xt, yt = lamina.tensor(x), lamina.tensor(y)
-    w0 = net.rbf.widths.data.copy()
+    w0 = net.rbf.widths._data.copy()
     losses = []
     for _ in range(300):
         opt.zero_grad()
         loss = nn.functional.mse_loss(net(xt), yt)
         loss.backward()
         opt.step()
-        losses.append(float(loss.data))
+        losses.append(float(loss._data))
     assert losses[-1] < 0.2 * losses[0]
-    assert np.abs(net.rbf.widths.data).mean() > 1.5 * w0.mean()  # they grew (sign is moot)
+    assert np.abs(net.rbf.widths._data).mean() > 1.5 * w0.mean()  # they grew (sign is moot)
 
 
 def test_errors_name_the_method():

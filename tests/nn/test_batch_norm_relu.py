@@ -31,9 +31,9 @@ def _run(m, x):
     xt = lamina.tensor(x, requires_grad=True)
     y = m(xt)
     (y * y).sum().backward()
-    out = [y.data.copy(), xt.grad.data.copy()]
-    out += [p.grad.data.copy() for p in m.parameters()]
-    out += [b.data.copy() for b in m.buffers()]
+    out = [y._data.copy(), xt.grad._data.copy()]
+    out += [p.grad._data.copy() for p in m.parameters()]
+    out += [b._data.copy() for b in m.buffers()]
     m.zero_grad()
     return out
 
@@ -112,8 +112,8 @@ def test_functional_matches_relu_of_batch_norm_nan_and_signed_zero_included():
         args = (None, None, w, b, True)
         y = F.batch_norm_relu(xt, *args) if fused else F.batch_norm(xt, *args).relu()
         y.backward(lamina.ones_like(y))
-        outs.append((y.data.copy(), xt.grad.data.copy(), w.grad.data.copy(),
-                     b.grad.data.copy()))
+        outs.append((y._data.copy(), xt.grad._data.copy(), w.grad._data.copy(),
+                     b.grad._data.copy()))
         w.grad = b.grad = None
     for a, c in zip(*outs):
         np.testing.assert_array_equal(a, c)
@@ -145,7 +145,7 @@ def _torch_model(training):
 def test_fused_model_matches_torch_batchnorm2d_then_relu(compiled, training):
     m = nn.utils.fuse(_model(np.float64)).train(training)
     tm = _torch_model(training)
-    tm.load_state_dict({k: torch.from_numpy(v.data.copy()) for k, v in
+    tm.load_state_dict({k: torch.from_numpy(v._data.copy()) for k, v in
                         m.state_dict().items()})       # the fused model's keys are torch's
     x = np.random.default_rng(5).standard_normal((4, 3, 6, 6))
     with dispatch.fast_paths(compiled):
@@ -173,7 +173,7 @@ def test_torch_weights_load_into_the_fused_model():
     m = nn.utils.fuse(_model(np.float64)).eval()
     m.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
     x = np.random.default_rng(6).standard_normal((2, 3, 6, 6))
-    np.testing.assert_allclose(m(lamina.tensor(x)).data,
+    np.testing.assert_allclose(m(lamina.tensor(x))._data,
                                tm(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
@@ -192,8 +192,8 @@ def test_residual_block_runs_its_first_pair_as_one_op_and_its_hooks_see_the_relu
         h = F.batch_norm(b.conv1(x), b.bn1.running_mean.clone(), b.bn1.running_var.clone(),
                          b.bn1.weight, b.bn1.bias, True).relu()
         want = (b.bn2(b.conv2(h)) + b.downsample(x)).relu()
-    np.testing.assert_array_equal(y.data, want.data)
+    np.testing.assert_array_equal(y._data, want._data)
     from lamina.ops.nn import BatchNormReLU
 
     assert len(seen) == 1 and isinstance(seen[0]._ctx, BatchNormReLU)
-    assert (seen[0].data >= 0).all()
+    assert (seen[0]._data >= 0).all()

@@ -100,14 +100,14 @@ def test_distill_trains_student_with_fit_and_leaves_teacher_alone():
     from lamina.train import fit
     fit(teacher, nn.CrossEntropyLoss(), optim.Adam(teacher.parameters(), lr=0.05), loader,
         epochs=10, verbose=0)
-    before = {k: v.data.copy() for k, v in teacher.state_dict().items()}
+    before = {k: v._data.copy() for k, v in teacher.state_dict().items()}
     student = nn.Linear(4, 2)
     d = Distiller(student, teacher, T=2.0, alpha=0.8)
     assert [n for n, _ in d.named_parameters()] == ["student.weight", "student.bias"]
     hist = distill(student, teacher, optim.Adam(student.parameters(), lr=0.05), loader,
                    epochs=8, T=2.0, alpha=0.8, metrics=["accuracy"], verbose=0)
     assert hist.history["accuracy"][-1] > 0.9
-    assert all(np.array_equal(before[k], v.data) for k, v in teacher.state_dict().items())
+    assert all(np.array_equal(before[k], v._data) for k, v in teacher.state_dict().items())
     with pytest.raises(RuntimeError, match="Distiller.loss: call the Distiller's forward"):
         Distiller(student, teacher).loss(lamina.randn(2, 2), lamina.tensor([0, 1]))
     with pytest.raises(TypeError, match="Distiller: teacher must be an nn.Module"):

@@ -33,16 +33,16 @@ def test_parameter_basics():
     t = lamina.tensor([1.0, 2.0])
     p = nn.Parameter(t)
     assert isinstance(p, lamina.Tensor) and p.requires_grad and p.is_leaf
-    assert np.shares_memory(p.data, t.data)
+    assert np.shares_memory(p._data, t._data)
     assert repr(p).startswith("Parameter containing:\ntensor([1., 2.]")
     assert not nn.Parameter(t, requires_grad=False).requires_grad
     q = p * 2
     assert type(q) is lamina.Tensor and q.requires_grad
     assert nn.Parameter().shape == (0,)
     pc = copy.deepcopy(p)
-    assert isinstance(pc, nn.Parameter) and not np.shares_memory(pc.data, p.data)
+    assert isinstance(pc, nn.Parameter) and not np.shares_memory(pc._data, p._data)
     pp = pickle.loads(pickle.dumps(p))
-    assert isinstance(pp, nn.Parameter) and np.array_equal(pp.data, p.data)
+    assert isinstance(pp, nn.Parameter) and np.array_equal(pp._data, p._data)
 
 
 # --- registration and traversal --------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_train_eval_zero_grad_requires_grad_apply():
     m(lamina.randn(5, 4)).sum().backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad.data == 0) for p in m.parameters())
+    assert all(np.all(p.grad._data == 0) for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
     m.requires_grad_(False)
@@ -146,11 +146,11 @@ def test_forward_hooks():
     h1 = m.register_forward_pre_hook(lambda mod, args: calls.append("pre"))
     h2 = m.register_forward_hook(lambda mod, args, out: out * 0)
     out = m(lamina.ones(1, 2))
-    assert calls == ["pre"] and np.all(out.data == 0)
+    assert calls == ["pre"] and np.all(out._data == 0)
     h1.remove()
     h2.remove()
     x = lamina.ones(1, 2)
-    np.testing.assert_allclose(m(x).data, x.data @ m.weight.data.T + m.bias.data, rtol=1e-6)
+    np.testing.assert_allclose(m(x)._data, x._data @ m.weight._data.T + m.bias._data, rtol=1e-6)
     assert not m._forward_hooks and not m._forward_pre_hooks
 
 
@@ -158,13 +158,13 @@ def test_deepcopy_module():
     m = Net()
     c = copy.deepcopy(m)
     assert c.fc1.weight is not m.fc1.weight
-    np.testing.assert_array_equal(c.fc1.weight.data, m.fc1.weight.data)
-    c.fc1.weight.data[...] = 0
-    assert np.any(m.fc1.weight.data != 0)
+    np.testing.assert_array_equal(c.fc1.weight._data, m.fc1.weight._data)
+    c.fc1.weight._data[...] = 0
+    assert np.any(m.fc1.weight._data != 0)
     p = pickle.loads(pickle.dumps(m))
     assert isinstance(p.fc1.weight, nn.Parameter)
     x = lamina.randn(2, 4)
-    np.testing.assert_array_equal(p(x).data, m(x).data)
+    np.testing.assert_array_equal(p(x)._data, m(x)._data)
 
 
 # --- repr ------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_state_dict_contents():
     assert isinstance(sd, OrderedDict)
     assert list(sd) == ["scale", "steps", "fc1.weight", "fc1.bias", "fc2.weight"]
     assert not sd["fc1.weight"].requires_grad
-    assert np.shares_memory(sd["fc1.weight"].data, m.fc1.weight.data)
+    assert np.shares_memory(sd["fc1.weight"]._data, m.fc1.weight._data)
     assert m.state_dict(keep_vars=True)["fc1.weight"] is m.fc1.weight
     assert list(m.state_dict(prefix="model."))[0] == "model.scale"
 
@@ -297,13 +297,13 @@ def test_state_dict_contents():
 def test_load_state_dict_roundtrip_in_place():
     a, b = Net(), Net()
     w = b.fc1.weight
-    res = b.load_state_dict({k: v.data.copy() for k, v in a.state_dict().items()})
+    res = b.load_state_dict({k: v._data.copy() for k, v in a.state_dict().items()})
     assert res.missing_keys == [] and res.unexpected_keys == []
     assert repr(res) == "<All keys matched successfully>"
     assert b.fc1.weight is w
-    np.testing.assert_array_equal(b.fc1.weight.data, a.fc1.weight.data)
+    np.testing.assert_array_equal(b.fc1.weight._data, a.fc1.weight._data)
     x = lamina.randn(3, 4)
-    np.testing.assert_array_equal(a(x).data, b(x).data)
+    np.testing.assert_array_equal(a(x)._data, b(x)._data)
 
 
 def test_load_state_dict_strict_errors():
@@ -349,12 +349,12 @@ def test_state_dict_keys_and_shapes_match_torch_and_weights_port():
     # PyTorch -> lamina (numpy arrays), same outputs
     lm.load_state_dict({k: v.numpy() for k, v in tsd.items()})
     x = np.random.default_rng(0).normal(size=(16, 784)).astype(np.float32)
-    np.testing.assert_allclose(lm(lamina.tensor(x)).data, tm(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(lm(lamina.tensor(x))._data, tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-4, atol=1e-5)
     # lamina -> PyTorch
     lm2, tm2 = _mlp_pair()
     tm2.load_state_dict({k: torch.tensor(v.numpy()) for k, v in lm2.state_dict().items()})
-    np.testing.assert_allclose(lm2(lamina.tensor(x)).data,
+    np.testing.assert_allclose(lm2(lamina.tensor(x))._data,
                                tm2(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -371,5 +371,5 @@ def test_batchnorm_state_dict_ports_with_running_stats():
     tm.eval()
     lm.eval()
     x = np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)
-    np.testing.assert_allclose(lm(lamina.tensor(x)).data, tm(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(lm(lamina.tensor(x))._data, tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-4, atol=1e-5)

@@ -54,15 +54,15 @@ def _same_masks(lm, tm):
     lsd, tsd = lm.state_dict(), tm.state_dict()
     assert list(lsd) == list(tsd)
     for k in tsd:
-        np.testing.assert_array_equal(lsd[k].data, tsd[k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(lsd[k]._data, tsd[k].numpy(), err_msg=k)
     for name in ("conv", "fc"):
         lmod, tmod = getattr(lm, name), getattr(tm, name)
-        np.testing.assert_array_equal(lmod.weight.data, tmod.weight.detach().numpy())
+        np.testing.assert_array_equal(lmod.weight._data, tmod.weight.detach().numpy())
 
 
 def _forward_equal(lm, tm):
     x = np.random.default_rng(1).normal(size=(3, 2, 4, 4))
-    np.testing.assert_allclose(lm(lamina.tensor(x)).data, tm(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(lm(lamina.tensor(x))._data, tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-12, atol=1e-12)
 
 
@@ -156,7 +156,7 @@ def test_state_dict_moves_between_libraries_and_remove():
     back = _tnet().double()
     tprune.identity(back.fc, "weight")
     tprune.identity(back.conv, "weight")
-    back.load_state_dict({k: torch.tensor(v.data) for k, v in lm.state_dict().items()})
+    back.load_state_dict({k: torch.tensor(v._data) for k, v in lm.state_dict().items()})
     _forward_equal(lm, back)
     for mod in ("fc", "conv"):
         prune.remove(getattr(lm, mod), "weight")
@@ -171,20 +171,20 @@ def test_state_dict_moves_between_libraries_and_remove():
 def test_gradient_flows_to_orig_through_mask_only():
     lamina.manual_seed(0)
     m = nn.Linear(4, 3).double()
-    w0 = m.weight.data.copy()
+    w0 = m.weight._data.copy()
     prune.l1_unstructured(m, "weight", amount=5)
-    mask = m.weight_mask.data
+    mask = m.weight_mask._data
     x = lamina.tensor(np.random.default_rng(0).normal(size=(2, 4)))
     m(x).sum().backward()
-    g = m.weight_orig.grad.data
+    g = m.weight_orig.grad._data
     np.testing.assert_array_equal(g[mask == 0], 0.0)
-    np.testing.assert_allclose(g, np.broadcast_to(x.data.sum(0), (3, 4)) * mask)
-    np.testing.assert_array_equal(m.weight_orig.data, w0)     # orig untouched
+    np.testing.assert_allclose(g, np.broadcast_to(x._data.sum(0), (3, 4)) * mask)
+    np.testing.assert_array_equal(m.weight_orig._data, w0)     # orig untouched
     # an optimizer step changes weight_orig; the next forward re-applies the mask
     with lamina.no_grad():
-        m.weight_orig.data -= 1.0
+        m.weight_orig._data -= 1.0
     m(x)
-    np.testing.assert_array_equal(m.weight.data[mask == 0], 0.0)
+    np.testing.assert_array_equal(m.weight._data[mask == 0], 0.0)
 
 
 @pytest.mark.parametrize("amount", [0.3, 5])
@@ -194,7 +194,7 @@ def test_random_unstructured_count_and_seed(amount):
         m = nn.Linear(6, 5)
         prune.random_unstructured(m, "weight", amount=amount)
         prune.random_unstructured(m, "weight", amount=amount)
-        return m.weight_mask.data.copy()
+        return m.weight_mask._data.copy()
     a, b, c = masks(0), masks(0), masks(1)
     k1 = amount if isinstance(amount, int) else round(amount * 30)
     k2 = amount if isinstance(amount, int) else round(amount * (30 - k1))
@@ -208,7 +208,7 @@ def test_random_structured_prunes_whole_channels():
     conv = nn.Conv2d(3, 8, 3)
     prune.random_structured(conv, "weight", amount=0.25, dim=0)
     prune.random_structured(conv, "weight", amount=2, dim=0)
-    per_channel = conv.weight_mask.data.reshape(8, -1)
+    per_channel = conv.weight_mask._data.reshape(8, -1)
     assert set(per_channel.min(1)) <= {0.0, 1.0}
     assert (per_channel.max(1) == per_channel.min(1)).all()       # all-or-nothing per channel
     assert int((per_channel[:, 0] == 0).sum()) == 2 + 2
@@ -257,7 +257,7 @@ def test_import_path_deepcopy_and_dtype_change():
     prune.l1_unstructured(m[0], "weight", amount=6)
     c = copy.deepcopy(m)
     x = lamina.randn(5, 4)
-    np.testing.assert_array_equal(c(x).data, m(x).data)
+    np.testing.assert_array_equal(c(x)._data, m(x)._data)
     prune.remove(c[0], "weight")
     assert prune.is_pruned(m) and not prune.is_pruned(c)
     m.double()                                  # orig and mask convert; the hook recomputes

@@ -36,18 +36,18 @@ def test_freeze_by_glob_module_name_and_regex():
     assert trainable_parameter_names(m) == [] and count_parameters(m, True) == 0
     unfreeze(m, "*.bias")
     assert count_parameters(m, trainable_only=True) == 4 + 4 + 8 + 3
-    assert count_parameters(m) == sum(p.data.size for p in m.parameters())
+    assert count_parameters(m) == sum(p._data.size for p in m.parameters())
 
 
 def test_frozen_parameters_get_no_gradient_and_do_not_move():
     m = _net()
     freeze(m, ["0", "1", "4"])
-    w0 = m[0].weight.data.copy()
+    w0 = m[0].weight._data.copy()
     opt = optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
     m(lamina.randn(5, 1, 6, 6)).sum().backward()
     assert m[0].weight.grad is None and m[6].weight.grad is not None
     opt.step()
-    np.testing.assert_array_equal(m[0].weight.data, w0)
+    np.testing.assert_array_equal(m[0].weight._data, w0)
 
 
 def test_frozen_batchnorm_stays_in_eval_mode_through_train():
@@ -55,14 +55,14 @@ def test_frozen_batchnorm_stays_in_eval_mode_through_train():
     bn = m[1]
     freeze(m, ["0", "1"])
     m.train()
-    mean0 = bn.running_mean.data.copy()
+    mean0 = bn.running_mean._data.copy()
     m(lamina.randn(6, 1, 6, 6) * 3 + 2)
-    np.testing.assert_array_equal(bn.running_mean.data, mean0)   # stats not updated
+    np.testing.assert_array_equal(bn.running_mean._data, mean0)   # stats not updated
     assert bn.training is False and m[4].training is True
     unfreeze(m, "1")
     m.train()
     m(lamina.randn(6, 1, 6, 6) * 3 + 2)
-    assert bn.training is True and not np.array_equal(bn.running_mean.data, mean0)
+    assert bn.training is True and not np.array_equal(bn.running_mean._data, mean0)
     # an affine-free BatchNorm is frozen by its module name
     plain = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3, affine=False))
     freeze(plain, "1")

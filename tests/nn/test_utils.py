@@ -33,7 +33,7 @@ def test_clip_grad_norm_matches_torch(max_norm, norm_type):
     assert isinstance(ln, lamina.Tensor) and ln.ndim == 0
     np.testing.assert_allclose(ln.item(), tn.item(), rtol=1e-10)
     for (name, p), tp in zip(lm.named_parameters(), tm.parameters()):
-        np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(p.grad._data, tp.grad.numpy(), rtol=1e-10, err_msg=name)
 
 
 @requires_torch
@@ -46,7 +46,7 @@ def test_clip_grad_norm_edge_cases():
     q = nn.Parameter(lamina.ones(2))
     q.grad = lamina.tensor([3.0, 4.0])
     assert nn.utils.clip_grad_norm_(q, 10.0).item() == pytest.approx(5.0)
-    np.testing.assert_allclose(q.grad.data, [3.0, 4.0])             # below max: untouched
+    np.testing.assert_allclose(q.grad._data, [3.0, 4.0])             # below max: untouched
 
 
 @requires_torch
@@ -55,8 +55,8 @@ def test_clip_grad_value_matches_torch():
     torch.nn.utils.clip_grad_value_(tm.parameters(), 0.2)
     assert nn.utils.clip_grad_value_(lm.parameters(), 0.2) is None
     for p, tp in zip(lm.parameters(), tm.parameters()):
-        np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-12)
-    assert max(np.abs(p.grad.data).max() for p in lm.parameters()) <= 0.2
+        np.testing.assert_allclose(p.grad._data, tp.grad.numpy(), rtol=1e-12)
+    assert max(np.abs(p.grad._data).max() for p in lm.parameters()) <= 0.2
 
 
 @requires_torch
@@ -64,29 +64,29 @@ def test_parameters_to_vector_and_back():
     lm, tm = _pair_with_grads()
     v = nn.utils.parameters_to_vector(lm.parameters())
     tv = torch.nn.utils.parameters_to_vector(tm.parameters())
-    np.testing.assert_array_equal(v.data, tv.detach().numpy())
+    np.testing.assert_array_equal(v._data, tv.detach().numpy())
     assert v.requires_grad
     (v * v).sum().backward()      # differentiable: grads flow back to every parameter
     w = lm[0].weight
     new = lamina.tensor(np.arange(v.numel(), dtype=np.float64))
     nn.utils.vector_to_parameters(new, lm.parameters())
     assert lm[0].weight is w
-    np.testing.assert_array_equal(w.data.ravel(), np.arange(20))
-    np.testing.assert_array_equal(nn.utils.parameters_to_vector(lm.parameters()).data,
-                                  new.data)
+    np.testing.assert_array_equal(w._data.ravel(), np.arange(20))
+    np.testing.assert_array_equal(nn.utils.parameters_to_vector(lm.parameters())._data,
+                                  new._data)
     with pytest.raises(RuntimeError):
         nn.utils.vector_to_parameters(lamina.zeros(3, dtype=lamina.float64), lm.parameters())
 
 
 def test_penalties_values_and_grads():
     m = nn.Linear(3, 2).double()
-    w, b = m.weight.data, m.bias.data
+    w, b = m.weight._data, m.bias._data
     l1 = nn.utils.l1_penalty(m, weight=0.1)
     l2 = nn.utils.l2_penalty(m.parameters(), weight=0.01)
     np.testing.assert_allclose(l1.item(), 0.1 * (np.abs(w).sum() + np.abs(b).sum()))
     np.testing.assert_allclose(l2.item(), 0.01 * ((w ** 2).sum() + (b ** 2).sum()))
     (l1 + l2).backward()
-    np.testing.assert_allclose(m.weight.grad.data, 0.1 * np.sign(w) + 0.02 * w)
+    np.testing.assert_allclose(m.weight.grad._data, 0.1 * np.sign(w) + 0.02 * w)
     # weights only: the caller filters
     only_w = [p for n, p in m.named_parameters() if n.endswith("weight")]
     np.testing.assert_allclose(nn.utils.l2_penalty(only_w).item(), (w ** 2).sum())

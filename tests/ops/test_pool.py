@@ -151,11 +151,11 @@ def test_max_pool_on_channels_first_memory():
     x = lamina.randn(3, 2, 8, 8, dtype=lamina.float64)
     w = lamina.randn(4, 2, 3, 3, dtype=lamina.float64)
     y = conv2d(x, w, padding=1)
-    assert not y.data.flags.c_contiguous
-    yc = lamina.tensor(np.ascontiguousarray(y.data))
+    assert not y._data.flags.c_contiguous
+    yc = lamina.tensor(np.ascontiguousarray(y._data))
     for fn in (lambda t: P.max_pool2d(t, 2), lambda t: P.max_pool2d(t, 3, 2, 1),
                lambda t: P.avg_pool2d(t, 2)):
-        np.testing.assert_array_equal(fn(y).data, fn(yc).data)
+        np.testing.assert_array_equal(fn(y)._data, fn(yc)._data)
 
 
 @pytest.mark.parametrize("call", [
@@ -219,10 +219,10 @@ def test_max_pools_propagate_nan_like_torch(fast, name, kw, shape, seed):
         xt = torch.tensor(xa, requires_grad=True)
         yt, it = getattr(TF, name)(xt, return_indices=True, **kw)
         (yt * torch.tensor(ga)).sum().backward()
-        np.testing.assert_array_equal(y.data, yt.detach().numpy())     # NaN == NaN here
-        np.testing.assert_array_equal(idx.data, it.numpy())
+        np.testing.assert_array_equal(y._data, yt.detach().numpy())     # NaN == NaN here
+        np.testing.assert_array_equal(idx._data, it.numpy())
         # overlapping windows sum their gradients, in another order than PyTorch's
-        np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(x.grad._data, xt.grad.numpy(), rtol=1e-12, atol=0)
 
 
 def _laid_out(a, order):
@@ -254,8 +254,8 @@ def test_adaptive_avg_pool_to_one_pixel(shape, order):
     yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1)
     (yt * torch.tensor(ga)).sum().backward()
     assert y.shape == tuple(yt.shape)
-    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y._data, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(x.grad._data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
     if order is not None and len(shape) == 4:
         # the Function's own gradient comes back in the input's memory order
         from lamina.ops.pool import GlobalAvgPoolFn
@@ -264,7 +264,7 @@ def test_adaptive_avg_pool_to_one_pixel(shape, order):
         GlobalAvgPoolFn.forward(ctx, xa)
         gx = GlobalAvgPoolFn.backward(ctx, ga)
         assert gx.transpose(order).flags.c_contiguous
-        np.testing.assert_array_equal(gx, x.grad.data)
+        np.testing.assert_array_equal(gx, x.grad._data)
 
 
 def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
@@ -276,7 +276,7 @@ def test_adaptive_avg_pool_to_one_pixel_float32_and_gradcheck():
     y = F.adaptive_avg_pool2d(lamina.tensor(xa), (1, 1))
     assert y.dtype == lamina.float32
     # NumPy's mean and lamina's sums may add in different orders: the summation-order bound
-    assert_sum_order_close(y.data, xa.mean(axis=(2, 3), keepdims=True),
+    assert_sum_order_close(y._data, xa.mean(axis=(2, 3), keepdims=True),
                            np.abs(xa.astype(np.float64)).mean(axis=(2, 3), keepdims=True),
                            4 * 5 + 1, np.float32)
     x = lamina.tensor(rng.standard_normal((2, 3, 4, 5)), requires_grad=True)

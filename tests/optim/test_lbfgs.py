@@ -87,7 +87,7 @@ def _closure(prob, opt, calls=None):
 def _values(prob):
     if prob.lib == "torch":
         return [p.detach().numpy().copy() for p in prob.params]
-    return [p.data.copy() for p in prob.params]
+    return [p._data.copy() for p in prob.params]
 
 
 PROBLEMS = {"rosenbrock": _Rosenbrock, "least_squares": _LeastSquares, "logistic": _Logistic}
@@ -152,7 +152,7 @@ def test_each_step_matches_pytorch_along_its_trajectory(case):
     lopt = optim.LBFGS(lp.params, **kw)
     for i in range(100):
         for t, p in zip(tp.params, lp.params):
-            p.data[...] = t.detach().numpy()
+            p._data[...] = t.detach().numpy()
         lopt.load_state_dict(topt.state_dict())
         tl = topt.step(_closure(tp, topt))
         ll = lopt.step(_closure(lp, lopt))
@@ -163,7 +163,7 @@ def test_each_step_matches_pytorch_along_its_trajectory(case):
                                        err_msg=f"{name}{kw}: parameter {j} at step {i}")
         ts, ls = topt.state[tp.params[0]], lopt.state[lp.params[0]]
         assert (ls["n_iter"], ls["func_evals"]) == (ts["n_iter"], ts["func_evals"])
-        np.testing.assert_allclose(ls["d"].data, ts["d"].numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(ls["d"]._data, ts["d"].numpy(), rtol=1e-6, atol=1e-9)
 
 
 def test_converges_on_rosenbrock():
@@ -174,7 +174,7 @@ def test_converges_on_rosenbrock():
         opt = optim.LBFGS(prob.params, **kw)
         for _ in range(30):
             opt.step(_closure(prob, opt))
-        np.testing.assert_allclose(prob.x.data, np.ones(3), atol=atol, err_msg=str(kw))
+        np.testing.assert_allclose(prob.x._data, np.ones(3), atol=atol, err_msg=str(kw))
 
 
 def test_least_squares_reaches_the_normal_equations():
@@ -183,10 +183,10 @@ def test_least_squares_reaches_the_normal_equations():
                       tolerance_change=0)
     for _ in range(10):
         opt.step(_closure(prob, opt))
-    A = np.hstack([prob.X.data, np.ones((20, 1))])
-    sol = np.linalg.lstsq(A, prob.Y.data, rcond=None)[0]
-    np.testing.assert_allclose(prob.W.data, sol[:4], atol=1e-8)
-    np.testing.assert_allclose(prob.b.data, sol[4], atol=1e-8)
+    A = np.hstack([prob.X._data, np.ones((20, 1))])
+    sol = np.linalg.lstsq(A, prob.Y._data, rcond=None)[0]
+    np.testing.assert_allclose(prob.W._data, sol[:4], atol=1e-8)
+    np.testing.assert_allclose(prob.b._data, sol[4], atol=1e-8)
 
 
 def test_closure_runs_with_grad_and_update_without():
@@ -206,12 +206,12 @@ def test_closure_runs_with_grad_and_update_without():
 def test_updates_in_place_and_leaves_unused_params():
     prob = _LeastSquares("lamina")
     prob.W.detach()                              # gives W a version counter
-    data, u0 = prob.W.data, prob.u.data.copy()
+    data, u0 = prob.W._data, prob.u._data.copy()
     opt = optim.LBFGS(prob.params, max_iter=3)
     v0 = prob.W._version
     opt.step(_closure(prob, opt))
-    assert prob.W.data is data and prob.W._version > v0
-    np.testing.assert_array_equal(prob.u.data, u0)
+    assert prob.W._data is data and prob.W._version > v0
+    np.testing.assert_array_equal(prob.u._data, u0)
 
 
 def test_stops_at_once_when_gradient_is_small():
@@ -221,7 +221,7 @@ def test_stops_at_once_when_gradient_is_small():
     opt.step(_closure(prob, opt))
     st = opt.state[prob.x]
     assert st["func_evals"] == 1 and st["n_iter"] == 0
-    np.testing.assert_array_equal(prob.x.data, x.data)
+    np.testing.assert_array_equal(prob.x._data, x._data)
 
 
 def test_max_eval_bounds_closure_calls():
@@ -245,7 +245,7 @@ def test_state_dict_round_trip_continues_identically():
     assert sd["param_groups"][0]["params"] == [0, 1]
     b = _Logistic("lamina")
     for pa, pb in zip(a.params, b.params):
-        pb.data[...] = pa.data
+        pb._data[...] = pa._data
     opt_b = optim.LBFGS(b.params, lr=0.5)
     opt_b.load_state_dict(sd)
     assert opt_b.param_groups[0]["history_size"] == 4
@@ -270,7 +270,7 @@ def test_pickle_and_save_continue_identically(tmp_path):
     lamina.save(opt.state_dict(), str(path))
     c = _Logistic("lamina")
     for pa, pc in zip(a.params, c.params):
-        pc.data[...] = pa.data
+        pc._data[...] = pa._data
     opt_c = optim.LBFGS(c.params)
     opt_c.load_state_dict(lamina.load(str(path)))
     for _ in range(3):
@@ -289,7 +289,7 @@ def test_load_pytorch_state_dict():
     for _ in range(2):
         topt.step(_closure(tp, topt))
     for t, p in zip(tp.params, lp.params):
-        p.data[...] = t.detach().numpy()
+        p._data[...] = t.detach().numpy()
     lopt = optim.LBFGS(lp.params, **kw)
     lopt.load_state_dict(topt.state_dict())
     st = lopt.state[lp.w]
@@ -313,9 +313,9 @@ def test_float32_parameters_stay_float32():
 
     for _ in range(10):
         opt.step(closure)
-    assert x.data.dtype == np.float32
+    assert x._data.dtype == np.float32
     assert opt.state[x]["d"].dtype == np.float32
-    np.testing.assert_allclose(x.data, [1.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(x._data, [1.0, 1.0], atol=1e-3)
 
 
 BAD = [

@@ -94,7 +94,7 @@ class _Problem:
     def values(self):
         if self.lib == "torch":
             return [p.detach().numpy().copy() for p in self.params]
-        return [p.data.copy() for p in self.params]
+        return [p._data.copy() for p in self.params]
 
 
 def _step(prob, opt, set_to_none=True):
@@ -118,7 +118,7 @@ def test_matches_pytorch_every_step(case):
     tp, lp = _Problem("torch"), _Problem("lamina")
     topt = getattr(torch.optim, name)(tp.params, **kw)
     lopt = getattr(optim, name)(lp.params, **kw)
-    u0 = lp.u.data.copy()
+    u0 = lp.u._data.copy()
     for i in range(STEPS):
         set_to_none = i % 2 == 0
         tl = _step(tp, topt, set_to_none)
@@ -126,7 +126,7 @@ def test_matches_pytorch_every_step(case):
         np.testing.assert_allclose(ll.item(), tl.item(), rtol=RTOL, atol=ATOL,
                                    err_msg=f"loss at step {i}")
         _assert_close(lp.values(), tp.values(), f"{name}{kw} step {i}")
-    np.testing.assert_array_equal(lp.u.data, u0)      # grad None: never touched
+    np.testing.assert_array_equal(lp.u._data, u0)      # grad None: never touched
     if name != "Adagrad":                            # Adagrad makes its state eagerly
         assert lp.u not in lopt.state and tp.u not in topt.state
     # the state matches too
@@ -137,7 +137,7 @@ def test_matches_pytorch_every_step(case):
             if key == "step":
                 assert ls[key] == int(tv.item())
             else:
-                np.testing.assert_allclose(ls[key].data, tv.numpy(), rtol=1e-6, atol=1e-9,
+                np.testing.assert_allclose(ls[key]._data, tv.numpy(), rtol=1e-6, atol=1e-9,
                                            err_msg=f"state {key}")
 
 
@@ -171,7 +171,7 @@ def test_float32_close_to_pytorch(name):
         _step(tp, topt)
         _step(lp, lopt)
     for p in lp.params:
-        assert p.data.dtype == np.float32
+        assert p._data.dtype == np.float32
     for s in lopt.state.values():
         for k, v in s.items():
             if k != "step":
@@ -183,24 +183,24 @@ def test_float32_close_to_pytorch(name):
 def test_updates_in_place_and_bumps_version(name):
     p = lamina.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
     p.detach()                      # gives p a version counter
-    data = p.data
+    data = p._data
     opt = getattr(optim, name)([p], lr=0.1)
     for i in range(3):
         opt.zero_grad()
         (p * p).sum().backward()
-        before = p.data.copy()
+        before = p._data.copy()
         opt.step()
-        assert p.data is data, "the update must write into p.data"
+        assert p._data is data, "the update must write into p._data"
         assert p._version == i + 1
-        assert not np.array_equal(p.data, before)
+        assert not np.array_equal(p._data, before)
         assert p.grad is not None and p.grad.requires_grad is False
-    arrays = {k: v.data for k, v in opt.state[p].items() if k != "step"}
+    arrays = {k: v._data for k, v in opt.state[p].items() if k != "step"}
     opt.zero_grad()
     (p * p).sum().backward()
     opt.step()
     for k, v in opt.state[p].items():
         if k != "step":
-            assert v.data is arrays[k], f"state {k} was reallocated"
+            assert v._data is arrays[k], f"state {k} was reallocated"
 
 
 def test_update_records_no_graph():
@@ -219,13 +219,13 @@ def test_zero_grad_both_modes():
     opt = optim.SGD([p, q], lr=0.1)
     (p * p).sum().backward()
     g = p.grad
-    arr = g.data
+    arr = g._data
     opt.zero_grad(set_to_none=False)
-    assert p.grad is g and p.grad.data is arr
+    assert p.grad is g and p.grad._data is arr
     np.testing.assert_array_equal(arr, 0)
     assert q.grad is None
     (p * p).sum().backward()                           # accumulates onto the zeros
-    np.testing.assert_allclose(p.grad.data, [2.0, -4.0, 6.0])
+    np.testing.assert_allclose(p.grad._data, [2.0, -4.0, 6.0])
     opt.zero_grad()
     assert p.grad is None and q.grad is None
 
@@ -237,10 +237,10 @@ def test_zero_grad_then_step_still_decays():
     (p * p).sum().backward()
     opt.zero_grad(set_to_none=False)
     opt.step()
-    np.testing.assert_allclose(p.data, [1.0 - 0.05, 2.0 - 0.1])
+    np.testing.assert_allclose(p._data, [1.0 - 0.05, 2.0 - 0.1])
     opt.zero_grad()
     opt.step()
-    np.testing.assert_allclose(p.data, [1.0 - 0.05, 2.0 - 0.1])
+    np.testing.assert_allclose(p._data, [1.0 - 0.05, 2.0 - 0.1])
 
 
 @requires_torch
@@ -353,7 +353,7 @@ def test_state_dict_round_trip_continues_identically(name, tmp_path):
     loaded = _roundtrip_via_file(sd, tmp_path)
     b = _Problem("lamina", seed=3)
     for pa, pb in zip(a.params, b.params):
-        pb.data[...] = pa.data
+        pb._data[...] = pa._data
     opt_b = getattr(optim, name)([{"params": [b.W]}, {"params": [b.b, b.u]}], lr=0.7)
     opt_b.load_state_dict(loaded)
     assert opt_b.param_groups[1]["lr"] == 0.02 and opt_b.param_groups[0]["params"][0] is b.W
@@ -366,7 +366,7 @@ def test_state_dict_round_trip_continues_identically(name, tmp_path):
     for i, s in loaded["state"].items():
         for k, v in s.items():
             if k != "step":
-                assert v.data is not opt_b.state[b.params[i]][k].data
+                assert v._data is not opt_b.state[b.params[i]][k]._data
 
 
 @requires_torch
@@ -377,7 +377,7 @@ def test_load_pytorch_state_dict(name):
     for _ in range(30):
         _step(tp, topt)
     for t, p in zip(tp.params, lp.params):
-        p.data[...] = t.detach().numpy()
+        p._data[...] = t.detach().numpy()
     lopt = getattr(optim, name)(lp.params, **_SD_KW[name])
     lopt.load_state_dict(topt.state_dict())
     for i in range(30):
@@ -492,11 +492,11 @@ def _lecture_run(beta, lr, m0_is_first_grad, steps=30):
             p.grad = None
         prob.loss().backward()
         if m is None:
-            m = [p.grad.data.copy() if m0_is_first_grad else np.zeros_like(p.data)
+            m = [p.grad._data.copy() if m0_is_first_grad else np.zeros_like(p._data)
                  for p in prob.params[:2]]
         for mi, p in zip(m, prob.params[:2]):
-            mi[...] = beta * mi + (1 - beta) * p.grad.data
-            p.data -= lr * mi
+            mi[...] = beta * mi + (1 - beta) * p.grad._data
+            p._data -= lr * mi
     return prob.values()[:2]
 
 
@@ -524,15 +524,15 @@ def test_momentum_with_dampening_is_the_moving_average_form():
 def test_momentum_without_dampening_is_the_velocity_form():
     beta, lr = 0.7, 0.05
     prob = _Problem("lamina", seed=5)
-    v = [np.zeros_like(p.data) for p in prob.params[:2]]
+    v = [np.zeros_like(p._data) for p in prob.params[:2]]
     for _ in range(30):
         for p in prob.params[:2]:
             p.grad = None
         prob.loss().backward()
         for vi, p in zip(v, prob.params[:2]):
             vi *= beta
-            vi += p.grad.data
-            p.data -= lr * vi
+            vi += p.grad._data
+            p._data -= lr * vi
     _assert_close(_sgd_run(lr=lr, momentum=beta), prob.values()[:2], "velocity", rtol=1e-12)
 
 
@@ -544,7 +544,7 @@ def test_group_dicts_are_kept_as_given():
     group["lr"] = 0.25                      # an edit to the dict reaches the optimizer
     (w * 2).sum().backward()
     opt.step()
-    np.testing.assert_allclose(w.data, [1.0 - 0.25 * 2])
+    np.testing.assert_allclose(w._data, [1.0 - 0.25 * 2])
 
 
 @requires_torch
@@ -555,7 +555,7 @@ def test_odd_shapes_and_layouts(name):
     arrays = [np.array(0.7), np.zeros((0,)), np.asfortranarray(rng.normal(size=(3, 4))),
               rng.normal(size=(2, 1, 3))]
     lp = [lamina.tensor(a, requires_grad=True) for a in arrays]
-    assert not lp[2].data.flags.c_contiguous
+    assert not lp[2]._data.flags.c_contiguous
     tp = [torch.tensor(a, requires_grad=True) for a in arrays]
     kw = {**_SD_KW[name], "weight_decay": 0.01}
     lopt, topt = getattr(optim, name)(lp, **kw), getattr(torch.optim, name)(tp, **kw)
@@ -566,5 +566,5 @@ def test_odd_shapes_and_layouts(name):
             tt.grad = torch.tensor(g)
         lopt.step()
         topt.step()
-        _assert_close([p.data for p in lp], [p.detach().numpy() for p in tp], f"step {i}")
-    assert lp[2].data.flags.f_contiguous
+        _assert_close([p._data for p in lp], [p.detach().numpy() for p in tp], f"step {i}")
+    assert lp[2]._data.flags.f_contiguous

@@ -83,7 +83,7 @@ def _compare_state(topt, lopt, tparams, lparams, rtol=1e-6, atol=1e-9):
             elif isinstance(ls[key], float):
                 np.testing.assert_allclose(ls[key], tv.item(), rtol=1e-12, err_msg=key)
             else:
-                np.testing.assert_allclose(ls[key].data, tv.numpy(), rtol=rtol, atol=atol,
+                np.testing.assert_allclose(ls[key]._data, tv.numpy(), rtol=rtol, atol=atol,
                                            err_msg=f"state {key}")
 
 
@@ -94,7 +94,7 @@ def test_matches_pytorch_every_step(case):
     tp, lp = _Problem("torch"), _Problem("lamina")
     topt = getattr(torch.optim, name)(tp.params, **kw)
     lopt = getattr(optim, name)(lp.params, **kw)
-    u0 = lp.u.data.copy()
+    u0 = lp.u._data.copy()
     for i in range(STEPS):
         set_to_none = i % 2 == 0
         tl = _step(tp, topt, set_to_none)
@@ -102,7 +102,7 @@ def test_matches_pytorch_every_step(case):
         np.testing.assert_allclose(ll.item(), tl.item(), rtol=RTOL, atol=ATOL,
                                    err_msg=f"loss at step {i}")
         _assert_close(lp.values(), tp.values(), f"{name}{kw} step {i}")
-    np.testing.assert_array_equal(lp.u.data, u0)      # grad None: never touched
+    np.testing.assert_array_equal(lp.u._data, u0)      # grad None: never touched
     assert lp.u not in lopt.state and tp.u not in topt.state
     _compare_state(topt, lopt, tp.params[:2], lp.params[:2])
 
@@ -160,7 +160,7 @@ def test_float32_close_to_pytorch(name):
         _step(tp, topt)
         _step(lp, lopt)
     for p in lp.params:
-        assert p.data.dtype == np.float32
+        assert p._data.dtype == np.float32
     for s in lopt.state.values():
         for k, v in s.items():
             if isinstance(v, lamina.Tensor):
@@ -172,23 +172,23 @@ def test_float32_close_to_pytorch(name):
 def test_updates_in_place_and_bumps_version(name):
     p = lamina.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
     p.detach()                      # gives p a version counter
-    data = p.data
+    data = p._data
     opt = getattr(optim, name)([p], lr=0.1)
     for i in range(3):
         opt.zero_grad()
         (p * p).sum().backward()
-        before = p.data.copy()
+        before = p._data.copy()
         opt.step()
-        assert p.data is data, "the update must write into p.data"
+        assert p._data is data, "the update must write into p._data"
         assert p._version == i + 1
-        assert not np.array_equal(p.data, before)
+        assert not np.array_equal(p._data, before)
         assert p.is_leaf and p.grad_fn is None
-    arrays = {k: v.data for k, v in opt.state[p].items() if isinstance(v, lamina.Tensor)}
+    arrays = {k: v._data for k, v in opt.state[p].items() if isinstance(v, lamina.Tensor)}
     opt.zero_grad()
     (p * p).sum().backward()
     opt.step()
     for k, v in arrays.items():
-        assert opt.state[p][k].data is v, f"state {k} was reallocated"
+        assert opt.state[p][k]._data is v, f"state {k} was reallocated"
 
 
 _SD_KW = {"NAdam": dict(lr=0.05, momentum_decay=0.01), "RAdam": dict(lr=0.05),
@@ -207,7 +207,7 @@ def test_state_dict_round_trip_continues_identically(name):
     assert [g["params"] for g in sd["param_groups"]] == [[0], [1, 2]]
     b = _Problem("lamina", seed=3)
     for pa, pb in zip(a.params, b.params):
-        pb.data[...] = pa.data
+        pb._data[...] = pa._data
     opt_b = getattr(optim, name)([{"params": [b.W]}, {"params": [b.b, b.u]}], lr=0.7)
     opt_b.load_state_dict(sd)
     assert opt_b.param_groups[1]["lr"] == 0.02
@@ -226,7 +226,7 @@ def test_load_pytorch_state_dict(name):
     for _ in range(30):
         _step(tp, topt)
     for t, p in zip(tp.params, lp.params):
-        p.data[...] = t.detach().numpy()
+        p._data[...] = t.detach().numpy()
     lopt = getattr(optim, name)(lp.params, **_SD_KW[name])
     lopt.load_state_dict(topt.state_dict())
     for i in range(30):
@@ -258,8 +258,8 @@ def test_odd_shapes_and_layouts(name):
             tt.grad = torch.tensor(g)
         lopt.step()
         topt.step()
-        _assert_close([p.data for p in lp], [p.detach().numpy() for p in tp], f"step {i}")
-    assert lp[2].data.flags.f_contiguous
+        _assert_close([p._data for p in lp], [p.detach().numpy() for p in tp], f"step {i}")
+    assert lp[2]._data.flags.f_contiguous
 
 
 BAD = [

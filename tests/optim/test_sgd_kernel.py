@@ -39,8 +39,8 @@ def _steps(dtype, shapes, grads, transpose=False, **kw):
         for p, g in zip(params, gs):
             p.grad = lamina.tensor(g.T.copy().T if transpose else g)
         opt.step()
-    bufs = [opt.state[p]["momentum_buffer"].data for p in params] if kw.get("momentum") else []
-    return [p.data.copy() for p in params] + bufs
+    bufs = [opt.state[p]["momentum_buffer"]._data for p in params] if kw.get("momentum") else []
+    return [p._data.copy() for p in params] + bufs
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
@@ -73,7 +73,7 @@ def test_loaded_buffer_of_another_layout_is_used_as_it_is(monkeypatch):
     NumPy update instead of being read in the wrong order."""
     rng = np.random.default_rng(3)
     p = lamina.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
-    q = lamina.tensor(p.data.copy(), requires_grad=True)
+    q = lamina.tensor(p._data.copy(), requires_grad=True)
     opts = [lamina.optim.SGD([t], lr=0.1, momentum=0.9) for t in (p, q)]
     buf = rng.standard_normal((4, 3)).astype(np.float32)
     opts[0].state[p]["momentum_buffer"] = lamina.tensor(np.asfortranarray(buf))
@@ -82,9 +82,9 @@ def test_loaded_buffer_of_another_layout_is_used_as_it_is(monkeypatch):
     for t, opt in zip((p, q), opts):
         t.grad = lamina.tensor(g)
         opt.step()
-    np.testing.assert_array_equal(p.data, q.data)
-    np.testing.assert_array_equal(opts[0].state[p]["momentum_buffer"].data,
-                                  opts[1].state[q]["momentum_buffer"].data)
+    np.testing.assert_array_equal(p._data, q._data)
+    np.testing.assert_array_equal(opts[0].state[p]["momentum_buffer"]._data,
+                                  opts[1].state[q]["momentum_buffer"]._data)
 
 
 @requires_torch

@@ -27,12 +27,12 @@ def _pair(in_f=48, hidden=32, out_f=10, seed=0, scale=1.0):
     lamina.manual_seed(seed)
     m = nn.Sequential(nn.Linear(in_f, hidden), nn.ReLU(), nn.Linear(hidden, out_f))
     for p in m.parameters():
-        p.data = (p.data * scale).astype(np.float32)
+        p._data = (p._data * scale).astype(np.float32)
     t = torch.nn.Sequential(torch.nn.Linear(in_f, hidden), torch.nn.ReLU(),
                             torch.nn.Linear(hidden, out_f))
     with torch.no_grad():
         for (_, pl), (_, pt) in zip(m.named_parameters(), t.named_parameters()):
-            pt.copy_(torch.from_numpy(pl.data.copy()))
+            pt.copy_(torch.from_numpy(pl._data.copy()))
     return m, t
 
 
@@ -48,14 +48,14 @@ def test_int8_weights_and_scales_equal_pytorch(per_channel, seed):
         qt = tq.quantize_dynamic(t, {torch.nn.Linear}, dtype=torch.qint8)
     for i in (0, 2):
         w = qt[i].weight()
-        np.testing.assert_array_equal(qm[i].weight_int8.data, w.int_repr().numpy())
+        np.testing.assert_array_equal(qm[i].weight_int8._data, w.int_repr().numpy())
         ref = (w.q_per_channel_scales().numpy() if per_channel else np.asarray(w.q_scale()))
-        np.testing.assert_array_equal(qm[i].weight_scale.data.astype(np.float64), ref)
+        np.testing.assert_array_equal(qm[i].weight_scale._data.astype(np.float64), ref)
         if per_channel:
             assert not w.q_per_channel_zero_points().numpy().any()
         else:
             assert w.q_zero_point() == 0
-        np.testing.assert_array_equal(qm[i].bias.data, qt[i].bias().detach().numpy())
+        np.testing.assert_array_equal(qm[i].bias._data, qt[i].bias().detach().numpy())
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -68,15 +68,15 @@ def test_outputs_match_pytorch_within_one_quantization_step(per_channel, shift):
     q = quantize_dynamic(m[0], spec_l)
     qt = tq.quantize_dynamic(torch.nn.Sequential(t[0]), spec_t)[0]
     x = (np.random.default_rng(1).standard_normal((16, 64)) + shift).astype(np.float32)
-    got = q(lamina.tensor(x)).data
+    got = q(lamina.tensor(x))._data
     want = qt(torch.from_numpy(x)).numpy()
     x_scale, _ = choose_activation_qparams(x.min(), x.max(), reduce_range=True)
-    w_s = q.weight_scale.data
+    w_s = q.weight_scale._data
     # one activation rounding differently moves an output by x_scale * w_scale * |w_q| at most
-    step = x_scale * np.broadcast_to(w_s, (40,)) * np.abs(q.weight_int8.data).max(1)
+    step = x_scale * np.broadcast_to(w_s, (40,)) * np.abs(q.weight_int8._data).max(1)
     assert np.all(np.abs(got - want) <= step + 1e-5 * np.abs(want) + 1e-6)
     # and the quantized model is close to the float one
-    np.testing.assert_allclose(got, m[0](lamina.tensor(x)).data, atol=0.05 * np.abs(want).max())
+    np.testing.assert_allclose(got, m[0](lamina.tensor(x))._data, atol=0.05 * np.abs(want).max())
 
 
 def test_activation_qparams_are_fbgemms():
@@ -110,9 +110,9 @@ def test_integer_product_is_exact_int32():
     s, zp = choose_activation_qparams(x.min(), x.max())
     from lamina.quantization import quantize_activation
     x_q = quantize_activation(x, s, zp).astype(np.int64) - zp
-    acc = x_q @ q.weight_int8.data.astype(np.int64).T            # exact in int64
-    want = acc * (s * q.weight_scale.data.astype(np.float64)) + q.bias.data
-    np.testing.assert_allclose(q(lamina.tensor(x)).data, want, rtol=1e-6, atol=1e-6)
+    acc = x_q @ q.weight_int8._data.astype(np.int64).T            # exact in int64
+    want = acc * (s * q.weight_scale._data.astype(np.float64)) + q.bias._data
+    np.testing.assert_allclose(q(lamina.tensor(x))._data, want, rtol=1e-6, atol=1e-6)
 
 
 def test_int32_accumulator_guard():
@@ -141,7 +141,7 @@ def test_by_name_spec_and_skip():
     m, _ = _pair()
     q = quantize_dynamic(m, {"2": per_channel_dynamic_qconfig})
     assert isinstance(q[0], nn.Linear) and isinstance(q[2], DynamicQuantizedLinear)
-    assert q[2].weight_scale.data.shape == (10,)
+    assert q[2].weight_scale._data.shape == (10,)
     q = quantize_dynamic(m, {nn.Linear: per_channel_dynamic_qconfig, "0": None})
     assert isinstance(q[0], nn.Linear) and isinstance(q[2], DynamicQuantizedLinear)
 
@@ -150,7 +150,7 @@ def test_size_report_shrinks_about_fourfold():
     m, _ = _pair(in_f=256, hidden=128)
     q = quantize_dynamic(m)
     rep = size_report(m, q)
-    assert rep["before_bytes"] == model_size(m) == 4 * sum(p.data.size for p in m.parameters())
+    assert rep["before_bytes"] == model_size(m) == 4 * sum(p._data.size for p in m.parameters())
     assert 3.5 < rep["ratio"] < 4.0
 
 
@@ -162,7 +162,7 @@ def test_conv2d_close_to_float_conv_and_lenet():
         spec = {nn.Conv2d} if qc is None else {nn.Conv2d: qc}
         q = quantize_dynamic(nn.Sequential(conv), spec)[0]
         assert isinstance(q, DynamicQuantizedConv2d)
-        got, want = q(x).data, conv(x).data
+        got, want = q(x)._data, conv(x)._data
         assert got.shape == want.shape
         assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
     # integer path equals a float conv with the dequantized weight and input, exactly in int
@@ -170,7 +170,7 @@ def test_conv2d_close_to_float_conv_and_lenet():
     net = LeNet5().eval()
     qnet = quantize_dynamic(net, {nn.Linear, nn.Conv2d})
     xi = lamina.rand(3, 1, 28, 28)
-    assert np.abs(qnet(xi).data - net(xi).data).max() < 0.1 * np.abs(net(xi).data).max() + 1e-3
+    assert np.abs(qnet(xi)._data - net(xi)._data).max() < 0.1 * np.abs(net(xi)._data).max() + 1e-3
 
 
 @pytest.mark.parametrize("call,match", [

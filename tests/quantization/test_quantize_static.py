@@ -43,14 +43,14 @@ def test_static_layers_use_the_calibrated_range():
     lo, hi = min(c.min() for c in calib), max(c.max() for c in calib)
     assert (q[0].act_scale, q[0].act_zero_point) == calibrated_qparams(lo, hi)
     x = rng.standard_normal((5, 12)).astype(np.float32)
-    got = q[0](lamina.tensor(x)).data
+    got = q[0](lamina.tensor(x))._data
     x_q = np.minimum(quantize_activation(x, q[0].act_scale, q[0].act_zero_point), 127)
-    acc = (x_q.astype(np.int64) - q[0].act_zero_point) @ q[0].weight_int8.data.T.astype(
+    acc = (x_q.astype(np.int64) - q[0].act_zero_point) @ q[0].weight_int8._data.T.astype(
         np.int64)
-    want = acc * (q[0].act_scale * q[0].weight_scale.data.astype(np.float64)) + q[0].bias.data
+    want = acc * (q[0].act_scale * q[0].weight_scale._data.astype(np.float64)) + q[0].bias._data
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-    dyn = quantize_dynamic(m)(lamina.tensor(x)).data
-    np.testing.assert_allclose(q(lamina.tensor(x)).data, dyn, atol=0.05)
+    dyn = quantize_dynamic(m)(lamina.tensor(x))._data
+    np.testing.assert_allclose(q(lamina.tensor(x))._data, dyn, atol=0.05)
     with pytest.raises(ValueError, match="quantize_static: calibration_data gave no batches"):
         quantize_static(m, [])
     with pytest.raises(ValueError, match="calibrated_qparams: expected finite"):

@@ -61,7 +61,7 @@ def _run(curve, epochs=None, **es_kwargs):
     stop = EarlyStopping(**es_kwargs)
     weights = []
     record = LambdaCallback(on_epoch_end=lambda t, e, logs: weights.append(
-        {k: v.data.copy() for k, v in t.model.state_dict().items()}))
+        {k: v._data.copy() for k, v in t.model.state_dict().items()}))
     hist = fit(model, ScriptedLoss(curve), opt, train, epochs or len(curve), val,
                callbacks=[record, stop], verbose=0)
     return hist, stop, model, weights
@@ -69,7 +69,7 @@ def _run(curve, epochs=None, **es_kwargs):
 
 def _same_weights(model, weights):
     sd = model.state_dict()
-    return all(np.array_equal(sd[k].data, v) for k, v in weights.items())
+    return all(np.array_equal(sd[k]._data, v) for k, v in weights.items())
 
 
 def test_early_stopping_stops_after_patience_and_restores_best():
@@ -194,7 +194,7 @@ def test_model_checkpoint_best_and_last(tmp_path):
     weights, best_epochs = [], []
     ckpt = ModelCheckpoint(tmp_path / "ckpt")
     cbs = [LambdaCallback(on_epoch_end=lambda t, e, logs: weights.append(
-               {k: v.data.copy() for k, v in t.model.state_dict().items()})),
+               {k: v._data.copy() for k, v in t.model.state_dict().items()})),
            ckpt,
            LambdaCallback(on_epoch_end=lambda t, e, logs: best_epochs.append(
                load_checkpoint(ckpt.best_path)["epoch"]))]

@@ -20,11 +20,11 @@ def _data(n=64):
 
 
 def _snapshot(module):
-    return {k: v.data.copy() for k, v in module.named_parameters()}
+    return {k: v._data.copy() for k, v in module.named_parameters()}
 
 
 def _changed(before, module):
-    return {k for k, v in module.named_parameters() if not np.array_equal(before[k], v.data)}
+    return {k for k, v in module.named_parameters() if not np.array_equal(before[k], v._data)}
 
 
 @pytest.mark.parametrize("kind", ["mlp", "dcgan"])
@@ -67,7 +67,7 @@ def test_label_smoothing_sets_the_real_target():
     gan = GAN(4, latent_dim=2, kind="mlp")
     last = list(gan.discriminator.parameters())[-2:]
     for p in last:
-        p.data[...] = 0.0
+        p._data[...] = 0.0
     stats = GANTrainer(gan, label_smoothing=0.2, lr=1e-9).d_step(lamina.rand(6, 4))
     np.testing.assert_allclose(stats["d_loss"], 2 * np.log(2), rtol=1e-5)
     np.testing.assert_allclose([stats["d_real"], stats["d_fake"]], [0.5, 0.5], rtol=1e-5)

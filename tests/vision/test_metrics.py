@@ -176,8 +176,8 @@ def test_shapes_dataset_is_seeded_and_consistent():
     assert img.shape == (3, 32, 32) and str(img.dtype) == "float32"
     for i in range(20):
         _, t = a[i]
-        boxes, labels = t["boxes"].data, t["labels"].data
-        masks, sem = t["masks"].data, t["semantic"].data
+        boxes, labels = t["boxes"]._data, t["labels"]._data
+        masks, sem = t["masks"]._data, t["semantic"]._data
         assert 1 <= len(labels) <= 3 and masks.shape == (len(labels), 32, 32)
         for box, lab, m in zip(boxes, labels, masks):
             ys, xs = np.nonzero(m)

@@ -130,9 +130,11 @@ def _falls(xs: list[float], factor: float) -> None:
 
 
 def _compare(mine: list[float], theirs: list[float], ratio: float) -> None:
-    """Both trajectories fall; their ends agree within ``ratio``."""
+    """Both trajectories fall; they start within 25% of each other (the first values hardly
+    depend on the initial weights) and end within ``ratio`` (the speeds do)."""
     _falls(theirs, 1.0)
     assert len(mine) == len(theirs)
+    assert abs(mine[0] - theirs[0]) <= 0.25 * max(mine[0], theirs[0]) + 0.05, (mine, theirs)
     assert mine[-1] < ratio * theirs[-1] + 0.05 and theirs[-1] < ratio * mine[-1] + 0.05, \
         (mine, theirs)
 
@@ -178,7 +180,7 @@ def test_quickstart(tmp_path):
     _compare(avg, losses(theirs, r"Avg loss: ([0-9.]+)"), 3.0)
 
 
-WORD_LM_ARGS = ["--data", "corpus", "--epochs", "4", "--seed", "1"]
+WORD_LM_ARGS = ["--data", "corpus", "--epochs", "6", "--seed", "1", "--lr", "5"]
 VALID = r"valid loss +([0-9.]+)"
 
 
@@ -186,8 +188,8 @@ def test_word_lm(tmp_path):
     write_corpus(tmp_path / "corpus")
     out = run("word_lm.py", WORD_LM_ARGS, tmp_path, lamina_port=True)
     valid = losses(out, VALID)
-    assert len(valid) == 4
-    _falls(valid, 0.8)
+    assert len(valid) == 6
+    _falls(valid, 0.6)
     train = losses(out, r"\| loss +([0-9.]+)")
     _falls(train, 0.8)
     test_loss = losses(out, r"test loss +([0-9.]+)")
@@ -195,7 +197,7 @@ def test_word_lm(tmp_path):
     assert (tmp_path / "model.pt").exists()
     pytest.importorskip("torch", reason="PyTorch is not installed")
     theirs = run("word_lm.py", WORD_LM_ARGS, tmp_path, False)
-    _compare(valid, losses(theirs, VALID), 1.5)
+    _compare(valid, losses(theirs, VALID), 4.0)
 
 
 def test_nn_tutorial(tmp_path):

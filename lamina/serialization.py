@@ -41,11 +41,13 @@ objects is format version 2.
 
 Loading builds each object with ``object.__new__(cls)`` and restores its ``__dict__``: no
 constructor, ``__setstate__`` or other code of the class runs. A class or function is looked
-up only through the allow-list (PyTorch's ``weights_only`` rules): lamina's own modules
-(``lamina.nn.Module`` subclasses defined in lamina) and functions are allowed by default;
-anything else only when given to ``add_safe_globals`` or the ``safe_globals`` context
-manager. Nothing outside the allow-list is ever imported or constructed; a refused name is
-quoted in the error with the way to allow it. Unlike ``torch.load``, ``weights_only=False``
+up only through the allow-list (PyTorch's ``weights_only`` rules): lamina's own classes
+(those defined in lamina, save any with a ``__del__``, which would run on the loaded
+attributes) and its math functions (from ``lamina.nn``, ``lamina.ops``, ``lamina.models``
+and ``lamina.quantization``: ``F.relu``) are allowed by default; anything else only when
+given to ``add_safe_globals`` or the ``safe_globals`` context manager. Nothing outside the
+allow-list is ever imported or constructed; a refused name is quoted in the error with the
+way to allow it. Unlike ``torch.load``, ``weights_only=False``
 does not lift the allow-list.
 
 A PyTorch ``.pt``/``.pth`` file (a pickle, zipped or not) is refused with what to do instead:
@@ -336,6 +338,10 @@ class safe_globals:
         return False
 
 
+# lamina's functions a file may name by default: its math, not its file or process tools
+_DEFAULT_FUNCTIONS = ("lamina.nn.", "lamina.ops.", "lamina.models.", "lamina.quantization.")
+
+
 class UnsafeGlobalError(LaminaError):
     """A file names a class or function outside the allow-list (raised as is by ``load``)."""
 
@@ -366,8 +372,10 @@ def _resolve(name, path, build: bool):
     """The class or function that the file names ``name``, if the allow-list allows it.
 
     ``build``: the file asks for an instance of it (then it must be a class whose instances
-    are plain objects). Raises a LaminaError naming ``name`` otherwise; a name outside the
-    allow-list is never imported."""
+    are plain objects). lamina's own classes and functions are allowed by default (classes
+    with a ``__del__`` excepted: nothing of a class may run on the loaded attributes). Raises
+    an ``UnsafeGlobalError`` naming ``name`` otherwise; a name outside the allow-list is
+    never imported."""
     allowed = {}
     for entry in _SAFE_GLOBALS:
         if isinstance(entry, tuple):
@@ -378,16 +386,18 @@ def _resolve(name, path, build: bool):
     if obj is None and isinstance(name, str) and _NAME.fullmatch(name) \
             and name.startswith("lamina."):
         obj = _lamina_global(name)
-        lamina_own = (isinstance(obj, types.FunctionType) or isinstance(obj, type)) \
-            and str(getattr(obj, "__module__", "")).startswith("lamina.")
-        if not lamina_own or (build and not issubclass(obj, Module)):
-            obj = None    # lamina builds only its modules by default
+        home = str(getattr(obj, "__module__", ""))
+        lamina_own = ((isinstance(obj, type) and home.startswith("lamina."))
+                      or (isinstance(obj, types.FunctionType)
+                          and home.startswith(_DEFAULT_FUNCTIONS)))
+        if not lamina_own or (build and any("__del__" in vars(c) for c in obj.__mro__)):
+            obj = None    # a finalizer would run code on the file's attributes: never
     if obj is None:
         kind = "class" if build else "global"
         short = name.rpartition(".")[2] if isinstance(name, str) else name
         raise UnsafeGlobalError(
             f"load: {path} names the {kind} {name!r}, which is not allowed: lamina never "
-            "imports or builds a class outside the allow-list (its own modules, and what "
+            "imports or builds a class outside the allow-list (its own classes, and what "
             "lamina.serialization.add_safe_globals or the safe_globals context manager "
             f"allow). If you trust this file, import {short} and load under "
             f"`with lamina.serialization.safe_globals([{short}]):`")

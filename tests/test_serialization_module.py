@@ -378,7 +378,9 @@ def _crafted(tmp_path, root):
     {"object": ["subprocess.Popen", 0, [["args", "true"]]]},
     {"global": "builtins.eval"},
     {"global": "lamina.serialization.os.system"},     # reached through a lamina module
-    {"object": ["lamina.serialization.safe_globals", 0, []]},   # lamina, but not a module
+    {"global": "lamina.serialization.save"},          # lamina's, but not math
+    {"object": ["lamina.data.worker._MultiProcessingIter", 0, [["_workers", []]]]},  # __del__
+    {"object": ["lamina.data.dataloader._Prefetcher", 0, []]},                   # __del__
 ])
 def test_crafted_globals_are_refused(tmp_path, root):
     path = _crafted(tmp_path, root)
@@ -432,6 +434,15 @@ def test_loaded_module_runs_no_class_code(tmp_path):
         assert type(m2) is Loud and calls == []
     finally:
         del sys.modules[__name__].Loud
+
+
+def test_lamina_objects_inside_modules_load_by_default(tmp_path):
+    quantization = pytest.importorskip("lamina.quantization")
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    q = quantization.quantize_dynamic(m, {nn.Linear})
+    q2 = _round_trip(q, tmp_path)
+    x = _r(3, 4)
+    np.testing.assert_array_equal(q(x).detach().numpy(), q2(x).detach().numpy())
 
 
 def test_weights_only_false_does_not_lift_the_allow_list(tmp_path):

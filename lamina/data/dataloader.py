@@ -274,7 +274,8 @@ class DataLoader:
     def __iter__(self):
         if self.num_workers > 0:
             tasks = None if isinstance(self.dataset, IterableDataset) else self._index_tasks()
-            if self.persistent_workers and self._iterator is not None:
+            if self.persistent_workers and self._iterator is not None \
+                    and not self._iterator._shut:        # (an error shuts them down)
                 self._iterator._reset(tasks)
                 return self._iterator
             it = _MultiProcessingIter(self, tasks)

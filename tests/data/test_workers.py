@@ -207,6 +207,14 @@ def test_worker_exception_is_reraised_naming_the_worker():
     assert "sample 7 is missing" in msg and "__getitem__" in msg     # the worker's traceback
 
 
+def test_persistent_workers_start_again_after_an_error():
+    loader = DataLoader(Failing(), batch_size=2, num_workers=2, persistent_workers=True)
+    for _ in range(2):
+        with pytest.raises(KeyError, match="sample 7"):
+            list(loader)
+    del loader
+
+
 def test_worker_init_fn_error_is_reraised():
     def init(worker_id):
         raise ValueError(f"init failed in {worker_id}")

@@ -83,7 +83,7 @@ from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor, _make
 
 __all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
-           "safe_globals", "UnsafeGlobalError"]
+           "safe_globals", "get_unsafe_globals_in_checkpoint", "UnsafeGlobalError"]
 
 _META_KEY = "lamina"
 _CRC_KEY = "lamina_crc32"
@@ -960,3 +960,43 @@ def _as_new_tensor(arr, name=None, path=None):
     d = canonical_dtype(arr.dtype)
     return _make(arr if d == arr.dtype else arr.astype(d))
 
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The class and function names in a file that ``load`` would refuse under the current
+    allow-list (``torch.serialization.get_unsafe_globals_in_checkpoint``): what to pass to
+    ``safe_globals`` if you trust the file. Nothing named is imported.
+
+    >>> lamina.serialization.get_unsafe_globals_in_checkpoint("model.safetensors")
+    ['__main__.Net']
+    """
+    if isinstance(f, (str, bytes, os.PathLike)):
+        path = os.fsdecode(f)
+        with _open_regular(path) as fh:
+            _, meta, _ = _read(fh, path, os.fstat(fh.fileno()).st_size)
+    else:
+        path = repr(getattr(f, "name", f"<{type(f).__name__}>"))
+        _, meta, _ = _read(f, path, None)
+    try:
+        root = json.loads(meta.get(_META_KEY, '{"root": null}'))["root"]
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as e:
+        raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
+    names: set = set()
+    stack = [root]
+    while stack:                      # every "object" and "global" node of the structure
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if len(node) == 1 and "object" in node and isinstance(node["object"], list) \
+                    and node["object"]:
+                names.add((node["object"][0], True))
+            elif len(node) == 1 and "global" in node:
+                names.add((node["global"], False))
+            stack.extend(node.values())
+    refused = set()
+    for name, build in names:
+        try:
+            _resolve(name, path, build)
+        except UnsafeGlobalError:
+            refused.add(str(name))
+    return sorted(refused)

@@ -23,6 +23,7 @@ from lamina.serialization import (
     add_safe_globals,
     clear_safe_globals,
     get_safe_globals,
+    get_unsafe_globals_in_checkpoint,
     safe_globals,
 )
 
@@ -313,6 +314,22 @@ def test_user_class_refused_then_allowed(tmp_path):
     assert get_safe_globals() == []
     with pytest.raises(UnsafeGlobalError):
         lamina.load(path)
+
+
+def test_unsafe_globals_in_checkpoint(tmp_path):
+    m = Net()
+    m.helper = Helper()
+    path = tmp_path / "net.safetensors"
+    lamina.save(m, path)
+    want = sorted(f"{Net.__module__}.{c}" for c in ("Net", "Helper"))
+    assert get_unsafe_globals_in_checkpoint(path) == want
+    with safe_globals([Net, Helper]):
+        assert get_unsafe_globals_in_checkpoint(path) == []
+        assert lamina.load(path).helper.k == 3
+    lamina.save(nn.Linear(2, 2).state_dict(), path)
+    assert get_unsafe_globals_in_checkpoint(path) == []
+    assert get_unsafe_globals_in_checkpoint(_crafted(tmp_path, {"global": "os.system"})) \
+        == ["os.system"]
 
 
 def test_allowed_under_another_name(tmp_path):

@@ -26,6 +26,33 @@ file left by a writer that was killed (its process is gone) is removed by the ne
 the same target; nothing else in the directory is touched. Overwriting a file keeps its
 permission bits; a new file gets the usual mode (0o666 less the umask).
 
+Whole modules (``torch.save(model, f)``), still with no pickle: a ``Module`` (or another object
+whose class is allowed, see below) is stored as an ``"object"`` node of the same JSON: its
+class by import path (``"lamina.nn.modules.linear.Linear"``, the paths PyTorch uses), an id
+(so a module used twice, and cycles, come back shared) and its attributes (``__dict__``),
+each encoded as above; parameters and buffers become tensors of the file named by their
+dotted path (``"fc1.weight"``), so other safetensors readers see the weights. Attributes may
+be plain values (``None``, bools, numbers, strings, tuples, lists, dicts, sets), tensors,
+NumPy arrays and dtypes, other such objects, and functions or classes by import path
+(``F.relu``, ``nn.ReLU``). Anything else (a lambda, a bound method, an open file) makes
+``save`` fail naming the attribute. Forward and backward hooks are not saved (as in
+PyTorch, they are not part of a model's state; a loaded module has none). A file holding
+objects is format version 2.
+
+Loading builds each object with ``object.__new__(cls)`` and restores its ``__dict__``: no
+constructor, ``__setstate__`` or other code of the class runs. A class or function is looked
+up only through the allow-list (PyTorch's ``weights_only`` rules): lamina's own classes
+(those defined in lamina, save any with a ``__del__``, which would run on the loaded
+attributes) and its math functions (from ``lamina.nn``, ``lamina.ops``, ``lamina.models``
+and ``lamina.quantization``: ``F.relu``) are allowed by default; anything else only when
+given to ``add_safe_globals`` or the ``safe_globals`` context manager. Nothing outside the
+allow-list is ever imported or constructed; a refused name is quoted in the error with the
+way to allow it. Unlike ``torch.load``, ``weights_only=False``
+does not lift the allow-list.
+
+A PyTorch ``.pt``/``.pth`` file (a pickle, zipped or not) is refused with what to do instead:
+export its ``state_dict`` to safetensors with PyTorch, then ``load_state_dict`` it here.
+
 Integrity: ``save`` records the CRC-32 of every tensor's bytes in ``__metadata__``
 (``"lamina_crc32"``: a JSON object, name -> 8 hex digits, as a string); ``load`` checks them
 (``verify=False`` skips the check) and names the file and the tensor when one differs. Files
@@ -34,25 +61,33 @@ without checksums (other writers) load as before.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import secrets
 import stat
 import struct
+import sys
+import types
+import zipfile
 import zlib
+from collections import OrderedDict
 
 import numpy as np
 
 from lamina.backend import canonical_dtype
-from lamina.errors import LaminaTypeError, LaminaValueError
+from lamina.errors import LaminaError, LaminaTypeError, LaminaValueError
+from lamina.nn.module import Module
+from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor, _make
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals",
+           "safe_globals", "get_unsafe_globals_in_checkpoint", "UnsafeGlobalError"]
 
 _META_KEY = "lamina"
 _CRC_KEY = "lamina_crc32"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2        # 1: tensors and plain structure; 2: also objects (modules)
 _MAX_HEADER = 100 * 1024 * 1024  # the limit the reference implementation uses too
 
 # safetensors dtype names <-> NumPy dtypes (little-endian). BF16 is read by widening to F32.
@@ -69,13 +104,40 @@ _ALIGN = {1: 3, 2: 2, 4: 1, 8: 0}  # sort key: widest items first keeps every te
 
 # --- the structure of what is saved (JSON) ------------------------------------------------
 
+# A Module's hook registries: not saved (hooks are code, not state); a loaded module gets
+# empty ones.
+_HOOK_KEYS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_REGISTRIES = ("_parameters", "_buffers", "_modules")
+
+
+def _global_path(obj) -> str | None:
+    """``"module.qualname"`` of a class or function, or None when it has no importable name
+    (a lambda, a function or class defined inside a function)."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    return f"{module}.{qualname}"
+
+
+def _findable(obj, path: str) -> bool:
+    """Whether the (already imported) module named in ``path`` gives back ``obj``."""
+    module = sys.modules.get(obj.__module__)
+    found = module
+    for part in obj.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
 class _Encoder:
     """Walk ``obj``: tensors go to ``self.arrays`` under unique names, the rest to JSON."""
 
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
         self._by_id: dict[int, str] = {}
+        self._objects: dict[int, int] = {}   # id(object) -> its number in the file
         self._keep: list = []  # keep saved objects alive so ids stay unique during the walk
+        self.version = 1       # raised to 2 when an object, function or class is saved
 
     def name_for(self, x, hint: str) -> str:
         key = self._by_id.get(id(x))
@@ -98,6 +160,8 @@ class _Encoder:
 
     def encode(self, x, path: str, where: str):
         if isinstance(x, Tensor):
+            if self.version > 1 and isinstance(x, Parameter):   # inside a saved object
+                return {"param": [self.name_for(x, path), bool(x.requires_grad)]}
             return {"tensor": self.name_for(x, path)}
         if isinstance(x, np.ndarray):
             return {"ndarray": self.name_for(x, path)}
@@ -113,16 +177,74 @@ class _Encoder:
                 key = self.encode_key(k, where)
                 sub = f"{path}.{k}" if path else str(k)
                 items.append([key, self.encode(v, sub, f"{where}[{k!r}]")])
-            return {"dict": items}
+            odict = isinstance(x, OrderedDict) and self.version > 1   # inside an object
+            return {"odict" if odict else "dict": items}
         if isinstance(x, (list, tuple)):
             vals = [self.encode(v, f"{path}.{i}" if path else str(i), f"{where}[{i}]")
                     for i, v in enumerate(x)]
             return {"tuple" if isinstance(x, tuple) else "list": vals}
+        if isinstance(x, (set, frozenset)):
+            self.version = 2
+            vals = [self.encode_key(v, where) for v in x]
+            return {"frozenset" if isinstance(x, frozenset) else "set": vals}
+        if isinstance(x, np.dtype):
+            self.version = 2
+            return {"dtype": x.str}
+        if isinstance(x, type) and issubclass(x, np.generic):
+            self.version = 2
+            return {"dtype_type": np.dtype(x).str}
+        if isinstance(x, (type, types.FunctionType, types.BuiltinFunctionType)):
+            return {"global": self.global_name(x, where)}
+        if isinstance(x, Module) or (hasattr(x, "__dict__") and _plain_object(x)):
+            return self.encode_object(x, path, where)
         raise LaminaTypeError(
             f"save: can't store an object of type {type(x).__name__} at {where}; lamina saves "
-            "tensors, NumPy arrays, numbers, strings, None and dicts/lists/tuples of them "
-            "(no pickle)"
+            "tensors, NumPy arrays, numbers, strings, None, dicts/lists/tuples/sets of them, "
+            "modules and objects of importable classes, and functions and classes by import "
+            "path (no pickle)"
         )
+
+    def global_name(self, x, where: str) -> str:
+        """The import path a function or class is saved under; it must lead back to it."""
+        self.version = 2
+        name = _global_path(x)
+        if name is None or not _findable(x, name):
+            raise LaminaTypeError(
+                f"save: can't store {x!r} at {where}: functions and classes are saved by "
+                "import path, and this one has none (a lambda, or defined inside a function); "
+                "define it at the top level of a module")
+        return name
+
+    def encode_object(self, x, path: str, where: str):
+        number = self._objects.get(id(x))
+        if number is not None:
+            return {"ref": number}    # a shared submodule, or a cycle: stored once
+        self.version = 2
+        cls = type(x)
+        cls_name = _global_path(cls)
+        if cls_name is None or not _findable(cls, cls_name):
+            raise LaminaTypeError(
+                f"save: can't store an object of type {cls.__name__} at {where}: objects are "
+                f"saved with their class's import path, and {cls.__qualname__} has none "
+                "(defined inside a function?); define the class at the top level of a module")
+        number = self._objects[id(x)] = len(self._objects)
+        self._keep.append(x)
+        state = []
+        is_module = isinstance(x, Module)
+        for attr, v in x.__dict__.items():
+            if is_module and attr in _HOOK_KEYS:
+                continue
+            if not isinstance(attr, str):
+                raise LaminaTypeError(f"save: {where} has an attribute named {attr!r}, "
+                                      "not a string")
+            if is_module and attr in _REGISTRIES:   # tensors named like state_dict keys
+                reg = [[k, self.encode(m, f"{path}.{k}" if path else k, f"{where}.{k}")]
+                       for k, m in v.items()]
+                state.append([attr, {"odict": reg}])
+            else:
+                sub = f"{path}.{attr}" if path else attr
+                state.append([attr, self.encode(v, sub, f"{where}.{attr}")])
+        return {"object": [cls_name, number, state]}
 
     def encode_key(self, k, where):
         if k is None or isinstance(k, (bool, int, float, str)):
@@ -131,44 +253,249 @@ class _Encoder:
             return k.item()
         if isinstance(k, tuple):
             return {"tuple": [self.encode_key(v, where) for v in k]}
-        raise LaminaTypeError(f"save: can't store a dict key of type {type(k).__name__} at "
-                              f"{where}; "
-                              "keys must be str, int, float, bool, None or tuples of them")
+        raise LaminaTypeError(f"save: can't store a dict key of type "
+                              f"{type(k).__name__} at {where}; "
+                              "keys (and set elements) must be str, int, float, bool, None or "
+                              "tuples of them")
 
 
-def _decode(node, tensors: dict, path, cache: dict):
-    if isinstance(node, dict):
+def _plain_object(x) -> bool:
+    """Objects saved by their ``__dict__``: instances of ordinary Python classes (no
+    ``__slots__`` state, no custom ``__new__``, not a builtin or extension type)."""
+    cls = type(x)
+    if isinstance(x, (types.ModuleType, types.MethodType, types.FunctionType)):
+        return False
+    if cls.__new__ is not object.__new__:
+        return False
+    return all("__slots__" not in vars(c) or set(c.__slots__) <= {"__dict__", "__weakref__"}
+               for c in cls.__mro__[:-1])
+
+
+# --- the allow-list of classes and functions a load may build or return --------------------
+
+_SAFE_GLOBALS: list = []
+
+
+def _check_entry(entry):
+    if isinstance(entry, tuple):
+        if (len(entry) != 2 or not isinstance(entry[1], str)
+                or not callable(entry[0])):
+            raise LaminaTypeError("add_safe_globals: a tuple entry must be (class or function, "
+                                  f"'module.Name'), got {entry!r}")
+        return entry
+    if not (isinstance(entry, type) or callable(entry)) or _global_path(entry) is None:
+        raise LaminaTypeError(f"add_safe_globals: expected classes or functions with an import "
+                              f"path, or (object, 'module.Name') tuples, got {entry!r}")
+    return entry
+
+
+def add_safe_globals(safe_globals: list) -> None:
+    """Allow ``load`` to build these classes (and return these functions) when a file names
+    them, as ``torch.serialization.add_safe_globals`` does. Entries are classes or functions,
+    or ``(obj, "module.Name")`` to allow ``obj`` under another name. lamina's own modules and
+    functions are allowed without this.
+
+    >>> lamina.serialization.add_safe_globals([Net])
+    >>> model = lamina.load("model.safetensors")
+    """
+    if not isinstance(safe_globals, (list, tuple)):
+        raise LaminaTypeError(f"add_safe_globals: expected a list, got "
+                              f"{type(safe_globals).__name__}")
+    _SAFE_GLOBALS.extend(_check_entry(e) for e in safe_globals)
+
+
+def get_safe_globals() -> list:
+    """The entries added by ``add_safe_globals`` (and open ``safe_globals`` blocks)."""
+    return list(_SAFE_GLOBALS)
+
+
+def clear_safe_globals() -> None:
+    """Forget every entry added by ``add_safe_globals``; lamina's own stay allowed."""
+    _SAFE_GLOBALS.clear()
+
+
+class safe_globals:
+    """Context manager allowing extra classes and functions during a block (PyTorch's
+    ``torch.serialization.safe_globals``); the allow-list is restored on exit.
+
+    >>> with lamina.serialization.safe_globals([Net]):
+    ...     model = lamina.load("model.safetensors")
+    """
+
+    def __init__(self, safe_globals: list):
+        if not isinstance(safe_globals, (list, tuple)):
+            raise LaminaTypeError(f"safe_globals: expected a list, got "
+                                  f"{type(safe_globals).__name__}")
+        self.safe_globals = [_check_entry(e) for e in safe_globals]
+
+    def __enter__(self):
+        self._saved = list(_SAFE_GLOBALS)
+        _SAFE_GLOBALS.extend(self.safe_globals)
+        return self
+
+    def __exit__(self, *exc):
+        _SAFE_GLOBALS[:] = self._saved
+        return False
+
+
+# lamina's functions a file may name by default: its math, not its file or process tools
+_DEFAULT_FUNCTIONS = ("lamina.nn.", "lamina.ops.", "lamina.models.", "lamina.quantization.")
+
+
+class UnsafeGlobalError(LaminaError):
+    """A file names a class or function outside the allow-list (raised as is by ``load``)."""
+
+
+_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def _lamina_global(name: str):
+    """The lamina class or function ``name`` names, or None. Only lamina's own modules are
+    looked in (and imported if need be)."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:i])
+        module = sys.modules.get(module_name)
+        if module is None:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+        found = module
+        for part in parts[i:]:
+            found = getattr(found, part, None)
+        return found
+    return None
+
+
+def _resolve(name, path, build: bool):
+    """The class or function that the file names ``name``, if the allow-list allows it.
+
+    ``build``: the file asks for an instance of it (then it must be a class whose instances
+    are plain objects). lamina's own classes and functions are allowed by default (classes
+    with a ``__del__`` excepted: nothing of a class may run on the loaded attributes). Raises
+    an ``UnsafeGlobalError`` naming ``name`` otherwise; a name outside the allow-list is
+    never imported."""
+    allowed = {}
+    for entry in _SAFE_GLOBALS:
+        if isinstance(entry, tuple):
+            allowed[entry[1]] = entry[0]
+        else:
+            allowed[_global_path(entry)] = entry
+    obj = allowed.get(name)
+    if obj is None and isinstance(name, str) and _NAME.fullmatch(name) \
+            and name.startswith("lamina."):
+        obj = _lamina_global(name)
+        home = str(getattr(obj, "__module__", ""))
+        lamina_own = ((isinstance(obj, type) and home.startswith("lamina."))
+                      or (isinstance(obj, types.FunctionType)
+                          and home.startswith(_DEFAULT_FUNCTIONS)))
+        if not lamina_own or (build and any("__del__" in vars(c) for c in obj.__mro__)):
+            obj = None    # a finalizer would run code on the file's attributes: never
+    if obj is None:
+        kind = "class" if build else "global"
+        short = name.rpartition(".")[2] if isinstance(name, str) else name
+        raise UnsafeGlobalError(
+            f"load: {path} names the {kind} {name!r}, which is not allowed: lamina never "
+            "imports or builds a class outside the allow-list (its own classes, and what "
+            "lamina.serialization.add_safe_globals or the safe_globals context manager "
+            f"allow). If you trust this file, import {short} and load under "
+            f"`with lamina.serialization.safe_globals([{short}]):`")
+    if build and not (isinstance(obj, type) and obj.__new__ is object.__new__):
+        raise UnsafeGlobalError(f"load: {path} asks to build an instance of {name!r}, which is not "
+                          "a class of plain Python objects")
+    return obj
+
+
+class _Decoder:
+    """Rebuild the saved structure from its JSON and the file's arrays."""
+
+    _V2_KINDS = {"param", "odict", "set", "frozenset", "dtype", "dtype_type", "global", "ref",
+                 "object"}
+
+    def __init__(self, tensors: dict, path, version: int):
+        self.tensors = tensors
+        self.path = path
+        self.version = version
+        self.cache: dict = {}      # one Tensor per stored name (tied weights stay tied)
+        self.objects: dict = {}    # object number -> the rebuilt object
+
+    def tensor(self, name, kind):
+        if name not in self.tensors:
+            raise LaminaValueError(f"the structure refers to tensor {name!r}, which the "
+                                   "file does not contain")
+        arr = self.tensors[name]
+        if kind == "ndarray":
+            return arr
+        t = self.cache.get(name)
+        if t is None:
+            t = _as_new_tensor(arr, name, self.path)
+            if kind == "param":
+                t = Parameter(t, requires_grad=False)
+            self.cache[name] = t
+        return t
+
+    def decode(self, node):
+        if not isinstance(node, dict):
+            return node
         if len(node) != 1:
             raise LaminaValueError(f"malformed structure node {node!r}")
         (kind, val), = node.items()
         if kind == "tensor" or kind == "ndarray":
-            if val not in tensors:
-                raise LaminaValueError(f"the structure refers to tensor {val!r}, which the "
-                                       "file does not contain")
-            arr = tensors[val]
-            return _as_tensor(val, arr, cache, path) if kind == "tensor" else arr
+            return self.tensor(val, kind)
+        if self.version < 2 and kind in self._V2_KINDS:
+            raise LaminaValueError(f"unknown structure node kind {kind!r} (in a version "
+                                   f"{self.version} file)")
+        if kind == "param":
+            name, requires_grad = val
+            p = self.tensor(name, "param")
+            p.requires_grad = bool(requires_grad)
+            return p
         if kind == "dict":
-            return {_decode_key(k, path): _decode(v, tensors, path, cache) for k, v in val}
+            return {_decode_key(k): self.decode(v) for k, v in val}
+        if kind == "odict":
+            return OrderedDict((_decode_key(k), self.decode(v)) for k, v in val)
         if kind == "list":
-            return [_decode(v, tensors, path, cache) for v in val]
+            return [self.decode(v) for v in val]
         if kind == "tuple":
-            return tuple(_decode(v, tensors, path, cache) for v in val)
+            return tuple(self.decode(v) for v in val)
+        if kind == "set" or kind == "frozenset":
+            vals = (_decode_key(v) for v in val)
+            return set(vals) if kind == "set" else frozenset(vals)
+        if kind == "dtype":
+            return np.dtype(val)
+        if kind == "dtype_type":
+            return np.dtype(val).type
+        if kind == "global":
+            return _resolve(val, self.path, build=False)
+        if kind == "ref":
+            if val not in self.objects:
+                raise LaminaValueError(f"reference to object {val!r} before it is defined")
+            return self.objects[val]
+        if kind == "object":
+            return self.decode_object(*val)
         raise LaminaValueError(f"unknown structure node kind {kind!r}")
-    return node
+
+    def decode_object(self, cls_name, number, state):
+        cls = _resolve(cls_name, self.path, build=True)
+        obj = object.__new__(cls)            # no constructor, no __setstate__: no code runs
+        self.objects[number] = obj           # before its attributes: cycles resolve to it
+        attrs = {}
+        for attr, v in state:
+            if not isinstance(attr, str):
+                raise LaminaValueError(f"attribute name {attr!r} is not a string")
+            attrs[attr] = self.decode(v)
+        if isinstance(obj, Module):
+            for key in _HOOK_KEYS:
+                attrs[key] = OrderedDict()
+        obj.__dict__.update(attrs)
+        return obj
 
 
-def _decode_key(k, path):
+def _decode_key(k):
     if isinstance(k, dict):
-        return tuple(_decode_key(v, path) for v in k["tuple"])
+        return tuple(_decode_key(v) for v in k["tuple"])
     return k
-
-
-def _as_tensor(name, arr, cache, path):
-    # One Tensor per stored name, so a tensor saved under two keys comes back shared.
-    t = cache.get(name)
-    if t is None:
-        t = cache[name] = _as_new_tensor(arr, name, path)
-    return t
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -192,7 +519,8 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
     if flat:  # a model state dict: its names are the tensor names, as other tools expect
         root = {"dict": [[k, {"tensor": enc.name_for(v, k)}] for k, v in obj.items()]}
     else:
-        root = enc.encode(obj, "", "the top level")
+        plain = isinstance(obj, (dict, list, tuple, Tensor, np.ndarray))
+        root = enc.encode(obj, "", "the top level" if plain else type(obj).__name__)
 
     meta = {}
     if metadata is not None:
@@ -203,7 +531,7 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
             if key in metadata:
                 raise LaminaValueError(f"save: metadata key {key!r} is reserved by lamina")
         meta.update(metadata)
-    meta[_META_KEY] = json.dumps({"version": _FORMAT_VERSION, "root": root},
+    meta[_META_KEY] = json.dumps({"version": enc.version, "root": root},
                                  separators=(",", ":"))
 
     arrays = {k: _le_contiguous(a) for k, a in enc.arrays.items()}
@@ -429,6 +757,34 @@ def _read_exact(fh, n: int) -> bytes:
     return b if b is not None else b""
 
 
+_PT_REMEDY = ("lamina never unpickles (a pickle can run any code). Export the weights to "
+              "safetensors with PyTorch: `from safetensors.torch import save_file; "
+              "save_file(model.state_dict(), 'model.safetensors')`, then in lamina "
+              "`model.load_state_dict(lamina.load('model.safetensors'))`")
+
+
+def _refuse_pickle(first: bytes, fh, path) -> None:
+    """Refuse a PyTorch ``torch.save`` file with the remedy: a zip holding ``data.pkl``
+    (PyTorch >= 1.6) or a bare pickle (the legacy format; protocol 2 and up start 0x80).
+    Called only once the file is known not to be safetensors (whose first bytes, a header
+    length, can look alike)."""
+    if first[:4] == b"PK\x03\x04":
+        names = []
+        try:
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as z:
+                names = z.namelist()
+        except (OSError, ValueError, zipfile.BadZipFile):
+            pass
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            raise LaminaError(f"load: {path} is a PyTorch checkpoint (torch.save's zip file "
+                              f"with a pickle); {_PT_REMEDY}")
+        raise _bad(path, "it is a zip file")
+    if first[:1] == b"\x80" and first[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise LaminaError(f"load: {path} is a pickle file (PyTorch's legacy torch.save format "
+                          f"or Python's pickle); {_PT_REMEDY}")
+
+
 def _read(fh, path, size: int | None):
     """Header entries, metadata and the data as one writable uint8 array."""
     first = _read_exact(fh, 8)
@@ -436,12 +792,14 @@ def _read(fh, path, size: int | None):
         raise _bad(path, f"it has {len(first)} bytes, fewer than the 8-byte header length")
     (n,) = struct.unpack("<Q", first)
     if n > _MAX_HEADER:
+        _refuse_pickle(first, fh, path)
         raise _bad(path, f"header length {n} exceeds the {_MAX_HEADER}-byte limit")
     raw = _read_exact(fh, n)
     if len(raw) < n:
         raise _bad(path, f"header length {n} runs past the end of the file, which has only "
                    f"{8 + len(raw)} bytes (truncated file?)")
     if n < 2 or raw[:1] != b"{":
+        _refuse_pickle(first, fh, path)
         raise _bad(path, "the header does not start with '{'")
     if size is not None:  # a real file: read the data straight into one writable buffer
         data = np.empty(max(size - 8 - n, 0), dtype=np.uint8)
@@ -574,8 +932,8 @@ def load(f, map_location=None, weights_only=None, *, verify: bool = True):
         raise LaminaValueError(f"load: {path} was written by a newer lamina (format version "
                                f"{version}, this one reads up to {_FORMAT_VERSION})")
     try:
-        return _decode(root, arrays, path, {})
-    except _U64Overflow:
+        return _Decoder(arrays, path, version).decode(root)
+    except (_U64Overflow, UnsafeGlobalError):
         raise
     except (KeyError, TypeError, ValueError, RecursionError) as e:
         raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
@@ -602,3 +960,43 @@ def _as_new_tensor(arr, name=None, path=None):
     d = canonical_dtype(arr.dtype)
     return _make(arr if d == arr.dtype else arr.astype(d))
 
+
+def get_unsafe_globals_in_checkpoint(f) -> list[str]:
+    """The class and function names in a file that ``load`` would refuse under the current
+    allow-list (``torch.serialization.get_unsafe_globals_in_checkpoint``): what to pass to
+    ``safe_globals`` if you trust the file. Nothing named is imported.
+
+    >>> lamina.serialization.get_unsafe_globals_in_checkpoint("model.safetensors")
+    ['__main__.Net']
+    """
+    if isinstance(f, (str, bytes, os.PathLike)):
+        path = os.fsdecode(f)
+        with _open_regular(path) as fh:
+            _, meta, _ = _read(fh, path, os.fstat(fh.fileno()).st_size)
+    else:
+        path = repr(getattr(f, "name", f"<{type(f).__name__}>"))
+        _, meta, _ = _read(f, path, None)
+    try:
+        root = json.loads(meta.get(_META_KEY, '{"root": null}'))["root"]
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as e:
+        raise _bad(path, f"the lamina structure metadata is invalid: {e}") from None
+    names: set = set()
+    stack = [root]
+    while stack:                      # every "object" and "global" node of the structure
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if len(node) == 1 and "object" in node and isinstance(node["object"], list) \
+                    and node["object"]:
+                names.add((node["object"][0], True))
+            elif len(node) == 1 and "global" in node:
+                names.add((node["global"], False))
+            stack.extend(node.values())
+    refused = set()
+    for name, build in names:
+        try:
+            _resolve(name, path, build)
+        except UnsafeGlobalError:
+            refused.add(str(name))
+    return sorted(refused)

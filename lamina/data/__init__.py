@@ -8,7 +8,14 @@ one-hot encodings, polynomial features, train/validation/test splits and k-fold 
 
 from lamina.data import datasets as datasets  # real and synthetic datasets
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
-from lamina.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from lamina.data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from lamina.data.preprocessing import (
     MinMaxScaler,
     OneHotEncoder,
@@ -25,10 +32,11 @@ from lamina.data.sampler import (
     WeightedRandomSampler,
 )
 from lamina.data.splits import kfold_indices, stratified_kfold_indices, train_val_test_split
+from lamina.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate", "default_convert",
+    "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler",
     "StandardScaler", "MinMaxScaler", "OneHotEncoder", "one_hot", "polynomial_features",

@@ -2,25 +2,25 @@
 
 Follows ``torch.utils.data.DataLoader`` for map-style datasets: ``len(loader)`` batches per
 epoch, a fresh permutation every epoch when ``shuffle=True``, ``drop_last``, ``collate_fn``,
-``sampler`` and ``batch_sampler`` (see ``lamina.data.sampler``). Differences, on purpose: there
-are no worker processes (``num_workers`` is accepted and warns once; ``prefetch=True`` runs one
-background thread instead), and a ``TensorDataset`` (or a ``Subset`` of one, as
-``random_split`` makes) is batched by indexing its whole arrays once per batch instead of
-collating samples one by one.
+``sampler`` and ``batch_sampler`` (see ``lamina.data.sampler``), ``IterableDataset`` streams,
+and worker processes (``num_workers``, see ``lamina.data.worker``). A ``TensorDataset`` (or a
+``Subset`` of one, as ``random_split`` makes) is batched by indexing its whole arrays once per
+batch instead of collating samples one by one; ``prefetch=True`` loads ahead in one background
+thread, a lighter alternative to worker processes.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import multiprocessing
 import queue
 import threading
-import warnings
 
 import numpy as np
 
 from lamina import ops as _ops
 from lamina.backend import Generator, canonical_dtype
-from lamina.data.dataset import _tensor_source
+from lamina.data.dataset import IterableDataset, _tensor_source
 from lamina.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -28,6 +28,7 @@ from lamina.data.sampler import (
     _epoch_indices,
     _is_builtin,
 )
+from lamina.data.worker import _MultiProcessingIter
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make
 
@@ -143,12 +144,25 @@ class DataLoader:
             excludes ``shuffle``.
         batch_sampler: yields whole batches of indices (lists); excludes ``batch_size``,
             ``shuffle``, ``sampler`` and ``drop_last``.
-        num_workers: accepted so PyTorch scripts run unchanged, but lamina loads every batch
-            in the main process (as PyTorch does with ``num_workers=0``) and warns once when
-            it is above 0; ``prefetch=True`` overlaps loading with training in a thread.
-            ``prefetch_factor``, ``persistent_workers``, ``worker_init_fn`` and ``timeout``
-            are checked as PyTorch checks them and otherwise unused.
+        num_workers: how many worker processes build the batches (0: the main process
+            does). The batches and their order are those of ``num_workers=0``; see
+            ``lamina.data.worker`` for how they travel and how workers are seeded.
+        timeout: seconds to wait for a batch from the workers before a ``LaminaError``
+            (0: wait as long as it takes).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after
+            seeding, before loading.
+        prefetch_factor: batches each worker prepares ahead (default 2 with workers).
+        persistent_workers: keep the workers alive between epochs (else they stop at the
+            end of each epoch).
+        multiprocessing_context: a start method name (``"fork"``, ``"spawn"``,
+            ``"forkserver"``) or a ``multiprocessing`` context for the workers (default:
+            the platform's). With ``"spawn"`` the dataset and ``collate_fn`` must be
+            picklable, as in PyTorch.
         pin_memory: accepted and does nothing: lamina's arrays live in ordinary CPU memory.
+
+    ``dataset`` may be an ``IterableDataset``: its stream is batched in order (``shuffle``,
+    ``sampler`` and ``batch_sampler`` are refused, as in PyTorch); with workers each worker
+    iterates its own copy (split it with ``get_worker_info``).
 
     ``loader.sampler`` and ``loader.batch_sampler`` are set as in PyTorch (a
     ``SequentialSampler`` or ``RandomSampler`` by default, wrapped in a ``BatchSampler`` when
@@ -172,7 +186,8 @@ class DataLoader:
                  seed: int | None = None, prefetch: bool | int = False, *,
                  sampler=None, batch_sampler=None, num_workers: int = 0,
                  pin_memory: bool = False, timeout: float = 0, worker_init_fn=None,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False):
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 multiprocessing_context=None):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or isinstance(batch_size, bool) or batch_size <= 0):
             raise LaminaValueError(f"DataLoader: batch_size should be a positive integer value or "
@@ -185,7 +200,16 @@ class DataLoader:
         if collate_fn is not None and not callable(collate_fn):
             raise LaminaTypeError(f"DataLoader: collate_fn should be callable, got "
                                   f"{type(collate_fn).__name__}")
-        _check_workers(num_workers, timeout, prefetch_factor, persistent_workers)
+        _check_workers(num_workers, timeout, prefetch_factor, persistent_workers,
+                       multiprocessing_context, prefetch, worker_init_fn)
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            for name, value in (("shuffle", shuffle), ("sampler", sampler),
+                                ("batch_sampler", batch_sampler)):
+                if value:
+                    raise LaminaValueError(f"DataLoader with IterableDataset: expected "
+                                           f"unspecified {name} option, but got "
+                                           f"{name}={value!r}")
         if sampler is not None and shuffle:
             raise LaminaValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -220,10 +244,10 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.generator = Generator(seed) if seed is not None else generator
-        if sampler is None:
+        if sampler is None and not iterable:
             sampler = (RandomSampler(dataset, generator=self.generator) if self.shuffle
                        else SequentialSampler(dataset))
-        if batch_sampler is None and self.batch_size is not None:
+        if batch_sampler is None and self.batch_size is not None and not iterable:
             batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
@@ -234,13 +258,33 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.prefetch_factor = prefetch_factor
         self.persistent_workers = persistent_workers
+        self.multiprocessing_context = multiprocessing_context
+        self._iterator = None     # the persistent workers' iterator
 
     def __len__(self) -> int:
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)         # a TypeError when the stream has no length
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         return len(self.sampler)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            tasks = None if isinstance(self.dataset, IterableDataset) else self._index_tasks()
+            if self.persistent_workers and self._iterator is not None \
+                    and not self._iterator._shut:        # (an error shuts them down)
+                self._iterator._reset(tasks)
+                return self._iterator
+            it = _MultiProcessingIter(self, tasks)
+            if self.persistent_workers:
+                self._iterator = it
+            return it
+        if isinstance(self.dataset, IterableDataset):
+            batches = self._stream()
+            return _Prefetcher(batches, self.prefetch) if self.prefetch else batches
         # Built-in samplers draw the order here, on the caller's thread (a generator's body
         # runs only at its first ``next``, in the prefetch thread when prefetching), so seeds
         # give the same batches with and without prefetching.
@@ -254,6 +298,36 @@ class DataLoader:
         if self.prefetch:
             return _Prefetcher(batches, self.prefetch)
         return batches
+
+    def _index_tasks(self):
+        """The worker tasks of one epoch: index lists (single indices when not batching).
+        The order is drawn now, as ``__iter__`` does without workers."""
+        bs = self.batch_sampler
+        if bs is None:
+            n, order = _order(self.sampler)
+            return iter(range(n) if order is None else
+                        order.tolist() if isinstance(order, np.ndarray) else order)
+        if type(bs) is BatchSampler and _is_builtin(bs.sampler):
+            n, order = _order(bs.sampler)
+            size = bs.batch_size
+            stop = n - n % size if bs.drop_last else n
+            return (list(range(s, min(s + size, n))) if order is None
+                    else order[s:s + size].tolist() for s in range(0, stop, size))
+        return (list(idx) for idx in bs)
+
+    def _stream(self):
+        """Batches of an ``IterableDataset``, in the order it yields samples."""
+        it = iter(self.dataset)
+        if self.batch_size is None:
+            for sample in it:
+                yield self.collate_fn(sample) if self.collate_fn else default_convert(sample)
+            return
+        collate = self.collate_fn or default_collate
+        while True:
+            batch = [s for _, s in zip(range(self.batch_size), it)]
+            if not batch or (self.drop_last and len(batch) < self.batch_size):
+                return
+            yield collate(batch)
 
     def _samples(self, n: int, order):
         """Single samples (``batch_size=None``), converted or passed to ``collate_fn``;
@@ -328,12 +402,9 @@ def _order(sampler) -> tuple[int, object]:
     return len(epoch), epoch
 
 
-_workers_warned = False
-
-
-def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers) -> None:
-    """PyTorch's checks of the worker options; warn once that workers are not started."""
-    global _workers_warned
+def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers, context,
+                   prefetch, worker_init_fn) -> None:
+    """PyTorch's checks of the worker options."""
     if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
             or num_workers < 0:
         raise LaminaValueError("DataLoader: num_workers option should be non-negative; use "
@@ -348,12 +419,27 @@ def _check_workers(num_workers, timeout, prefetch_factor, persistent_workers) ->
         raise LaminaValueError("DataLoader: prefetch_factor option should be non-negative")
     if persistent_workers and num_workers == 0:
         raise LaminaValueError("DataLoader: persistent_workers option needs num_workers > 0")
-    if num_workers > 0 and not _workers_warned:
-        _workers_warned = True
-        warnings.warn(f"DataLoader: num_workers={num_workers} is accepted, but lamina loads "
-                      "batches in the main process (as PyTorch does with num_workers=0); "
-                      "pass prefetch=True to prepare batches in a background thread. This "
-                      "warning is shown once.", UserWarning, stacklevel=3)
+    if context is not None:
+        if num_workers == 0:
+            raise LaminaValueError("DataLoader: multiprocessing_context can only be used with "
+                                   "multi-process loading (num_workers > 0), but got "
+                                   "num_workers=0")
+        if isinstance(context, str):
+            methods = multiprocessing.get_all_start_methods()
+            if context not in methods:
+                raise LaminaValueError(f"DataLoader: multiprocessing_context option should "
+                                       f"specify a valid start method in {methods!r}, but got "
+                                       f"multiprocessing_context={context!r}")
+        elif not isinstance(context, multiprocessing.context.BaseContext):
+            raise LaminaTypeError(f"DataLoader: multiprocessing_context option should be a "
+                                  f"valid context object or a string specifying the start "
+                                  f"method, but got multiprocessing_context={context!r}")
+    if num_workers > 0 and prefetch:
+        raise LaminaValueError("DataLoader: prefetch (a background thread) and num_workers "
+                               "(worker processes) both load ahead; pass one of them")
+    if worker_init_fn is not None and not callable(worker_init_fn):
+        raise LaminaTypeError(f"DataLoader: worker_init_fn should be callable, got "
+                              f"{type(worker_init_fn).__name__}")
 
 
 _ITEM, _END, _ERR = 0, 1, 2

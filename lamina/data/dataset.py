@@ -18,7 +18,8 @@ from lamina.backend import Generator, rng
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+           "random_split"]
 
 
 class Dataset:
@@ -32,6 +33,22 @@ class Dataset:
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of stream datasets: subclasses define ``__iter__`` (PyTorch's
+    ``IterableDataset``). A ``DataLoader`` batches the stream in order; with
+    ``num_workers > 0`` every worker iterates its own copy, so ``__iter__`` should split the
+    stream using ``lamina.utils.data.get_worker_info()`` (or each sample comes once per
+    worker).
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __getitem__(self, index):
+        raise LaminaTypeError(f"{type(self).__name__} is an IterableDataset: iterate it, "
+                              "it has no indexing")
 
 
 class TensorDataset(Dataset):

@@ -30,7 +30,8 @@ from lamina.ops.pool import (
     adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
     avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
 )
-from lamina.nn.modules.misc import dropout2d, embedding
+from lamina.nn.modules.misc import dropout2d
+from lamina.nn.modules.sparse import embedding
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -75,7 +75,7 @@ def _bn_eval_hook(mod, args):
 
 def _sync_batchnorm(module: Module, patterns, regex: bool, freezing: bool,
                     bn_eval: bool) -> None:
-    from lamina.nn.modules.normalization import _BatchNorm
+    from lamina.nn.modules.batchnorm import _BatchNorm
     for name, m in module.named_modules():
         if not isinstance(m, _BatchNorm):
             continue

@@ -208,8 +208,8 @@ def _register_all():
     from lamina.models.resnet import ResNet
     from lamina.nn.functional import _implicit_dim
     from lamina.nn.modules import padding as padding_layers
+    from lamina.nn.modules.batchnorm import _BatchNorm
     from lamina.nn.modules.conv import _ConvTransposeNd
-    from lamina.nn.modules.normalization import _BatchNorm
     from lamina.nn.modules.pooling import _MaxPoolNd
     from lamina.nn.modules.rnn import RNNBase
 

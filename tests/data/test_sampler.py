@@ -23,7 +23,6 @@ from lamina.data import (
     WeightedRandomSampler,
     random_split,
 )
-from lamina.data import dataloader as dataloader_module
 from tests.helpers import requires_torch, torch
 
 
@@ -401,15 +400,14 @@ def test_sampler_over_subset_fast_path():
     assert _labels(loader) == [[train.indices[0], train.indices[1]], [train.indices[19]]]
 
 
-def test_num_workers_warns_once_and_pin_memory_is_accepted(monkeypatch):
-    monkeypatch.setattr(dataloader_module, "_workers_warned", False)
+def test_num_workers_loads_in_workers_without_warning_and_pin_memory_is_accepted():
+    # the worker processes themselves are tested in tests/data/test_workers.py
     ds = _datasets(6)["tensor"]
-    with pytest.warns(UserWarning, match="num_workers=2 is accepted, but lamina loads"):
-        loader = DataLoader(ds, batch_size=2, num_workers=2, pin_memory=True,
-                            persistent_workers=True, prefetch_factor=4)
-    assert loader.num_workers == 2 and loader.pin_memory is True
-    assert _labels(loader) == [[0, 1], [2, 3], [4, 5]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        DataLoader(ds, batch_size=2, num_workers=4)           # once only
+        loader = DataLoader(ds, batch_size=2, num_workers=2, pin_memory=True,
+                            persistent_workers=True, prefetch_factor=4)
+        assert loader.num_workers == 2 and loader.pin_memory is True
+        assert _labels(loader) == [[0, 1], [2, 3], [4, 5]]
+        assert _labels(loader) == [[0, 1], [2, 3], [4, 5]]      # the same workers again
         DataLoader(ds, batch_size=2, pin_memory=True)

@@ -22,3 +22,5 @@ from lamina.nn.modules.rms_norm import *
 from lamina.nn.modules.transformer import *
 from lamina.nn.modules.padding import *
 from lamina.nn.modules.fold import *
+from lamina.nn.modules.sparse import *
+from lamina.nn.modules.batchnorm import *

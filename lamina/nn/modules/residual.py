@@ -24,12 +24,12 @@ from lamina.nn.modules.activation import (
     SiLU,
     Tanh,
 )
+from lamina.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from lamina.nn.modules.container import Sequential
 from lamina.nn.modules.conv import Conv2d
 from lamina.nn.modules.dropout import Dropout
 from lamina.nn.modules.fused import BatchNormReLU2d
 from lamina.nn.modules.linear import Identity, Linear
-from lamina.nn.modules.normalization import BatchNorm1d, BatchNorm2d
 from lamina.ops import elementwise as _ew
 from lamina.tensor import Tensor
 

@@ -4,8 +4,8 @@
 ``from lamina.utils.data import DataLoader, TensorDataset``; the submodules
 ``lamina.utils.data.dataset``, ``.dataloader`` and ``.sampler`` mirror PyTorch's too.
 ``lamina.data`` remains the primary home (it also holds the preprocessing, splitting and
-dataset tools PyTorch keeps elsewhere); ``IterableDataset`` and the distributed and worker
-utilities are not provided.
+dataset tools PyTorch keeps elsewhere). ``IterableDataset``, ``get_worker_info`` and worker
+processes (``num_workers``) are here; the distributed utilities are not provided.
 
 >>> import lamina.utils.data as data
 >>> data.DataLoader is lamina.data.DataLoader
@@ -13,7 +13,14 @@ True
 """
 
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
-from lamina.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from lamina.data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from lamina.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -22,11 +29,12 @@ from lamina.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from lamina.data.worker import WorkerInfo, get_worker_info
 from lamina.utils.data import dataloader, dataset, sampler
 
 __all__ = [
-    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate", "default_convert",
+    "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler",
     "dataloader", "dataset", "sampler",

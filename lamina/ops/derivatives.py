@@ -187,10 +187,10 @@ class BilinearGrad(Function):
     @staticmethod
     def backward_graph(ctx, u):
         g, other, op, args, i, j = ctx.inputs
-        _, n_g, n_o = ctx.needs_input_grad[:3]
+        n_g, n_o = ctx.needs_input_grad[:2]
         a = list(args)
         a[i], a[j] = u, other
-        dg = op.apply(*a) if ctx.needs_input_grad[0] else None
+        dg = op.apply(*a) if n_g else None
         do = BilinearGrad.apply(g, u, op, args, j, i) if n_o else None
         return dg, do, None, None, None, None
 
@@ -502,9 +502,7 @@ def _movement():
     def split(ctx, *gs):
         x, dim, bounds = ctx.inputs
         parts = []
-        starts = (0, *bounds)
-        ends = (*bounds, x.shape[dim])
-        for g, s, e in zip(gs, starts, ends):
+        for g, (s, e) in zip(gs, bounds):
             if g is None:
                 shape = list(x.shape)
                 shape[dim] = e - s

@@ -36,9 +36,21 @@ from lamina.autograd.create_graph import run_backward_graph, sum_to
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import no_grad
 from lamina.errors import LaminaError
-from lamina.ops import conv, indexing, linalg, loss, movement, nn, pool
+from lamina.ops import (
+    attention,
+    conv,
+    cumulative,
+    indexing,
+    linalg,
+    linalg_decomp,
+    loss,
+    movement,
+    nn,
+    pool,
+)
 from lamina.ops import elementwise as E
 from lamina.ops import reduce as R
+from lamina.ops import rms_norm as rms
 from lamina.ops import special as S
 from lamina.tensor import Tensor, _make
 
@@ -326,6 +338,7 @@ def _unary_table():
     u(S.erfc.Function, lambda x: (-2.0 / _SQRT_PI) * E.exp(-x * x))
     u(S.erfinv.Function, lambda x: (0.5 * _SQRT_PI) * E.exp(S.erfinv(x) ** 2))
     u(S.lgamma.Function, lambda x: S.digamma(x))
+    u(S.sinc.Function, _sinc_d)
     # activations (lamina/ops/nn.py)
     u(nn.Elu, lambda x, alpha: E.where(_const(x._data <= 0),
                                        alpha * E.exp(E.clamp(x, max=0.0)), 1.0))
@@ -352,6 +365,13 @@ def _gelu_d(x, approximate):
     return cdf + x * E.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
+def _sinc_d(x):
+    # (cos(pi x) - sinc(x)) / x, 0 at x = 0
+    zero = _const(x._data == 0)
+    safe = E.where(zero, 1.0, x)
+    return E.where(zero, 0.0, (E.cos(math.pi * safe) - S.sinc(safe)) / safe)
+
+
 def _mish_d(x):
     t = E.tanh(nn.softplus(x))
     return t + x * (1.0 - t * t) * E.sigmoid(x)
@@ -360,7 +380,8 @@ def _mish_d(x):
 def _piecewise_table():
     for cls in (E.Relu, E.LeakyRelu, E.Clamp, E.Maximum, E.Minimum, E.Where, E.Abs, E.Sign,
                 E.Remainder, E.Neg, E.Clone, E.Cast, nn.Hardtanh, nn.Hardsigmoid,
-                nn.Threshold, nn.Heaviside, S.NanToNum, S.Fmod, S._frac.Function):
+                nn.Threshold, nn.Heaviside, nn.Dropout, S.NanToNum, S.Fmod, S.Copysign,
+                S._frac.Function):
         _slope(cls)
 
 
@@ -460,6 +481,12 @@ def _selected(node, u):
         idx = (x.argmax if is_max else x.argmin)(axis=axis, keepdims=True)
         picked = indexing.gather(u, axis, _const(idx))
         return picked if keepdim else picked.squeeze(axis)
+    if issubclass(kind, cumulative.CumExtreme):
+        _, axis, is_max = args
+        if x.ndim == 0:
+            return u
+        idx = cumulative.CumExtreme.forward(_bare(cumulative.CumExtreme), *args)[1]
+        return indexing.gather(u, axis, _const(idx))
     if issubclass(kind, pool.MaxPool2dFn):
         c = _new(pool.MaxPool2dFn)
         c.saved = ()
@@ -483,6 +510,7 @@ def _bare(cls):
 # --- movement and indexing -------------------------------------------------------------------
 
 def _movement():
+    _linear(indexing.Scatter)
     for cls in (movement.Reshape, movement.Expand, movement.Permute, movement.Flip,
                 movement.Repeat, indexing.GetItem, indexing.BasicItem, indexing.Gather,
                 indexing.IndexSelect, indexing.ScatterAdd, movement.Cat, movement.Stack):
@@ -706,6 +734,104 @@ def _atan2_graph(ctx, g):
     return _per_slot(ctx, {i: (g * b / r if i == 0 else -g * a / r) for i in _tensor_slots(ctx)})
 
 
+def _cumulative():
+    _linear(cumulative.CumExtreme, jvp=_select_jvp)
+
+    def cumprod(x, axis):
+        if x.ndim == 0:
+            return x * 1.0
+        if (x._data == 0).any():
+            raise LaminaError("Cumprod: double backward (create_graph=True) is not implemented "
+                              "for an input holding zeros")
+        sign = _const(np.cumprod(np.sign(x._data), axis=axis))
+        return E.exp(R.cumsum(E.log(E.abs(x)), axis)) * sign
+    _composed(cumulative.Cumprod, cumprod)
+
+    def logcumsumexp(x, axis):
+        if x.ndim == 0:
+            return x * 1.0
+        m = np.max(x._data, axis=axis, keepdims=True, initial=-np.inf)
+        m = _const(np.where(np.isfinite(m), m, 0))
+        return E.log(R.cumsum(E.exp(x - m), axis)) + m
+    _composed(cumulative.LogCumSumExp, logcumsumexp)
+
+
+def _linalg():
+    def mT(a):
+        return movement.transpose(a, -1, -2)
+
+    def inv(ctx, g):
+        xt = mT(linalg_decomp.Inv.apply(ctx.inputs[0]))
+        return -(xt @ g @ xt)
+    linalg_decomp.Inv.backward_graph = staticmethod(inv)
+
+    def solve(ctx, g):
+        a, b = ctx.inputs
+        gb = linalg_decomp.Solve.apply(mT(a), g)            # A^T gB = g
+        ga = -(gb @ mT(linalg_decomp.Solve.apply(a, b))) if ctx.needs_input_grad[0] else None
+        return ga, (gb if ctx.needs_input_grad[1] else None)
+    linalg_decomp.Solve.backward_graph = staticmethod(solve)
+
+    def det(ctx, g):
+        a = ctx.inputs[0]
+        d = linalg_decomp.Det.apply(a)
+        # d det(A) = det(A) A^-T; an exactly singular A would need the adjugate's derivative
+        return _keep(g * d, (a.ndim - 2, a.ndim - 1), False) * mT(linalg_decomp.Inv.apply(a))
+    linalg_decomp.Det.backward_graph = staticmethod(det)
+
+    def slogdet(ctx, gsign, glog):
+        a = ctx.inputs[0]
+        if glog is None:
+            return (None,)
+        return _keep(glog, (a.ndim - 2, a.ndim - 1), False) * mT(linalg_decomp.Inv.apply(a))
+    linalg_decomp.SlogDet.backward_graph = staticmethod(slogdet)
+
+    def vector_norm(x, p, dim, keepdim):
+        a = E.abs(x)
+        if p == 2:
+            return E.sqrt(R.sum(x * x, dim=dim, keepdim=keepdim))
+        if p == 1:
+            return R.sum(a, dim=dim, keepdim=keepdim)
+        return R.sum(a ** p, dim=dim, keepdim=keepdim) ** (1.0 / p)
+    _composed(linalg_decomp.VectorNorm, vector_norm)
+
+    def rms_norm(x, w, k, eps):
+        axes = tuple(range(x.ndim - k, x.ndim))
+        y = x * E.rsqrt(R.mean(x * x, dim=axes, keepdim=True) + eps)
+        return y * w if w is not None else y
+    _composed(rms.RMSNorm, rms_norm)
+
+
+def _attention():
+    def repeat_heads(x, groups):
+        if groups == 1:
+            return x
+        *lead, h, n, e = x.shape
+        return movement.reshape(movement.expand(x.unsqueeze(-3), *lead, h, groups, n, e),
+                                (*lead, h * groups, n, e))
+
+    def sdpa(q, k, v, bias, keep, scale, dropout_p, groups, safe, return_weights):
+        if dropout_p > 0.0:
+            raise LaminaError("ScaledDotProductAttention: double backward (create_graph=True) "
+                              "is not implemented with dropout_p > 0")
+        a = (q @ movement.transpose(repeat_heads(k, groups), -1, -2)) * scale
+        if bias is not None:
+            a = a + bias
+        empty = None
+        if keep is not None:
+            keep = np.broadcast_to(keep, a.shape)
+            empty = ~keep.any(axis=-1, keepdims=True)   # an all-masked row
+            if safe and empty.any():
+                keep = keep | empty                     # softmax of zeros there, then zeroed
+            a = E.where(_const(keep), a, -np.inf)
+        p = R.softmax(a, -1)
+        if safe and empty is not None and empty.any():
+            p = p * _const(~empty)
+        out = p @ repeat_heads(v, groups)
+        return (out, p) if return_weights else out
+    _composed(attention.ScaledDotProductAttention, sdpa)
+
+
 _binary_arith()
 _unary_table()
 _piecewise_table()
@@ -716,3 +842,6 @@ _pooling()
 _losses()
 _norms()
 _special_binary()
+_cumulative()
+_linalg()
+_attention()

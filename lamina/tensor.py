@@ -226,7 +226,10 @@ class Tensor:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf. With
         ``create_graph=True`` the backward is itself recorded: each ``.grad`` is then a tensor
         with a graph, for gradients of gradients. ``retain_graph`` defaults to
-        ``create_graph``, as in PyTorch."""
+        ``create_graph``, as in PyTorch. (lamina differs in one case: with
+        ``create_graph=True, retain_graph=False`` a freed node loses its edges too, so a
+        recorded gradient that refers to intermediate tensors of the freed graph cannot be
+        differentiated again; PyTorch frees only the saved tensors.)"""
         _engine.backward(self, gradient, retain_graph, create_graph)
 
     # --- conversion ----------------------------------------------------------------------

@@ -29,6 +29,7 @@ An op with none raises ``LaminaError`` from the engine, naming it.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -130,20 +131,28 @@ class LinearBackward(Function):
 
 def _linear(cls, jvp=None, slots=None):
     """``backward_graph`` of an op linear in its tensor inputs (or in the ones listed in
-    ``slots``). ``jvp(ctx, i, u)`` is ``J_i u``; by default the op applied to ``u`` in slot
+    ``slots``). ``jvp(op, i, u)`` is ``J_i u`` (``op``: the node's class and
+    arguments, an ``_Op``); by default the op applied to ``u`` in slot
     ``i`` with zeros in the other tensor slots."""
     jvp = jvp or _apply_in_slot
 
     def backward_graph(ctx, *gs):
         node = ctx
+        op = _Op(type(ctx), tuple(ctx.inputs))  # kept: backward may free the node's inputs
         out = {}
         for i in _tensor_slots(ctx):
             if slots is not None and i not in slots:
                 raise LaminaError(f"{type(ctx).__name__}: double backward (create_graph=True) "
                                   f"is not implemented for input {i} of this op")
-            out[i] = LinearBackward.apply(gs[0], node, i, lambda u, i=i: jvp(node, i, u))
+            out[i] = LinearBackward.apply(gs[0], node, i, lambda u, i=i: jvp(op, i, u))
         return _per_slot(ctx, out)
     cls.backward_graph = staticmethod(backward_graph)
+
+
+class _Op(NamedTuple):
+    """A recorded op's class and the arguments its ``apply`` got."""
+    cls: type
+    inputs: tuple
 
 
 def _apply_in_slot(node, i, u):
@@ -154,7 +163,7 @@ def _apply_in_slot(node, i, u):
         if isinstance(a, Tensor) and k != i and a._data.dtype.kind == "f":
             args[k] = np.zeros_like(a._data)   # another differentiable input: zero
     args[i] = u
-    out = type(node).apply(*args)
+    out = node.cls.apply(*args)
     return out[0] if type(out) is tuple else out
 
 
@@ -473,7 +482,7 @@ def _selected(node, u):
     pooling), recomputing the reference op's indices from the input's values."""
     x = node.inputs[0]._data
     args = [a._data if isinstance(a, Tensor) else a for a in node.inputs]
-    kind = type(node)
+    kind = node.cls
     if issubclass(kind, R.ExtremeDim):
         _, axis, keepdim, is_max = args
         if x.ndim == 0:

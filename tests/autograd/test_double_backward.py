@@ -460,6 +460,26 @@ def test_create_graph_retains_the_graph_by_default():
     np.testing.assert_allclose(g1.detach().numpy(), g2.detach().numpy())
 
 
+def test_create_graph_with_retain_graph_false():
+    """retain_graph=False frees the forward graph as backward walks it. A recorded gradient
+    that needs only leaves (here made by linear ops and a power of the leaf) can still
+    be differentiated; one that refers to freed intermediates raises the usual error
+    (lamina frees a node's edges with its saved arrays: see the docs of Tensor.backward)."""
+    x = lamina.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=lamina.float64, requires_grad=True)
+    y = ((x ** 3)[:, 1].reshape(2, 1) + x.amax(1, keepdim=True)).sum()
+    (g,) = lamina.autograd.grad(y, x, create_graph=True, retain_graph=False)
+    (h,) = lamina.autograd.grad((g * g).sum(), x)
+    # g = [[1, 3 x01^2], [0, 3 x11^2 + 1]] (the maxima: x00 and x11)
+    want = np.array([[0.0, 2 * (3 * 4) * 6 * -2], [0.0, 2 * (3 * 9 + 1) * 6 * 3]])
+    np.testing.assert_allclose(h.numpy(), want)
+    with pytest.raises(lamina.LaminaValueError, match="second time"):
+        lamina.autograd.grad(y, x)
+    z = x.exp()
+    (g,) = lamina.autograd.grad((z.tanh()).sum(), x, create_graph=True, retain_graph=False)
+    with pytest.raises(lamina.LaminaValueError, match="second time"):
+        lamina.autograd.grad(g.sum(), x)
+
+
 def test_hooks_fire_in_create_graph_mode():
     x = lamina.tensor([1.0, 2.0], dtype=lamina.float64, requires_grad=True)
     h = x * x

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lamina
 from lamina.autograd import Function, GradcheckError, gradgradcheck
 from tests.helpers import make_arrays, requires_torch, torch
+from tests.strategies import broadcastable_pair
 
 TOL = dict(rtol=1e-7, atol=1e-10)
 I64 = np.int64
@@ -337,6 +340,42 @@ def test_gradgradcheck_only(name, fn, shapes):
 @pytest.mark.parametrize("name,fn,shapes,opts", CASES, ids=[c[0] for c in CASES])
 def test_double_backward_matches_torch(name, fn, shapes, opts):
     check_double(fn, shapes, **opts)
+
+
+@requires_torch
+def test_fused_batch_norm_relu_matches_torch_unfused():
+    check_double(lambda m, F, x, w, b: F.relu(F.batch_norm(x, None, None, w, b, training=True)),
+                 [(4, 3, 2), (3,), (3,)],
+                 lamina_fn=lambda m, F, x, w, b: F.batch_norm_relu(x, None, None, w, b,
+                                                                   training=True))
+
+
+BINARY = {
+    "add": lambda a, b: (a + b) * a,
+    "mul": lambda a, b: a * b * b,
+    "div": lambda a, b: a / (b * b + 1),
+    "maximum": lambda a, b: (a.tanh() * 0 + a).maximum(b) * a,
+    "where": lambda a, b: (a * b).sigmoid() * (a - b),
+}
+
+
+@requires_torch
+@settings(max_examples=10)
+@given(pair=broadcastable_pair(max_dims=3, max_side=3), op=st.sampled_from(sorted(BINARY)),
+       transpose=st.booleans())
+def test_binary_double_backward_broadcasting(pair, op, transpose):
+    """Broadcasting, size-0 and size-1 dims and non-contiguous inputs through the recorded
+    backward's sum-to-shape."""
+    fn = BINARY[op]
+    sa, sb = pair
+    if transpose and len(sa) >= 2:
+        sa = sa[:-2] + sa[-2:][::-1]
+
+    def f(m, F, a, b):
+        if transpose and a.ndim >= 2:
+            a = a.transpose(-1, -2)       # a non-contiguous view
+        return fn(a, b)
+    check_double(f, [sa, sb], gradgrad=False)
 
 
 # --- the classic uses ------------------------------------------------------------------------

@@ -229,17 +229,13 @@ def _bilinear(cls, pair=(0, 1), bias=None, bias_grad=None):
         out = {}
         need = set(_tensor_slots(ctx))
         if i0 in need:
-            out[i0] = BilinearGrad.apply(g, ctx.inputs[i1], cls_of(ctx), args, i0, i1)
+            out[i0] = BilinearGrad.apply(g, ctx.inputs[i1], type(ctx), args, i0, i1)
         if i1 in need:
-            out[i1] = BilinearGrad.apply(g, ctx.inputs[i0], cls_of(ctx), args, i1, i0)
+            out[i1] = BilinearGrad.apply(g, ctx.inputs[i0], type(ctx), args, i1, i0)
         if bias is not None and bias in need:
             out[bias] = bias_grad(g)
         return _per_slot(ctx, out)
     cls.backward_graph = staticmethod(backward_graph)
-
-
-def cls_of(ctx):
-    return type(ctx)
 
 
 # --- 5. composed ops -------------------------------------------------------------------------

@@ -519,6 +519,19 @@ def test_create_graph_with_retain_graph_false():
         lamina.autograd.grad(g.sum(), x)
 
 
+def test_create_graph_for_an_intermediate_tensor():
+    x = lamina.tensor([0.3, -1.0, 2.0], dtype=lamina.float64, requires_grad=True)
+    h = x.tanh()
+    (gh,) = lamina.autograd.grad((h ** 2).sum(), h, create_graph=True)     # 2 h
+    (gx,) = lamina.autograd.grad(gh.sum(), x)
+    np.testing.assert_allclose(gx.numpy(), 2 * (1 - np.tanh([0.3, -1.0, 2.0]) ** 2))
+    h = x.tanh()
+    h.retain_grad()
+    (h ** 2).sum().backward(create_graph=True)
+    assert h.grad.requires_grad
+    np.testing.assert_allclose(h.grad.detach().numpy(), 2 * np.tanh([0.3, -1.0, 2.0]))
+
+
 def test_hooks_fire_in_create_graph_mode():
     x = lamina.tensor([1.0, 2.0], dtype=lamina.float64, requires_grad=True)
     h = x * x

@@ -673,3 +673,12 @@ def test_compiled_kernel_functions_have_a_double_backward(fused):
             res[on] = [h.numpy() for h in lamina.autograd.grad(s, ts)]
     for a, b in zip(res[True], res[False]):
         np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-5)
+
+
+def test_compiled_relu_has_a_double_backward():
+    x = lamina.randn(64, 1024, requires_grad=True)       # big enough for the compiled ReLU
+    y = lamina.nn.functional.relu(x)
+    v = lamina.randn(64, 1024, requires_grad=True)
+    (g,) = lamina.autograd.grad(y, x, v, create_graph=True)
+    (gv,) = lamina.autograd.grad((g * 3.0).sum(), v)
+    np.testing.assert_array_equal(gv.numpy(), 3.0 * (x.detach().numpy() > 0))

@@ -631,9 +631,9 @@ def test_dropout_double_backward_uses_the_same_mask():
     np.testing.assert_allclose(gv.numpy(), w * mask)
 
 
-def _kernel_net(lib, x, w, wt, gamma, beta, fused):
+def _kernel_net(lib, x, w, wt, gamma, beta, fused, stride):
     F = lib.nn.functional
-    h = F.conv2d(x, w, padding=1)
+    h = F.conv2d(x, w, padding=1, stride=stride)
     h = F.batch_norm_relu(h, None, None, gamma, beta, training=True) if fused else \
         F.relu(F.batch_norm(h, None, None, gamma, beta, training=True))
     h = F.max_pool2d(h, 2)
@@ -652,8 +652,13 @@ def _nodes(y):
     return seen
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_compiled_kernel_functions_have_a_double_backward(fused):
+# (out channels, in channels, stride, fused BatchNorm+ReLU): with numba, the first conv runs
+# Conv2dDirect, Conv2dSmallChannels and Conv2dCompiled in turn
+KERNEL_NETS = [(4, 3, 1, False), (4, 3, 1, True), (16, 3, 1, False), (8, 6, 2, True)]
+
+
+@pytest.mark.parametrize("o,c,stride,fused", KERNEL_NETS)
+def test_compiled_kernel_functions_have_a_double_backward(o, c, stride, fused):
     """The compiled Functions lamina.dispatch picks (conv, ReLU, batch norm, pooling; float32)
     inherit the reference ops' backward_graph: grad-of-grad through them matches the reference
     ops run with the fast paths off."""
@@ -661,12 +666,12 @@ def test_compiled_kernel_functions_have_a_double_backward(fused):
 
     rng = np.random.default_rng(4)
     arrays = [rng.standard_normal(s).astype(np.float32) for s in
-              [(2, 3, 8, 8), (4, 3, 3, 3), (4, 2, 2, 2), (4,), (4,)]]
+              [(2, c, 8, 8), (o, c, 3, 3), (o, 2, 2, 2), (o,), (o,)]]
     res = {}
     for on in (True, False):
         with lamina.dispatch.fast_paths(on):
             ts = [lamina.tensor(a, requires_grad=True) for a in arrays]
-            y = _kernel_net(lamina, *ts, fused)
+            y = _kernel_net(lamina, *ts, fused, stride)
             if on and compiled(np.float32) is not None:
                 assert any(type(n).__module__.startswith("lamina.kernels")
                            for n in _nodes(y)), "no compiled Function ran"

@@ -549,7 +549,8 @@ def _movement():
 
 def _bilinear_table():
     _bilinear(linalg.MatMul)
-    _bilinear(nn.Linear, bias=2, bias_grad=lambda g: R.sum(g, dim=tuple(range(g.ndim - 1))))
+    _bilinear(nn.Linear, bias=2, bias_grad=lambda g: g if g.ndim == 1 else
+              R.sum(g, dim=tuple(range(g.ndim - 1))))        # (dim=() would sum everything)
 
     def conv_bias(g):
         return R.sum(g, dim=(0, *range(2, g.ndim)))

@@ -321,6 +321,18 @@ CASES = [
     ("slogdet", lambda m, F, a: m.linalg.slogdet(a + 2 * m.eye(3, dtype=m.float64))[1],
      [(3, 3)], {}),
     ("linalg_vector_norm", lambda m, F, a: m.linalg.vector_norm(a, 3, dim=1), [(3, 4)], {}),
+    # other shapes: negative dims, size-1 dims, 0-d and 3-d inputs
+    ("sum_neg_dim", lambda m, F, a: a.sum(-2) ** 2, [(2, 1, 3)], {}),
+    ("mean_size1", lambda m, F, a: a.mean((0, 1), keepdim=True) * a, [(1, 1, 3)], {}),
+    ("scalar_chain", lambda m, F, a: (a.exp() * a).tanh(), [()], {}),
+    ("softmax_3d", lambda m, F, a: F.softmax(a, dim=-2), [(2, 3, 2)], {}),
+    ("log_softmax_3d", lambda m, F, a: F.log_softmax(a, dim=0), [(2, 3, 2)], {}),
+    ("max_neg_dim", lambda m, F, a: a.max(-1).values ** 2, [(2, 3, 4)], {}),
+    ("var_dims", lambda m, F, a: a.var((0, 2)), [(2, 3, 4)], {}),
+    ("logsumexp_dims", lambda m, F, a: a.logsumexp((0, -1)), [(2, 3, 4)], {}),
+    ("gather_neg", lambda m, F, a, i: a.gather(-1, i) ** 2, [(2, 3), _idx(2, 3, high=3)], {}),
+    ("matmul_batch_bcast", lambda m, F, a, b: (a @ b).tanh(), [(2, 1, 3, 4), (3, 4, 2)], {}),
+    ("linear_1d", lambda m, F, x, w, b: F.linear(x, w, b).tanh(), [(3,), (2, 3), (2,)], {}),
 ]
 
 

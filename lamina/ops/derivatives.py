@@ -590,6 +590,7 @@ def _pooling():
 # --- losses, normalisation -------------------------------------------------------------------
 
 def _reduce(loss_t, reduction):
+    """A loss's reduction, recorded."""
     if reduction == "mean":
         return R.mean(loss_t)
     if reduction == "sum":
@@ -659,7 +660,7 @@ def _losses():
         tt = t._data if isinstance(t, Tensor) else np.asarray(t)
         out = loss.NLL.apply(logp, tt, w, int(ignore_index), red)
         if not eps:
-            return out * (1.0 - eps)
+            return out
         valid = _const((tt != ignore_index).astype(x._data.dtype))
         sm = -R.sum(logp if wb is None else logp * wb, dim=class_dim) * valid
         if red == "sum":

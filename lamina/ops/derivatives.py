@@ -48,6 +48,7 @@ from lamina.ops import (
     movement,
     nn,
     pool,
+    rnn,
 )
 from lamina.ops import elementwise as E
 from lamina.ops import reduce as R
@@ -839,6 +840,40 @@ def _attention():
     _composed(attention.ScaledDotProductAttention, sdpa)
 
 
+def _lstm():
+    def direction(xt, h, c, w_ih, w_hh, b_ih, b_hh, reverse):
+        hid = w_hh.shape[1]
+        ys = [None] * xt.shape[0]
+        for t in (reversed(range(xt.shape[0])) if reverse else range(xt.shape[0])):
+            z = xt[t] @ movement.transpose(w_ih, 0, 1) + h @ movement.transpose(w_hh, 0, 1)
+            if b_ih is not None:
+                z = z + b_ih + b_hh
+            i, f, o = (E.sigmoid(z[:, k * hid:(k + 1) * hid]) for k in (0, 1, 3))
+            g = E.tanh(z[:, 2 * hid:3 * hid])          # PyTorch's gate order: i, f, g, o
+            c = f * c + i * g
+            h = o * E.tanh(c)
+            ys[t] = h
+        return movement.stack(ys, 0), h, c
+
+    def lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ih_r, w_hh_r, b_ih_r, b_hh_r, batch_first):
+        xt = movement.transpose(x, 0, 1) if batch_first else x         # (T, B, I)
+        weights = [(w_ih, w_hh, b_ih, b_hh)]
+        if w_ih_r is not None:
+            weights.append((w_ih_r, w_hh_r, b_ih_r, b_hh_r))
+        zeros = _const(np.zeros((xt.shape[1], w_hh.shape[1]), x._data.dtype))
+        ys, hs, cs = [], [], []
+        for d, ws in enumerate(weights):
+            y, h, c = direction(xt, zeros if h0 is None else h0[d],
+                                zeros if c0 is None else c0[d], *ws, reverse=d == 1)
+            ys.append(y)
+            hs.append(h)
+            cs.append(c)
+        y = movement.cat(ys, 2)
+        return (movement.transpose(y, 0, 1) if batch_first else y,
+                movement.stack(hs, 0), movement.stack(cs, 0))
+    _composed(rnn.LSTM, lstm)
+
+
 _binary_arith()
 _unary_table()
 _piecewise_table()
@@ -852,3 +887,4 @@ _special_binary()
 _cumulative()
 _linalg()
 _attention()
+_lstm()

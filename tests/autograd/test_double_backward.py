@@ -702,3 +702,39 @@ def test_compiled_relu_has_a_double_backward():
     (g,) = lamina.autograd.grad(y, x, v, create_graph=True)
     (gv,) = lamina.autograd.grad((g * 3.0).sum(), v)
     np.testing.assert_array_equal(gv.numpy(), 3.0 * (x.detach().numpy() > 0))
+
+
+@requires_torch
+@pytest.mark.parametrize("bidirectional,batch_first,dtype", [
+    (False, False, np.float64), (True, True, np.float64), (True, False, np.float32)])
+def test_lstm_double_backward_matches_torch(bidirectional, batch_first, dtype):
+    """Hessian-vector products through an LSTM layer (its fused Function, compiled or not,
+    is differentiated through its composition of recorded ops) against PyTorch's."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 2)).astype(dtype)
+    d = 2 if bidirectional else 1
+    h0 = (rng.standard_normal((d, 3 if batch_first else 4, 5)) * 0.5).astype(dtype)
+    res, params = {}, {}
+    for lib in (torch, lamina):          # torch first: its initial weights are copied
+        lib.manual_seed(0)
+        m = lib.nn.LSTM(2, 5, bidirectional=bidirectional, batch_first=batch_first)
+        if lib is lamina:
+            m = m.to(lamina.float64) if dtype == np.float64 else m
+            for name, p in m.named_parameters():
+                p._data[...] = params[name]
+        else:
+            m = m.double() if dtype == np.float64 else m
+            params.update((n, p.detach().numpy().copy()) for n, p in m.named_parameters())
+        xt = lib.tensor(x, requires_grad=True)
+        ht = lib.tensor(h0, requires_grad=True)
+        out, (hn, cn) = m(xt, (ht, lib.zeros_like(ht)))
+        loss = (out.tanh() ** 2).sum() + (hn * cn).sum()
+        ps = [p for _, p in m.named_parameters()]
+        gs = lib.autograd.grad(loss, [xt, ht] + ps, create_graph=True)
+        vs = np.random.default_rng(8)
+        dot = sum((g * lib.tensor(vs.standard_normal(tuple(g.shape)).astype(dtype))).sum()
+                  for g in gs)
+        res[lib.__name__] = [h.detach().numpy() for h in lib.autograd.grad(dot, [xt, ht] + ps)]
+    tol = TOL if dtype == np.float64 else dict(rtol=1e-3, atol=1e-4)
+    for a, b in zip(res["lamina"], res["torch"]):
+        np.testing.assert_allclose(a, b, **tol)

@@ -840,7 +840,7 @@ def _attention():
     _composed(attention.ScaledDotProductAttention, sdpa)
 
 
-def _lstm():
+def _recurrent():
     def direction(xt, h, c, w_ih, w_hh, b_ih, b_hh, reverse):
         hid = w_hh.shape[1]
         ys = [None] * xt.shape[0]
@@ -873,6 +873,40 @@ def _lstm():
                 movement.stack(hs, 0), movement.stack(cs, 0))
     _composed(rnn.LSTM, lstm)
 
+    def rnn_direction(xt, h, w_ih, w_hh, b_ih, b_hh, mode, reverse):
+        hid = w_hh.shape[1]
+        ys = [None] * xt.shape[0]
+        for t in (reversed(range(xt.shape[0])) if reverse else range(xt.shape[0])):
+            a = xt[t] @ movement.transpose(w_ih, 0, 1)
+            b = h @ movement.transpose(w_hh, 0, 1)
+            if b_ih is not None:
+                a, b = a + b_ih, b + b_hh
+            if mode == "GRU":                       # PyTorch's gate order: r, z, n
+                r = E.sigmoid(a[:, :hid] + b[:, :hid])
+                z = E.sigmoid(a[:, hid:2 * hid] + b[:, hid:2 * hid])
+                n = E.tanh(a[:, 2 * hid:] + r * b[:, 2 * hid:])
+                h = (1.0 - z) * n + z * h
+            else:
+                h = (E.relu if mode == "RNN_RELU" else E.tanh)(a + b)
+            ys[t] = h
+        return movement.stack(ys, 0), h
+
+    def rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, w_ih_r, w_hh_r, b_ih_r, b_hh_r, mode,
+                  batch_first):
+        xt = movement.transpose(x, 0, 1) if batch_first else x
+        weights = [(w_ih, w_hh, b_ih, b_hh)]
+        if w_ih_r is not None:
+            weights.append((w_ih_r, w_hh_r, b_ih_r, b_hh_r))
+        zeros = _const(np.zeros((xt.shape[1], w_hh.shape[1]), x._data.dtype))
+        ys, hs = [], []
+        for d, ws in enumerate(weights):
+            y, h = rnn_direction(xt, zeros if h0 is None else h0[d], *ws, mode, reverse=d == 1)
+            ys.append(y)
+            hs.append(h)
+        y = movement.cat(ys, 2)
+        return (movement.transpose(y, 0, 1) if batch_first else y), movement.stack(hs, 0)
+    _composed(rnn.RNNLayerFn, rnn_layer)
+
 
 _binary_arith()
 _unary_table()
@@ -887,4 +921,4 @@ _special_binary()
 _cumulative()
 _linalg()
 _attention()
-_lstm()
+_recurrent()

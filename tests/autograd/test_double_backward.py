@@ -705,11 +705,14 @@ def test_compiled_relu_has_a_double_backward():
 
 
 @requires_torch
-@pytest.mark.parametrize("bidirectional,batch_first,dtype", [
-    (False, False, np.float64), (True, True, np.float64), (True, False, np.float32)])
-def test_lstm_double_backward_matches_torch(bidirectional, batch_first, dtype):
-    """Hessian-vector products through an LSTM layer (its fused Function, compiled or not,
-    is differentiated through its composition of recorded ops) against PyTorch's."""
+@pytest.mark.parametrize("kind,bidirectional,batch_first,dtype", [
+    ("LSTM", False, False, np.float64), ("LSTM", True, True, np.float64),
+    ("LSTM", True, False, np.float32), ("GRU", True, True, np.float64),
+    ("RNN", False, False, np.float64), ("RNN_RELU", True, False, np.float64)])
+def test_recurrent_double_backward_matches_torch(kind, bidirectional, batch_first, dtype):
+    """Hessian-vector products through an LSTM, GRU or RNN layer (its fused Function,
+    compiled or not, is differentiated through its composition of recorded ops) against
+    PyTorch's."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((3, 4, 2)).astype(dtype)
     d = 2 if bidirectional else 1
@@ -717,7 +720,11 @@ def test_lstm_double_backward_matches_torch(bidirectional, batch_first, dtype):
     res, params = {}, {}
     for lib in (torch, lamina):          # torch first: its initial weights are copied
         lib.manual_seed(0)
-        m = lib.nn.LSTM(2, 5, bidirectional=bidirectional, batch_first=batch_first)
+        kw = dict(bidirectional=bidirectional, batch_first=batch_first)
+        if kind == "RNN_RELU":
+            m = lib.nn.RNN(2, 5, nonlinearity="relu", **kw)
+        else:
+            m = getattr(lib.nn, kind)(2, 5, **kw)
         if lib is lamina:
             m = m.to(lamina.float64) if dtype == np.float64 else m
             for name, p in m.named_parameters():
@@ -727,7 +734,11 @@ def test_lstm_double_backward_matches_torch(bidirectional, batch_first, dtype):
             params.update((n, p.detach().numpy().copy()) for n, p in m.named_parameters())
         xt = lib.tensor(x, requires_grad=True)
         ht = lib.tensor(h0, requires_grad=True)
-        out, (hn, cn) = m(xt, (ht, lib.zeros_like(ht)))
+        if kind == "LSTM":
+            out, (hn, cn) = m(xt, (ht, lib.zeros_like(ht)))
+        else:
+            out, hn = m(xt, ht)
+            cn = hn.sin()
         loss = (out.tanh() ** 2).sum() + (hn * cn).sum()
         ps = [p for _, p in m.named_parameters()]
         gs = lib.autograd.grad(loss, [xt, ht] + ps, create_graph=True)

@@ -230,12 +230,16 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def backward(self, gradient=None, retain_graph: bool = False,
+    def backward(self, gradient=None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf."""
-        if create_graph:
-            raise NotImplementedError("backward: create_graph=True is not supported yet")
-        _engine.backward(self, gradient, retain_graph)
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf. With
+        ``create_graph=True`` the backward is itself recorded: each ``.grad`` is then a tensor
+        with a graph, for gradients of gradients. ``retain_graph`` defaults to
+        ``create_graph``, as in PyTorch. (lamina differs in one case: with
+        ``create_graph=True, retain_graph=False`` a freed node loses its edges too, so a
+        recorded gradient that refers to intermediate tensors of the freed graph cannot be
+        differentiated again; PyTorch frees only the saved tensors.)"""
+        _engine.backward(self, gradient, retain_graph, create_graph)
 
     # --- conversion ----------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:

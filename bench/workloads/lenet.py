@@ -19,7 +19,8 @@ def fill_params(model, seed=0):
         shape = tuple(p.shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         a = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
-        p._data[...] = type(p._data)(a) if not isinstance(p._data, np.ndarray) else a
+        d = p._data if hasattr(p, "_data") else p.data     # lamina's array, torch's tensor
+        d[...] = type(d)(a) if not isinstance(d, np.ndarray) else a
 
 
 def _step(lib):

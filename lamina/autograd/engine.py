@@ -299,8 +299,10 @@ def _add(a, b):
     return b if a is None else a + b
 
 
-def backward(tensor, gradient=None, retain_graph=False):
-    """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
+def backward(tensor, gradient=None, retain_graph=None, create_graph=False):
+    """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``.
+    ``create_graph=True`` records the backward itself (see ``autograd.create_graph``);
+    ``retain_graph`` defaults to ``create_graph``, as in PyTorch."""
     if not tensor.requires_grad:
         raise LaminaValueError(
             "element 0 of tensors does not require grad and does not have a grad_fn"
@@ -315,6 +317,11 @@ def backward(tensor, gradient=None, retain_graph=False):
         g = np.array(1, d.dtype) if d.ndim == 0 else np.ones(d.shape, d.dtype)
     else:
         g = _as_grad_array(gradient, tensor, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph:
+        _graph_backward([tensor], [g], [gradient], retain_graph)
+        return
     prev = GradMode.enabled
     GradMode.enabled = False
     try:
@@ -329,10 +336,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
     >>> (gx,) = grad((x * x).sum(), [x])   # gx == 2 * x
     """
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (higher-order gradients) is not supported yet"
-        )
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     single_in = isinstance(inputs, Tensor)
@@ -359,10 +362,25 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             seeds.append(np.ones_like(o._data))
         else:
             seeds.append(_as_grad_array(go, o, "autograd.grad"))
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph:
+        return tuple(_graph_backward(outputs, seeds, grad_outputs, retain_graph, inputs,
+                                     allow_unused))
     with set_grad_enabled(False):
         res = run_backward(outputs, seeds, retain_graph=bool(retain_graph), capture=inputs,
                            allow_unused=allow_unused)
     return tuple(None if g is None else _make(g) for g in res)
+
+
+def _graph_backward(roots, seeds, given, retain_graph, capture=None, allow_unused=False):
+    """The create_graph=True walk (``autograd.create_graph``). A gradient passed in as a
+    tensor is used as it is (it may itself require grad); otherwise its array seed."""
+    from lamina.autograd.create_graph import run_backward_graph
+
+    grads = [go if isinstance(go, Tensor) and go._data.shape == s.shape
+             and go._data.dtype == s.dtype else _make(s) for s, go in zip(seeds, given)]
+    return run_backward_graph(roots, grads, retain_graph, capture, allow_unused)
 
 
 def _as_grad_array(gradient, like, where):

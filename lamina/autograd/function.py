@@ -27,9 +27,10 @@ return an array that ``forward`` saved or received, only freshly computed ones. 
 returns a tuple makes one tensor per element; its backward receives one gradient per output,
 ``None`` for outputs that got no gradient. Non-floating outputs (indices) never require grad.
 
-Higher-order gradients: backward works on arrays, so it is not itself recorded. A future
-``create_graph=True`` would run a Function's ``backward`` written in tensor ops instead; nothing
-here depends on backward being array-only.
+Higher-order gradients: backward works on arrays, so it is not itself recorded. With
+``create_graph=True`` the engine runs the op's ``backward_graph(ctx, *grads)`` instead, the
+same derivative written in lamina ops on tensors (``lamina/ops/derivatives.py`` attaches them;
+see ``lamina/autograd/create_graph.py``). A Function without one raises an error naming it.
 """
 
 from __future__ import annotations

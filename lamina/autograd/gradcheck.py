@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from lamina.autograd.grad_mode import no_grad
+from lamina.autograd.grad_mode import enable_grad, no_grad
 from lamina.errors import LaminaValueError
 
 
@@ -33,7 +33,7 @@ def _numerical_jacobians(fn, inputs, diff_idx, eps):
         jac = [[np.zeros((no, inputs[i]._data.size)) for i in diff_idx] for no in n_outs]
         for k, i in enumerate(diff_idx):
             flat = inputs[i]._data.reshape(-1)   # a view: perturb in place
-            if not np.shares_memory(flat, inputs[i]._data):
+            if flat.size and not np.shares_memory(flat, inputs[i]._data):
                 raise GradcheckError(f"gradcheck: input {i} must be contiguous")
             for j in range(flat.size):
                 orig = flat[j]
@@ -162,3 +162,57 @@ def _fast_check(fn, inputs, diff_idx, eps, atol, rtol, seed):
                 f"(atol={atol}, rtol={rtol})"
             )
     return True, ""
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, gen_non_contig_grad_outputs: bool = False,
+                  raise_exception: bool = True, fast_mode: bool = False,
+                  seed: int = 0) -> bool:
+    """Check ``fn``'s second derivatives against finite differences of its first ones.
+
+    As ``torch.autograd.gradgradcheck``: the function ``(inputs, grad_outputs) ->
+    autograd.grad(fn(inputs), inputs, grad_outputs, create_graph=True)`` is given to
+    ``gradcheck``, so the backward of the backward is compared with central differences of
+    the backward, in float64. ``grad_outputs`` defaults to random float64 tensors (one per
+    floating output of ``fn``), drawn from ``seed``. ``gen_non_contig_grad_outputs`` is
+    accepted for PyTorch's signature; lamina's backward does not depend on memory layout.
+
+    >>> x = lamina.randn(3, dtype=lamina.float64, requires_grad=True)
+    >>> gradgradcheck(lambda t: t.tanh(), (x,))
+    True
+    """
+    from lamina.autograd.engine import grad
+    from lamina.tensor import Tensor, _make
+
+    inputs = _as_tuple(inputs)
+    diff_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not diff_idx:
+        raise LaminaValueError("gradgradcheck: at least one input tensor must require grad")
+    outs = _outputs(fn, inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        grad_outputs = tuple(
+            _make(rng.standard_normal(o._data.shape).astype(o._data.dtype)).requires_grad_()
+            for o in outs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+        if len(grad_outputs) != len(outs):
+            raise LaminaValueError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for "
+                                   f"{len(outs)} floating outputs")
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        xs, gos = args[:n], args[n:]
+        with enable_grad():     # gradcheck's finite differences run under no_grad
+            ys = _outputs(fn, xs)
+            pairs = [(y, go) for y, go in zip(ys, gos) if y.requires_grad]
+            if not pairs:
+                return ()
+            gs = grad([y for y, _ in pairs], [xs[i] for i in diff_idx],
+                      grad_outputs=[go for _, go in pairs], create_graph=True,
+                      allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(first_derivatives, (*inputs, *grad_outputs), eps=eps, atol=atol,
+                     rtol=rtol, raise_exception=raise_exception, fast_mode=fast_mode,
+                     seed=seed)

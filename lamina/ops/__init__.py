@@ -1,6 +1,7 @@
 """Every op as a function on tensors; ``Tensor`` methods and the ``lamina.*`` functions call
 these."""
 
+from lamina.ops import derivatives  # noqa: F401,E402  (backward_graph of each op)
 from lamina.ops.conv import *  # noqa: F401,F403,E402  (lamina.conv2d, like torch.conv2d)
 from lamina.ops.conv3d import *  # noqa: F401,F403
 from lamina.ops.cumulative import *  # noqa: F401,F403

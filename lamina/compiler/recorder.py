@@ -8,7 +8,8 @@ swapped back when it stops, so eager code pays nothing the rest of the time):
   constant arguments);
 - ``autograd.engine.run_backward``: the backward walk, node by node, becomes lines calling each
   node's ``backward(ctx, grad)``, summing gradients and storing leaves' ``.grad``;
-- ``Optimizer.step`` / ``zero_grad`` and ``LRScheduler.step``: one line each, calling the
+- ``Optimizer.step`` (or each group's ``_step_group``) / ``zero_grad`` and
+  ``LRScheduler.step``: one line each, calling the
   method itself at replay (*opaque* calls: they read ``.grad`` and update the parameters and
   their state in place, exactly as in eager mode);
 - the in-place tensor ops' array writes (``t -= lr * g`` under ``no_grad``);
@@ -183,7 +184,10 @@ class Recorder:
                 rec.modules.setdefault(id(m), (m, m.training))
             return call(m, *args, **kwargs)
         self._swap(Module, "__call__", module_call)
-        for base, names in ((Optimizer, ("step", "zero_grad")), (LRScheduler, ("step",))):
+        # ``_step_group`` too: a scheduler wraps ``optimizer.step`` on the instance, around
+        # the class's original function, which then reaches only ``_step_group``
+        for base, names in ((Optimizer, ("step", "zero_grad", "_step_group")),
+                            (LRScheduler, ("step",))):
             for cls in _with_subclasses(base):
                 for name in names:
                     if name in cls.__dict__:

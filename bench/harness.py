@@ -59,12 +59,15 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
     pause, lamina right after PyTorch 11%.
 
     A workload with a ``numpy_step`` (the same step hand-written in plain NumPy) has it timed
-    in each pair too, between the two libraries, as a reference."""
+    in each pair too, between the two libraries, as a reference; one with a
+    ``compiled_step`` (the lamina step through ``lamina.compile``) has that timed between them
+    as well, its first (recording) call made in the warm-up."""
     lam = mod.lamina_step()
     tor = mod.torch_step() if has_torch else None
     ref = mod.numpy_step() if hasattr(mod, "numpy_step") else None
-    # warm-up: caches, allocator, lazy initialisation
-    for fn in (lam, tor, ref):
+    comp = mod.compiled_step() if hasattr(mod, "compiled_step") else None
+    # warm-up: caches, allocator, lazy initialisation (and the compiled step's recording)
+    for fn in (lam, tor, ref, comp):
         if fn is not None:
             _timed(fn, min(0.5, seconds))
     pairs = []
@@ -73,6 +76,8 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
             [("torch", tor), ("lamina", lam)]
         if ref is not None:
             order.insert(1, ("numpy", ref))
+        if comp is not None:
+            order.insert(1, ("compiled", comp))
         res = {}
         for name, fn in order:
             if fn is not None:
@@ -104,14 +109,17 @@ def summarize(pairs, noise_limit: float = 0.25):
     return lam, tor, ratio, clean, len(pairs)
 
 
-def summarize_reference(pairs, noise_limit: float = 0.25):
-    """(steps/s, median ratio to PyTorch) of the hand-written NumPy reference, from the same
-    pairs ``summarize`` uses; None without a reference or without PyTorch."""
+def summarize_reference(pairs, noise_limit: float = 0.25, side: str = "numpy"):
+    """(steps/s, median ratio to PyTorch) of another timed side (``"numpy"``: the
+    hand-written NumPy reference; ``"compiled"``: the lamina.compile step), from the same pairs
+    ``summarize`` uses; None without that side. The ratio is None without PyTorch."""
     use, _ = _usable(pairs, noise_limit)
-    if "numpy" not in use[0] or "torch" not in use[0]:
+    if side not in use[0]:
         return None
-    return (statistics.median(p["numpy"][0] for p in use),
-            statistics.median(p["numpy"][0] / p["torch"][0] for p in use))
+    steps = statistics.median(p[side][0] for p in use)
+    if "torch" not in use[0]:
+        return steps, None
+    return steps, statistics.median(p[side][0] / p["torch"][0] for p in use)
 
 
 def _print_references(rows) -> None:
@@ -119,6 +127,31 @@ def _print_references(rows) -> None:
     for name, steps, ratio in rows:
         print(f"  reference, {name} hand-written in plain NumPy (no framework, same step): "
               f"{steps:.1f} steps/s, {ratio:.2f}x PyTorch", flush=True)
+
+
+PEAK_N = 2048          # sgemm size for the machine's peak (large: BLAS at its best)
+PEAK_SECONDS = 1.0
+
+
+def sgemm_peak(n: int = PEAK_N, seconds: float = PEAK_SECONDS) -> float:
+    """The machine's float32 matrix-product rate in FLOP/s: the best of repeated NumPy
+    ``n x n @ n x n`` products over about ``seconds`` (the BLAS and thread count NumPy uses, the
+    same ones a lamina step uses)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=out)
+    best, t_end = float("inf"), time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+        if time.perf_counter() > t_end:
+            break
+    return 2.0 * n ** 3 / best
 
 
 def main(argv=None) -> int:
@@ -172,6 +205,7 @@ def main(argv=None) -> int:
     failed = 0
     results = {}
     references = []
+    mfu = []
     for name in names:
         mod = mods[name]
         try:
@@ -184,14 +218,34 @@ def main(argv=None) -> int:
         results[name] = {"lamina": lam, "torch": tor, "ratio": ratio, "clean": clean,
                          "pairs": total}
         ref = summarize_reference(pairs)
-        if ref is not None:
+        if ref is not None and ref[1] is not None:
             results[name].update(numpy=ref[0], numpy_ratio=ref[1])
             references.append((name, *ref))
+        comp = summarize_reference(pairs, side="compiled")
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "
               f"{getattr(mod, 'TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|", flush=True)
+        if comp is not None:
+            results[name].update(compiled=comp[0], compiled_ratio=comp[1])
+            cratio_s = f"{comp[1]:5.2f}x" if comp[1] else f"{'-':>6s}"
+            print(f"| {name + ' (c)':12s} | {comp[0]:14.1f} | {tor_s} | {cratio_s} | "
+                  f"{getattr(mod, 'COMPILED_TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|",
+                  flush=True)
+        if getattr(mod, "FLOPS", None):
+            mfu.append((name, mod.FLOPS, lam, comp[0] if comp else None, tor))
     _print_references(references)
+    if mfu:
+        peak = sgemm_peak()
+        print(f"  machine sgemm peak (NumPy float32 {PEAK_N}x{PEAK_N} matmul, best of the "
+              f"runs in {PEAK_SECONDS:g}s): {peak / 1e9:.1f} GFLOP/s", flush=True)
+        for name, flops, *rates in mfu:
+            parts = [f"{label} {100 * flops * r / peak:.0f}%" for label, r in
+                     zip(("lamina", "compiled", "torch"), rates) if r]
+            print(f"  MFU of {name} ({flops / 1e6:.1f} MFLOP a step) vs that peak: "
+                  + ", ".join(parts), flush=True)
+            results[name]["mfu"] = {label: flops * r / peak for label, r in
+                                    zip(("lamina", "compiled", "torch"), rates) if r}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)
@@ -213,6 +267,7 @@ def _several_runs(args, names, mods) -> int:
                 with open(out) as f:
                     runs.append(json.load(f))
     summary = summarize_runs(runs, names)
+    mfu_rows = []
     print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio (runs: used "
           "of made; a run is left out when most of its pairs were disturbed by other "
           "processes)")
@@ -233,8 +288,21 @@ def _several_runs(args, names, mods) -> int:
         runs_s = f"{n}/{n + row['left_out']}" + ("!" if row["noisy"] else "")
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | {range_s:>13s} | "
               f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {runs_s:>6s} |", flush=True)
+        if row.get("compiled") is not None:
+            cr, clo, chi = (row.get(k) for k in ("compiled_ratio", "compiled_ratio_min",
+                                                  "compiled_ratio_max"))
+            cratio_s = f"{cr:5.2f}x" if cr else f"{'-':>6s}"
+            crange_s = f"{clo:.2f}x-{chi:.2f}x" if cr else "-"
+            print(f"| {name + ' (c)':12s} | {row['compiled']:14.1f} | {tor_s} | {cratio_s} | "
+                  f"{crange_s:>13s} | {getattr(mods[name], 'COMPILED_TARGET', 1.0):5.1f}x | "
+                  f"{runs_s:>6s} |", flush=True)
+        if row.get("mfu"):
+            mfu_rows.append((name, row["mfu"]))
     _print_references([(name, summary[name]["numpy"], summary[name]["numpy_ratio"])
                        for name in names if summary.get(name, {}).get("numpy_ratio")])
+    for name, m in mfu_rows:
+        print(f"  MFU of {name} vs the machine's sgemm peak (medians over the runs): "
+              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in m.items()), flush=True)
     if any(row["noisy"] for row in summary.values()):
         print("! no run had enough clean pairs for this workload: its figures are not "
               "reliable", flush=True)
@@ -285,5 +353,16 @@ def summarize_runs(runs, names):
         if refs:
             row.update(numpy=statistics.median(r["numpy"] for r in refs),
                        numpy_ratio=statistics.median(r["numpy_ratio"] for r in refs))
+        comps = [r for r in use if r.get("compiled") is not None]
+        if comps:
+            cr = [r["compiled_ratio"] for r in comps if r.get("compiled_ratio") is not None]
+            row.update(compiled=statistics.median(r["compiled"] for r in comps),
+                       compiled_ratio=statistics.median(cr) if cr else None,
+                       compiled_ratio_min=min(cr) if cr else None,
+                       compiled_ratio_max=max(cr) if cr else None)
+        mfus = [r["mfu"] for r in use if r.get("mfu")]
+        if mfus:
+            row["mfu"] = {k: statistics.median(m[k] for m in mfus if k in m)
+                          for k in mfus[0]}
         out[name] = row
     return out

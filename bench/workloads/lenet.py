@@ -5,10 +5,11 @@ channels)."""
 
 import numpy as np
 
-from bench.workloads.common import both, classification_batch, train_step
+from bench.workloads.common import both, classification_batch, compiled, train_step
 
 NAME = "lenet"
 DESCRIPTION = "LeNet-5 1x28x28, batch 64, CrossEntropyLoss, Adam(1e-3)"
+COMPILED_TARGET = 1.8   # lamina.compile'd step vs PyTorch eager (issue #20)
 TARGET = 1.0
 
 
@@ -48,3 +49,4 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)

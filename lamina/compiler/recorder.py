@@ -89,7 +89,8 @@ class Recorder:
             self.keep.append(t._data)
         self.input_ids = {id(t) for t in inputs}
         # tensors alive before the call: parameters, buffers, constants (read at replay)
-        self.pre = {id(o): o for o in gc.get_objects() if isinstance(o, Tensor)}
+        # (``type``, not ``isinstance``: the latter asks some objects for ``__class__``)
+        self.pre = {id(o): o for o in gc.get_objects() if issubclass(type(o), Tensor)}
         self.pre_arrays = None     # id(array) -> pre-existing tensor, built when needed
         self._saved = []
 

@@ -168,6 +168,10 @@ def main(argv=None) -> int:
                          "Separate processes differ far more than pairs within one")
     ap.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--memory", action="store_true",
+                    help="measure peak RSS instead of speed: each side (lamina eager, "
+                         "lamina.compile, PyTorch eager) of each workload in its own process "
+                         "(python -m bench.memory)")
     args = ap.parse_args(argv)
     if args.settle < 0 or args.seconds <= 0 or args.repeats < 1 or args.runs < 1:
         ap.error(f"--settle must be >= 0, --seconds > 0, --repeats >= 1 and --runs >= 1; "
@@ -183,6 +187,8 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in mods]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {list(mods)}")
+    if args.memory:
+        return memory_table(names)
     if args.runs > 1:
         return _several_runs(args, names, mods)
     try:
@@ -249,6 +255,34 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)
+    return 1 if failed else 0
+
+
+def memory_table(names, steps: int = 20) -> int:
+    """``--memory``: peak RSS of each side of each workload, each in a fresh process."""
+    from bench.memory import SIDES
+
+    print(f"peak RSS in MiB over {steps} training steps, each side alone in a fresh process "
+          "(python -m bench.memory)")
+    header = f"| {'workload':12s} | {'lamina':>8s} | {'compiled':>8s} | {'torch':>8s} | " \
+             f"{'compiled / torch':>16s} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    failed = 0
+    for name in names:
+        row = {}
+        for side in SIDES:
+            r = subprocess.run([sys.executable, "-m", "bench.memory", name, side, str(steps)],
+                               capture_output=True, text=True, check=False)
+            try:
+                row[side] = int(r.stdout.split()[-1]) / 1024
+            except (ValueError, IndexError):
+                row[side] = None
+                failed += 1
+        cells = [f"{row[s]:8.0f}" if row[s] else f"{'-':>8s}" for s in SIDES]
+        ratio = (f"{row['compiled'] / row['torch']:15.2f}x" if row["compiled"] and row["torch"]
+                 else f"{'-':>16s}")
+        print(f"| {name:12s} | {' | '.join(cells)} | {ratio} |", flush=True)
     return 1 if failed else 0
 
 

@@ -483,3 +483,31 @@ def test_replay_holds_no_more_memory_than_eager():
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] <= peaks[0], peaks
+
+
+def test_an_error_while_recording_restores_eager_mode():
+    from lamina.autograd import engine
+    from lamina.autograd.function import Function
+
+    apply, run_backward = Function.__dict__["apply"], engine.run_backward
+
+    def f(x):
+        x * 2          # an op recorded before the error
+        raise KeyError("boom")
+
+    fn = lamina.compile(f)
+    with pytest.raises(KeyError):
+        fn(lamina.ones(2))
+    assert Function.__dict__["apply"] is apply and engine.run_backward is run_backward
+    assert lamina.compiler.recorder.active() is None
+    np.testing.assert_array_equal((lamina.ones(2) * 3).numpy(), [3.0, 3.0])
+
+
+def test_a_compiled_function_called_inside_another_is_recorded_inline():
+    inner = lamina.compile(lambda x: (x * 2).exp())
+    outer = lamina.compile(lambda x: inner(x + 1).sum())
+    x = lamina.randn(5)
+    want = ((x + 1) * 2).exp().sum().numpy()
+    for _ in range(3):
+        np.testing.assert_array_equal(outer(x).numpy(), want)
+    assert outer.stats["replays"] == 2 and inner.stats["recordings"] == 0

@@ -11,7 +11,8 @@ swapped back when it stops, so eager code pays nothing the rest of the time):
 - ``Optimizer.step`` (or each group's ``_step_group``) / ``zero_grad`` and
   ``LRScheduler.step``: one line each, calling the
   method itself at replay (*opaque* calls: they read ``.grad`` and update the parameters and
-  their state in place, exactly as in eager mode);
+  their state in place, exactly as in eager mode); SGD and Adam steps where the fused kernel
+  applies become one kernel call per parameter instead (``fastopt``, the same bits);
 - the in-place tensor ops' array writes (``t -= lr * g`` under ``no_grad``);
 - ``Module.__call__``: which modules ran, and in which train/eval mode (a guard);
 - ``Tensor.item``, ``float(t)``, ``bool(t)``, ``t.tolist()``, ``t.numpy()``: reading a value
@@ -39,6 +40,7 @@ from lamina.autograd.engine import _Accumulate, _raise_count, _raise_modified, e
 from lamina.autograd.function import Function, _broadcast_error, _finish_multi, _wrap
 from lamina.autograd.grad_mode import GradMode
 from lamina.autograd.hooks import _leaf_hooks, leaf_hooks
+from lamina.compiler.fastopt import group_step
 from lamina.nn.module import Module
 from lamina.ops import elementwise
 from lamina.optim.lr_scheduler import LRScheduler
@@ -485,14 +487,34 @@ def _opaque(rec, fn, what):
         finally:
             rec.depth -= 1
         if rec.failure is None:
-            rec.guarded(lambda: rec.emit(
-                f"{rec.const(fn)}({rec.const(self)}"
-                + "".join(f", {rec.const(a)}" for a in args)
-                + "".join(f", {k}={rec.const(v)}" for k, v in kwargs.items()) + ")"))
+            fast = _fast_optimizer_step(self, what, args, kwargs)
+            if fast is not None:
+                for f in fast:
+                    rec.emit(f"{rec.const(f)}()")
+            else:
+                rec.guarded(lambda: rec.emit(
+                    f"{rec.const(fn)}({rec.const(self)}"
+                    + "".join(f", {rec.const(a)}" for a in args)
+                    + "".join(f", {k}={rec.const(v)}" for k, v in kwargs.items()) + ")"))
         return r
 
     wrapper.__wrapped__ = fn
     return wrapper
+
+
+def _fast_optimizer_step(opt, what, args, kwargs):
+    """The functions of ``lamina.compiler.fastopt`` replaying this optimizer call, one per
+    group, or None to replay the call as it is."""
+    if not isinstance(opt, Optimizer) or kwargs:
+        return None
+    if what == "_step_group" and len(args) == 1:
+        groups = args
+    elif what == "step" and not args:
+        groups = opt.param_groups
+    else:
+        return None
+    fast = [group_step(opt, g) for g in groups]
+    return None if any(f is None for f in fast) else fast
 
 
 def _wrap_fast_inplace(rec, orig):

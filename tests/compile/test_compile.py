@@ -16,6 +16,7 @@ import lamina
 from lamina import nn
 from lamina.compiler import CompiledFunction, CompiledModule
 from lamina.errors import LaminaError
+from lamina.kernels.optim import sgd_kernels
 
 STEPS = 6
 
@@ -511,3 +512,40 @@ def test_a_compiled_function_called_inside_another_is_recorded_inline():
     for _ in range(3):
         np.testing.assert_array_equal(outer(x).numpy(), want)
     assert outer.stats["replays"] == 2 and inner.stats["recordings"] == 0
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_optimizer_shortcut_is_used_and_steps_aside_when_settings_change(opt_name):
+    """SGD and Adam replay as one kernel call per parameter (compiler.fastopt); changing a
+    hyper-parameter between calls sends the replay back to the optimizer's own step, and
+    the values stay eager mode's throughout."""
+    results = []
+    for compiled in (False, True):
+        lamina.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+        opt = (lamina.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt_name == "sgd"
+               else lamina.optim.Adam(model.parameters(), lr=1e-2))
+        x, y = lamina.randn(6, 4), lamina.randint(0, 2, (6,))
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        fn = lamina.compile(step) if compiled else step
+        out = []
+        for i in range(8):
+            if i == 4:
+                opt.param_groups[0]["weight_decay"] = 1e-2
+            if i == 6:
+                opt.param_groups[0]["lr"] *= 0.5
+            out.append(fn(x, y).numpy().copy())
+        results.append((out, _params(model)))
+        if compiled and sgd_kernels(np.dtype(np.float32)) is not None:    # numba present, on
+            assert "group_step" in repr(fn.cache[next(iter(fn.cache))].replays[0].__globals__)
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)

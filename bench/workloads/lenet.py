@@ -20,7 +20,12 @@ def fill_params(model, seed=0):
         shape = tuple(p.shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         a = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
-        p._data[...] = type(p._data)(a) if not isinstance(p._data, np.ndarray) else a
+        # lamina keeps the array in ``_data``; PyTorch's parameter takes a tensor through .data
+        arr = getattr(p, "_data", None)
+        if isinstance(arr, np.ndarray):
+            arr[...] = a
+        else:
+            p.data[...] = type(p.data)(a)
 
 
 def _step(lib):

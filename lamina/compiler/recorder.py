@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import gc
 import numbers
-import warnings
+from threading import get_ident
 
 import numpy as np
 from numpy import ndarray
@@ -82,6 +82,7 @@ class Recorder:
         self.stored = {}           # id(leaf) -> leaf whose .grad a recorded backward set
         self.failure = None        # why the capture failed (the first reason)
         self.depth = 0             # > 0 inside a forward or an opaque call: not recorded
+        self.thread = get_ident()  # the thread that records (others run eagerly, unseen)
         self.n = 0
         self.arg_names = []
         for i, t in enumerate(inputs):
@@ -155,6 +156,11 @@ class Recorder:
     def emit(self, code: str, uses=(), defs=()) -> None:
         self.lines.append((code, set(uses), set(defs)))
 
+    def off(self) -> bool:
+        """Whether a call is not to be recorded: inside a recorded forward or an opaque call,
+        or made by another thread (a data-loading thread's ops are not part of the step)."""
+        return self.depth > 0 or get_ident() != self.thread
+
     def fail(self, reason: str) -> None:
         if self.failure is None:
             self.failure = reason
@@ -183,7 +189,7 @@ class Recorder:
         call = Module.__call__
 
         def module_call(m, *args, **kwargs):
-            if rec.depth == 0:
+            if not rec.off():
                 rec.modules.setdefault(id(m), (m, m.training))
             return call(m, *args, **kwargs)
         self._swap(Module, "__call__", module_call)
@@ -266,7 +272,7 @@ def _with_subclasses(cls):
 def _record_apply(rec, orig_apply, cls, args):
     """``Function.apply`` while recording: the general path of ``apply``, keeping the ctx, and
     one replay line for the forward."""
-    if rec.depth or rec.failure is not None:
+    if rec.off() or rec.failure is not None:
         return orig_apply.__func__(cls, *args)
     names = None
     try:
@@ -330,8 +336,8 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                      allow_unused=False):
     """``engine.run_backward`` while recording: the same walk (see there), each step also
     written as a replay line. ``autograd.grad`` (``capture``) and hooks are not recorded."""
-    if rec.depth or rec.failure is not None or capture is not None:
-        if capture is not None and not rec.depth:
+    if rec.off() or rec.failure is not None or capture is not None:
+        if capture is not None and not rec.off():
             rec.fail("autograd.grad inside a compiled function is not recorded")
         return _ORIG_RUN_BACKWARD(roots, root_grads, retain_graph, capture, allow_unused)
     from heapq import heappop, heappush
@@ -477,7 +483,7 @@ def _opaque(rec, fn, what):
     """A method called as it is at replay (optimizer steps, schedulers)."""
 
     def wrapper(self, *args, **kwargs):
-        if rec.depth:
+        if rec.off():
             return fn(self, *args, **kwargs)
         if any(callable(a) for a in (*args, *kwargs.values())):
             rec.fail(f"{type(self).__name__}.{what} was given a closure")
@@ -519,7 +525,7 @@ def _fast_optimizer_step(opt, what, args, kwargs):
 
 def _wrap_fast_inplace(rec, orig):
     def fast_inplace(t, ufunc, other, op_name):
-        if rec.depth or rec.failure is not None:
+        if rec.off() or rec.failure is not None:
             return orig(t, ufunc, other, op_name)
         names = None
         try:
@@ -536,7 +542,7 @@ def _wrap_fast_inplace(rec, orig):
 
 def _wrap_write(rec, orig):
     def write(t, value, op_name):
-        if rec.depth or rec.failure is not None:
+        if rec.off() or rec.failure is not None:
             return orig(t, value, op_name)
         names = None
         try:
@@ -555,13 +561,9 @@ def _vars(names):
 
 def _value_read(rec, fn, name):
     def wrapper(self, *args, **kwargs):
-        if rec.depth == 0:
+        if not rec.off():
             rec.fail(f"Tensor.{name}() read a tensor's value as Python data while recording "
                      "(control flow may depend on it)")
         return fn(self, *args, **kwargs)
     wrapper.__wrapped__ = fn
     return wrapper
-
-
-def warn(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=4)

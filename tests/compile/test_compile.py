@@ -549,3 +549,27 @@ def test_optimizer_shortcut_is_used_and_steps_aside_when_settings_change(opt_nam
         np.testing.assert_array_equal(a, b)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ops_of_another_thread_are_not_recorded():
+    import threading
+
+    from lamina.autograd.function import Function
+
+    side = lamina.ones(3)
+    seen = []
+
+    def f(x):
+        t = threading.Thread(target=lambda: seen.append((side * 5).exp()))
+        t.start()
+        t.join()
+        return x * 3
+
+    fn = lamina.compile(f)
+    x = lamina.randn(3)
+    for _ in range(3):
+        np.testing.assert_array_equal(fn(x).numpy(), (x * 3).numpy())
+    ctxs = [v for v in fn.cache[next(iter(fn.cache))].replays[0].__globals__.values()
+            if isinstance(v, Function)]
+    assert len(ctxs) == 1
+    assert len(seen) == 1      # starting the thread is a Python side effect: recording only

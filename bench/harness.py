@@ -109,17 +109,26 @@ def summarize(pairs, noise_limit: float = 0.25):
     return lam, tor, ratio, clean, len(pairs)
 
 
-def summarize_reference(pairs, noise_limit: float = 0.25, side: str = "numpy"):
-    """(steps/s, median ratio to PyTorch) of another timed side (``"numpy"``: the
-    hand-written NumPy reference; ``"compiled"``: the lamina.compile step), from the same pairs
-    ``summarize`` uses; None without that side. The ratio is None without PyTorch."""
+def summarize_reference(pairs, noise_limit: float = 0.25):
+    """(steps/s, median ratio to PyTorch) of the hand-written NumPy reference, from the same
+    pairs ``summarize`` uses; None without a reference or without PyTorch."""
     use, _ = _usable(pairs, noise_limit)
-    if side not in use[0]:
+    if "numpy" not in use[0] or "torch" not in use[0]:
         return None
-    steps = statistics.median(p[side][0] for p in use)
+    return (statistics.median(p["numpy"][0] for p in use),
+            statistics.median(p["numpy"][0] / p["torch"][0] for p in use))
+
+
+def summarize_compiled(pairs, noise_limit: float = 0.25):
+    """(steps/s, median ratio to PyTorch or None without it) of the ``lamina.compile`` step,
+    from the same pairs ``summarize`` uses; None for a workload without one."""
+    use, _ = _usable(pairs, noise_limit)
+    if "compiled" not in use[0]:
+        return None
+    steps = statistics.median(p["compiled"][0] for p in use)
     if "torch" not in use[0]:
         return steps, None
-    return steps, statistics.median(p[side][0] / p["torch"][0] for p in use)
+    return steps, statistics.median(p["compiled"][0] / p["torch"][0] for p in use)
 
 
 def _print_references(rows) -> None:
@@ -224,10 +233,10 @@ def main(argv=None) -> int:
         results[name] = {"lamina": lam, "torch": tor, "ratio": ratio, "clean": clean,
                          "pairs": total}
         ref = summarize_reference(pairs)
-        if ref is not None and ref[1] is not None:
+        if ref is not None:
             results[name].update(numpy=ref[0], numpy_ratio=ref[1])
             references.append((name, *ref))
-        comp = summarize_reference(pairs, side="compiled")
+        comp = summarize_compiled(pairs)
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "

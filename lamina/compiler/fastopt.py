@@ -70,14 +70,15 @@ def _ready(opt, entries, names):
         if p._data is not d or g.dtype is not d.dtype or g.shape != d.shape \
                 or not g.flags.c_contiguous:
             return None
-        st = state.get(p)
-        if st is None:
-            return None
         arrays = []
-        for n, t in zip(names, tensors):
-            if st.get(n) is not t:
+        if names:
+            st = state.get(p)
+            if st is None:
                 return None
-            arrays.append(t._data)
+            for n, t in zip(names, tensors):
+                if st.get(n) is not t:
+                    return None
+                arrays.append(t._data)
         todo.append((p, d, g, *arrays))
     return todo
 

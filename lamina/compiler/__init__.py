@@ -12,6 +12,8 @@ what breaks a capture, and how it fails.
 Values: a replay runs the very same NumPy/BLAS/kernel calls as the eager step, on the same
 inputs in the same order, so its results are bit-identical to eager mode (tests/compile
 checks this over many steps). Nothing is fused: no reordering, so no tolerance is needed.
+SGD and Adam steps replay as one call of their fused kernel per parameter
+(``lamina.compiler.fastopt``), the same call the optimizer itself makes.
 """
 
 from __future__ import annotations
@@ -140,6 +142,8 @@ class CompiledModule:
         return self._compiled(*args, **kwargs)
 
     def __getattr__(self, name):
+        if name in ("_orig_mod", "_compiled"):      # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self._orig_mod, name)
 
     def __setattr__(self, name, value):

@@ -59,12 +59,15 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
     pause, lamina right after PyTorch 11%.
 
     A workload with a ``numpy_step`` (the same step hand-written in plain NumPy) has it timed
-    in each pair too, between the two libraries, as a reference."""
+    in each pair too, between the two libraries, as a reference; one with a
+    ``compiled_step`` (the lamina step through ``lamina.compile``) has that timed between them
+    as well, its first (recording) call made in the warm-up."""
     lam = mod.lamina_step()
     tor = mod.torch_step() if has_torch else None
     ref = mod.numpy_step() if hasattr(mod, "numpy_step") else None
-    # warm-up: caches, allocator, lazy initialisation
-    for fn in (lam, tor, ref):
+    comp = mod.compiled_step() if hasattr(mod, "compiled_step") else None
+    # warm-up: caches, allocator, lazy initialisation (and the compiled step's recording)
+    for fn in (lam, tor, ref, comp):
         if fn is not None:
             _timed(fn, min(0.5, seconds))
     pairs = []
@@ -73,6 +76,8 @@ def run_workload(mod, repeats: int, seconds: float, has_torch: bool, settle: flo
             [("torch", tor), ("lamina", lam)]
         if ref is not None:
             order.insert(1, ("numpy", ref))
+        if comp is not None:
+            order.insert(1, ("compiled", comp))
         res = {}
         for name, fn in order:
             if fn is not None:
@@ -114,11 +119,48 @@ def summarize_reference(pairs, noise_limit: float = 0.25):
             statistics.median(p["numpy"][0] / p["torch"][0] for p in use))
 
 
+def summarize_compiled(pairs, noise_limit: float = 0.25):
+    """(steps/s, median ratio to PyTorch or None without it) of the ``lamina.compile`` step,
+    from the same pairs ``summarize`` uses; None for a workload without one."""
+    use, _ = _usable(pairs, noise_limit)
+    if "compiled" not in use[0]:
+        return None
+    steps = statistics.median(p["compiled"][0] for p in use)
+    if "torch" not in use[0]:
+        return steps, None
+    return steps, statistics.median(p["compiled"][0] / p["torch"][0] for p in use)
+
+
 def _print_references(rows) -> None:
     """One line per workload that has a hand-written NumPy reference."""
     for name, steps, ratio in rows:
         print(f"  reference, {name} hand-written in plain NumPy (no framework, same step): "
               f"{steps:.1f} steps/s, {ratio:.2f}x PyTorch", flush=True)
+
+
+PEAK_N = 2048          # sgemm size for the machine's peak (large: BLAS at its best)
+PEAK_SECONDS = 1.0
+
+
+def sgemm_peak(n: int = PEAK_N, seconds: float = PEAK_SECONDS) -> float:
+    """The machine's float32 matrix-product rate in FLOP/s: the best of repeated NumPy
+    ``n x n @ n x n`` products over about ``seconds`` (the BLAS and thread count NumPy uses, the
+    same ones a lamina step uses)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=out)
+    best, t_end = float("inf"), time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+        if time.perf_counter() > t_end:
+            break
+    return 2.0 * n ** 3 / best
 
 
 def main(argv=None) -> int:
@@ -135,6 +177,10 @@ def main(argv=None) -> int:
                          "Separate processes differ far more than pairs within one")
     ap.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--memory", action="store_true",
+                    help="measure peak RSS instead of speed: each side (lamina eager, "
+                         "lamina.compile, PyTorch eager) of each workload in its own process "
+                         "(python -m bench.memory)")
     args = ap.parse_args(argv)
     if args.settle < 0 or args.seconds <= 0 or args.repeats < 1 or args.runs < 1:
         ap.error(f"--settle must be >= 0, --seconds > 0, --repeats >= 1 and --runs >= 1; "
@@ -150,6 +196,8 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in mods]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {list(mods)}")
+    if args.memory:
+        return memory_table(names)
     if args.runs > 1:
         return _several_runs(args, names, mods)
     try:
@@ -172,6 +220,7 @@ def main(argv=None) -> int:
     failed = 0
     results = {}
     references = []
+    mfu = []
     for name in names:
         mod = mods[name]
         try:
@@ -187,14 +236,62 @@ def main(argv=None) -> int:
         if ref is not None:
             results[name].update(numpy=ref[0], numpy_ratio=ref[1])
             references.append((name, *ref))
+        comp = summarize_compiled(pairs)
         tor_s = f"{tor:13.1f}" if tor else f"{'-':>13s}"
         ratio_s = f"{ratio:5.2f}x" if ratio else f"{'-':>6s}"
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | "
               f"{getattr(mod, 'TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|", flush=True)
+        if comp is not None:
+            results[name].update(compiled=comp[0], compiled_ratio=comp[1])
+            cratio_s = f"{comp[1]:5.2f}x" if comp[1] else f"{'-':>6s}"
+            print(f"| {name + ' (c)':12s} | {comp[0]:14.1f} | {tor_s} | {cratio_s} | "
+                  f"{getattr(mod, 'COMPILED_TARGET', 1.0):5.1f}x | {clean}/{total}{'':7s}|",
+                  flush=True)
+        if getattr(mod, "FLOPS", None):
+            mfu.append((name, mod.FLOPS, lam, comp[0] if comp else None, tor))
     _print_references(references)
+    if mfu:
+        peak = sgemm_peak()
+        print(f"  machine sgemm peak (NumPy float32 {PEAK_N}x{PEAK_N} matmul, best of the "
+              f"runs in {PEAK_SECONDS:g}s): {peak / 1e9:.1f} GFLOP/s", flush=True)
+        for name, flops, *rates in mfu:
+            parts = [f"{label} {100 * flops * r / peak:.0f}%" for label, r in
+                     zip(("lamina", "compiled", "torch"), rates) if r]
+            print(f"  MFU of {name} ({flops / 1e6:.1f} MFLOP a step) vs that peak: "
+                  + ", ".join(parts), flush=True)
+            results[name]["mfu"] = {label: flops * r / peak for label, r in
+                                    zip(("lamina", "compiled", "torch"), rates) if r}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)
+    return 1 if failed else 0
+
+
+def memory_table(names, steps: int = 20) -> int:
+    """``--memory``: peak RSS of each side of each workload, each in a fresh process."""
+    from bench.memory import SIDES
+
+    print(f"peak RSS in MiB over {steps} training steps, each side alone in a fresh process "
+          "(python -m bench.memory)")
+    header = f"| {'workload':12s} | {'lamina':>8s} | {'compiled':>8s} | {'torch':>8s} | " \
+             f"{'compiled / torch':>16s} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    failed = 0
+    for name in names:
+        row = {}
+        for side in SIDES:
+            r = subprocess.run([sys.executable, "-m", "bench.memory", name, side, str(steps)],
+                               capture_output=True, text=True, check=False)
+            try:
+                row[side] = int(r.stdout.split()[-1]) / 1024
+            except (ValueError, IndexError):
+                row[side] = None
+                failed += 1
+        cells = [f"{row[s]:8.0f}" if row[s] else f"{'-':>8s}" for s in SIDES]
+        ratio = (f"{row['compiled'] / row['torch']:15.2f}x" if row["compiled"] and row["torch"]
+                 else f"{'-':>16s}")
+        print(f"| {name:12s} | {' | '.join(cells)} | {ratio} |", flush=True)
     return 1 if failed else 0
 
 
@@ -213,6 +310,7 @@ def _several_runs(args, names, mods) -> int:
                 with open(out) as f:
                     runs.append(json.load(f))
     summary = summarize_runs(runs, names)
+    mfu_rows = []
     print(f"\nover {len(runs)} separate runs: medians, and the range of the ratio (runs: used "
           "of made; a run is left out when most of its pairs were disturbed by other "
           "processes)")
@@ -233,8 +331,21 @@ def _several_runs(args, names, mods) -> int:
         runs_s = f"{n}/{n + row['left_out']}" + ("!" if row["noisy"] else "")
         print(f"| {name:12s} | {lam:14.1f} | {tor_s} | {ratio_s} | {range_s:>13s} | "
               f"{getattr(mods[name], 'TARGET', 1.0):5.1f}x | {runs_s:>6s} |", flush=True)
+        if row.get("compiled") is not None:
+            cr, clo, chi = (row.get(k) for k in ("compiled_ratio", "compiled_ratio_min",
+                                                  "compiled_ratio_max"))
+            cratio_s = f"{cr:5.2f}x" if cr else f"{'-':>6s}"
+            crange_s = f"{clo:.2f}x-{chi:.2f}x" if cr else "-"
+            print(f"| {name + ' (c)':12s} | {row['compiled']:14.1f} | {tor_s} | {cratio_s} | "
+                  f"{crange_s:>13s} | {getattr(mods[name], 'COMPILED_TARGET', 1.0):5.1f}x | "
+                  f"{runs_s:>6s} |", flush=True)
+        if row.get("mfu"):
+            mfu_rows.append((name, row["mfu"]))
     _print_references([(name, summary[name]["numpy"], summary[name]["numpy_ratio"])
                        for name in names if summary.get(name, {}).get("numpy_ratio")])
+    for name, m in mfu_rows:
+        print(f"  MFU of {name} vs the machine's sgemm peak (medians over the runs): "
+              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in m.items()), flush=True)
     if any(row["noisy"] for row in summary.values()):
         print("! no run had enough clean pairs for this workload: its figures are not "
               "reliable", flush=True)
@@ -285,5 +396,16 @@ def summarize_runs(runs, names):
         if refs:
             row.update(numpy=statistics.median(r["numpy"] for r in refs),
                        numpy_ratio=statistics.median(r["numpy_ratio"] for r in refs))
+        comps = [r for r in use if r.get("compiled") is not None]
+        if comps:
+            cr = [r["compiled_ratio"] for r in comps if r.get("compiled_ratio") is not None]
+            row.update(compiled=statistics.median(r["compiled"] for r in comps),
+                       compiled_ratio=statistics.median(cr) if cr else None,
+                       compiled_ratio_min=min(cr) if cr else None,
+                       compiled_ratio_max=max(cr) if cr else None)
+        mfus = [r["mfu"] for r in use if r.get("mfu")]
+        if mfus:
+            row["mfu"] = {k: statistics.median(m[k] for m in mfus if k in m)
+                          for k in mfus[0]}
         out[name] = row
     return out

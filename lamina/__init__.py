@@ -26,7 +26,7 @@ from lamina.autograd import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
     set_grad_enabled,
 )
-from lamina.runtime import compile, get_num_threads, set_num_threads
+from lamina.runtime import get_num_threads, set_num_threads
 
 bool = bool_  # lamina.bool, like torch.bool
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ from lamina.serialization import load, save
 from lamina import data
 from lamina import utils          # lamina.utils.data: torch.utils.data's path to lamina.data
 from lamina import optim
+from lamina.compiler import compile  # noqa: E402  (needs nn and optim)
 from lamina import train
 from lamina import models
 from lamina import distributions

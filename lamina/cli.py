@@ -928,7 +928,8 @@ def cmd_train(args) -> int:
                           metrics=metric_names, callbacks=callbacks, scheduler=scheduler,
                           regularization=_regularization(tcfg),
                           progress=False if args.no_progress else None,
-                          stop_on_nonfinite=tcfg["stop_on_nonfinite"])
+                          stop_on_nonfinite=tcfg["stop_on_nonfinite"],
+                          compile=tcfg["compile"])
     except TrainingDivergedError as e:
         raise CLIError(f"{str(e).removeprefix('fit: ')}.\n{_kept_checkpoints(run)}"
                        .replace("fit(..., stop_on_nonfinite=False)", "--no-stop-on-nonfinite")
@@ -1305,6 +1306,7 @@ _FLAG_KEYS = {
     "plateau_patience": "train.plateau_patience", "plateau_factor": "train.plateau_factor",
     "l1": "train.l1", "l2": "train.l2", "patience": "train.patience",
     "stop_on_nonfinite": "train.stop_on_nonfinite",
+    "compile": "train.compile",
 }
 
 _TRAIN_EPILOG = """\
@@ -1464,6 +1466,9 @@ def build_parser() -> argparse.ArgumentParser:
                    const="false", help="keep training when the loss becomes NaN or inf "
                    "(by default training stops there with exit status 2, keeping the last "
                    "finite checkpoints)")
+    g.add_argument("--compile", action="store_const", const="true",
+                   help="compile the training step (lamina.compile: recorded on the first "
+                   "batch of each shape, replayed after; the same values, less overhead)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="metrics of a trained run on its test split or "

@@ -128,6 +128,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
                           "without improvement (0: off)", minimum=0),
         "stop_on_nonfinite": Field("bool", True, "stop at the first NaN/inf training loss "
                                    "(the last finite checkpoints stay; exit status 2)"),
+        "compile": Field("bool", False, "run each training step through lamina.compile "
+                         "(recorded once per batch shape, then replayed; same values)"),
     },
 }
 

@@ -1,4 +1,4 @@
-"""Process-wide runtime settings: BLAS threads, and ``compile`` (a placeholder for now).
+"""Process-wide runtime settings: BLAS threads (``lamina.compile`` lives in ``lamina.compiler``).
 
 ``set_num_threads(n)`` sets how many threads the BLAS behind NumPy (OpenBLAS, MKL, ...) uses for
 matrix products: through ``threadpoolctl`` when it is installed, otherwise through OpenBLAS's
@@ -73,28 +73,3 @@ def _openblas(which: str):
                 fn.restype = None if which == "set" else ctypes.c_int
                 return fn
     return None
-
-
-_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",  # noqa: A001
-            mode: str | None = None, options: dict | None = None, disable: bool = False):
-    """PyTorch's ``torch.compile`` signature; returns ``model`` (a function or module)
-    unchanged. A placeholder until lamina has a compiler: the result runs exactly as fast
-    as the original. Works as ``compile(fn)`` and as the decorator ``@compile(...)``.
-
-    >>> step = lamina.compile(step, mode="max-autotune")   # step itself
-    """
-    if mode not in _MODES:
-        raise LaminaValueError(f"Unrecognized mode={mode}, should be one of: "
-                               f"{', '.join(m for m in _MODES if m)}")
-    if mode is not None and options is not None:
-        raise LaminaValueError("Either mode or options can be specified, but both can't be "
-                               "specified at the same time.")
-    if model is None:
-        return lambda fn: fn
-    if not callable(model):
-        raise LaminaValueError(f"compile: expected a function or a module, got "
-                               f"{type(model).__name__}")
-    return model

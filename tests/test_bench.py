@@ -186,3 +186,24 @@ def test_reference_summary_uses_the_same_clean_pairs():
                        ["a"])
     assert s["a"]["numpy_ratio"] == 1.0 and s["a"]["numpy"] == 10.0
     assert "numpy_ratio" not in summarize_runs([{"a": run(None)}], ["a"])["a"]
+
+
+def test_compiled_summary_uses_the_same_clean_pairs():
+    from bench.harness import summarize_compiled
+
+    pairs = [{"lamina": (10.0, 0.0), "compiled": (30.0, 0.0), "torch": (10.0, 0.0)},
+             {"lamina": (10.0, 0.0), "compiled": (20.0, 0.0), "torch": (10.0, 0.0)},
+             {"lamina": (10.0, 0.0), "compiled": (24.0, 0.0), "torch": (8.0, 0.0)},
+             {"lamina": (10.0, 0.0), "compiled": (90.0, 2.0), "torch": (10.0, 0.0)}]  # noisy
+    assert summarize_compiled(pairs) == (24.0, 3.0)
+    assert summarize_compiled([{"lamina": (1.0, 0.0), "torch": (1.0, 0.0)}]) is None
+    assert summarize_compiled([{"lamina": (1.0, 0.0), "compiled": (2.0, 0.0)}]) == (2.0, None)
+
+
+def test_every_workload_has_a_compiled_step_and_mlp_its_flops():
+    from bench.workloads import mlp
+
+    for name in WORKLOADS.values():
+        mod = importlib.import_module(f"bench.workloads.{name}")
+        assert callable(mod.compiled_step)
+    assert mlp.FLOPS == 2 * 128 * (3 * (784 * 256 + 256 * 128 + 128 * 10) - 784 * 256)

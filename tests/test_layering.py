@@ -22,7 +22,7 @@ LAYERS = [
     ("kernels", ["lamina.kernels"]),
     ("library", ["lamina.nn", "lamina.optim", "lamina.data", "lamina.serialization",
                  "lamina.utils", "lamina.distributions", "lamina.quantization",
-                 "lamina.vision"]),
+                 "lamina.vision", "lamina.compiler"]),
     ("models", ["lamina.models"]),
     ("train", ["lamina.train", "lamina.sklearn", "lamina.attacks", "lamina.interpret",
                "lamina.rl", "lamina.onnx"]),

@@ -1,9 +1,7 @@
-"""Runtime: BLAS threads, inference_mode (against PyTorch), compile as a placeholder."""
+"""Runtime: BLAS threads, inference_mode (against PyTorch), compile's argument checks."""
 
 import builtins
-import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -80,31 +78,8 @@ def test_inference_mode_matches_torch():
     assert _inference_program(lamina) == _inference_program(torch)
 
 
-def test_compile_returns_the_function_unchanged():
-    def f(x):
-        return x * 2
-
-    m = nn.Linear(2, 2)
-    assert lamina.compile(f) is f
-    assert lamina.compile(m, fullgraph=True, mode="max-autotune", backend="inductor") is m
-    assert lamina.compile(mode="reduce-overhead")(f) is f
-    assert lamina.compile(f, dynamic=True, disable=True) is f
-    np.testing.assert_array_equal(lamina.compile(f)(lamina.ones(2)).numpy(), [2.0, 2.0])
-
-
 def test_compile_rejects_what_torch_rejects():
     with pytest.raises(RuntimeError, match="Unrecognized mode"):
         lamina.compile(lambda x: x, mode="fastest")
     with pytest.raises(RuntimeError, match="Either mode or options"):
         lamina.compile(lambda x: x, mode="default", options={})
-
-
-def test_compile_adds_no_overhead():
-    def f(x):
-        return x
-
-    g = lamina.compile(f)
-    t = time.perf_counter()
-    for _ in range(1000):
-        g(1)
-    assert g is f and time.perf_counter() - t < 1.0

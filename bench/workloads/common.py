@@ -43,6 +43,18 @@ def both(build):
     return lamina_step, torch_step
 
 
+def compiled(lamina_step):
+    """``compiled_step()`` for a workload: its lamina step through ``lamina.compile`` (a
+    separate model, data and optimizer, built the same way)."""
+
+    def compiled_step():
+        import lamina
+
+        return lamina.compile(lamina_step())
+
+    return compiled_step
+
+
 def copy_dense(lib, layers, weights):
     """Give ``Linear`` layers the shared (in, out) weights from ``init_weights``."""
     with lib.no_grad():

@@ -4,7 +4,7 @@ cross-entropy, SGD with momentum.
 
 GEMM-heavier than LeNet (K up to 576, 32-128 output rows)."""
 
-from bench.workloads.common import both, classification_batch, train_step
+from bench.workloads.common import both, classification_batch, compiled, train_step
 from bench.workloads.lenet import fill_params
 
 NAME = "conv-wide"
@@ -36,3 +36,4 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)

@@ -5,10 +5,11 @@ channels)."""
 
 import numpy as np
 
-from bench.workloads.common import both, classification_batch, train_step
+from bench.workloads.common import both, classification_batch, compiled, train_step
 
 NAME = "lenet"
 DESCRIPTION = "LeNet-5 1x28x28, batch 64, CrossEntropyLoss, Adam(1e-3)"
+COMPILED_TARGET = 1.8   # lamina.compile'd step vs PyTorch eager (issue #20)
 TARGET = 1.0
 
 
@@ -19,8 +20,12 @@ def fill_params(model, seed=0):
         shape = tuple(p.shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
         a = rng.uniform(-1, 1, shape).astype(np.float32) / np.sqrt(fan_in)
-        d = p._data if hasattr(p, "_data") else p.data     # lamina's array, torch's tensor
-        d[...] = type(d)(a) if not isinstance(d, np.ndarray) else a
+        # lamina keeps the array in ``_data``; PyTorch's parameter takes a tensor through .data
+        arr = getattr(p, "_data", None)
+        if isinstance(arr, np.ndarray):
+            arr[...] = a
+        else:
+            p.data[...] = type(p.data)(a)
 
 
 def _step(lib):
@@ -49,3 +54,4 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)

@@ -8,7 +8,7 @@ as a reference (what NumPy's BLAS and ufuncs allow on this machine), not as a co
 
 import numpy as np
 
-from bench.workloads.common import both, classification_batch, init_weights
+from bench.workloads.common import both, classification_batch, compiled, init_weights
 
 NAME = "mlp-ops"
 DESCRIPTION = "784-256-128-10 ReLU MLP, batch 128, log_softmax+gather CE, manual SGD"
@@ -38,6 +38,7 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)
 
 
 def numpy_step():

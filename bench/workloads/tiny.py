@@ -1,10 +1,11 @@
 """tiny: the 2-16-1 tanh/sigmoid XOR network written with ``nn`` (Sequential, MSELoss, SGD):
 per-op and per-module framework overhead."""
 
-from bench.workloads.common import both, copy_dense, init_weights, train_step, xor_data
+from bench.workloads.common import both, compiled, copy_dense, init_weights, train_step, xor_data
 
 NAME = "tiny"
 DESCRIPTION = "nn.Sequential 2-16-1 tanh/sigmoid on XOR, MSELoss, optim.SGD (overhead)"
+COMPILED_TARGET = 15.0   # lamina.compile'd step vs PyTorch eager (issue #20)
 TARGET = 1.5
 
 
@@ -17,3 +18,4 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)

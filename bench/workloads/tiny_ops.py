@@ -1,7 +1,7 @@
 """tiny-ops: a 2-16-1 tanh/sigmoid network on the four XOR points, plain SGD, written with raw
 tensor ops. About 30 small array operations a step: this measures per-op framework overhead."""
 
-from bench.workloads.common import both, init_weights, xor_data
+from bench.workloads.common import both, compiled, init_weights, xor_data
 
 NAME = "tiny-ops"
 DESCRIPTION = "2-16-1 tanh/sigmoid MLP on XOR, raw ops, MSE, manual SGD (per-op overhead)"
@@ -28,3 +28,4 @@ def _step(lib):
 
 
 lamina_step, torch_step = both(_step)
+compiled_step = compiled(lamina_step)

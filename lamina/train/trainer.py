@@ -30,11 +30,13 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from lamina.autograd import no_grad
+from lamina.compiler import CompiledFunction
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import BCEWithLogitsLoss
 from lamina.nn.functional import binary_cross_entropy_with_logits
@@ -190,9 +192,14 @@ def _scalar(value, name: str) -> float:
                               f"only scalar metrics can be recorded per epoch") from None
 
 
-def predict(model, data, batch_size: int | None = None) -> Tensor:
+def predict(model, data, batch_size: int | None = None,
+            compile: bool = False) -> Tensor:  # noqa: A002
     """The model's outputs for ``data``, in eval mode and without recording gradients (the
     model's mode is restored afterwards).
+
+    ``compile=True`` runs the model through ``lamina.compile`` (one compiled forward per model,
+    kept between calls: the first batch of each shape records it, the others replay it; the
+    outputs are bit-identical to eager mode's).
 
     ``data`` is a ``Tensor`` or array of inputs (run in chunks of ``batch_size`` rows when
     given, else all at once) or a loader; from a loader's ``(inputs..., target)`` batches the
@@ -217,9 +224,10 @@ def predict(model, data, batch_size: int | None = None) -> Tensor:
     model.eval()
     outputs = []
     try:
+        forward = _compiled_forward(model) if compile else model
         with no_grad():
             for inputs in batches:
-                outputs.append(model(*inputs))
+                outputs.append(forward(*inputs))
     finally:
         model.train(was_training)
     if not outputs:
@@ -228,6 +236,26 @@ def predict(model, data, batch_size: int | None = None) -> Tensor:
         raise LaminaTypeError(f"predict: the model returned {type(outputs[0]).__name__}; predict "
                               f"concatenates Tensor outputs only")
     return outputs[0] if len(outputs) == 1 else cat(outputs, dim=0)
+
+
+def _detached(output):
+    """``output`` with its tensors detached (one level of tuples and lists)."""
+    if isinstance(output, Tensor):
+        return output.detach()
+    if isinstance(output, (tuple, list)):
+        return type(output)(o.detach() if isinstance(o, Tensor) else o for o in output)
+    return output
+
+
+_COMPILED_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_forward(model):
+    """``lamina.compile(model)``, made once per model and kept while the model lives."""
+    fn = _COMPILED_FORWARDS.get(model)
+    if fn is None:
+        fn = _COMPILED_FORWARDS[model] = CompiledFunction(model)
+    return fn
 
 
 def _predict_inputs(batch) -> tuple:
@@ -252,7 +280,8 @@ class Trainer:
     def __init__(self, model, loss_fn: Callable, optimizer, *, metrics: Sequence = (),
                  callbacks: Sequence[Callback] = (), scheduler=None,
                  regularization: Callable | None = None, progress: bool | None = None,
-                 verbose: int = 1, stream=None, stop_on_nonfinite: bool = True) -> None:
+                 verbose: int = 1, stream=None, stop_on_nonfinite: bool = True,
+                 compile: bool = False) -> None:  # noqa: A002
         if not callable(model) or not hasattr(model, "train"):
             raise LaminaTypeError(f"fit: model must be a Module, got {type(model).__name__}")
         if not callable(loss_fn):
@@ -285,6 +314,7 @@ class Trainer:
         self.verbose = verbose
         self.stream = stream
         self.stop_on_nonfinite = bool(stop_on_nonfinite)
+        self.compiled_step = CompiledFunction(self._step) if compile else None
         self.history = History()
         self.epoch = 0
         self.epochs = 0
@@ -370,23 +400,28 @@ class Trainer:
         try:
             for i, batch in enumerate(loader):
                 inputs, target = _split_batch(batch, "fit")
-                optimizer.zero_grad()
-                output = model(*inputs)
-                loss = loss_fn(output, target)
-                value = _loss_value(loss, "fit")
-                if reg is not None:
-                    penalty = reg(model)
-                    pvalue = float(penalty._data if isinstance(penalty, Tensor) else penalty)
-                    penalty_total += pvalue
-                    loss = loss + penalty
-                    if self.stop_on_nonfinite and not np.isfinite(pvalue):
-                        self._diverged(i, pvalue, None, "the regularization penalty is "
-                                       f"{pvalue}")
-                if self.stop_on_nonfinite and not np.isfinite(value):
-                    # before backward and step: the model keeps its last finite weights
-                    self._diverged(i, value, _nonfinite_part((*inputs, target)))
-                loss.backward()
-                optimizer.step()
+                if self.compiled_step is not None:
+                    output, value, pvalue = self._compiled_batch(i, inputs, target)
+                    if pvalue is not None:
+                        penalty_total += pvalue
+                else:
+                    optimizer.zero_grad()
+                    output = model(*inputs)
+                    loss = loss_fn(output, target)
+                    value = _loss_value(loss, "fit")
+                    if reg is not None:
+                        penalty = reg(model)
+                        pvalue = float(penalty._data if isinstance(penalty, Tensor) else penalty)
+                        penalty_total += pvalue
+                        loss = loss + penalty
+                        if self.stop_on_nonfinite and not np.isfinite(pvalue):
+                            self._diverged(i, pvalue, None, "the regularization penalty is "
+                                           f"{pvalue}")
+                    if self.stop_on_nonfinite and not np.isfinite(value):
+                        # before backward and step: the model keeps its last finite weights
+                        self._diverged(i, value, _nonfinite_part((*inputs, target)))
+                    loss.backward()
+                    optimizer.step()
 
                 n = _batch_size(target)
                 total += value * n
@@ -412,8 +447,40 @@ class Trainer:
         logs.update((m.name, _scalar(m.compute(), m.name)) for m in self.metrics)
         return logs
 
+    def _step(self, target, *inputs):
+        """One training step, the function ``compile=True`` compiles: zero_grad, forward,
+        loss (+ penalty), backward, step; returns the loss, output and penalty detached."""
+        self.optimizer.zero_grad()
+        output = self.model(*inputs)
+        loss = self.loss_fn(output, target)
+        total, penalty = loss, None
+        if self.regularization is not None:
+            penalty = self.regularization(self.model)
+            total = loss + penalty
+            if isinstance(penalty, Tensor):
+                penalty = penalty.detach()
+        total.backward()
+        self.optimizer.step()
+        return loss.detach(), _detached(output), penalty
+
+    def _compiled_batch(self, i, inputs, target):
+        """``(output, loss value, penalty value or None)`` of one compiled step. The
+        non-finite checks run after it: the step cannot stop half-way, so on a non-finite
+        loss the model holds the weights that step gave."""
+        loss, output, penalty = self.compiled_step(target, *inputs)
+        value = _loss_value(loss, "fit")
+        pvalue = None
+        if self.regularization is not None:
+            pvalue = float(penalty._data if isinstance(penalty, Tensor) else penalty)
+            if self.stop_on_nonfinite and not np.isfinite(pvalue):
+                self._diverged(i, pvalue, None, f"the regularization penalty is {pvalue}",
+                               stepped=True)
+        if self.stop_on_nonfinite and not np.isfinite(value):
+            self._diverged(i, value, _nonfinite_part((*inputs, target)), stepped=True)
+        return output, value, pvalue
+
     def _diverged(self, batch: int | None, loss: float, bad_input: str | None,
-                  what: str | None = None) -> None:
+                  what: str | None = None, stepped: bool = False) -> None:
         where = (f"epoch {self.epoch}, batch {batch} (counting from 0)" if batch is not None
                  else f"the end of epoch {self.epoch}")
         lr = self.optimizer.param_groups[0].get("lr") if getattr(
@@ -428,24 +495,26 @@ class Trainer:
                      + f"; try a smaller learning rate{lr_text}, gradient clipping or "
                      "standardized inputs")
         raise TrainingDivergedError(
-            f"fit: {cause}. The model keeps the weights from before that step and no "
-            f"checkpoint of this epoch is written; fit(..., stop_on_nonfinite=False) trains "
-            f"on regardless", self.epoch, batch, loss, bad_input)
+            f"fit: {cause}. The model keeps the weights from "
+            + ("after that (compiled) step" if stepped else "before that step")
+            + " and no checkpoint of this epoch is written; fit(..., stop_on_nonfinite=False) "
+            "trains on regardless", self.epoch, batch, loss, bad_input)
 
     def evaluate(self, loader: Iterable) -> dict[str, float]:
         """Loss and metrics on ``loader`` (see ``evaluate``)."""
         return _evaluate(self.model, loader, self.loss_fn, self.val_metrics, "evaluate")
 
-    def predict(self, data, batch_size: int | None = None) -> Tensor:
+    def predict(self, data, batch_size: int | None = None, compile: bool = False) -> Tensor:  # noqa: A002
         """The model's outputs for ``data`` (see ``predict``)."""
-        return predict(self.model, data, batch_size)
+        return predict(self.model, data, batch_size, compile)
 
 
 def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
         val_loader: Iterable | None = None, *, metrics: Sequence = (),
         callbacks: Sequence[Callback] = (), scheduler=None,
         regularization: Callable | None = None, progress: bool | None = None,
-        verbose: int = 1, stop_on_nonfinite: bool = True) -> History:
+        verbose: int = 1, stop_on_nonfinite: bool = True,
+        compile: bool = False) -> History:  # noqa: A002
     """Train ``model`` for ``epochs`` epochs and return the ``History`` of per-epoch values.
 
     Args:
@@ -482,6 +551,11 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
             finite. The message names the epoch and batch and, when that batch's inputs or
             targets hold NaN/inf, says so; callbacks' ``on_train_end`` still runs and the
             unfinished epoch is neither recorded nor checkpointed. ``False`` trains on.
+        compile: run each training step (zero_grad, forward, loss, penalty, backward, step)
+            through ``lamina.compile``: the first batch of each shape records the step, the
+            others replay it, with the same values bit for bit (off by default). The
+            non-finite check then runs after the step, so on a non-finite loss the model
+            holds the weights that step gave.
 
     Returns:
         ``History``: ``history["loss"]``, ``history["val_accuracy"]``, ... one value per
@@ -493,5 +567,5 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
                       scheduler=scheduler, regularization=regularization, progress=progress,
-                      verbose=verbose, stop_on_nonfinite=stop_on_nonfinite)
+                      verbose=verbose, stop_on_nonfinite=stop_on_nonfinite, compile=compile)
     return trainer.fit(train_loader, epochs, val_loader)

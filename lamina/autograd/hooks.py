@@ -107,7 +107,8 @@ def register_post_accumulate_grad_hook(t: Tensor, fn) -> RemovableHandle:
     entry = _post_accumulate_hooks.get(key)
     if entry is None or entry[0]() is not t:
         entry = _post_accumulate_hooks[key] = (
-            weakref.ref(t, lambda _, k=key: _post_accumulate_hooks.pop(k, None)), OrderedDict())
+            weakref.ref(t, lambda _, k=key, d=_post_accumulate_hooks: d.pop(k, None)),
+            OrderedDict())
     h = RemovableHandle(entry[1])
     entry[1][h.id] = fn
     return h

@@ -4,7 +4,6 @@ ranks of batch B takes the steps one process takes with batch N*B.
 Every rank also trains the single-process reference itself (no communication needed), so
 the comparison happens on each rank; an assertion failure aborts the job."""
 
-import copy
 
 import numpy as np
 

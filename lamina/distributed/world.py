@@ -45,12 +45,11 @@ def import_mpi():
 
 
 def mpi_available() -> bool:
-    """Whether mpi4py can be imported (an MPI library is then present too)."""
-    try:
-        import_mpi()
-    except LaminaError:
-        return False
-    return True
+    """Whether mpi4py is installed. Only looks: importing ``mpi4py.MPI`` would initialize MPI
+    in this process, and a process that has done so cannot start ``mpirun`` itself."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 def launched_by_mpirun() -> bool:

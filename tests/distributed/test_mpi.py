@@ -44,3 +44,30 @@ def test_a_failing_rank_fails_the_job_instead_of_hanging(mode, message):
     assert message in proc.stdout + proc.stderr, output(proc)
     assert "the failure went unnoticed" not in proc.stdout
     assert elapsed < 45, f"took {elapsed:.0f} s: the job waited for the failed rank"
+
+
+def test_lamina_train_nproc_2(tmp_path):
+    """``lamina train --nproc 2`` starts mpirun; rank 0 alone prints and writes the run
+    directory, whose checkpoint loads into the plain model (``lamina evaluate``)."""
+    import os
+    import subprocess
+    import sys
+
+    from lamina.cli import main
+    from tests.distributed.mpi import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "train", "--nproc", "2", "--dataset", "iris",
+         "--model", "mlp", "--epochs", "2", "--out", str(tmp_path), "--name", "run",
+         "--no-progress"], env=env, capture_output=True, text=True, timeout=120,
+        cwd=str(tmp_path), stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, output(proc)
+    assert proc.stdout.count("data-parallel: 2 processes (MPI), batch 64 each") == 1
+    assert proc.stdout.count("epoch 2/2") == 1, output(proc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    run = tmp_path / "run"
+    for name in ("config.toml", "best.safetensors", "history.csv", "test_metrics.json"):
+        assert (run / name).is_file(), name
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+    assert main(["evaluate", str(run)]) == 0

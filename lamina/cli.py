@@ -948,7 +948,7 @@ def _train(args, job) -> int:
         train_loader, set_epoch = job.train_loader(train_loader.dataset, tcfg["batch_size"],
                                                    seed)
         callbacks.insert(0, set_epoch)
-    if tcfg["patience"]:          # on every rank: the reduced logs agree, so the ranks stop together
+    if tcfg["patience"]:          # every rank: the reduced logs agree, the ranks stop together
         callbacks.insert(0, EarlyStopping(patience=tcfg["patience"], verbose=True))
     metric_names = ["accuracy"] if classification else ["mae", "r2"]
     n_params = sum(p._data.size for p in model.parameters())

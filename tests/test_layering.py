@@ -27,7 +27,8 @@ LAYERS = [
     ("models", ["lamina.models"]),
     ("train", ["lamina.train", "lamina.sklearn", "lamina.attacks", "lamina.interpret",
                "lamina.rl", "lamina.onnx"]),
-    ("application", ["lamina.cli", "lamina.cli_generative", "lamina.cli_distributed", "lamina.config",
+    ("application", ["lamina.cli", "lamina.cli_generative", "lamina.cli_distributed",
+                     "lamina.config",
                      "lamina.experiments", "lamina.tune", "lamina.__main__", "lamina"]),
 ]
 

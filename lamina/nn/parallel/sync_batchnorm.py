@@ -44,7 +44,8 @@ class _SyncBatchNormFn(Function):
         n_local = x.size // c if c else 0
         mean_local = x.sum(axis=axes) / max(n_local, 1)
         m2_local = np.square(x - mean_local.reshape(per_channel)).sum(axis=axes)
-        stats = np.stack([np.full(c, n_local, x.dtype), mean_local, m2_local])
+        # float64 for the exchange: a count of samples is exact there at any size
+        stats = np.stack([np.full(c, n_local, np.float64), mean_local, m2_local])
         world = dist.get_world_size()
         gathered = [_make(np.empty_like(stats)) for _ in range(world)]
         dist.all_gather(gathered, _make(stats))
@@ -55,8 +56,9 @@ class _SyncBatchNormFn(Function):
             raise LaminaValueError(f"SyncBatchNorm: Expected more than 1 value per channel when "
                                    f"training, got {int(n[0]) if c else 0} over all ranks "
                                    f"(this rank's input size {tuple(x.shape)})")
-        mean = (counts * means).sum(axis=0) / n
-        var = (m2s.sum(axis=0) + (counts * np.square(means - mean)).sum(axis=0)) / n
+        mean = ((counts * means).sum(axis=0) / n).astype(x.dtype)
+        var = ((m2s.sum(axis=0) + (counts * np.square(means - mean)).sum(axis=0)) / n
+               ).astype(x.dtype)
         _update_running(rm, rv, mean, var, momentum, int(n[0]))
         invstd = (1.0 / np.sqrt(var + eps)).reshape(per_channel)
         xhat = (x - mean.reshape(per_channel)) * invstd
@@ -64,7 +66,7 @@ class _SyncBatchNormFn(Function):
         if b is not None:
             out = out + b.reshape(per_channel)
         ctx.save_for_backward(x, xhat, invstd, w)
-        ctx.axes, ctx.n = axes, n.reshape(per_channel)
+        ctx.axes, ctx.n = axes, n.reshape(per_channel).astype(x.dtype)
         return out if out is not xhat else xhat.copy()
 
     @staticmethod

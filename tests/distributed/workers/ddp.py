@@ -98,6 +98,24 @@ assert isinstance(model[1], nn.SyncBatchNorm)
 ddp = distributed(model, adam)
 same(ddp.module, reference(mlp(nn.BatchNorm1d), adam), "SyncBatchNorm")
 
+# float32 SyncBatchNorm on images: float32 results, those of BatchNorm2d on the whole batch
+g = np.random.default_rng(5)
+xs = g.normal(size=(n * 3, 4, 5, 5)).astype(np.float32)
+ws = g.normal(size=(n * 3, 4, 5, 5)).astype(np.float32)
+sync, plain = nn.SyncBatchNorm(4).float(), nn.BatchNorm2d(4).float()
+xl = lamina.tensor(xs[r * 3:(r + 1) * 3], requires_grad=True)
+out = sync(xl)
+(out * lamina.tensor(ws[r * 3:(r + 1) * 3])).sum().backward()
+xf = lamina.tensor(xs, requires_grad=True)
+ref_out = plain(xf)
+(ref_out * lamina.tensor(ws)).sum().backward()
+assert out.dtype == lamina.float32 and xl.grad.dtype == lamina.float32
+np.testing.assert_allclose(out.detach().numpy(), ref_out.detach().numpy()[r * 3:(r + 1) * 3],
+                           rtol=1e-4, atol=1e-5)
+np.testing.assert_allclose(xl.grad.numpy(), xf.grad.numpy()[r * 3:(r + 1) * 3],
+                           rtol=1e-4, atol=1e-5)
+np.testing.assert_allclose(sync.running_var.numpy(), plain.running_var.numpy(), rtol=1e-5)
+
 # plain BatchNorm (PyTorch's default): each rank normalizes its own batch; the running
 # statistics are rank 0's at the start of each forward (broadcast_buffers), then updated
 # locally, so only the parameters are compared with the reference

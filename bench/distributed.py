@@ -59,6 +59,19 @@ def _throughput(steps: int, repeats: int) -> dict:
         dist.init_process_group("mpi")
     n = dist.get_world_size() if parallel else 1
     out = {}
+    # the time backward's end spends waiting for the gradient all-reduces (exposed
+    # communication), summed by wrapping the buckets' finish
+    from lamina.nn.parallel import distributed as ddp_module
+
+    waited = [0.0]
+    finish = ddp_module._Bucket.finish
+
+    def timed_finish(bucket):
+        t = time.perf_counter()
+        finish(bucket)
+        waited[0] += time.perf_counter() - t
+
+    ddp_module._Bucket.finish = timed_finish
     for name, make in _models(lamina).items():
         lamina.manual_seed(0)
         model, shape, batch, make_opt = make()
@@ -78,17 +91,20 @@ def _throughput(steps: int, repeats: int) -> dict:
 
         for _ in range(3):
             step()
-        times = []
+        times, waits = [], []
         for _ in range(repeats):
             if n > 1:
                 dist.barrier()
+            waited[0] = 0.0
             t = time.perf_counter()
             for _ in range(steps):
                 step()
             times.append((time.perf_counter() - t) / steps)
+            waits.append(waited[0] / steps)
         med = statistics.median(times)
         out[name] = {"step_s": med, "samples_per_s": n * batch / med, "batch": batch,
-                     "best_step_s": min(times), "params": int(n_params),
+                     "best_step_s": min(times), "allreduce_wait_s": statistics.median(waits),
+                     "params": int(n_params),
                      "grad_bytes": int(n_params) * 4}
     return out
 
@@ -164,9 +180,11 @@ def model_report(res: dict) -> str:
         tc, m = r["step_s"], r["grad_bytes"]
         t2 = res["2proc_1thread"][name]["step_s"]
         pred2 = tc + ring_allreduce(2, m, o, 0.0, beta)
+        wait = res["2proc_1thread"][name].get("allreduce_wait_s", float("nan"))
         lines.append(f"{name}: compute {tc * 1e3:.1f} ms/step, gradients {m / 1e6:.2f} MB; "
                      f"2 ranks here: predicted {pred2 * 1e3:.1f} ms/step from the all-reduce "
-                     f"alone, measured {t2 * 1e3:.1f} ms/step")
+                     f"alone, measured {t2 * 1e3:.1f} ms/step, of which "
+                     f"{wait * 1e3:.1f} ms waiting for the all-reduce at backward's end")
         for net, (alpha, bw) in NETWORKS.items():
             effs = []
             for n in SCALES:

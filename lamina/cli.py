@@ -856,11 +856,12 @@ def _literal(text: str):
 def cmd_train(args) -> int:
     from lamina.cli_distributed import Job, launch
 
-    if args.nproc is not None:
-        if args.nproc < 1:
-            raise CLIError(f"--nproc must be a positive number of processes, got {args.nproc}")
-        if args.nproc > 1:
-            return launch(args.nproc, args.argv)
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None:
+        if nproc < 1:
+            raise CLIError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc > 1:
+            return launch(nproc, getattr(args, "argv", sys.argv[1:]))
     job = Job()                   # rank and size under mpirun (see lamina.cli_distributed)
     global _QUIET
     _QUIET = not job.main

@@ -181,3 +181,19 @@ def test_errors_without_a_process_group():
         dist.init_process_group("nccl")
     assert not dist.is_initialized()
     assert dist.is_available() == dist.is_mpi_available()
+
+
+# --- lamina train --nproc, without starting anything ------------------------------------------
+
+def test_nproc_argument_handling(monkeypatch, capsys):
+    from lamina import cli, cli_distributed
+
+    assert cli_distributed.strip_nproc(["train", "--nproc", "2", "--epochs", "1"]) == \
+        ["train", "--epochs", "1"]
+    assert cli_distributed.strip_nproc(["train", "--nproc=4", "--lr", "0.1"]) == \
+        ["train", "--lr", "0.1"]
+    assert cli.main(["train", "--nproc", "0"]) == 2
+    assert "--nproc must be a positive number of processes, got 0" in capsys.readouterr().err
+    monkeypatch.setattr(cli_distributed.shutil, "which", lambda name: None)
+    assert cli.main(["train", "--nproc", "2"]) == 2
+    assert "--nproc needs MPI's mpirun: install Open MPI" in capsys.readouterr().err

@@ -18,8 +18,8 @@ def test_collectives():
 
 
 def test_ddp_two_ranks_match_one_process_with_twice_the_batch():
-    # SGD and Adam, one bucket and many, SyncBatchNorm, local BatchNorm, no_sync,
-    # an unused parameter, and reductions launched during backward: see the worker
+    # SGD with one bucket, Adam with many, SyncBatchNorm (float64 and float32), local
+    # BatchNorm, no_sync, an unused parameter, reductions launched during backward
     proc = run_mpi("ddp.py", timeout=120)
     assert proc.returncode == 0, output(proc)
     assert proc.stdout.count("DistributedDataParallel OK") == 2, output(proc)

@@ -14,6 +14,11 @@ Where they live:
   dies. The engine sums a hooked leaf's contributions over the pass and runs its hooks once
   at the end (PyTorch runs them when the last contribution arrives: the same values, but a
   leaf hook may run later relative to other hooks).
+
+``leaf.register_post_accumulate_grad_hook(fn)`` is different: ``fn(leaf)`` runs as soon as the
+leaf's ``.grad`` holds the whole gradient of the pass, while backward is still running for the
+rest of the graph (``DistributedDataParallel`` starts reducing gradients there). The engine
+counts the graph edges into each such leaf before the pass and runs the hooks after the last.
 """
 
 from __future__ import annotations

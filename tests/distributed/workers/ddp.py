@@ -188,4 +188,23 @@ ddp._buckets[0].launch = lambda size: (events.append("bucket 0 launched"), launc
 loss_fn(ddp(mine(x)), mine(y)).backward()
 assert events == ["bucket 0 launched", "first layer done"], events
 
+# fit with a DDP model on DistributedSampler shares: the history (losses and accuracy
+# reduced over the ranks) and the weights of one process fitting batches twice as large
+from lamina.data import DataLoader, DistributedSampler, TensorDataset  # noqa: E402
+from lamina.train import fit  # noqa: E402
+
+x, y = data(9, 8 * n * B)
+ds = TensorDataset(x, y)
+sampler = DistributedSampler(ds, shuffle=False)
+ddp = DDP(mlp())
+got = fit(ddp, nn.CrossEntropyLoss(), sgd(ddp.parameters()),
+          DataLoader(ds, batch_size=B, sampler=sampler), epochs=2, metrics=["accuracy"],
+          verbose=0)
+ref = mlp()
+want = fit(ref, nn.CrossEntropyLoss(), sgd(ref.parameters()),
+           DataLoader(ds, batch_size=n * B), epochs=2, metrics=["accuracy"], verbose=0)
+for key in ("loss", "accuracy"):
+    np.testing.assert_allclose(got[key], want[key], err_msg=key, **TOL)
+same(ddp.module, ref, "fit")
+
 print(f"rank {r}: DistributedDataParallel OK", flush=True)

@@ -970,7 +970,7 @@ def _train(args, job) -> int:
             history = fit(trained, loss_fn, optimizer, train_loader, tcfg["epochs"],
                           val_loader, metrics=metric_names, callbacks=callbacks,
                           scheduler=scheduler, regularization=_regularization(tcfg),
-                          progress=False if args.no_progress else None,
+                          progress=False if args.no_progress else job.progress(),
                           verbose=1 if job.main else 0,
                           stop_on_nonfinite=tcfg["stop_on_nonfinite"])
     except TrainingDivergedError as e:

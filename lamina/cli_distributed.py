@@ -15,7 +15,11 @@ root: ``--nproc`` adds both where they are needed). Each rank then:
   one-process values, and no rank waits for another).
 
 Only rank 0 prints, shows the progress bar and writes the run directory (configuration,
-checkpoints, history, plots, test metrics). An error on any rank ends the whole job.
+checkpoints, history, plots, test metrics). An error on any rank ends the whole job. A rank
+cannot see whether mpirun's output is a terminal (Open MPI gives each rank a pseudo-terminal
+of its own), so ``--nproc`` tells rank 0 (``LAMINA_PROGRESS_BAR``: the terminal's width, 0
+for none). Under a hand-written ``mpirun`` tqdm sees that width-0 terminal and draws
+nothing; ``LAMINA_PROGRESS_BAR=$COLUMNS mpirun -n 2 lamina train ...`` brings the bar back.
 """
 
 from __future__ import annotations
@@ -69,8 +73,11 @@ def launch(nproc: int, argv: list[str]) -> int:
         raise CLIError("--nproc needs mpi4py: pip install 'lamina[mpi]'")
     cmd = [*mpirun_command(nproc), sys.executable, "-m", "lamina", *strip_nproc(argv)]
     print("starting: " + " ".join(cmd), flush=True)
+    # tell rank 0 whether mpirun's output is a terminal, and how wide (see Job.progress)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 0
+    env = dict(os.environ, LAMINA_PROGRESS_BAR=str(width))
     try:
-        return subprocess.run(cmd).returncode
+        return subprocess.run(cmd, env=env).returncode
     except KeyboardInterrupt:
         return 130
 
@@ -89,6 +96,29 @@ class Job:
             self.size, self.rank = dist.get_world_size(), dist.get_rank()
         self.main = self.rank == 0
         self.parallel = self.size > 1
+
+    def progress(self) -> bool | None:
+        """``fit``'s ``progress`` for this rank. Open MPI gives every rank a pseudo-terminal
+        of 0 columns, whatever mpirun writes to: under ``--nproc`` rank 0 draws the bar when
+        mpirun's own output is a terminal, after giving its pseudo-terminal that terminal's
+        width (tqdm draws nothing at width 0). Otherwise ``None``: a bar on a terminal."""
+        flag = os.environ.get("LAMINA_PROGRESS_BAR")
+        if not self.parallel or flag is None:
+            return None
+        width = int(flag) if flag.isdigit() else 0
+        if not self.main or width <= 0:
+            return False
+        try:
+            import fcntl
+            import struct
+            import termios
+
+            if sys.stdout.isatty() and os.get_terminal_size(sys.stdout.fileno()).columns == 0:
+                fcntl.ioctl(sys.stdout.fileno(), termios.TIOCSWINSZ,
+                            struct.pack("HHHH", 24, width, 0, 0))
+        except (ImportError, OSError):
+            pass
+        return True
 
     def share(self, value):
         """Rank 0's ``value``, on every rank."""

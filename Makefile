@@ -20,8 +20,11 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install -e .
 	@touch $@
 
+# mpi4py (the [mpi] extra) only where an MPI library is installed: the tests of
+# lamina.distributed need it and skip, saying why, without it
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -e ".[dev]"
+	if command -v mpirun >/dev/null 2>&1; then $(PIP) install -e ".[mpi]"; fi
 	@touch $@
 
 install: $(VENV)/.installed

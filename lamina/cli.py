@@ -61,8 +61,12 @@ class CLIError(Exception):
 
 # --- small helpers ------------------------------------------------------------------------
 
+_QUIET = False      # set on ranks other than 0 of a data-parallel run: only rank 0 prints
+
+
 def _say(*args, file=None) -> None:
-    print(*args, file=file or sys.stdout, flush=True)
+    if not _QUIET:
+        print(*args, file=file or sys.stdout, flush=True)
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
@@ -850,6 +854,29 @@ def _literal(text: str):
 
 
 def cmd_train(args) -> int:
+    from lamina.cli_distributed import Job, launch
+
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None:
+        if nproc < 1:
+            raise CLIError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc > 1:
+            return launch(nproc, getattr(args, "argv", sys.argv[1:]))
+    job = Job()                   # rank and size under mpirun (see lamina.cli_distributed)
+    global _QUIET
+    _QUIET = not job.main
+    try:
+        return _train(args, job)
+    except (CLIError, C.ConfigError) as e:
+        if not job.parallel:
+            raise
+        if job.main:
+            print(f"{PROG}: error: {e}", file=sys.stderr, flush=True)
+        job.fail("the training stopped with the error above; ending the job", 2)
+        raise
+
+
+def _train(args, job) -> int:
     import lamina
     from lamina.data import DataLoader, TensorDataset
     from lamina.tensor import Tensor
@@ -859,6 +886,10 @@ def cmd_train(args) -> int:
     cfg = _config_from_args(args)
     from lamina.cli_generative import is_generative, train_generative
     if is_generative(cfg["model"]["name"]):          # vae, gan, rbm: their own training
+        if job.parallel:
+            raise CLIError(f"model {cfg['model']['name']!r} trains in one process only: drop "
+                           "--nproc (data-parallel training covers the classifiers and "
+                           "regressors)")
         return train_generative(args, cfg)
     dcfg, tcfg = cfg["data"], cfg["train"]
     seed = cfg["seed"]
@@ -884,7 +915,8 @@ def cmd_train(args) -> int:
                        f"{len(pre.classes)}; use cross_entropy")
     lamina.manual_seed(seed)
     model = build_model(cfg["model"], pre.state["input_shape"], _out_features(pre, loss_name))
-    optimizer = _optimizer(tcfg, model.parameters())
+    trained = job.wrap(model)     # DistributedDataParallel with several ranks
+    optimizer = _optimizer(tcfg, trained.parameters())
     scheduler = _scheduler(tcfg, optimizer)
 
     # record what "auto" became, so config.toml is the configuration actually used
@@ -892,11 +924,13 @@ def cmd_train(args) -> int:
     dcfg["standardize"] = pre.state["standardize"] is not None
     dcfg["image_size"] = pre.state["image_size"] or dcfg["image_size"]
     tcfg["loss"] = loss_name
-    run = _run_dir(cfg)
-    header = (f"lamina {lamina.__version__} run {run.name}: the resolved configuration\n"
-              f"repeat it with: lamina train --config {run / 'config.toml'}")
-    (run / "config.toml").write_text(C.dump_toml(cfg, header), encoding="utf-8")
-    pre.save(run)
+    run = _run_dir(cfg) if job.main else None
+    run = job.share(run)          # only rank 0 writes the run directory
+    if job.main:
+        header = (f"lamina {lamina.__version__} run {run.name}: the resolved configuration\n"
+                  f"repeat it with: lamina train --config {run / 'config.toml'}")
+        (run / "config.toml").write_text(C.dump_toml(cfg, header), encoding="utf-8")
+        pre.save(run)
 
     def loader(idx, shuffle):
         xs = Tensor(pre.transform(x[idx]))
@@ -909,7 +943,13 @@ def cmd_train(args) -> int:
     monitor = "val_loss" if val_loader is not None else "loss"
     callbacks = [ModelCheckpoint(run, monitor=monitor, save_optimizer=False),
                  CSVLogger(run / "history.csv"), JSONLogger(run / "history.json")]
-    if tcfg["patience"]:
+    if not job.main:
+        callbacks = []
+    if job.parallel:              # each rank trains on its share of every epoch
+        train_loader, set_epoch = job.train_loader(train_loader.dataset, tcfg["batch_size"],
+                                                   seed)
+        callbacks.insert(0, set_epoch)
+    if tcfg["patience"]:          # every rank: the reduced logs agree, the ranks stop together
         callbacks.insert(0, EarlyStopping(patience=tcfg["patience"], verbose=True))
     metric_names = ["accuracy"] if classification else ["mae", "r2"]
     n_params = sum(p._data.size for p in model.parameters())
@@ -919,21 +959,27 @@ def cmd_train(args) -> int:
     _say(f"model: {cfg['model']['name']} ({n_params:,} parameters), loss {loss_name}, "
          f"optimizer {tcfg['optimizer']} (lr {tcfg['lr']:g}), schedule {tcfg['schedule']}, "
          f"{tcfg['epochs']} epochs of batch {tcfg['batch_size']}")
+    if job.parallel:
+        _say(f"data-parallel: {job.size} processes (MPI), batch {tcfg['batch_size']} each, "
+             f"global batch {job.size * tcfg['batch_size']}")
     _say(f"run directory: {run}")
     from lamina.train import TrainingDivergedError, load_checkpoint
     try:
         # NumPy's overflow warnings are noise here: a non-finite loss is reported below
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            history = fit(model, loss_fn, optimizer, train_loader, tcfg["epochs"], val_loader,
-                          metrics=metric_names, callbacks=callbacks, scheduler=scheduler,
-                          regularization=_regularization(tcfg),
-                          progress=False if args.no_progress else None,
+            history = fit(trained, loss_fn, optimizer, train_loader, tcfg["epochs"],
+                          val_loader, metrics=metric_names, callbacks=callbacks,
+                          scheduler=scheduler, regularization=_regularization(tcfg),
+                          progress=False if args.no_progress else job.progress(),
+                          verbose=1 if job.main else 0,
                           stop_on_nonfinite=tcfg["stop_on_nonfinite"],
                           compile=tcfg["compile"])
     except TrainingDivergedError as e:
         raise CLIError(f"{str(e).removeprefix('fit: ')}.\n{_kept_checkpoints(run)}"
                        .replace("fit(..., stop_on_nonfinite=False)", "--no-stop-on-nonfinite")
                        ) from None
+    if not job.main:              # rank 0 evaluates and plots the result
+        return 0
     if not (run / "best.safetensors").is_file():
         raise CLIError(f"no epoch had a finite {monitor} (the loss became NaN or inf), so "
                        f"there is no best checkpoint in {run}; train again with a smaller "
@@ -1411,6 +1457,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="run directory name (default: timestamp-model-dataset)")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it only shows on a terminal anyway)")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="data-parallel training on N processes: runs mpirun -n N for you "
+                   "(needs Open MPI and mpi4py; see docs/distributed.md)")
     g = t.add_argument_group("data")
     g.add_argument("--dataset", metavar="NAME|csv:PATH",
                    help="dataset (default digits): " + ", ".join(_safe_dataset_names())
@@ -1529,6 +1578,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for errors a user can fix)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)    # for --nproc's mpirun
     if args.command is None:
         parser.print_help()
         return 2

@@ -210,6 +210,18 @@ class Tensor:
                 "cannot register a hook on a tensor that doesn't require gradient")
         return _engine.register_tensor_hook(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` once per ``backward()``, after this leaf's ``.grad`` has received
+        the pass's whole gradient (PyTorch's hook of the same name; leaves only). Returns a
+        handle whose ``remove()`` unregisters it. See ``lamina.autograd.hooks``.
+
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print(p.grad.norm()))
+        """
+        if not self.requires_grad:
+            raise LaminaValueError(
+                "cannot register a hook on a tensor that doesn't require gradient")
+        return _engine.register_post_accumulate_grad_hook(self, hook)
+
     @property
     def retains_grad(self) -> bool:
         return self._retain

@@ -22,11 +22,12 @@ LAYERS = [
     ("kernels", ["lamina.kernels"]),
     ("library", ["lamina.nn", "lamina.optim", "lamina.data", "lamina.serialization",
                  "lamina.utils", "lamina.distributions", "lamina.quantization",
-                 "lamina.vision", "lamina.compiler"]),
+                 "lamina.vision", "lamina.compiler", "lamina.distributed"]),
     ("models", ["lamina.models"]),
     ("train", ["lamina.train", "lamina.sklearn", "lamina.attacks", "lamina.interpret",
                "lamina.rl", "lamina.onnx"]),
-    ("application", ["lamina.cli", "lamina.cli_generative", "lamina.config",
+    ("application", ["lamina.cli", "lamina.cli_generative", "lamina.cli_distributed",
+                     "lamina.config",
                      "lamina.experiments", "lamina.tune", "lamina.__main__", "lamina"]),
 ]
 

@@ -18,8 +18,11 @@ from numpy import ndarray
 from lamina.autograd.grad_mode import GradMode, set_grad_enabled
 from lamina.autograd.hooks import (  # noqa: F401  (for Tensor)
     _leaf_hooks,
+    _post_accumulate_hooks,
     call_hooks,
     leaf_hooks,
+    post_accumulate_hooks,
+    register_post_accumulate_grad_hook,
     register_tensor_hook,
     run_output_hooks,
     watch,
@@ -91,7 +94,34 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
     gradient reaches (PyTorch's engine orders its ready queue the same way). When a node is
     popped, every contribution to its gradient has arrived.
     """
-    sink = _Accumulate() if capture is None else _Capture(capture)
+    sink = _Accumulate(roots) if capture is None else _Capture(capture)
+    _callbacks.append([])
+    try:
+        _run(sink, roots, root_grads, retain_graph)
+        sink.leaves_done()                      # hooked leaves: their summed gradient, hooked
+        done = _callbacks[-1]
+        while done:                             # queue_callback: end-of-pass work, in order
+            done.pop(0)()
+    finally:
+        _callbacks.pop()
+    return sink.result(allow_unused)
+
+
+_callbacks: list = []   # one list per backward pass in progress (a hook may run backward)
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` when the backward pass now running has finished (after every ``.grad``
+    and hook): PyTorch's ``Variable._execution_engine.queue_callback``. Data-parallel
+    training uses it to wait for its gradient reductions before ``backward()`` returns.
+    Only valid inside a backward pass (from a hook)."""
+    if not _callbacks:
+        raise LaminaValueError("queue_callback: called outside a backward pass; call it from a "
+                               "hook that runs during backward()")
+    _callbacks[-1].append(fn)
+
+
+def _run(sink, roots, root_grads, retain_graph):
     grads = {}          # node -> gradient of its output (a list of them for multi-output)
     heap = []           # (-seq, node): a node is pushed when its first gradient arrives
     for t, g in zip(roots, root_grads):
@@ -117,6 +147,10 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             _raise_count(node, in_grads)
         for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
             if gi is None or not need:
+                if need and sink.pending:       # a None gradient still settles the edge
+                    c, _ = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
+                    if c is None:
+                        sink.settle(t)
                 continue
             d = t._data
             if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
@@ -138,8 +172,6 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, allow_unus
             node.saved = node.saved_versions = ()
             if node.watch is not None:
                 node.watch = None               # it points back at this node's outputs
-    sink.leaves_done()                          # hooked leaves: their summed gradient, hooked
-    return sink.result(allow_unused)
 
 
 def _send(grads, heap, node, idx, g):
@@ -208,9 +240,12 @@ class _Accumulate:
 
     watched = frozenset()       # retained tensors and hooks are found through node.watch
 
-    def __init__(self):
+    def __init__(self, roots):
         self.handed = set()     # ids of arrays already given to a leaf in this pass
         self.hooked = {}        # id(leaf) -> [leaf, summed gradient] for leaves with hooks
+        # leaves with post-accumulate-grad hooks: id -> graph edges into them still to come
+        self.pending = _count_edges(roots) if _post_accumulate_hooks else None
+        self.stored = {}        # id -> leaf, of pending leaves that received a gradient
 
     def leaf(self, t, g):
         if _leaf_hooks and leaf_hooks(t) is not None:   # summed now, hooked at the end
@@ -221,12 +256,33 @@ class _Accumulate:
                 entry[1] = entry[1] + g
             return
         self.store(t, g)
+        if self.pending:
+            self.settle(t)
+
+    def settle(self, t):
+        """One edge into leaf ``t`` is done; after its last, ``t``'s post-accumulate hooks."""
+        k = id(t)
+        n = self.pending.get(k)
+        if n is None or k in self.hooked:   # a leaf with tensor hooks finishes at the end
+            return
+        if n > 1:
+            self.pending[k] = n - 1
+            return
+        del self.pending[k]
+        if self.stored.pop(k, None) is not None:
+            _post_hooks(t)
 
     def leaves_done(self):
         for t, g in self.hooked.values():
             self.store(t, call_hooks(leaf_hooks(t) or {}, g))
+        # leaves whose last edge never ran (a node upstream got no gradient): now complete
+        for t in self.stored.values():
+            _post_hooks(t)
+        self.stored = {}
 
     def store(self, t, g):
+        if self.pending is not None and id(t) in self.pending:
+            self.stored[id(t)] = t
         # a .grad never shares memory with a view, or with another leaf's .grad
         if g.base is not None or id(g) in self.handed:
             g = g.copy()
@@ -256,8 +312,47 @@ class _Accumulate:
         return None
 
 
+def _count_edges(roots) -> dict:
+    """For each leaf with post-accumulate-grad hooks that backward from ``roots`` can reach:
+    how many graph edges lead into it (each delivers one contribution, or a None)."""
+    counts = {}
+    seen = set()
+    stack = []
+    for t in roots:
+        if t._ctx is None:
+            if id(t) in _post_accumulate_hooks:
+                counts[id(t)] = counts.get(id(t), 0) + 1
+        elif t._ctx not in seen:
+            seen.add(t._ctx)
+            stack.append(t._ctx)
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:                 # freed: backward raises when it gets here
+            continue
+        for t, need in zip(node.inputs, node.needs_input_grad):
+            if not need:
+                continue
+            c, _ = (t._ctx, t._out_idx) if t._prev is None else edge(t, node.seq)
+            if c is None:
+                if id(t) in _post_accumulate_hooks:
+                    counts[id(t)] = counts.get(id(t), 0) + 1
+            elif c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return counts
+
+
+def _post_hooks(t) -> None:
+    hooks = post_accumulate_hooks(t)
+    if hooks:
+        for fn in list(hooks.values()):
+            fn(t)
+
+
 class _Capture:
     """Where ``autograd.grad`` puts gradients: a sum per requested tensor, leaf or not."""
+
+    pending = None              # autograd.grad runs no post-accumulate-grad hooks
 
     def __init__(self, tensors):
         self.tensors = tensors

@@ -14,6 +14,11 @@ Where they live:
   dies. The engine sums a hooked leaf's contributions over the pass and runs its hooks once
   at the end (PyTorch runs them when the last contribution arrives: the same values, but a
   leaf hook may run later relative to other hooks).
+
+``leaf.register_post_accumulate_grad_hook(fn)`` is different: ``fn(leaf)`` runs as soon as the
+leaf's ``.grad`` holds the whole gradient of the pass, while backward is still running for the
+rest of the graph (``DistributedDataParallel`` starts reducing gradients there). The engine
+counts the graph edges into each such leaf before the pass and runs the hooks after the last.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ def watch(node) -> Watch:
 
 
 _leaf_hooks: dict = {}      # id(leaf) -> (weakref to it, OrderedDict of handle id -> fn)
+_post_accumulate_hooks: dict = {}   # the same, for register_post_accumulate_grad_hook
 
 
 def register_tensor_hook(t: Tensor, fn) -> RemovableHandle:
@@ -85,6 +91,38 @@ def register_tensor_hook(t: Tensor, fn) -> RemovableHandle:
     h = RemovableHandle(hooks)
     hooks[h.id] = fn
     return h
+
+
+def register_post_accumulate_grad_hook(t: Tensor, fn) -> RemovableHandle:
+    """``t.register_post_accumulate_grad_hook(fn)``: ``fn(t)`` runs once per ``backward()``,
+    after the last contribution of that pass has been added to ``t.grad`` (leaves only).
+
+    The engine knows a leaf is complete by counting, before the pass, the graph edges that
+    lead to it from the roots; data-parallel training uses this to start reducing a
+    parameter's gradient while backward is still running for the layers below it. Not run
+    by ``autograd.grad`` (which does not accumulate), as in PyTorch.
+    """
+    if not callable(fn):
+        raise LaminaTypeError(
+            f"register_post_accumulate_grad_hook: expected a callable, got {type(fn).__name__}")
+    if t._ctx is not None:
+        raise LaminaValueError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors")
+    key = id(t)
+    entry = _post_accumulate_hooks.get(key)
+    if entry is None or entry[0]() is not t:
+        entry = _post_accumulate_hooks[key] = (
+            weakref.ref(t, lambda _, k=key, d=_post_accumulate_hooks: d.pop(k, None)),
+            OrderedDict())
+    h = RemovableHandle(entry[1])
+    entry[1][h.id] = fn
+    return h
+
+
+def post_accumulate_hooks(t: Tensor):
+    """The post-accumulate-grad hooks of leaf ``t`` (None when it has none)."""
+    entry = _post_accumulate_hooks.get(id(t))
+    return entry[1] if entry is not None and entry[1] and entry[0]() is t else None
 
 
 def leaf_hooks(t: Tensor):

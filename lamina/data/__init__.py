@@ -25,6 +25,7 @@ from lamina.data.preprocessing import (
 )
 from lamina.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -38,7 +39,7 @@ __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
     "StandardScaler", "MinMaxScaler", "OneHotEncoder", "one_hot", "polynomial_features",
     "train_val_test_split", "kfold_indices", "stratified_kfold_indices",
 ]

@@ -26,7 +26,7 @@ from lamina.backend import Generator, rng
 from lamina.errors import LaminaTypeError, LaminaValueError
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler", "BatchSampler"]
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler"]
 
 
 def _check_generator(name: str, generator) -> None:
@@ -279,7 +279,90 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-_BUILTIN = (SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
+class DistributedSampler(Sampler):
+    """This rank's share of the dataset's indices in data-parallel training: each of the
+    ``num_replicas`` ranks gets ``ceil(n / num_replicas)`` indices, and together they cover
+    every index of the epoch once (PyTorch's ``DistributedSampler``).
+
+    The epoch's order (a permutation seeded by ``seed + epoch`` when ``shuffle``, else
+    ``0..n-1``) is padded by repeating its start until its length divides by
+    ``num_replicas`` (or, with ``drop_last``, cut to the largest multiple), and rank ``r``
+    takes every ``num_replicas``-th index from position ``r``: PyTorch's assignment. The
+    permutation is NumPy's, so for the same seed the shuffled order differs from PyTorch's
+    (``shuffle=False`` gives PyTorch's indices exactly). Call ``set_epoch(epoch)`` before
+    each epoch so that every rank draws the same new permutation.
+
+    Args:
+        dataset: the dataset (anything with a length).
+        num_replicas, rank: default ``lamina.distributed.get_world_size()`` / ``get_rank()``.
+        shuffle: a new permutation each epoch (default True).
+        seed: the base seed; must be the same on every rank.
+        drop_last: drop the tail instead of padding, so no index is seen twice in an epoch.
+
+    >>> sampler = DistributedSampler(train_set)            # inside mpirun -n N
+    >>> loader = DataLoader(train_set, batch_size=64, sampler=sampler)
+    >>> for epoch in range(epochs):
+    ...     sampler.set_epoch(epoch)
+    """
+
+    def __init__(self, dataset: Sized, num_replicas: int | None = None,
+                 rank: int | None = None, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False) -> None:
+        from lamina import distributed as dist
+
+        self.dataset = _sized("DistributedSampler", dataset)
+        if num_replicas is None:
+            num_replicas = dist.get_world_size()
+        if rank is None:
+            rank = dist.get_rank()
+        _check_positive_int("DistributedSampler", "num_replicas", num_replicas)
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or \
+                not 0 <= rank < num_replicas:
+            raise LaminaValueError(f"DistributedSampler: Invalid rank {rank}, rank should be in "
+                                   f"the interval [0, {num_replicas - 1}]")
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+
+    @property
+    def num_samples(self) -> int:
+        n, k = len(self.dataset), self.num_replicas
+        if self.drop_last and n % k:
+            return -(-(n - k) // k)         # ceil((n - k) / k), as PyTorch
+        return -(-n // k)
+
+    @property
+    def total_size(self) -> int:
+        return self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose permutation the next iteration uses (the same on every rank)."""
+        self.epoch = int(epoch)
+
+    def _indices(self) -> np.ndarray:
+        n = len(self.dataset)
+        if self.shuffle:
+            order = Generator().manual_seed(self.seed + self.epoch).np.permutation(n)
+        else:
+            order = np.arange(n)
+        total = self.total_size
+        if total > n:                       # pad with the start, repeated as needed
+            order = np.resize(order, total) if n else order
+        order = order[:total]
+        return order[self.rank:total:self.num_replicas].astype(np.int64, copy=False)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices().tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+_BUILTIN = (SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler,
+            DistributedSampler)
 
 
 def _is_builtin(sampler) -> bool:

@@ -7,3 +7,5 @@ from lamina.nn.parameter import Buffer, Parameter
 from lamina.nn.module import Module
 from lamina.nn.modules import *
 from lamina.nn import functional, init, utils
+from lamina.nn import parallel
+from lamina.nn.parallel import SyncBatchNorm

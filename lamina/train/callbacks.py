@@ -198,6 +198,7 @@ def _copy_weights(model) -> dict:
 class ModelCheckpoint(Callback):
     """Save the model (and optimizer) state after epochs, with ``lamina.save``.
 
+    A ``DistributedDataParallel`` model is saved as its ``module`` (plain keys).
     Each file is one safetensors file (written atomically) holding a dict:
     ``{"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": int,
     "logs": {key: value}}``; read it back with ``load_checkpoint``.
@@ -248,7 +249,7 @@ class ModelCheckpoint(Callback):
         self.best_epoch = 0
 
     def _save(self, trainer, path: str, epoch: int, logs: dict) -> None:
-        obj = {"model": trainer.model.state_dict(), "epoch": epoch,
+        obj = {"model": _unwrapped(trainer.model).state_dict(), "epoch": epoch,
                "logs": {k: v for k, v in logs.items() if v is not None}}
         if self.save_optimizer:
             obj["optimizer"] = trainer.optimizer.state_dict()
@@ -274,6 +275,14 @@ class ModelCheckpoint(Callback):
                 if self.verbose:
                     trainer.print(f"epoch {epoch}: {self.monitor} improved to "
                                   f"{current:.4g}, saved {self.best_path}")
+
+
+def _unwrapped(model):
+    """The model a checkpoint holds: a ``DistributedDataParallel``'s ``module`` (its keys
+    without the ``module.`` prefix, so the file loads into the plain model)."""
+    from lamina.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _weights_finite(model) -> bool:

@@ -183,6 +183,28 @@ def _evaluate(model, loader, loss_fn, metrics: list[Metric], op: str) -> dict[st
     return logs
 
 
+def _data_parallel(model) -> bool:
+    """Whether ``model`` is a ``DistributedDataParallel`` replica of a job of 2+ ranks."""
+    from lamina.nn.parallel import DistributedDataParallel
+
+    return isinstance(model, DistributedDataParallel) and model.world_size > 1
+
+
+def _reduce_logs(logs: dict, count: int) -> dict:
+    """The epoch's logs over all ranks of a data-parallel job, the same on every rank: each
+    value is averaged with the weight of the rank's sample count. That is exact for the
+    loss and for metrics that are means over samples (accuracy, top-k accuracy, MSE, MAE)
+    and an approximation for the others (RMSE, R^2, precision/recall/F1 are computed per
+    rank, then averaged)."""
+    from lamina import distributed as dist
+
+    keys = list(logs)
+    arr = Tensor(np.array([count, *(logs[k] * count for k in keys)], dtype=np.float64))
+    dist.all_reduce(arr)
+    total = arr._data[0]
+    return {k: float(v / total) for k, v in zip(keys, arr._data[1:])}
+
+
 def _scalar(value, name: str) -> float:
     try:
         return float(value)
@@ -445,6 +467,8 @@ class Trainer:
         if reg is not None:
             logs["penalty"] = penalty_total / batches
         logs.update((m.name, _scalar(m.compute(), m.name)) for m in self.metrics)
+        if _data_parallel(model):
+            logs = _reduce_logs(logs, count)
         return logs
 
     def _step(self, target, *inputs):

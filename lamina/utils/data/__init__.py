@@ -5,7 +5,8 @@
 ``lamina.utils.data.dataset``, ``.dataloader`` and ``.sampler`` mirror PyTorch's too.
 ``lamina.data`` remains the primary home (it also holds the preprocessing, splitting and
 dataset tools PyTorch keeps elsewhere). ``IterableDataset``, ``get_worker_info`` and worker
-processes (``num_workers``) are here; the distributed utilities are not provided.
+processes (``num_workers``) are here, and ``DistributedSampler`` (also at
+``lamina.utils.data.distributed``).
 
 >>> import lamina.utils.data as data
 >>> data.DataLoader is lamina.data.DataLoader
@@ -23,6 +24,7 @@ from lamina.data.dataset import (
 )
 from lamina.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -30,12 +32,12 @@ from lamina.data.sampler import (
     WeightedRandomSampler,
 )
 from lamina.data.worker import WorkerInfo, get_worker_info
-from lamina.utils.data import dataloader, dataset, sampler
+from lamina.utils.data import dataloader, dataset, distributed, sampler
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler",
-    "dataloader", "dataset", "sampler",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
+    "dataloader", "dataset", "distributed", "sampler",
 ]

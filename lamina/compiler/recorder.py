@@ -39,7 +39,7 @@ from lamina.autograd import function as function_mod
 from lamina.autograd.engine import _Accumulate, _raise_count, _raise_modified, edge, unbroadcast
 from lamina.autograd.function import Function, _broadcast_error, _finish_multi, _wrap
 from lamina.autograd.grad_mode import GradMode
-from lamina.autograd.hooks import _leaf_hooks, leaf_hooks
+from lamina.autograd.hooks import _leaf_hooks, _post_accumulate_hooks, leaf_hooks
 from lamina.compiler.fastopt import group_step
 from lamina.nn.module import Module
 from lamina.ops import elementwise
@@ -340,9 +340,13 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
         if capture is not None and not rec.off():
             rec.fail("autograd.grad inside a compiled function is not recorded")
         return _ORIG_RUN_BACKWARD(roots, root_grads, retain_graph, capture, allow_unused)
+    if _post_accumulate_hooks:
+        # DistributedDataParallel's reductions run from these hooks: not recorded
+        rec.fail("post-accumulate-grad hooks (DistributedDataParallel) are not recorded")
+        return _ORIG_RUN_BACKWARD(roots, root_grads, retain_graph, capture, allow_unused)
     from heapq import heappop, heappush
 
-    sink = _Accumulate()
+    sink = _Accumulate(roots)
     grads, gnames, heap = {}, {}, []
     handed = rec.fresh("h")
     rec.emit(f"{handed} = set()", [], [handed])

@@ -178,6 +178,10 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *,  # noqa: A002
     ``'amax'``, ``'amin'``). With ``include_self=False`` the input's values at the positions
     written to take no part. Integer ``'mean'`` floors, as in PyTorch. Gradients follow
     PyTorch's: ``amax``/``amin`` split evenly among ties, ``prod`` handles zeros exactly.
+    Differences from PyTorch: with ``include_self=False``, an input value equal to the result
+    does not count among the ties (PyTorch counts it, so its shares sum to less than the
+    gradient); and where ``index`` is smaller than ``src``, the ``src`` elements not indexed
+    get a zero gradient (PyTorch's backward fails there).
 
     >>> scatter_reduce(zeros(3), 0, tensor([0, 0, 2]), tensor([1., 2., 3.]), "amax")
     tensor([2., 0., 3.])

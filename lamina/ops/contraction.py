@@ -206,7 +206,8 @@ def einsum(equation: str, *operands) -> Tensor:
     (``'ii->i'`` is the diagonal, ``'ii'`` the trace), the implicit output (the letters used
     once, in alphabetical order, after the ellipsis dims) and size-1 dims broadcasting, as in
     PyTorch. Operands may be given as one list. The sublist form ``einsum(a, [0, 1], ...)`` is
-    not supported. All operands must have the same dtype (bool is refused, as in PyTorch).
+    not supported. All operands must have the same dtype (bool only for one operand, as in
+    PyTorch).
 
     >>> einsum("bij,bjk->bik", ones(2, 3, 4), ones(2, 4, 5)).shape
     (2, 3, 5)
@@ -225,11 +226,17 @@ def einsum(equation: str, *operands) -> Tensor:
         if t._data.dtype != dt:
             raise LaminaValueError(f"einsum(): expected all operands to have the same dtype, "
                                    f"got {dt} and {t._data.dtype}")
-    if dt.kind == "b":
-        raise LaminaTypeError("einsum(): not implemented for bool tensors (as in PyTorch)")
+    if dt.kind == "b" and len(operands) > 1:
+        raise LaminaTypeError("einsum(): products of bool tensors are not implemented (as in "
+                              "PyTorch)")
     shapes = [t._data.shape for t in operands]
     ops, out = _parse_equation(equation, shapes)
     sizes = _label_sizes(ops, shapes)
+    if dt.kind == "b" and set(ops[0]) - set(out):
+        # PyTorch sums bool as int64 (numpy.einsum would take a logical or)
+        from lamina.ops.elementwise import cast
+
+        operands = (cast(operands[0], np.int64),)
     return Einsum.apply((ops, out, sizes), *operands)
 
 

@@ -401,13 +401,13 @@ class Cdist(Function):
         diff = x1[..., :, None, :] - x2[..., None, :, :]
         ad = np.abs(diff)
         if p == 0:
-            out = (ad != 0).sum(-1).astype(x1.dtype)
+            out = np.minimum(np.ceil(ad), 1).sum(-1)     # NaN stays NaN, as in PyTorch
         elif p == 1:
             out = ad.sum(-1)
         elif p == 2:
             out = np.sqrt((diff * diff).sum(-1))
         elif p == np.inf:
-            out = ad.max(-1, initial=0)
+            out = np.fmax.reduce(ad, axis=-1, initial=0)   # skips NaN, as PyTorch's max does
         else:
             out = (ad ** p).sum(-1) ** (1.0 / p)
         ctx.x1, ctx.x2, ctx.p, ctx.out = x1, x2, p, out

@@ -364,6 +364,9 @@ def index_fill(input, dim: int, index, value) -> Tensor:  # noqa: A002
     elif not isinstance(value, (bool, int, float, np.number)):
         raise LaminaTypeError(f"index_fill: value must be a number or a 0-d Tensor, got "
                               f"{type(value).__name__}")
+    elif input._data.dtype.kind != "f" and not np.isfinite(value):
+        raise LaminaValueError(f"index_fill: cannot fill a {input._data.dtype} tensor with "
+                               f"{value}")
     if nd == 0:
         if isinstance(value, Tensor):
             return _as_1d(lambda x, v: IndexFill.apply(x, 0, idx, v), input, value)

@@ -33,7 +33,7 @@ from tests.strategies import broadcastable_pair, shapes
 pytestmark = requires_torch
 
 OP_MODULES = ("conv", "elementwise", "indexing", "linalg", "movement", "pool", "reduce",
-              "special", "cumulative", "sorting", "shaping", "scatter", "contraction")
+              "special", "cumulative", "sorting", "shaping", "scattering", "contraction")
 DTYPES = ("float32", "float64", "int64", "bool")
 SPECIAL = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-30, 0.5, -2.0, 3.0)
 
@@ -738,7 +738,7 @@ def searchsorted_(draw):
     return [Arr(seq), Arr(v)], {"right": draw(st.booleans())}
 
 
-# --- shaping, scatter and contraction ops (ops/shaping.py, ops/scatter.py, ops/contraction.py) --
+# --- shaping, scattering and contraction ops (ops/shaping.py, scattering.py, contraction.py) --
 
 def tri_(draw):
     return [Arr(draw(arrays(min_dims=1)))], {"diagonal": draw(st.integers(-3, 3))}
@@ -1050,7 +1050,7 @@ OPS = {
     "meshgrid": (meshgrid_, None), "repeat_interleave": (repeat_interleave_, None),
     "unfold": (tensor_unfold_, lambda x, *a: x.unfold(*a)), "tile": (tile_, None),
     "unbind": (with_dim, None), "swapdims": (two_dims, None),
-    # scatter (ops/scatter.py)
+    # scattering (ops/scattering.py)
     "take": (take_, None), "scatter_reduce": (scatter_reduce_, None),
     "index_add": (index_add_builder, None), "index_copy": (index_copy_builder, None),
     "index_fill": (index_fill_builder, None), "masked_scatter": (masked_scatter_builder, None),

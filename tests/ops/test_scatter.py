@@ -1,4 +1,4 @@
-"""The ops of ops/scatter.py against PyTorch: take, scatter_reduce, index_add, index_copy,
+"""The ops of ops/scattering.py against PyTorch: take, scatter_reduce, index_add, index_copy,
 index_fill, masked_scatter and the in-place forms (scatter_, scatter_add_, ...): values,
 dtypes, gradients, version counters and errors."""
 
@@ -338,3 +338,16 @@ I2 = lamina.tensor([[1, 0, 1], [2, 2, 0]])
 ])
 def test_gradcheck(fn, shapes):
     check_grad(fn, shapes)
+
+
+def test_module_names_do_not_shadow_ops():
+    # a submodule named like an op (ops/scatter.py) would replace lamina.ops.scatter, and with
+    # it lamina.scatter and Tensor.scatter, by the module
+    import lamina.ops.contraction
+    import lamina.ops.scattering
+    import lamina.ops.shaping
+
+    for mod in (lamina.ops.contraction, lamina.ops.scattering, lamina.ops.shaping):
+        for name in mod.__all__:
+            assert getattr(lamina, name) is getattr(mod, name), name
+    assert callable(lamina.scatter) and callable(lamina.Tensor.scatter)

@@ -18,6 +18,7 @@ from lamina.autograd.function import Function
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import mul
 from lamina.ops.movement import expand, reshape
+from lamina.ops.reduce import numpy_names
 from lamina.tensor import Tensor, _norm_dim
 
 __all__ = ["einsum", "tensordot", "kron", "cross", "cdist"]
@@ -330,6 +331,11 @@ class Cross(Function):
     @staticmethod
     def forward(ctx, a, b, dim):
         ctx.a, ctx.b, ctx.dim = a, b, dim
+        if a.dtype == np.float32:
+            # products of float32 values are exact in float64: one rounding per component,
+            # and no inf - inf where only the float32 product overflows (as with PyTorch's FMA)
+            return np.cross(a.astype(np.float64), b.astype(np.float64), axis=dim).astype(
+                np.float32)
         return np.cross(a, b, axis=dim)
 
     @staticmethod
@@ -476,3 +482,9 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     a = x1 if x1._data.shape[:-2] == batch else expand(x1, batch + x1._data.shape[-2:])
     b = x2 if x2._data.shape[:-2] == batch else expand(x2, batch + x2._data.shape[-2:])
     return Cdist.apply(a, b, p)
+
+
+# PyTorch's functions take NumPy's ``axis=`` for ``dim=``
+for _name in ("cross").split():
+    globals()[_name] = numpy_names(globals()[_name])
+del _name

@@ -28,6 +28,7 @@ from lamina.ops.indexing import (
     scatter_add,
 )
 from lamina.ops.movement import reshape
+from lamina.ops.reduce import numpy_names
 from lamina.tensor import Tensor, _norm_dim
 
 __all__ = ["take", "scatter_reduce", "index_add", "index_copy", "index_fill", "masked_scatter",
@@ -496,3 +497,10 @@ def masked_scatter_(input, mask, source) -> Tensor:  # noqa: A002
         raise LaminaValueError(f"masked_scatter_: the mask of shape {tuple(m.shape)} must "
                                f"broadcast to the input of shape {tuple(input.shape)}")
     return _inplace(input, "masked_scatter_", lambda x, s: masked_scatter(x, m, s), source)
+
+
+# PyTorch's functions take NumPy's ``axis=`` for ``dim=``
+for _name in ("scatter_reduce index_add index_copy index_fill scatter_ scatter_add_ "
+              "scatter_reduce_ index_add_ index_copy_ index_fill_").split():
+    globals()[_name] = numpy_names(globals()[_name])
+del _name

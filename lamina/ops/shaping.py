@@ -18,6 +18,7 @@ from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import _inplace
 from lamina.ops.indexing import getitem, index_select
 from lamina.ops.movement import expand, repeat, reshape, transpose
+from lamina.ops.reduce import numpy_names
 from lamina.ops.reduce import sum as _sum
 from lamina.tensor import Tensor, _make, _norm_dim
 
@@ -499,3 +500,9 @@ def unfold(input, dimension: int, size: int, step: int) -> Tensor:  # noqa: A002
     if nd == 0:
         return getitem(reshape(input, 1), slice(0, size))
     return Unfold.apply(input, d, size, step)
+
+
+# PyTorch's functions take NumPy's ``axis=`` for ``dim=``
+for _name in ("unbind repeat_interleave").split():
+    globals()[_name] = numpy_names(globals()[_name])
+del _name

@@ -342,3 +342,42 @@ def test_tril_inplace_invalidates_saved():
 ])
 def test_gradcheck(fn, shapes):
     check_grad(fn, shapes)
+
+
+# --- NumPy's axis= spelling, which PyTorch's functions accept for dim= ---------------------
+
+I24 = np.array([[0, 1, 0, 1], [1, 0, 1, 1]])       # rows, for axis=0
+P24 = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])       # a permutation of each row
+
+
+@requires_torch
+@pytest.mark.parametrize("f", [
+    lambda L, x: L.unbind(x, axis=1),
+    lambda L, x: x.unbind(axis=-1),
+    lambda L, x: L.repeat_interleave(x, 2, axis=0),
+    lambda L, x: L.cross(x[:, :3], x[:, 1:], axis=1),
+    lambda L, x: L.softmax(x, axis=0),
+    lambda L, x: x.log_softmax(axis=1),
+    lambda L, x: L.cat([x, x], axis=1),
+    lambda L, x: L.stack([x, x], axis=-1),
+    lambda L, x: L.squeeze(x[:1], axis=0),
+    lambda L, x: x.unsqueeze(axis=1),
+    lambda L, x: L.chunk(x, 2, axis=1),
+    lambda L, x: L.narrow(x, axis=1, start=1, length=2),
+    lambda L, x: L.gather(x, axis=0, index=L.tensor(I24)),
+    lambda L, x: L.index_select(x, axis=1, index=L.tensor([2, 0])),
+    lambda L, x: L.take_along_dim(x, L.tensor(I24), axis=0),
+    lambda L, x: L.scatter(x, axis=1, index=L.tensor(P24), src=x * 2),
+    lambda L, x: L.scatter_add(x, axis=0, index=L.tensor(I24), src=x),
+    lambda L, x: L.scatter_reduce(x, axis=0, index=L.tensor(I24), src=x, reduce="prod"),
+    lambda L, x: L.index_add(x, axis=1, index=L.tensor([0, 0]), source=x[:, :2]),
+    lambda L, x: L.index_copy(x, axis=1, index=L.tensor([3, 0]), source=x[:, :2]),
+    lambda L, x: L.index_fill(x, axis=1, index=L.tensor([3, 0]), value=2.0),
+])
+def test_axis_keyword(f):
+    both([(2, 4)], f)
+
+
+def test_axis_and_dim_together_raise():
+    with pytest.raises(TypeError):
+        lamina.unbind(lamina.ones(2), dim=0, axis=0)

@@ -396,50 +396,76 @@ _MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
           "donot_use_mm_for_euclid_dist")
 
 
+_CDIST_BLOCK = 1 << 22      # elements of the (..., rows, R, M) difference array at a time
+
+
+def _row_blocks(x1, x2):
+    """Slices of ``x1``'s rows such that each block's difference array holds about
+    ``_CDIST_BLOCK`` elements: memory stays bounded for many points."""
+    per_row = max(int(np.prod(x1.shape[:-2])) * x2.shape[-2] * x2.shape[-1], 1)
+    step = max(_CDIST_BLOCK // per_row, 1)
+    n = x1.shape[-2]
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)] or [slice(0, 0)]
+
+
+def _pnorm(diff, p):
+    ad = np.abs(diff)
+    if p == 0:
+        return np.minimum(np.ceil(ad), 1).sum(-1)        # NaN stays NaN, as in PyTorch
+    if p == 1:
+        return ad.sum(-1)
+    if p == 2:
+        return np.sqrt((diff * diff).sum(-1))
+    if p == np.inf:
+        return np.fmax.reduce(ad, axis=-1, initial=0)    # skips NaN, as PyTorch's max does
+    return (ad ** p).sum(-1) ** (1.0 / p)
+
+
+def _pnorm_grad(diff, p, gd, dd):
+    """The derivative of the p-norm ``dd`` of ``diff`` times ``gd``, 0 where ``dd`` is 0."""
+    zero = np.zeros((), diff.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if p == 0:
+            return np.zeros_like(diff)
+        if p == 1:
+            return np.sign(diff) * gd
+        if p == 2:
+            return np.where(dd == 0, zero, diff * gd / dd)
+        if p == np.inf:
+            return np.where(np.abs(diff) == dd, np.sign(diff) * gd, zero)
+        ad = np.abs(diff)
+        gdiff = np.sign(diff) * ad ** (p - 1) * gd / dd ** (p - 1)
+        return np.where((dd == 0) | ((ad == 0) & (p < 1)), zero, gdiff)
+
+
 class Cdist(Function):
     """``dist[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p`` from the differences (no
-    matrix-product shortcut). Backward: the derivative of the p-norm with respect to each
-    difference, 0 where the distance is 0 (PyTorch's subgradient), summed over the other
-    set's points."""
+    matrix-product shortcut), a block of ``x1``'s rows at a time. Backward: the derivative of
+    the p-norm with respect to each difference, 0 where the distance is 0 (PyTorch's
+    subgradient), summed over the other set's points."""
 
     @staticmethod
     def forward(ctx, x1, x2, p):
-        diff = x1[..., :, None, :] - x2[..., None, :, :]
-        ad = np.abs(diff)
-        if p == 0:
-            out = np.minimum(np.ceil(ad), 1).sum(-1)     # NaN stays NaN, as in PyTorch
-        elif p == 1:
-            out = ad.sum(-1)
-        elif p == 2:
-            out = np.sqrt((diff * diff).sum(-1))
-        elif p == np.inf:
-            out = np.fmax.reduce(ad, axis=-1, initial=0)   # skips NaN, as PyTorch's max does
-        else:
-            out = (ad ** p).sum(-1) ** (1.0 / p)
+        out = np.empty(x1.shape[:-1] + (x2.shape[-2],), x1.dtype)
+        for rows in _row_blocks(x1, x2):
+            out[..., rows, :] = _pnorm(x1[..., rows, None, :] - x2[..., None, :, :], p)
         ctx.x1, ctx.x2, ctx.p, ctx.out = x1, x2, p, out
         return out
 
     @staticmethod
     def backward(ctx, g):
         x1, x2, p, dist = ctx.x1, ctx.x2, ctx.p, ctx.out
-        diff = x1[..., :, None, :] - x2[..., None, :, :]
-        gd, dd = g[..., None], dist[..., None]
-        zero = np.zeros((), g.dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if p == 0:
-                gdiff = np.zeros_like(diff)
-            elif p == 1:
-                gdiff = np.sign(diff) * gd
-            elif p == 2:
-                gdiff = np.where(dd == 0, zero, diff * gd / dd)
-            elif p == np.inf:
-                gdiff = np.where(np.abs(diff) == dd, np.sign(diff) * gd, zero)
-            else:
-                ad = np.abs(diff)
-                gdiff = np.sign(diff) * ad ** (p - 1) * gd / dd ** (p - 1)
-                gdiff = np.where((dd == 0) | ((ad == 0) & (p < 1)), zero, gdiff)
         n1, n2, _ = ctx.needs_input_grad
-        return (gdiff.sum(-2) if n1 else None), (-gdiff.sum(-3) if n2 else None), None
+        g1 = np.empty(x1.shape, g.dtype) if n1 else None
+        g2 = np.zeros(x2.shape, g.dtype) if n2 else None
+        for rows in _row_blocks(x1, x2):
+            diff = x1[..., rows, None, :] - x2[..., None, :, :]
+            gdiff = _pnorm_grad(diff, p, g[..., rows, :, None], dist[..., rows, :, None])
+            if n1:
+                g1[..., rows, :] = gdiff.sum(-2)
+            if n2:
+                g2 -= gdiff.sum(-3)
+        return g1, g2, None
 
 
 def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary"

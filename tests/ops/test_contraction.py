@@ -283,6 +283,16 @@ def test_cdist_zero_distance_and_ties(p):
 
 
 @requires_torch
+@pytest.mark.parametrize("p", PS)
+def test_cdist_in_row_blocks(p, monkeypatch):
+    # many points run a block of x1's rows at a time: force tiny blocks
+    import lamina.ops.contraction as contraction
+
+    monkeypatch.setattr(contraction, "_CDIST_BLOCK", 20)
+    both([(2, 7, 3), (5, 3)], lambda L, a, b: L.cdist(a, b, p) ** 2)
+
+
+@requires_torch
 def test_cdist_donot_use_mm_matches_on_large_inputs():
     mode = "donot_use_mm_for_euclid_dist"
     both([(30, 4), (40, 4)], lambda L, a, b: L.cdist(a, b, compute_mode=mode))

@@ -333,7 +333,7 @@ class Cross(Function):
         ctx.a, ctx.b, ctx.dim = a, b, dim
         if a.dtype == np.float32:
             # products of float32 values are exact in float64: one rounding per component,
-            # and no inf - inf where only the float32 product overflows (as with PyTorch's FMA)
+            # and no inf - inf where only a float32 product would overflow
             return np.cross(a.astype(np.float64), b.astype(np.float64), axis=dim).astype(
                 np.float32)
         return np.cross(a, b, axis=dim)

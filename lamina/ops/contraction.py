@@ -34,7 +34,7 @@ def _tensor(x, op: str) -> Tensor:
 
 # --- einsum -----------------------------------------------------------------------------------
 
-def _parse_term(term, eq, start, op_index, ndim):
+def _parse_term(term, start, op_index):
     """One operand's subscripts as a list of letters, with ``None`` standing for an ellipsis
     (at most one)."""
     labels, i = [], 0
@@ -71,10 +71,10 @@ def _parse_equation(equation, shapes):
         raise LaminaValueError("einsum(): fewer operands were provided than specified in the "
                                "equation")
     parsed, start = [], 0
-    for k, (term, shape) in enumerate(zip(terms, shapes)):
-        parsed.append(_parse_term(term, equation, start, k, len(shape)))
+    for k, term in enumerate(terms):
+        parsed.append(_parse_term(term, start, k))
         start += len(term) + 1
-    out = _parse_term(rhs, equation, len(lhs) + 2, "the output", 0) if arrow else None
+    out = _parse_term(rhs, len(lhs) + 2, "the output") if arrow else None
     used = {c for labels in parsed for c in labels if c} | {c for c in out or () if c}
     free = [c for c in _LETTERS if c not in used]
     ell_nd = 0
@@ -201,21 +201,44 @@ class Einsum(Function):
         return tuple(grads)
 
 
+def _sublist_equation(args):
+    """``(op0, sub0, op1, sub1, ..., [out])`` (PyTorch's sublist form) as an equation string
+    and the operands: subscript ``k`` is letter ``k`` of ``A-Za-z``, ``Ellipsis`` is ``...``."""
+    def letters(sub):
+        out = []
+        for v in sub:
+            if v is Ellipsis:
+                out.append("...")
+            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 52:
+                out.append(string.ascii_uppercase[v] if v < 26 else string.ascii_lowercase[v - 26])
+            else:
+                raise LaminaValueError(f"einsum(): subscript in subscript list is not within the "
+                                       f"valid range [0, 52), got {v!r}")
+        return "".join(out)
+
+    ops, terms = list(args[0::2]), [letters(s) for s in args[1::2]]
+    if len(args) % 2:                       # an output sublist closes the list
+        if isinstance(ops[-1], Tensor):
+            raise LaminaValueError("einsum(): the sublist form needs a subscript list after "
+                                   "every operand")
+        return ",".join(terms) + "->" + letters(ops.pop()), tuple(ops)
+    return ",".join(terms), tuple(ops)
+
+
 def einsum(equation: str, *operands) -> Tensor:
     """Sum of products over named dims, in Einstein notation: ``einsum('ij,jk->ik', a, b)`` is
     ``a @ b``. Supports ``...`` (broadcast batch dims), repeated subscripts in an operand
     (``'ii->i'`` is the diagonal, ``'ii'`` the trace), the implicit output (the letters used
     once, in alphabetical order, after the ellipsis dims) and size-1 dims broadcasting, as in
-    PyTorch. Operands may be given as one list. The sublist form ``einsum(a, [0, 1], ...)`` is
-    not supported. All operands must have the same dtype (bool only for one operand, as in
-    PyTorch).
+    PyTorch. Operands may be given as one list, or in the sublist form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` (subscripts 0-51, ``...`` as ``Ellipsis``). All
+    operands must have the same dtype (bool only for one operand, as in PyTorch).
 
     >>> einsum("bij,bjk->bik", ones(2, 3, 4), ones(2, 4, 5)).shape
     (2, 3, 5)
     """
     if not isinstance(equation, str):
-        raise NotImplementedError("einsum(): only the equation-string form is supported, not "
-                                  "the sublist form einsum(op, [dims], ...)")
+        equation, operands = _sublist_equation((equation, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:

@@ -137,10 +137,13 @@ def test_einsum_errors(f):
     raises_both(f, np.zeros((2, 3)), np.zeros((4, 5)))
 
 
-def test_einsum_sublist_form_not_supported():
-    x = lamina.ones(2, 3)
-    with pytest.raises(NotImplementedError, match="sublist"):
-        lamina.einsum(x, [0, 1], [1])
+@requires_torch
+def test_einsum_sublist_form():
+    both([(2, 3), (3, 4)], lambda L, a, b: L.einsum(a, [0, 1], b, [1, 2], [0, 2]) * 2)
+    both([(2, 3), (3, 4)], lambda L, a, b: L.einsum(a, [30, 1], b, [1, 51]))
+    both([(5, 2, 3), (3,)], lambda L, a, b: L.einsum(a, [..., 0, 1], b, [1], [..., 0]))
+    both([(3, 3)], lambda L, a: L.einsum(a, [7, 7]))
+    raises_both(lambda L, a: L.einsum(a, [0, 52]), np.zeros((2, 2)))
 
 
 # --- tensordot --------------------------------------------------------------------------------

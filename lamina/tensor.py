@@ -544,7 +544,11 @@ _METHODS = (
     "repeat view_as reshape_as unflatten "
     "gather index_select masked_fill narrow movedim take_along_dim nonzero masked_select "
     "scatter scatter_add "
-    "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_"
+    "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_ "
+    "tril triu tril_ triu_ diag diagonal diag_embed trace roll rot90 repeat_interleave unfold "
+    "tile unbind swapaxes swapdims moveaxis take scatter_reduce index_add index_copy index_fill "
+    "masked_scatter scatter_ scatter_add_ scatter_reduce_ index_add_ index_copy_ index_fill_ "
+    "masked_scatter_ kron cross tensordot"
 ).split()
 
 

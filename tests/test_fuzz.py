@@ -34,7 +34,7 @@ pytestmark = requires_torch
 
 OP_MODULES = ("conv", "elementwise", "indexing", "linalg", "movement", "pool", "reduce",
               "special", "cumulative", "sorting",
-              "conv3d", "pool3d", "resample")
+              "conv3d", "pool3d", "resample", "shaping", "scattering", "contraction")
 DTYPES = ("float32", "float64", "int64", "bool")
 SPECIAL = (np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-30, 0.5, -2.0, 3.0)
 
@@ -774,6 +774,207 @@ def searchsorted_(draw):
     return [Arr(seq), Arr(v)], {"right": draw(st.booleans())}
 
 
+# --- shaping, scattering and contraction ops (ops/shaping.py, scattering.py, contraction.py) --
+
+def tri_(draw):
+    return [Arr(draw(arrays(min_dims=1)))], {"diagonal": draw(st.integers(-3, 3))}
+
+
+def tri_inplace_(draw):
+    return [Arr(draw(arrays(min_dims=1)))], {"diagonal": draw(st.integers(-3, 3))}
+
+
+def diag_(draw):
+    return [Arr(draw(arrays(max_dims=3)))], {"diagonal": draw(st.integers(-3, 3))}
+
+
+def diagonal_(draw):
+    x = draw(arrays(min_dims=1))
+    return [Arr(x)], {"offset": draw(st.integers(-3, 3)), "dim1": dim_for(draw, x.ndim),
+                      "dim2": dim_for(draw, x.ndim)}
+
+
+def diag_embed_(draw):
+    x = draw(arrays(max_dims=2))
+    return [Arr(x)], {"offset": draw(st.integers(-2, 2)), "dim1": dim_for(draw, x.ndim + 1),
+                      "dim2": dim_for(draw, x.ndim + 1)}
+
+
+def roll_(draw):
+    x = draw(arrays())
+    if draw(st.booleans()):
+        return [Arr(x), draw(st.integers(-4, 4))], {}
+    dims = draw(st.lists(st.integers(-max(x.ndim, 1) - 1, max(x.ndim, 1)), min_size=1,
+                         max_size=2))
+    n = len(dims) if draw(st.integers(0, 5)) else len(dims) + 1
+    return [Arr(x), draw(st.lists(st.integers(-4, 4), min_size=n, max_size=n))], {"dims": dims}
+
+
+def rot90_(draw):
+    x = draw(arrays())
+    nd = max(x.ndim, 1)
+    return [Arr(x), draw(st.integers(-5, 5)), [dim_for(draw, nd), dim_for(draw, nd)]], {}
+
+
+def meshgrid_(draw):
+    dt = draw(st.sampled_from(DTYPES))
+    ts = [Arr(draw(arrays(dtypes=(dt,), max_dims=1))) for _ in range(draw(st.integers(1, 3)))]
+    if draw(st.integers(0, 6)) == 0:
+        ts.append(Arr(np.zeros((2, 2))))
+    return ts, {"indexing": draw(st.sampled_from(["ij", "xy"]))}
+
+
+def repeat_interleave_(draw):
+    x = draw(arrays())
+    d = None if draw(st.booleans()) else dim_for(draw, x.ndim)
+    n = (x.size if d is None else x.shape[d]) if d is None or -x.ndim <= d < x.ndim else 1
+    if draw(st.booleans()):
+        r = Arr(np.array(draw(st.lists(st.integers(-1, 3), min_size=n, max_size=n)),
+                         dtype=np.int64))
+    else:
+        r = draw(st.integers(-1, 3))
+    return [Arr(x), r], {"dim": d}
+
+
+def tensor_unfold_(draw):
+    x = draw(arrays())
+    d = dim_for(draw, x.ndim)
+    return [Arr(x), d, draw(st.integers(-1, 4)), draw(st.integers(0, 3))], {}
+
+
+def tile_(draw):
+    return [Arr(draw(arrays())), draw(st.lists(st.integers(-1, 3), max_size=4))], {}
+
+
+def take_(draw):
+    x = draw(arrays())
+    n = x.size
+    return [Arr(x), Arr(index_array(draw, draw(shapes(0, 2, 0, 3)), n))], {}
+
+
+def _scatter_case(draw, dtypes=("float32", "float64", "int64")):
+    x = draw(arrays(min_dims=1, dtypes=dtypes))
+    d = dim_for(draw, x.ndim)
+    hi = x.shape[d] if -x.ndim <= d < x.ndim else 2
+    src = draw(arrays(shape=x.shape, dtypes=(str(x.dtype),)))
+    idx = index_array(draw, x.shape, hi)
+    return x, d, idx, src
+
+
+def scatter_reduce_(draw):
+    x, d, idx, src = _scatter_case(draw)
+    return [Arr(x), d, Arr(idx), Arr(src), draw(st.sampled_from(
+        ["sum", "prod", "mean", "amax", "amin"]))], {"include_self": draw(st.booleans())}
+
+
+def scatter_inplace_(draw, kind):
+    x, d, idx, src = _scatter_case(draw, ("float32", "float64"))
+    if kind == "scatter_":
+        # distinct indices along d (scatter with duplicates is order-dependent in PyTorch)
+        idx = np.argsort(np.asarray(draw(arrays(shape=x.shape, dtypes=("float64",)))),
+                         axis=d if -x.ndim <= d < x.ndim else 0, kind="stable") % max(
+            x.shape[d] if -x.ndim <= d < x.ndim else 2, 1)
+        return [Arr(x), d, Arr(idx.astype(np.int64)), Arr(src)], {}
+    if kind == "scatter_add_":
+        return [Arr(x), d, Arr(idx), Arr(src)], {}
+    return [Arr(x), d, Arr(idx), Arr(src), draw(st.sampled_from(["sum", "amax", "mean"]))], {}
+
+
+def _index_case(draw, distinct=False, dtypes=("float32", "float64", "int64")):
+    x = draw(arrays(min_dims=1, dtypes=dtypes))
+    d = dim_for(draw, x.ndim)
+    n = x.shape[d] if -x.ndim <= d < x.ndim else 2
+    if distinct and n:
+        idx = np.array(draw(st.permutations(range(n))), np.int64)[:draw(st.integers(0, n))]
+    else:
+        idx = index_array(draw, (draw(st.integers(0, 3)),), n)
+    sshape = list(x.shape)
+    if -x.ndim <= d < x.ndim:
+        sshape[d] = idx.size
+    src = draw(arrays(shape=tuple(sshape), dtypes=(str(x.dtype),)))
+    return x, d, idx, src
+
+
+def index_add_builder(draw):
+    x, d, idx, src = _index_case(draw)
+    return [Arr(x), d, Arr(idx), Arr(src)], {"alpha": draw(st.sampled_from([1, 2, -0.5]))}
+
+
+def index_copy_builder(draw):
+    x, d, idx, src = _index_case(draw, distinct=True)
+    return [Arr(x), d, Arr(idx), Arr(src)], {}
+
+
+def index_fill_builder(draw):
+    x, d, idx, _ = _index_case(draw)
+    return [Arr(x), d, Arr(idx), draw(st.sampled_from([0, 1.5, -2, float("nan")]))], {}
+
+
+def masked_scatter_builder(draw):
+    x = draw(arrays(dtypes=("float32", "float64", "int64")))
+    m = draw(arrays(shape=x.shape[draw(st.integers(0, x.ndim)):], dtypes=("bool",)))
+    n = x.size + draw(st.integers(-1, 2))
+    return [Arr(x), Arr(m), Arr(draw(arrays(shape=(max(n, 0),), dtypes=(str(x.dtype),))))], {}
+
+
+EINSUM_CASES = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("ii->i", [(3, 3)]), ("ii", [(2, 2)]),
+    ("...ij->...ji", [(2, 3, 1)]), ("bij,bjk", [(2, 1, 3), (1, 3, 2)]), ("i,i->", [(0,), (0,)]),
+    ("i,j->ij", [(2,), (3,)]), ("ij->j", [(2, 3)]), ("ij,jk->ik", [(2, 3), (4, 2)]),
+    ("i...,i...->i", [(2, 3), (2, 1)]),
+]
+
+
+def finite(draw, shape, dt):
+    """An array without inf/NaN: PyTorch's contractions go through BLAS, and where BLAS (in
+    some of its paths) skips zero factors, ``0 * inf`` comes out 0 there instead of NaN."""
+    n = int(np.prod(shape))
+    if dt == "int64":
+        return np.array(draw(st.lists(st.integers(-4, 4), min_size=n, max_size=n)),
+                        dtype=np.int64).reshape(shape)
+    vals = draw(st.lists(st.floats(-3, 3, width=32) | st.sampled_from([0.0, -0.0, 1e-30]),
+                         min_size=n, max_size=n))
+    return np.array(vals, dtype=dt).reshape(shape)
+
+
+def einsum_(draw):
+    eq, shps = draw(st.sampled_from(EINSUM_CASES))
+    dt = draw(st.sampled_from(("float32", "float64", "int64")))
+    return [eq] + [Arr(finite(draw, s, dt)) for s in shps], {}
+
+
+def tensordot_(draw):
+    dt = draw(st.sampled_from(("float32", "float64", "int64")))
+    a = finite(draw, draw(shapes(1, 3, 0, 3)), dt)
+    k = draw(st.integers(0, a.ndim + 1))
+    bshape = a.shape[a.ndim - k:] + draw(shapes(0, 2, 0, 3)) if k <= a.ndim else (2,)
+    return [Arr(a), Arr(finite(draw, bshape, dt))], {"dims": k}
+
+
+def kron_(draw):
+    return [Arr(draw(arrays())), Arr(draw(arrays()))], {}
+
+
+def cross_(draw):
+    dt = draw(st.sampled_from(("float32", "float64", "int64")))
+    shape = list(draw(shapes(1, 3, 0, 3)))
+    d = draw(st.integers(-len(shape), len(shape) - 1))
+    if draw(st.integers(0, 5)):
+        shape[d] = 3
+    # finite values: where a product overflows (1e30 * 1e30 in float32), PyTorch's result
+    # depends on whether its compiled kernel fused the multiply-subtract (inf, -inf or NaN)
+    a, b = finite(draw, tuple(shape), dt), finite(draw, tuple(shape), dt)
+    return [Arr(a), Arr(b)], {"dim": d}
+
+
+def cdist_(draw):
+    dt = draw(st.sampled_from(("float32", "float64")))
+    m = draw(st.integers(0, 3))
+    a = draw(arrays(shape=(draw(st.integers(0, 3)), m), dtypes=(dt,)))
+    b = draw(arrays(shape=(draw(st.integers(0, 3)), m), dtypes=(dt,)))
+    return [Arr(a), Arr(b)], {"p": draw(st.sampled_from([0.0, 1.0, 2.0, 3.0, float("inf")]))}
+
+
 # name -> (builder, torch function or None for the same name in torch / torch.nn.functional)
 T = torch
 TM = torch.Tensor if torch is not None else None
@@ -892,6 +1093,31 @@ OPS = {
     "cross_entropy": (class_loss, None), "nll_loss": (class_loss, None),
     "embedding": (embedding_, None), "one_hot": (one_hot_, None),
     "dropout": (dropout_, None), "dropout2d": (dropout2d_, None),
+    # shaping (ops/shaping.py)
+    "tril": (tri_, None), "triu": (tri_, None),
+    "tril_": (tri_inplace_, lambda *a, **k: TM.tril_(*a, **k)),
+    "triu_": (tri_inplace_, lambda *a, **k: TM.triu_(*a, **k)),
+    "diag": (diag_, None), "diagonal": (diagonal_, None), "diag_embed": (diag_embed_, None),
+    "trace": (unary, None), "roll": (roll_, None), "rot90": (rot90_, None),
+    "meshgrid": (meshgrid_, None), "repeat_interleave": (repeat_interleave_, None),
+    "unfold": (tensor_unfold_, lambda x, *a: x.unfold(*a)), "tile": (tile_, None),
+    "unbind": (with_dim, None), "swapdims": (two_dims, None),
+    # scattering (ops/scattering.py)
+    "take": (take_, None), "scatter_reduce": (scatter_reduce_, None),
+    "index_add": (index_add_builder, None), "index_copy": (index_copy_builder, None),
+    "index_fill": (index_fill_builder, None), "masked_scatter": (masked_scatter_builder, None),
+    "scatter_": (lambda d: scatter_inplace_(d, "scatter_"), lambda *a: TM.scatter_(*a)),
+    "scatter_add_": (lambda d: scatter_inplace_(d, "scatter_add_"),
+                     lambda *a: TM.scatter_add_(*a)),
+    "scatter_reduce_": (lambda d: scatter_inplace_(d, "scatter_reduce_"),
+                        lambda *a, **k: TM.scatter_reduce_(*a, **k)),
+    "index_add_": (index_add_builder, lambda *a, **k: TM.index_add_(*a, **k)),
+    "index_copy_": (index_copy_builder, lambda *a: TM.index_copy_(*a)),
+    "index_fill_": (index_fill_builder, lambda *a: TM.index_fill_(*a)),
+    "masked_scatter_": (masked_scatter_builder, lambda *a: TM.masked_scatter_(*a)),
+    # contraction (ops/contraction.py)
+    "einsum": (einsum_, None), "tensordot": (tensordot_, None), "kron": (kron_, None),
+    "cross": (cross_, None), "cdist": (cdist_, None),
 }
 
 # lamina's norm/var/std rescale where the sum of squares overflows; PyTorch's float32 norm
@@ -975,7 +1201,7 @@ _ALIASES = {"true_divide": "div", "concat": "cat", "concatenate": "cat", "clip":
             "take_along_dim": "gather", "relu6": "hardtanh", "square": "mul",
             "zero_": "fill_", "arcsin": "asin", "arccos": "acos", "arctan": "atan",
             "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2",
-            "fix": "trunc"}
+            "fix": "trunc", "swapdims": "transpose"}
 
 
 def _names_the_op(name, msg):

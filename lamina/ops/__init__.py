@@ -2,6 +2,7 @@
 these."""
 
 from lamina.ops import derivatives  # noqa: F401,E402  (backward_graph of each op)
+from lamina.ops.contraction import *  # noqa: F401,F403
 from lamina.ops.conv import *  # noqa: F401,F403,E402  (lamina.conv2d, like torch.conv2d)
 from lamina.ops.conv3d import *  # noqa: F401,F403
 from lamina.ops.cumulative import *  # noqa: F401,F403
@@ -13,5 +14,7 @@ from lamina.ops.pool import *  # noqa: F401,F403,E402
 from lamina.ops.pool3d import *  # noqa: F401,F403
 from lamina.ops.reduce import *  # noqa: F401,F403
 from lamina.ops.resample import *  # noqa: F401,F403
+from lamina.ops.scattering import *  # noqa: F401,F403
+from lamina.ops.shaping import *  # noqa: F401,F403
 from lamina.ops.sorting import *  # noqa: F401,F403
 from lamina.ops.special import *  # noqa: F401,F403

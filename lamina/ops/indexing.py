@@ -820,3 +820,11 @@ def masked_select(input, mask) -> Tensor:  # noqa: A002
     if shape == ():
         x, m = reshape(x, 1), m.reshape(1)
     return getitem(x, np.broadcast_to(m, x._data.shape))
+
+
+# PyTorch's functions take NumPy's ``axis=`` for ``dim=`` (``torch.gather(x, axis=1, ...)``)
+from lamina.ops.reduce import numpy_names  # noqa: E402
+
+for _name in ("gather index_select take_along_dim scatter scatter_add").split():
+    globals()[_name] = numpy_names(globals()[_name])
+del _name

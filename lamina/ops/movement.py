@@ -699,3 +699,12 @@ def unflatten(x, dim: int, sizes) -> Tensor:
         sizes = tuple(n // known if s == -1 else s for s in sizes)
     shp = x._data.shape
     return reshape(x, shp[:d] + sizes + shp[d + 1:])
+
+
+# PyTorch's functions take NumPy's ``axis=`` for ``dim=`` (``torch.cat(ts, axis=1)``)
+from lamina.ops.reduce import numpy_names  # noqa: E402
+
+for _name in ("squeeze unsqueeze cat stack chunk narrow").split():
+    globals()[_name] = numpy_names(globals()[_name])
+concat = concatenate = cat
+del _name

@@ -946,6 +946,6 @@ def numpy_names(fn):
 
 
 for _name in ("sum mean max min amax amin argmax argmin var std prod logsumexp all any "
-              "cumsum").split():
+              "cumsum softmax log_softmax").split():
     globals()[_name] = numpy_names(globals()[_name])
 del _name

@@ -545,7 +545,7 @@ _METHODS = (
     "gather index_select masked_fill narrow movedim take_along_dim nonzero masked_select "
     "scatter scatter_add "
     "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_ "
-    "tril triu tril_ triu_ diag diagonal diag_embed trace roll rot90 repeat_interleave unfold "
+    "tril triu tril_ triu_ diag diagonal diag_embed trace roll rot90 repeat_interleave "
     "tile unbind swapaxes swapdims moveaxis take scatter_reduce index_add index_copy index_fill "
     "masked_scatter scatter_ scatter_add_ scatter_reduce_ index_add_ index_copy_ index_fill_ "
     "masked_scatter_ kron cross tensordot"
@@ -577,3 +577,6 @@ for _name in _METHODS:
         # a plain function stored on the class is a method: self is its first argument
         setattr(Tensor, _name, getattr(_ops, _name))
 del _name
+from lamina.ops.shaping import unfold as _unfold  # noqa: E402
+
+Tensor.unfold = _unfold     # sliding windows: a method only (lamina.unfold would hide F.unfold)

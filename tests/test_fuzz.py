@@ -836,12 +836,6 @@ def repeat_interleave_(draw):
     return [Arr(x), r], {"dim": d}
 
 
-def tensor_unfold_(draw):
-    x = draw(arrays())
-    d = dim_for(draw, x.ndim)
-    return [Arr(x), d, draw(st.integers(-1, 4)), draw(st.integers(0, 3))], {}
-
-
 def tile_(draw):
     return [Arr(draw(arrays())), draw(st.lists(st.integers(-1, 3), max_size=4))], {}
 
@@ -1100,7 +1094,7 @@ OPS = {
     "diag": (diag_, None), "diagonal": (diagonal_, None), "diag_embed": (diag_embed_, None),
     "trace": (unary, None), "roll": (roll_, None), "rot90": (rot90_, None),
     "meshgrid": (meshgrid_, None), "repeat_interleave": (repeat_interleave_, None),
-    "unfold": (tensor_unfold_, lambda x, *a: x.unfold(*a)), "tile": (tile_, None),
+    "tile": (tile_, None),
     "unbind": (with_dim, None), "swapdims": (two_dims, None),
     # scattering (ops/scattering.py)
     "take": (take_, None), "scatter_reduce": (scatter_reduce_, None),

@@ -23,7 +23,9 @@ from lamina.ops.reduce import sum as _sum
 from lamina.tensor import Tensor, _make, _norm_dim
 
 __all__ = ["tril", "triu", "tril_", "triu_", "diag", "diagonal", "diag_embed", "trace", "roll",
-           "rot90", "meshgrid", "repeat_interleave", "unfold", "tile", "unbind", "swapdims"]
+           "rot90", "meshgrid", "repeat_interleave", "tile", "unbind", "swapdims"]
+# ``unfold`` (sliding windows) is ``Tensor.unfold`` only, as in PyTorch (no ``torch.unfold``):
+# exported, it would shadow ``F.unfold`` (im2col), a different op.
 
 
 def _tensor(x, op: str) -> Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
-from lamina.backend import as_dtype, get_default_dtype
+from lamina.backend import as_dtype, get_default_dtype, is_floating
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast, maximum, minimum
 from lamina.tensor import Tensor, _make, _norm_dim
@@ -132,7 +132,7 @@ def _apply_dtype(x: Tensor, dtype, op: str) -> Tensor:
     if dtype is None:
         return x
     d = as_dtype(dtype)
-    if d.kind != "f" and x.requires_grad and GradMode.enabled:
+    if not is_floating(d) and x.requires_grad and GradMode.enabled:
         raise LaminaValueError(f"{op}: autograd does not support dtype {d} for a tensor that "
                                "requires grad")
     return cast(x, d)
@@ -170,6 +170,9 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if a.dtype.itemsize == 2:       # float16 / bfloat16: accumulate in float32, round once
+            return np.asarray(a.sum(axis=axes, keepdims=keepdim, dtype=np.float32)
+                              ).astype(a.dtype)
         if not keepdim and len(axes) == a.ndim:
             return a.sum()              # a full reduction: no axis bookkeeping (faster)
         return a.sum(axis=axes, keepdims=keepdim)
@@ -199,6 +202,11 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if a.dtype.itemsize == 2:       # float16 / bfloat16: accumulate in float32, round once
+            n = ctx.n = _count(a.shape, axes)
+            s = a.sum(axis=axes, keepdims=keepdim, dtype=np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.asarray(np.true_divide(s, n, dtype=np.float32)).astype(a.dtype)
         if not keepdim and len(axes) == a.ndim:
             n = ctx.n = a.size
             s = a.sum()                 # a full reduction: no axis bookkeeping (faster)
@@ -227,7 +235,7 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         return Mean.apply(x, _ALL_AXES[x._data.ndim], keepdim)     # the loss's common case
     _check(x, "mean")
     x = _apply_dtype(x, dtype, "mean")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating "
             f"point or complex dtype. Got: {x.dtype}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.backend import as_dtype, get_default_dtype, rng
+from lamina.backend import DTYPES, as_dtype, get_default_dtype, rng, torch_name
 from lamina.device import check_device
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
@@ -95,10 +95,10 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``arr`` (changes to one show in the other)."""
     if not isinstance(arr, np.ndarray):
         raise LaminaTypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
-    if arr.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+    if arr.dtype not in DTYPES:
         raise LaminaTypeError(
             f"from_numpy: can't convert np.ndarray of type {arr.dtype}; the supported types "
-            "are float32, float64, int64 and bool"
+            f"are {', '.join(torch_name(d) for d in DTYPES)}"
         )
     return _make(arr)
 

@@ -213,13 +213,10 @@ class iinfo:
     def __init__(self, dtype):
         from lamina.backend import as_dtype
         d = as_dtype(dtype)
-        if not is_integral(d, include_bool=True):
+        if not is_integral(d):          # bool is not accepted either, as in PyTorch
             raise LaminaTypeError(f"iinfo: expected an integer dtype, got {torch_name(d)}")
-        if d == bool_:       # PyTorch: iinfo(torch.bool) has bits 8, min 0, max 1
-            self.bits, self.min, self.max = 8, 0, 1
-        else:
-            i = np.iinfo(d)
-            self.bits, self.min, self.max = i.bits, builtins.int(i.min), builtins.int(i.max)
+        i = np.iinfo(d)
+        self.bits, self.min, self.max = i.bits, builtins.int(i.min), builtins.int(i.max)
         self.dtype = torch_name(d)
 
     def __repr__(self) -> str:

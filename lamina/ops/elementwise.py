@@ -642,6 +642,8 @@ def _astype(a: np.ndarray, dtype) -> np.ndarray:
     integers; a NaN, an infinity or an out-of-range float has no defined integer value (as in
     PyTorch, whose answer is platform dependent too) and is not warned about."""
     with np.errstate(invalid="ignore", over="ignore"):
+        if a.dtype.kind == "V" and dtype.kind in "iu":
+            a = a.astype(np.float32)        # bfloat16 -> int through float32, as PyTorch
         return a.astype(dtype)
 
 

@@ -191,27 +191,84 @@ ALLOCATOR_TUNED = tune_allocator()
 # --- random state -------------------------------------------------------------------------
 
 class Generator:
-    """A seeded source of random numbers, like ``torch.Generator``.
+    """A seeded source of random numbers, like ``torch.Generator``: pass one as ``generator=``
+    to any random function. Two generators are independent streams; one seed always gives the
+    same stream.
 
     >>> g = Generator().manual_seed(0)
+    >>> lamina.rand(2, generator=g)       # the same two numbers on every run
+
+    ``Generator(seed)`` is a lamina shorthand for ``Generator().manual_seed(seed)``; PyTorch's
+    ``Generator(device)`` form is accepted (only the CPU). Unlike PyTorch, whose new generators
+    all start from the same fixed seed, an unseeded lamina generator is seeded from the
+    operating system's entropy; ``initial_seed()`` tells which seed that was.
     """
 
-    def __init__(self, seed: int | None = None):
-        self._np = np.random.default_rng(seed)
-        self._seed = seed
+    def __init__(self, seed: builtins.int | None = None, device=None):
+        from lamina.device import check_device, is_device
+        if isinstance(seed, str) or is_device(seed):    # Generator("cpu"), PyTorch's form
+            seed, device = None, seed
+        if device is not None:
+            check_device(device, "Generator")
+        self.manual_seed(_fresh_seed() if seed is None else seed)
 
-    def manual_seed(self, seed: int) -> Generator:
+    def manual_seed(self, seed: builtins.int) -> Generator:
+        """Restart the stream from ``seed`` (negative seeds are taken modulo 2^64, as in
+        PyTorch); returns the generator."""
         seed = _seed_int(seed)
-        self._np = np.random.default_rng(seed % 2**64)  # PyTorch takes negative seeds too
+        self._np = np.random.default_rng(seed % 2**64)
         self._seed = seed
         return self
 
-    def initial_seed(self) -> int | None:
+    def initial_seed(self) -> builtins.int:
+        """The seed this generator's stream started from."""
         return self._seed
+
+    def seed(self) -> builtins.int:
+        """Restart from a fresh seed drawn from the operating system; returns it."""
+        s = _fresh_seed()
+        self.manual_seed(s)
+        return s
+
+    def get_state(self):
+        """The generator's full state as a uint8 tensor (PyTorch also gives a ByteTensor; the
+        bytes are lamina's own: NumPy's PCG64 state as JSON), for ``set_state``."""
+        import json
+
+        from lamina.tensor import _make
+        blob = json.dumps({"bit_generator": self._np.bit_generator.state, "seed": self._seed})
+        return _make(np.frombuffer(blob.encode(), dtype=np.uint8).copy())
+
+    def set_state(self, state) -> Generator:
+        """Put the generator back to a state from ``get_state``; returns the generator."""
+        import json
+        arr = getattr(state, "_data", state)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 1:
+            raise LaminaTypeError("set_state: expected the uint8 tensor that get_state returns, "
+                                  f"got {type(state).__name__}")
+        try:
+            d = json.loads(arr.tobytes().decode())
+            g = np.random.default_rng()
+            g.bit_generator.state = d["bit_generator"]
+        except (ValueError, KeyError, TypeError):
+            raise LaminaValueError("set_state: the tensor is not a state from "
+                                   "Generator.get_state") from None
+        self._np, self._seed = g, d.get("seed")
+        return self
+
+    @property
+    def device(self):
+        from lamina.device import CPU
+        return CPU
 
     @property
     def np(self) -> np.random.Generator:
         return self._np
+
+
+def _fresh_seed() -> builtins.int:
+    import os
+    return builtins.int.from_bytes(os.urandom(8), "little") >> 1     # 63 bits, like PyTorch's
 
 
 def _seed_int(seed) -> int:
@@ -232,6 +289,17 @@ def manual_seed(seed: int) -> Generator:
     return default_generator.manual_seed(seed)
 
 
+def initial_seed() -> builtins.int:
+    """The seed of lamina's global generator (``manual_seed``'s, or the one drawn from the OS
+    at start-up)."""
+    return default_generator.initial_seed()
+
+
+def seed() -> builtins.int:
+    """Seed the global generator from the operating system's entropy; returns that seed."""
+    return default_generator.seed()
+
+
 def get_rng_state() -> dict:
     """The state of lamina's global generator (a JSON-able dict), for ``set_rng_state``."""
     return {"bit_generator": default_generator.np.bit_generator.state,
@@ -239,7 +307,11 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Put lamina's global generator back to a state from ``get_rng_state``."""
+    """Put lamina's global generator back to a state from ``get_rng_state`` (or a uint8 tensor
+    from ``Generator.get_state``)."""
+    if not isinstance(state, dict):
+        default_generator.set_state(state)
+        return
     g = np.random.default_rng()
     g.bit_generator.state = state["bit_generator"]
     default_generator._np = g

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.backend import DTYPES, as_dtype, get_default_dtype, rng, torch_name
+from lamina.backend import DTYPES, as_dtype, get_default_dtype, is_floating, rng, torch_name
 from lamina.device import check_device
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange",
-           "linspace", "eye", "rand", "randn", "randint", "randperm", "normal", "zeros_like",
+           "linspace", "eye", "rand", "randn", "randint", "randperm", "zeros_like",
            "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like"]
 
 
@@ -176,41 +176,56 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
+def _random_float_dtype(dtype, op: str):
+    d = _float_dtype(dtype)
+    if not is_floating(d):
+        raise LaminaValueError(f"{op}: not implemented for dtype {torch_name(d)}; a floating "
+                               "dtype is needed")
+    return d
+
+
 def rand(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Uniform draws on [0, 1)."""
+    """Uniform draws on [0, 1) (floating dtypes only, as in PyTorch)."""
     if device is not None:
         check_device(device, "rand")
+    d = _random_float_dtype(dtype, "rand")
     arr = rng(generator).random(_size(size, "rand"), dtype=np.float64)
-    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
+    return _finish(arr.astype(d), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Standard normal draws."""
+    """Standard normal draws (floating dtypes only, as in PyTorch)."""
     if device is not None:
         check_device(device, "randn")
+    d = _random_float_dtype(dtype, "randn")
     arr = rng(generator).standard_normal(_size(size, "randn"))
-    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
-
-
-def normal(mean: float, std: float, size, generator=None, dtype=None, device=None) -> Tensor:
-    if device is not None:
-        check_device(device, "normal")
-    if std < 0:
-        raise LaminaValueError(f"normal: expects std >= 0.0, but found std {std}")
-    arr = rng(generator).normal(mean, std, _size((size,), "normal"))
-    return _make(arr.astype(_float_dtype(dtype)))
+    return _finish(arr.astype(d), requires_grad)
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
-    """Integers drawn uniformly from ``[low, high)``."""
+    """Integers drawn uniformly from ``[low, high)``: ``randint(high, size)`` or
+    ``randint(low, high, size)``."""
     if device is not None:
         check_device(device, "randint")
-    if high is None:
+    if high is None or isinstance(high, (tuple, list)):     # randint(high, size)
+        if isinstance(high, (tuple, list)):
+            size = high
         low, high = 0, low
+    return _randint(low, high, size, generator, dtype, "randint")
+
+
+def _randint(low, high, size, generator, dtype, op: str) -> Tensor:
     if high <= low:
-        raise LaminaValueError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
-    arr = rng(generator).integers(low, high, _size((size,), "randint"))
-    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+        raise LaminaValueError(f"{op}: expects 'from' < 'to', but got from={low} >= to={high}")
+    d = np.dtype(np.int64) if dtype is None else as_dtype(dtype)
+    if d.kind in "iub":
+        lo_ok, hi_ok = (0, 1) if d.kind == "b" else (np.iinfo(d).min, np.iinfo(d).max)
+        if low < lo_ok:
+            raise LaminaValueError(f"{op}: from is out of bounds for {torch_name(d)}")
+        if high - 1 > hi_ok:
+            raise LaminaValueError(f"{op}: to - 1 is out of bounds for {torch_name(d)}")
+    arr = rng(generator).integers(low, high, _size((size,), op))
+    return _make(arr.astype(d))
 
 
 def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
@@ -221,8 +236,12 @@ def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
         raise LaminaTypeError(f"randperm: n must be an int, got {type(n).__name__}")
     if n < 0:
         raise LaminaValueError(f"randperm: n must be non-negative, got {n}")
+    d = np.dtype(np.int64) if dtype is None else as_dtype(dtype)
+    if d.kind in "iu" and n - 1 > np.iinfo(d).max:
+        raise LaminaValueError(f"randperm: n={n} does not fit {torch_name(d)} (value cannot be "
+                               "converted without overflow)")
     arr = rng(generator).permutation(int(n))
-    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+    return _make(arr.astype(d))
 
 
 def _like(x, dtype):
@@ -256,18 +275,22 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, device=Non
 def rand_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
     if device is not None:
         check_device(device, "rand_like")
-    return rand(*x.shape, generator=generator, dtype=_like(x, dtype),
+    dtype = _random_float_dtype(_like(x, dtype), "rand_like")
+    return rand(*x.shape, generator=generator, dtype=dtype,
                 requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
     if device is not None:
         check_device(device, "randn_like")
-    return randn(*x.shape, generator=generator, dtype=_like(x, dtype),
+    dtype = _random_float_dtype(_like(x, dtype), "randn_like")
+    return randn(*x.shape, generator=generator, dtype=dtype,
                  requires_grad=requires_grad)
 
 
 def randint_like(x, low, high=None, dtype=None, generator=None, device=None) -> Tensor:
     if device is not None:
         check_device(device, "randint_like")
-    return randint(low, high, x.shape, generator=generator, dtype=_like(x, dtype))
+    if high is None:
+        low, high = 0, low
+    return _randint(low, high, x.shape, generator, _like(x, dtype), "randint_like")

@@ -535,7 +535,9 @@ _METHODS = (
     "repeat view_as reshape_as unflatten "
     "gather index_select masked_fill narrow movedim take_along_dim nonzero masked_select "
     "scatter scatter_add "
-    "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_"
+    "add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_ pow_ neg_ exp_ sqrt_ masked_fill_ "
+    "uniform_ normal_ bernoulli_ exponential_ random_ cauchy_ log_normal_ geometric_ "
+    "multinomial bernoulli"
 ).split()
 
 

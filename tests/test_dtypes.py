@@ -374,3 +374,45 @@ def test_mixed_dtype_broadcasting(shapes, a, b, op):
             fn(lamina, la, lb)
         return
     same(fn(lamina, la, lb), want)
+
+
+@requires_torch
+def test_out_of_range_python_ints_in_where_and_clamp_raise_like_pytorch():
+    la, ta = pair("int8", (4,))
+    for fn in (lambda m, x: m.where(x > 0, x, 1000), lambda m, x: m.clamp(x, 0, 1000)):
+        with pytest.raises(RuntimeError, match="overflow"):
+            fn(torch, ta)
+        with pytest.raises(lamina.LaminaValueError, match="overflow"):
+            fn(lamina, la)
+    same(lamina.where(la > 0, la, 100), torch.where(ta > 0, ta, 100))
+    same(lamina.clamp(la, -2, 3), torch.clamp(ta, -2, 3))
+    same(lamina.where(la > 0, la, 2.5), torch.where(ta > 0, ta, 2.5))
+
+
+@requires_torch
+@pytest.mark.parametrize("name", INT_NAMES)
+def test_integer_reduction_dtype_argument(name):
+    v = np.array([[100, 100, 100], [7, -3, 2]]) if name != "uint8" else np.array([[200, 100, 9]])
+    la, ta = lamina.tensor(v).to(ldt(name)), torch.tensor(v).to(tdt(name))
+    for d in ("int8", "int16", "int64"):
+        same(la.sum(dtype=ldt(d)), ta.sum(dtype=tdt(d)))
+        same(la.sum(1, dtype=ldt(d)), ta.sum(1, dtype=tdt(d)))
+        same(la.prod(1, dtype=ldt(d)), ta.prod(1, dtype=tdt(d)))
+
+
+def test_without_ml_dtypes_bfloat16_says_what_to_install():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['ml_dtypes'] = None\n"
+            "import lamina\n"
+            "try:\n    lamina.bfloat16\nexcept AttributeError as e:\n    print('A', e)\n"
+            "try:\n    lamina.ones(2).bfloat16()\nexcept lamina.LaminaTypeError as e:\n"
+            "    print('T', e)\n"
+            "print((lamina.ones(2).half() + 1).dtype)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("A lamina.bfloat16: bfloat16 needs the ml_dtypes package")
+    assert lines[1].startswith("T unsupported dtype bfloat16: bfloat16 needs the ml_dtypes")
+    assert lines[2] == "float16"

@@ -808,6 +808,11 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
         return out
     if not is_floating(x._data.dtype) and any(isinstance(v, float) for v in (lo, hi)):
         x = cast(x, get_default_dtype())
+    if x._data.dtype.kind in "iu":
+        for v in (lo, hi):
+            if type(v) is int and _wrapped_int(v, x._data.dtype) != v:
+                raise LaminaValueError(f"clamp: value {v} cannot be converted to "
+                                       f"{x._data.dtype} without overflow")
     if is_floating(x._data.dtype):
         lo = None if lo is None else float(lo)
         hi = None if hi is None else float(hi)
@@ -840,6 +845,7 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
     if cond._data.dtype.kind != "b":
         raise LaminaTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     a, b = _promote(input, other, "where")
+    _check_fits((input, other), (a, b), "where")
     try:
         np.broadcast_shapes(cond.shape, np.shape(_raw(a)), np.shape(_raw(b)))
     except ValueError:
@@ -848,6 +854,15 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
             f"{np.shape(_raw(b))} (other) cannot be broadcast together"
         ) from None
     return Where.apply(cond, a, b)
+
+
+def _check_fits(given, promoted, op: str) -> None:
+    """PyTorch refuses a Python int that an integer result dtype cannot hold in ``where``
+    and ``clamp`` (``add`` wraps it around instead): ``_promote`` wrapped it; raise here."""
+    for v, p in zip(given, promoted):
+        if type(v) is int and type(p) is int and v != p:
+            raise LaminaValueError(f"{op}: value {v} cannot be converted to the integer "
+                                   "result dtype without overflow")
 
 
 def _raw(x):

@@ -185,7 +185,9 @@ class Sum(Function):
 def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (an int or a tuple; all dims by default or for ``dim=()``).
 
-    Integer and bool tensors sum to int64; ``dtype`` casts the input first.
+    Integer and bool tensors sum to int64; ``dtype`` casts the input first and is the result's
+    dtype (an integer ``dtype`` wraps around on overflow, as in PyTorch). float16 and bfloat16
+    accumulate in float32 and round once, as PyTorch's CPU kernels do.
 
     >>> lamina.tensor([[1., 2.], [3., 4.]]).sum(dim=0)
     tensor([4., 6.])
@@ -193,8 +195,9 @@ def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     _check(x, "sum")
     x = _apply_dtype(x, dtype, "sum")
     axes = _dims(dim, x._data.ndim, "sum")
-    if x._data.dtype.kind in "biu":
-        return _make(np.asarray(x._data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    if x._data.dtype.kind in "biu":     # int64, or the integer dtype asked for (PyTorch)
+        acc = np.int64 if dtype is None else x._data.dtype
+        return _make(np.asarray(x._data.sum(axis=axes, keepdims=keepdim, dtype=acc)))
     return Sum.apply(x, axes, keepdim)
 
 
@@ -574,8 +577,9 @@ def prod(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         raise LaminaTypeError(f"prod: dim must be an int, got {dim!r}")
     x = _apply_dtype(x, dtype, "prod")
     axes = _dims(dim, x._data.ndim, "prod")
-    if x._data.dtype.kind in "biu":
-        return _make(np.asarray(x._data.prod(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    if x._data.dtype.kind in "biu":     # int64, or the integer dtype asked for (PyTorch)
+        acc = np.int64 if dtype is None else x._data.dtype
+        return _make(np.asarray(x._data.prod(axis=axes, keepdims=keepdim, dtype=acc)))
     return Prod.apply(x, axes, bool(keepdim))
 
 

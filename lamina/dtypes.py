@@ -20,6 +20,20 @@ Promotion follows PyTorch (``torch.result_type``), which is not NumPy's:
   ``int8 tensor + 1000`` stays int8, ``float32 tensor * float64 0-d tensor`` stays float32,
   ``int32 tensor + 2.5`` becomes the default float dtype (float32), ``int32 tensor + float64
   0-d tensor`` becomes float64.
+
+Where lamina differs from PyTorch:
+
+- A dtype prints as NumPy's (``dtype('float32')``), not ``torch.float32``; a tensor's repr
+  does say ``dtype=lamina.float16``.
+- float16 and bfloat16: elementwise ops compute each element through float32 and round once
+  (NumPy's and ml_dtypes' loops), as PyTorch does on the CPU, and ``sum``, ``mean`` and
+  ``matmul`` accumulate in float32 and round once, as PyTorch does. Other reductions
+  (``cumsum``, ``prod``, ``var``, ``softmax``...) accumulate in the half dtype in NumPy and
+  may differ from PyTorch's float32 accumulation by a few half-precision units; half
+  precision is also slow in NumPy. Use it to store and move data, compute in float32.
+- bfloat16's NumPy kind is ``'V'``; ops that have not been taught ``is_floating`` may treat a
+  bfloat16 tensor as non-floating and raise; saving one to safetensors needs ml_dtypes too.
+- ``set_default_dtype`` takes float32 and float64 only.
 """
 
 from __future__ import annotations

@@ -53,6 +53,14 @@ def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
         if dtype is None and src.dtype.kind == "f":  # Python floats: the default dtype
             src = src.astype(get_default_dtype(), copy=False)
         copy = False  # src is already a new array
+        if dtype is not None and src.size and src.dtype.kind in "iuf":
+            d = as_dtype(dtype)
+            # PyTorch's range: an unsigned dtype also takes -max..-1 (two's complement wrap)
+            lo = -int(np.iinfo(d).max) if d.kind == "u" else int(np.iinfo(d).min) \
+                if d.kind == "i" else 0
+            if d.kind in "iu" and (src.min() < lo or src.max() > np.iinfo(d).max):
+                raise LaminaValueError(f"{op}: value cannot be converted to type {d} without "
+                                       f"overflow (values from {src.min()} to {src.max()})")
     if (isinstance(src, np.ndarray) and src.dtype.kind == "u" and src.itemsize == 8
             and src.size and (dtype is None or as_dtype(dtype) == np.int64)
             and src.max() > _INT64_MAX):
@@ -60,6 +68,9 @@ def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
                                "uint64 dtype); convert to float64 first if that is what you want")
     try:
         return _to_array(src, dtype, copy=copy)
+    except OverflowError as e:      # tensor([300], dtype=int8): PyTorch refuses it too
+        raise LaminaValueError(f"{op}: value cannot be converted to {as_dtype(dtype)} without "
+                               f"overflow ({e})") from None
     except (TypeError, ValueError) as e:
         cls = LaminaValueError if isinstance(e, ValueError) else LaminaTypeError
         if str(e).startswith(f"{op}:"):

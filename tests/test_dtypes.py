@@ -416,3 +416,18 @@ def test_without_ml_dtypes_bfloat16_says_what_to_install():
     assert lines[0].startswith("A lamina.bfloat16: bfloat16 needs the ml_dtypes package")
     assert lines[1].startswith("T unsupported dtype bfloat16: bfloat16 needs the ml_dtypes")
     assert lines[2] == "float16"
+
+
+@requires_torch
+@pytest.mark.parametrize("values,name", [([300], "int8"), ([-1], "uint8"), ([-255], "uint8"),
+                                         ([-256], "uint8"), ([2.5, -3.9], "int8"),
+                                         ([40000], "int16"), ([2 ** 31], "int32"),
+                                         ([True, False], "uint8")])
+def test_tensor_from_python_numbers_checks_overflow_like_pytorch(values, name):
+    try:
+        want = torch.tensor(values, dtype=tdt(name))
+    except RuntimeError:
+        with pytest.raises(lamina.LaminaValueError, match="tensor: value cannot be converted"):
+            lamina.tensor(values, dtype=ldt(name))
+        return
+    same(lamina.tensor(values, dtype=ldt(name)), want)

@@ -103,12 +103,14 @@ def multinomial(input, num_samples: int, replacement: bool = False, *,  # noqa: 
                                "probabilities <= 0)")
     g = rng(generator)
     if replacement:
-        # inverse CDF: each uniform draw lands in one category's slice of [0, 1)
-        cdf = np.cumsum(w / total[:, None], axis=1)
+        # inverse CDF: each uniform draw lands in one category's slice of [0, 1); dividing
+        # by the last cumulative sum makes it exactly 1, so no draw falls past the end, and a
+        # zero weight's slice is empty
+        cdf = np.cumsum(w, axis=1)
+        cdf /= cdf[:, -1:]
         u = g.random((w.shape[0], n))
         out = np.stack([np.searchsorted(c, ui, side="right") for c, ui in zip(cdf, u)]) \
             if w.shape[0] else np.empty((0, n), np.int64)
-        out = np.minimum(out, cats - 1)          # guard the last slice against cdf[-1] < 1
     else:
         # exponential races (Gumbel-top-k): the k smallest E_i / w_i, E_i ~ Exp(1), are a
         # draw of k categories without replacement, in the order of drawing. Zero weights

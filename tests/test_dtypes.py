@@ -431,3 +431,16 @@ def test_tensor_from_python_numbers_checks_overflow_like_pytorch(values, name):
             lamina.tensor(values, dtype=ldt(name))
         return
     same(lamina.tensor(values, dtype=ldt(name)), want)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_half_gradients_keep_the_dtype(name):
+    if name not in NAMES:
+        pytest.skip("ml_dtypes not installed: no bfloat16")
+    m = np.random.default_rng(0).integers(-3, 4, (4, 6)) / 2.0
+    lx = lamina.tensor(m).to(ldt(name)).requires_grad_()
+    tx = torch.tensor(m).to(tdt(name)).requires_grad_()
+    ((lx @ lx.T).sum() * lx.mean() + (lx * 0.5).sum()).backward()
+    ((tx @ tx.T).sum() * tx.mean() + (tx * 0.5).sum()).backward()
+    same(lx.grad, tx.grad)

@@ -444,3 +444,12 @@ def test_half_gradients_keep_the_dtype(name):
     ((lx @ lx.T).sum() * lx.mean() + (lx * 0.5).sum()).backward()
     ((tx @ tx.T).sum() * tx.mean() + (tx * 0.5).sum()).backward()
     same(lx.grad, tx.grad)
+
+
+@requires_torch
+def test_all_any_keep_uint8_and_fmod_keeps_narrow_ints():
+    la, ta = pair("uint8", (2, 3))
+    same(la.all(), ta.all())
+    same(la.any(1), ta.any(1))
+    li, ti = pair("int32", ())
+    same(lamina.fmod(li, 2), torch.fmod(ti, 2))

@@ -879,11 +879,14 @@ def log_softmax(x, dim: int, dtype=None) -> Tensor:
 def _logical_reduce(x, dim, keepdim, fn, op):
     _check(x, op)
     axes = _dims(dim, x._data.ndim, op, empty_all=False)
-    return _make(np.asarray(fn(x._data, axis=axes, keepdims=bool(keepdim))))
+    out = np.asarray(fn(x._data, axis=axes, keepdims=bool(keepdim)))
+    # PyTorch keeps uint8 for a uint8 input (its older convention); bool for every other dtype
+    return _make(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
 
 
 def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """True where every element over ``dim`` is non-zero (all dims by default). A bool tensor.
+    """True where every element over ``dim`` is non-zero (all dims by default). A bool tensor
+    (uint8 for a uint8 input, as in PyTorch).
 
     >>> lamina.tensor([[1., 0.], [2., 3.]]).all(dim=1)
     tensor([False,  True])
@@ -892,7 +895,8 @@ def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """True where some element over ``dim`` is non-zero (all dims by default). A bool tensor.
+    """True where some element over ``dim`` is non-zero (all dims by default). A bool tensor
+    (uint8 for a uint8 input, as in PyTorch).
 
     >>> lamina.tensor([[1., 0.], [0., 0.]]).any(dim=1)
     tensor([ True, False])

@@ -31,8 +31,10 @@ Where lamina differs from PyTorch:
   (``cumsum``, ``prod``, ``var``, ``softmax``...) accumulate in the half dtype in NumPy and
   may differ from PyTorch's float32 accumulation by a few half-precision units; half
   precision is also slow in NumPy. Use it to store and move data, compute in float32.
-- bfloat16's NumPy kind is ``'V'``; ops that have not been taught ``is_floating`` may treat a
-  bfloat16 tensor as non-floating and raise; saving one to safetensors needs ml_dtypes too.
+- bfloat16's NumPy kind is ``'V'``; ops that have not been taught ``is_floating`` treat a
+  bfloat16 tensor as non-floating and raise a clear error: today the losses, normalization,
+  convolution, pooling and several activations of ``nn.functional``. Elementwise math,
+  reductions, ``matmul``/``linear``, ``softmax``, casts and autograd work.
 - ``set_default_dtype`` takes float32 and float64 only.
 """
 

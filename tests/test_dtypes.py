@@ -453,3 +453,37 @@ def test_all_any_keep_uint8_and_fmod_keeps_narrow_ints():
     same(la.any(1), ta.any(1))
     li, ti = pair("int32", ())
     same(lamina.fmod(li, 2), torch.fmod(ti, 2))
+
+
+HALF_OPS = {
+    "relu": lambda m, x, w: m.relu(x), "softmax": lambda m, x, w: x.softmax(1),
+    "log_softmax": lambda m, x, w: x.log_softmax(1), "sigmoid": lambda m, x, w: m.sigmoid(x),
+    "tanh": lambda m, x, w: m.tanh(x), "linear": lambda m, x, w: m.nn.functional.linear(x, w),
+    "max": lambda m, x, w: x.max(), "argmax": lambda m, x, w: x.argmax(1),
+    "cumsum": lambda m, x, w: x.cumsum(1), "var": lambda m, x, w: x.var(1),
+    "std": lambda m, x, w: x.std(), "exp": lambda m, x, w: x.exp(),
+    "clamp": lambda m, x, w: x.clamp(-1, 1), "sqrt": lambda m, x, w: x.abs().sqrt(),
+    "norm": lambda m, x, w: x.norm(), "sort": lambda m, x, w: x.sort(1)[0],
+    "where": lambda m, x, w: m.where(x > 0, x, 0.0), "prod": lambda m, x, w: x.prod(1),
+    "logsumexp": lambda m, x, w: x.logsumexp(1), "cat": lambda m, x, w: m.cat([x, x.float()]),
+    "round": lambda m, x, w: x.round(), "mean": lambda m, x, w: x.mean(0),
+    "bmm": lambda m, x, w: m.bmm(x[None], x.T[None]), "neg": lambda m, x, w: -x,
+}
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", sorted(HALF_OPS))
+def test_half_precision_ops_keep_dtype_and_values(name, op):
+    """Within 4 units of the half dtype's precision of PyTorch (which computes these through
+    float32 and rounds; lamina's NumPy loops round some intermediates differently)."""
+    if name not in NAMES:
+        pytest.skip("ml_dtypes not installed: no bfloat16")
+    m = np.random.default_rng(0).integers(-8, 9, (4, 6)) / 4.0
+    w = np.random.default_rng(1).integers(-8, 9, (3, 6)) / 4.0
+    got = HALF_OPS[op](lamina, lamina.tensor(m).to(ldt(name)), lamina.tensor(w).to(ldt(name)))
+    want = HALF_OPS[op](torch, torch.tensor(m).to(tdt(name)), torch.tensor(w).to(tdt(name)))
+    assert str(got.dtype) == tname(want.dtype)
+    g, t = to_np(got), to_np(want)
+    eps = 2.0 ** (-7 if name == "bfloat16" else -10)
+    np.testing.assert_allclose(g, t, rtol=4 * eps, atol=4 * eps * max(1.0, np.abs(t).max()))

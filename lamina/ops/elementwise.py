@@ -564,7 +564,7 @@ class Clamp(Function):
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(a, lo, hi)
+        return np.clip(a, lo, hi).astype(a.dtype, copy=False)   # bfloat16 stays bfloat16
 
     @staticmethod
     def backward(ctx, g):

@@ -503,7 +503,7 @@ def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):
         correction = 0 if unbiased is False else 1
     elif isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
         raise LaminaTypeError(f"{op}: correction must be a number, got {correction!r}")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(f"{op}: std and var only support floating point and complex "
                                f"dtypes, got {x.dtype}")
     axes = _dims(dim, x._data.ndim, op)
@@ -621,7 +621,7 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
     if dim is None:
         raise LaminaTypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not "
                               "None")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         x = cast(x, get_default_dtype())
     axes = _dims(dim, x._data.ndim, "logsumexp")
     return LogSumExp.apply(x, axes, bool(keepdim))
@@ -714,7 +714,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """
     _check(x, "norm")
     x = _apply_dtype(x, dtype, "norm")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(f"linalg.vector_norm: Expected a floating point or complex tensor "
                                f"as input. Got {x.dtype}")
     if p is None:
@@ -846,7 +846,7 @@ def _softmax_input(x, dim, dtype, op):
     _check(x, op)
     if dtype is not None:
         x = cast(x, as_dtype(dtype))
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise NotImplementedError(f"{op}: not implemented for {x.dtype} tensors; pass a "
                                   "floating dtype= or cast the input")
     return x, _norm_dim(dim, x._data.ndim, op)

@@ -10,14 +10,10 @@ import builtins
 
 import numpy as np
 
-from lamina.dtypes import _BF16_MISSING
-from lamina.errors import LaminaTypeError, LaminaValueError
-
-xp = np
-
 # dtypes are NumPy dtype objects, so ``t.dtype == lamina.float32`` and ``np.asarray(t)`` agree;
 # they, their aliases and PyTorch's promotion rules live in lamina.dtypes.
-from lamina.dtypes import (  # noqa: E402, F401
+from lamina.dtypes import (  # noqa: F401
+    _BF16_MISSING,
     DTYPES,
     bfloat16,
     bool_,
@@ -45,7 +41,10 @@ from lamina.dtypes import (  # noqa: E402, F401
     torch_name,
     uint8,
 )
-from lamina.dtypes import operands_result_type as _operands_result_type  # noqa: E402
+from lamina.dtypes import operands_result_type as _operands_result_type
+from lamina.errors import LaminaTypeError, LaminaValueError
+
+xp = np
 
 _ALIASES = {torch_name(d): d for d in DTYPES}
 _ALIASES.update({"float": float32, "double": float64, "long": int64, "half": float16,
@@ -81,18 +80,14 @@ def as_dtype(dtype) -> np.dtype:
         return bool_
     if isinstance(dtype, str) and dtype in _ALIASES:
         return _ALIASES[dtype]
-    if dtype is None or (isinstance(dtype, str) and dtype == "bfloat16"):
+    if isinstance(dtype, str) and dtype == "bfloat16":      # not in _ALIASES: no ml_dtypes
+        raise LaminaTypeError(f"unsupported dtype bfloat16: {_BF16_MISSING}")
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
         d = None
-    else:
-        try:
-            d = np.dtype(dtype)
-        except TypeError:
-            d = None
     if d in _CATEGORY:
         return d
-    if bfloat16 is None and (isinstance(dtype, str) and dtype == "bfloat16"
-                             or getattr(dtype, "__name__", "") == "bfloat16"):
-        raise LaminaTypeError(f"unsupported dtype bfloat16: {_BF16_MISSING}")
     raise LaminaTypeError(
         f"unsupported dtype {dtype!r}: lamina supports "
         + ", ".join(torch_name(d) for d in DTYPES)

@@ -125,16 +125,17 @@ def category(d: np.dtype) -> builtins.int:
 
 # --- promotion between two dtypes ------------------------------------------------------------
 
-def _rank(d):
-    """Position on the promotion lattice; uint8 and int8 share one, float16 and bfloat16 too."""
-    return {bool_: 0, uint8: 1, int8: 1, int16: 2, int32: 3, int64: 4, float16: 5,
-            float32: 6, float64: 7}.get(d, 5)      # bfloat16 ranks with float16
+# Position on the promotion lattice; uint8 and int8 share one, float16 and bfloat16 too
+_RANK = {bool_: 0, uint8: 1, int8: 1, int16: 2, int32: 3, int64: 4, float16: 5, float32: 6,
+         float64: 7}
+if bfloat16 is not None:
+    _RANK[bfloat16] = 5
 
 
 def _promote_pair(a, b):
     if a == b:
         return a
-    ra, rb = _rank(a), _rank(b)
+    ra, rb = _RANK[a], _RANK[b]
     if ra == rb:                        # uint8 with int8, or float16 with bfloat16
         return int16 if ra == 1 else float32
     return a if ra > rb else b

@@ -487,3 +487,20 @@ def test_half_precision_ops_keep_dtype_and_values(name, op):
     g, t = to_np(got), to_np(want)
     eps = 2.0 ** (-7 if name == "bfloat16" else -10)
     np.testing.assert_allclose(g, t, rtol=4 * eps, atol=4 * eps * max(1.0, np.abs(t).max()))
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("expr", ["x * 1e30", "x * 1e6", "1e30 * x", "x / 1e30", "x / 3",
+                                  "x * 0.1", "x + 1e30", "x - 1e30", "x - 0.1", "x * 100000",
+                                  "x + 1", "x / 1e-8"])
+def test_half_tensor_with_python_number_like_pytorch(name, expr):
+    """mul/div compute in float32 with the number unrounded (0 * 1e30 is 0, not NaN);
+    add/sub round the number to the half dtype first, as PyTorch does."""
+    if name not in NAMES:
+        pytest.skip("ml_dtypes not installed: no bfloat16")
+    v = np.array([0.0, 1e-4, np.inf, 2.0, -3.5, 1000.0])
+    x = lamina.tensor(v).to(ldt(name))
+    got = eval(expr)
+    x = torch.tensor(v).to(tdt(name))
+    same(got, eval(expr))

@@ -214,13 +214,34 @@ def _ready(a, b) -> bool:
             return d is b._data.dtype and d.kind != "b"
         t = type(b)
         k = d.kind
-        return (t is float and k == "f") or (t is int and (k == "f" or d is _INT64))
+        return (t is float and k == "f" and d.itemsize > 2) or \
+            (t is int and ((k == "f" and d.itemsize > 2) or d is _INT64))
     if isinstance(b, Tensor):
         d = b._data.dtype
         t = type(a)
         k = d.kind
-        return (t is float and k == "f") or (t is int and (k == "f" or d is _INT64))
+        return (t is float and k == "f" and d.itemsize > 2) or \
+            (t is int and ((k == "f" and d.itemsize > 2) or d is _INT64))
     return False
+
+
+def _half_with_number(a, b):
+    """The dtype when one operand is a float16/bfloat16 tensor and the other a Python number,
+    else None. PyTorch multiplies and divides such operands in float32 (its "opmath" type)
+    with the number unrounded, then rounds once: ``float16(1e-4) * 1e6`` is 100, not
+    ``1e-4 * inf`` (its add and sub round the number to the half dtype first, as NumPy)."""
+    for t, v in ((a, b), (b, a)):
+        if type(v) in _PY_SCALARS and isinstance(t, Tensor):
+            d = t._data.dtype
+            return d if d.itemsize == 2 and is_floating(d) else None
+    return None
+
+
+def _in_float32(fn, a, b, d):
+    """``fn(a, b)`` with the tensor operand widened to float32, rounded back to ``d``."""
+    a = cast(a, np.float32) if isinstance(a, Tensor) else a
+    b = cast(b, np.float32) if isinstance(b, Tensor) else b
+    return cast(fn.apply(a, b), d)
 
 
 _INT64 = np.dtype(np.int64)
@@ -253,7 +274,8 @@ def mul(a, b) -> Tensor:
     if _ready(a, b):
         return Mul.apply(a, b)
     a, b = _promote(a, b, "mul")
-    return Mul.apply(a, b)
+    h = _half_with_number(a, b)
+    return Mul.apply(a, b) if h is None else _in_float32(Mul, a, b, h)
 
 
 def div(a, b, rounding_mode=None) -> Tensor:
@@ -270,7 +292,8 @@ def div(a, b, rounding_mode=None) -> Tensor:
                          b._data.dtype.kind) == "f":
         return Div.apply(a, b)
     a, b = _promote(a, b, "div", floating=True)
-    return Div.apply(a, b)
+    h = _half_with_number(a, b)
+    return Div.apply(a, b) if h is None else _in_float32(Div, a, b, h)
 
 
 true_divide = div

@@ -8,9 +8,26 @@ A ``Tensor`` with reverse-mode autograd, PyTorch-familiar ops, and (in subpackag
 # ruff: noqa: F401, F403, E402
 
 from lamina.backend import (
-    Generator, bool_, double, float, float32, float64, fork_rng, get_default_dtype,
-    get_rng_state, int64, long, manual_seed, set_default_dtype, set_rng_state,
+    Generator, bool_, default_generator, double, float, float32, float64, fork_rng,
+    get_default_dtype, get_rng_state, initial_seed, int64, long, manual_seed, seed,
+    set_default_dtype, set_rng_state,
 )
+from lamina.dtypes import (
+    byte, can_cast, char, finfo, float16, half, iinfo, int, int8, int16, int32, promote_types,
+    result_type, short, uint8,
+)
+from lamina import dtypes as _dtypes
+if _dtypes.bfloat16 is not None:
+    bfloat16 = _dtypes.bfloat16
+
+
+def __getattr__(name):
+    # lamina.bfloat16 without ml_dtypes: say what to install instead of a bare AttributeError
+    if name == "bfloat16":
+        raise AttributeError(f"lamina.bfloat16: {_dtypes._BF16_MISSING}")
+    raise AttributeError(f"module 'lamina' has no attribute {name!r}")
+
+
 from lamina import errors
 from lamina.errors import LaminaError, LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.device import device

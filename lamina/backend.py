@@ -10,25 +10,45 @@ import builtins
 
 import numpy as np
 
+# dtypes are NumPy dtype objects, so ``t.dtype == lamina.float32`` and ``np.asarray(t)`` agree;
+# they, their aliases and PyTorch's promotion rules live in lamina.dtypes.
+from lamina.dtypes import (  # noqa: F401
+    _BF16_MISSING,
+    DTYPES,
+    bfloat16,
+    bool_,
+    byte,
+    can_cast,
+    category,
+    char,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    is_floating,
+    long,
+    promote_types,
+    result_type,
+    scalar_dtype,
+    scalar_name,
+    short,
+    torch_name,
+    uint8,
+)
+from lamina.dtypes import operands_result_type as _operands_result_type
 from lamina.errors import LaminaTypeError, LaminaValueError
 
 xp = np
 
-# dtypes are NumPy dtype objects, so ``t.dtype == lamina.float32`` and ``np.asarray(t)`` agree.
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int64 = np.dtype("int64")
-bool_ = np.dtype("bool")
-float = float32  # noqa: A001  (torch.float is float32)
-double = float64
-long = int64
-
-DTYPES = (bool_, int64, float32, float64)
-_RANK = {bool_: 0, int64: 1, float32: 2, float64: 3}
-_ALIASES = {
-    "float32": float32, "float": float32, "float64": float64, "double": float64,
-    "int64": int64, "long": int64, "bool": bool_,
-}
+_ALIASES = {torch_name(d): d for d in DTYPES}
+_ALIASES.update({"float": float32, "double": float64, "long": int64, "half": float16,
+                 "short": int16, "char": int8, "byte": uint8})
 
 _default_dtype = [float32]
 
@@ -39,40 +59,45 @@ def get_default_dtype() -> np.dtype:
 
 
 def set_default_dtype(dtype) -> None:
-    """Set the default floating dtype; only float32 and float64 are allowed, as in PyTorch."""
+    """Set the default floating dtype: float32 or float64 (PyTorch also takes float16 and
+    bfloat16; lamina does not, since NumPy's half-precision arithmetic is slow)."""
     d = as_dtype(dtype)
-    if d.kind != "f":
-        raise LaminaTypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+    if d not in (float32, float64):
+        raise LaminaTypeError(f"set_default_dtype: only float32 and float64 are allowed as "
+                              f"the default dtype in lamina, got {torch_name(d)}")
     _default_dtype[0] = d
 
 
 def as_dtype(dtype) -> np.dtype:
     """Normalize a dtype given as a lamina/NumPy dtype, a Python type or a name."""
-    if isinstance(dtype, np.dtype) and dtype in _RANK:
+    if isinstance(dtype, np.dtype) and dtype in _CATEGORY:
         return dtype
     if dtype is builtins.float:
         return _default_dtype[0]
-    if dtype is int:
+    if dtype is builtins.int:
         return int64
-    if dtype is bool:
+    if dtype is builtins.bool:
         return bool_
     if isinstance(dtype, str) and dtype in _ALIASES:
         return _ALIASES[dtype]
+    if isinstance(dtype, str) and dtype == "bfloat16":      # not in _ALIASES: no ml_dtypes
+        raise LaminaTypeError(f"unsupported dtype bfloat16: {_BF16_MISSING}")
     try:
         d = np.dtype(dtype)
     except TypeError:
         d = None
-    if d in _RANK:
+    if d in _CATEGORY:
         return d
     raise LaminaTypeError(
-        f"unsupported dtype {dtype!r}: lamina supports float32, float64, int64 and bool"
+        f"unsupported dtype {dtype!r}: lamina supports "
+        + ", ".join(torch_name(d) for d in DTYPES)
     )
 
 
-
 def canonical_dtype(arr_dtype: np.dtype) -> np.dtype:
-    """Map any NumPy dtype onto the four lamina dtypes (ints -> int64, floats -> float32/64)."""
-    if arr_dtype in _RANK:
+    """The lamina dtype an array of ``arr_dtype`` becomes: itself when lamina has it; other
+    unsigned integers (uint16/32/64) become int64, other floats float32 or float64."""
+    if arr_dtype in _CATEGORY:
         return arr_dtype
     kind = arr_dtype.kind
     if kind == "f":
@@ -81,48 +106,45 @@ def canonical_dtype(arr_dtype: np.dtype) -> np.dtype:
         return int64
     if kind == "b":
         return bool_
-    raise LaminaTypeError(f"unsupported array dtype {arr_dtype}: lamina supports float32, "
-                          "float64, int64 and bool")
+    raise LaminaTypeError(f"unsupported array dtype {arr_dtype}: lamina supports "
+                          + ", ".join(torch_name(d) for d in DTYPES))
 
 
-def scalar_kind(x) -> int:
+_CATEGORY = {d: category(d) for d in DTYPES}
+
+
+def scalar_kind(x) -> builtins.int:
     """Category of a Python scalar: 0 bool, 1 int, 2 float."""
-    if isinstance(x, bool):
+    if isinstance(x, builtins.bool):
         return 0
-    if isinstance(x, int):
+    if isinstance(x, builtins.int):
         return 1
     return 2
 
 
-def _category(d: np.dtype) -> int:
-    return 2 if d.kind == "f" else (1 if d.kind in "iu" else 0)
+def _category(d: np.dtype) -> builtins.int:
+    return _CATEGORY[d] if d in _CATEGORY else category(d)
 
 
-def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
-    """PyTorch's promotion between two tensor dtypes (of equal dimension category)."""
-    if a is b or a == b:
-        return a
-    return a if _RANK[a] > _RANK[b] else b
-
-
-def result_dtype(a_dtype: np.dtype, a_dim: bool, b_dtype: np.dtype, b_dim: bool) -> np.dtype:
+def result_dtype(a_dtype: np.dtype, a_dim: builtins.bool, b_dtype: np.dtype,
+                 b_dim: builtins.bool) -> np.dtype:
     """Promotion of two tensors: dimensioned tensors win over 0-dim ones of the same category.
 
     ``a_dim``/``b_dim`` say whether each operand has at least one dimension. This follows
-    PyTorch: ``float32 tensor * float64 0-dim tensor`` stays float32.
+    PyTorch: ``float32 tensor * float64 0-dim tensor`` stays float32, ``int32 tensor *
+    float64 0-dim tensor`` is float64.
     """
     if a_dim == b_dim:
         return promote_types(a_dtype, b_dtype)
     dim_t, zero_t = (a_dtype, b_dtype) if a_dim else (b_dtype, a_dtype)
-    if _category(zero_t) > _category(dim_t):
-        return zero_t
-    return dim_t
+    return _operands_result_type((dim_t,), (zero_t,), ())
 
 
-def scalar_result_dtype(t_dtype: np.dtype, scalar) -> np.dtype:
-    """Promotion of a tensor with a Python scalar: the scalar only raises the category."""
+def scalar_result_dtype(t_dtype: np.dtype, scalar, t_dim: builtins.bool = True) -> np.dtype:
+    """Promotion of a tensor with a Python scalar: the scalar only raises the category
+    (an int8 tensor plus 1000 stays int8; an int32 tensor plus 0.5 is the default float)."""
     k = scalar_kind(scalar)
-    c = _category(t_dtype)
+    c = _CATEGORY[t_dtype]
     if k <= c:
         return t_dtype
     return _default_dtype[0] if k == 2 else int64
@@ -164,27 +186,84 @@ ALLOCATOR_TUNED = tune_allocator()
 # --- random state -------------------------------------------------------------------------
 
 class Generator:
-    """A seeded source of random numbers, like ``torch.Generator``.
+    """A seeded source of random numbers, like ``torch.Generator``: pass one as ``generator=``
+    to any random function. Two generators are independent streams; one seed always gives the
+    same stream.
 
     >>> g = Generator().manual_seed(0)
+    >>> lamina.rand(2, generator=g)       # the same two numbers on every run
+
+    ``Generator(seed)`` is a lamina shorthand for ``Generator().manual_seed(seed)``; PyTorch's
+    ``Generator(device)`` form is accepted (only the CPU). Unlike PyTorch, whose new generators
+    all start from the same fixed seed, an unseeded lamina generator is seeded from the
+    operating system's entropy; ``initial_seed()`` tells which seed that was.
     """
 
-    def __init__(self, seed: int | None = None):
-        self._np = np.random.default_rng(seed)
-        self._seed = seed
+    def __init__(self, seed: builtins.int | None = None, device=None):
+        from lamina.device import check_device, is_device
+        if isinstance(seed, str) or is_device(seed):    # Generator("cpu"), PyTorch's form
+            seed, device = None, seed
+        if device is not None:
+            check_device(device, "Generator")
+        self.manual_seed(_fresh_seed() if seed is None else seed)
 
-    def manual_seed(self, seed: int) -> Generator:
+    def manual_seed(self, seed: builtins.int) -> Generator:
+        """Restart the stream from ``seed`` (negative seeds are taken modulo 2^64, as in
+        PyTorch); returns the generator."""
         seed = _seed_int(seed)
-        self._np = np.random.default_rng(seed % 2**64)  # PyTorch takes negative seeds too
+        self._np = np.random.default_rng(seed % 2**64)
         self._seed = seed
         return self
 
-    def initial_seed(self) -> int | None:
+    def initial_seed(self) -> builtins.int:
+        """The seed this generator's stream started from."""
         return self._seed
+
+    def seed(self) -> builtins.int:
+        """Restart from a fresh seed drawn from the operating system; returns it."""
+        s = _fresh_seed()
+        self.manual_seed(s)
+        return s
+
+    def get_state(self):
+        """The generator's full state as a uint8 tensor (PyTorch also gives a ByteTensor; the
+        bytes are lamina's own: NumPy's PCG64 state as JSON), for ``set_state``."""
+        import json
+
+        from lamina.tensor import _make
+        blob = json.dumps({"bit_generator": self._np.bit_generator.state, "seed": self._seed})
+        return _make(np.frombuffer(blob.encode(), dtype=np.uint8).copy())
+
+    def set_state(self, state) -> Generator:
+        """Put the generator back to a state from ``get_state``; returns the generator."""
+        import json
+        arr = getattr(state, "_data", state)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 1:
+            raise LaminaTypeError("set_state: expected the uint8 tensor that get_state returns, "
+                                  f"got {type(state).__name__}")
+        try:
+            d = json.loads(arr.tobytes().decode())
+            g = np.random.default_rng()
+            g.bit_generator.state = d["bit_generator"]
+        except (ValueError, KeyError, TypeError):
+            raise LaminaValueError("set_state: the tensor is not a state from "
+                                   "Generator.get_state") from None
+        self._np, self._seed = g, d.get("seed")
+        return self
+
+    @property
+    def device(self):
+        from lamina.device import CPU
+        return CPU
 
     @property
     def np(self) -> np.random.Generator:
         return self._np
+
+
+def _fresh_seed() -> builtins.int:
+    import os
+    return builtins.int.from_bytes(os.urandom(8), "little") >> 1     # 63 bits, like PyTorch's
 
 
 def _seed_int(seed) -> int:
@@ -205,6 +284,17 @@ def manual_seed(seed: int) -> Generator:
     return default_generator.manual_seed(seed)
 
 
+def initial_seed() -> builtins.int:
+    """The seed of lamina's global generator (``manual_seed``'s, or the one drawn from the OS
+    at start-up)."""
+    return default_generator.initial_seed()
+
+
+def seed() -> builtins.int:
+    """Seed the global generator from the operating system's entropy; returns that seed."""
+    return default_generator.seed()
+
+
 def get_rng_state() -> dict:
     """The state of lamina's global generator (a JSON-able dict), for ``set_rng_state``."""
     return {"bit_generator": default_generator.np.bit_generator.state,
@@ -212,7 +302,11 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Put lamina's global generator back to a state from ``get_rng_state``."""
+    """Put lamina's global generator back to a state from ``get_rng_state`` (or a uint8 tensor
+    from ``Generator.get_state``)."""
+    if not isinstance(state, dict):
+        default_generator.set_state(state)
+        return
     g = np.random.default_rng()
     g.bit_generator.state = state["bit_generator"]
     default_generator._np = g

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.backend import as_dtype, get_default_dtype, rng
+from lamina.backend import DTYPES, as_dtype, get_default_dtype, is_floating, rng, torch_name
 from lamina.device import check_device
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor, _make, _to_array
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange",
-           "linspace", "eye", "rand", "randn", "randint", "randperm", "normal", "zeros_like",
+           "linspace", "eye", "rand", "randn", "randint", "randperm", "zeros_like",
            "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like"]
 
 
@@ -53,6 +53,14 @@ def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
         if dtype is None and src.dtype.kind == "f":  # Python floats: the default dtype
             src = src.astype(get_default_dtype(), copy=False)
         copy = False  # src is already a new array
+        if dtype is not None and src.size and src.dtype.kind in "iuf":
+            d = as_dtype(dtype)
+            # PyTorch's range: an unsigned dtype also takes -max..-1 (two's complement wrap)
+            lo = -int(np.iinfo(d).max) if d.kind == "u" else int(np.iinfo(d).min) \
+                if d.kind == "i" else 0
+            if d.kind in "iu" and (src.min() < lo or src.max() > np.iinfo(d).max):
+                raise LaminaValueError(f"{op}: value cannot be converted to type {d} without "
+                                       f"overflow (values from {src.min()} to {src.max()})")
     if (isinstance(src, np.ndarray) and src.dtype.kind == "u" and src.itemsize == 8
             and src.size and (dtype is None or as_dtype(dtype) == np.int64)
             and src.max() > _INT64_MAX):
@@ -60,6 +68,9 @@ def _checked_array(data, dtype, copy: bool, op: str) -> np.ndarray:
                                "uint64 dtype); convert to float64 first if that is what you want")
     try:
         return _to_array(src, dtype, copy=copy)
+    except OverflowError as e:      # tensor([300], dtype=int8): PyTorch refuses it too
+        raise LaminaValueError(f"{op}: value cannot be converted to {as_dtype(dtype)} without "
+                               f"overflow ({e})") from None
     except (TypeError, ValueError) as e:
         cls = LaminaValueError if isinstance(e, ValueError) else LaminaTypeError
         if str(e).startswith(f"{op}:"):
@@ -95,10 +106,10 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``arr`` (changes to one show in the other)."""
     if not isinstance(arr, np.ndarray):
         raise LaminaTypeError(f"from_numpy: expected np.ndarray (got {type(arr).__name__})")
-    if arr.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+    if arr.dtype not in DTYPES:
         raise LaminaTypeError(
             f"from_numpy: can't convert np.ndarray of type {arr.dtype}; the supported types "
-            "are float32, float64, int64 and bool"
+            f"are {', '.join(torch_name(d) for d in DTYPES)}"
         )
     return _make(arr)
 
@@ -176,41 +187,56 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
+def _random_float_dtype(dtype, op: str):
+    d = _float_dtype(dtype)
+    if not is_floating(d):
+        raise LaminaValueError(f"{op}: not implemented for dtype {torch_name(d)}; a floating "
+                               "dtype is needed")
+    return d
+
+
 def rand(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Uniform draws on [0, 1)."""
+    """Uniform draws on [0, 1) (floating dtypes only, as in PyTorch)."""
     if device is not None:
         check_device(device, "rand")
+    d = _random_float_dtype(dtype, "rand")
     arr = rng(generator).random(_size(size, "rand"), dtype=np.float64)
-    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
+    return _finish(arr.astype(d), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """Standard normal draws."""
+    """Standard normal draws (floating dtypes only, as in PyTorch)."""
     if device is not None:
         check_device(device, "randn")
+    d = _random_float_dtype(dtype, "randn")
     arr = rng(generator).standard_normal(_size(size, "randn"))
-    return _finish(arr.astype(_float_dtype(dtype)), requires_grad)
-
-
-def normal(mean: float, std: float, size, generator=None, dtype=None, device=None) -> Tensor:
-    if device is not None:
-        check_device(device, "normal")
-    if std < 0:
-        raise LaminaValueError(f"normal: expects std >= 0.0, but found std {std}")
-    arr = rng(generator).normal(mean, std, _size((size,), "normal"))
-    return _make(arr.astype(_float_dtype(dtype)))
+    return _finish(arr.astype(d), requires_grad)
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
-    """Integers drawn uniformly from ``[low, high)``."""
+    """Integers drawn uniformly from ``[low, high)``: ``randint(high, size)`` or
+    ``randint(low, high, size)``."""
     if device is not None:
         check_device(device, "randint")
-    if high is None:
+    if high is None or isinstance(high, (tuple, list)):     # randint(high, size)
+        if isinstance(high, (tuple, list)):
+            size = high
         low, high = 0, low
+    return _randint(low, high, size, generator, dtype, "randint")
+
+
+def _randint(low, high, size, generator, dtype, op: str) -> Tensor:
     if high <= low:
-        raise LaminaValueError(f"randint: expects 'from' < 'to', but got from={low} >= to={high}")
-    arr = rng(generator).integers(low, high, _size((size,), "randint"))
-    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+        raise LaminaValueError(f"{op}: expects 'from' < 'to', but got from={low} >= to={high}")
+    d = np.dtype(np.int64) if dtype is None else as_dtype(dtype)
+    if d.kind in "iub":
+        lo_ok, hi_ok = (0, 1) if d.kind == "b" else (np.iinfo(d).min, np.iinfo(d).max)
+        if low < lo_ok:
+            raise LaminaValueError(f"{op}: from is out of bounds for {torch_name(d)}")
+        if high - 1 > hi_ok:
+            raise LaminaValueError(f"{op}: to - 1 is out of bounds for {torch_name(d)}")
+    arr = rng(generator).integers(low, high, _size((size,), op))
+    return _make(arr.astype(d))
 
 
 def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
@@ -221,8 +247,12 @@ def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
         raise LaminaTypeError(f"randperm: n must be an int, got {type(n).__name__}")
     if n < 0:
         raise LaminaValueError(f"randperm: n must be non-negative, got {n}")
+    d = np.dtype(np.int64) if dtype is None else as_dtype(dtype)
+    if d.kind in "iu" and n - 1 > np.iinfo(d).max:
+        raise LaminaValueError(f"randperm: n={n} does not fit {torch_name(d)} (value cannot be "
+                               "converted without overflow)")
     arr = rng(generator).permutation(int(n))
-    return _make(arr.astype(np.int64 if dtype is None else as_dtype(dtype)))
+    return _make(arr.astype(d))
 
 
 def _like(x, dtype):
@@ -256,18 +286,22 @@ def full_like(x, fill_value, dtype=None, requires_grad: bool = False, device=Non
 def rand_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
     if device is not None:
         check_device(device, "rand_like")
-    return rand(*x.shape, generator=generator, dtype=_like(x, dtype),
+    dtype = _random_float_dtype(_like(x, dtype), "rand_like")
+    return rand(*x.shape, generator=generator, dtype=dtype,
                 requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, generator=None, requires_grad: bool = False, device=None) -> Tensor:
     if device is not None:
         check_device(device, "randn_like")
-    return randn(*x.shape, generator=generator, dtype=_like(x, dtype),
+    dtype = _random_float_dtype(_like(x, dtype), "randn_like")
+    return randn(*x.shape, generator=generator, dtype=dtype,
                  requires_grad=requires_grad)
 
 
 def randint_like(x, low, high=None, dtype=None, generator=None, device=None) -> Tensor:
     if device is not None:
         check_device(device, "randint_like")
-    return randint(low, high, x.shape, generator=generator, dtype=_like(x, dtype))
+    if high is None:
+        low, high = 0, low
+    return _randint(low, high, x.shape, generator, _like(x, dtype), "randint_like")

@@ -76,6 +76,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from lamina.backend import bfloat16 as _bfloat16
 from lamina.backend import canonical_dtype
 from lamina.errors import LaminaError, LaminaTypeError, LaminaValueError
 from lamina.nn.module import Module
@@ -98,6 +99,8 @@ _TO_ST = {
     np.dtype("uint64"): "U64", np.dtype("int64"): "I64", np.dtype("float64"): "F64",
 }
 _FROM_ST = {v: k.newbyteorder("<") for k, v in _TO_ST.items()}
+if _bfloat16 is not None:       # ml_dtypes present: BF16 is kept as lamina.bfloat16
+    _TO_ST[_bfloat16] = "BF16"
 _ITEMSIZE = {**{k: v.itemsize for k, v in _FROM_ST.items()}, "BF16": 2}
 _ALIGN = {1: 3, 2: 2, 4: 1, 8: 0}  # sort key: widest items first keeps every tensor aligned
 
@@ -556,7 +559,7 @@ def _serialize(obj, metadata) -> tuple[bytes, list[np.ndarray]]:
 def _crc32(a) -> int:
     """CRC-32 (zlib's) of an array's bytes in C order, or of a bytes-like object."""
     if isinstance(a, np.ndarray):
-        a = memoryview(a.reshape(-1)).cast("B") if a.nbytes else b""
+        a = memoryview(a.reshape(-1).view(np.uint8)) if a.nbytes else b""
     return zlib.crc32(a) & 0xFFFFFFFF
 
 
@@ -564,7 +567,7 @@ def _write_to(f, head: bytes, chunks) -> None:
     f.write(head)
     for a in chunks:
         if a.nbytes:
-            f.write(memoryview(a.reshape(-1)).cast("B"))
+            f.write(memoryview(a.reshape(-1).view(np.uint8)))
 
 
 def save(obj, f, metadata: dict[str, str] | None = None) -> None:
@@ -815,7 +818,9 @@ def _to_arrays(entries, data) -> dict[str, np.ndarray]:
     arrays = {}
     for name, (dtype, shape, b, e) in sorted(entries.items(), key=lambda kv: kv[1][2]):
         chunk = data[b:e]
-        if dtype == "BF16":  # bfloat16 is the top half of a float32
+        if dtype == "BF16" and _bfloat16 is not None:
+            arr = (chunk.copy() if b % 2 else chunk).view(_bfloat16)
+        elif dtype == "BF16":  # no ml_dtypes: bfloat16 is the top half of a float32
             arr = (chunk.view("<u2").astype(np.uint32) << 16).view(np.float32)
         else:
             dt = _FROM_ST[dtype]
@@ -891,8 +896,9 @@ def load(f, map_location=None, weights_only=None, *, verify: bool = True):
 
     Returns the saved structure with ``Tensor`` leaves (saved NumPy arrays come back as arrays).
     A file without lamina's structure metadata (written by another tool) loads as a flat
-    ``{name: Tensor}`` dict in file order; its integer dtypes become int64 and F16/BF16 become
-    float32 (lamina's dtypes). The tensors of one file share one buffer read from it.
+    ``{name: Tensor}`` dict in file order; U16/U32/U64 become int64 and BF16 becomes
+    bfloat16 (float32 without ml_dtypes); every other dtype is kept. The tensors of one file
+    share one buffer read from it.
 
     With ``verify=True`` (default) each tensor's bytes are checked against the CRC-32 that
     ``save`` recorded; files without checksums (other writers) load unchecked.

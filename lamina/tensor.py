@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import backend
-from lamina.backend import as_dtype, canonical_dtype, get_default_dtype
+from lamina.backend import as_dtype, canonical_dtype, get_default_dtype, is_floating
 from lamina.device import CPU, check_device, is_device
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 
@@ -170,14 +170,14 @@ class Tensor:
         return True
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return is_floating(self._data.dtype)
 
     @property
     def _version(self) -> int:
         return 0 if self._vc is None else self._vc[0]
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and not is_floating(self._data.dtype):
             raise LaminaValueError(
                 f"only tensors of floating point dtype can require gradients, got {self.dtype}"
             )
@@ -329,7 +329,24 @@ class Tensor:
         return _ops.cast(self, backend.int64)
 
     def int(self) -> Tensor:
-        return _ops.cast(self, backend.int64)
+        """Cast to int32 (``torch.int``); ``long()`` gives int64."""
+        return _ops.cast(self, backend.int32)
+
+    def short(self) -> Tensor:
+        return _ops.cast(self, backend.int16)
+
+    def char(self) -> Tensor:
+        return _ops.cast(self, backend.int8)
+
+    def byte(self) -> Tensor:
+        return _ops.cast(self, backend.uint8)
+
+    def half(self) -> Tensor:
+        return _ops.cast(self, backend.float16)
+
+    def bfloat16(self) -> Tensor:
+        """Cast to bfloat16 (needs the ml_dtypes package)."""
+        return _ops.cast(self, "bfloat16")
 
     def bool(self) -> Tensor:
         return _ops.cast(self, backend.bool_)
@@ -404,7 +421,8 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(",
+        shown = self._data if self._data.dtype.kind != "V" else self._data.astype(np.float32)
+        body = np.array2string(shown, separator=", ", prefix="tensor(",
                                precision=4, threshold=1000, edgeitems=3)
         extra = []
         if self._data.dtype not in (get_default_dtype(), backend.int64) or self._data.size == 0:
@@ -548,7 +566,9 @@ _METHODS = (
     "tril triu tril_ triu_ diag diagonal diag_embed trace roll rot90 repeat_interleave "
     "tile unbind swapaxes swapdims moveaxis take scatter_reduce index_add index_copy index_fill "
     "masked_scatter scatter_ scatter_add_ scatter_reduce_ index_add_ index_copy_ index_fill_ "
-    "masked_scatter_ kron cross tensordot"
+    "masked_scatter_ kron cross tensordot "
+    "uniform_ normal_ bernoulli_ exponential_ random_ cauchy_ log_normal_ geometric_ "
+    "multinomial bernoulli"
 ).split()
 
 

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent / "lamina"
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS = [
     ("foundation", ["lamina.errors", "lamina.dispatch", "lamina.device"]),
-    ("tensor", ["lamina.backend", "lamina.tensor", "lamina.creation", "lamina.cuda",
-                "lamina.backends", "lamina.accelerator", "lamina.runtime"]),
+    ("tensor", ["lamina.dtypes", "lamina.backend", "lamina.tensor", "lamina.creation",
+                "lamina.cuda", "lamina.backends", "lamina.accelerator", "lamina.runtime"]),
     ("autograd", ["lamina.autograd"]),
     ("ops", ["lamina.ops", "lamina.linalg"]),   # lamina.linalg re-exports lamina.ops only
     ("kernels", ["lamina.kernels"]),

@@ -12,7 +12,7 @@ def test_default_dtypes_follow_torch():
     assert lamina.tensor([1, 2]).dtype == lamina.int64
     assert lamina.tensor([True]).dtype == lamina.bool
     assert lamina.tensor(np.zeros(2)).dtype == lamina.float64
-    assert lamina.tensor(np.zeros(2, np.int32)).dtype == lamina.int64
+    assert lamina.tensor(np.zeros(2, np.int32)).dtype == lamina.int32   # kept, as in PyTorch
     assert lamina.zeros(2).dtype == lamina.float32
     assert lamina.arange(3).dtype == lamina.int64
     assert lamina.arange(0, 1, 0.25).dtype == lamina.float32

@@ -12,6 +12,7 @@ from lamina.ops.linalg import *  # noqa: F401,F403
 from lamina.ops.movement import *  # noqa: F401,F403
 from lamina.ops.pool import *  # noqa: F401,F403,E402
 from lamina.ops.pool3d import *  # noqa: F401,F403
+from lamina.ops.random import *  # noqa: F401,F403
 from lamina.ops.reduce import *  # noqa: F401,F403
 from lamina.ops.resample import *  # noqa: F401,F403
 from lamina.ops.scattering import *  # noqa: F401,F403

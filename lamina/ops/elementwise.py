@@ -18,7 +18,9 @@ from lamina.backend import (
     _category,
     as_dtype,
     get_default_dtype,
+    is_floating,
     result_dtype,
+    scalar_name,
     scalar_result_dtype,
 )
 from lamina.errors import LaminaTypeError, LaminaValueError
@@ -79,7 +81,7 @@ def _promote(a, b, op: str, floating: bool = False):
             da = a._data.dtype
             rd = scalar_result_dtype(da, b)
             if rd is da and (not floating or da.kind == "f"):
-                return a, b
+                return a, (_wrapped_int(b, rd) if type(b) is int and rd.kind in "iu" else b)
     elif isinstance(b, Tensor):
         s = _scalar(a)
         if s is None:
@@ -88,16 +90,28 @@ def _promote(a, b, op: str, floating: bool = False):
         rd = scalar_result_dtype(b._data.dtype, a)
     else:
         return _promote(_as_tensor(a, op), b, op, floating)
-    if floating and rd.kind != "f":
+    if floating and not is_floating(rd):
         rd = get_default_dtype()
     if isinstance(a, Tensor) and a._data.dtype != rd:
         a = cast(a, rd)
     if isinstance(b, Tensor) and b._data.dtype != rd:
         b = cast(b, rd)
-    if rd.kind == "f":
+    if is_floating(rd):
         a = float(a) if type(a) in _PY_SCALARS else a
         b = float(b) if type(b) in _PY_SCALARS else b
+    elif rd.kind in "iu":
+        a = _wrapped_int(a, rd) if type(a) is int else a
+        b = _wrapped_int(b, rd) if type(b) is int else b
     return a, b
+
+
+def _wrapped_int(v: int, rd: np.dtype) -> int:
+    """A Python int as PyTorch casts it to an integer result dtype: modulo 2^bits, so that an
+    int8 tensor plus 1000 wraps around as in PyTorch (NumPy raises OverflowError instead)."""
+    info = np.iinfo(rd)
+    if info.min <= v <= info.max:
+        return v
+    return (v - int(info.min)) % (1 << info.bits) + int(info.min)
 
 
 # --- binary arithmetic ---------------------------------------------------------------------
@@ -192,18 +206,45 @@ class Pow(Function):
 def _ready(a, b) -> bool:
     """True when ``a`` and ``b`` need no promotion: two tensors of one non-bool dtype, or a
     float tensor with a Python number, or an int64 tensor with a Python int. This is the
-    common case, checked first to keep per-op overhead low."""
+    common case, checked first to keep per-op overhead low. (Narrower integer tensors with a
+    Python int go through ``_promote``, which wraps an out-of-range int as PyTorch does.)"""
     if type(a) is Tensor or isinstance(a, Tensor):
-        k = a._data.dtype.kind
+        d = a._data.dtype
         if type(b) is Tensor or isinstance(b, Tensor):
-            return a._data.dtype is b._data.dtype and k != "b"
+            return d is b._data.dtype and d.kind != "b"
         t = type(b)
-        return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
+        k = d.kind
+        return (t is float and k == "f" and d.itemsize > 2) or \
+            (t is int and ((k == "f" and d.itemsize > 2) or d is _INT64))
     if isinstance(b, Tensor):
-        k = b._data.dtype.kind
+        d = b._data.dtype
         t = type(a)
-        return (t is float and k == "f") or (t is int and (k == "f" or k == "i"))
+        k = d.kind
+        return (t is float and k == "f" and d.itemsize > 2) or \
+            (t is int and ((k == "f" and d.itemsize > 2) or d is _INT64))
     return False
+
+
+def _half_with_number(a, b):
+    """The dtype when one operand is a float16/bfloat16 tensor and the other a Python number,
+    else None. PyTorch multiplies and divides such operands in float32 (its "opmath" type)
+    with the number unrounded, then rounds once: ``float16(1e-4) * 1e6`` is 100, not
+    ``1e-4 * inf`` (its add and sub round the number to the half dtype first, as NumPy)."""
+    for t, v in ((a, b), (b, a)):
+        if type(v) in _PY_SCALARS and isinstance(t, Tensor):
+            d = t._data.dtype
+            return d if d.itemsize == 2 and is_floating(d) else None
+    return None
+
+
+def _in_float32(fn, a, b, d):
+    """``fn(a, b)`` with the tensor operand widened to float32, rounded back to ``d``."""
+    a = cast(a, np.float32) if isinstance(a, Tensor) else a
+    b = cast(b, np.float32) if isinstance(b, Tensor) else b
+    return cast(fn.apply(a, b), d)
+
+
+_INT64 = np.dtype(np.int64)
 
 
 def add(a, b, alpha=None) -> Tensor:
@@ -233,7 +274,8 @@ def mul(a, b) -> Tensor:
     if _ready(a, b):
         return Mul.apply(a, b)
     a, b = _promote(a, b, "mul")
-    return Mul.apply(a, b)
+    h = _half_with_number(a, b)
+    return Mul.apply(a, b) if h is None else _in_float32(Mul, a, b, h)
 
 
 def div(a, b, rounding_mode=None) -> Tensor:
@@ -250,7 +292,8 @@ def div(a, b, rounding_mode=None) -> Tensor:
                          b._data.dtype.kind) == "f":
         return Div.apply(a, b)
     a, b = _promote(a, b, "div", floating=True)
-    return Div.apply(a, b)
+    h = _half_with_number(a, b)
+    return Div.apply(a, b) if h is None else _in_float32(Div, a, b, h)
 
 
 true_divide = div
@@ -299,7 +342,7 @@ def remainder(a, b) -> Tensor:
     """Python's ``%``: the remainder of ``a / b`` rounded towards -inf (the sign of ``b``);
     differentiable for floating tensors."""
     a, b = _promote(a, b, "remainder")
-    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and is_floating(v._data.dtype) for v in (a, b)):
         return Remainder.apply(a, b)
     _check_int_divisor(a, b, "remainder")
     return _nograd(np.remainder, a, b)
@@ -336,7 +379,7 @@ def _check_tensor(x, op: str) -> Tensor:
 def _floating(x, op: str) -> Tensor:
     """Unary float math promotes integer/bool tensors to the default float dtype."""
     _check_tensor(x, op)
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         return cast(x, get_default_dtype())
     return x
 
@@ -544,7 +587,7 @@ class Clamp(Function):
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
         ctx.lo, ctx.hi = lo, hi
-        return np.clip(a, lo, hi)
+        return np.clip(a, lo, hi).astype(a.dtype, copy=False)   # bfloat16 stays bfloat16
 
     @staticmethod
     def backward(ctx, g):
@@ -610,11 +653,21 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
         ctx.src = a.dtype
-        return a.astype(dtype)
+        return _astype(a, dtype)
 
     @staticmethod
     def backward(ctx, g):
         return g.astype(ctx.src), None
+
+
+def _astype(a: np.ndarray, dtype) -> np.ndarray:
+    """``a.astype(dtype)`` with PyTorch's conversions: floats truncate toward zero into
+    integers; a NaN, an infinity or an out-of-range float has no defined integer value (as in
+    PyTorch, whose answer is platform dependent too) and is not warned about."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if a.dtype.kind == "V" and dtype.kind in "iu":
+            a = a.astype(np.float32)        # bfloat16 -> int through float32, as PyTorch
+        return a.astype(dtype)
 
 
 class Clone(Function):
@@ -776,9 +829,14 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
         if hi is not None:
             out = where(le(out, hi), out, hi)
         return out
-    if x._data.dtype.kind != "f" and any(isinstance(v, float) for v in (lo, hi)):
+    if not is_floating(x._data.dtype) and any(isinstance(v, float) for v in (lo, hi)):
         x = cast(x, get_default_dtype())
-    if x._data.dtype.kind == "f":
+    if x._data.dtype.kind in "iu":
+        for v in (lo, hi):
+            if type(v) is int and _wrapped_int(v, x._data.dtype) != v:
+                raise LaminaValueError(f"clamp: value {v} cannot be converted to "
+                                       f"{x._data.dtype} without overflow")
+    if is_floating(x._data.dtype):
         lo = None if lo is None else float(lo)
         hi = None if hi is None else float(hi)
     return Clamp.apply(x, lo, hi)
@@ -810,6 +868,7 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
     if cond._data.dtype.kind != "b":
         raise LaminaTypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     a, b = _promote(input, other, "where")
+    _check_fits((input, other), (a, b), "where")
     try:
         np.broadcast_shapes(cond.shape, np.shape(_raw(a)), np.shape(_raw(b)))
     except ValueError:
@@ -820,17 +879,30 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
     return Where.apply(cond, a, b)
 
 
+def _check_fits(given, promoted, op: str) -> None:
+    """PyTorch refuses a Python int that an integer result dtype cannot hold in ``where``
+    and ``clamp`` (``add`` wraps it around instead): ``_promote`` wrapped it; raise here."""
+    for v, p in zip(given, promoted):
+        if type(v) is int and type(p) is int and v != p:
+            raise LaminaValueError(f"{op}: value {v} cannot be converted to the integer "
+                                   "result dtype without overflow")
+
+
 def _raw(x):
     return x._data if isinstance(x, Tensor) else x
 
 
 def cast(x, dtype) -> Tensor:
-    """A copy of ``x`` with ``dtype``; differentiable between floating dtypes."""
+    """A copy of ``x`` with ``dtype``; differentiable between floating dtypes.
+
+    Conversions are PyTorch's: float to integer truncates toward zero, anything to bool is
+    ``!= 0`` (NaN is True), integers wrap around modulo 2^bits when narrowed.
+    """
     dtype = as_dtype(dtype)
     if x._data.dtype == dtype:
         return x
-    if dtype.kind != "f":
-        return _make(x._data.astype(dtype))
+    if not is_floating(dtype) or not is_floating(x._data.dtype):
+        return _make(_astype(x._data, dtype))
     return Cast.apply(x, dtype)
 
 
@@ -883,14 +955,14 @@ logical_xor = _logical(np.logical_xor, "logical_xor")
 
 def bitwise_and(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_and")
-    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and is_floating(v._data.dtype) for v in (a, b)):
         raise LaminaTypeError("bitwise_and: not implemented for floating tensors")
     return _nograd(np.bitwise_and, a, b)
 
 
 def bitwise_or(a, b) -> Tensor:
     a, b = _promote(a, b, "bitwise_or")
-    if any(isinstance(v, Tensor) and v._data.dtype.kind == "f" for v in (a, b)):
+    if any(isinstance(v, Tensor) and is_floating(v._data.dtype) for v in (a, b)):
         raise LaminaTypeError("bitwise_or: not implemented for floating tensors")
     return _nograd(np.bitwise_or, a, b)
 
@@ -960,8 +1032,8 @@ def _inplace(t: Tensor, op_name: str, out_of_place, *args) -> Tensor:
 def _write(t: Tensor, value: np.ndarray, op_name: str) -> None:
     if value.dtype != t._data.dtype and _category(value.dtype) > _category(t._data.dtype):
         raise LaminaValueError(
-            f"{op_name}: result type {value.dtype} can't be cast to the desired output type "
-            f"{t._data.dtype}"
+            f"{op_name}: result type {scalar_name(value.dtype)} can't be cast to the desired "
+            f"output type {scalar_name(t._data.dtype)}"
         )
     if value.shape != t._data.shape:
         try:
@@ -992,8 +1064,8 @@ def _fast_inplace(t, ufunc, other, op_name: str):
     elif type(other) in _PY_SCALARS:
         o = other
         if (isinstance(o, float) and t._data.dtype.kind != "f") or \
-                (type(o) is int and t._data.dtype.kind == "b"):
-            return None                     # the general path raises the clear error
+                (type(o) is int and t._data.dtype.kind != "f" and t._data.dtype is not _INT64):
+            return None         # the general path raises the clear error or wraps the int
     else:
         return None
     if ufunc is np.true_divide and t._data.dtype.kind != "f":

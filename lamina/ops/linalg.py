@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.autograd.function import Function
+from lamina.backend import float32, is_floating
 from lamina.errors import LaminaTypeError, LaminaValueError
+from lamina.ops.elementwise import cast
 from lamina.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "dot", "outer"]
@@ -67,7 +69,8 @@ def matmul(a, b) -> Tensor:
     (2, 4, 3)
     """
     if (type(a) is Tensor and type(b) is Tensor and a._data.ndim == 2 and b._data.ndim == 2
-            and a._data.shape[1] == b._data.shape[0] and a._data.dtype is b._data.dtype):
+            and a._data.shape[1] == b._data.shape[0] and a._data.dtype is b._data.dtype
+            and a._data.dtype.itemsize > 2):
         return MatMul.apply(a, b)           # the common case, already known to be valid
     _check_float_match(a, b, "matmul")
     sa, sb = a._data.shape, b._data.shape
@@ -85,6 +88,11 @@ def matmul(a, b) -> Tensor:
             raise LaminaValueError(
                 f"matmul: batch dimensions of {tuple(sa)} and {tuple(sb)} cannot be broadcast"
             ) from None
+    d = a._data.dtype
+    if is_floating(d) and d.itemsize == 2:
+        # float16 / bfloat16: multiply and accumulate in float32, round once (PyTorch's CPU
+        # kernels do the same; NumPy has no fast half-precision matmul)
+        return cast(MatMul.apply(cast(a, float32), cast(b, float32)), d)
     return MatMul.apply(a, b)
 
 

@@ -106,6 +106,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if bd.shape != (wd.shape[0],) or bd.dtype != wd.dtype:
             raise LaminaValueError(f"linear: bias must have shape ({wd.shape[0]},) and dtype "
                                    f"{wd.dtype}, got shape {bd.shape} and dtype {bd.dtype}")
+    if wd.dtype.itemsize == 2 and backend.is_floating(wd.dtype):
+        # float16 / bfloat16: multiply and accumulate in float32, round once, as matmul does
+        f32 = [None if t is None else t.float() for t in (input, weight, bias)]
+        return Linear.apply(*f32).to(wd.dtype)
     return Linear.apply(input, weight, bias)
 
 

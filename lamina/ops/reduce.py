@@ -21,7 +21,7 @@ import numpy as np
 
 from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import GradMode
-from lamina.backend import as_dtype, get_default_dtype
+from lamina.backend import as_dtype, get_default_dtype, is_floating
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.ops.elementwise import cast, maximum, minimum
 from lamina.tensor import Tensor, _make, _norm_dim
@@ -132,7 +132,7 @@ def _apply_dtype(x: Tensor, dtype, op: str) -> Tensor:
     if dtype is None:
         return x
     d = as_dtype(dtype)
-    if d.kind != "f" and x.requires_grad and GradMode.enabled:
+    if not is_floating(d) and x.requires_grad and GradMode.enabled:
         raise LaminaValueError(f"{op}: autograd does not support dtype {d} for a tensor that "
                                "requires grad")
     return cast(x, d)
@@ -170,6 +170,9 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if a.dtype.itemsize == 2:       # float16 / bfloat16: accumulate in float32, round once
+            return np.asarray(a.sum(axis=axes, keepdims=keepdim, dtype=np.float32)
+                              ).astype(a.dtype)
         if not keepdim and len(axes) == a.ndim:
             return a.sum()              # a full reduction: no axis bookkeeping (faster)
         return a.sum(axis=axes, keepdims=keepdim)
@@ -182,7 +185,9 @@ class Sum(Function):
 def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (an int or a tuple; all dims by default or for ``dim=()``).
 
-    Integer and bool tensors sum to int64; ``dtype`` casts the input first.
+    Integer and bool tensors sum to int64; ``dtype`` casts the input first and is the result's
+    dtype (an integer ``dtype`` wraps around on overflow, as in PyTorch). float16 and bfloat16
+    accumulate in float32 and round once, as PyTorch's CPU kernels do.
 
     >>> lamina.tensor([[1., 2.], [3., 4.]]).sum(dim=0)
     tensor([4., 6.])
@@ -190,8 +195,9 @@ def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     _check(x, "sum")
     x = _apply_dtype(x, dtype, "sum")
     axes = _dims(dim, x._data.ndim, "sum")
-    if x._data.dtype.kind in "biu":
-        return _make(np.asarray(x._data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    if x._data.dtype.kind in "biu":     # int64, or the integer dtype asked for (PyTorch)
+        acc = np.int64 if dtype is None else x._data.dtype
+        return _make(np.asarray(x._data.sum(axis=axes, keepdims=keepdim, dtype=acc)))
     return Sum.apply(x, axes, keepdim)
 
 
@@ -199,6 +205,11 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if a.dtype.itemsize == 2:       # float16 / bfloat16: accumulate in float32, round once
+            n = ctx.n = _count(a.shape, axes)
+            s = a.sum(axis=axes, keepdims=keepdim, dtype=np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.asarray(np.true_divide(s, n, dtype=np.float32)).astype(a.dtype)
         if not keepdim and len(axes) == a.ndim:
             n = ctx.n = a.size
             s = a.sum()                 # a full reduction: no axis bookkeeping (faster)
@@ -227,7 +238,7 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         return Mean.apply(x, _ALL_AXES[x._data.ndim], keepdim)     # the loss's common case
     _check(x, "mean")
     x = _apply_dtype(x, dtype, "mean")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating "
             f"point or complex dtype. Got: {x.dtype}"
@@ -492,7 +503,7 @@ def _var_std(x, dim, unbiased, keepdim, correction, take_sqrt):
         correction = 0 if unbiased is False else 1
     elif isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
         raise LaminaTypeError(f"{op}: correction must be a number, got {correction!r}")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(f"{op}: std and var only support floating point and complex "
                                f"dtypes, got {x.dtype}")
     axes = _dims(dim, x._data.ndim, op)
@@ -566,8 +577,9 @@ def prod(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
         raise LaminaTypeError(f"prod: dim must be an int, got {dim!r}")
     x = _apply_dtype(x, dtype, "prod")
     axes = _dims(dim, x._data.ndim, "prod")
-    if x._data.dtype.kind in "biu":
-        return _make(np.asarray(x._data.prod(axis=axes, keepdims=keepdim, dtype=np.int64)))
+    if x._data.dtype.kind in "biu":     # int64, or the integer dtype asked for (PyTorch)
+        acc = np.int64 if dtype is None else x._data.dtype
+        return _make(np.asarray(x._data.prod(axis=axes, keepdims=keepdim, dtype=acc)))
     return Prod.apply(x, axes, bool(keepdim))
 
 
@@ -609,7 +621,7 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
     if dim is None:
         raise LaminaTypeError("logsumexp(): argument 'dim' must be an int or a tuple of ints, not "
                               "None")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         x = cast(x, get_default_dtype())
     axes = _dims(dim, x._data.ndim, "logsumexp")
     return LogSumExp.apply(x, axes, bool(keepdim))
@@ -702,7 +714,7 @@ def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """
     _check(x, "norm")
     x = _apply_dtype(x, dtype, "norm")
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise LaminaValueError(f"linalg.vector_norm: Expected a floating point or complex tensor "
                                f"as input. Got {x.dtype}")
     if p is None:
@@ -834,7 +846,7 @@ def _softmax_input(x, dim, dtype, op):
     _check(x, op)
     if dtype is not None:
         x = cast(x, as_dtype(dtype))
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise NotImplementedError(f"{op}: not implemented for {x.dtype} tensors; pass a "
                                   "floating dtype= or cast the input")
     return x, _norm_dim(dim, x._data.ndim, op)
@@ -867,11 +879,14 @@ def log_softmax(x, dim: int, dtype=None) -> Tensor:
 def _logical_reduce(x, dim, keepdim, fn, op):
     _check(x, op)
     axes = _dims(dim, x._data.ndim, op, empty_all=False)
-    return _make(np.asarray(fn(x._data, axis=axes, keepdims=bool(keepdim))))
+    out = np.asarray(fn(x._data, axis=axes, keepdims=bool(keepdim)))
+    # PyTorch keeps uint8 for a uint8 input (its older convention); bool for every other dtype
+    return _make(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
 
 
 def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """True where every element over ``dim`` is non-zero (all dims by default). A bool tensor.
+    """True where every element over ``dim`` is non-zero (all dims by default). A bool tensor
+    (uint8 for a uint8 input, as in PyTorch).
 
     >>> lamina.tensor([[1., 0.], [2., 3.]]).all(dim=1)
     tensor([False,  True])
@@ -880,7 +895,8 @@ def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """True where some element over ``dim`` is non-zero (all dims by default). A bool tensor.
+    """True where some element over ``dim`` is non-zero (all dims by default). A bool tensor
+    (uint8 for a uint8 input, as in PyTorch).
 
     >>> lamina.tensor([[1., 0.], [0., 0.]]).any(dim=1)
     tensor([ True, False])

@@ -445,7 +445,8 @@ def fmod(input, other) -> Tensor:  # noqa: A002
                                    "be broadcast together") from None
         if np.any(bb == 0):
             raise LaminaValueError("fmod: ZeroDivisionError")
-        return _make(np.asarray(np.fmod(a._data, bb)))
+        # a Python int stays a Python int: NumPy then keeps the tensor's integer dtype
+        return _make(np.asarray(np.fmod(a._data, b._data if isinstance(b, Tensor) else b)))
     return Fmod.apply(a, b)
 
 

@@ -17,13 +17,14 @@ TITLES = {
     "cumulative": "cumulative", "sorting": "sorting and counting", "movement": "shapes",
     "indexing": "indexing", "linalg": "matrix products", "conv": "convolution",
     "conv3d": "3-D convolution", "pool": "pooling", "pool3d": "3-D pooling",
-    "resample": "resampling",
+    "resample": "resampling", "shaping": "shapes and diagonals", "scattering": "scatter",
+    "contraction": "contractions", "random": "random sampling",
 }
 
 
 def groups() -> dict[str, list[str]]:
     out = {}
-    for m in OP_MODULES:
+    for m in (*OP_MODULES, "random"):
         names = importlib.import_module(f"lamina.ops.{m}").__all__
         out[TITLES.get(m, m.replace("_", " "))] = sorted(n for n in names if not n.startswith("_"))
     out["nn.functional"] = sorted(

@@ -131,8 +131,9 @@ class DataLoader:
             ``sampler=RandomSampler(dataset, generator=generator)``.
         drop_last: drop the last batch when it would be smaller than ``batch_size``.
         collate_fn: turns a list of samples into a batch (default: ``default_collate``).
-        generator: the ``lamina.Generator`` to shuffle with (default: lamina's global one,
-            seeded by ``lamina.manual_seed``).
+        generator: the ``lamina.Generator`` to shuffle with and to draw the workers' base
+            seed from, once per ``iter(loader)`` (default: lamina's global one, seeded by
+            ``lamina.manual_seed``), as in PyTorch.
         seed: shorthand for ``generator=lamina.Generator(seed)``: the same seed gives the
             same sequence of epochs.
         prefetch: prepare batches in a background thread while the current one trains:

@@ -14,6 +14,7 @@ True
 
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
 from lamina.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
@@ -34,6 +35,7 @@ from lamina.utils.data import dataloader, dataset, sampler
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "ChainDataset",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler",

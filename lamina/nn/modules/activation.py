@@ -1,4 +1,5 @@
 """Activation layers; each wraps the op of the same name in ``lamina.nn.functional``.
+``MultiheadAttention`` lives here too, as in PyTorch (``torch.nn.modules.activation``).
 
 ``inplace=True`` is accepted where PyTorch takes it, for compatibility; lamina always
 computes out of place (a new tensor), which gives the same values and gradients.

@@ -9,6 +9,7 @@ one-hot encodings, polynomial features, train/validation/test splits and k-fold 
 from lamina.data import datasets as datasets  # real and synthetic datasets
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
 from lamina.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
@@ -37,6 +38,7 @@ from lamina.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "ChainDataset",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "DistributedSampler",

@@ -19,7 +19,7 @@ import threading
 import numpy as np
 
 from lamina import ops as _ops
-from lamina.backend import Generator, canonical_dtype
+from lamina.backend import Generator, canonical_dtype, rng
 from lamina.data.dataset import IterableDataset, _tensor_source
 from lamina.data.sampler import (
     BatchSampler,
@@ -131,8 +131,9 @@ class DataLoader:
             ``sampler=RandomSampler(dataset, generator=generator)``.
         drop_last: drop the last batch when it would be smaller than ``batch_size``.
         collate_fn: turns a list of samples into a batch (default: ``default_collate``).
-        generator: the ``lamina.Generator`` to shuffle with (default: lamina's global one,
-            seeded by ``lamina.manual_seed``).
+        generator: the ``lamina.Generator`` to shuffle with and to draw the workers' base
+            seed from, once per ``iter(loader)`` (default: lamina's global one, seeded by
+            ``lamina.manual_seed``), as in PyTorch.
         seed: shorthand for ``generator=lamina.Generator(seed)``: the same seed gives the
             same sequence of epochs.
         prefetch: prepare batches in a background thread while the current one trains:
@@ -273,15 +274,18 @@ class DataLoader:
 
     def __iter__(self):
         if self.num_workers > 0:
+            reuse = self.persistent_workers and self._iterator is not None \
+                and not self._iterator._shut             # (an error shuts them down)
+            base_seed = None if reuse else self._base_seed()
             tasks = None if isinstance(self.dataset, IterableDataset) else self._index_tasks()
-            if self.persistent_workers and self._iterator is not None \
-                    and not self._iterator._shut:        # (an error shuts them down)
+            if reuse:
                 self._iterator._reset(tasks)
                 return self._iterator
-            it = _MultiProcessingIter(self, tasks)
+            it = _MultiProcessingIter(self, tasks, base_seed)
             if self.persistent_workers:
                 self._iterator = it
             return it
+        self._base_seed()      # drawn and unused, as PyTorch does: see _base_seed
         if isinstance(self.dataset, IterableDataset):
             batches = self._stream()
             return _Prefetcher(batches, self.prefetch) if self.prefetch else batches
@@ -298,6 +302,14 @@ class DataLoader:
         if self.prefetch:
             return _Prefetcher(batches, self.prefetch)
         return batches
+
+    def _base_seed(self) -> int:
+        """The workers' base seed of a new iterator, drawn as PyTorch draws it: from the
+        loader's ``generator`` when it has one (``seed=`` too), else from lamina's global
+        generator, once per ``iter(loader)`` (persistent workers keep theirs), before the
+        epoch's order, and with or without workers. So a seeded loader gives the same
+        worker seeds run after run, and the same order with any ``num_workers``."""
+        return int(rng(self.generator).integers(0, 2**62))
 
     def _index_tasks(self):
         """The worker tasks of one epoch: index lists (single indices when not batching).

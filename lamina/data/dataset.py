@@ -3,7 +3,8 @@
 A dataset is anything with ``__getitem__(i)`` and ``__len__()``. ``TensorDataset`` wraps tensors
 that share their first dimension (the ``DataLoader`` batches it by fancy-indexing the whole
 tensors at once); ``Subset`` and ``ConcatDataset`` select and chain; ``random_split`` splits a
-dataset into random non-overlapping subsets.
+dataset into random non-overlapping subsets. Stream datasets (``IterableDataset``) chain with
+``ChainDataset`` (``a + b``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.tensor import Tensor
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
-           "random_split"]
+           "random_split", "ChainDataset"]
 
 
 class Dataset:
@@ -37,7 +38,8 @@ class Dataset:
 
 class IterableDataset(Dataset):
     """Base class of stream datasets: subclasses define ``__iter__`` (PyTorch's
-    ``IterableDataset``). A ``DataLoader`` batches the stream in order; with
+    ``IterableDataset``). ``a + b`` chains two streams into a ``ChainDataset``. A
+    ``DataLoader`` batches the stream in order; with
     ``num_workers > 0`` every worker iterates its own copy, so ``__iter__`` should split the
     stream using ``lamina.utils.data.get_worker_info()`` (or each sample comes once per
     worker).
@@ -49,6 +51,10 @@ class IterableDataset(Dataset):
     def __getitem__(self, index):
         raise LaminaTypeError(f"{type(self).__name__} is an IterableDataset: iterate it, "
                               "it has no indexing")
+
+    def __add__(self, other: Dataset) -> ChainDataset:
+        """``a + b``: the stream of ``a`` then that of ``b`` (a ``ChainDataset``)."""
+        return ChainDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -127,6 +133,10 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise LaminaValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise LaminaTypeError("ConcatDataset: does not support IterableDataset (it has "
+                                      "no indexing); chain streams with ChainDataset")
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
@@ -147,6 +157,36 @@ class ConcatDataset(Dataset):
         d = bisect.bisect_right(self.cumulative_sizes, idx)
         start = self.cumulative_sizes[d - 1] if d else 0
         return self.datasets[d][idx - start]
+
+
+class ChainDataset(IterableDataset):
+    """The streams of several ``IterableDataset`` one after another (PyTorch's
+    ``ChainDataset``; ``a + b`` builds one). The chaining happens as it is iterated, so
+    ``datasets`` may be any iterable of datasets; ``len`` is the sum of their lengths, where
+    each has one.
+
+    >>> list(ChainDataset([Stream(range(3)), Stream(range(10, 12))]))
+    [0, 1, 2, 10, 11]
+
+    Unlike PyTorch, which ``assert``s, a member that is not an ``IterableDataset`` raises a
+    ``LaminaTypeError`` (when the chain reaches it, as PyTorch's check does).
+    """
+
+    def __init__(self, datasets) -> None:
+        self.datasets = datasets
+
+    def _check(self, d):
+        if not isinstance(d, IterableDataset):
+            raise LaminaTypeError(f"ChainDataset: only supports IterableDataset, got "
+                                  f"{type(d).__name__}")
+        return d
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from self._check(d)
+
+    def __len__(self) -> int:
+        return sum(len(self._check(d)) for d in self.datasets)
 
 
 def random_split(dataset, lengths: Sequence[int | float],

@@ -13,8 +13,10 @@ process. The queues pickle these objects between lamina's own processes, which m
 nothing read from a file is ever unpickled.
 
 Each worker seeds Python's ``random``, NumPy's global ``np.random`` and lamina's global
-generator with ``base_seed + worker_id`` (``base_seed`` is drawn from lamina's global
-generator for every epoch), then calls ``worker_init_fn(worker_id)``. ``get_worker_info()``
+generator with ``base_seed + worker_id``, then calls ``worker_init_fn(worker_id)``.
+``base_seed`` is drawn as PyTorch draws it (``DataLoader._base_seed``): from the loader's
+``generator`` when it has one, else from lamina's global generator, once per
+``iter(loader)`` (persistent workers keep theirs across epochs). ``get_worker_info()``
 tells code running in a worker which one it is (``None`` in the main process); an
 ``IterableDataset`` uses it to split its stream, since every worker iterates its own copy.
 
@@ -283,10 +285,11 @@ class _MultiProcessingIter:
     """Batches made by ``loader.num_workers`` worker processes, in the sampler's order.
 
     ``tasks``: an iterator of index lists (or single indices when not batching) for a
-    map-style dataset, ``None`` for an ``IterableDataset``.
+    map-style dataset, ``None`` for an ``IterableDataset``; ``base_seed``: the workers' seeds
+    are ``base_seed + worker_id``.
     """
 
-    def __init__(self, loader, tasks):
+    def __init__(self, loader, tasks, base_seed: int):
         self._batch_size = loader.batch_size   # (no reference to the loader: no cycle)
         self._iterable = tasks is None
         self._n = loader.num_workers
@@ -296,7 +299,6 @@ class _MultiProcessingIter:
         self._auto_collation = loader.batch_size is not None or loader.batch_sampler is not None
         self._shut = True
         ctx = _context(loader.multiprocessing_context)
-        base_seed = int(backend.rng().integers(0, 2**62))
         self._result_queue = ctx.Queue()
         self._done = ctx.Event()
         self._index_queues = []

@@ -4,7 +4,7 @@
 # ruff: noqa: F401, F403
 
 from lamina.nn.parameter import Buffer, Parameter
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.modules import *
 from lamina.nn import functional, init, utils
 from lamina.nn import parallel

@@ -105,3 +105,70 @@ def test_subset_getitems_delegates():
     s = Subset(Batched(10), [9, 4, 1])
     assert s.__getitems__([0, 2]) == [("batched", 9), ("batched", 1)]
     assert Subset(Squares(10), [3, 2]).__getitems__([1, 0]) == [4, 9]
+
+
+# --- ChainDataset: IterableDataset streams one after another ---------------------------------
+
+class Stream:
+    """An IterableDataset of ``items``, for lamina's or PyTorch's base class (``base``); it
+    has a length only when ``sized``."""
+
+    @staticmethod
+    def make(base, items, sized=True):
+        class _Stream(base):
+            def __iter__(self):
+                return iter(items)
+
+        if sized:
+            _Stream.__len__ = lambda self: len(items)
+        return _Stream()
+
+
+def _chains(base, Chain):
+    a = Stream.make(base, [0, 1, 2])
+    b = Stream.make(base, [])
+    c = Stream.make(base, [10, 11])
+    return {"list": Chain([a, b, c]), "generator": Chain(d for d in [a, c]),
+            "add": a + c, "add3": a + b + c, "nested": Chain([Chain([a, c]), a])}
+
+
+def test_chain_dataset_matches_pytorch():
+    tdata = pytest.importorskip("torch.utils.data", reason="PyTorch is the reference")
+    from lamina.data import ChainDataset, IterableDataset
+
+    ours = _chains(IterableDataset, ChainDataset)
+    ref = _chains(tdata.IterableDataset, tdata.ChainDataset)
+    for name in ours:
+        assert type(ours[name]) is ChainDataset, name
+        assert list(ours[name]) == list(ref[name]), name
+        if name != "generator":            # a generator of datasets is used up by iterating
+            assert len(ours[name]) == len(ref[name]), name
+            assert list(ours[name]) == list(ref[name]), name   # iterates again
+
+
+def test_chain_dataset_in_a_loader_and_exports():
+    import lamina.utils.data as udata
+    from lamina.data import ChainDataset, DataLoader, IterableDataset
+
+    assert udata.ChainDataset is ChainDataset is udata.dataset.ChainDataset
+    chain = Stream.make(IterableDataset, range(5)) + Stream.make(IterableDataset, range(7, 9))
+    batches = [b.tolist() for b in DataLoader(chain, batch_size=3)]
+    assert batches == [[0, 1, 2], [3, 4, 7], [8]]
+    assert len(DataLoader(chain, batch_size=3)) == 3
+
+
+def test_chain_dataset_errors():
+    from lamina.data import ChainDataset, IterableDataset
+    from lamina.errors import LaminaTypeError
+
+    a = Stream.make(IterableDataset, [1, 2])
+    chain = ChainDataset([a, Squares(3)])
+    with pytest.raises(LaminaTypeError, match="ChainDataset: only supports IterableDataset, "
+                                              "got Squares"):
+        list(chain)
+    with pytest.raises(LaminaTypeError, match="ChainDataset: only supports IterableDataset"):
+        len(chain)
+    with pytest.raises(TypeError):           # a stream without a length: no chain length
+        len(ChainDataset([a, Stream.make(IterableDataset, [3], sized=False)]))
+    with pytest.raises(LaminaTypeError, match="ConcatDataset: does not support IterableDataset"):
+        ConcatDataset([Squares(2), a])

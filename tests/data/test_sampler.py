@@ -363,7 +363,10 @@ def test_weighted_sampler_oversamples_a_rare_class_in_a_loader():
 def test_shuffle_is_random_sampler_with_the_loader_generator(kind):
     ds = _datasets(13)[kind]
     a = DataLoader(ds, batch_size=4, shuffle=True, seed=7)
-    b = DataLoader(ds, batch_size=4, sampler=RandomSampler(ds, generator=lamina.Generator(7)))
+    # (each iter(loader) first draws the workers' base seed from the loader's generator, as
+    # PyTorch does, so the sampler's generator is the loader's here too)
+    g = lamina.Generator(7)
+    b = DataLoader(ds, batch_size=4, sampler=RandomSampler(ds, generator=g), generator=g)
     assert isinstance(a.sampler, RandomSampler) and a.sampler.generator is a.generator
     for _ in range(3):
         assert _labels(a) == _labels(b)

@@ -318,3 +318,93 @@ def test_option_checks():
         DataLoader(ds, num_workers=1, prefetch=True)
     with pytest.raises(LaminaValueError, match="prefetch_factor option could only"):
         DataLoader(ds, prefetch_factor=2)
+
+
+# --- where the workers' base seed comes from: PyTorch's rules, checked on both libraries ---
+
+class SeedOf:
+    """Each sample is the seed of the worker that loads it (``library``: "lamina" or "torch",
+    whose ``get_worker_info`` to ask); a plain class, so both DataLoaders take it."""
+
+    def __init__(self, library, n=8):
+        self.library, self.n = library, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if self.library == "torch":
+            from torch.utils.data import get_worker_info as info
+        else:
+            info = get_worker_info
+        return info().seed
+
+
+def _library(name):
+    if name == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is the reference for seeding")
+        from torch.utils.data import DataLoader as TorchLoader
+        return torch, TorchLoader, lambda s: torch.Generator().manual_seed(s)
+    return lamina, DataLoader, lamina.Generator
+
+
+def _seeds(loader):
+    return sorted({int(s) for b in loader for s in np.asarray(b).ravel()})
+
+
+@pytest.mark.parametrize("library", ["lamina", "torch"])
+def test_base_seed_comes_from_the_loaders_generator(library):
+    """With a ``generator`` the worker seeds follow it, not the global seed, and iterating
+    leaves the global generator untouched; without one they come from the global generator,
+    which every ``iter(loader)`` advances, with or without workers."""
+    lib, Loader, Gen = _library(library)
+    ds = SeedOf(library)
+
+    def seeded(global_seed):
+        lib.manual_seed(global_seed)
+        return _seeds(Loader(ds, batch_size=2, num_workers=2, generator=Gen(7)))
+
+    assert seeded(1) == seeded(2)
+    assert _seeds(Loader(ds, batch_size=2, num_workers=2, generator=Gen(8))) != seeded(1)
+
+    def global_after(**kwargs):
+        lib.manual_seed(0)
+        list(Loader(range(8), batch_size=2, **kwargs))
+        return lib.rand(3).numpy().tolist()
+
+    lib.manual_seed(0)
+    untouched = lib.rand(3).numpy().tolist()
+    assert global_after(generator=Gen(7)) == untouched
+    assert global_after(generator=Gen(7), num_workers=2) == untouched
+    assert global_after() != untouched                     # one base seed drawn ...
+    assert global_after() == global_after(num_workers=2)   # ... with or without workers
+
+
+@pytest.mark.parametrize("library", ["lamina", "torch"])
+def test_base_seed_per_iterator_and_kept_by_persistent_workers(library):
+    lib, Loader, Gen = _library(library)
+    ds = SeedOf(library)
+    fresh = Loader(ds, batch_size=2, num_workers=2, generator=Gen(3))
+    assert _seeds(fresh) != _seeds(fresh)                  # a new base seed each epoch
+    kept = Loader(ds, batch_size=2, num_workers=2, generator=Gen(3), persistent_workers=True)
+    first = _seeds(kept)
+    assert _seeds(kept) == first == _seeds(Loader(ds, batch_size=2, num_workers=2,
+                                                  generator=Gen(3)))
+    del kept
+
+
+@pytest.mark.parametrize("library", ["lamina", "torch"])
+@pytest.mark.parametrize("source", ["generator", "global"])
+def test_shuffled_order_same_with_and_without_workers(library, source):
+    """The base seed is drawn before the order in both modes, so a seeded loader shuffles
+    alike with any ``num_workers``, for its own generator or the global one."""
+    lib, Loader, Gen = _library(library)
+
+    def order(workers):
+        lib.manual_seed(11)
+        extra = {"generator": Gen(5)} if source == "generator" else {}
+        return [int(v) for b in Loader(range(20), batch_size=3, shuffle=True,
+                                       num_workers=workers, **extra) for v in b]
+
+    assert order(0) == order(2)
+    assert sorted(order(0)) == list(range(20))

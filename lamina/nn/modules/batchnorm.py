@@ -8,7 +8,7 @@ import numpy as np
 from lamina import creation
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.ops.nn import batch_norm
 from lamina.tensor import Tensor, _make

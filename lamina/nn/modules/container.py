@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
-from lamina.nn.module import Module, _addindent
+from lamina.nn.modules.module import Module, _addindent
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 

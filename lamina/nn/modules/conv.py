@@ -14,7 +14,7 @@ import math
 from lamina import creation
 from lamina.errors import LaminaValueError
 from lamina.nn import init
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.ops.conv import _tuple, conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from lamina.ops.conv3d import conv3d, conv_transpose3d

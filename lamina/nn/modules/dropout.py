@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lamina.errors import LaminaValueError
 from lamina.nn import functional as F
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.tensor import Tensor
 
 __all__ = ["Dropout", "Dropout2d"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lamina.errors import LaminaIndexError, LaminaTypeError
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.tensor import Tensor
 
 __all__ = ["Flatten", "Unflatten"]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.ops.fold import fold, unfold
 from lamina.tensor import Tensor
 

@@ -15,9 +15,9 @@ and an unfused model, or to and from PyTorch, unchanged.
 from __future__ import annotations
 
 from lamina.errors import LaminaTypeError, LaminaValueError
-from lamina.nn.module import Module
 from lamina.nn.modules.activation import ReLU
 from lamina.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from lamina.nn.modules.module import Module
 from lamina.nn.modules.pooling import MaxPool1d, MaxPool2d
 from lamina.ops import elementwise as _ew
 from lamina.ops.nn import batch_norm_relu

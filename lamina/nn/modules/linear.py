@@ -7,7 +7,7 @@ import math
 from lamina import creation
 from lamina.errors import LaminaValueError
 from lamina.nn import init
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.ops.nn import linear
 from lamina.tensor import Tensor

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from lamina.nn import functional as F
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.ops.loss import _check_reduction, _legacy_reduction
 from lamina.tensor import Tensor
 

@@ -1,19 +1,23 @@
-"""``Upsample`` and the functional ``dropout2d`` (``interpolate`` lives in ``lamina.ops.resample``).
+"""The functional ``dropout2d``.
 
-``Embedding`` lives in ``lamina.nn.modules.sparse`` and ``Dropout2d`` in
-``lamina.nn.modules.dropout`` (PyTorch's paths); ``embedding`` and ``EmbeddingFn`` are
-re-exported here for older imports."""
+``Upsample`` and its two subclasses live in ``lamina.nn.modules.upsampling``, ``Embedding``
+in ``lamina.nn.modules.sparse`` and ``Dropout2d`` in ``lamina.nn.modules.dropout`` (PyTorch's
+paths); ``Upsample``, ``UpsamplingNearest2d``, ``UpsamplingBilinear2d``, ``embedding`` and
+``EmbeddingFn`` are re-exported here for older imports and saved files."""
 
 from __future__ import annotations
 
 from lamina import backend
 from lamina.errors import LaminaTypeError, LaminaValueError
-from lamina.nn.module import Module
 from lamina.nn.modules.sparse import EmbeddingFn, embedding  # noqa: F401  (old path)
-from lamina.ops.resample import interpolate
+from lamina.nn.modules.upsampling import (  # noqa: F401  (old path)
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 from lamina.tensor import Tensor, _make
 
-__all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "dropout2d"]
+__all__ = ["dropout2d"]
 
 
 # --- channel dropout -------------------------------------------------------------------------
@@ -41,51 +45,3 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     shape = input.shape[:-2] + (1, 1)
     keep = backend.rng().random(shape) >= p
     return input * _make((keep / (1.0 - p)).astype(input.dtype))
-
-
-# --- upsampling ------------------------------------------------------------------------------
-
-class Upsample(Module):
-    """Resize by ``size`` or ``scale_factor`` with ``mode`` ``'nearest'``,
-    ``'nearest-exact'``, ``'area'``, ``'linear'``, ``'bilinear'``, ``'bicubic'`` or
-    ``'trilinear'`` (``align_corners`` for the interpolating ones); see
-    ``lamina.ops.resample.interpolate``.
-
-    >>> nn.Upsample(scale_factor=2, mode="bilinear")(lamina.randn(1, 3, 4, 4)).shape
-    (1, 3, 8, 8)
-    """
-
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
-                 align_corners=None, recompute_scale_factor=None):
-        super().__init__()
-        self.size = size
-        self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) \
-            else scale_factor
-        self.mode = mode
-        self.align_corners = align_corners
-        self.recompute_scale_factor = recompute_scale_factor
-
-    def forward(self, input: Tensor) -> Tensor:
-        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
-                           self.recompute_scale_factor)
-
-    def extra_repr(self) -> str:
-        if self.scale_factor is not None:
-            info = f"scale_factor={self.scale_factor}"
-        else:
-            info = f"size={self.size}"
-        return info + f", mode={self.mode!r}"
-
-
-class UpsamplingNearest2d(Upsample):
-    """``Upsample(mode='nearest')`` for 4-d inputs."""
-
-    def __init__(self, size=None, scale_factor=None):
-        super().__init__(size, scale_factor, mode="nearest")
-
-
-class UpsamplingBilinear2d(Upsample):
-    """``Upsample(mode='bilinear', align_corners=True)``, as PyTorch defines it."""
-
-    def __init__(self, size=None, scale_factor=None):
-        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.errors import LaminaTypeError
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.ops.movement import pad
 from lamina.tensor import Tensor
 

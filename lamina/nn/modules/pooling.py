@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from lamina.errors import LaminaValueError
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.ops import pool as P
 from lamina.ops import pool3d as P3
 from lamina.tensor import Tensor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lamina import creation
 from lamina.errors import LaminaValueError
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 

@@ -14,7 +14,6 @@ reaching the first layers vanishes).
 from __future__ import annotations
 
 from lamina.errors import LaminaTypeError, LaminaValueError
-from lamina.nn.module import Module
 from lamina.nn.modules.activation import (
     ELU,
     GELU,
@@ -30,6 +29,7 @@ from lamina.nn.modules.conv import Conv2d
 from lamina.nn.modules.dropout import Dropout
 from lamina.nn.modules.fused import BatchNormReLU2d
 from lamina.nn.modules.linear import Identity, Linear
+from lamina.nn.modules.module import Module
 from lamina.ops import elementwise as _ew
 from lamina.tensor import Tensor
 

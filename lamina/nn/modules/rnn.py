@@ -16,7 +16,7 @@ import math
 from lamina import backend, creation
 from lamina.errors import LaminaTypeError, LaminaValueError
 from lamina.nn import init
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.nn.utils_rnn import PackedSequence, packed_forward
 from lamina.ops.movement import cat

@@ -10,7 +10,7 @@ from lamina.autograd.function import Function
 from lamina.autograd.grad_mode import no_grad
 from lamina.errors import LaminaIndexError, LaminaTypeError, LaminaValueError
 from lamina.nn import init
-from lamina.nn.module import Module
+from lamina.nn.modules.module import Module
 from lamina.nn.parameter import Parameter
 from lamina.tensor import Tensor
 

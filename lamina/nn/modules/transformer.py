@@ -18,11 +18,11 @@ import numpy as np
 
 from lamina import ops
 from lamina.errors import LaminaTypeError, LaminaValueError
-from lamina.nn.module import Module
-from lamina.nn.modules.attention import MultiheadAttention
+from lamina.nn.modules.activation import MultiheadAttention
 from lamina.nn.modules.container import ModuleList
 from lamina.nn.modules.dropout import Dropout
 from lamina.nn.modules.linear import Linear
+from lamina.nn.modules.module import Module
 from lamina.nn.modules.normalization import LayerNorm
 from lamina.ops.nn import gelu
 from lamina.tensor import Tensor, _make

@@ -15,6 +15,7 @@ True
 
 from lamina.data.dataloader import DataLoader, default_collate, default_convert
 from lamina.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
@@ -36,6 +37,7 @@ from lamina.utils.data import dataloader, dataset, distributed, sampler
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "ChainDataset",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "DistributedSampler",

@@ -1,6 +1,7 @@
 """``torch.utils.data.dataset``'s path for ``lamina.data.dataset``'s classes."""
 
 from lamina.data.dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
@@ -10,4 +11,4 @@ from lamina.data.dataset import (
 )
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
-           "random_split"]
+           "random_split", "ChainDataset"]

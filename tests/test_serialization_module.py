@@ -150,7 +150,8 @@ LAYERS = {
                              lambda: (_r(1, 2, 3, 3),)),
     "UpsamplingNearest2d": (lambda: nn.UpsamplingNearest2d(size=(5, 4)),
                             lambda: (_r(1, 2, 3, 3),)),
-    # 3-D layers, padding, fold/unfold
+    # 3-D layers, padding, fold/unfold; SyncBatchNorm (BatchNorm outside a process group)
+    "SyncBatchNorm": (lambda: nn.SyncBatchNorm(3), lambda: (_r(2, 3, 4, 4),)),
     "Conv3d": (lambda: nn.Conv3d(2, 3, 2, padding=1), lambda: (_r(1, 2, 4, 4, 4),)),
     "ConvTranspose3d": (lambda: nn.ConvTranspose3d(2, 3, 2, stride=2),
                         lambda: (_r(1, 2, 3, 3, 3),)),

@@ -157,3 +157,19 @@ def assert_sum_order_close(actual, desired, abs_sum, terms: int, dtype, err_msg=
             f"{err_msg} {int(bad.sum())} of {bad.size} elements differ by more than the "
             f"summation-order bound ({terms} terms, {np.dtype(dtype).name}); first at {i}: "
             f"{actual[i]!r} vs {desired[i]!r}, |diff| {err[i]:.3g} > bound {bound[i]:.3g}")
+
+
+def both(shapes, f, **kw):
+    """``check_op`` for an op spelled ``f(lib, *xs)``, ``lib`` being torch or lamina."""
+    return check_op(shapes, lambda *a: f(torch, *a), lambda *a: f(lamina, *a), **kw)
+
+
+def raises_both(f, *arrays, exc=(RuntimeError, ValueError, TypeError, IndexError)):
+    """The call raises in PyTorch and in lamina, lamina's error a ``LaminaError``."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    with pytest.raises(Exception):
+        f(torch, *[torch.tensor(a) for a in arrays])
+    with pytest.raises(exc) as info:
+        f(lamina, *[lamina.tensor(a) for a in arrays])
+    assert isinstance(info.value, lamina.LaminaError), info.value

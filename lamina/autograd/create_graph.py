@@ -20,7 +20,14 @@ from heapq import heappop, heappush
 
 import numpy as np
 
-from lamina.autograd.engine import _FREED, _raise_count, _raise_modified, edge
+from lamina.autograd.engine import (
+    _FREED,
+    _add,
+    _Capture,
+    _raise_count,
+    _raise_modified,
+    edge,
+)
 from lamina.autograd.grad_mode import set_grad_enabled
 from lamina.autograd.hooks import leaf_hooks
 from lamina.errors import LaminaError, LaminaValueError
@@ -199,21 +206,9 @@ class _GraphAccumulate:
         return None
 
 
-class _GraphCapture:
-    """``autograd.grad(create_graph=True)``: the recorded gradient of each requested tensor."""
-
-    def __init__(self, tensors):
-        self.tensors = tensors
-        self.captured = {id(t): None for t in tensors}
-        self.watched = {}
-        for t in tensors:
-            if t._ctx is not None:
-                self.watched.setdefault(t._ctx, []).append(t)
-
-    def leaf(self, t, g):
-        if id(t) in self.captured:
-            prev = self.captured[id(t)]
-            self.captured[id(t)] = g if prev is None else prev + g
+class _GraphCapture(_Capture):
+    """``autograd.grad(create_graph=True)``: the recorded gradient of each requested tensor
+    (``_Capture``'s bookkeeping; the gradients are tensors and the hooks run on tensors)."""
 
     def leaves_done(self):
         for t in self.tensors:
@@ -225,17 +220,6 @@ class _GraphCapture:
         g = _hooked_outputs(node, g)
         gs = list(g) if node.n_out > 1 else [g]
         for t in self.watched.get(node, ()):
-            gt = gs[t._out_idx]
-            if gt is not None:
-                prev = self.captured[id(t)]
-                self.captured[id(t)] = gt if prev is None else prev + gt
+            if gs[t._out_idx] is not None:
+                self.captured[id(t)] = _add(self.captured[id(t)], gs[t._out_idx])
         return g
-
-    def result(self, allow_unused):
-        out = [self.captured[id(t)] for t in self.tensors]
-        if not allow_unused and any(g is None for g in out):
-            raise LaminaValueError(
-                "One of the differentiated Tensors appears to not have been used in the "
-                "graph. Set allow_unused=True if this is the desired behavior."
-            )
-        return out

@@ -8,24 +8,10 @@ from hypothesis import strategies as st
 
 import lamina
 from lamina.ops.indexing import _accumulate_rows
-from tests.helpers import check_grad, check_op, requires_torch, torch
+from tests.helpers import both, check_grad, raises_both, requires_torch, torch
 
 F64, F32 = np.float64, np.float32
 dtypes = st.sampled_from([F64, F32])
-
-
-def both(shapes, f, **kw):
-    """check_op for an op spelled ``f(lib, *xs)``, ``lib`` being torch or lamina."""
-    return check_op(shapes, lambda *a: f(torch, *a), lambda *a: f(lamina, *a), **kw)
-
-
-def raises_both(f, *arrays, exc=(RuntimeError, ValueError, TypeError, IndexError)):
-    if torch is None:
-        pytest.skip("torch not installed")
-    with pytest.raises(Exception):
-        f(torch, *[torch.tensor(a) for a in arrays])
-    with pytest.raises(exc):
-        f(lamina, *[lamina.tensor(a) for a in arrays])
 
 
 def lib_index(spec, L):

@@ -6,24 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lamina
-from tests.helpers import check_grad, check_op, requires_torch, torch
+from tests.helpers import both, check_grad, check_op, raises_both, requires_torch, torch
 
 F64, F32 = np.float64, np.float32
-
-
-def both(shapes, f, **kw):
-    """check_op for an op spelled ``f(lib, *xs)``, ``lib`` being torch or lamina."""
-    return check_op(shapes, lambda *a: f(torch, *a), lambda *a: f(lamina, *a), **kw)
-
-
-def raises_both(f, *arrays, exc=(RuntimeError, ValueError, TypeError, IndexError)):
-    """The call raises in PyTorch and in lamina (error parity)."""
-    if torch is None:
-        pytest.skip("torch not installed")
-    with pytest.raises(Exception):
-        f(torch, *[torch.tensor(a) for a in arrays])
-    with pytest.raises(exc):
-        f(lamina, *[lamina.tensor(a) for a in arrays])
 
 
 def tpad(lib):

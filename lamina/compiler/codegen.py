@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from lamina.compiler.recorder import MISS, Recorder
 
 __all__ = ["build"]
@@ -64,11 +66,17 @@ def build(rec: Recorder, template, title: str):
             frees.setdefault(-1, []).append(name)
     if -1 in frees:
         body.append(f"del {', '.join(sorted(frees[-1]))}")
+    main = []
     for i, (code, _, _) in enumerate(lines):
-        body.append(code)
+        main.append(code)
         if i in frees:
-            body.append(f"del {', '.join(sorted(frees[i]))}")
-    body.append(ret)
+            main.append(f"del {', '.join(sorted(frees[i]))}")
+    main.append(ret)
+    if rec.ignore_overflow:     # one errstate for the replay's sigmoids (see ``special``)
+        ns["_errstate"] = np.errstate
+        body.append("with _errstate(over='ignore'):")
+        main = ["    " + m for m in main]
+    body.extend(main)
     src = (f"def replay({', '.join(rec.arg_names)}):\n    \"\"\"{title}\"\"\"\n"
            + "".join(f"    {b}\n" for b in body))
     ns["MISS"] = MISS

@@ -40,6 +40,7 @@ from lamina.autograd.engine import _Accumulate, _raise_count, _raise_modified, e
 from lamina.autograd.function import Function, _broadcast_error, _finish_multi, _wrap
 from lamina.autograd.grad_mode import GradMode
 from lamina.autograd.hooks import _leaf_hooks, leaf_hooks
+from lamina.compiler import special
 from lamina.compiler.fastopt import group_step
 from lamina.nn.module import Module
 from lamina.ops import elementwise
@@ -69,7 +70,7 @@ class Recorder:
 
     def __init__(self, inputs):
         self.ns = {"asarray": np.asarray, "copyto": np.copyto, "_make": _make,
-                   "_store": _store, "_conform": _conform, "MISS": MISS}
+                   "_store": _store, "_conform": _conform, "MISS": MISS, **special.NAMESPACE}
         self.lines = []            # (code, names it uses, names it defines)
         self.names = {}            # id(array) -> the local name holding it at replay
         self.keep = []             # every array seen: keeps ids unique while recording
@@ -80,6 +81,8 @@ class Recorder:
         self.ctxs = []             # (ctx, args) of every recorded forward
         self.recorded = set()      # ids of those ctxs: nodes the backward may reach
         self.stored = {}           # id(leaf) -> leaf whose .grad a recorded backward set
+        self.special = {}          # id(ctx) -> (backward emitter, state): see ``special``
+        self.ignore_overflow = False   # run the replay under np.errstate(over='ignore')
         self.failure = None        # why the capture failed (the first reason)
         self.depth = 0             # > 0 inside a forward or an opaque call: not recorded
         self.thread = get_ident()  # the thread that records (others run eagerly, unseen)
@@ -306,6 +309,13 @@ def _record_apply(rec, orig_apply, cls, args):
                 function_mod._record_versions(ctx, args, (t,))
         arrays = [t._data]
         result = t
+    if names is not None and rec.failure is None and type(out) is not tuple:
+        n = special.forward(rec, cls, ctx, raw, names, out)
+        if n is not None:
+            rec.bind(arrays[0], n)
+            rec.ctxs.append((ctx, args))
+            rec.recorded.add(id(ctx))
+            return result
     if names is not None and rec.failure is None:
         f = rec.const(cls.forward)
         c = rec.const(ctx)
@@ -414,11 +424,15 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
             if vc[0] != v:
                 _raise_modified(node)
         in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
-        b, c = rec.const(type(node).backward), rec.const(node)
-        r = rec.fresh("r")
-        gargs = ", ".join(gn) if node.n_out > 1 else gn
-        guses = [x for x in (gn if node.n_out > 1 else [gn]) if x != "None"]
-        rec.emit(f"{r} = {b}({c}, {gargs})", guses, [r])
+        if id(node) in rec.special:                  # direct NumPy lines (``special``)
+            fixed = special.backward(rec, node, gn)
+        else:
+            fixed = None
+            b, c = rec.const(type(node).backward), rec.const(node)
+            r = rec.fresh("r")
+            gargs = ", ".join(gn) if node.n_out > 1 else gn
+            guses = [x for x in (gn if node.n_out > 1 else [gn]) if x != "None"]
+            rec.emit(f"{r} = {b}({c}, {gargs})", guses, [r])
         single = type(in_grads) is not tuple
         if single:
             in_grads = (in_grads,)
@@ -428,8 +442,11 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                                                node.needs_input_grad)):
             if gi is None or not need:
                 continue
-            gname = rec.fresh("g")
-            rec.emit(f"{gname} = {r}" if single else f"{gname} = {r}[{i}]", [r], [gname])
+            if fixed is not None:
+                gname = fixed[i]
+            else:
+                gname = rec.fresh("g")
+                rec.emit(f"{gname} = {r}" if single else f"{gname} = {r}[{i}]", [r], [gname])
             d = t._data
             if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
                 gi = engine._conform(gi, t, node)
@@ -444,7 +461,8 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
         if not retain_graph:
             node.inputs = None
             node.saved = node.saved_versions = ()
-            rec.emit(f"{c}.saved = ()")         # frees what the node saved, as eager does
+            if fixed is None:
+                rec.emit(f"{c}.saved = ()")         # frees what the node saved, as eager does
     sink.leaves_done()      # hooked leaves (the capture has failed: eager semantics only)
     return None
 

@@ -7,9 +7,9 @@ backward walk and the optimizer's calls; later calls with the same signature run
 on the same kinds of arrays in the same order, with no ``Tensor``, graph node or autograd
 bookkeeping made on the way. For the hottest ops (2-D ``linear``, ``tanh``, ``sigmoid``,
 ``mse_loss``) the replay holds the op's NumPy calls themselves instead of a call of its
-forward/backward (``lamina.compiler.special``). Parameters and optimizer state are updated in place, so eager
-code around the compiled step sees every change. See docs/compile.md for what is captured,
-what breaks a capture, and how it fails.
+forward/backward (``lamina.compiler.special``). Parameters and optimizer state are updated
+in place, so eager code around the compiled step sees every change. See docs/compile.md for
+what is captured, what breaks a capture, and how it fails.
 
 Values: a replay runs the very same NumPy/BLAS/kernel calls as the eager step, on the same
 inputs in the same order, so its results are bit-identical to eager mode (tests/compile

@@ -41,10 +41,10 @@ def build(rec: Recorder, template, title: str):
         mode = [c for c in conds if ".training" in c]
         rest = [c for c in conds if ".training" not in c]
         if mode:
-            body.append(f"if {' or '.join(mode)}:\n        return MISS")
+            body.append(f"if {' or '.join(mode)}:\n    return MISS")
         body.extend(head)
         if rest:
-            body.append(f"if {' or '.join(rest)}:\n        return MISS")
+            body.append(f"if {' or '.join(rest)}:\n    return MISS")
     else:
         body.extend(head)
     ret = "return " + _output(rec, template)
@@ -75,10 +75,10 @@ def build(rec: Recorder, template, title: str):
     if rec.ignore_overflow:     # one errstate for the replay's sigmoids (see ``special``)
         ns["_errstate"] = np.errstate
         body.append("with _errstate(over='ignore'):")
-        main = ["    " + m for m in main]
+        main = ["    " + m.replace("\n", "\n    ") for m in main]
     body.extend(main)
     src = (f"def replay({', '.join(rec.arg_names)}):\n    \"\"\"{title}\"\"\"\n"
-           + "".join(f"    {b}\n" for b in body))
+           + "".join("    " + b.replace("\n", "\n    ") + "\n" for b in body))
     ns["MISS"] = MISS
     code = compile(src, f"<lamina.compile: {title}>", "exec")
     exec(code, ns)  # noqa: S102  (our own generated source)

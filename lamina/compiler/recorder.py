@@ -82,6 +82,7 @@ class Recorder:
         self.recorded = set()      # ids of those ctxs: nodes the backward may reach
         self.stored = {}           # id(leaf) -> leaf whose .grad a recorded backward set
         self.special = {}          # id(ctx) -> (backward emitter, state): see ``special``
+        self.fresh_grads = set()   # names of gradients a specialised backward made anew
         self.ignore_overflow = False   # run the replay under np.errstate(over='ignore')
         self.failure = None        # why the capture failed (the first reason)
         self.depth = 0             # > 0 inside a forward or an opaque call: not recorded
@@ -393,7 +394,14 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                      "recorded: the replay would store it into the first call's tensor)")
         sink.store(t, g)
         n = rec.fresh("g")
-        rec.emit(f"{n} = _store({rec.const(t)}, {gname}, {handed})", [gname, handed], [n])
+        k = rec.const(t)
+        if gname in rec.fresh_grads:
+            # a new array that nothing else holds (a specialised backward's result): the
+            # common case of ``_store`` inline (no copy needed, nothing to record in ``handed``)
+            rec.emit(f"if {k}.grad is None: {k}.grad = _make({gname}); {n} = {gname}\n"
+                     f"else: {n} = _store({k}, {gname}, {handed})", [gname, handed], [n])
+        else:
+            rec.emit(f"{n} = _store({k}, {gname}, {handed})", [gname, handed], [n])
         rec.bind(t.grad._data, n)
         rec.stored[id(t)] = t
 
@@ -450,6 +458,7 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
             d = t._data
             if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
                 gi = engine._conform(gi, t, node)
+                rec.fresh_grads.discard(gname)          # may now be a view
                 rec.emit(f"{gname} = _conform({gname}, {rec.const(d.shape)}, "
                          f"{rec.const(d.dtype)})", [gname], [gname])
             rec.bind(gi, gname)

@@ -50,7 +50,9 @@ def backward(rec, node, gname):
     """Emit the specialised backward of a node whose forward was specialised: ``{input index:
     gradient name}`` for the inputs that need a gradient."""
     emit, state = rec.special[id(node)]       # kept: a retained graph may run it again
-    return emit(rec, node, gname, *state)
+    out = emit(rec, node, gname, *state)
+    rec.fresh_grads.update(out.values())      # each a new array (no view, not shared)
+    return out
 
 
 def _fresh(rec, prefix="v"):

@@ -13,9 +13,10 @@ from lamina import nn
 from lamina.nn import functional as F
 
 
-def _run_pair(make, inputs, steps=4):
+def _run_pair(make, inputs, steps=4, reset=True):
     """Run ``step`` eagerly and compiled on the same fresh state; compare every returned array
-    and every gradient bit for bit. Returns the compiled function."""
+    and every gradient bit for bit. ``reset``: set the gradients to None before each call
+    (else they accumulate over the calls). Returns the compiled function."""
     outs = []
     for compiled in (False, True):
         state, step = make()
@@ -23,7 +24,8 @@ def _run_pair(make, inputs, steps=4):
         got = []
         for i in range(steps):
             for p in state:          # outside the step: attribute writes are not recorded
-                p.grad = None
+                if reset:
+                    p.grad = None
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 r = fn(*inputs(i))
@@ -44,9 +46,10 @@ def _data(shape, dtype, n=4, scale=1.0, seed=0):
     return [lamina.tensor((scale * rng.standard_normal(shape)).astype(dtype)) for _ in range(n)]
 
 
+@pytest.mark.parametrize("reset", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])
-def test_linear_activation_mse_replays_bitwise_as_numpy_lines(dtype, act):
+def test_linear_activation_mse_replays_bitwise_as_numpy_lines(dtype, act, reset):
     xs, ys = _data((5, 3), dtype), _data((5, 2), dtype, seed=1)
 
     def make():
@@ -60,10 +63,11 @@ def test_linear_activation_mse_replays_bitwise_as_numpy_lines(dtype, act):
             return loss.detach()
         return params, step
 
-    fn = _run_pair(make, lambda i: (xs[i], ys[i]))
+    fn = _run_pair(make, lambda i: (xs[i], ys[i]), reset=reset)
     src = fn.source()
     assert ".forward(" not in src and "backward" not in src    # no generic op line left
     assert "_add_reduce(" in src and " @ " in src
+    assert ".grad = _make(" in src          # the gradients stored inline
 
 
 def test_target_needing_grad_and_broadcast_target():

@@ -131,7 +131,8 @@ def _sigmoid_bwd(rec, node, g, y):
 
 def _mse_fwd(rec, ctx, raw, names, out):
     x, t, reduction = raw[:3]
-    if len(raw) != 3 or reduction != "mean" or x.dtype not in (np.float32, np.float64):
+    if len(raw) != 3 or reduction != "mean" or x.dtype not in (np.float32, np.float64) \
+            or t.dtype != x.dtype:
         return None
     n = ctx.n                       # the number of loss elements (x and t broadcast)
     if n == 0:

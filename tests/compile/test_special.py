@@ -144,3 +144,27 @@ def _consts(fn):
     """The qualified names of the functions a replay calls through its namespace."""
     replay = next(iter(fn.cache.values())).replays[0]
     return {getattr(v, "__qualname__", "") for v in replay.__globals__.values()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_raw_ops_add_sub_mul_matmul_with_broadcasting_replay_bitwise(dtype):
+    xs = _data((4, 3), dtype)
+
+    def make():
+        rng = np.random.default_rng(3)
+        w = lamina.tensor(rng.standard_normal((3, 5)).astype(dtype), requires_grad=True)
+        b = lamina.tensor(rng.standard_normal(5).astype(dtype), requires_grad=True)
+        s = lamina.tensor(rng.standard_normal((4, 1)).astype(dtype), requires_grad=True)
+
+        def step(x):
+            h = x @ w + b                    # broadcast bias: its gradient is summed
+            h = h * s - b * 0.5              # (4, 1) factor, a scalar factor
+            loss = ((h + h) - s).tanh().sum()    # the same tensor twice, a broadcast sub
+            loss.backward()
+            return loss.detach()
+        return [w, b, s], step
+
+    fn = _run_pair(make, lambda i: (xs[i % 4],), steps=5)
+    consts = _consts(fn)
+    assert not any(n.endswith((".forward", ".backward")) and n.split(".")[0] in
+                   ("Add", "Sub", "Mul", "MatMul") for n in consts), consts

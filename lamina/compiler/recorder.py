@@ -40,8 +40,10 @@ from lamina.autograd.engine import _Accumulate, _raise_count, _raise_modified, e
 from lamina.autograd.function import Function, _broadcast_error, _finish_multi, _wrap
 from lamina.autograd.grad_mode import GradMode
 from lamina.autograd.hooks import _leaf_hooks, leaf_hooks
-from lamina.compiler import special
 from lamina.compiler.fastopt import group_step
+from lamina.compiler.special import NAMESPACE as _SPECIAL_NS
+from lamina.compiler.special import backward as _special_backward
+from lamina.compiler.special import forward as _special_forward
 from lamina.nn.module import Module
 from lamina.ops import elementwise
 from lamina.optim.lr_scheduler import LRScheduler
@@ -70,7 +72,7 @@ class Recorder:
 
     def __init__(self, inputs):
         self.ns = {"asarray": np.asarray, "copyto": np.copyto, "_make": _make,
-                   "_store": _store, "_conform": _conform, "MISS": MISS, **special.NAMESPACE}
+                   "_store": _store, "_conform": _conform, "MISS": MISS, **_SPECIAL_NS}
         self.lines = []            # (code, names it uses, names it defines)
         self.names = {}            # id(array) -> the local name holding it at replay
         self.keep = []             # every array seen: keeps ids unique while recording
@@ -311,7 +313,7 @@ def _record_apply(rec, orig_apply, cls, args):
         arrays = [t._data]
         result = t
     if names is not None and rec.failure is None and type(out) is not tuple:
-        n = special.forward(rec, cls, ctx, raw, names, out)
+        n = _special_forward(rec, cls, ctx, raw, names, out)
         if n is not None:
             rec.bind(arrays[0], n)
             rec.ctxs.append((ctx, args))
@@ -433,7 +435,7 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                 _raise_modified(node)
         in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
         if id(node) in rec.special:                  # direct NumPy lines (``special``)
-            fixed = special.backward(rec, node, gn)
+            fixed = _special_backward(rec, node, gn)
         else:
             fixed = None
             b, c = rec.const(type(node).backward), rec.const(node)

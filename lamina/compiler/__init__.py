@@ -5,13 +5,16 @@ and dtypes runs ``fn`` eagerly while a ``Recorder`` writes down every op's forwa
 backward walk and the optimizer's calls; later calls with the same signature run the
 *replay*: one generated Python function that calls the same forward and backward functions
 on the same kinds of arrays in the same order, with no ``Tensor``, graph node or autograd
-bookkeeping made on the way. Parameters and optimizer state are updated in place, so eager
-code around the compiled step sees every change. See docs/compile.md for what is captured,
-what breaks a capture, and how it fails.
+bookkeeping made on the way. For the hottest ops (2-D ``linear``, ``tanh``, ``sigmoid``,
+``mse_loss``) the replay holds the op's NumPy calls themselves instead of a call of its
+forward/backward (``lamina.compiler.special``). Parameters and optimizer state are updated
+in place, so eager code around the compiled step sees every change. See docs/compile.md for
+what is captured, what breaks a capture, and how it fails.
 
 Values: a replay runs the very same NumPy/BLAS/kernel calls as the eager step, on the same
 inputs in the same order, so its results are bit-identical to eager mode (tests/compile
-checks this over many steps). Nothing is fused: no reordering, so no tolerance is needed.
+checks this over many steps); the specialised lines are the ops' own NumPy calls in the same
+order, so they keep this. Nothing is fused: no reordering, so no tolerance is needed.
 SGD and Adam steps replay as one call of their fused kernel per parameter
 (``lamina.compiler.fastopt``), the same call the optimizer itself makes.
 """

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from lamina.compiler.recorder import MISS, Recorder
 
 __all__ = ["build"]
@@ -39,10 +41,10 @@ def build(rec: Recorder, template, title: str):
         mode = [c for c in conds if ".training" in c]
         rest = [c for c in conds if ".training" not in c]
         if mode:
-            body.append(f"if {' or '.join(mode)}:\n        return MISS")
+            body.append(f"if {' or '.join(mode)}:\n    return MISS")
         body.extend(head)
         if rest:
-            body.append(f"if {' or '.join(rest)}:\n        return MISS")
+            body.append(f"if {' or '.join(rest)}:\n    return MISS")
     else:
         body.extend(head)
     ret = "return " + _output(rec, template)
@@ -64,13 +66,19 @@ def build(rec: Recorder, template, title: str):
             frees.setdefault(-1, []).append(name)
     if -1 in frees:
         body.append(f"del {', '.join(sorted(frees[-1]))}")
+    main = []
     for i, (code, _, _) in enumerate(lines):
-        body.append(code)
+        main.append(code)
         if i in frees:
-            body.append(f"del {', '.join(sorted(frees[i]))}")
-    body.append(ret)
+            main.append(f"del {', '.join(sorted(frees[i]))}")
+    main.append(ret)
+    if rec.ignore_overflow:     # one errstate for the replay's sigmoids (see ``special``)
+        ns["_errstate"] = np.errstate
+        body.append("with _errstate(over='ignore'):")
+        main = ["    " + m.replace("\n", "\n    ") for m in main]
+    body.extend(main)
     src = (f"def replay({', '.join(rec.arg_names)}):\n    \"\"\"{title}\"\"\"\n"
-           + "".join(f"    {b}\n" for b in body))
+           + "".join("    " + b.replace("\n", "\n    ") + "\n" for b in body))
     ns["MISS"] = MISS
     code = compile(src, f"<lamina.compile: {title}>", "exec")
     exec(code, ns)  # noqa: S102  (our own generated source)

@@ -41,6 +41,9 @@ from lamina.autograd.function import Function, _broadcast_error, _finish_multi, 
 from lamina.autograd.grad_mode import GradMode
 from lamina.autograd.hooks import _leaf_hooks, _post_accumulate_hooks, leaf_hooks
 from lamina.compiler.fastopt import group_step
+from lamina.compiler.special import NAMESPACE as _SPECIAL_NS
+from lamina.compiler.special import backward as _special_backward
+from lamina.compiler.special import forward as _special_forward
 from lamina.nn.module import Module
 from lamina.ops import elementwise
 from lamina.optim.lr_scheduler import LRScheduler
@@ -69,7 +72,7 @@ class Recorder:
 
     def __init__(self, inputs):
         self.ns = {"asarray": np.asarray, "copyto": np.copyto, "_make": _make,
-                   "_store": _store, "_conform": _conform, "MISS": MISS}
+                   "_store": _store, "_conform": _conform, "MISS": MISS, **_SPECIAL_NS}
         self.lines = []            # (code, names it uses, names it defines)
         self.names = {}            # id(array) -> the local name holding it at replay
         self.keep = []             # every array seen: keeps ids unique while recording
@@ -80,6 +83,9 @@ class Recorder:
         self.ctxs = []             # (ctx, args) of every recorded forward
         self.recorded = set()      # ids of those ctxs: nodes the backward may reach
         self.stored = {}           # id(leaf) -> leaf whose .grad a recorded backward set
+        self.special = {}          # id(ctx) -> (backward emitter, state): see ``special``
+        self.fresh_grads = set()   # names of gradients a specialised backward made anew
+        self.ignore_overflow = False   # run the replay under np.errstate(over='ignore')
         self.failure = None        # why the capture failed (the first reason)
         self.depth = 0             # > 0 inside a forward or an opaque call: not recorded
         self.thread = get_ident()  # the thread that records (others run eagerly, unseen)
@@ -306,6 +312,13 @@ def _record_apply(rec, orig_apply, cls, args):
                 function_mod._record_versions(ctx, args, (t,))
         arrays = [t._data]
         result = t
+    if names is not None and rec.failure is None and type(out) is not tuple:
+        n = _special_forward(rec, cls, ctx, raw, names, out)
+        if n is not None:
+            rec.bind(arrays[0], n)
+            rec.ctxs.append((ctx, args))
+            rec.recorded.add(id(ctx))
+            return result
     if names is not None and rec.failure is None:
         f = rec.const(cls.forward)
         c = rec.const(ctx)
@@ -387,7 +400,14 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                      "recorded: the replay would store it into the first call's tensor)")
         sink.store(t, g)
         n = rec.fresh("g")
-        rec.emit(f"{n} = _store({rec.const(t)}, {gname}, {handed})", [gname, handed], [n])
+        k = rec.const(t)
+        if gname in rec.fresh_grads:
+            # a new array that nothing else holds (a specialised backward's result): the
+            # common case of ``_store`` inline (no copy needed, nothing to record in ``handed``)
+            rec.emit(f"if {k}.grad is None: {k}.grad = _make({gname}); {n} = {gname}\n"
+                     f"else: {n} = _store({k}, {gname}, {handed})", [gname, handed], [n])
+        else:
+            rec.emit(f"{n} = _store({k}, {gname}, {handed})", [gname, handed], [n])
         rec.bind(t.grad._data, n)
         rec.stored[id(t)] = t
 
@@ -418,11 +438,15 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
             if vc[0] != v:
                 _raise_modified(node)
         in_grads = node.backward(node, *g) if node.n_out > 1 else node.backward(node, g)
-        b, c = rec.const(type(node).backward), rec.const(node)
-        r = rec.fresh("r")
-        gargs = ", ".join(gn) if node.n_out > 1 else gn
-        guses = [x for x in (gn if node.n_out > 1 else [gn]) if x != "None"]
-        rec.emit(f"{r} = {b}({c}, {gargs})", guses, [r])
+        if id(node) in rec.special:                  # direct NumPy lines (``special``)
+            fixed = _special_backward(rec, node, gn)
+        else:
+            fixed = None
+            b, c = rec.const(type(node).backward), rec.const(node)
+            r = rec.fresh("r")
+            gargs = ", ".join(gn) if node.n_out > 1 else gn
+            guses = [x for x in (gn if node.n_out > 1 else [gn]) if x != "None"]
+            rec.emit(f"{r} = {b}({c}, {gargs})", guses, [r])
         single = type(in_grads) is not tuple
         if single:
             in_grads = (in_grads,)
@@ -432,11 +456,15 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
                                                node.needs_input_grad)):
             if gi is None or not need:
                 continue
-            gname = rec.fresh("g")
-            rec.emit(f"{gname} = {r}" if single else f"{gname} = {r}[{i}]", [r], [gname])
+            if fixed is not None:
+                gname = fixed[i]
+            else:
+                gname = rec.fresh("g")
+                rec.emit(f"{gname} = {r}" if single else f"{gname} = {r}[{i}]", [r], [gname])
             d = t._data
             if type(gi) is not ndarray or gi.shape != d.shape or gi.dtype is not d.dtype:
                 gi = engine._conform(gi, t, node)
+                rec.fresh_grads.discard(gname)          # may now be a view
                 rec.emit(f"{gname} = _conform({gname}, {rec.const(d.shape)}, "
                          f"{rec.const(d.dtype)})", [gname], [gname])
             rec.bind(gi, gname)
@@ -448,7 +476,8 @@ def _record_backward(rec, roots, root_grads, retain_graph=False, capture=None,
         if not retain_graph:
             node.inputs = None
             node.saved = node.saved_versions = ()
-            rec.emit(f"{c}.saved = ()")         # frees what the node saved, as eager does
+            if fixed is None:
+                rec.emit(f"{c}.saved = ()")         # frees what the node saved, as eager does
     sink.leaves_done()      # hooked leaves (the capture has failed: eager semantics only)
     return None
 

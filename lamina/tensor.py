@@ -597,6 +597,5 @@ for _name in _METHODS:
         # a plain function stored on the class is a method: self is its first argument
         setattr(Tensor, _name, getattr(_ops, _name))
 del _name
-from lamina.ops.shaping import unfold as _unfold  # noqa: E402
-
-Tensor.unfold = _unfold     # sliding windows: a method only (lamina.unfold would hide F.unfold)
+# sliding windows: a method only (exported, lamina.unfold would hide F.unfold)
+Tensor.unfold = _ops.shaping.unfold

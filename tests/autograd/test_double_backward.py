@@ -582,6 +582,46 @@ def test_tanh_sigmoid_chain_higher_derivatives(order):
     np.testing.assert_allclose(res["lamina"], res["torch"], **TOL)
 
 
+THIRD_ORDER = {
+    "einsum_three": (lambda m, a, b, c: m.einsum("ij,jk,k->i", a, b, c).tanh(),
+                     [(2, 3), (3, 4), (4,)]),
+    "cross": (lambda m, a, b: m.cross(a, b, dim=0).tanh(), [(3, 4), (3, 1)]),
+    "conv3d": (lambda m, x, w: m.nn.functional.conv3d(x, w, padding=1).tanh(),
+               [(1, 2, 3, 3, 3), (2, 2, 2, 2, 2)]),
+    "scatter_reduce_amax": (lambda m, a, s: a.scatter_reduce(
+        1, m.tensor(np.array([[0, 1, 1]] * 3)), s, "amax").tanh(), [(3, 4), (3, 3)]),
+    "max_pool3d": (lambda m, x: m.nn.functional.max_pool3d(x.tanh(), 2).tanh(),
+                   [(1, 1, 4, 4, 2)]),
+}
+
+
+@requires_torch
+@pytest.mark.parametrize("name", sorted(THIRD_ORDER))
+def test_third_order_gradients_of_new_ops(name):
+    """Gradients of ``sum(h^2)``, ``h`` the recorded gradient of ``sum(g^2)``, ``g`` the
+    recorded gradient of ``f``: third derivatives through MultilinearGrad, BilinearGrad and
+    the selection ops, against PyTorch."""
+    fn, shapes = THIRD_ORDER[name]
+    arrays = make_arrays(shapes)
+    res = {}
+    for lib in (torch, lamina):
+        xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+        gs = lib.autograd.grad(fn(lib, *xs).sum(), xs, create_graph=True)
+        hs = lib.autograd.grad(sum((g * g).sum() for g in gs), xs, create_graph=True)
+        res[lib.__name__] = [t.detach().numpy() for t in
+                             lib.autograd.grad(sum((h * h).sum() for h in hs), xs)]
+    for a, b in zip(res["lamina"], res["torch"]):
+        np.testing.assert_allclose(a, b, **TOL)
+
+
+def test_scatter_reduce_prod_double_backward_raises_naming_the_mode():
+    a = lamina.tensor([1.0, 2.0, 3.0], dtype=lamina.float64, requires_grad=True)
+    y = a.scatter_reduce(0, lamina.tensor([0, 0]), a[:2] * 2, "prod").sum()
+    with pytest.raises(lamina.LaminaError, match=r"ScatterReduce: double backward "
+                       r"\(create_graph=True\) is not implemented for reduce='prod'"):
+        lamina.autograd.grad(y, a, create_graph=True)
+
+
 def test_backward_create_graph_leaves_a_grad_with_a_graph():
     x = lamina.tensor([0.5, -1.0, 2.0], dtype=lamina.float64, requires_grad=True)
     (x ** 3).sum().backward(create_graph=True)

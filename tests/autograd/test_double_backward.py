@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import lamina
 from lamina.autograd import Function, GradcheckError, gradgradcheck
 from tests.helpers import make_arrays, requires_torch, torch
-from tests.strategies import broadcastable_pair
+from tests.strategies import broadcastable_pair, shapes
 
 TOL = dict(rtol=1e-7, atol=1e-10)
 I64 = np.int64
@@ -486,6 +486,43 @@ def test_binary_double_backward_broadcasting(pair, op, transpose):
             a = a.transpose(-1, -2)       # a non-contiguous view
         return fn(a, b)
     check_double(f, [sa, sb], gradgrad=False)
+
+
+SHAPING = {
+    "tril": lambda m, a, k: m.tril(a, k) ** 2,
+    "triu": lambda m, a, k: m.triu(a, k) ** 2,
+    "diagonal": lambda m, a, k: m.diagonal(a, k, -1, -2) ** 2,
+    "roll": lambda m, a, k: m.roll(a, k, -2) ** 2 * a,
+    "rot90": lambda m, a, k: m.rot90(a, k, (-1, 0)) ** 2,
+    "unfold": lambda m, a, k: a.unfold(-1, min(abs(k), a.shape[-1]), 1) ** 2,
+}
+
+
+@requires_torch
+@settings(max_examples=10)
+@given(shape=shapes(min_dims=2, max_dims=4, max_side=3), op=st.sampled_from(sorted(SHAPING)),
+       k=st.integers(-2, 2), transpose=st.booleans())
+def test_shaping_double_backward_shapes(shape, op, k, transpose):
+    """The linear shaping ops on size-0 and size-1 dims, negative dims and offsets, and
+    non-contiguous inputs."""
+    fn = SHAPING[op]
+    if transpose:
+        shape = shape[:-2] + shape[-2:][::-1]
+
+    def f(m, F, a):
+        return fn(m, a.transpose(-1, -2) if transpose else a, k)
+    check_double(f, [shape], gradgrad=False)
+
+
+@requires_torch
+@settings(max_examples=10)
+@given(pair=broadcastable_pair(max_dims=2, max_side=3), sizes=shapes(3, 3, 1, 3))
+def test_einsum_double_backward_broadcast_batch(pair, sizes):
+    """``einsum`` with ``...`` batch dims that broadcast (the gradients sum back to each
+    operand's shape), against PyTorch."""
+    i, j, n = sizes
+    check_double(lambda m, F, a, b: m.einsum("...ij,...jk->...ik", a, b).tanh(),
+                 [pair[0] + (i, j), pair[1] + (j, n)], gradgrad=False)
 
 
 # --- the classic uses ------------------------------------------------------------------------

@@ -143,6 +143,12 @@ def _linear(cls, jvp=None, slots=None):
     ``slots``). ``jvp(op, i, u)`` is ``J_i u`` (``op``: the node's class and
     arguments, an ``_Op``); by default the op applied to ``u`` in slot
     ``i`` with zeros in the other tensor slots."""
+    cls.backward_graph = staticmethod(_linear_graph(jvp, slots))
+
+
+def _linear_graph(jvp=None, slots=None):
+    """The function ``_linear`` attaches (also used alone by an op linear in some modes
+    only)."""
     jvp = jvp or _apply_in_slot
 
     def backward_graph(ctx, *gs):
@@ -155,7 +161,7 @@ def _linear(cls, jvp=None, slots=None):
                                   f"is not implemented for input {i} of this op")
             out[i] = LinearBackward.apply(gs[0], node, i, lambda u, i=i: jvp(op, i, u))
         return _per_slot(ctx, out)
-    cls.backward_graph = staticmethod(backward_graph)
+    return backward_graph
 
 
 class _Op(NamedTuple):
@@ -1030,15 +1036,6 @@ def _scattering():
         return _per_slot(ctx, {i: LinearBackward.apply(g, ctx, i, lambda u, i=i: jvp(i, u))
                                for i in _tensor_slots(ctx)})
     scattering.ScatterReduce.backward_graph = staticmethod(scatter_reduce)
-
-
-def _linear_graph():
-    """The ``backward_graph`` that ``_linear`` would attach, for a class that needs it for
-    some of its modes only."""
-    class Holder:
-        pass
-    _linear(Holder)
-    return Holder.backward_graph
 
 
 def _contraction():

@@ -39,16 +39,24 @@ from lamina.autograd.grad_mode import no_grad
 from lamina.errors import LaminaError
 from lamina.ops import (
     attention,
+    contraction,
     conv,
+    conv3d,
     cumulative,
+    fold,
     indexing,
     linalg,
     linalg_decomp,
     loss,
     movement,
     nn,
+    padding,
     pool,
+    pool3d,
+    resample,
     rnn,
+    scattering,
+    shaping,
 )
 from lamina.ops import elementwise as E
 from lamina.ops import reduce as R
@@ -135,6 +143,12 @@ def _linear(cls, jvp=None, slots=None):
     ``slots``). ``jvp(op, i, u)`` is ``J_i u`` (``op``: the node's class and
     arguments, an ``_Op``); by default the op applied to ``u`` in slot
     ``i`` with zeros in the other tensor slots."""
+    cls.backward_graph = staticmethod(_linear_graph(jvp, slots))
+
+
+def _linear_graph(jvp=None, slots=None):
+    """The function ``_linear`` attaches (also used alone by an op linear in some modes
+    only)."""
     jvp = jvp or _apply_in_slot
 
     def backward_graph(ctx, *gs):
@@ -147,7 +161,7 @@ def _linear(cls, jvp=None, slots=None):
                                   f"is not implemented for input {i} of this op")
             out[i] = LinearBackward.apply(gs[0], node, i, lambda u, i=i: jvp(op, i, u))
         return _per_slot(ctx, out)
-    cls.backward_graph = staticmethod(backward_graph)
+    return backward_graph
 
 
 class _Op(NamedTuple):
@@ -236,6 +250,67 @@ def _bilinear(cls, pair=(0, 1), bias=None, bias_grad=None):
         if bias is not None and bias in need:
             out[bias] = bias_grad(g)
         return _per_slot(ctx, out)
+    cls.backward_graph = staticmethod(backward_graph)
+
+
+class MultilinearGrad(Function):
+    """``BilinearGrad`` for an op linear in each of several arguments ``slots`` separately
+    (einsum of any number of operands): the gradient for slot ``i`` as a function of the output
+    gradient ``g`` and the other factors ``factors`` (one per slot, None at ``i``). It is
+    linear in ``g`` (derivative: the op with ``u`` in slot ``i``) and in each other factor
+    ``j`` (derivative: the gradient for slot ``j`` with ``u`` in slot ``i``), so its
+    derivatives are the op and ``MultilinearGrad`` again, to any order."""
+
+    @staticmethod
+    def forward(ctx, g, op, args, i, slots, *factors):
+        a = [x._data if isinstance(x, Tensor) else x for x in args]
+        for k, f in zip(slots, factors):
+            if k != i:
+                a[k] = f
+        c = _new(op)
+        c.saved = c.saved_versions = ()
+        c.needs_input_grad = tuple(k == i for k in range(len(a)))
+        c.inputs = args
+        c.n_out = 1
+        op.forward(c, *a)
+        grads = op.backward(c, g)
+        with no_grad():
+            out = sum_to(_const(grads[i]), a[i].shape)._data
+        return out.astype(a[i].dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, gg):
+        with no_grad():
+            res = MultilinearGrad.backward_graph(ctx, _make(gg))
+        return tuple(r._data if isinstance(r, Tensor) else r for r in res)
+
+    @staticmethod
+    def backward_graph(ctx, u):
+        g, op, args, i, slots, *factors = ctx.inputs
+        need = ctx.needs_input_grad
+        out = [None] * len(ctx.inputs)
+        if need[0]:
+            a = list(args)
+            for k, f in zip(slots, factors):
+                a[k] = f
+            a[i] = u
+            out[0] = op.apply(*a)
+        for n, j in enumerate(slots):
+            if j != i and need[5 + n]:
+                fs = list(factors)
+                fs[slots.index(i)], fs[n] = u, None
+                out[5 + n] = MultilinearGrad.apply(g, op, args, j, slots, *fs)
+        return tuple(out)
+
+
+def _multilinear(cls, slots):
+    """``backward_graph`` of an op linear in each argument of ``slots`` separately."""
+    def backward_graph(ctx, g):
+        sl = slots(ctx)
+        args = tuple(ctx.inputs)
+        return _per_slot(ctx, {i: MultilinearGrad.apply(
+            g, type(ctx), args, i, sl, *[None if k == i else args[k] for k in sl])
+            for i in _tensor_slots(ctx)})
     cls.backward_graph = staticmethod(backward_graph)
 
 
@@ -908,6 +983,111 @@ def _recurrent():
     _composed(rnn.RNNLayerFn, rnn_layer)
 
 
+# --- today's shaping, scattering and contraction ops ----------------------------------------
+
+def _shaping():
+    for cls in (shaping.Tri, shaping.Diagonal, shaping.DiagEmbed, shaping.Roll, shaping.Rot90,
+                shaping.Unfold):
+        _linear(cls)
+
+    def unbind(ctx, *gs):
+        x, dim = ctx.inputs
+        shape = x.shape[:dim] + x.shape[dim + 1:]
+        parts = [_const(np.zeros(shape, x._data.dtype)) if g is None else g for g in gs]
+        return movement.stack(parts, dim), None
+    shaping.Unbind.backward_graph = staticmethod(unbind)
+
+
+def _scattering():
+    for cls in (scattering.Take, scattering.IndexAdd, scattering.IndexCopy,
+                scattering.MaskedScatter):
+        _linear(cls)
+
+    def index_fill_jvp(node, i, u):     # a constant fill value is not part of the derivative
+        x, dim, idx, value = node.inputs
+        if i == 0 and not isinstance(value, Tensor):
+            return scattering.IndexFill.apply(u, dim, idx, 0.0)
+        return _apply_in_slot(node, i, u)
+    _linear(scattering.IndexFill, jvp=index_fill_jvp)
+
+    linear = _linear_graph()
+
+    def scatter_reduce(ctx, g):
+        a, dim, idx, src, reduce, include_self = ctx.inputs
+        if reduce in ("sum", "mean"):
+            return linear(ctx, g)
+        if reduce == "prod":
+            raise LaminaError("ScatterReduce: double backward (create_graph=True) is not "
+                              "implemented for reduce='prod'")
+        # amax / amin: each output is a locally constant mix of the tied extreme elements;
+        # the shares are the array backward at g = 1
+        ones = np.ones(g.shape, g._data.dtype)
+        grads = ctx.backward(ctx, ones)
+        share_a, share_src = _const(grads[0]), _const(grads[3])
+        flat, n = ctx.flat, a._data.size
+        rows = tuple(slice(0, k) for k in ctx.idx_shape)
+
+        def jvp(i, u):
+            if i == 0:
+                return u * share_a
+            v = movement.reshape((u * share_src)[rows], (-1,))
+            zero = _const(np.zeros(n, u._data.dtype))
+            return movement.reshape(scattering.IndexAdd.apply(zero, 0, flat, v, 1), a.shape)
+        return _per_slot(ctx, {i: LinearBackward.apply(g, ctx, i, lambda u, i=i: jvp(i, u))
+                               for i in _tensor_slots(ctx)})
+    scattering.ScatterReduce.backward_graph = staticmethod(scatter_reduce)
+
+
+def _contraction():
+    _multilinear(contraction.Einsum, lambda ctx: tuple(range(1, len(ctx.inputs))))
+    _bilinear(contraction.Cross)
+
+    def cdist(x1, x2, p):
+        # the distance, written from the differences; 0 gradient where a distance is 0
+        diff = movement.unsqueeze(x1, -2) - movement.unsqueeze(x2, -3)
+        if p == 0:
+            return R.sum(diff * 0.0, dim=-1) + _const(
+                (diff._data != 0).sum(-1).astype(x1._data.dtype))
+        a = E.abs(diff)
+        if p == 1:
+            return R.sum(a, dim=-1)
+        if p == np.inf:
+            return R.amax(a, dim=-1)
+        s = R.sum(a ** p, dim=-1)
+        zero = _const(s._data == 0)
+        return E.where(zero, 0.0, E.where(zero, 1.0, s) ** (1.0 / p))
+    _composed(contraction.Cdist, cdist)
+
+
+def _new_nn_ops():
+    for cls in (padding.PadModeFn, fold.UnfoldFn, fold.FoldFn, pool3d.AvgPoolNdFn,
+                pool3d.AdaptiveAvgPoolNdFn, resample.ResampleFn):
+        _linear(cls)
+    _linear(pool3d.MaxPoolNdFn, jvp=_select_nd)
+    _linear(pool3d.AdaptiveMaxPoolNdFn, jvp=_select_nd)
+
+    def conv_bias(g):
+        return R.sum(g, dim=(0, *range(2, g.ndim)))
+    _bilinear(conv3d.ConvNdFn, bias=2, bias_grad=conv_bias)
+    _bilinear(conv3d.ConvTransposeNdFn, bias=2, bias_grad=conv_bias)
+
+
+def _select_nd(node, i, u):
+    """``J u`` for the n-d max pools: ``u`` at the positions the forward picked (its flat
+    indices over the pooled dims)."""
+    args = [a._data if isinstance(a, Tensor) else a for a in node.inputs]
+    if issubclass(node.cls, pool3d.MaxPoolNdFn):
+        nd = len(args[1])
+        idx = pool3d.MaxPoolNdFn.forward(_bare(pool3d.MaxPoolNdFn), *args[:-1], True)[1]
+    else:
+        nd = len(args[1])
+        idx = pool3d.AdaptiveMaxPoolNdFn.forward(_bare(pool3d.AdaptiveMaxPoolNdFn), *args)[1]
+    lead = u.shape[:-nd]
+    flat = movement.reshape(u, (*lead, -1))
+    out = indexing.gather(flat, -1, _const(idx.reshape(*lead, -1)))
+    return movement.reshape(out, idx.shape)
+
+
 _binary_arith()
 _unary_table()
 _piecewise_table()
@@ -922,3 +1102,7 @@ _cumulative()
 _linalg()
 _attention()
 _recurrent()
+_shaping()
+_scattering()
+_contraction()
+_new_nn_ops()

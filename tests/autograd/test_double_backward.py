@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import lamina
 from lamina.autograd import Function, GradcheckError, gradgradcheck
 from tests.helpers import make_arrays, requires_torch, torch
-from tests.strategies import broadcastable_pair
+from tests.strategies import broadcastable_pair, shapes
 
 TOL = dict(rtol=1e-7, atol=1e-10)
 I64 = np.int64
@@ -333,7 +333,105 @@ CASES = [
     ("gather_neg", lambda m, F, a, i: a.gather(-1, i) ** 2, [(2, 3), _idx(2, 3, high=3)], {}),
     ("matmul_batch_bcast", lambda m, F, a, b: (a @ b).tanh(), [(2, 1, 3, 4), (3, 4, 2)], {}),
     ("linear_1d", lambda m, F, x, w, b: F.linear(x, w, b).tanh(), [(3,), (2, 3), (2,)], {}),
+    # shaping
+    ("tril", lambda m, F, a: m.tril(a, -1) ** 2, [(2, 3, 4)], {}),
+    ("triu", lambda m, F, a: a.triu(1) ** 2, [(4, 3)], {}),
+    ("diag", lambda m, F, a, b: m.diag(a, 1) ** 2 + m.diag(b).sum() ** 2, [(3,), (3, 4)], {}),
+    ("diagonal", lambda m, F, a: m.diagonal(a, -1, 2, 0) ** 2, [(3, 2, 4)], {}),
+    ("diag_embed", lambda m, F, a: m.diag_embed(a, 1, -1, 0) ** 2, [(2, 3)], {}),
+    ("trace", lambda m, F, a: m.trace(a) ** 2, [(3, 4)], {}),
+    ("roll", lambda m, F, a: m.roll(a, (1, -2), (0, -1)) ** 2 * a, [(3, 4)], {}),
+    ("roll_flat", lambda m, F, a: m.roll(a, 5) ** 2 * a, [(3, 4)], {}),
+    ("rot90", lambda m, F, a: m.rot90(a, 3, (1, 2)) ** 2, [(2, 3, 4)], {}),
+    ("tile", lambda m, F, a: m.tile(a, (2, 1, 3)) ** 2, [(2, 3)], {}),
+    ("repeat_interleave", lambda m, F, a: a.repeat_interleave(m.tensor([1, 0, 2]), dim=0) ** 2,
+     [(3, 2)], {}),
+    ("unbind", lambda m, F, a: m.unbind(a, 1)[0] ** 2 * m.unbind(a, 1)[2], [(2, 3)], {}),
+    ("meshgrid", lambda m, F, a, b: (lambda g: g[0] ** 2 * g[1])(m.meshgrid(a, b, indexing="ij")),
+     [(3,), (4,)], {}),
+    ("tensor_unfold", lambda m, F, a: a.unfold(1, 3, 2) ** 2, [(2, 7)], {}),
+    # scattering
+    ("take", lambda m, F, a, i: m.take(a, i) ** 2, [(3, 4), np.array([[0, -1], [5, 5]], I64)],
+     {}),
+    ("scatter_reduce_sum", lambda m, F, a, s, i: a.scatter_reduce(1, i, s, "sum") ** 2,
+     [(3, 4), (3, 2), _idx(3, 2, high=4)], {}),
+    ("scatter_reduce_mean", lambda m, F, a, s, i: a.scatter_reduce(
+        0, i, s, "mean", include_self=False) ** 2, [(3, 4), (2, 4), _idx(2, 4, high=3)], {}),
+    ("scatter_reduce_amax", lambda m, F, a, s, i: a.scatter_reduce(1, i, s, "amax") ** 2,
+     [(3, 4), (3, 3), _idx(3, 3, high=4)], {}),
+    ("scatter_reduce_amin", lambda m, F, a, s, i: a.scatter_reduce(
+        1, i, s, "amin", include_self=False) ** 2, [(3, 4), (3, 3), _idx(3, 3, high=4)], {}),
+    ("index_add", lambda m, F, a, s, i: a.index_add(1, i, s, alpha=2.0) ** 2,
+     [(3, 4), (3, 3), np.array([0, 2, 0], I64)], {}),
+    ("index_copy", lambda m, F, a, s, i: a.index_copy(0, i, s) ** 2,
+     [(3, 4), (2, 4), np.array([2, 0], I64)], {}),
+    ("index_fill", lambda m, F, a, i: a.index_fill(1, i, -1.5) ** 2,
+     [(3, 4), np.array([1, 3], I64)], {}),
+    ("index_fill_tensor", lambda m, F, a, v, i: a.index_fill(0, i, v) ** 2 * a,
+     [(3, 4), (), np.array([2], I64)], {}),
+    ("masked_scatter", lambda m, F, a, s: a.masked_scatter(a > 0, s) ** 2, [(3, 4), (14,)], {}),
+    # contraction
+    ("einsum_matmul", lambda m, F, a, b: m.einsum("bij,bjk->bik", a, b).tanh(),
+     [(2, 3, 4), (2, 4, 2)], {}),
+    ("einsum_three", lambda m, F, a, b, c: m.einsum("ij,jk,k->i", a, b, c).tanh(),
+     [(2, 3), (3, 4), (4,)], {}),
+    ("einsum_diag_bcast", lambda m, F, a, b: m.einsum("ii,...i->...i", a, b) ** 2,
+     [(3, 3), (2, 1, 3)], {}),
+    ("einsum_unary", lambda m, F, a: m.einsum("ijk->ki", a) ** 2, [(2, 3, 4)], {}),
+    ("tensordot", lambda m, F, a, b: m.tensordot(a, b, dims=([1, 2], [0, 1])).tanh(),
+     [(2, 3, 4), (3, 4, 2)], {}),
+    ("kron", lambda m, F, a, b: m.kron(a, b) ** 2, [(2, 3), (3, 2)], {}),
+    ("cross", lambda m, F, a, b: m.cross(a, b, dim=0) ** 2, [(3, 4), (3, 1)], {}),
+    # padding, fold, 3-d conv and pools, interpolation
+    ("pad_reflect", lambda m, F, x: F.pad(x, (2, 1, 1, 0), mode="reflect") ** 2,
+     [(1, 2, 3, 4)], {}),
+    ("pad_replicate", lambda m, F, x: F.pad(x, (1, 2), mode="replicate") ** 2, [(2, 2, 3)], {}),
+    ("pad_circular", lambda m, F, x: F.pad(x, (1, 1, 2, 0, 0, 1), mode="circular") ** 2,
+     [(1, 1, 2, 3, 3)], {}),
+    ("unfold_im2col", lambda m, F, x: F.unfold(x, 2, padding=1, stride=2) ** 2,
+     [(1, 2, 4, 3)], {}),
+    ("fold_col2im", lambda m, F, x: F.fold(x, (3, 4), 2) ** 2, [(1, 8, 6)], {}),
+    ("conv3d", lambda m, F, x, w, b: F.conv3d(x, w, b, padding=1, stride=(1, 2, 1)).tanh(),
+     [(1, 2, 3, 4, 3), (2, 2, 2, 2, 2), (2,)], {}),
+    ("conv_transpose3d", lambda m, F, x, w, b: F.conv_transpose3d(
+        x, w, b, stride=2, padding=1, output_padding=1).tanh(),
+     [(1, 2, 2, 2, 2), (2, 1, 3, 3, 3), (1,)], {}),
+    ("max_pool3d", lambda m, F, x: F.max_pool3d(x, 2, stride=1, padding=1) ** 2,
+     [(1, 2, 3, 3, 3)], {}),
+    ("avg_pool3d", lambda m, F, x: F.avg_pool3d(x, 2, padding=1) ** 2, [(1, 2, 3, 4, 3)], {}),
+    ("adaptive_avg_pool3d", lambda m, F, x: F.adaptive_avg_pool3d(x, (2, 1, 2)) ** 2,
+     [(1, 2, 3, 3, 5)], {}),
+    ("adaptive_max_pool3d", lambda m, F, x: F.adaptive_max_pool3d(x, 2) ** 2,
+     [(1, 2, 3, 4, 3)], {}),
+    ("interp_nearest", lambda m, F, x: F.interpolate(x, scale_factor=2, mode="nearest") ** 2,
+     [(1, 2, 3)], {}),
+    ("interp_bilinear", lambda m, F, x: F.interpolate(
+        x, size=(5, 3), mode="bilinear", align_corners=False) ** 2, [(1, 2, 3, 4)], {}),
+    ("interp_bicubic", lambda m, F, x: F.interpolate(
+        x, scale_factor=1.5, mode="bicubic", align_corners=True) ** 2, [(1, 1, 3, 3)], {}),
+    ("interp_trilinear", lambda m, F, x: F.interpolate(x, size=(3, 2, 4), mode="trilinear")
+     ** 2, [(1, 1, 2, 3, 2)], {}),
+    ("interp_area", lambda m, F, x: F.interpolate(x, size=3, mode="area") ** 2, [(1, 2, 7)], {}),
+    ("interp_nearest_exact", lambda m, F, x: F.interpolate(
+        x, size=(5, 2), mode="nearest-exact") ** 2, [(1, 1, 3, 3)], {}),
+    ("interp_linear", lambda m, F, x: F.interpolate(x, size=7, mode="linear",
+                                                    align_corners=True) ** 2, [(2, 1, 4)], {}),
 ]
+
+
+def _cdist_ref(m, F, a, b, p):
+    """cdist from the differences (PyTorch's own cdist has no double backward)."""
+    d = (a.unsqueeze(-2) - b.unsqueeze(-3)).abs()
+    if p == float("inf"):
+        return d.amax(-1)
+    return (d ** p).sum(-1) ** (1.0 / p)
+
+
+@requires_torch
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
+def test_cdist_double_backward_matches_torch_formula(p):
+    check_double(lambda m, F, a, b: _cdist_ref(m, F, a, b, p).tanh(), [(2, 3, 4), (1, 5, 4)],
+                 lamina_fn=lambda m, F, a, b: m.cdist(a, b, p=p).tanh())
 
 
 # ops whose double backward PyTorch does not implement: gradgradcheck only
@@ -388,6 +486,43 @@ def test_binary_double_backward_broadcasting(pair, op, transpose):
             a = a.transpose(-1, -2)       # a non-contiguous view
         return fn(a, b)
     check_double(f, [sa, sb], gradgrad=False)
+
+
+SHAPING = {
+    "tril": lambda m, a, k: m.tril(a, k) ** 2,
+    "triu": lambda m, a, k: m.triu(a, k) ** 2,
+    "diagonal": lambda m, a, k: m.diagonal(a, k, -1, -2) ** 2,
+    "roll": lambda m, a, k: m.roll(a, k, -2) ** 2 * a,
+    "rot90": lambda m, a, k: m.rot90(a, k, (-1, 0)) ** 2,
+    "unfold": lambda m, a, k: a.unfold(-1, min(abs(k), a.shape[-1]), 1) ** 2,
+}
+
+
+@requires_torch
+@settings(max_examples=10)
+@given(shape=shapes(min_dims=2, max_dims=4, max_side=3), op=st.sampled_from(sorted(SHAPING)),
+       k=st.integers(-2, 2), transpose=st.booleans())
+def test_shaping_double_backward_shapes(shape, op, k, transpose):
+    """The linear shaping ops on size-0 and size-1 dims, negative dims and offsets, and
+    non-contiguous inputs."""
+    fn = SHAPING[op]
+    if transpose:
+        shape = shape[:-2] + shape[-2:][::-1]
+
+    def f(m, F, a):
+        return fn(m, a.transpose(-1, -2) if transpose else a, k)
+    check_double(f, [shape], gradgrad=False)
+
+
+@requires_torch
+@settings(max_examples=10)
+@given(pair=broadcastable_pair(max_dims=2, max_side=3), sizes=shapes(3, 3, 1, 3))
+def test_einsum_double_backward_broadcast_batch(pair, sizes):
+    """``einsum`` with ``...`` batch dims that broadcast (the gradients sum back to each
+    operand's shape), against PyTorch."""
+    i, j, n = sizes
+    check_double(lambda m, F, a, b: m.einsum("...ij,...jk->...ik", a, b).tanh(),
+                 [pair[0] + (i, j), pair[1] + (j, n)], gradgrad=False)
 
 
 # --- the classic uses ------------------------------------------------------------------------
@@ -482,6 +617,46 @@ def test_tanh_sigmoid_chain_higher_derivatives(order):
             (y,) = lib.autograd.grad(y.sum(), x, create_graph=True)
         res[lib.__name__] = y.detach().numpy()
     np.testing.assert_allclose(res["lamina"], res["torch"], **TOL)
+
+
+THIRD_ORDER = {
+    "einsum_three": (lambda m, a, b, c: m.einsum("ij,jk,k->i", a, b, c).tanh(),
+                     [(2, 3), (3, 4), (4,)]),
+    "cross": (lambda m, a, b: m.cross(a, b, dim=0).tanh(), [(3, 4), (3, 1)]),
+    "conv3d": (lambda m, x, w: m.nn.functional.conv3d(x, w, padding=1).tanh(),
+               [(1, 2, 3, 3, 3), (2, 2, 2, 2, 2)]),
+    "scatter_reduce_amax": (lambda m, a, s: a.scatter_reduce(
+        1, m.tensor(np.array([[0, 1, 1]] * 3)), s, "amax").tanh(), [(3, 4), (3, 3)]),
+    "max_pool3d": (lambda m, x: m.nn.functional.max_pool3d(x.tanh(), 2).tanh(),
+                   [(1, 1, 4, 4, 2)]),
+}
+
+
+@requires_torch
+@pytest.mark.parametrize("name", sorted(THIRD_ORDER))
+def test_third_order_gradients_of_new_ops(name):
+    """Gradients of ``sum(h^2)``, ``h`` the recorded gradient of ``sum(g^2)``, ``g`` the
+    recorded gradient of ``f``: third derivatives through MultilinearGrad, BilinearGrad and
+    the selection ops, against PyTorch."""
+    fn, shapes = THIRD_ORDER[name]
+    arrays = make_arrays(shapes)
+    res = {}
+    for lib in (torch, lamina):
+        xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+        gs = lib.autograd.grad(fn(lib, *xs).sum(), xs, create_graph=True)
+        hs = lib.autograd.grad(sum((g * g).sum() for g in gs), xs, create_graph=True)
+        res[lib.__name__] = [t.detach().numpy() for t in
+                             lib.autograd.grad(sum((h * h).sum() for h in hs), xs)]
+    for a, b in zip(res["lamina"], res["torch"]):
+        np.testing.assert_allclose(a, b, **TOL)
+
+
+def test_scatter_reduce_prod_double_backward_raises_naming_the_mode():
+    a = lamina.tensor([1.0, 2.0, 3.0], dtype=lamina.float64, requires_grad=True)
+    y = a.scatter_reduce(0, lamina.tensor([0, 0]), a[:2] * 2, "prod").sum()
+    with pytest.raises(lamina.LaminaError, match=r"ScatterReduce: double backward "
+                       r"\(create_graph=True\) is not implemented for reduce='prod'"):
+        lamina.autograd.grad(y, a, create_graph=True)
 
 
 def test_backward_create_graph_leaves_a_grad_with_a_graph():

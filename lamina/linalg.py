@@ -10,8 +10,14 @@ working.
 tensor([0.0909, 0.6364])
 """
 
-from lamina.ops import linalg_decomp
+from lamina.ops import contraction, linalg_decomp
 from lamina.ops.linalg import matmul  # noqa: F401  (torch.linalg.matmul)
 from lamina.ops.linalg_decomp import *  # noqa: F401,F403
 
-__all__ = ["matmul", *linalg_decomp.__all__]
+__all__ = ["matmul", "cross", *linalg_decomp.__all__]
+
+
+def cross(input, other, *, dim: int = -1):  # noqa: A002
+    """``torch.linalg.cross``: the cross product along ``dim`` (default the last), which must
+    have size 3; unlike ``lamina.cross``, whose ``dim=None`` picks the first dim of size 3."""
+    return contraction.cross(input, other, dim=dim)

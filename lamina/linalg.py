@@ -23,7 +23,10 @@ __all__ = ["matmul", "cross", *linalg_decomp.__all__]
 def cross(input, other, *, dim: int = -1):  # noqa: A002
     """``torch.linalg.cross``: the cross product along ``dim`` (default the last), which must
     have size 3; unlike ``lamina.cross``, whose ``dim=None`` picks the first dim of size 3.
-    The inputs broadcast against each other, as in PyTorch."""
+    Inputs of the same number of dimensions broadcast against each other, as in PyTorch."""
+    if input.ndim != other.ndim:
+        raise LaminaValueError(f"linalg.cross: inputs must have the same number of dimensions, "
+                               f"got shapes {tuple(input.shape)} and {tuple(other.shape)}")
     if input.shape != other.shape:
         try:
             shape = np.broadcast_shapes(tuple(input.shape), tuple(other.shape))

@@ -8,11 +8,11 @@ from tests.helpers import requires_torch, torch
 
 
 @requires_torch
-@pytest.mark.parametrize("shape", [(3,), (4, 3), (2, 1, 3), (5, 2, 3)])
-def test_linalg_cross_matches_pytorch(shape):
+@pytest.mark.parametrize("sa, sb", [((3,), (3,)), ((4, 3), (4, 3)), ((2, 1, 3), (1, 4, 3)),
+                                    ((5, 2, 3), (5, 1, 3))])
+def test_linalg_cross_matches_pytorch(sa, sb):
     rng = np.random.default_rng(0)
-    a, b = rng.standard_normal(shape), rng.standard_normal(shape[-2:-1] + (3,) if len(shape) > 1
-                                                              else shape)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
     la, lb = lamina.tensor(a, requires_grad=True), lamina.tensor(b, requires_grad=True)
     ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     lo, to = lamina.linalg.cross(la, lb), torch.linalg.cross(ta, tb)
@@ -22,6 +22,11 @@ def test_linalg_cross_matches_pytorch(shape):
     (to * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(la.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(lb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+def test_linalg_cross_refuses_different_numbers_of_dims_like_pytorch():
+    with pytest.raises(lamina.LaminaValueError, match="same number of dimensions"):
+        lamina.linalg.cross(lamina.rand(2, 3), lamina.rand(3))
 
 
 def test_linalg_cross_needs_size_3_in_the_last_dim():

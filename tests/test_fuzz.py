@@ -462,8 +462,9 @@ def conv_(nd, transposed=False):
         if dt == "float32":
             # where a product overflows float32 (1e30 * 1e30), whether a sum with an inf term
             # comes out inf or NaN depends on whether the kernel fused the multiply-add (as in
-            # cross_): finite weights stay below 1e7 here, so no finite product overflows
-            w = np.where(np.isfinite(w) & (np.abs(w) > 1e7), np.sign(w) * 1e7, w).astype(dt)
+            # cross_): finite weights stay within +-3 here, so no finite product overflows
+            # (and products stay within the tolerance's scale, which _magnitude bounds)
+            w = np.where(np.isfinite(w) & (np.abs(w) > 3), np.sign(w) * 3, w).astype(dt)
         kw = {"stride": draw(st.integers(0, 2)), "padding": draw(st.integers(-1, 1))}
         if not transposed:
             kw["dilation"] = draw(st.integers(1, 2))

@@ -459,6 +459,12 @@ def conv_(nd, transposed=False):
         o = draw(st.integers(1, 2))
         w_shape = (c, o) + k if transposed else (o, c) + k
         w = draw(arrays(shape=w_shape, dtypes=(dt,)))
+        if dt == "float32":
+            # where a product overflows float32 (1e30 * 1e30), whether a sum with an inf term
+            # comes out inf or NaN depends on whether the kernel fused the multiply-add (as in
+            # cross_): finite weights stay within +-3 here, so no finite product overflows
+            # (and products stay within the tolerance's scale, which _magnitude bounds)
+            w = np.where(np.isfinite(w) & (np.abs(w) > 3), np.sign(w) * 3, w).astype(dt)
         kw = {"stride": draw(st.integers(0, 2)), "padding": draw(st.integers(-1, 1))}
         if not transposed:
             kw["dilation"] = draw(st.integers(1, 2))
@@ -467,6 +473,11 @@ def conv_(nd, transposed=False):
                 # padding, so a NaN/inf weight there gives no NaN; F.pad + conv, batch size 1
                 # and lamina give 0 * NaN = NaN. A PyTorch artifact: finite weights here.
                 w = np.where(np.isfinite(w), w, 0).astype(dt)
+        elif kw["stride"] > 1 and dt == "float32":
+            # PyTorch's float32 oneDNN kernel for stride 2 and a batch of 2+ puts a NaN/inf
+            # weight's NaN on outputs its term never reaches (its float64 and batch-1 paths do
+            # not; lamina's placement is tested in tests/kernels/test_conv_compiled.py)
+            w = np.where(np.isfinite(w), w, 0).astype(dt)
         return [Arr(x), Arr(w)], kw
     return build
 

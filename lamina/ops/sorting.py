@@ -304,7 +304,11 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:  # noqa: A002
 
 def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """A histogram of ``bins`` equal-width bins over ``[min, max]`` (the data's range when
-    both are 0); elements outside are ignored; the last bin includes ``max``."""
+    both are 0); elements outside are ignored; the last bin includes ``max``.
+
+    Differs from PyTorch where ``max - min`` overflows the input's dtype (float32 data near
+    +-3e38): lamina then bins in float64 and returns the true histogram, where PyTorch's
+    CPU kernel returns an empty one."""
     x = _check(input, "histc")
     a = x._data
     if a.dtype.kind != "f":
@@ -328,10 +332,23 @@ def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # 
     v = a.reshape(-1)
     lo_, hi_ = np.asarray(lo, a.dtype), np.asarray(hi, a.dtype)
     v = v[(v >= lo_) & (v <= hi_)]
-    # bin = floor((v - lo) * bins / (hi - lo)), with v == hi in the last bin; in the input's
-    # dtype, as PyTorch computes it (which side of an edge a value lands on depends on it)
-    b = ((v - lo_) * np.asarray(bins, a.dtype) / (hi_ - lo_)).astype(np.int64)
-    b = np.minimum(b, bins - 1)
+    with np.errstate(over="ignore"):
+        width = hi_ - lo_
+    if width == 0:
+        # the data's single value x is so large that x - 1 and x + 1 round back to x: the
+        # range is [x - 1, x + 1] mathematically, so every element (all equal x) lands in the
+        # middle bin, as in PyTorch
+        b = np.full(v.shape, bins // 2, np.int64)
+    else:
+        if not np.isfinite(width):
+            # hi - lo overflows the dtype (float32 data near +-3e38): compute in float64.
+            # PyTorch's result there is garbage (an empty histogram); lamina's is the true one
+            v, lo_, width = v.astype(np.float64), lo_.astype(np.float64), hi - lo
+        # bin = floor((v - lo) * bins / (hi - lo)), with v == hi in the last bin; in the
+        # input's dtype, as PyTorch computes it (which side of an edge a value lands on
+        # depends on it)
+        b = ((v - lo_) * np.asarray(bins, v.dtype) / np.asarray(width, v.dtype))
+        b = np.minimum(b.astype(np.int64), bins - 1)
     return _make(np.bincount(b, minlength=bins).astype(a.dtype))
 
 

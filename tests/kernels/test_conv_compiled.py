@@ -203,3 +203,45 @@ def test_kernels_build_only_for_float32_and_float64(fast_conv):
     with dispatch.fast_paths(False):
         assert fast_conv.compiled(np.float32) is None
 
+
+
+def _direct_conv_transpose1d(x, w, stride, padding):
+    """conv_transpose1d by its definition, one term at a time (float64): out[n, o, y] sums
+    x[n, c, i] * w[c, o, k] over the (c, i, k) with y = i * stride + k - padding."""
+    n, c, length = x.shape
+    o, k = w.shape[1:]
+    out = np.zeros((n, o, (length - 1) * stride + k - 2 * padding))
+    for i in range(length):
+        for j in range(k):
+            y = i * stride + j - padding
+            if 0 <= y < out.shape[2]:
+                out[:, :, y] += np.einsum("nc,co->no", x[:, :, i].astype(np.float64),
+                                          w[:, :, j].astype(np.float64))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride,padding", [(2, 0), (2, 1), (3, 0), (1, 1)])
+@pytest.mark.parametrize("where", ["weight", "input"])
+def test_conv_transpose_nan_reaches_exactly_its_outputs(conv_floor, dtype, stride, padding,
+                                                        where):
+    """A NaN or inf in the weight or input reaches the outputs whose sum includes its term
+    (inf * 0 = NaN too), and no others, on both floors. PyTorch's float32 oneDNN path for a
+    batch of 2 or more puts a NaN at output 0 in the first case below (a NaN weight tap
+    k = 2, stride 2), which no NaN term reaches; its float64 and batch-1 paths agree with
+    lamina (the fuzz found this difference)."""
+    rng = np.random.default_rng(stride + padding)
+    x = rng.choice([0.0, 1.0, -2.0], size=(2, 2, 4)).astype(dtype)
+    w = rng.choice([0.0, 1.0, 3.0], size=(2, 1, 3)).astype(dtype)
+    for bad in (np.nan, np.inf):
+        xb, wb = x.copy(), w.copy()
+        if where == "weight":
+            wb[1, 0, 2] = bad
+        else:
+            xb[0, 1, 1] = bad
+        want = _direct_conv_transpose1d(xb, wb, stride, padding)
+        got = lamina.nn.functional.conv_transpose1d(lamina.tensor(xb), lamina.tensor(wb),
+                                                    stride=stride, padding=padding).numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

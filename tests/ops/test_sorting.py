@@ -167,6 +167,25 @@ def test_histc(shape, bins, seed):
 
 
 @requires_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bins", [1, 2, 5, 6])
+def test_histc_of_one_huge_value(dtype, bins):
+    """x - 1 and x + 1 round back to x = 1e30: no zero-width division (it was a raw NumPy
+    ValueError); every element lands in the middle bin of [x - 1, x + 1], as in PyTorch."""
+    for vals, lo, hi in (([1e30], 0, 0), ([1e30, 1e30], 0, 0), ([-1e30, -1e30], 1e30, 1e30)):
+        a = np.array(vals, dtype)
+        check_op([a], lambda x, lo=lo, hi=hi: torch.histc(x, bins, lo, hi),
+                 lambda x, lo=lo, hi=hi: lamina.histc(x, bins, lo, hi), grad=False)
+
+
+def test_histc_range_wider_than_the_dtype():
+    """float32 data at +-3e38: max - min overflows float32, so lamina bins in float64 (the true
+    histogram; PyTorch's CPU kernel returns an empty one there)."""
+    a = lamina.tensor(np.array([-3e38, 0, 3e38], np.float32))
+    np.testing.assert_array_equal(lamina.histc(a, bins=4).numpy(), [1, 0, 1, 1])
+
+
+@requires_torch
 @given(n=st.integers(0, 6), vshape=shapes(max_dims=3), right=st.booleans(),
        seed=st.integers(0, 100))
 def test_searchsorted(n, vshape, right, seed):
